@@ -1,0 +1,38 @@
+/* flox-runc.h - what the verbs of cmd/flox-runc share.
+ *
+ * main.c parses argv (lib/argv.h), sets up logging (lib/log.h) and hands
+ * the call to one verb: passthrough.c for every runc verb flox-runc does not
+ * handle, create.c (create and run), exec.c, delete.c, version.c and the
+ * node verbs (config.c).  A verb returns -1 with *err set on failure; on
+ * success it either execs the real runtime (and never returns) or returns 0
+ * after writing its own output.
+ */
+#ifndef FLOX_RUNC_CMD_H
+#define FLOX_RUNC_CMD_H
+
+#include "argv.h"
+#include "config.h"
+#include "error.h"
+#include "log.h"
+
+struct frc_ctx
+{
+  struct frc_cmdline cl;
+  struct frc_logger log;
+  struct frc_config config;
+  bool config_loaded;
+};
+
+/* Loads the node config once. */
+int frc_ctx_config(struct frc_ctx *ctx, frc_error_t *err);
+/* Locates the real runtime and execs it with the original argv. */
+int frc_cmd_passthrough(struct frc_ctx *ctx, frc_error_t *err);
+
+int frc_cmd_create(struct frc_ctx *ctx, frc_error_t *err); /* create and run */
+int frc_cmd_exec(struct frc_ctx *ctx, frc_error_t *err);
+int frc_cmd_delete(struct frc_ctx *ctx, frc_error_t *err);
+int frc_cmd_version(struct frc_ctx *ctx, frc_error_t *err);
+int frc_cmd_config(struct frc_ctx *ctx, frc_error_t *err);
+int frc_cmd_not_yet(struct frc_ctx *ctx, frc_error_t *err);
+
+#endif

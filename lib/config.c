@@ -1,0 +1,356 @@
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <yajl/yajl_gen.h>
+
+#include "config.h"
+#include "json.h"
+#include "util.h"
+
+#include "frc-build-config.h"
+
+static const char *const default_substituters[] = {
+  "https://cache.nixos.org",
+  "https://cache.flox.dev",
+  NULL,
+};
+static const char *const default_keys[] = {
+  "cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY=",
+  "flox-cache-public-1:7F4OyH7ZCnFhcze3fJdfyXYLQw/aV7GEed86nQ7IsOs=",
+  NULL,
+};
+
+enum key_type
+{
+  KEY_STRING,
+  KEY_STRING_LIST,
+  KEY_INT,
+  KEY_ENUM_ON_MISSING,
+};
+
+/* How a string value is checked. */
+enum key_check
+{
+  CHECK_NONE,
+  CHECK_ABS_PATH,
+  CHECK_HTTP_URL,
+  CHECK_RUNTIME,
+  CHECK_PUBLIC_KEY,
+};
+
+struct key_def
+{
+  const char *name;
+  enum key_type type;
+  enum key_check check;
+  size_t offset;
+  long min, max; /* KEY_INT */
+};
+
+#define F(field) offsetof(struct frc_config, field)
+static const struct key_def keys[] = {
+  { "runtime", KEY_STRING, CHECK_RUNTIME, F(runtime), 0, 0 },
+  { "floxhub_url", KEY_STRING, CHECK_HTTP_URL, F(floxhub_url), 0, 0 },
+  { "floxhub_git_url", KEY_STRING, CHECK_HTTP_URL, F(floxhub_git_url), 0, 0 },
+  { "store_root", KEY_STRING, CHECK_ABS_PATH, F(store_root), 0, 0 },
+  { "state_dir", KEY_STRING, CHECK_ABS_PATH, F(state_dir), 0, 0 },
+  { "substituters", KEY_STRING_LIST, CHECK_HTTP_URL, F(substituters), 0, 0 },
+  { "trusted_public_keys", KEY_STRING_LIST, CHECK_PUBLIC_KEY, F(trusted_public_keys), 0, 0 },
+  { "on_missing_environment", KEY_ENUM_ON_MISSING, CHECK_NONE, F(on_missing_environment), 0, 0 },
+  { "deadline_seconds", KEY_INT, CHECK_NONE, F(deadline_seconds), 1, 3600 },
+  { NULL, 0, 0, 0, 0, 0 },
+};
+
+const char *
+frc_config_path(void)
+{
+  const char *p = getenv(FRC_CONFIG_ENV);
+  return p && p[0] ? p : FLOX_RUNC_DEFAULT_CONFIG;
+}
+
+static char **
+strv_copy(const char *const *v)
+{
+  size_t n = 0;
+  char **r;
+  while (v[n])
+    n++;
+  r = xmalloc0((n + 1) * sizeof(char *));
+  for (size_t i = 0; i < n; i++)
+    r[i] = xstrdup(v[i]);
+  return r;
+}
+
+static void
+set_defaults(struct frc_config *c)
+{
+  c->floxhub_url = xstrdup("https://hub.flox.dev");
+  c->store_root = xstrdup("/");
+  c->state_dir = xstrdup(FLOX_RUNC_DEFAULT_STATE_DIR);
+  c->substituters = strv_copy(default_substituters);
+  c->trusted_public_keys = strv_copy(default_keys);
+  c->on_missing_environment = FRC_ON_MISSING_FAIL;
+  c->deadline_seconds = 110;
+}
+
+/* hub.example.com -> api.example.com/git, as FloxHub does; any other host
+ * serves git under <url>/git. */
+static char *
+derive_git_url(const char *hub)
+{
+  const char *host = strstr(hub, "://");
+  size_t hub_len = strlen(hub);
+
+  while (hub_len > 0 && hub[hub_len - 1] == '/')
+    hub_len--;
+  if (host && str_has_prefix(host + 3, "hub."))
+    return xasprintf("%.*s://api.%.*s/git", (int) (host - hub), hub,
+                     (int) (hub_len - (size_t) (host + 7 - hub)), host + 7);
+  return xasprintf("%.*s/git", (int) hub_len, hub);
+}
+
+static bool
+has_control_chars(const char *s)
+{
+  for (; *s; s++)
+    if ((unsigned char) *s < 0x20 || *s == 0x7f)
+      return true;
+  return false;
+}
+
+static int
+check_string(const struct key_def *k, const char *v, const char *origin, frc_error_t *err)
+{
+  const char *why = NULL;
+
+  if (has_control_chars(v) || strlen(v) > 4096)
+    why = "a value without control characters, at most 4096 bytes";
+  else
+    switch (k->check)
+      {
+      case CHECK_ABS_PATH:
+        if (v[0] != '/')
+          why = "an absolute path";
+        break;
+      case CHECK_HTTP_URL:
+        if (!str_has_prefix(v, "https://") && !str_has_prefix(v, "http://")
+            && !(k->type == KEY_STRING_LIST && str_has_prefix(v, "file://")))
+          why = k->type == KEY_STRING_LIST ? "an http://, https:// or file:// URL"
+                                           : "an http:// or https:// URL";
+        break;
+      case CHECK_RUNTIME:
+        if (v[0] == '\0')
+          why = "an absolute path or a program name looked up in PATH";
+        break;
+      case CHECK_PUBLIC_KEY:
+        {
+          const char *colon = strchr(v, ':');
+          if (colon == NULL || colon == v || colon[1] == '\0')
+            why = "a Nix public key `name:base64`";
+          break;
+        }
+      default:
+        break;
+      }
+  if (why == NULL)
+    return 0;
+  {
+    cleanup_free char *esc = escape_for_message(v, strlen(v), 80);
+    return frc_error(err, "invalid value \"%s\" for `%s` in %s: expected %s", esc, k->name, origin,
+                     why);
+  }
+}
+
+static const char *
+type_name(yajl_val v)
+{
+  switch (v->type)
+    {
+    case yajl_t_string: return "a string";
+    case yajl_t_number: return "a number";
+    case yajl_t_object: return "an object";
+    case yajl_t_array: return "an array";
+    case yajl_t_true:
+    case yajl_t_false: return "a boolean";
+    default: return "null";
+    }
+}
+
+static int
+apply_key(struct frc_config *c, const struct key_def *k, yajl_val v, const char *origin,
+          frc_error_t *err)
+{
+  void *field = (char *) c + k->offset;
+
+  switch (k->type)
+    {
+    case KEY_STRING:
+      if (v->type != yajl_t_string)
+        return frc_error(err, "`%s` in %s must be a string, not %s", k->name, origin, type_name(v));
+      if (check_string(k, v->u.string, origin, err) < 0)
+        return -1;
+      free(*(char **) field);
+      *(char **) field = xstrdup(v->u.string);
+      return 0;
+    case KEY_STRING_LIST:
+      {
+        char **list;
+        if (v->type != yajl_t_array)
+          return frc_error(err, "`%s` in %s must be an array of strings, not %s", k->name, origin,
+                           type_name(v));
+        if (v->u.array.len > 64)
+          return frc_error(err, "`%s` in %s has more than 64 entries", k->name, origin);
+        for (size_t i = 0; i < v->u.array.len; i++)
+          {
+            yajl_val e = v->u.array.values[i];
+            if (e->type != yajl_t_string)
+              return frc_error(err, "`%s` in %s must be an array of strings: entry %zu is %s",
+                               k->name, origin, i, type_name(e));
+            if (check_string(k, e->u.string, origin, err) < 0)
+              return -1;
+          }
+        list = xmalloc0((v->u.array.len + 1) * sizeof(char *));
+        for (size_t i = 0; i < v->u.array.len; i++)
+          list[i] = xstrdup(v->u.array.values[i]->u.string);
+        frc_strv_freep((char ***) field);
+        *(char ***) field = list;
+        return 0;
+      }
+    case KEY_INT:
+      if (v->type != yajl_t_number || !(v->u.number.flags & YAJL_NUMBER_INT_VALID)
+          || v->u.number.i < k->min || v->u.number.i > k->max)
+        return frc_error(err, "`%s` in %s must be an integer from %ld to %ld", k->name, origin,
+                         k->min, k->max);
+      *(long *) field = (long) v->u.number.i;
+      return 0;
+    case KEY_ENUM_ON_MISSING:
+      if (v->type == yajl_t_string && strcmp(v->u.string, "fail") == 0)
+        c->on_missing_environment = FRC_ON_MISSING_FAIL;
+      else if (v->type == yajl_t_string && strcmp(v->u.string, "passthrough") == 0)
+        c->on_missing_environment = FRC_ON_MISSING_PASSTHROUGH;
+      else
+        return frc_error(err, "`%s` in %s must be \"fail\" or \"passthrough\"", k->name, origin);
+      return 0;
+    }
+  return 0;
+}
+
+int
+frc_config_parse(struct frc_config *c, const char *text, size_t len, const char *origin,
+                 frc_error_t *err)
+{
+  cleanup_json yajl_val root = NULL;
+
+  if (frc_json_parse(text, len, &root, err) < 0)
+    return frc_error_wrap(err, "node config %s", origin);
+  if (root->type != yajl_t_object)
+    return frc_error(err, "node config %s must hold a JSON object", origin);
+  for (size_t i = 0; i < root->u.object.len; i++)
+    {
+      const char *name = root->u.object.keys[i];
+      const struct key_def *k = keys;
+      while (k->name && strcmp(k->name, name) != 0)
+        k++;
+      if (k->name == NULL)
+        {
+          cleanup_free char *esc = escape_for_message(name, strlen(name), 64);
+          return frc_error(err,
+                           "unknown key `%s` in node config %s: remove it or fix its spelling "
+                           "(docs/configuration.md lists the keys)",
+                           esc, origin);
+        }
+      if (apply_key(c, k, root->u.object.values[i], origin, err) < 0)
+        return -1;
+    }
+  if (c->floxhub_git_url == NULL)
+    c->floxhub_git_url = derive_git_url(c->floxhub_url);
+  return 0;
+}
+
+int
+frc_config_load(struct frc_config *c, const char *path, frc_error_t *err)
+{
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  frc_error_t read_err = NULL;
+
+  memset(c, 0, sizeof(*c));
+  set_defaults(c);
+  c->path = xstrdup(path ? path : frc_config_path());
+  if (read_file_bounded(c->path, FRC_CONFIG_MAX_BYTES, &text, &len, &read_err) < 0)
+    {
+      if (read_err->errno_ == ENOENT)
+        {
+          frc_error_release(&read_err);
+          c->floxhub_git_url = derive_git_url(c->floxhub_url);
+          return 0;
+        }
+      *err = read_err;
+      return frc_error_wrap(err, "cannot read the node config");
+    }
+  c->from_file = true;
+  return frc_config_parse(c, text, len, c->path, err);
+}
+
+void
+frc_config_release(struct frc_config *c)
+{
+  free(c->path);
+  free(c->runtime);
+  free(c->floxhub_url);
+  free(c->floxhub_git_url);
+  free(c->store_root);
+  free(c->state_dir);
+  frc_strv_freep(&c->substituters);
+  frc_strv_freep(&c->trusted_public_keys);
+  memset(c, 0, sizeof(*c));
+}
+
+static void
+gen_str(yajl_gen g, const char *s)
+{
+  yajl_gen_string(g, (const unsigned char *) s, strlen(s));
+}
+
+char *
+frc_config_to_json(const struct frc_config *c)
+{
+  yajl_gen g = yajl_gen_alloc(NULL);
+  const unsigned char *buf;
+  size_t len;
+  char *out;
+
+  yajl_gen_config(g, yajl_gen_beautify, 1);
+  yajl_gen_map_open(g);
+  for (const struct key_def *k = keys; k->name; k++)
+    {
+      const void *field = (const char *) c + k->offset;
+      gen_str(g, k->name);
+      switch (k->type)
+        {
+        case KEY_STRING:
+          if (*(char *const *) field)
+            gen_str(g, *(char *const *) field);
+          else
+            yajl_gen_null(g);
+          break;
+        case KEY_STRING_LIST:
+          yajl_gen_array_open(g);
+          for (char *const *p = *(char *const *const *) field; p && *p; p++)
+            gen_str(g, *p);
+          yajl_gen_array_close(g);
+          break;
+        case KEY_INT:
+          yajl_gen_integer(g, *(const long *) field);
+          break;
+        case KEY_ENUM_ON_MISSING:
+          gen_str(g, c->on_missing_environment == FRC_ON_MISSING_FAIL ? "fail" : "passthrough");
+          break;
+        }
+    }
+  yajl_gen_map_close(g);
+  yajl_gen_get_buf(g, &buf, &len);
+  out = xstrndup((const char *) buf, len);
+  yajl_gen_free(g);
+  return out;
+}

@@ -1,0 +1,57 @@
+/* config.h - the node configuration.
+ *
+ * Owns: the node config file (JSON; FLOX_RUNC_CONFIG or
+ * /etc/flox-runc/config.json), its defaults, and its validation.  A missing
+ * file means all defaults; an unknown key, a wrong type or a bad value is an
+ * error that names the key, the file and the accepted form.  Values derived
+ * from others (floxhub_git_url) are filled in after loading, so every user
+ * of the configuration sees the effective value.  docs/configuration.md
+ * documents every key; keep the two in step.
+ */
+#ifndef FRC_CONFIG_H
+#define FRC_CONFIG_H
+
+#include <stdbool.h>
+
+#include "error.h"
+
+#define FRC_CONFIG_ENV "FLOX_RUNC_CONFIG"
+#define FRC_CONFIG_MAX_BYTES (1u << 20)
+
+enum frc_on_missing
+{
+  FRC_ON_MISSING_FAIL,
+  FRC_ON_MISSING_PASSTHROUGH,
+};
+
+struct frc_config
+{
+  char *path; /* the file consulted */
+  bool from_file; /* false: the file does not exist, all defaults */
+
+  char *runtime; /* NULL: look runc up (runtime.h) */
+  char *floxhub_url;
+  char *floxhub_git_url;
+  char *store_root;
+  char *state_dir;
+  char **substituters; /* NULL-terminated */
+  char **trusted_public_keys; /* NULL-terminated */
+  enum frc_on_missing on_missing_environment;
+  long deadline_seconds;
+};
+
+/* The path of the node config file this process uses. */
+const char *frc_config_path(void);
+
+/* Loads path (NULL: frc_config_path()). */
+int frc_config_load(struct frc_config *c, const char *path, frc_error_t *err);
+/* Loads from text, for tests; origin names it in messages. */
+int frc_config_parse(struct frc_config *c, const char *text, size_t len, const char *origin,
+                     frc_error_t *err);
+void frc_config_release(struct frc_config *c);
+#define cleanup_config __attribute__((cleanup(frc_config_release)))
+
+/* The effective configuration as pretty JSON (for `flox-runc config`). */
+char *frc_config_to_json(const struct frc_config *c);
+
+#endif

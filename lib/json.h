@@ -1,0 +1,64 @@
+/* json.h - a JSON document tree that keeps what flox-runc does not know.
+ *
+ * Owns: parsing with yajl into a yajl_val tree (object key order, duplicate
+ * keys and every number's original text are kept), building and editing
+ * nodes, serialising back with yajl_gen, and loading/saving a whole document
+ * file atomically (frc_json_doc).  Input is bounded: a size limit per file and
+ * a nesting limit (FRC_JSON_MAX_DEPTH) checked before yajl sees the text; a
+ * string holding U+0000 is refused because the tree cannot represent it.
+ * Lookups follow Go's encoding/json, which runc uses: the last of duplicate
+ * keys wins.
+ */
+#ifndef FRC_JSON_H
+#define FRC_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <yajl/yajl_tree.h>
+
+#include "error.h"
+
+#define FRC_JSON_MAX_DEPTH 128
+
+int frc_json_parse(const char *text, size_t len, yajl_val *out, frc_error_t *err);
+/* Returns a malloc'd compact serialisation, NUL-terminated; *len optional. */
+char *frc_json_serialize(yajl_val v, size_t *len);
+
+void frc_json_freep(yajl_val *v);
+#define cleanup_json __attribute__((cleanup(frc_json_freep)))
+
+yajl_val frc_json_new_string(const char *s);
+yajl_val frc_json_new_object(void);
+yajl_val frc_json_new_array(void);
+yajl_val frc_json_new_bool(bool b);
+yajl_val frc_json_new_int(long long n);
+
+/* The value of key in obj (last occurrence), NULL if obj is not an object or
+ * has no such key. */
+yajl_val frc_json_get(yajl_val obj, const char *key);
+/* The string value of key, NULL if absent or not a string. */
+const char *frc_json_get_string(yajl_val obj, const char *key);
+/* Sets key to v (taking ownership): replaces every existing occurrence (the
+ * first keeps its position, later duplicates are dropped) or appends. */
+void frc_json_set(yajl_val obj, const char *key, yajl_val v);
+/* Removes every occurrence of key; returns whether one existed. */
+bool frc_json_remove(yajl_val obj, const char *key);
+void frc_json_append(yajl_val arr, yajl_val v);
+/* Semantic equality: objects compare as maps (last duplicate wins), numbers by
+ * their text. */
+bool frc_json_equal(yajl_val a, yajl_val b);
+
+/* A JSON file loaded for editing. */
+struct frc_json_doc
+{
+  char *path;
+  yajl_val root;
+};
+
+int frc_json_doc_load(struct frc_json_doc *doc, const char *path, size_t max, frc_error_t *err);
+/* Atomic replacement keeping the file's mode (util.h write_file_atomic). */
+int frc_json_doc_save(struct frc_json_doc *doc, frc_error_t *err);
+void frc_json_doc_release(struct frc_json_doc *doc);
+#define cleanup_json_doc __attribute__((cleanup(frc_json_doc_release)))
+
+#endif

@@ -1,0 +1,35 @@
+/* runtime.h - the real OCI runtime flox-runc hands calls to.
+ *
+ * Owns: locating it (the node config's `runtime`, an absolute path or a name
+ * looked up in PATH; by default `runc` in PATH then the usual sbin/bin
+ * directories), refusing flox-runc itself in any disguise (same realpath as
+ * /proc/self/exe, or an ELF file carrying flox-runc's build id), guarding
+ * against loops through a wrapper script, and the final execv with argv[0] set
+ * to the runtime's path and everything else untouched.
+ */
+#ifndef FRC_RUNTIME_H
+#define FRC_RUNTIME_H
+
+#include <stdbool.h>
+
+#include "error.h"
+
+/* Set in the environment of a wrapper *script* flox-runc execs; finding it
+ * on entry means the script called flox-runc again (a loop). */
+#define FRC_LOOP_GUARD_ENV "FLOX_RUNC_VIA_WRAPPER"
+
+/* configured: the config's `runtime` or NULL.  *out is malloc'd. */
+int frc_runtime_locate(const char *configured, char **out, frc_error_t *err);
+
+/* Whether the file at path is this very program (realpath or build id). */
+bool frc_runtime_is_self(const char *path);
+
+/* Replaces the process with the runtime: argv[0] = path, argv[1..] as given,
+ * same environment (plus the loop guard when path is a script), fds and
+ * stdio.  Returns only on failure. */
+int frc_runtime_exec(const char *path, char **argv, frc_error_t *err);
+
+/* A loop detected on entry (the guard variable is set): an error. */
+int frc_runtime_check_loop(frc_error_t *err);
+
+#endif

@@ -1,0 +1,235 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+void
+frc_closep(int *fd)
+{
+  if (*fd >= 0)
+    {
+      int saved = errno;
+      close(*fd);
+      errno = saved;
+    }
+  *fd = -1;
+}
+
+void
+frc_fclosep(FILE **f)
+{
+  if (*f != NULL)
+    fclose(*f);
+  *f = NULL;
+}
+
+void
+frc_strv_freep(char ***v)
+{
+  if (*v == NULL)
+    return;
+  for (char **p = *v; *p; p++)
+    free(*p);
+  free(*v);
+  *v = NULL;
+}
+
+static void __attribute__((noreturn))
+oom(void)
+{
+  static const char msg[] = "flox-runc: out of memory\n";
+  (void) !write(2, msg, sizeof(msg) - 1);
+  _exit(1);
+}
+
+void *
+xmalloc0(size_t n)
+{
+  void *p = calloc(1, n ? n : 1);
+  if (p == NULL)
+    oom();
+  return p;
+}
+
+void *
+xrealloc(void *p, size_t n)
+{
+  p = realloc(p, n ? n : 1);
+  if (p == NULL)
+    oom();
+  return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+  char *r = strdup(s ? s : "");
+  if (r == NULL)
+    oom();
+  return r;
+}
+
+char *
+xstrndup(const char *s, size_t n)
+{
+  char *r = strndup(s, n);
+  if (r == NULL)
+    oom();
+  return r;
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+  va_list ap;
+  char *r = NULL;
+  va_start(ap, fmt);
+  if (vasprintf(&r, fmt, ap) < 0)
+    oom();
+  va_end(ap);
+  return r;
+}
+
+bool
+str_has_prefix(const char *s, const char *prefix)
+{
+  return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+int
+write_all(int fd, const void *buf, size_t len)
+{
+  const char *p = buf;
+  while (len > 0)
+    {
+      ssize_t w = write(fd, p, len);
+      if (w < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return -1;
+        }
+      p += w;
+      len -= (size_t) w;
+    }
+  return 0;
+}
+
+int
+read_file_bounded(const char *path, size_t max, char **out, size_t *len, frc_error_t *err)
+{
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  cleanup_free char *buf = NULL;
+  size_t used = 0, cap = 0;
+
+  if (fd < 0)
+    return frc_error_errno(err, errno, "cannot open `%s`", path);
+  for (;;)
+    {
+      ssize_t r;
+      if (used == cap)
+        {
+          if (cap > max)
+            return frc_error(err, "`%s` is larger than the limit of %zu bytes", path, max);
+          cap = cap ? cap * 2 : 8192;
+          if (cap > max + 1)
+            cap = max + 1;
+          buf = xrealloc(buf, cap + 1);
+        }
+      r = read(fd, buf + used, cap - used);
+      if (r < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return frc_error_errno(err, errno, "cannot read `%s`", path);
+        }
+      if (r == 0)
+        break;
+      used += (size_t) r;
+      if (used > max)
+        return frc_error(err, "`%s` is larger than the limit of %zu bytes", path, max);
+    }
+  if (buf == NULL)
+    buf = xmalloc0(1);
+  buf[used] = '\0';
+  if (len)
+    *len = used;
+  *out = steal_pointer(&buf);
+  return 0;
+}
+
+int
+write_file_atomic(const char *path, const void *data, size_t len, int mode, frc_error_t *err)
+{
+  cleanup_free char *dir_copy = xstrdup(path);
+  cleanup_free char *base_copy = xstrdup(path);
+  const char *dir = dirname(dir_copy);
+  const char *base = basename(base_copy);
+  cleanup_free char *tmp = xasprintf("%s/.%s.XXXXXX", dir, base);
+  cleanup_close int fd = -1;
+  cleanup_close int dfd = -1;
+  struct stat st;
+
+  if (mode < 0)
+    mode = stat(path, &st) == 0 ? (int) (st.st_mode & 07777) : 0644;
+
+  fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0)
+    return frc_error_errno(err, errno, "cannot create a temporary file next to `%s`", path);
+  if (write_all(fd, data, len) < 0 || fchmod(fd, (mode_t) mode) < 0 || fsync(fd) < 0)
+    {
+      int e = errno;
+      unlink(tmp);
+      return frc_error_errno(err, e, "cannot write `%s`", tmp);
+    }
+  if (rename(tmp, path) < 0)
+    {
+      int e = errno;
+      unlink(tmp);
+      return frc_error_errno(err, e, "cannot rename `%s` to `%s`", tmp, path);
+    }
+  dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || fsync(dfd) < 0)
+    return frc_error_errno(err, errno, "cannot sync directory `%s`", dir);
+  return 0;
+}
+
+char *
+escape_for_message(const char *s, size_t len, size_t max)
+{
+  size_t n = len < max ? len : max;
+  char *out = xmalloc0(n * 4 + 8);
+  char *o = out;
+
+  for (size_t i = 0; i < n; i++)
+    {
+      unsigned char c = (unsigned char) s[i];
+      switch (c)
+        {
+        case '\n': *o++ = '\\'; *o++ = 'n'; break;
+        case '\t': *o++ = '\\'; *o++ = 't'; break;
+        case '\r': *o++ = '\\'; *o++ = 'r'; break;
+        case '"': *o++ = '\\'; *o++ = '"'; break;
+        case '\\': *o++ = '\\'; *o++ = '\\'; break;
+        default:
+          if (c < 0x20 || c >= 0x7f)
+            o += sprintf(o, "\\x%02x", c);
+          else
+            *o++ = (char) c;
+        }
+    }
+  if (len > max)
+    {
+      memcpy(o, "...", 3);
+      o += 3;
+    }
+  *o = '\0';
+  return out;
+}

@@ -1,0 +1,58 @@
+/* util.h - small helpers shared by every part of flox-runc.
+ *
+ * Owns: the __attribute__((cleanup)) helpers (cleanup_free, cleanup_close,
+ * cleanup_file, ...), checked allocation, and whole-file I/O with a size bound
+ * (read_file_bounded) and atomic replacement (write_file_atomic: temporary
+ * file in the same directory, fsync, rename, fsync of the directory).
+ */
+#ifndef FRC_UTIL_H
+#define FRC_UTIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <stdbool.h>
+
+#include "error.h"
+
+static inline void frc_freep(void *p) { free(*(void **) p); }
+void frc_closep(int *fd);
+void frc_fclosep(FILE **f);
+void frc_strv_freep(char ***v);
+
+#define cleanup_free __attribute__((cleanup(frc_freep)))
+#define cleanup_close __attribute__((cleanup(frc_closep)))
+#define cleanup_file __attribute__((cleanup(frc_fclosep)))
+#define cleanup_strv __attribute__((cleanup(frc_strv_freep)))
+
+/* Hand ownership out of a cleanup_* variable. */
+#define steal_pointer(pp) __extension__({ __typeof__(*(pp)) _p = *(pp); *(pp) = NULL; _p; })
+#define steal_fd(fdp) __extension__({ int _fd = *(fdp); *(fdp) = -1; _fd; })
+
+void *xmalloc0(size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Reads at most max bytes; a bigger file is an error naming path and bound.
+ * The result is NUL-terminated; *len (optional) excludes the NUL. */
+int read_file_bounded(const char *path, size_t max, char **out, size_t *len, frc_error_t *err);
+
+/* Replaces path atomically with data: writes "<dir>/.<base>.XXXXXX", fsyncs it,
+ * renames it over path, fsyncs the directory.  mode < 0 keeps the mode of the
+ * existing file (0644 when there is none).  On failure path is untouched and
+ * the temporary file is removed. */
+int write_file_atomic(const char *path, const void *data, size_t len, int mode, frc_error_t *err);
+
+/* Writes all of buf to fd, retrying on EINTR and short writes. */
+int write_all(int fd, const void *buf, size_t len);
+
+/* Copies s into a printable, bounded form for messages: control characters,
+ * quotes, backslashes and non-ASCII bytes are escaped (\n, \xNN), and the
+ * result is cut after max input bytes with "..." appended. */
+char *escape_for_message(const char *s, size_t len, size_t max);
+
+bool str_has_prefix(const char *s, const char *prefix);
+
+#endif
