@@ -1,0 +1,152 @@
+/* The node configuration (lib/config.c). */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util.h"
+
+static int
+parse(struct frc_config *c, const char *text, frc_error_t *err)
+{
+  cleanup_free char *tmp = xstrdup("/tmp/frc-test-config-XXXXXX");
+  int fd = mkstemp(tmp);
+  int r;
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write_all(fd, text, strlen(text)), 0);
+  close(fd);
+  r = frc_config_load(c, tmp, err);
+  unlink(tmp);
+  return r;
+}
+
+START_TEST(test_missing_file_defaults)
+{
+  struct frc_config c;
+  frc_error_t err = NULL;
+  ck_assert_int_eq(frc_config_load(&c, "/nonexistent/flox-runc.json", &err), 0);
+  ck_assert(!c.from_file);
+  ck_assert_ptr_null(c.runtime);
+  ck_assert_str_eq(c.floxhub_url, "https://hub.flox.dev");
+  ck_assert_str_eq(c.floxhub_git_url, "https://api.flox.dev/git");
+  ck_assert_str_eq(c.store_root, "/");
+  ck_assert_str_eq(c.state_dir, "/var/lib/flox-runc");
+  ck_assert_str_eq(c.substituters[0], "https://cache.nixos.org");
+  ck_assert_str_eq(c.substituters[1], "https://cache.flox.dev");
+  ck_assert_ptr_null(c.substituters[2]);
+  ck_assert_ptr_nonnull(strstr(c.trusted_public_keys[1], "flox-cache-public-1:"));
+  ck_assert_int_eq(c.on_missing_environment, FRC_ON_MISSING_FAIL);
+  ck_assert_int_eq(c.deadline_seconds, 110);
+  frc_config_release(&c);
+}
+END_TEST
+
+START_TEST(test_all_keys)
+{
+  struct frc_config c;
+  frc_error_t err = NULL;
+  cleanup_free char *json = NULL;
+  ck_assert_int_eq(parse(&c,
+                         "{\"runtime\":\"/usr/bin/crun\",\"floxhub_url\":\"http://127.0.0.1:8080/\","
+                         "\"store_root\":\"/tmp/store\",\"state_dir\":\"/tmp/state\","
+                         "\"substituters\":[\"http://127.0.0.1:9000\"],"
+                         "\"trusted_public_keys\":[\"test-1:abc=\"],"
+                         "\"on_missing_environment\":\"passthrough\",\"deadline_seconds\":30}",
+                         &err),
+                   0);
+  ck_assert(c.from_file);
+  ck_assert_str_eq(c.runtime, "/usr/bin/crun");
+  ck_assert_str_eq(c.floxhub_git_url, "http://127.0.0.1:8080/git");
+  ck_assert_str_eq(c.store_root, "/tmp/store");
+  ck_assert_str_eq(c.substituters[0], "http://127.0.0.1:9000");
+  ck_assert_ptr_null(c.substituters[1]);
+  ck_assert_int_eq(c.on_missing_environment, FRC_ON_MISSING_PASSTHROUGH);
+  ck_assert_int_eq(c.deadline_seconds, 30);
+  json = frc_config_to_json(&c);
+  ck_assert_ptr_nonnull(strstr(json, "\"runtime\": \"/usr/bin/crun\""));
+  ck_assert_ptr_nonnull(strstr(json, "\"on_missing_environment\": \"passthrough\""));
+  frc_config_release(&c);
+}
+END_TEST
+
+START_TEST(test_git_url_derivation)
+{
+  struct frc_config c;
+  frc_error_t err = NULL;
+  ck_assert_int_eq(parse(&c, "{\"floxhub_url\":\"https://hub.example.org\"}", &err), 0);
+  ck_assert_str_eq(c.floxhub_git_url, "https://api.example.org/git");
+  frc_config_release(&c);
+  ck_assert_int_eq(parse(&c, "{\"floxhub_url\":\"https://hub.example.org\","
+                             "\"floxhub_git_url\":\"http://127.0.0.1:1/g\"}",
+                         &err),
+                   0);
+  ck_assert_str_eq(c.floxhub_git_url, "http://127.0.0.1:1/g");
+  frc_config_release(&c);
+}
+END_TEST
+
+static const struct
+{
+  const char *json, *in_msg;
+} bad[] = {
+  { "{\"runtim\":\"runc\"}", "unknown key `runtim`" },
+  { "{\"runtime\":1}", "`runtime`" },
+  { "{\"runtime\":\"\"}", "`runtime`" },
+  { "{\"floxhub_url\":\"ftp://x\"}", "`floxhub_url`" },
+  { "{\"store_root\":\"relative\"}", "absolute path" },
+  { "{\"state_dir\":[]}", "must be a string" },
+  { "{\"substituters\":\"http://x\"}", "array of strings" },
+  { "{\"substituters\":[1]}", "entry 0" },
+  { "{\"trusted_public_keys\":[\"nokey\"]}", "name:base64" },
+  { "{\"on_missing_environment\":\"ignore\"}", "\"fail\" or \"passthrough\"" },
+  { "{\"deadline_seconds\":0}", "from 1 to 3600" },
+  { "{\"deadline_seconds\":1.5}", "integer" },
+  { "{\"deadline_seconds\":\"10\"}", "integer" },
+  { "[]", "JSON object" },
+  { "{", "invalid JSON" },
+  { "{\"state_dir\":\"/a\\nb\"}", "control characters" },
+};
+
+START_TEST(test_bad)
+{
+  struct frc_config c;
+  frc_error_t err = NULL;
+  ck_assert_int_lt(parse(&c, bad[_i].json, &err), 0);
+  ck_assert_msg(strstr(err->msg, bad[_i].in_msg) != NULL, "%s: %s", bad[_i].json, err->msg);
+  ck_assert_msg(strstr(err->msg, "/tmp/frc-test-config-") != NULL, "names the file: %s", err->msg);
+  ck_assert_ptr_null(strchr(err->msg, '\n'));
+  frc_error_release(&err);
+  frc_config_release(&c);
+}
+END_TEST
+
+START_TEST(test_env_path)
+{
+  setenv(FRC_CONFIG_ENV, "/some/where.json", 1);
+  ck_assert_str_eq(frc_config_path(), "/some/where.json");
+  unsetenv(FRC_CONFIG_ENV);
+  ck_assert_str_eq(frc_config_path(), "/etc/flox-runc/config.json");
+}
+END_TEST
+
+int
+main(void)
+{
+  Suite *s = suite_create("config");
+  TCase *tc = tcase_create("config");
+  SRunner *sr;
+  int failed;
+
+  tcase_add_test(tc, test_missing_file_defaults);
+  tcase_add_test(tc, test_all_keys);
+  tcase_add_test(tc, test_git_url_derivation);
+  tcase_add_loop_test(tc, test_bad, 0, sizeof(bad) / sizeof(bad[0]));
+  tcase_add_test(tc, test_env_path);
+  suite_add_tcase(s, tc);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
