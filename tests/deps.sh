@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# tests/deps.sh - installs what building and testing flox-runc needs on a
+# Debian 12 machine (as root, with apt).  Idempotent; skips apt when
+# everything is already there.  Used by tests/demo.sh, tests/check.sh and CI.
+set -euo pipefail
+
+packages=(
+  # build
+  meson ninja-build gcc pkg-config libc6-dev
+  libyajl-dev libcurl4-openssl-dev libmount-dev libcap-ng-dev check
+  # real runtimes and test tools
+  runc crun busybox-static jq procps util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/deps.sh: run as root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
