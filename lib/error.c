@@ -65,3 +65,11 @@ frc_error_release(frc_error_t *err)
   free(*err);
   *err = NULL;
 }
+
+int
+frc_error_code(frc_error_t *err, int code)
+{
+  if (*err)
+    (*err)->code = code;
+  return -1;
+}

@@ -1,0 +1,150 @@
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dl.h"
+
+struct sym
+{
+  const char *name;
+  size_t offset;
+};
+
+struct lib
+{
+  const char *soname;
+  const char *package;
+  const struct sym *syms;
+  void *table;
+  size_t table_size;
+  void *handle;
+  int loaded;
+};
+
+#define S(api, fn) { #fn, offsetof(struct api, fn) }
+
+#define api frc_curl_api
+static const struct sym curl_syms[] = {
+  S(api, curl_global_init), S(api, curl_easy_init),      S(api, curl_easy_setopt),
+  S(api, curl_easy_perform), S(api, curl_easy_getinfo),  S(api, curl_easy_cleanup),
+  S(api, curl_easy_strerror), S(api, curl_slist_append), S(api, curl_slist_free_all),
+  { NULL, 0 },
+};
+#undef api
+#define api frc_zlib_api
+static const struct sym zlib_syms[] = {
+  S(api, inflateInit_), S(api, inflate), S(api, inflateEnd), S(api, inflateReset), { NULL, 0 },
+};
+#undef api
+#define api frc_crypto_api
+static const struct sym crypto_syms[] = {
+  S(api, EVP_Digest),        S(api, EVP_sha1),          S(api, EVP_sha256),
+  S(api, EVP_MD_CTX_new),    S(api, EVP_MD_CTX_free),   S(api, EVP_DigestInit_ex),
+  S(api, EVP_DigestUpdate),  S(api, EVP_DigestFinal_ex), { NULL, 0 },
+};
+#undef api
+
+/* Loaded tables: written once on first use, read-only afterwards. */
+static struct frc_curl_api curl_table;
+static struct frc_zlib_api zlib_table;
+static struct frc_crypto_api crypto_table;
+
+static struct lib libs[] = {
+  { "libcurl.so.4", "libcurl4", curl_syms, &curl_table, sizeof(curl_table), NULL, 0 },
+  { "libz.so.1", "zlib1g", zlib_syms, &zlib_table, sizeof(zlib_table), NULL, 0 },
+  { "libcrypto.so.3", "libssl3", crypto_syms, &crypto_table, sizeof(crypto_table), NULL, 0 },
+};
+
+static const void *
+load(struct lib *l, frc_error_t *err)
+{
+  if (l->loaded)
+    return l->table;
+  l->handle = dlopen(l->soname, RTLD_NOW | RTLD_LOCAL);
+  if (l->handle == NULL)
+    {
+      frc_error(err, "cannot load %s (%s): install the Debian package %s", l->soname, dlerror(),
+                l->package);
+      return NULL;
+    }
+  for (const struct sym *s = l->syms; s->name; s++)
+    {
+      void *p = dlsym(l->handle, s->name);
+      if (p == NULL)
+        {
+          frc_error(err, "%s lacks %s: install a current %s", l->soname, s->name, l->package);
+          dlclose(l->handle);
+          l->handle = NULL;
+          return NULL;
+        }
+      memcpy((char *) l->table + s->offset, &p, sizeof(p));
+    }
+  l->loaded = 1;
+  if (l->table == &curl_table)
+    curl_table.curl_global_init(CURL_GLOBAL_DEFAULT);
+  return l->table;
+}
+
+const struct frc_curl_api *
+frc_dl_curl(frc_error_t *err)
+{
+  return load(&libs[0], err);
+}
+
+const struct frc_zlib_api *
+frc_dl_zlib(frc_error_t *err)
+{
+  return load(&libs[1], err);
+}
+
+const struct frc_crypto_api *
+frc_dl_crypto(frc_error_t *err)
+{
+  return load(&libs[2], err);
+}
+
+void
+frc_dl_reset(void)
+{
+  for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]); i++)
+    {
+      libs[i].loaded = 0;
+      memset(libs[i].table, 0, libs[i].table_size);
+    }
+}
+
+static int
+digest(const void *data, size_t len, unsigned char *out, int sha256, frc_error_t *err)
+{
+  const struct frc_crypto_api *c = frc_dl_crypto(err);
+  unsigned int n = 0;
+  if (c == NULL)
+    return -1;
+  if (!c->EVP_Digest(data, len, out, &n, sha256 ? c->EVP_sha256() : c->EVP_sha1(), NULL))
+    return frc_error(err, "libcrypto failed to compute a digest");
+  return 0;
+}
+
+int
+frc_sha1(const void *data, size_t len, unsigned char out[20], frc_error_t *err)
+{
+  return digest(data, len, out, 0, err);
+}
+
+int
+frc_sha256(const void *data, size_t len, unsigned char out[32], frc_error_t *err)
+{
+  return digest(data, len, out, 1, err);
+}
+
+void
+frc_hex(const unsigned char *in, size_t n, char *out)
+{
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++)
+    {
+      out[2 * i] = digits[in[i] >> 4];
+      out[2 * i + 1] = digits[in[i] & 15];
+    }
+  out[2 * n] = '\0';
+}

@@ -1,0 +1,68 @@
+/* dl.h - libraries loaded on first use.
+ *
+ * Owns: dlopen()ing libcurl, zlib and libcrypto when a code path first needs
+ * them, and the typed tables of the functions flox-runc calls.  Linking them
+ * would cost every passthrough call milliseconds and megabytes (docs/design.md);
+ * their headers still come from pkg-config, so each pointer has the exact type
+ * of the library's prototype.  A table is loaded once per process and never
+ * changes after; frc_dl_reset() forgets them (tests).
+ */
+#ifndef FRC_DL_H
+#define FRC_DL_H
+
+#define CURL_DISABLE_TYPECHECK 1 /* the calls go through function pointers */
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include "error.h"
+
+#define FRC_DL_FN(name) __typeof__(name) *name
+
+struct frc_curl_api
+{
+  FRC_DL_FN(curl_global_init);
+  FRC_DL_FN(curl_easy_init);
+  FRC_DL_FN(curl_easy_setopt);
+  FRC_DL_FN(curl_easy_perform);
+  FRC_DL_FN(curl_easy_getinfo);
+  FRC_DL_FN(curl_easy_cleanup);
+  FRC_DL_FN(curl_easy_strerror);
+  FRC_DL_FN(curl_slist_append);
+  FRC_DL_FN(curl_slist_free_all);
+};
+
+struct frc_zlib_api
+{
+  FRC_DL_FN(inflateInit_);
+  FRC_DL_FN(inflate);
+  FRC_DL_FN(inflateEnd);
+  FRC_DL_FN(inflateReset);
+};
+
+struct frc_crypto_api
+{
+  FRC_DL_FN(EVP_Digest);
+  FRC_DL_FN(EVP_sha1);
+  FRC_DL_FN(EVP_sha256);
+  FRC_DL_FN(EVP_MD_CTX_new);
+  FRC_DL_FN(EVP_MD_CTX_free);
+  FRC_DL_FN(EVP_DigestInit_ex);
+  FRC_DL_FN(EVP_DigestUpdate);
+  FRC_DL_FN(EVP_DigestFinal_ex);
+};
+
+/* The tables, loaded on first call; NULL with *err set when the library or a
+ * symbol is missing (the message names the Debian package to install). */
+const struct frc_curl_api *frc_dl_curl(frc_error_t *err);
+const struct frc_zlib_api *frc_dl_zlib(frc_error_t *err);
+const struct frc_crypto_api *frc_dl_crypto(frc_error_t *err);
+void frc_dl_reset(void);
+
+/* Digests through libcrypto.  out must hold 20 (SHA-1) / 32 (SHA-256) bytes. */
+int frc_sha1(const void *data, size_t len, unsigned char out[20], frc_error_t *err);
+int frc_sha256(const void *data, size_t len, unsigned char out[32], frc_error_t *err);
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void frc_hex(const unsigned char *in, size_t n, char *out);
+
+#endif

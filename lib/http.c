@@ -1,0 +1,199 @@
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "dl.h"
+#include "http.h"
+#include "util.h"
+
+#include "frc-build-config.h"
+
+#define DEFAULT_MAX_BODY (64u << 20)
+#define CONNECT_TIMEOUT_MS 10000L
+
+long long
+frc_now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+char *
+frc_url_redact(const char *url)
+{
+  const char *scheme = strstr(url, "://");
+  const char *host, *at, *slash;
+  if (scheme == NULL)
+    return xstrdup(url);
+  host = scheme + 3;
+  slash = strchr(host, '/');
+  at = memchr(host, '@', slash ? (size_t) (slash - host) : strlen(host));
+  if (at == NULL)
+    return xstrdup(url);
+  return xasprintf("%.*s%s", (int) (host - url), url, at + 1);
+}
+
+struct sink
+{
+  char *buf;
+  size_t len, cap, max;
+  int too_big;
+};
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+  struct sink *s = userdata;
+  size_t n = size * nmemb;
+  if (s->len + n > s->max)
+    {
+      s->too_big = 1;
+      return 0; /* aborts the transfer */
+    }
+  if (s->len + n + 1 > s->cap)
+    {
+      size_t cap = s->cap ? s->cap : 16384;
+      while (cap < s->len + n + 1)
+        cap *= 2;
+      s->buf = xrealloc(s->buf, cap);
+      s->cap = cap;
+    }
+  memcpy(s->buf + s->len, data, n);
+  s->len += n;
+  s->buf[s->len] = '\0';
+  return n;
+}
+
+struct slist_holder
+{
+  const struct frc_curl_api *c;
+  struct curl_slist *l;
+};
+
+static void
+slist_release(struct slist_holder *h)
+{
+  if (h->c && h->l)
+    h->c->curl_slist_free_all(h->l);
+}
+
+struct easy_holder
+{
+  const struct frc_curl_api *c;
+  CURL *h;
+};
+
+static void
+easy_release(struct easy_holder *e)
+{
+  if (e->c && e->h)
+    e->c->curl_easy_cleanup(e->h);
+}
+
+static int
+transport_error(frc_error_t *err, const char *what, const char *url, long long deadline_ns)
+{
+  cleanup_free char *safe = frc_url_redact(url);
+  if (deadline_ns && frc_now_ns() >= deadline_ns)
+    {
+      frc_error(err, "%s: the deadline passed while talking to %s", what, safe);
+      return frc_error_code(err, FRC_ECODE_DEADLINE);
+    }
+  frc_error(err, "cannot reach %s: %s", safe, what);
+  return frc_error_code(err, FRC_ECODE_UNREACHABLE);
+}
+
+int
+frc_http_request(const struct frc_http_opts *o, const char *method, const char *url,
+                 const char *const *headers, const void *body, size_t body_len,
+                 struct frc_http_response *resp, frc_error_t *err)
+{
+  const struct frc_curl_api *c = frc_dl_curl(err);
+  struct sink sink = { 0 };
+  struct easy_holder easy __attribute__((cleanup(easy_release))) = { c, NULL };
+  struct slist_holder hdrs __attribute__((cleanup(slist_release))) = { c, NULL };
+  char curl_err[CURL_ERROR_SIZE] = "";
+  CURLcode rc;
+  long long timeout_ms = 0;
+  char *ctype = NULL;
+
+  memset(resp, 0, sizeof(*resp));
+  if (c == NULL)
+    return -1;
+  sink.max = o->max_body ? o->max_body : DEFAULT_MAX_BODY;
+  if (o->deadline_ns)
+    {
+      timeout_ms = (o->deadline_ns - frc_now_ns()) / 1000000LL;
+      if (timeout_ms <= 0)
+        return transport_error(err, "no time left", url, o->deadline_ns);
+    }
+  easy.h = c->curl_easy_init();
+  if (easy.h == NULL)
+    return frc_error(err, "cannot initialise libcurl");
+
+  for (const char *const *h = headers; h && *h; h++)
+    hdrs.l = c->curl_slist_append(hdrs.l, *h);
+  /* git's smart HTTP does not want curl's "Expect: 100-continue" delays. */
+  hdrs.l = c->curl_slist_append(hdrs.l, "Expect:");
+
+  c->curl_easy_setopt(easy.h, CURLOPT_URL, url);
+  c->curl_easy_setopt(easy.h, CURLOPT_PROTOCOLS_STR, "http,https");
+  c->curl_easy_setopt(easy.h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  c->curl_easy_setopt(easy.h, CURLOPT_FOLLOWLOCATION, 1L);
+  c->curl_easy_setopt(easy.h, CURLOPT_MAXREDIRS, 5L);
+  c->curl_easy_setopt(easy.h, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  c->curl_easy_setopt(easy.h, CURLOPT_NOSIGNAL, 1L);
+  c->curl_easy_setopt(easy.h, CURLOPT_NOPROGRESS, 1L);
+  c->curl_easy_setopt(easy.h, CURLOPT_ERRORBUFFER, curl_err);
+  c->curl_easy_setopt(easy.h, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+  if (timeout_ms > 0)
+    c->curl_easy_setopt(easy.h, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
+  c->curl_easy_setopt(easy.h, CURLOPT_ACCEPT_ENCODING, "");
+  c->curl_easy_setopt(easy.h, CURLOPT_USERAGENT, "flox-runc/" FLOX_RUNC_VERSION);
+  c->curl_easy_setopt(easy.h, CURLOPT_HTTPHEADER, hdrs.l);
+  c->curl_easy_setopt(easy.h, CURLOPT_WRITEFUNCTION, on_body);
+  c->curl_easy_setopt(easy.h, CURLOPT_WRITEDATA, &sink);
+  if (o->ca_file)
+    c->curl_easy_setopt(easy.h, CURLOPT_CAINFO, o->ca_file);
+  if (o->user)
+    {
+      c->curl_easy_setopt(easy.h, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+      c->curl_easy_setopt(easy.h, CURLOPT_USERNAME, o->user);
+      c->curl_easy_setopt(easy.h, CURLOPT_PASSWORD, o->password ? o->password : "");
+    }
+  if (strcmp(method, "POST") == 0)
+    {
+      c->curl_easy_setopt(easy.h, CURLOPT_POST, 1L);
+      c->curl_easy_setopt(easy.h, CURLOPT_POSTFIELDS, body ? body : "");
+      c->curl_easy_setopt(easy.h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body_len);
+    }
+
+  rc = c->curl_easy_perform(easy.h);
+  if (rc != CURLE_OK)
+    {
+      free(sink.buf);
+      if (sink.too_big)
+        {
+          cleanup_free char *safe = frc_url_redact(url);
+          frc_error(err, "the answer of %s is larger than %zu bytes", safe, sink.max);
+          return frc_error_code(err, FRC_ECODE_TOO_BIG);
+        }
+      return transport_error(err, curl_err[0] ? curl_err : c->curl_easy_strerror(rc), url,
+                             o->deadline_ns);
+    }
+  c->curl_easy_getinfo(easy.h, CURLINFO_RESPONSE_CODE, &resp->status);
+  if (c->curl_easy_getinfo(easy.h, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
+    resp->content_type = xstrdup(ctype);
+  resp->body = sink.buf ? sink.buf : xmalloc0(1);
+  resp->len = sink.len;
+  return 0;
+}
+
+void
+frc_http_response_release(struct frc_http_response *r)
+{
+  free(r->body);
+  free(r->content_type);
+  memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,51 @@
+/* http.h - one HTTP request over libcurl (loaded by lib/dl.c).
+ *
+ * Owns: the transport rules for everything flox-runc fetches: http and https
+ * only, redirects kept on the same protocol and credentials never sent to
+ * another host, proxy variables honoured as libcurl does (http_proxy,
+ * https_proxy, no_proxy), a CA file option, a connect timeout, an absolute
+ * deadline for the whole request, and a bound on the (decoded) body size.
+ * Credentials go as HTTP basic auth and never appear in a message.
+ */
+#ifndef FRC_HTTP_H
+#define FRC_HTTP_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+struct frc_http_opts
+{
+  const char *ca_file; /* NULL: the system's CA store */
+  const char *user; /* basic auth user, NULL for none */
+  const char *password;
+  long long deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+  size_t max_body; /* 0: 64 MiB */
+};
+
+struct frc_http_response
+{
+  long status;
+  char *body; /* NUL-terminated, len bytes */
+  size_t len;
+  char *content_type; /* NULL when absent */
+};
+
+/* Performs one request.  Returns 0 when a complete response arrived, whatever
+ * its status; -1 with *err otherwise (code FRC_ECODE_UNREACHABLE for transport
+ * failures and truncated bodies, FRC_ECODE_TOO_BIG over max_body,
+ * FRC_ECODE_DEADLINE when the deadline passed).  headers: NULL-terminated
+ * "Name: value" strings. */
+int frc_http_request(const struct frc_http_opts *o, const char *method, const char *url,
+                     const char *const *headers, const void *body, size_t body_len,
+                     struct frc_http_response *resp, frc_error_t *err);
+void frc_http_response_release(struct frc_http_response *r);
+#define cleanup_http_response __attribute__((cleanup(frc_http_response_release)))
+
+/* CLOCK_MONOTONIC now, in nanoseconds. */
+long long frc_now_ns(void);
+
+/* url without any userinfo, for messages (malloc'd). */
+char *frc_url_redact(const char *url);
+
+#endif
