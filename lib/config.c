@@ -58,6 +58,9 @@ static const struct key_def keys[] = {
   { "trusted_public_keys", KEY_STRING_LIST, CHECK_PUBLIC_KEY, F(trusted_public_keys), 0, 0 },
   { "on_missing_environment", KEY_ENUM_ON_MISSING, CHECK_NONE, F(on_missing_environment), 0, 0 },
   { "deadline_seconds", KEY_INT, CHECK_NONE, F(deadline_seconds), 1, 3600 },
+  { "ca_file", KEY_STRING, CHECK_ABS_PATH, F(ca_file), 0, 0 },
+  { "fresh_seconds", KEY_INT, CHECK_NONE, F(fresh_seconds), 0, 86400 },
+  { "auth_window_seconds", KEY_INT, CHECK_NONE, F(auth_window_seconds), 0, 86400 },
   { NULL, 0, 0, 0, 0, 0 },
 };
 
@@ -91,6 +94,8 @@ set_defaults(struct frc_config *c)
   c->trusted_public_keys = strv_copy(default_keys);
   c->on_missing_environment = FRC_ON_MISSING_FAIL;
   c->deadline_seconds = 110;
+  c->fresh_seconds = 10;
+  c->auth_window_seconds = 300;
 }
 
 /* hub.example.com -> api.example.com/git, as FloxHub does; any other host
@@ -301,6 +306,7 @@ frc_config_release(struct frc_config *c)
   free(c->floxhub_git_url);
   free(c->store_root);
   free(c->state_dir);
+  free(c->ca_file);
   frc_strv_freep(&c->substituters);
   frc_strv_freep(&c->trusted_public_keys);
   memset(c, 0, sizeof(*c));

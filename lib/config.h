@@ -38,6 +38,9 @@ struct frc_config
   char **trusted_public_keys; /* NULL-terminated */
   enum frc_on_missing on_missing_environment;
   long deadline_seconds;
+  char *ca_file; /* CA bundle for the hub, NULL: the system's */
+  long fresh_seconds; /* reuse a live generation seen this recently */
+  long auth_window_seconds; /* trust a credential FloxHub accepted this recently */
 };
 
 /* The path of the node config file this process uses. */
