@@ -70,7 +70,10 @@ frc_floxmeta_parse(const char *json, size_t len, struct frc_generations *out, fr
   if (len > FRC_METADATA_MAX_BYTES)
     return bad(err, "larger than 4 MiB");
   if (frc_json_parse(json, len, &root, err) < 0)
-    return frc_error_code(err, FRC_ECODE_SERVER);
+    {
+      frc_error_wrap(err, "FloxHub's metadata.json");
+      return frc_error_code(err, FRC_ECODE_SERVER);
+    }
   version = frc_json_get(root, "version");
   if (version == NULL || version->type != yajl_t_number
       || !(version->u.number.flags & YAJL_NUMBER_INT_VALID))
