@@ -91,32 +91,52 @@ file_build_id(int fd, unsigned char *out)
   return 0;
 }
 
-bool
-frc_runtime_is_self(const char *path)
+/* Opens path once: is it flox-runc (same file or same build id), and is it
+ * a script? */
+static void
+inspect(const char *path, bool *self_out, bool *script_out)
 {
-  char self[PATH_MAX], real[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  char self[PATH_MAX], real[PATH_MAX], head[2];
+  ssize_t n;
   struct note_search mine = { .len = 0 };
   unsigned char theirs[BUILD_ID_MAX];
   cleanup_close int fd = -1;
   size_t len;
 
+  *self_out = *script_out = false;
   if (realpath(path, real) == NULL)
-    return false;
+    return;
+  n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (n > 0)
     {
       self[n] = '\0';
       if (strcmp(self, real) == 0)
-        return true;
+        {
+          *self_out = true;
+          return;
+        }
+    }
+  fd = open(real, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || pread(fd, head, 2, 0) != 2)
+    return;
+  if (head[0] == '#' && head[1] == '!')
+    {
+      *script_out = true;
+      return;
     }
   dl_iterate_phdr(self_note_cb, &mine);
   if (mine.len == 0)
-    return false;
-  fd = open(real, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
+    return;
   len = file_build_id(fd, theirs);
-  return len == mine.len && memcmp(theirs, mine.id, len) == 0;
+  *self_out = len == mine.len && memcmp(theirs, mine.id, len) == 0;
+}
+
+bool
+frc_runtime_is_self(const char *path)
+{
+  bool self, script;
+  inspect(path, &self, &script);
+  return self;
 }
 
 static bool
@@ -126,10 +146,25 @@ is_executable_file(const char *path)
   return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
+/* Whether cand is a usable runtime; fills rt when it is. */
+static bool
+take(const char *cand, struct frc_runtime *rt)
+{
+  bool self, script;
+  if (!is_executable_file(cand))
+    return false;
+  inspect(cand, &self, &script);
+  if (self)
+    return false;
+  rt->path = xstrdup(cand);
+  rt->script = script;
+  return true;
+}
+
 /* The first executable `name` in PATH then the fallback directories that is
  * not flox-runc itself. */
-static char *
-search(const char *name)
+static bool
+search(const char *name, struct frc_runtime *rt)
 {
   const char *path_env = getenv("PATH");
   cleanup_free char *dirs = xstrdup(path_env ? path_env : "");
@@ -141,21 +176,22 @@ search(const char *name)
       if (d[0] != '/')
         continue; /* relative PATH entries are never trusted */
       cand = xasprintf("%s/%s", d, name);
-      if (is_executable_file(cand) && !frc_runtime_is_self(cand))
-        return steal_pointer(&cand);
+      if (take(cand, rt))
+        return true;
     }
   for (const char *const *d = fallback_dirs; *d; d++)
     {
       cleanup_free char *cand = xasprintf("%s/%s", *d, name);
-      if (is_executable_file(cand) && !frc_runtime_is_self(cand))
-        return steal_pointer(&cand);
+      if (take(cand, rt))
+        return true;
     }
-  return NULL;
+  return false;
 }
 
 int
-frc_runtime_locate(const char *configured, char **out, frc_error_t *err)
+frc_runtime_locate(const char *configured, struct frc_runtime *rt, frc_error_t *err)
 {
+  memset(rt, 0, sizeof(*rt));
   if (configured && strchr(configured, '/'))
     {
       if (configured[0] != '/')
@@ -166,27 +202,17 @@ frc_runtime_locate(const char *configured, char **out, frc_error_t *err)
         return frc_error(err, "the real runtime `%s` named by the node config's `runtime` is not "
                               "an executable file: install runc or crun there or fix `runtime`",
                          configured);
-      if (frc_runtime_is_self(configured))
+      if (!take(configured, rt))
         return frc_error(err, "the node config's `runtime` `%s` is flox-runc itself: set it to the "
                               "real runc or crun (e.g. /usr/sbin/runc)",
                          configured);
-      *out = xstrdup(configured);
       return 0;
     }
-  *out = search(configured ? configured : "runc");
-  if (*out == NULL)
+  if (!search(configured ? configured : "runc", rt))
     return frc_error(err, "cannot find the real runtime `%s` in PATH or the sbin/bin directories: "
                           "install runc (apt-get install runc) or set `runtime` in the node config",
                      configured ? configured : "runc");
   return 0;
-}
-
-static bool
-is_script(const char *path)
-{
-  char head[2];
-  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-  return fd >= 0 && read(fd, head, 2) == 2 && head[0] == '#' && head[1] == '!';
 }
 
 int
@@ -201,11 +227,18 @@ frc_runtime_check_loop(frc_error_t *err)
 }
 
 int
-frc_runtime_exec(const char *path, char **argv, frc_error_t *err)
+frc_runtime_exec(const struct frc_runtime *rt, char **argv, frc_error_t *err)
 {
-  argv[0] = (char *) path;
-  if (is_script(path))
-    setenv(FRC_LOOP_GUARD_ENV, path, 1);
-  execv(path, argv);
-  return frc_error_errno(err, errno, "cannot execute the real runtime `%s`", path);
+  argv[0] = rt->path;
+  if (rt->script)
+    setenv(FRC_LOOP_GUARD_ENV, rt->path, 1);
+  execv(rt->path, argv);
+  return frc_error_errno(err, errno, "cannot execute the real runtime `%s`", rt->path);
+}
+
+void
+frc_runtime_release(struct frc_runtime *rt)
+{
+  free(rt->path);
+  rt->path = NULL;
 }

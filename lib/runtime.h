@@ -18,8 +18,17 @@
  * on entry means the script called flox-runc again (a loop). */
 #define FRC_LOOP_GUARD_ENV "FLOX_RUNC_VIA_WRAPPER"
 
-/* configured: the config's `runtime` or NULL.  *out is malloc'd. */
-int frc_runtime_locate(const char *configured, char **out, frc_error_t *err);
+struct frc_runtime
+{
+  char *path;
+  bool script; /* a `#!` wrapper, not a real runtime binary */
+};
+
+/* configured: the config's `runtime` or NULL.  Each candidate is opened once
+ * to check both that it is not flox-runc and whether it is a script. */
+int frc_runtime_locate(const char *configured, struct frc_runtime *rt, frc_error_t *err);
+void frc_runtime_release(struct frc_runtime *rt);
+#define cleanup_runtime __attribute__((cleanup(frc_runtime_release)))
 
 /* Whether the file at path is this very program (realpath or build id). */
 bool frc_runtime_is_self(const char *path);
@@ -27,7 +36,7 @@ bool frc_runtime_is_self(const char *path);
 /* Replaces the process with the runtime: argv[0] = path, argv[1..] as given,
  * same environment (plus the loop guard when path is a script), fds and
  * stdio.  Returns only on failure. */
-int frc_runtime_exec(const char *path, char **argv, frc_error_t *err);
+int frc_runtime_exec(const struct frc_runtime *rt, char **argv, frc_error_t *err);
 
 /* A loop detected on entry (the guard variable is set): an error. */
 int frc_runtime_check_loop(frc_error_t *err);

@@ -8,11 +8,11 @@
 int
 frc_cmd_passthrough(struct frc_ctx *ctx, frc_error_t *err)
 {
-  cleanup_free char *runtime = NULL;
+  cleanup_runtime struct frc_runtime runtime = { 0 };
 
   if (frc_ctx_config(ctx, err) < 0)
     return -1;
   if (frc_runtime_locate(ctx->config.runtime, &runtime, err) < 0)
     return -1;
-  return frc_runtime_exec(runtime, ctx->cl.argv, err);
+  return frc_runtime_exec(&runtime, ctx->cl.argv, err);
 }

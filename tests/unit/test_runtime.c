@@ -56,17 +56,18 @@ make_script(const char *sub, const char *name)
 START_TEST(test_configured_absolute)
 {
   cleanup_free char *script = make_script("a", "myruntime");
-  cleanup_free char *out = NULL;
+  cleanup_runtime struct frc_runtime out = { 0 };
   frc_error_t err = NULL;
   ck_assert_int_eq(frc_runtime_locate(script, &out, &err), 0);
-  ck_assert_str_eq(out, script);
+  ck_assert_str_eq(out.path, script);
+  ck_assert(out.script);
 }
 END_TEST
 
 START_TEST(test_configured_bad)
 {
   cleanup_free char *self = self_path();
-  cleanup_free char *out = NULL;
+  cleanup_runtime struct frc_runtime out = { 0 };
   frc_error_t err = NULL;
 
   ck_assert_int_lt(frc_runtime_locate("/nonexistent/runc", &out, &err), 0);
@@ -89,7 +90,7 @@ START_TEST(test_search_skips_self)
   cleanup_free char *link = xasprintf("%s/runc", linkdir);
   cleanup_free char *copy = xasprintf("%s/runc", copydir);
   cleanup_free char *path = xasprintf("relative:%s:%s:%s/real", linkdir, copydir, dir);
-  cleanup_free char *out = NULL;
+  cleanup_runtime struct frc_runtime out = { 0 };
   cleanup_free char *cmd = NULL;
   frc_error_t err = NULL;
 
@@ -104,14 +105,12 @@ START_TEST(test_search_skips_self)
 
   setenv("PATH", path, 1);
   ck_assert_int_eq(frc_runtime_locate(NULL, &out, &err), 0);
-  ck_assert_str_eq(out, real);
-  free(out);
-  out = NULL;
+  ck_assert_str_eq(out.path, real);
+  frc_runtime_release(&out);
   /* a configured name is looked up the same way */
   ck_assert_int_eq(frc_runtime_locate("runc", &out, &err), 0);
-  ck_assert_str_eq(out, real);
-  free(out);
-  out = NULL;
+  ck_assert_str_eq(out.path, real);
+  frc_runtime_release(&out);
   ck_assert_int_lt(frc_runtime_locate("no-such-runtime-xyz", &out, &err), 0);
   ck_assert_ptr_nonnull(strstr(err->msg, "no-such-runtime-xyz"));
   frc_error_release(&err);
