@@ -44,35 +44,19 @@ is_secret_destination(const char *d)
   return false;
 }
 
-int
-frc_token_read_dir(const char *dir, char **token, frc_error_t *err)
+/* Reads a token from fd: bounded, surrounding whitespace trimmed, wiped
+ * from the stack.  An empty file gives *token = NULL.  where names the file
+ * in messages. */
+static int
+read_token_fd(int fd, const char *where, char **token, frc_error_t *err)
 {
-  struct open_how how = {
-    .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
-    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-  };
-  cleanup_close int dfd = -1;
-  cleanup_close int fd = -1;
   char buf[FRC_TOKEN_MAX_BYTES + 1];
   ssize_t n;
   size_t len = 0;
   struct stat st;
 
-  *token = NULL;
-  dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return frc_error_errno(err, errno, "cannot open the floxhub-token secret volume `%s`", dir);
-  fd = (int) syscall(SYS_openat2, dfd, FRC_TOKEN_FILE, &how, sizeof(how));
-  if (fd < 0 && errno == ENOENT)
-    return 0; /* the volume has no token: anonymous */
-  if (fd < 0 && errno == EXDEV)
-    return frc_error(err, "the floxhub-token in `%s` links outside its secret volume: recreate the "
-                          "secret with `kubectl create secret generic floxhub-token ...`",
-                     dir);
-  if (fd < 0)
-    return frc_error_errno(err, errno, "cannot open the floxhub-token secret in `%s`", dir);
   if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-    return frc_error(err, "the floxhub-token secret in `%s` is not a regular file", dir);
+    return frc_error(err, "the floxhub-token in `%s` is not a regular file", where);
   while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) != 0)
     {
       if (n < 0)
@@ -80,7 +64,7 @@ frc_token_read_dir(const char *dir, char **token, frc_error_t *err)
           if (errno == EINTR)
             continue;
           explicit_bzero(buf, sizeof(buf));
-          return frc_error_errno(err, errno, "cannot read the floxhub-token secret in `%s`", dir);
+          return frc_error_errno(err, errno, "cannot read the floxhub-token secret in `%s`", where);
         }
       len += (size_t) n;
     }
@@ -89,7 +73,7 @@ frc_token_read_dir(const char *dir, char **token, frc_error_t *err)
       explicit_bzero(buf, sizeof(buf));
       return frc_error(err, "the floxhub-token secret in `%s` is larger than %d bytes: it must hold "
                             "only the output of `flox auth token`",
-                       dir, FRC_TOKEN_MAX_BYTES);
+                       where, FRC_TOKEN_MAX_BYTES);
     }
   /* Trim the surrounding whitespace `flox auth token | ...` may leave. */
   while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '
@@ -108,6 +92,42 @@ frc_token_read_dir(const char *dir, char **token, frc_error_t *err)
   }
   explicit_bzero(buf, sizeof(buf));
   return 0;
+}
+
+int
+frc_token_read_dir(const char *dir, char **token, frc_error_t *err)
+{
+  struct open_how how = {
+    .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+  };
+  cleanup_close int dfd = -1;
+  cleanup_close int fd = -1;
+
+  *token = NULL;
+  dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return frc_error_errno(err, errno, "cannot open the floxhub-token secret volume `%s`", dir);
+  fd = (int) syscall(SYS_openat2, dfd, FRC_TOKEN_FILE, &how, sizeof(how));
+  if (fd < 0 && errno == ENOENT)
+    return 0; /* the volume has no token: anonymous */
+  if (fd < 0 && errno == EXDEV)
+    return frc_error(err, "the floxhub-token in `%s` links outside its secret volume: recreate the "
+                          "secret with `kubectl create secret generic floxhub-token ...`",
+                     dir);
+  if (fd < 0)
+    return frc_error_errno(err, errno, "cannot open the floxhub-token secret in `%s`", dir);
+  return read_token_fd(fd, dir, token, err);
+}
+
+int
+frc_token_read_file(const char *path, char **token, frc_error_t *err)
+{
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  *token = NULL;
+  if (fd < 0)
+    return frc_error_errno(err, errno, "cannot open the token file `%s`", path);
+  return read_token_fd(fd, path, token, err);
 }
 
 int
