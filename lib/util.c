@@ -1,3 +1,4 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -232,4 +233,60 @@ escape_for_message(const char *s, size_t len, size_t max)
     }
   *o = '\0';
   return out;
+}
+
+int
+frc_mkdir_p(const char *path, int mode, frc_error_t *err)
+{
+  cleanup_free char *p = xstrdup(path);
+  for (char *s = p + 1; *s; s++)
+    if (*s == '/')
+      {
+        *s = '\0';
+        if (mkdir(p, (mode_t) mode) < 0 && errno != EEXIST)
+          return frc_error_errno(err, errno, "cannot create `%s`", p);
+        *s = '/';
+      }
+  if (mkdir(p, (mode_t) mode) < 0 && errno != EEXIST)
+    return frc_error_errno(err, errno, "cannot create `%s`", p);
+  return 0;
+}
+
+static int
+rm_rf_at(int dfd, const char *name, int depth)
+{
+  struct stat st;
+  if (depth > 256)
+    return -1;
+  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return errno == ENOENT ? 0 : -1;
+  if (S_ISDIR(st.st_mode))
+    {
+      int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      DIR *d;
+      struct dirent *e;
+      if (fd < 0)
+        return -1;
+      fchmod(fd, 0700); /* built trees are read-only */
+      d = fdopendir(fd);
+      if (d == NULL)
+        {
+          close(fd);
+          return -1;
+        }
+      while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+          rm_rf_at(dirfd(d), e->d_name, depth + 1);
+      closedir(d);
+      return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
+    }
+  return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+int
+frc_rm_rf(const char *path, frc_error_t *err)
+{
+  if (rm_rf_at(AT_FDCWD, path, 0) < 0)
+    return frc_error_errno(err, errno, "cannot remove `%s`", path);
+  return 0;
 }

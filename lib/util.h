@@ -55,4 +55,10 @@ char *escape_for_message(const char *s, size_t len, size_t max);
 
 bool str_has_prefix(const char *s, const char *prefix);
 
+/* mkdir -p with mode for every directory created. */
+int frc_mkdir_p(const char *path, int mode, frc_error_t *err);
+/* Removes a tree without following symlinks (read-only directories too);
+ * a missing path is fine. */
+int frc_rm_rf(const char *path, frc_error_t *err);
+
 #endif

@@ -1,0 +1,209 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "proc.h"
+#include "util.h"
+
+#define MAX_STDOUT (16u << 20)
+#define LINE_MAX_BYTES 4096
+#define KEEP_LINES 4
+
+extern char **environ;
+
+static char **
+build_env(const char *const *extra)
+{
+  size_t n = 0, m = 0;
+  char **env;
+  while (environ[n])
+    n++;
+  while (extra && extra[m])
+    m++;
+  env = xmalloc0((n + m + 1) * sizeof(char *));
+  memcpy(env, environ, n * sizeof(char *));
+  memcpy(env + n, extra, m * sizeof(char *));
+  return env;
+}
+
+struct line_buf
+{
+  char buf[LINE_MAX_BYTES];
+  size_t len;
+  char *kept[KEEP_LINES];
+  size_t nkept;
+};
+
+static void
+emit_line(struct line_buf *lb, const struct frc_proc *p)
+{
+  lb->buf[lb->len] = '\0';
+  if (lb->len > 0)
+    {
+      if (p->on_stderr_line)
+        p->on_stderr_line(lb->buf, p->cb_data);
+      if (lb->nkept == KEEP_LINES)
+        {
+          free(lb->kept[0]);
+          memmove(lb->kept, lb->kept + 1, (KEEP_LINES - 1) * sizeof(char *));
+          lb->nkept--;
+        }
+      lb->kept[lb->nkept++] = xstrdup(lb->buf);
+    }
+  lb->len = 0;
+}
+
+static void
+feed(struct line_buf *lb, const char *data, size_t n, const struct frc_proc *p)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      if (data[i] == '\n' || data[i] == '\r')
+        emit_line(lb, p);
+      else if (lb->len < LINE_MAX_BYTES - 1)
+        lb->buf[lb->len++] = data[i];
+    }
+}
+
+static void __attribute__((noreturn))
+child(const struct frc_proc *p, int out_fd, int err_fd, char **env)
+{
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  setpgid(0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (devnull >= 0)
+    dup2(devnull, 0);
+  dup2(out_fd >= 0 ? out_fd : devnull, 1);
+  dup2(err_fd, 2);
+  /* Close everything else: the engine's fds (console sockets, pipes) must
+   * not leak into the helper. */
+  for (int fd = 3; fd < 1024; fd++)
+    close(fd);
+  signal(SIGPIPE, SIG_DFL);
+  execve(p->argv[0], (char *const *) p->argv, env);
+  _exit(127);
+}
+
+int
+frc_proc_run(const struct frc_proc *p, struct frc_proc_result *r, frc_error_t *err)
+{
+  int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
+  cleanup_free char **env = build_env(p->extra_env);
+  struct line_buf lb = { .len = 0 };
+  struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+  pid_t pid;
+  int open_fds;
+  int wstatus = 0;
+
+  memset(r, 0, sizeof(*r));
+  if (pipe2(err_pipe, O_CLOEXEC) < 0 || (p->capture_stdout && pipe2(out_pipe, O_CLOEXEC) < 0))
+    return frc_error_errno(err, errno, "cannot create a pipe");
+  sigaction(SIGPIPE, &ign, &old_pipe);
+  pid = fork();
+  if (pid < 0)
+    {
+      int e = errno;
+      close(err_pipe[0]);
+      close(err_pipe[1]);
+      sigaction(SIGPIPE, &old_pipe, NULL);
+      return frc_error_errno(err, e, "cannot start `%s`", p->argv[0]);
+    }
+  if (pid == 0)
+    child(p, out_pipe[1], err_pipe[1], env);
+  setpgid(pid, pid);
+  close(err_pipe[1]);
+  if (out_pipe[1] >= 0)
+    close(out_pipe[1]);
+  open_fds = 1 + (out_pipe[0] >= 0);
+
+  while (open_fds > 0)
+    {
+      struct pollfd fds[2] = { { err_pipe[0], POLLIN, 0 }, { out_pipe[0], POLLIN, 0 } };
+      int timeout = -1, n;
+      char buf[8192];
+      if (p->deadline_ns)
+        {
+          long long left = (p->deadline_ns - frc_now_ns()) / 1000000LL;
+          if (left <= 0)
+            {
+              kill(-pid, SIGKILL);
+              kill(pid, SIGKILL);
+              r->timed_out = 1;
+              break;
+            }
+          timeout = left > 1000 ? 1000 : (int) left;
+        }
+      n = poll(fds, 2, timeout);
+      if (n < 0 && errno != EINTR)
+        break;
+      for (int i = 0; i < 2; i++)
+        {
+          ssize_t got;
+          if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+          got = read(fds[i].fd, buf, sizeof(buf));
+          if (got <= 0)
+            {
+              if (got < 0 && errno == EINTR)
+                continue;
+              close(fds[i].fd);
+              if (i == 0)
+                err_pipe[0] = -1;
+              else
+                out_pipe[0] = -1;
+              open_fds--;
+              continue;
+            }
+          if (i == 0)
+            feed(&lb, buf, (size_t) got, p);
+          else if (r->out_len + (size_t) got <= MAX_STDOUT)
+            {
+              r->out = xrealloc(r->out, r->out_len + (size_t) got + 1);
+              memcpy(r->out + r->out_len, buf, (size_t) got);
+              r->out_len += (size_t) got;
+              r->out[r->out_len] = '\0';
+            }
+        }
+    }
+  if (err_pipe[0] >= 0)
+    close(err_pipe[0]);
+  if (out_pipe[0] >= 0)
+    close(out_pipe[0]);
+  emit_line(&lb, p);
+  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
+    ;
+  /* Nothing of the group may outlive the call (substituter helpers). */
+  kill(-pid, SIGKILL);
+  sigaction(SIGPIPE, &old_pipe, NULL);
+  r->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+  if (r->out == NULL)
+    r->out = xmalloc0(1);
+  {
+    size_t total = 1;
+    for (size_t i = 0; i < lb.nkept; i++)
+      total += strlen(lb.kept[i]) + 2;
+    r->last_err = xmalloc0(total);
+    for (size_t i = 0; i < lb.nkept; i++)
+      {
+        if (i)
+          strcat(r->last_err, "; ");
+        strcat(r->last_err, lb.kept[i]);
+        free(lb.kept[i]);
+      }
+  }
+  return 0;
+}
+
+void
+frc_proc_result_release(struct frc_proc_result *r)
+{
+  free(r->out);
+  free(r->last_err);
+  memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,43 @@
+/* proc.h - running a helper program (the node's nix-store) under a deadline.
+ *
+ * Owns: fork/exec with a clean set of fds, the child in its own process group
+ * and killed with it if flox-runc dies (PR_SET_PDEATHSIG), stdout captured
+ * (bounded) or discarded, stderr read line by line and handed to a callback
+ * (progress) while the last lines are kept for the error message, and the
+ * deadline: when it passes, the whole process group is killed with SIGKILL.
+ */
+#ifndef FRC_PROC_H
+#define FRC_PROC_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+typedef void (*frc_proc_line_cb)(const char *line, void *data);
+
+struct frc_proc
+{
+  const char *const *argv; /* argv[0] is the program path */
+  const char *const *extra_env; /* "NAME=value" added to flox-runc's environment */
+  long long deadline_ns; /* CLOCK_MONOTONIC, 0: none */
+  frc_proc_line_cb on_stderr_line;
+  void *cb_data;
+  int capture_stdout; /* keep stdout (bounded to 16 MiB) in *out */
+};
+
+struct frc_proc_result
+{
+  int status; /* exit status; 128+signal when killed */
+  int timed_out;
+  char *out; /* captured stdout, NUL-terminated */
+  size_t out_len;
+  char *last_err; /* the last stderr lines, joined with "; " */
+};
+
+/* Runs p to completion.  Returns 0 when it ran (whatever its status), -1
+ * when it could not be started. */
+int frc_proc_run(const struct frc_proc *p, struct frc_proc_result *r, frc_error_t *err);
+void frc_proc_result_release(struct frc_proc_result *r);
+#define cleanup_proc_result __attribute__((cleanup(frc_proc_result_release)))
+
+#endif

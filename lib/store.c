@@ -1,0 +1,376 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lockfile.h"
+#include "proc.h"
+#include "store.h"
+#include "util.h"
+
+static const char *const nix_dirs[] = {
+  "/nix/var/nix/profiles/default/bin", "/run/current-system/sw/bin", "/usr/local/bin", "/usr/bin",
+  "/bin", NULL,
+};
+
+static bool
+is_root_store(const struct frc_config *c)
+{
+  return strcmp(c->store_root, "/") == 0;
+}
+
+char *
+frc_store_physical(const struct frc_config *c, const char *store_path)
+{
+  if (is_root_store(c))
+    return xstrdup(store_path);
+  return xasprintf("%s%s", c->store_root, store_path);
+}
+
+bool
+frc_store_all_present(const struct frc_config *c, char *const *paths)
+{
+  for (; paths && *paths; paths++)
+    {
+      cleanup_free char *p = frc_store_physical(c, *paths);
+      struct stat st;
+      if (lstat(p, &st) < 0)
+        return false;
+    }
+  return true;
+}
+
+static char *
+find_nix_store(void)
+{
+  const char *path = getenv("PATH");
+  cleanup_free char *dirs = xstrdup(path ? path : "");
+  char *save = NULL;
+  for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
+    {
+      cleanup_free char *cand = xasprintf("%s/nix-store", d);
+      if (d[0] == '/' && access(cand, X_OK) == 0)
+        return steal_pointer(&cand);
+    }
+  for (const char *const *d = nix_dirs; *d; d++)
+    {
+      cleanup_free char *cand = xasprintf("%s/nix-store", *d);
+      if (access(cand, X_OK) == 0)
+        return steal_pointer(&cand);
+    }
+  return NULL;
+}
+
+static char *
+join(char *const *v, const char *sep)
+{
+  size_t n = 1;
+  char *out;
+  for (char *const *p = v; p && *p; p++)
+    n += strlen(*p) + strlen(sep);
+  out = xmalloc0(n);
+  for (char *const *p = v; p && *p; p++)
+    {
+      if (p != v)
+        strcat(out, sep);
+      strcat(out, *p);
+    }
+  return out;
+}
+
+/* argv for nix-store with the store, substituter and key options. */
+struct nix_argv
+{
+  const char *argv[64 + 4096];
+  size_t n;
+  char *nix_store, *subs, *keys, *cache_env;
+};
+
+static int
+nix_argv_init(struct nix_argv *a, const struct frc_store *s, frc_error_t *err)
+{
+  const struct frc_config *c = s->config;
+  memset(a, 0, sizeof(*a));
+  a->nix_store = find_nix_store();
+  if (a->nix_store == NULL)
+    return frc_error(err, "cannot find the node's nix-store: install Nix on the node (Debian: "
+                          "apt-get install nix-bin)");
+  a->subs = join(c->substituters, " ");
+  a->keys = join(c->trusted_public_keys, " ");
+  /* Nix's narinfo cache goes under flox-runc's state, not $HOME. */
+  a->cache_env = xasprintf("XDG_CACHE_HOME=%s/cache", c->state_dir);
+  a->argv[a->n++] = a->nix_store;
+  if (!is_root_store(c))
+    {
+      a->argv[a->n++] = "--store";
+      a->argv[a->n++] = c->store_root;
+    }
+  a->argv[a->n++] = "--option";
+  a->argv[a->n++] = "substituters";
+  a->argv[a->n++] = a->subs;
+  a->argv[a->n++] = "--option";
+  a->argv[a->n++] = "trusted-public-keys";
+  a->argv[a->n++] = a->keys;
+  a->argv[a->n++] = "--option";
+  a->argv[a->n++] = "require-sigs";
+  a->argv[a->n++] = "true";
+  a->argv[a->n++] = "--option";
+  a->argv[a->n++] = "max-jobs";
+  a->argv[a->n++] = "0";
+  return 0;
+}
+
+static void
+nix_argv_release(struct nix_argv *a)
+{
+  free(a->nix_store);
+  free(a->subs);
+  free(a->keys);
+  free(a->cache_env);
+}
+
+static int
+add_paths(struct nix_argv *a, char *const *paths, frc_error_t *err)
+{
+  for (; paths && *paths; paths++)
+    {
+      if (a->n + 2 >= sizeof(a->argv) / sizeof(a->argv[0]))
+        return frc_error(err, "the environment has more than 4096 store paths");
+      if (!frc_store_path_valid(*paths))
+        return frc_error(err, "refusing the invalid store path \"%s\"", *paths);
+      a->argv[a->n++] = *paths;
+    }
+  a->argv[a->n] = NULL;
+  return 0;
+}
+
+struct progress
+{
+  const struct frc_store *s;
+  unsigned copied;
+};
+
+static void
+on_nix_line(const char *line, void *data)
+{
+  struct progress *p = data;
+  if (str_has_prefix(line, "copying path "))
+    {
+      p->copied++;
+      frc_log(p->s->log, FRC_LOG_INFO, "flox-runc: nix: %s", line);
+    }
+  else
+    frc_log(p->s->log, FRC_LOG_DEBUG, "flox-runc: nix: %s", line);
+}
+
+static int
+nix_failed(const struct frc_store *s, const char *what, const struct frc_proc_result *r,
+           char *const *paths, frc_error_t *err)
+{
+  cleanup_free char *subs = join(s->config->substituters, ", ");
+  cleanup_free char *detail = escape_for_message(r->last_err, strlen(r->last_err), 600);
+  if (r->timed_out)
+    {
+      frc_error(err, "%s did not finish before the deadline (deadline_seconds=%ld); what was "
+                     "realised stays in the store for the retry",
+                what, s->config->deadline_seconds);
+      return frc_error_code(err, FRC_ECODE_DEADLINE);
+    }
+  if (strstr(r->last_err, "lacks a valid signature"))
+    return frc_error(err, "%s: a substituted path lacks a valid signature from the node's "
+                          "trusted_public_keys (substituters tried: %s): %s",
+                     what, subs, detail);
+  if (strstr(r->last_err, "don't know how to build") || strstr(r->last_err, "no substituter")
+      || strstr(r->last_err, "does not exist") || strstr(r->last_err, "cannot be created"))
+    {
+      const char *missing = NULL;
+      for (char *const *p = paths; p && *p && missing == NULL; p++)
+        if (strstr(r->last_err, *p))
+          missing = *p;
+      return frc_error(err, "%s: %s is not available from any substituter (tried: %s): publish it "
+                            "to a binary cache or add one to `substituters`",
+                       what, missing ? missing : "a store path", subs);
+    }
+  return frc_error(err, "%s failed (nix-store exit %d): %s", what, r->status, detail);
+}
+
+int
+frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t *err)
+{
+  struct nix_argv a __attribute__((cleanup(nix_argv_release)));
+  cleanup_proc_result struct frc_proc_result r = { 0 };
+  struct progress prog = { s, 0 };
+  const char *env[] = { NULL, NULL };
+  struct frc_proc p = { 0 };
+  size_t npaths = 0;
+
+  if (nix_argv_init(&a, s, err) < 0)
+    return -1;
+  a.argv[a.n++] = "--realise";
+  if (add_paths(&a, paths, err) < 0)
+    return -1;
+  for (char *const *q = paths; q && *q; q++)
+    npaths++;
+  env[0] = a.cache_env;
+  p.argv = a.argv;
+  p.extra_env = env;
+  p.deadline_ns = s->deadline_ns;
+  p.on_stderr_line = on_nix_line;
+  p.cb_data = &prog;
+  frc_log(s->log, FRC_LOG_INFO, "flox-runc: realising %zu store paths with %s", npaths, a.nix_store);
+  if (frc_proc_run(&p, &r, err) < 0)
+    return -1;
+  if (r.status != 0 || r.timed_out)
+    return nix_failed(s, "realising the environment's packages", &r, paths, err);
+  frc_log(s->log, FRC_LOG_INFO, "flox-runc: realised %zu store paths (%u substituted)", npaths,
+          prog.copied);
+  return 0;
+}
+
+static int
+run_query(const struct frc_store *s, struct nix_argv *a, const char *what, char *const *paths,
+          struct frc_proc_result *r, frc_error_t *err)
+{
+  const char *env[] = { a->cache_env, NULL };
+  struct frc_proc p = { .argv = a->argv, .extra_env = env, .deadline_ns = s->deadline_ns,
+                        .capture_stdout = 1 };
+  if (frc_proc_run(&p, r, err) < 0)
+    return -1;
+  if (r->status != 0 || r->timed_out)
+    return nix_failed(s, what, r, paths, err);
+  return 0;
+}
+
+static char **
+split_lines(const char *text, size_t *n_out)
+{
+  size_t n = 0;
+  char **v = xmalloc0(sizeof(char *));
+  for (const char *p = text; *p;)
+    {
+      const char *e = strchr(p, '\n');
+      size_t len = e ? (size_t) (e - p) : strlen(p);
+      if (len > 0)
+        {
+          v = xrealloc(v, (n + 2) * sizeof(char *));
+          v[n++] = xstrndup(p, len);
+          v[n] = NULL;
+        }
+      p += len + (e != NULL);
+    }
+  if (n_out)
+    *n_out = n;
+  return v;
+}
+
+int
+frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure, frc_error_t *err)
+{
+  struct nix_argv a __attribute__((cleanup(nix_argv_release)));
+  cleanup_proc_result struct frc_proc_result r = { 0 };
+  char **v;
+
+  if (nix_argv_init(&a, s, err) < 0)
+    return -1;
+  a.argv[a.n++] = "--query";
+  a.argv[a.n++] = "--requisites";
+  if (add_paths(&a, paths, err) < 0)
+    return -1;
+  if (run_query(s, &a, "querying the environment's closure", paths, &r, err) < 0)
+    return -1;
+  v = split_lines(r.out, NULL);
+  for (char **p = v; *p; p++)
+    if (!frc_store_path_valid(*p))
+      {
+        frc_strv_freep(&v);
+        return frc_error(err, "nix-store printed an unexpected closure entry");
+      }
+  *closure = v;
+  return 0;
+}
+
+int
+frc_store_add(const struct frc_store *s, const char *dir, char **store_path, frc_error_t *err)
+{
+  struct nix_argv a __attribute__((cleanup(nix_argv_release)));
+  cleanup_proc_result struct frc_proc_result r = { 0 };
+  cleanup_strv char **lines = NULL;
+  size_t n = 0;
+
+  if (nix_argv_init(&a, s, err) < 0)
+    return -1;
+  a.argv[a.n++] = "--add";
+  a.argv[a.n++] = dir;
+  a.argv[a.n] = NULL;
+  if (run_query(s, &a, "adding the built environment to the store", NULL, &r, err) < 0)
+    return -1;
+  lines = split_lines(r.out, &n);
+  if (n != 1 || !frc_store_path_valid(lines[0]))
+    return frc_error(err, "nix-store --add printed no store path");
+  *store_path = xstrdup(lines[0]);
+  return 0;
+}
+
+char *
+frc_gcroot_dir(const struct frc_config *c, const char *kind, const char *name)
+{
+  return xasprintf("%s/nix/var/nix/gcroots/flox-runc/%s/%s",
+                   is_root_store(c) ? "" : c->store_root, kind, name);
+}
+
+int
+frc_gcroot_set(const struct frc_config *c, const char *kind, const char *name, char *const *paths,
+               frc_error_t *err)
+{
+  cleanup_free char *dir = frc_gcroot_dir(c, kind, name);
+  cleanup_free char *tmp = xasprintf("%s.tmp.%d", dir, (int) getpid());
+  cleanup_free char *parent = xstrdup(dir);
+  size_t i = 0;
+
+  *strrchr(parent, '/') = '\0';
+  if (frc_mkdir_p(parent, 0755, err) < 0)
+    return frc_error_wrap(err, "cannot create the GC root directory");
+  frc_rm_rf(tmp, err);
+  if (mkdir(tmp, 0755) < 0)
+    return frc_error_errno(err, errno, "cannot create `%s`", tmp);
+  for (char *const *p = paths; p && *p; p++, i++)
+    {
+      char link[64];
+      cleanup_free char *lp = NULL;
+      snprintf(link, sizeof(link), "%zu", i);
+      lp = xasprintf("%s/%s", tmp, link);
+      if (symlink(*p, lp) < 0)
+        {
+          int e = errno;
+          frc_rm_rf(tmp, err);
+          return frc_error_errno(err, e, "cannot create the GC root `%s`", lp);
+        }
+    }
+  /* Replace an older root set in one step: the new one exists before the
+   * old one goes. */
+  {
+    cleanup_free char *old = xasprintf("%s.old.%d", dir, (int) getpid());
+    bool had_old = rename(dir, old) == 0;
+    if (rename(tmp, dir) < 0)
+      {
+        int e = errno;
+        if (had_old)
+          rename(old, dir);
+        frc_rm_rf(tmp, err);
+        return frc_error_errno(err, e, "cannot install the GC root `%s`", dir);
+      }
+    if (had_old)
+      frc_rm_rf(old, err);
+  }
+  return 0;
+}
+
+int
+frc_gcroot_release(const struct frc_config *c, const char *kind, const char *name, frc_error_t *err)
+{
+  cleanup_free char *dir = frc_gcroot_dir(c, kind, name);
+  return frc_rm_rf(dir, err);
+}

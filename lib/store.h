@@ -1,0 +1,52 @@
+/* store.h - the node's Nix store.
+ *
+ * Owns: calling the node's `nix-store` (found in PATH or the usual Nix
+ * profile directories) on the store under store_root (`/` is the node's own
+ * store; any other directory is a chroot store `--store <root>` whose paths
+ * still read /nix/store/...), with the configured substituters and trusted
+ * public keys and signatures required: realising a batch of paths under the
+ * deadline with progress in the log, querying closures, adding a built tree;
+ * and the GC roots flox-runc keeps as plain symlinks under
+ * <store_root>/nix/var/nix/gcroots/flox-runc/ (a root directory holds one
+ * link per store path it pins; removing the directory releases them).
+ */
+#ifndef FRC_STORE_H
+#define FRC_STORE_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "error.h"
+#include "log.h"
+
+struct frc_store
+{
+  const struct frc_config *config;
+  const struct frc_logger *log;
+  long long deadline_ns;
+};
+
+/* The physical location of a /nix/store path (malloc'd). */
+char *frc_store_physical(const struct frc_config *c, const char *store_path);
+/* Whether every path is present (directory entry exists) in the store. */
+bool frc_store_all_present(const struct frc_config *c, char *const *paths);
+
+/* Realises paths (NULL-terminated) in one nix-store call. */
+int frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t *err);
+/* The closure (nix-store -qR) of paths, NULL-terminated, malloc'd. */
+int frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure,
+                      frc_error_t *err);
+/* Adds the directory dir to the store (nix-store --add); *store_path is the
+ * resulting /nix/store/... path. */
+int frc_store_add(const struct frc_store *s, const char *dir, char **store_path, frc_error_t *err);
+
+/* GC roots: <gcroots>/flox-runc/<kind>/<name>/ with one symlink per path.
+ * Written in a temporary directory and renamed into place. */
+char *frc_gcroot_dir(const struct frc_config *c, const char *kind, const char *name);
+int frc_gcroot_set(const struct frc_config *c, const char *kind, const char *name,
+                   char *const *paths, frc_error_t *err);
+int frc_gcroot_release(const struct frc_config *c, const char *kind, const char *name,
+                       frc_error_t *err);
+
+
+#endif
