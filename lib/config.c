@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "json.h"
+#include "lockfile.h"
 #include "util.h"
 
 #include "frc-build-config.h"
@@ -36,6 +37,7 @@ enum key_check
   CHECK_HTTP_URL,
   CHECK_RUNTIME,
   CHECK_PUBLIC_KEY,
+  CHECK_STORE_FILE,
 };
 
 struct key_def
@@ -61,6 +63,8 @@ static const struct key_def keys[] = {
   { "ca_file", KEY_STRING, CHECK_ABS_PATH, F(ca_file), 0, 0 },
   { "fresh_seconds", KEY_INT, CHECK_NONE, F(fresh_seconds), 0, 86400 },
   { "auth_window_seconds", KEY_INT, CHECK_NONE, F(auth_window_seconds), 0, 86400 },
+  { "hook_shell", KEY_STRING, CHECK_STORE_FILE, F(hook_shell), 0, 0 },
+  { "gc_max_age_seconds", KEY_INT, CHECK_NONE, F(gc_max_age_seconds), 0, 315360000 },
   { NULL, 0, 0, 0, 0, 0 },
 };
 
@@ -96,6 +100,27 @@ set_defaults(struct frc_config *c)
   c->deadline_seconds = 110;
   c->fresh_seconds = 10;
   c->auth_window_seconds = 300;
+  c->gc_max_age_seconds = 7 * 24 * 3600;
+}
+
+/* /nix/store/<hash>-name/rest -> /nix/store/<hash>-name, or NULL. */
+static char *
+store_package_of(const char *file)
+{
+  const char *slash;
+  char *pkg;
+  if (!str_has_prefix(file, "/nix/store/"))
+    return NULL;
+  slash = strchr(file + strlen("/nix/store/"), '/');
+  if (slash == NULL || strstr(file, "/../") || strstr(file, "/./"))
+    return NULL;
+  pkg = xstrndup(file, (size_t) (slash - file));
+  if (!frc_store_path_valid(pkg))
+    {
+      free(pkg);
+      return NULL;
+    }
+  return pkg;
 }
 
 /* hub.example.com -> api.example.com/git, as FloxHub does; any other host
@@ -147,6 +172,14 @@ check_string(const struct key_def *k, const char *v, const char *origin, frc_err
         if (v[0] == '\0')
           why = "an absolute path or a program name looked up in PATH";
         break;
+      case CHECK_STORE_FILE:
+        {
+          char *pkg = store_package_of(v);
+          if (pkg == NULL)
+            why = "a file inside a store path, e.g. /nix/store/<hash>-bash-5.2/bin/bash";
+          free(pkg);
+          break;
+        }
       case CHECK_PUBLIC_KEY:
         {
           const char *colon = strchr(v, ':');
@@ -269,6 +302,8 @@ frc_config_parse(struct frc_config *c, const char *text, size_t len, const char 
     }
   if (c->floxhub_git_url == NULL)
     c->floxhub_git_url = derive_git_url(c->floxhub_url);
+  if (c->hook_shell)
+    c->hook_shell_package = store_package_of(c->hook_shell);
   return 0;
 }
 
@@ -307,6 +342,8 @@ frc_config_release(struct frc_config *c)
   free(c->store_root);
   free(c->state_dir);
   free(c->ca_file);
+  free(c->hook_shell);
+  free(c->hook_shell_package);
   frc_strv_freep(&c->substituters);
   frc_strv_freep(&c->trusted_public_keys);
   memset(c, 0, sizeof(*c));

@@ -41,6 +41,9 @@ struct frc_config
   char *ca_file; /* CA bundle for the hub, NULL: the system's */
   long fresh_seconds; /* reuse a live generation seen this recently */
   long auth_window_seconds; /* trust a credential FloxHub accepted this recently */
+  char *hook_shell; /* /nix/store/<pkg>/bin/sh-like shell for hooks, NULL: the environment's */
+  char *hook_shell_package; /* derived: the store path holding hook_shell */
+  long gc_max_age_seconds; /* `flox-runc gc` evicts environments unused this long */
 };
 
 /* The path of the node config file this process uses. */

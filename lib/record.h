@@ -1,0 +1,57 @@
+/* record.h - what create leaves for exec and delete.
+ *
+ * Owns: the per-container record, one JSON file at
+ * <state_dir>/containers/<sha256(runtime root)[0:16]>/<container id>.json,
+ * keyed by the runtime's --root and the container id (containerd passes no
+ * bundle to exec, conmon no --log: neither can locate it) and written
+ * atomically at the end of a successful create; and finding it again,
+ * including for a call that lacks --root (podman's cleanup `delete --force`),
+ * where a record is used only when exactly one has that id.
+ */
+#ifndef FRC_RECORD_H
+#define FRC_RECORD_H
+
+#include <stdbool.h>
+
+#include "activate.h"
+#include "config.h"
+
+struct frc_record
+{
+  char *id;
+  char *runtime_root; /* "" when the call had no --root */
+  char *bundle;
+  char *reference; /* owner/name:N as resolved */
+  char *env_key; /* the environment's cache key */
+  char *env_path; /* FLOX_ENV */
+  enum frc_mode mode;
+  bool skip_exec; /* flox.dev/skip-containers-exec names this container */
+  bool disable_metrics;
+  bool has_hook;
+  char *shell; /* NULL without a hook */
+  char **var_names;
+  char **var_values;
+  size_t nvars;
+  char *overlay; /* the private /nix overlay directory, NULL when read-only */
+  char *gcroot; /* name of the container's GC root directory */
+};
+
+/* A container id flox-runc accepts for a Flox container (runc's own rule:
+ * letters, digits, '_', '+', '-', '.', not "." or ".."). */
+bool frc_container_id_valid(const char *id);
+/* sha256(root "\0" id), 32 hex digits: names the GC root and overlay. */
+int frc_record_key(const char *root, const char *id, char out[33], frc_error_t *err);
+
+int frc_record_save(const struct frc_config *c, const struct frc_record *r, frc_error_t *err);
+/* *found false (and 0 returned) when there is no record. */
+int frc_record_load(const struct frc_config *c, const char *root, const char *id,
+                    struct frc_record *r, bool *found, frc_error_t *err);
+int frc_record_remove(const struct frc_config *c, const struct frc_record *r, frc_error_t *err);
+void frc_record_release(struct frc_record *r);
+#define cleanup_record __attribute__((cleanup(frc_record_release)))
+
+/* The activation a record describes; env_physical and rootfs are left NULL
+ * for the caller. */
+void frc_record_activation(const struct frc_record *r, struct frc_activation *a);
+
+#endif
