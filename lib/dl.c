@@ -44,15 +44,28 @@ static const struct sym crypto_syms[] = {
 };
 #undef api
 
+#define api frc_mount_api
+static const struct sym mount_syms[] = {
+  S(api, mnt_new_context),         S(api, mnt_free_context),        S(api, mnt_context_set_fstype),
+  S(api, mnt_context_set_source),  S(api, mnt_context_set_target),  S(api, mnt_context_set_options),
+  S(api, mnt_context_mount),       S(api, mnt_context_umount),      S(api, mnt_context_enable_lazy),
+  S(api, mnt_context_disable_mtab), S(api, mnt_context_get_syscall_errno),
+  S(api, mnt_new_table_from_file), S(api, mnt_table_find_target),   S(api, mnt_unref_table),
+  { NULL, 0 },
+};
+#undef api
+
 /* Loaded tables: written once on first use, read-only afterwards. */
 static struct frc_curl_api curl_table;
 static struct frc_zlib_api zlib_table;
 static struct frc_crypto_api crypto_table;
+static struct frc_mount_api mount_table;
 
 static struct lib libs[] = {
   { "libcurl.so.4", "libcurl4", curl_syms, &curl_table, sizeof(curl_table), NULL, 0 },
   { "libz.so.1", "zlib1g", zlib_syms, &zlib_table, sizeof(zlib_table), NULL, 0 },
   { "libcrypto.so.3", "libssl3", crypto_syms, &crypto_table, sizeof(crypto_table), NULL, 0 },
+  { "libmount.so.1", "libmount1", mount_syms, &mount_table, sizeof(mount_table), NULL, 0 },
 };
 
 static const void *
@@ -101,6 +114,12 @@ const struct frc_crypto_api *
 frc_dl_crypto(frc_error_t *err)
 {
   return load(&libs[2], err);
+}
+
+const struct frc_mount_api *
+frc_dl_mount(frc_error_t *err)
+{
+  return load(&libs[3], err);
 }
 
 void

@@ -1,7 +1,7 @@
 /* dl.h - libraries loaded on first use.
  *
  * Owns: dlopen()ing libcurl, zlib and libcrypto when a code path first needs
- * them, and the typed tables of the functions flox-runc calls.  Linking them
+ * them (and libmount), and the typed tables of the functions flox-runc calls.  Linking them
  * would cost every passthrough call milliseconds and megabytes (docs/design.md);
  * their headers still come from pkg-config, so each pointer has the exact type
  * of the library's prototype.  A table is loaded once per process and never
@@ -12,6 +12,7 @@
 
 #define CURL_DISABLE_TYPECHECK 1 /* the calls go through function pointers */
 #include <curl/curl.h>
+#include <libmount.h>
 #include <openssl/evp.h>
 #include <zlib.h>
 
@@ -52,11 +53,30 @@ struct frc_crypto_api
   FRC_DL_FN(EVP_DigestFinal_ex);
 };
 
+struct frc_mount_api
+{
+  FRC_DL_FN(mnt_new_context);
+  FRC_DL_FN(mnt_free_context);
+  FRC_DL_FN(mnt_context_set_fstype);
+  FRC_DL_FN(mnt_context_set_source);
+  FRC_DL_FN(mnt_context_set_target);
+  FRC_DL_FN(mnt_context_set_options);
+  FRC_DL_FN(mnt_context_mount);
+  FRC_DL_FN(mnt_context_umount);
+  FRC_DL_FN(mnt_context_enable_lazy);
+  FRC_DL_FN(mnt_context_disable_mtab);
+  FRC_DL_FN(mnt_context_get_syscall_errno);
+  FRC_DL_FN(mnt_new_table_from_file);
+  FRC_DL_FN(mnt_table_find_target);
+  FRC_DL_FN(mnt_unref_table);
+};
+
 /* The tables, loaded on first call; NULL with *err set when the library or a
  * symbol is missing (the message names the Debian package to install). */
 const struct frc_curl_api *frc_dl_curl(frc_error_t *err);
 const struct frc_zlib_api *frc_dl_zlib(frc_error_t *err);
 const struct frc_crypto_api *frc_dl_crypto(frc_error_t *err);
+const struct frc_mount_api *frc_dl_mount(frc_error_t *err);
 void frc_dl_reset(void);
 
 /* Digests through libcrypto.  out must hold 20 (SHA-1) / 32 (SHA-256) bytes. */
