@@ -3,7 +3,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dl.h"
 #include "json.h"
 #include "record.h"
 #include "util.h"
@@ -14,7 +13,7 @@ bool
 frc_container_id_valid(const char *id)
 {
   size_t n = id ? strlen(id) : 0;
-  if (n == 0 || n > 1024 || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+  if (n == 0 || n > FRC_CONTAINER_ID_MAX || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
     return false;
   for (size_t i = 0; i < n; i++)
     {
@@ -27,33 +26,25 @@ frc_container_id_valid(const char *id)
 }
 
 int
-frc_record_key(const char *root, const char *id, char out[33], frc_error_t *err)
+frc_record_key(const char *root, const char *id, char **out, frc_error_t *err)
 {
-  cleanup_free char *buf = NULL;
-  size_t rl = strlen(root), il = strlen(id);
-  unsigned char d[32];
-  char hex[65];
-  buf = xmalloc0(rl + il + 2);
-  memcpy(buf, root, rl);
-  memcpy(buf + rl + 1, id, il);
-  if (frc_sha256(buf, rl + il + 1, d, err) < 0)
-    return -1;
-  frc_hex(d, 32, hex);
-  memcpy(out, hex, 32);
-  out[32] = '\0';
+  char h[17];
+  if (!frc_container_id_valid(id))
+    return frc_error(err, "container id \"%.64s\" is not one flox-runc accepts (letters, digits, "
+                          "'_', '+', '-', '.', at most %d)",
+                     id, FRC_CONTAINER_ID_MAX);
+  frc_fnv64_hex(root, h);
+  *out = xasprintf("%s-%s", h, id);
   return 0;
 }
 
 static int
 dir_of_root(const struct frc_config *c, const char *root, char **out, frc_error_t *err)
 {
-  unsigned char d[32];
-  char hex[65];
-  if (frc_sha256(root, strlen(root), d, err) < 0)
-    return -1;
-  frc_hex(d, 32, hex);
-  hex[16] = '\0';
-  *out = xasprintf("%s/containers/%s", c->state_dir, hex);
+  char h[17];
+  (void) err;
+  frc_fnv64_hex(root, h);
+  *out = xasprintf("%s/containers/%s", c->state_dir, h);
   return 0;
 }
 
@@ -231,6 +222,11 @@ frc_record_load(const struct frc_config *c, const char *root, const char *id, st
     }
   if (parse_record(path, r, err) < 0)
     return -1;
+  if (root && (r->runtime_root == NULL || strcmp(r->runtime_root, root) != 0))
+    {
+      frc_record_release(r); /* another root with the same hash */
+      return 0;
+    }
   *found = true;
   return 0;
 }

@@ -1,7 +1,7 @@
 /* record.h - what create leaves for exec and delete.
  *
  * Owns: the per-container record, one JSON file at
- * <state_dir>/containers/<sha256(runtime root)[0:16]>/<container id>.json,
+ * <state_dir>/containers/<fnv64(runtime root)>/<container id>.json,
  * keyed by the runtime's --root and the container id (containerd passes no
  * bundle to exec, conmon no --log: neither can locate it) and written
  * atomically at the end of a successful create; and finding it again,
@@ -39,8 +39,10 @@ struct frc_record
 /* A container id flox-runc accepts for a Flox container (runc's own rule:
  * letters, digits, '_', '+', '-', '.', not "." or ".."). */
 bool frc_container_id_valid(const char *id);
-/* sha256(root "\0" id), 32 hex digits: names the GC root and overlay. */
-int frc_record_key(const char *root, const char *id, char out[33], frc_error_t *err);
+#define FRC_CONTAINER_ID_MAX 200
+/* "<fnv64(root)>-<id>": names the container's GC root and overlay (the id
+ * must be valid; at most 200 characters). */
+int frc_record_key(const char *root, const char *id, char **out, frc_error_t *err);
 
 int frc_record_save(const struct frc_config *c, const struct frc_record *r, frc_error_t *err);
 /* *found false (and 0 returned) when there is no record. */

@@ -98,6 +98,18 @@ xasprintf(const char *fmt, ...)
   return r;
 }
 
+void
+frc_fnv64_hex(const char *s, char out[17])
+{
+  unsigned long long h = 14695981039346656037ULL;
+  for (; *s; s++)
+    {
+      h ^= (unsigned char) *s;
+      h *= 1099511628211ULL;
+    }
+  snprintf(out, 17, "%016llx", h);
+}
+
 bool
 str_has_prefix(const char *s, const char *prefix)
 {

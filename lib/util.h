@@ -55,6 +55,9 @@ char *escape_for_message(const char *s, size_t len, size_t max);
 
 bool str_has_prefix(const char *s, const char *prefix);
 
+/* FNV-1a 64 of s as 16 hex digits: names directories, never guards secrets. */
+void frc_fnv64_hex(const char *s, char out[17]);
+
 /* mkdir -p with mode for every directory created. */
 int frc_mkdir_p(const char *path, int mode, frc_error_t *err);
 /* Removes a tree without following symlinks (read-only directories too);
