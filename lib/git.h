@@ -1,0 +1,103 @@
+/* git.h - read-only git smart-HTTP client for FloxHub's floxmeta repositories.
+ *
+ * Owns: the conversation with one remote repository URL: discovery
+ * (GET info/refs with "Git-Protocol: version=2"; protocol v2 when the server
+ * answers with capabilities, else the v0 smart protocol), looking up one
+ * branch (v2 ls-refs, or the v0 ref advertisement), fetching one commit at
+ * depth 1 with only its trees when the server supports filters, then the
+ * blobs asked for by id (falling back to one full depth-1 fetch when the
+ * server refuses such wants), and reading files and directories of the
+ * fetched commit.  Every object used comes out of lib/pack's store, so it
+ * is verified by SHA-1; every size is bounded.  Error codes: HTTP 401/403
+ * FRC_ECODE_AUTH, 404 and missing branches or paths FRC_ECODE_NOT_FOUND,
+ * 5xx, ERR lines, band-3 messages and protocol violations FRC_ECODE_SERVER,
+ * transport failures as lib/http sets them (UNREACHABLE, DEADLINE, TOO_BIG).
+ * Credentials never appear in a message.
+ */
+#ifndef FRC_GIT_H
+#define FRC_GIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "http.h"
+#include "pack.h"
+
+/* The shape of frc_http_request(), with a context pointer: the tests put
+ * `git http-backend` run as a CGI program behind it. */
+typedef int (*frc_git_transport_fn)(void *data, const struct frc_http_opts *o, const char *method,
+                                    const char *url, const char *const *headers, const void *body,
+                                    size_t body_len, struct frc_http_response *resp,
+                                    frc_error_t *err);
+
+struct frc_git_ref
+{
+  char *name;
+  char oid[FRC_OID_HEX + 1];
+};
+
+struct frc_git_remote
+{
+  char *url; /* the repository, without a trailing '/' */
+  struct frc_http_opts http; /* its strings are copies owned here */
+  struct frc_pack_limits limits; /* defaults; set before the first call to change them */
+  frc_git_transport_fn transport; /* NULL: frc_http_request */
+  void *transport_data;
+
+  /* Learnt by discovery (the first call that needs the server). */
+  bool discovered;
+  int version; /* 2, or 0 for a v0/v1 ref advertisement */
+  char **caps; /* v2: capability lines ("fetch=shallow filter"); v0: capability words */
+  bool filter; /* the server accepts "filter blob:none" */
+  bool shallow; /* the server accepts "deepen" */
+  struct frc_git_ref *refs; /* v0: the advertised refs */
+  size_t n_refs;
+
+  struct frc_odb odb; /* every object fetched so far */
+  bool full_fetch_only; /* the server refused wants of blobs by id */
+
+  /* Counters, for tests and `flox-runc resolve`. */
+  unsigned requests; /* HTTP requests made */
+  unsigned long long bytes_received; /* response body bytes */
+  unsigned long long pack_bytes; /* of which packfile bytes */
+};
+
+/* url: http:// or https:// (the repository, e.g. https://api.flox.dev/git/acme/floxmeta).
+ * http is copied (deadline, CA file, basic-auth credentials); max_body is
+ * chosen per request here.  No request is made yet. */
+int frc_git_remote_init(struct frc_git_remote *r, const char *url, const struct frc_http_opts *http,
+                        frc_error_t *err);
+void frc_git_remote_release(struct frc_git_remote *r);
+unsigned frc_git_remote_requests(const struct frc_git_remote *r);
+
+/* The commit id (40 lowercase hex digits) of branch refs/heads/<branch>;
+ * FRC_ECODE_NOT_FOUND when the repository has no such branch. */
+int frc_git_ls_ref(struct frc_git_remote *r, const char *branch, char oid_hex[FRC_OID_HEX + 1],
+                   frc_error_t *err);
+
+/* Reads files of commit commit_hex: paths is NULL-terminated ("metadata.json",
+ * "3/env/manifest.lock"); contents[i] is malloc'd and NUL-terminated,
+ * lens[i] its length.  A missing path (or one that is not a regular file)
+ * is FRC_ECODE_NOT_FOUND naming it.  On error nothing is allocated. */
+int frc_git_read_files(struct frc_git_remote *r, const char *commit_hex, const char *const *paths,
+                       char **contents, size_t *lens, frc_error_t *err);
+
+struct frc_git_dirent
+{
+  char *name;
+  unsigned mode; /* FRC_MODE_TREE, FRC_MODE_BLOB, FRC_MODE_EXEC, FRC_MODE_LINK, FRC_MODE_GITLINK */
+};
+
+/* Lists directory dir ("" for the top) of commit commit_hex, in git's
+ * order, without fetching any file.  *entries is malloc'd (*n of them). */
+int frc_git_list_dir(struct frc_git_remote *r, const char *commit_hex, const char *dir,
+                     struct frc_git_dirent **entries, size_t *n, frc_error_t *err);
+void frc_git_dirents_free(struct frc_git_dirent *entries, size_t n);
+
+/* The mode of path in commit commit_hex, without fetching it;
+ * FRC_ECODE_NOT_FOUND when absent.  E.g. whether "3/env/manifest.lock" exists. */
+int frc_git_stat(struct frc_git_remote *r, const char *commit_hex, const char *path,
+                 unsigned *mode, frc_error_t *err);
+
+#endif
