@@ -146,9 +146,8 @@ request(struct frc_git_remote *r, const char *method, const char *suffix, const 
   if (!content_type_is(resp->content_type, want_ct))
     {
       cleanup_free char *safe = frc_url_redact(r->url);
-      cleanup_free char *ct = escape_for_message(resp->content_type ? resp->content_type : "none",
-                                                 resp->content_type ? strlen(resp->content_type) : 4,
-                                                 80);
+      const char *got = resp->content_type ? resp->content_type : "none";
+      cleanup_free char *ct = escape_for_message(got, strlen(got), 80);
       frc_error(err, "%s is not a git smart HTTP service (Content-Type %s, expected %s): check "
                      "floxhub_git_url",
                 safe, ct, want_ct);
@@ -285,6 +284,7 @@ parse_v0_refs(struct frc_git_remote *r, struct frc_pkt_reader *rd, struct frc_pk
   const char *nul;
   size_t ncaps = 0;
   struct frc_pkt p = first;
+  bool empty;
 
   if (p.kind == FRC_PKT_FLUSH)
     return protocol_error(r, "empty ref advertisement", err); /* not even capabilities */
@@ -301,8 +301,10 @@ parse_v0_refs(struct frc_git_remote *r, struct frc_pkt_reader *rd, struct frc_pk
   }
   if (r->caps == NULL)
     r->caps = xmalloc0(sizeof(*r->caps));
-  if (!(nul - p.data == FRC_OID_HEX + 1 + 15 && memcmp(p.data + FRC_OID_HEX + 1, "capabilities^{}", 15) == 0)
-      && add_v0_ref(r, p.data, (size_t) (nul - p.data), err) < 0)
+  /* An empty repository advertises "<zero id> capabilities^{}". */
+  empty = nul - p.data == FRC_OID_HEX + 16
+          && memcmp(p.data + FRC_OID_HEX, " capabilities^{}", 16) == 0;
+  if (!empty && add_v0_ref(r, p.data, (size_t) (nul - p.data), err) < 0)
     return -1;
   for (;;)
     {
@@ -427,7 +429,8 @@ ls_ref_v2(struct frc_git_remote *r, const char *refname, char oid_hex[FRC_OID_HE
         break;
       if (p.kind != FRC_PKT_DATA)
         return protocol_error(r, "ls-refs answer ends without a flush", err);
-      if (p.len < FRC_OID_HEX + 2 || p.data[FRC_OID_HEX] != ' ' || !valid_oid_hex(p.data, FRC_OID_HEX))
+      if (p.len < FRC_OID_HEX + 2 || p.data[FRC_OID_HEX] != ' '
+          || !valid_oid_hex(p.data, FRC_OID_HEX))
         return protocol_error(r, "bad ls-refs line", err);
       /* "<oid> <name>[ attribute...]": the name ends at a space. */
       if (p.len - FRC_OID_HEX - 1 >= nlen && memcmp(p.data + FRC_OID_HEX + 1, refname, nlen) == 0
@@ -932,7 +935,8 @@ frc_git_read_files(struct frc_git_remote *r, const char *commit_hex, const char 
       if (n_missing > 0)
         {
           cleanup_free char *safe = frc_url_redact(r->url);
-          frc_error(err, "FloxHub did not send object %s of commit %s of %s", missing[0], hex, safe);
+          frc_error(err, "FloxHub did not send object %s of commit %s of %s", missing[0], hex,
+                    safe);
           return frc_error_code(err, FRC_ECODE_SERVER);
         }
     }

@@ -289,8 +289,9 @@ inflate_at(struct parse *p, size_t *pos, size_t size, size_t offset, unsigned ch
     rc = p->z->inflate(&p->zs, Z_NO_FLUSH);
   while (rc == Z_OK);
   if (rc != Z_STREAM_END)
-    return corrupt(err, rc == Z_OK || rc == Z_BUF_ERROR ? "zlib data truncated or longer than declared"
-                                                       : "bad zlib data",
+    return corrupt(err,
+                   rc == Z_BUF_ERROR ? "zlib data truncated or longer than declared"
+                                     : "bad zlib data",
                    offset);
   if ((size_t) p->zs.total_out != size)
     return corrupt(err, "object size differs from its header", offset);

@@ -83,7 +83,8 @@ void frc_odb_release(struct frc_odb *db);
 int frc_odb_add_pack(struct frc_odb *db, const void *pack, size_t len, frc_error_t *err);
 
 /* NULL when absent. */
-const struct frc_object *frc_odb_lookup(const struct frc_odb *db, const unsigned char id[FRC_OID_RAW]);
+const struct frc_object *frc_odb_lookup(const struct frc_odb *db,
+                                        const unsigned char id[FRC_OID_RAW]);
 
 /* The id of type + data as git computes it: SHA-1 of "<type> <len>\0" data. */
 int frc_object_id(enum frc_obj_type type, const void *data, size_t len,
@@ -95,7 +96,8 @@ const char *frc_obj_type_name(enum frc_obj_type type);
 int frc_oid_from_hex(const char *s, size_t len, unsigned char out[FRC_OID_RAW]);
 
 /* The tree id of a commit object's data. */
-int frc_commit_tree(const struct frc_object *commit, unsigned char tree[FRC_OID_RAW], frc_error_t *err);
+int frc_commit_tree(const struct frc_object *commit, unsigned char tree[FRC_OID_RAW],
+                    frc_error_t *err);
 
 #define FRC_MODE_TREE 0040000u
 #define FRC_MODE_BLOB 0100644u

@@ -203,7 +203,8 @@ frc_pkt_demux(struct frc_pkt_reader *r, struct frc_pkt_buf *out, size_t max,
         case FRC_PKT_FLUSH: return 0;
         case FRC_PKT_EOF: return protocol_error(err, "pack stream ends without a flush", at);
         case FRC_PKT_DELIM:
-        case FRC_PKT_END: return protocol_error(err, "unexpected special packet in pack stream", at);
+        case FRC_PKT_END:
+          return protocol_error(err, "unexpected special packet in pack stream", at);
         case FRC_PKT_DATA: break;
         }
       if (p.len == 0)

@@ -74,7 +74,8 @@ void frc_pkt_buf_release(struct frc_pkt_buf *b);
 /* Writers.  The request bodies flox-runc builds are its own text, so a packet
  * longer than FRC_PKT_DATA_MAX is a bug: it is refused with -1. */
 int frc_pkt_write(struct frc_pkt_buf *b, const void *data, size_t len);
-int frc_pkt_writef(struct frc_pkt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int frc_pkt_writef(struct frc_pkt_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void frc_pkt_flush(struct frc_pkt_buf *b);
 void frc_pkt_delim(struct frc_pkt_buf *b);
 
