@@ -125,8 +125,8 @@ get_strv(yajl_val o, const char *k, size_t *n)
   return v;
 }
 
-static int
-parse_record(const char *path, struct frc_record *r, frc_error_t *err)
+int
+frc_record_read(const char *path, struct frc_record *r, frc_error_t *err)
 {
   struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
   yajl_val o;
@@ -220,7 +220,7 @@ frc_record_load(const struct frc_config *c, const char *root, const char *id, st
       if (access(path, F_OK) < 0)
         return 0;
     }
-  if (parse_record(path, r, err) < 0)
+  if (frc_record_read(path, r, err) < 0)
     return -1;
   if (root && (r->runtime_root == NULL || strcmp(r->runtime_root, root) != 0))
     {

@@ -48,6 +48,8 @@ int frc_record_save(const struct frc_config *c, const struct frc_record *r, frc_
 /* *found false (and 0 returned) when there is no record. */
 int frc_record_load(const struct frc_config *c, const char *root, const char *id,
                     struct frc_record *r, bool *found, frc_error_t *err);
+/* Reads one record file (gc walks them). */
+int frc_record_read(const char *path, struct frc_record *r, frc_error_t *err);
 int frc_record_remove(const struct frc_config *c, const struct frc_record *r, frc_error_t *err);
 void frc_record_release(struct frc_record *r);
 #define cleanup_record __attribute__((cleanup(frc_record_release)))

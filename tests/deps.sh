@@ -10,6 +10,8 @@ packages=(
   libyajl-dev libcurl4-openssl-dev libmount-dev libcap-ng-dev check
   # real runtimes and test tools
   runc crun busybox-static jq procps util-linux
+  # the test FloxHub (git http-backend) and Nix (store, signed binary caches)
+  python3 git nix-bin
 )
 
 missing=()

@@ -1,28 +1,220 @@
 /* create and run: decide from the bundle's annotations whether the container
- * is a Flox container; if it is, prepare it and rewrite the bundle, then exec
- * the real runtime with the original argv.
+ * is a Flox container; if it is, materialise its environment, rewrite the
+ * bundle's spec, record what exec and delete need, then exec the real
+ * runtime with the original argv.
  *
- *   lib/spec.c       load <bundle>/config.json
- *   lib/select.c     identity (sandbox, name) and the decision
+ *   lib/spec.c         load <bundle>/config.json
+ *   lib/select.c       identity (sandbox, name) and the decision
  *   lib/annotations.c  the flox.dev/... values
- *   passthrough.c    exec the real runtime
+ *   lib/token.c        the floxhub-token secret the spec mounts
+ *   lib/hub.c          owner/name[:N] -> manifest.lock (node cache, FloxHub)
+ *   lib/lockfile.c     the packages for this node's system
+ *   lib/environment.c  realise (lib/store.c) and build (lib/envbuild.c) once
+ *   lib/mounts.c       the private /nix overlay of nix-mutable containers
+ *   lib/activate.c     the process inside the environment
+ *   lib/record.c       the per-container record for exec and delete
+ *   passthrough.c      exec the real runtime
  *
- * A passthrough container's bundle is never written.  A failure before the
- * spec is saved leaves config.json exactly as the engine wrote it.
+ * A passthrough container's bundle is never written.  Any failure before the
+ * spec is saved leaves config.json exactly as the engine wrote it, and what
+ * this create took (GC root, overlay, record) is released again.
  */
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
+#include "activate.h"
+#include "environment.h"
 #include "flox-runc.h"
+#include "http.h"
+#include "hub.h"
+#include "lockfile.h"
+#include "mounts.h"
+#include "record.h"
 #include "select.h"
 #include "spec.h"
+#include "store.h"
+#include "token.h"
 #include "util.h"
+
+/* What a failed create must give back. */
+struct taken
+{
+  const struct frc_config *config;
+  char *gcroot; /* containers/<key> */
+  char *overlay_dir;
+  bool committed;
+};
+
+static void
+give_back(struct taken *t)
+{
+  frc_error_t ignored = NULL;
+  if (!t->committed)
+    {
+      if (t->overlay_dir)
+        frc_overlay_remove(t->overlay_dir, &ignored);
+      frc_error_release(&ignored);
+      if (t->gcroot)
+        frc_gcroot_release(t->config, "containers", t->gcroot, &ignored);
+      frc_error_release(&ignored);
+    }
+  free(t->gcroot);
+  free(t->overlay_dir);
+}
+
+static bool
+is_dir(const char *rootfs, const char *rel)
+{
+  cleanup_free char *p = xasprintf("%s/%s", rootfs, rel);
+  struct stat st;
+  return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* /nix, and /tmp and /run/flox when the image lacks them. */
+static int
+project_mounts(struct frc_spec *spec, const char *rootfs, const char *nix_source, bool mutable_nix,
+               frc_error_t *err)
+{
+  static const char *const ro[] = { "rbind", "ro", "nosuid", "nodev", NULL };
+  static const char *const rw[] = { "rbind", "rw", "nosuid", "nodev", NULL };
+  static const char *const tmp[] = { "nosuid", "nodev", "mode=1777", NULL };
+  static const char *const run[] = { "nosuid", "nodev", "mode=755", NULL };
+
+  if (frc_spec_has_mount(spec, "/nix"))
+    return frc_error(err, "the container already mounts something at /nix: remove that volume, "
+                          "flox-runc mounts the node's Nix store there");
+  frc_spec_add_mount(spec, "/nix", "bind", nix_source, mutable_nix ? rw : ro);
+  if (!frc_spec_has_mount(spec, "/tmp") && !is_dir(rootfs, "tmp"))
+    frc_spec_add_mount(spec, "/tmp", "tmpfs", "tmpfs", tmp);
+  if (!frc_spec_has_mount(spec, "/run/flox") && !frc_spec_has_mount(spec, "/run")
+      && !is_dir(rootfs, "run/flox"))
+    frc_spec_add_mount(spec, "/run/flox", "tmpfs", "tmpfs", run);
+  return 0;
+}
+
+static int
+create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decision *d,
+            frc_error_t *err)
+{
+  const struct frc_config *cfg = &ctx->config;
+  long long deadline = frc_now_ns() + cfg->deadline_seconds * 1000000000LL;
+  const char *root = ctx->cl.g.root ? ctx->cl.g.root : "";
+  cleanup_token char *token = NULL;
+  cleanup_resolved struct frc_resolved resolved = { 0 };
+  cleanup_lockfile struct frc_lockfile lock = { 0 };
+  cleanup_environment struct frc_environment env = { 0 };
+  struct taken taken __attribute__((cleanup(give_back))) = { .config = cfg };
+  struct frc_resolve_request rreq = { 0 };
+  struct frc_env_request ereq = { 0 };
+  struct frc_activation act = { 0 };
+  struct frc_record rec = { 0 };
+  cleanup_free char *rootfs = NULL;
+  cleanup_free char *nix_source = NULL;
+  cleanup_free char *env_physical = NULL;
+  cleanup_free char *merged = NULL;
+  char ref[256];
+
+  if (frc_record_key(root, ctx->cl.id, &taken.gcroot, err) < 0)
+    return -1;
+  if (frc_spec_rootfs(spec, &rootfs, err) < 0)
+    return -1;
+
+  /* Credentials: the pod's floxhub-token secret, checked before any request. */
+  if (frc_token_from_spec(spec, &token, err) < 0)
+    return -1;
+  if (token && frc_token_check(token, (long long) time(NULL), err) < 0)
+    return -1;
+
+  rreq.config = cfg;
+  rreq.ref = &d->ann.env;
+  rreq.token = token;
+  rreq.log = &ctx->log;
+  rreq.deadline_ns = deadline;
+  if (frc_hub_resolve(&rreq, &resolved, err) < 0)
+    return -1;
+  if (frc_lockfile_parse(resolved.lockfile, resolved.lockfile_len, frc_nix_system(), &lock, err) < 0)
+    return frc_error_wrap(err, "environment %s/%s generation %u", d->ann.env.owner, d->ann.env.name,
+                          resolved.generation);
+  snprintf(ref, sizeof(ref), "%s/%s:%u", d->ann.env.owner, d->ann.env.name, resolved.generation);
+  frc_log(&ctx->log, FRC_LOG_INFO, "flox-runc: container %s: %s (%s), %zu packages, from %s",
+          ctx->cl.id, ref, frc_mode_name(d->ann.mode), lock.npkgs,
+          frc_resolve_source_name(resolved.source));
+
+  ereq.config = cfg;
+  ereq.log = &ctx->log;
+  ereq.deadline_ns = deadline;
+  ereq.name = d->ann.env.name;
+  ereq.mode = d->ann.mode;
+  ereq.lockfile = resolved.lockfile;
+  ereq.lockfile_len = resolved.lockfile_len;
+  ereq.lock = &lock;
+  if (frc_environment_materialise(&ereq, &env, err) < 0)
+    return frc_error_wrap(err, "environment %s", ref);
+
+  /* The container's own root on its closure, released at delete. */
+  if (frc_gcroot_set(cfg, "containers", taken.gcroot, env.pins, err) < 0)
+    return -1;
+
+  if (d->ann.nix_mutable)
+    {
+      if (frc_overlay_create(cfg, taken.gcroot, &taken.overlay_dir, &merged, err) < 0)
+        return -1;
+      nix_source = xstrdup(merged);
+    }
+  else
+    nix_source = xasprintf("%s/nix", strcmp(cfg->store_root, "/") == 0 ? "" : cfg->store_root);
+
+  env_physical = frc_store_physical(cfg, env.store_path);
+  act.env_path = env.store_path;
+  act.env_physical = env_physical;
+  act.description = ref;
+  act.mode = d->ann.mode;
+  act.var_names = lock.var_names;
+  act.var_values = lock.var_values;
+  act.nvars = lock.nvars;
+  act.has_hook = env.has_hook;
+  act.shell = env.shell;
+  act.disable_metrics = d->ann.disable_metrics;
+  act.rootfs = rootfs;
+  if (project_mounts(spec, rootfs, nix_source, d->ann.nix_mutable, err) < 0
+      || frc_activate_process(&act, frc_spec_process(spec), err) < 0)
+    return -1;
+
+  rec.id = (char *) ctx->cl.id;
+  rec.runtime_root = (char *) root;
+  rec.bundle = spec->bundle;
+  rec.reference = ref;
+  rec.env_key = env.key;
+  rec.env_path = env.store_path;
+  rec.mode = d->ann.mode;
+  rec.skip_exec = frc_name_list_contains(d->ann.skip_containers_exec, d->id.name);
+  rec.disable_metrics = d->ann.disable_metrics;
+  rec.has_hook = env.has_hook;
+  rec.shell = env.shell;
+  rec.var_names = lock.var_names;
+  rec.var_values = lock.var_values;
+  rec.nvars = lock.nvars;
+  rec.overlay = taken.overlay_dir;
+  rec.gcroot = taken.gcroot;
+  if (frc_record_save(cfg, &rec, err) < 0)
+    return -1;
+  if (frc_spec_save(spec, err) < 0)
+    {
+      frc_error_t ignored = NULL;
+      frc_record_remove(cfg, &rec, &ignored);
+      frc_error_release(&ignored);
+      return -1;
+    }
+  taken.committed = true;
+  return 0;
+}
 
 int
 frc_cmd_create(struct frc_ctx *ctx, frc_error_t *err)
 {
   cleanup_spec struct frc_spec spec = { 0 };
   cleanup_decision struct frc_decision d = { 0 };
-  char ref[256];
 
   if (frc_ctx_config(ctx, err) < 0)
     return -1;
@@ -37,16 +229,7 @@ frc_cmd_create(struct frc_ctx *ctx, frc_error_t *err)
               d.reason);
       return frc_cmd_passthrough(ctx, err);
     }
-
-  frc_envref_format(&d.ann.env, ref, sizeof(ref));
-  frc_log(&ctx->log, FRC_LOG_DEBUG, "flox-runc: container %s: environment %s, mode %s", ctx->cl.id,
-          ref, frc_mode_name(d.ann.mode));
-  /* Resolution (FloxHub), materialisation (Nix) and projection into the
-   * spec come next; until they exist a Flox container fails closed rather
-   * than starting without its environment. */
-  return frc_error(err,
-                   "container %s: running Flox environments (%s) is not implemented in this build "
-                   "yet: list the container in " FRC_ANN_SKIP_CONTAINERS " or use another "
-                   "runtimeClass",
-                   ctx->cl.id, ref);
+  if (create_flox(ctx, &spec, &d, err) < 0)
+    return frc_error_wrap(err, "container %s", ctx->cl.id);
+  return frc_cmd_passthrough(ctx, err);
 }

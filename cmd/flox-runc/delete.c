@@ -1,11 +1,100 @@
-/* delete: release what create took for the container (GC roots, mounts,
- * state), idempotently, then exec the real runtime's delete.
- *
- * Nothing is taken at create yet, so delete passes straight through. */
+/* delete: the real runtime deletes the container first (run as a child,
+ * same argv, stdio and environment); once the container is gone, release
+ * what create took for it: the writable /nix overlay, the GC root on its
+ * closure and the record (lib/record.c).  Idempotent: containerd calls
+ * `delete` then `delete --force`, and a node that lost the runtime's state
+ * still gets its roots released.  Containers without a record pass through. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "flox-runc.h"
+#include "mounts.h"
+#include "record.h"
+#include "runtime.h"
+#include "store.h"
+#include "util.h"
+
+/* Runs the runtime with argv (argv[0] replaced); returns its exit status. */
+static int
+run_runtime(const struct frc_runtime *rt, char **argv, bool quiet, frc_error_t *err)
+{
+  int status = 0;
+  pid_t pid = fork();
+  if (pid < 0)
+    return frc_error_errno(err, errno, "cannot start the real runtime");
+  if (pid == 0)
+    {
+      frc_error_t ignored = NULL;
+      if (quiet)
+        {
+          int fd = open("/dev/null", O_RDWR);
+          dup2(fd, 1);
+          dup2(fd, 2);
+        }
+      frc_runtime_exec(rt, argv, &ignored);
+      _exit(127);
+    }
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return frc_error_errno(err, errno, "cannot wait for the real runtime");
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Whether the runtime still knows the container (`state` succeeds). */
+static bool
+still_exists(struct frc_ctx *ctx, const struct frc_runtime *rt)
+{
+  frc_error_t ignored = NULL;
+  char *argv[6];
+  int n = 0, status;
+  argv[n++] = NULL;
+  if (ctx->cl.g.root)
+    {
+      argv[n++] = (char *) "--root";
+      argv[n++] = (char *) ctx->cl.g.root;
+    }
+  argv[n++] = (char *) "state";
+  argv[n++] = (char *) ctx->cl.id;
+  argv[n] = NULL;
+  status = run_runtime(rt, argv, true, &ignored);
+  frc_error_release(&ignored);
+  return status == 0;
+}
 
 int
 frc_cmd_delete(struct frc_ctx *ctx, frc_error_t *err)
 {
-  return frc_cmd_passthrough(ctx, err);
+  cleanup_record struct frc_record rec = { 0 };
+  cleanup_runtime struct frc_runtime rt = { 0 };
+  bool found = false;
+  int status;
+
+  if (frc_ctx_config(ctx, err) < 0)
+    return -1;
+  if (frc_record_load(&ctx->config, ctx->cl.g.root, ctx->cl.id, &rec, &found, err) < 0)
+    return -1;
+  if (!found)
+    return frc_cmd_passthrough(ctx, err);
+  if (frc_runtime_locate(ctx->config.runtime, &rt, err) < 0)
+    return -1;
+
+  status = run_runtime(&rt, ctx->cl.argv, false, err);
+  if (status < 0)
+    return -1;
+  if (status != 0 && still_exists(ctx, &rt))
+    {
+      ctx->exit_status = status; /* e.g. delete of a running container without --force */
+      return 0;
+    }
+  if (rec.overlay && frc_overlay_remove(rec.overlay, err) < 0)
+    return frc_error_wrap(err, "container %s deleted, but", ctx->cl.id);
+  if (frc_gcroot_release(&ctx->config, "containers", rec.gcroot, err) < 0
+      || frc_record_remove(&ctx->config, &rec, err) < 0)
+    return frc_error_wrap(err, "container %s deleted, but", ctx->cl.id);
+  frc_log(&ctx->log, FRC_LOG_DEBUG, "flox-runc: container %s: released its GC root%s", ctx->cl.id,
+          rec.overlay ? " and writable /nix" : "");
+  ctx->exit_status = status;
+  return 0;
 }

@@ -1,12 +1,45 @@
-/* exec: for a Flox container, rewrite the --process file so the command runs
- * with the container's activation; every other exec passes through.
+/* exec: an exec into a Flox container runs with the container's activation
+ * (lib/activate.c, from the record create wrote: lib/record.c): the
+ * --process file is rewritten atomically, then the real runtime is exec'd
+ * with the original argv.  Containers without a record (passthrough ones),
+ * and those in flox.dev/skip-containers-exec, pass straight through.  No
+ * network, no Nix.
  *
- * The per-container record written at create decides; no container has one
- * until environments are materialised, so every exec passes through. */
+ * An exec with an inline command instead of --process (people typing
+ * `flox-runc exec ID cmd`) passes through: runc builds that process from the
+ * container's spec, which create already activated (PATH, FLOX_ENV, vars),
+ * only the hook does not run. */
+#include "activate.h"
 #include "flox-runc.h"
+#include "record.h"
+#include "spec.h"
+#include "store.h"
+#include "util.h"
 
 int
 frc_cmd_exec(struct frc_ctx *ctx, frc_error_t *err)
 {
+  cleanup_record struct frc_record rec = { 0 };
+  struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
+  struct frc_activation act;
+  cleanup_free char *physical = NULL;
+  bool found = false;
+
+  if (frc_ctx_config(ctx, err) < 0)
+    return -1;
+  if (frc_record_load(&ctx->config, ctx->cl.g.root, ctx->cl.id, &rec, &found, err) < 0)
+    return -1;
+  if (!found || rec.skip_exec || ctx->cl.process == NULL)
+    return frc_cmd_passthrough(ctx, err);
+
+  if (frc_process_file_load(&doc, ctx->cl.process, err) < 0)
+    return -1;
+  frc_record_activation(&rec, &act);
+  physical = frc_store_physical(&ctx->config, rec.env_path);
+  act.env_physical = physical;
+  if (frc_activate_process(&act, doc.root, err) < 0)
+    return frc_error_wrap(err, "exec into container %s", ctx->cl.id);
+  if (frc_json_doc_save(&doc, err) < 0)
+    return -1;
   return frc_cmd_passthrough(ctx, err);
 }

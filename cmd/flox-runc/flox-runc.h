@@ -21,6 +21,7 @@ struct frc_ctx
   struct frc_logger log;
   struct frc_config config;
   bool config_loaded;
+  int exit_status; /* returned when a verb succeeds without exec'ing (delete) */
 };
 
 /* Loads the node config once. */
@@ -33,6 +34,8 @@ int frc_cmd_exec(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_delete(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_version(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_config(struct frc_ctx *ctx, frc_error_t *err);
+int frc_cmd_resolve(struct frc_ctx *ctx, frc_error_t *err);
+int frc_cmd_gc(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_not_yet(struct frc_ctx *ctx, frc_error_t *err);
 
 #endif

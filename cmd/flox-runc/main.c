@@ -41,8 +41,10 @@ dispatch(struct frc_ctx *ctx, frc_error_t *err)
     case FRC_VERB_CONFIG:
       return frc_cmd_config(ctx, err);
     case FRC_VERB_RESOLVE:
+      return frc_cmd_resolve(ctx, err);
     case FRC_VERB_PREFETCH:
     case FRC_VERB_GC:
+      return frc_cmd_gc(ctx, err);
     case FRC_VERB_DOCTOR:
       return frc_cmd_not_yet(ctx, err);
     default:
@@ -74,7 +76,7 @@ main(int argc, char **argv)
     {
       if (ctx.config_loaded)
         frc_config_release(&ctx.config);
-      return 0;
+      return ctx.exit_status;
     }
 fail:
   frc_log(&ctx.log, FRC_LOG_ERROR, "flox-runc: %s", err ? err->msg : "unknown error");

@@ -1,0 +1,276 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dl.h"
+#include "envbuild.h"
+#include "environment.h"
+#include "http.h"
+#include "json.h"
+#include "store.h"
+#include "util.h"
+
+#define ENV_RECORD_MAX (4u << 20)
+
+static int
+compute_key(const struct frc_env_request *req, char out[65], frc_error_t *err)
+{
+  const char *sys = frc_nix_system();
+  const char *mode = frc_mode_name(req->mode);
+  size_t n = 32 + strlen(sys) + strlen(mode) + req->lockfile_len;
+  cleanup_free char *buf = xmalloc0(n);
+  unsigned char d[32];
+  int len = snprintf(buf, n, "flox-runc env v1\n%s\n%s\n", sys, mode);
+  memcpy(buf + len, req->lockfile, req->lockfile_len);
+  if (frc_sha256(buf, (size_t) len + req->lockfile_len, d, err) < 0)
+    return -1;
+  frc_hex(d, 32, out);
+  out[32] = '\0'; /* 128 bits name it well enough */
+  return 0;
+}
+
+static char *
+record_path(const struct frc_env_request *req, const char *key)
+{
+  return xasprintf("%s/envs/%s.json", req->config->state_dir, key);
+}
+
+/* Loads the record; true when it is usable (its paths are in the store and
+ * rooted). */
+static bool
+load_record(const struct frc_env_request *req, struct frc_environment *env)
+{
+  cleanup_free char *path = record_path(req, env->key);
+  cleanup_free char *root = frc_gcroot_dir(req->config, "envs", env->key);
+  struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
+  frc_error_t ignored = NULL;
+  yajl_val pins;
+  const char *sp, *shell;
+  struct stat st;
+
+  if (frc_json_doc_load(&doc, path, ENV_RECORD_MAX, &ignored) < 0)
+    {
+      frc_error_release(&ignored);
+      return false;
+    }
+  sp = frc_json_get_string(doc.root, "store_path");
+  shell = frc_json_get_string(doc.root, "shell");
+  pins = frc_json_get(doc.root, "pins");
+  if (sp == NULL || !frc_store_path_valid(sp) || pins == NULL || pins->type != yajl_t_array
+      || stat(root, &st) < 0)
+    return false;
+  env->pins = xmalloc0((pins->u.array.len + 1) * sizeof(char *));
+  for (size_t i = 0; i < pins->u.array.len; i++)
+    {
+      yajl_val p = pins->u.array.values[i];
+      if (p->type != yajl_t_string || !frc_store_path_valid(p->u.string))
+        return false;
+      env->pins[i] = xstrdup(p->u.string);
+    }
+  if (!frc_store_all_present(req->config, env->pins))
+    return false;
+  env->store_path = xstrdup(sp);
+  env->shell = shell ? xstrdup(shell) : NULL;
+  env->has_hook = req->lock->hook_on_activate != NULL;
+  /* last use, for `flox-runc gc` */
+  utimensat(AT_FDCWD, path, NULL, 0);
+  return true;
+}
+
+static int
+save_record(const struct frc_env_request *req, const struct frc_environment *env, frc_error_t *err)
+{
+  cleanup_free char *path = record_path(req, env->key);
+  cleanup_json yajl_val o = frc_json_new_object();
+  yajl_val pins = frc_json_new_array();
+  cleanup_free char *text = NULL;
+  char ref[64];
+  size_t len;
+
+  for (char **p = env->pins; *p; p++)
+    frc_json_append(pins, frc_json_new_string(*p));
+  frc_json_set(o, "store_path", frc_json_new_string(env->store_path));
+  frc_json_set(o, "name", frc_json_new_string(req->name));
+  frc_json_set(o, "mode", frc_json_new_string(frc_mode_name(req->mode)));
+  frc_json_set(o, "system", frc_json_new_string(frc_nix_system()));
+  if (env->shell)
+    frc_json_set(o, "shell", frc_json_new_string(env->shell));
+  frc_json_set(o, "pins", pins);
+  snprintf(ref, sizeof(ref), "%lld", (long long) time(NULL));
+  frc_json_set(o, "built_at", frc_json_new_string(ref));
+  text = frc_json_serialize(o, &len);
+  return write_file_atomic(path, text, len, 0600, err);
+}
+
+static void
+strv_add(char ***v, size_t *n, const char *s)
+{
+  for (size_t i = 0; i < *n; i++)
+    if (strcmp((*v)[i], s) == 0)
+      return;
+  *v = xrealloc(*v, (*n + 2) * sizeof(char *));
+  (*v)[(*n)++] = xstrdup(s);
+  (*v)[*n] = NULL;
+}
+
+static int
+lock_key(const struct frc_env_request *req, const char *key, int *fd, frc_error_t *err)
+{
+  cleanup_free char *dir = xasprintf("%s/envs", req->config->state_dir);
+  cleanup_free char *path = xasprintf("%s/%s.lock", dir, key);
+  if (frc_mkdir_p(dir, 0700, err) < 0)
+    return -1;
+  *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (*fd < 0)
+    return frc_error_errno(err, errno, "cannot open `%s`", path);
+  for (;;)
+    {
+      struct timespec pause = { 0, 20 * 1000000L };
+      if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+      if (errno != EWOULDBLOCK && errno != EINTR)
+        return frc_error_errno(err, errno, "cannot lock `%s`", path);
+      if (frc_now_ns() >= req->deadline_ns)
+        {
+          frc_error(err, "timed out waiting for another create that is building the same "
+                         "environment on this node (deadline_seconds=%ld)",
+                    req->config->deadline_seconds);
+          return frc_error_code(err, FRC_ECODE_DEADLINE);
+        }
+      nanosleep(&pause, NULL);
+    }
+}
+
+/* The environment's own shell for the hook: bash, else sh. */
+static char *
+find_shell(const struct frc_config *c, const char *env_path)
+{
+  static const char *const shells[] = { "bin/bash", "bin/sh", NULL };
+  for (const char *const *s = shells; *s; s++)
+    {
+      cleanup_free char *logical = xasprintf("%s/%s", env_path, *s);
+      cleanup_free char *phys = frc_store_physical(c, logical);
+      if (access(phys, X_OK) == 0)
+        return steal_pointer(&logical);
+    }
+  return NULL;
+}
+
+static int
+build(const struct frc_env_request *req, struct frc_environment *env, frc_error_t *err)
+{
+  const struct frc_config *c = req->config;
+  struct frc_store store = { c, req->log, req->deadline_ns };
+  const struct frc_lockfile *l = req->lock;
+  cleanup_strv char **outputs = xmalloc0(sizeof(char *));
+  cleanup_strv char **requisites = NULL;
+  cleanup_free struct frc_envbuild_pkg *pkgs = xmalloc0((l->npkgs + 1) * sizeof(*pkgs));
+  cleanup_free char *tmp_parent = xasprintf("%s/tmp", c->state_dir);
+  cleanup_free char *tmp = xasprintf("%s/%s.%d", tmp_parent, env->key, (int) getpid());
+  cleanup_free char *tree = NULL;
+  struct frc_envbuild_input in = { 0 };
+  size_t nout = 0;
+
+  for (size_t i = 0; i < l->npkgs; i++)
+    {
+      for (char **p = l->pkgs[i].store_paths; *p; p++)
+        strv_add(&outputs, &nout, *p);
+      pkgs[i].label = l->pkgs[i].label;
+      pkgs[i].priority = l->pkgs[i].priority;
+      pkgs[i].store_paths = l->pkgs[i].store_paths;
+    }
+  if (c->hook_shell && l->hook_on_activate)
+    strv_add(&outputs, &nout, c->hook_shell_package);
+
+  if (nout > 0 && frc_store_realise(&store, outputs, err) < 0)
+    return -1;
+  if (req->mode == FRC_MODE_DEV && nout > 0 && frc_store_closure(&store, outputs, &requisites, err) < 0)
+    return -1;
+
+  /* A leftover of a crashed build of this key (we hold its lock). */
+  if (frc_mkdir_p(tmp_parent, 0700, err) < 0)
+    return -1;
+  frc_rm_rf(tmp, err);
+  if (mkdir(tmp, 0700) < 0)
+    return frc_error_errno(err, errno, "cannot create `%s`", tmp);
+  tree = xasprintf("%s/%s-%s-flox-env", tmp, req->name, frc_mode_name(req->mode));
+  in.store_root = c->store_root;
+  in.mode = req->mode == FRC_MODE_DEV ? FRC_ENVBUILD_DEV : FRC_ENVBUILD_RUN;
+  in.pkgs = pkgs;
+  in.npkgs = l->npkgs;
+  in.requisites = requisites;
+  in.var_names = l->var_names;
+  in.var_values = l->var_values;
+  in.nvars = l->nvars;
+  in.hook = l->hook_on_activate;
+  in.lockfile = req->lockfile;
+  in.lockfile_len = req->lockfile_len;
+  frc_log(req->log, FRC_LOG_INFO, "flox-runc: building the %s environment %s", frc_mode_name(req->mode),
+          req->name);
+  if (frc_envbuild(&in, tree, NULL, err) < 0 || frc_store_add(&store, tree, &env->store_path, err) < 0)
+    {
+      frc_error_t ignored = NULL;
+      frc_rm_rf(tmp, &ignored);
+      frc_error_release(&ignored);
+      return -1;
+    }
+  frc_rm_rf(tmp, err);
+
+  env->has_hook = l->hook_on_activate != NULL;
+  if (env->has_hook)
+    {
+      env->shell = find_shell(c, env->store_path);
+      if (env->shell == NULL && c->hook_shell)
+        env->shell = xstrdup(c->hook_shell);
+    }
+  {
+    size_t n = 0;
+    env->pins = xmalloc0(sizeof(char *));
+    strv_add(&env->pins, &n, env->store_path);
+    for (char **p = outputs; *p; p++)
+      strv_add(&env->pins, &n, *p);
+  }
+  if (frc_gcroot_set(c, "envs", env->key, env->pins, err) < 0 || save_record(req, env, err) < 0)
+    return -1;
+  env->built = true;
+  frc_log(req->log, FRC_LOG_INFO, "flox-runc: environment %s (%s) is %s", req->name,
+          frc_mode_name(req->mode), env->store_path);
+  return 0;
+}
+
+int
+frc_environment_materialise(const struct frc_env_request *req, struct frc_environment *env,
+                            frc_error_t *err)
+{
+  cleanup_close int lock_fd = -1;
+
+  memset(env, 0, sizeof(*env));
+  if (compute_key(req, env->key, err) < 0)
+    return -1;
+  if (load_record(req, env))
+    return 0;
+  frc_environment_release(env);
+  if (compute_key(req, env->key, err) < 0 || lock_key(req, env->key, &lock_fd, err) < 0)
+    return -1;
+  if (load_record(req, env)) /* built by the create we waited for */
+    return 0;
+  frc_environment_release(env);
+  if (compute_key(req, env->key, err) < 0)
+    return -1;
+  return build(req, env, err);
+}
+
+void
+frc_environment_release(struct frc_environment *env)
+{
+  free(env->store_path);
+  frc_strv_freep(&env->pins);
+  free(env->shell);
+  memset(env, 0, sizeof(*env));
+}

@@ -1,0 +1,50 @@
+/* environment.h - a Flox environment built on the node.
+ *
+ * Owns: materialising one (lockfile, mode, system) once per node: realising
+ * its packages in one batch (lib/store.c), building the merged tree
+ * (lib/envbuild.c) in a temporary directory under state_dir, adding it to
+ * the store (its /nix/store path is FLOX_ENV), rooting it and its packages
+ * (GC root "envs/<key>"), and recording it in <state_dir>/envs/<key>.json.
+ * The record is written last, so a crash at any point leaves nothing that a
+ * later create would use; concurrent creates of one environment take one
+ * flock and all but the first find the record.  A warm create only reads the
+ * record and checks that its paths are still there.
+ */
+#ifndef FRC_ENVIRONMENT_H
+#define FRC_ENVIRONMENT_H
+
+#include <stdbool.h>
+
+#include "annotations.h"
+#include "config.h"
+#include "lockfile.h"
+#include "log.h"
+
+struct frc_env_request
+{
+  const struct frc_config *config;
+  const struct frc_logger *log;
+  long long deadline_ns;
+  const char *name; /* the environment's name, part of its store path name */
+  enum frc_mode mode;
+  const char *lockfile; /* the text: part of the key and copied into the tree */
+  size_t lockfile_len;
+  const struct frc_lockfile *lock; /* parsed for this system */
+};
+
+struct frc_environment
+{
+  char key[65];
+  char *store_path; /* FLOX_ENV */
+  char **pins; /* every path a container of it must pin: env, outputs, shell */
+  char *shell; /* /nix/store/... shell for the hook, NULL when none is needed */
+  bool has_hook;
+  bool built; /* materialised by this call */
+};
+
+int frc_environment_materialise(const struct frc_env_request *req, struct frc_environment *env,
+                                frc_error_t *err);
+void frc_environment_release(struct frc_environment *env);
+#define cleanup_environment __attribute__((cleanup(frc_environment_release)))
+
+#endif

@@ -1,0 +1,288 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gc.h"
+#include "mounts.h"
+#include "record.h"
+#include "store.h"
+#include "util.h"
+
+/* The names in use, collected from the live records. */
+struct in_use
+{
+  char **env_keys, **gcroots, **overlays;
+  size_t n_env, n_roots, n_overlays;
+};
+
+static void
+push(char ***v, size_t *n, const char *s)
+{
+  if (s == NULL)
+    return;
+  *v = xrealloc(*v, (*n + 2) * sizeof(char *));
+  (*v)[(*n)++] = xstrdup(s);
+  (*v)[*n] = NULL;
+}
+
+static bool
+has(char **v, size_t n, const char *s)
+{
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v[i], s) == 0)
+      return true;
+  return false;
+}
+
+static void
+in_use_release(struct in_use *u)
+{
+  frc_strv_freep(&u->env_keys);
+  frc_strv_freep(&u->gcroots);
+  frc_strv_freep(&u->overlays);
+}
+
+static bool
+old_enough(const char *path, long seconds)
+{
+  struct stat st;
+  return lstat(path, &st) == 0 && time(NULL) - st.st_mtime >= seconds;
+}
+
+static bool
+container_exists(const struct frc_gc_opts *o, const struct frc_record *r)
+{
+  const char *argv[6];
+  int n = 0, status = 0;
+  pid_t pid;
+  argv[n++] = o->runtime->path;
+  if (r->runtime_root && r->runtime_root[0])
+    {
+      argv[n++] = "--root";
+      argv[n++] = r->runtime_root;
+    }
+  argv[n++] = "state";
+  argv[n++] = r->id;
+  argv[n] = NULL;
+  pid = fork();
+  if (pid < 0)
+    return true; /* cannot tell: keep */
+  if (pid == 0)
+    {
+      int fd = open("/dev/null", O_RDWR);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      execv(argv[0], (char *const *) argv);
+      _exit(127);
+    }
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  return !(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+}
+
+static void
+report(const struct frc_gc_opts *o, const char *what, const char *path)
+{
+  if (o->report)
+    o->report(what, path, o->data);
+}
+
+/* Pass 1: container records. */
+static int
+gc_containers(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st, frc_error_t *err)
+{
+  cleanup_free char *base = xasprintf("%s/containers", o->config->state_dir);
+  DIR *d = opendir(base);
+  struct dirent *e;
+
+  if (d == NULL)
+    return 0;
+  while ((e = readdir(d)) != NULL)
+    {
+      cleanup_free char *sub = NULL;
+      DIR *sd;
+      struct dirent *f;
+      if (e->d_name[0] == '.')
+        continue;
+      sub = xasprintf("%s/%s", base, e->d_name);
+      sd = opendir(sub);
+      if (sd == NULL)
+        continue;
+      while ((f = readdir(sd)) != NULL)
+        {
+          size_t len = strlen(f->d_name);
+          cleanup_free char *path = NULL;
+          struct frc_record r = { 0 };
+          frc_error_t lerr = NULL;
+
+          if (f->d_name[0] == '.' || len < 6 || strcmp(f->d_name + len - 5, ".json") != 0)
+            continue;
+          path = xasprintf("%s/%s", sub, f->d_name);
+          if (frc_record_read(path, &r, &lerr) < 0)
+            {
+              frc_error_release(&lerr);
+              frc_record_release(&r);
+              continue;
+            }
+          if (!old_enough(path, FRC_GC_GRACE_SECONDS) || container_exists(o, &r))
+            {
+              push(&u->env_keys, &u->n_env, r.env_key);
+              push(&u->gcroots, &u->n_roots, r.gcroot);
+              push(&u->overlays, &u->n_overlays, r.overlay);
+              frc_record_release(&r);
+              continue;
+            }
+          report(o, "container gone, releasing", path);
+          st->containers++;
+          if (!o->dry_run)
+            {
+              if ((r.overlay && frc_overlay_remove(r.overlay, err) < 0)
+                  || frc_gcroot_release(o->config, "containers", r.gcroot, err) < 0
+                  || frc_record_remove(o->config, &r, err) < 0)
+                {
+                  frc_record_release(&r);
+                  closedir(sd);
+                  closedir(d);
+                  return -1;
+                }
+            }
+          frc_record_release(&r);
+        }
+      closedir(sd);
+    }
+  closedir(d);
+  return 0;
+}
+
+/* Pass 2: overlays and container roots no record names. */
+static int
+gc_orphans(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st, frc_error_t *err)
+{
+  cleanup_free char *ovl = xasprintf("%s/overlays", o->config->state_dir);
+  cleanup_free char *roots = frc_gcroot_dir(o->config, "containers", "");
+  DIR *d;
+  struct dirent *e;
+
+  if ((d = opendir(ovl)) != NULL)
+    {
+      while ((e = readdir(d)) != NULL)
+        {
+          cleanup_free char *p = NULL;
+          if (e->d_name[0] == '.')
+            continue;
+          p = xasprintf("%s/%s", ovl, e->d_name);
+          if (has(u->overlays, u->n_overlays, p) || !old_enough(p, FRC_GC_GRACE_SECONDS))
+            continue;
+          report(o, "orphaned writable /nix", p);
+          st->overlays++;
+          if (!o->dry_run && frc_overlay_remove(p, err) < 0)
+            {
+              closedir(d);
+              return -1;
+            }
+        }
+      closedir(d);
+    }
+  if ((d = opendir(roots)) != NULL)
+    {
+      while ((e = readdir(d)) != NULL)
+        {
+          cleanup_free char *p = NULL;
+          if (e->d_name[0] == '.')
+            continue;
+          p = xasprintf("%s%s", roots, e->d_name);
+          if (has(u->gcroots, u->n_roots, e->d_name) || !old_enough(p, FRC_GC_GRACE_SECONDS))
+            continue;
+          report(o, "orphaned container GC root", p);
+          st->container_roots++;
+          if (!o->dry_run && frc_rm_rf(p, err) < 0)
+            {
+              closedir(d);
+              return -1;
+            }
+        }
+      closedir(d);
+    }
+  return 0;
+}
+
+/* Pass 3: environments no container uses, unused for max_age. */
+static int
+gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st, frc_error_t *err)
+{
+  cleanup_free char *envs = xasprintf("%s/envs", o->config->state_dir);
+  cleanup_free char *tmp = xasprintf("%s/tmp", o->config->state_dir);
+  DIR *d;
+  struct dirent *e;
+
+  if ((d = opendir(envs)) != NULL)
+    {
+      while ((e = readdir(d)) != NULL)
+        {
+          size_t len = strlen(e->d_name);
+          cleanup_free char *key = NULL;
+          cleanup_free char *p = NULL;
+          cleanup_free char *lock = NULL;
+          if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
+            continue;
+          key = xstrndup(e->d_name, len - 5);
+          p = xasprintf("%s/%s", envs, e->d_name);
+          if (has(u->env_keys, u->n_env, key) || !old_enough(p, o->max_age_seconds))
+            continue;
+          report(o, "unused environment", p);
+          st->environments++;
+          if (o->dry_run)
+            continue;
+          lock = xasprintf("%s/%s.lock", envs, key);
+          if (unlink(p) < 0 && errno != ENOENT)
+            {
+              closedir(d);
+              return frc_error_errno(err, errno, "cannot remove `%s`", p);
+            }
+          unlink(lock);
+          if (frc_gcroot_release(o->config, "envs", key, err) < 0)
+            {
+              closedir(d);
+              return -1;
+            }
+        }
+      closedir(d);
+    }
+  if ((d = opendir(tmp)) != NULL)
+    {
+      while ((e = readdir(d)) != NULL)
+        {
+          cleanup_free char *p = NULL;
+          if (e->d_name[0] == '.')
+            continue;
+          p = xasprintf("%s/%s", tmp, e->d_name);
+          if (!old_enough(p, 3600))
+            continue;
+          report(o, "leftover of an interrupted build", p);
+          st->leftovers++;
+          if (!o->dry_run && frc_rm_rf(p, err) < 0)
+            {
+              closedir(d);
+              return -1;
+            }
+        }
+      closedir(d);
+    }
+  return 0;
+}
+
+int
+frc_gc_run(const struct frc_gc_opts *o, struct frc_gc_stats *stats, frc_error_t *err)
+{
+  struct in_use u __attribute__((cleanup(in_use_release))) = { 0 };
+  memset(stats, 0, sizeof(*stats));
+  if (gc_containers(o, &u, stats, err) < 0 || gc_orphans(o, &u, stats, err) < 0
+      || gc_environments(o, &u, stats, err) < 0)
+    return -1;
+  return 0;
+}

@@ -1,0 +1,38 @@
+/* gc.h - what `flox-runc gc` removes.
+ *
+ * Owns: finding and releasing what no live container needs any more:
+ * records of containers the real runtime no longer knows (a crashed node),
+ * their GC roots and writable /nix overlays; overlays and container roots
+ * that no record names; built environments unused for gc_max_age_seconds
+ * (their GC roots and records: the node's Nix GC then frees the paths);
+ * and leftovers of interrupted builds.  Anything younger than a grace
+ * period is left alone, so a create in flight is never disturbed.
+ */
+#ifndef FRC_GC_H
+#define FRC_GC_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "runtime.h"
+
+#define FRC_GC_GRACE_SECONDS 120
+
+struct frc_gc_opts
+{
+  const struct frc_config *config;
+  const struct frc_runtime *runtime; /* to ask whether a container still exists */
+  long max_age_seconds; /* environments unused this long are evicted */
+  bool dry_run;
+  void (*report)(const char *what, const char *path, void *data);
+  void *data;
+};
+
+struct frc_gc_stats
+{
+  unsigned containers, overlays, container_roots, environments, leftovers;
+};
+
+int frc_gc_run(const struct frc_gc_opts *o, struct frc_gc_stats *stats, frc_error_t *err);
+
+#endif

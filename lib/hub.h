@@ -1,0 +1,61 @@
+/* hub.h - resolving owner/name[:N] to a generation's manifest.lock.
+ *
+ * Owns: the node cache of FloxHub environments under
+ * <state_dir>/hub/<hub key>/<owner>/<name>/ (live.json: the branch commit
+ * and live generation last seen; gen/<N>/manifest.lock: immutable per
+ * generation; auth/<sha256>: when FloxHub last accepted a credential for
+ * this environment), single flight (one flock per environment: concurrent
+ * resolutions wait for one fetch and then share it), freshness and
+ * authorisation windows, retries with backoff inside one deadline, the
+ * offline fallbacks, and the user-facing messages for every failure.  The
+ * network conversation itself is lib/git.c.
+ */
+#ifndef FRC_HUB_H
+#define FRC_HUB_H
+
+#include <stdbool.h>
+
+#include "annotations.h"
+#include "config.h"
+#include "log.h"
+
+struct frc_resolve_request
+{
+  const struct frc_config *config;
+  const struct frc_envref *ref;
+  const char *token; /* NULL: anonymous */
+  const struct frc_logger *log;
+  long long deadline_ns; /* CLOCK_MONOTONIC; 0: now + config deadline */
+};
+
+enum frc_resolve_source
+{
+  FRC_FROM_CACHE, /* no request at all */
+  FRC_FROM_CACHE_VERIFIED, /* the hub confirmed the branch and credential */
+  FRC_FROM_HUB, /* fetched now */
+  FRC_FROM_CACHE_OFFLINE, /* the hub was unreachable: last copy seen */
+};
+
+struct frc_resolved
+{
+  unsigned generation;
+  unsigned live; /* the live generation as last seen */
+  bool pinned;
+  enum frc_resolve_source source;
+  char *commit; /* floxmeta commit the generation was read from */
+  char *lockfile_path; /* the cached manifest.lock on the node */
+  char *lockfile; /* its text */
+  size_t lockfile_len;
+  unsigned requests; /* HTTP requests made */
+};
+
+int frc_hub_resolve(const struct frc_resolve_request *req, struct frc_resolved *out,
+                    frc_error_t *err);
+void frc_resolved_release(struct frc_resolved *r);
+#define cleanup_resolved __attribute__((cleanup(frc_resolved_release)))
+const char *frc_resolve_source_name(enum frc_resolve_source s);
+
+/* The git URL of an owner's floxmeta repository on the configured hub. */
+char *frc_hub_repo_url(const struct frc_config *c, const char *owner);
+
+#endif

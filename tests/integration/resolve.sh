@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+#
+# tests/integration/resolve.sh - FloxHub resolution against the real test hub
+# (tests/hub: git http-backend behind a front with auth and fault knobs),
+# through `flox-runc resolve --json`:
+#   live and pinned generations, a new generation picked up, switch back,
+#   metadata v1, the v0 protocol fallback, private environments with a valid,
+#   a wrong, a wrong-owner and an expired token, unknown environments and
+#   generations, a lockfile for another system, every injected fault
+#   (5xx, truncated, dropped, slow past the deadline, refused), offline
+#   fallbacks (pinned for a credential verified before, unpinned to the last
+#   live generation with a warning), the warm paths (no request / one
+#   ls-refs), 8 concurrent resolutions making one fetch, and no token in any
+#   file the test produced.
+#
+# Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR.  TAP output; 77 = skipped.
+
+# shellcheck disable=SC2016
+set -euo pipefail
+SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+export FLOX_RUNC_SRCDIR=$SRCDIR
+# shellcheck source=tests/lib/common.sh
+. "$SRCDIR/tests/lib/common.sh"
+# shellcheck source=tests/lib/hub.sh
+. "$SRCDIR/tests/lib/hub.sh"
+
+skip_unless_root
+require_cmd jq python3 git
+[[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
+
+tmpdir_setup flox-runc-resolve
+hub_start
+STATE=$TEST_TMPDIR/state
+SECRET=tok-$TEST_ID-secret
+P1=/nix/store/0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1
+P2=/nix/store/1bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-hello-2
+P3=/nix/store/2ccccccccccccccccccccccccccccccc-hello-3
+
+# config KEY=JSON... : write the node config with these overrides
+config() {
+	local extra="{}" kv
+	for kv in "$@"; do
+		extra=$(jq -c --argjson v "${kv#*=}" --arg k "${kv%%=*}" '. + {($k): $v}' <<<"$extra")
+	done
+	jq -n --arg hub "$HUB_URL" --arg st "$STATE" --argjson x "$extra" \
+		'{floxhub_url: $hub, state_dir: $st, deadline_seconds: 20} + $x' >"$TEST_TMPDIR/config.json"
+	export FLOX_RUNC_CONFIG=$TEST_TMPDIR/config.json
+}
+
+resolve() { capture "$FLOX_RUNC" resolve --json "$@"; }
+
+expect_ok() {
+	resolve "$@"
+	if [[ $CAP_RC -ne 0 ]]; then
+		diag "resolve $* failed: $CAP_ERR"
+		return 1
+	fi
+}
+
+jqo() { jq -r "$1" <<<"$CAP_OUT"; }
+
+# Publishing: acme/hello with two generations (v2), acme/legacy (v1),
+# secretcorp/tools private, acme/armonly for another system.
+make_lock "$TEST_TMPDIR/l1" "hello=$P1"
+make_lock "$TEST_TMPDIR/l2" "hello=$P2"
+make_lock "$TEST_TMPDIR/l3" "hello=$P3"
+hub_publish acme/hello "$TEST_TMPDIR/l1" >/dev/null
+hub_publish acme/hello "$TEST_TMPDIR/l2" >/dev/null
+hub_publish acme/legacy "$TEST_TMPDIR/l1" --metadata-version 1 >/dev/null
+hub_publish acme/legacy "$TEST_TMPDIR/l3" --metadata-version 1 >/dev/null
+hub_publish secretcorp/tools "$TEST_TMPDIR/l3" >/dev/null
+hub_private secretcorp
+hub_token "$SECRET" secretcorp
+jq '.packages[0].system = "riscv64-linux"' "$TEST_TMPDIR/l1" >"$TEST_TMPDIR/lother"
+hub_publish acme/armonly "$TEST_TMPDIR/lother" >/dev/null
+printf '%s\n' "$SECRET" >"$TEST_TMPDIR/token"
+printf 'tok-wrong-%s\n' "$TEST_ID" >"$TEST_TMPDIR/badtoken"
+
+t_live_and_pinned() {
+	config fresh_seconds=0
+	expect_ok acme/hello
+	assert_eq 2 "$(jqo .generation)" "live generation"
+	assert_eq hub "$(jqo .source)" "first resolution fetches"
+	assert_eq "$P2" "$(jqo '.packages[0].store_paths[0]')" "package of generation 2"
+	assert_eq false "$(jqo .pinned)" "unpinned"
+	expect_ok acme/hello:1
+	assert_eq 1 "$(jqo .generation)" "pinned generation"
+	assert_eq true "$(jqo .pinned)" "pinned"
+	assert_eq "$P1" "$(jqo '.packages[0].store_paths[0]')" "package of generation 1"
+	assert_eq 2 "$(jqo .live)" "live as seen"
+}
+
+t_new_generation_and_switch_back() {
+	config fresh_seconds=0
+	hub_publish acme/hello "$TEST_TMPDIR/l3" >/dev/null
+	expect_ok acme/hello
+	assert_eq 3 "$(jqo .generation)" "a new generation is picked up"
+	expect_ok acme/hello:2
+	assert_eq 2 "$(jqo .generation)" "a pinned one stays"
+	hub_switch acme/hello 1
+	expect_ok acme/hello
+	assert_eq 1 "$(jqo .generation)" "switch_generation back to 1 is live"
+	assert_eq "$P1" "$(jqo '.packages[0].store_paths[0]')" "its lockfile"
+	hub_switch acme/hello 3
+}
+
+t_metadata_v1() {
+	config
+	expect_ok acme/legacy
+	assert_eq 2 "$(jqo .generation)" "v1 currentGen"
+	assert_eq "$P3" "$(jqo '.packages[0].store_paths[0]')" "v1 lockfile"
+	expect_ok acme/legacy:1
+	assert_eq "$P1" "$(jqo '.packages[0].store_paths[0]')" "v1 pinned"
+}
+
+t_v0_fallback() {
+	config fresh_seconds=0
+	rm -rf "$STATE"
+	hub_fault '{"v0_only": true}'
+	local before
+	before=$(hub_requests)
+	expect_ok acme/hello:2
+	assert_eq 2 "$(jqo .generation)" "resolved over protocol v0"
+	hub_fault '{}'
+	[[ $(hub_requests) -gt $before ]] || { diag "no request was made"; return 1; }
+}
+
+t_unknown() {
+	config
+	resolve acme/nope
+	assert_rc 1 "unknown environment"
+	assert_contains "$CAP_ERR" "environment acme/nope not found on FloxHub" "message"
+	resolve nobody/hello
+	assert_rc 1 "unknown owner"
+	assert_contains "$CAP_ERR" "not found" "message"
+	resolve acme/hello:9
+	assert_rc 1 "unknown generation"
+	assert_contains "$CAP_ERR" "generation 9 of acme/hello does not exist (available generations: 1-3; the live one is 3)" "range and live"
+	resolve acme/armonly
+	assert_rc 1 "no package for this system"
+	assert_contains "$CAP_ERR" "only for riscv64-linux" "names the systems"
+	assert_empty "$CAP_OUT" "stdout on failure"
+}
+
+t_private() {
+	config
+	resolve secretcorp/tools
+	assert_rc 1 "no token"
+	assert_contains "$CAP_ERR" "environment secretcorp/tools not found or not accessible: private environments need the floxhub-token secret mounted at /var/run/secrets/flox.dev" "401 message"
+	resolve secretcorp/tools --token-file "$TEST_TMPDIR/badtoken"
+	assert_rc 1 "wrong token"
+	assert_contains "$CAP_ERR" "not found or not accessible" "message"
+	assert_contains "$CAP_ERR" "refused the token" "says the token was refused"
+	expect_ok secretcorp/tools --token-file "$TEST_TMPDIR/token"
+	assert_eq 1 "$(jqo .generation)" "private environment with a valid token"
+	hub_token "tok-other-$TEST_ID" acme
+	printf 'tok-other-%s\n' "$TEST_ID" >"$TEST_TMPDIR/othertoken"
+	resolve secretcorp/tools --token-file "$TEST_TMPDIR/othertoken"
+	assert_rc 1 "a token for another owner (403)"
+	assert_contains "$CAP_ERR" "not found or not accessible" "403 message"
+	# a cached private environment is not served to a request without the credential
+	resolve secretcorp/tools:1
+	assert_rc 1 "cached, but anonymous"
+	assert_contains "$CAP_ERR" "not found or not accessible" "cache not served anonymously"
+}
+
+t_expired_token() {
+	config
+	local jwt before
+	jwt=$(hub_jwt 1700000000)
+	printf '%s\n' "$jwt" >"$TEST_TMPDIR/expired"
+	hub_token "$jwt" secretcorp
+	before=$(hub_requests)
+	resolve secretcorp/tools --token-file "$TEST_TMPDIR/expired"
+	assert_rc 1 "expired JWT"
+	assert_contains "$CAP_ERR" "expired at 2023-11-14T22:13:20Z" "expiry time"
+	assert_contains "$CAP_ERR" "flox auth token | kubectl create secret generic floxhub-token" "the fix"
+	assert_eq "$before" "$(hub_requests)" "no request with an expired token"
+}
+
+t_warm_paths() {
+	config fresh_seconds=60 auth_window_seconds=60
+	expect_ok acme/hello:2
+	local before
+	before=$(hub_requests)
+	expect_ok acme/hello:2
+	assert_eq cache "$(jqo .source)" "pinned and cached: no request"
+	assert_eq 0 "$(jqo .requests)" "zero requests"
+	expect_ok acme/hello
+	expect_ok acme/hello
+	assert_eq cache "$(jqo .source)" "unpinned within fresh_seconds: no request"
+	config fresh_seconds=0 auth_window_seconds=60
+	before=$(hub_requests)
+	expect_ok acme/hello
+	assert_eq cache-verified "$(jqo .source)" "unchanged branch: verified"
+	assert_eq 2 "$(($(hub_requests) - before))" "one ls-refs round trip (GET info/refs + POST ls-refs)"
+	config fresh_seconds=60 auth_window_seconds=0
+	before=$(hub_requests)
+	expect_ok acme/hello:2
+	assert_eq cache-verified "$(jqo .source)" "pinned, credential not recent: authorisation check only"
+	assert_eq 2 "$(($(hub_requests) - before))" "only the ls-refs round trip"
+}
+
+t_faults() {
+	config fresh_seconds=0 deadline_seconds=20
+	rm -rf "$STATE"
+	hub_fault '{"status": 503, "remaining": 2}'
+	expect_ok acme/hello:1
+	assert_eq 1 "$(jqo .generation)" "recovered after two 503s"
+	rm -rf "$STATE"
+	hub_fault '{"truncate_after": 30, "only_paths_matching": "/git-upload-pack$", "remaining": 1}'
+	expect_ok acme/hello:1
+	assert_eq 1 "$(jqo .generation)" "recovered after a truncated answer"
+	rm -rf "$STATE"
+	hub_fault '{"drop_connection": true, "remaining": 1}'
+	expect_ok acme/hello:1
+	rm -rf "$STATE"
+	hub_fault '{"status": 500}'
+	resolve acme/hello:1
+	assert_rc 1 "persistent 500"
+	assert_contains "$CAP_ERR" "cannot resolve acme/hello:1 from FloxHub" "names the hub"
+	assert_contains "$CAP_ERR" "500" "and its error"
+	hub_fault '{"delay_ms": 5000}'
+	config fresh_seconds=0 deadline_seconds=2
+	local t0=$SECONDS
+	resolve acme/hello:1
+	assert_rc 1 "slower than the deadline"
+	assert_contains "$CAP_ERR" "deadline" "says deadline"
+	[[ $((SECONDS - t0)) -le 5 ]] || { diag "the deadline was not kept"; return 1; }
+	hub_fault '{}'
+}
+
+t_offline() {
+	config fresh_seconds=0 auth_window_seconds=0
+	rm -rf "$STATE"
+	expect_ok acme/hello:2
+	expect_ok acme/hello
+	assert_eq 3 "$(jqo .generation)" "live seen: 3"
+	hub_stop
+	expect_ok acme/hello:2
+	assert_eq cache-offline "$(jqo .source)" "pinned, verified before: starts offline"
+	expect_ok acme/hello
+	assert_eq 3 "$(jqo .generation)" "unpinned: last live generation"
+	assert_contains "$CAP_ERR" "FloxHub is unreachable" "with a warning"
+	resolve acme/hello:1
+	assert_rc 1 "not cached: fails"
+	assert_contains "$CAP_ERR" "cannot reach" "names the hub error"
+	resolve secretcorp/tools:1
+	assert_rc 1 "anonymous never verified: fails"
+	hub_start_again
+}
+
+hub_start_again() {
+	HUB_PORT=$HUB_PORT hub_start
+}
+
+t_concurrent() {
+	config fresh_seconds=30 auth_window_seconds=30
+	rm -rf "$STATE"
+	local one many i
+	# one resolution alone
+	: >"$HUB_LOG"
+	expect_ok acme/legacy
+	one=$(hub_requests)
+	rm -rf "$STATE"
+	: >"$HUB_LOG"
+	for i in 1 2 3 4 5 6 7 8; do
+		"$FLOX_RUNC" resolve --json acme/legacy >"$TEST_TMPDIR/c$i.out" 2>"$TEST_TMPDIR/c$i.err" &
+	done
+	wait
+	for i in 1 2 3 4 5 6 7 8; do
+		assert_eq 2 "$(jq -r .generation "$TEST_TMPDIR/c$i.out")" "resolution $i"
+	done
+	many=$(hub_requests)
+	assert_eq "$one" "$many" "8 concurrent resolutions make the requests of one"
+}
+
+t_no_token_leak() {
+	local hits
+	hits=$(grep -rl -e "$SECRET" -e "tok-wrong-$TEST_ID" "$STATE" "$HUB_LOG" "$TEST_TMPDIR"/.cap.* 2>/dev/null || true)
+	assert_empty "$hits" "files holding a token"
+}
+
+tap_test "live and pinned generations" t_live_and_pinned
+tap_test "a new generation is picked up, a pinned one stays, switch back" t_new_generation_and_switch_back
+tap_test "metadata version 1" t_metadata_v1
+tap_test "protocol v0 fallback" t_v0_fallback
+tap_test "unknown environment, owner, generation, system" t_unknown
+tap_test "private environment: none, wrong, other-owner and valid tokens" t_private
+tap_test "expired JWT fails before any request" t_expired_token
+tap_test "warm paths: no request, one ls-refs" t_warm_paths
+tap_test "faults: 503 retried, truncated, dropped, 500, deadline" t_faults
+tap_test "offline: pinned verified, unpinned last live, else fail" t_offline
+tap_test "8 concurrent resolutions make one fetch" t_concurrent
+tap_test "no token in any produced file" t_no_token_leak
+tap_done
