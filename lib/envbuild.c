@@ -1,0 +1,957 @@
+/* The merged tree of an environment: walk every output in the node's store,
+ * merge into an in-memory tree by priority, then write the tree out. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "envbuild.h"
+#include "json.h"
+#include "lockfile.h"
+#include "util.h"
+
+#define STORE_DIR "/nix/store"
+#define STORE_PREFIX "/nix/store/"
+#define STORE_PREFIX_LEN (sizeof(STORE_PREFIX) - 1)
+#define MSG_MAX 300
+
+#define OWNER_US (-1L) /* the activation files and their directory */
+#define OWNER_REQUISITE (-2L)
+
+enum kind
+{
+  K_DIR,
+  K_LINK,
+  K_FILE, /* an activation file written from memory */
+  K_RESERVED, /* a reserved name left absent (no hook): shadows packages */
+};
+
+struct node
+{
+  struct node *parent;
+  struct node *hnext; /* hash chain */
+  char *name;
+  char *target; /* K_LINK: the logical path the symlink holds */
+  char *ident; /* K_LINK: the resolved file when it differs from target */
+  const char *data; /* K_FILE */
+  size_t len;
+  long priority;
+  long owner; /* index into in->pkgs, OWNER_US or OWNER_REQUISITE */
+  enum kind kind;
+  struct node **kids;
+  size_t nkids, capkids;
+};
+
+/* Who a walk links for. */
+struct src
+{
+  long owner;
+  long priority;
+  const char *store_path; /* of the output being walked */
+};
+
+struct ancestor
+{
+  dev_t dev;
+  ino_t ino;
+};
+
+struct build
+{
+  const struct frc_envbuild_input *in;
+  size_t max_depth, max_entries, max_dir_entries;
+  int store_fd; /* <store_root>/nix/store */
+  char *store_phys;
+  struct node *root;
+  struct node **buckets;
+  size_t nbuckets, nnodes;
+  struct ancestor *anc; /* the source directories being walked, for loops */
+  size_t nanc, capanc;
+  struct frc_envbuild_stats st;
+  char *envrc;
+  size_t envrc_len;
+  char *vars_json;
+  size_t vars_json_len;
+};
+
+/* ---- the in-memory tree ---- */
+
+static size_t
+hash_of(const struct node *parent, const char *name)
+{
+  uint64_t h = 1469598103934665603ULL;
+  uintptr_t p = (uintptr_t) parent;
+  for (size_t i = 0; i < sizeof(p); i++, p >>= 8)
+    {
+      h ^= (uint64_t) (p & 0xff);
+      h *= 1099511628211ULL;
+    }
+  for (const unsigned char *c = (const unsigned char *) name; *c; c++)
+    {
+      h ^= *c;
+      h *= 1099511628211ULL;
+    }
+  return (size_t) h;
+}
+
+static struct node *
+lookup(struct build *b, struct node *parent, const char *name)
+{
+  for (struct node *n = b->buckets[hash_of(parent, name) & (b->nbuckets - 1)]; n; n = n->hnext)
+    if (n->parent == parent && strcmp(n->name, name) == 0)
+      return n;
+  return NULL;
+}
+
+static void
+grow_table(struct build *b)
+{
+  size_t nb = b->nbuckets * 2;
+  struct node **buckets = xmalloc0(nb * sizeof(*buckets));
+  for (size_t i = 0; i < b->nbuckets; i++)
+    for (struct node *n = b->buckets[i], *next; n; n = next)
+      {
+        size_t h = hash_of(n->parent, n->name) & (nb - 1);
+        next = n->hnext;
+        n->hnext = buckets[h];
+        buckets[h] = n;
+      }
+  free(b->buckets);
+  b->buckets = buckets;
+  b->nbuckets = nb;
+}
+
+static struct node *
+add_node(struct build *b, struct node *parent, const char *name, enum kind kind, long owner,
+         long priority)
+{
+  struct node *n = xmalloc0(sizeof(*n));
+  size_t h;
+
+  n->parent = parent;
+  n->name = xstrdup(name);
+  n->kind = kind;
+  n->owner = owner;
+  n->priority = priority;
+  if (parent->nkids == parent->capkids)
+    {
+      parent->capkids = parent->capkids ? parent->capkids * 2 : 4;
+      parent->kids = xrealloc(parent->kids, parent->capkids * sizeof(*parent->kids));
+    }
+  parent->kids[parent->nkids++] = n;
+  if (++b->nnodes > b->nbuckets)
+    grow_table(b);
+  h = hash_of(parent, name) & (b->nbuckets - 1);
+  n->hnext = b->buckets[h];
+  b->buckets[h] = n;
+  return n;
+}
+
+static void
+free_node(struct node *n)
+{
+  if (n == NULL)
+    return;
+  for (size_t i = 0; i < n->nkids; i++)
+    free_node(n->kids[i]);
+  free(n->kids);
+  free(n->name);
+  free(n->target);
+  free(n->ident);
+  free(n);
+}
+
+static void
+build_release(struct build *b)
+{
+  free_node(b->root);
+  free(b->buckets);
+  free(b->anc);
+  free(b->store_phys);
+  free(b->envrc);
+  free(b->vars_json);
+  if (b->store_fd >= 0)
+    close(b->store_fd);
+}
+
+/* ---- messages ---- */
+
+static char *
+msg_str(const char *s)
+{
+  return escape_for_message(s, strlen(s), MSG_MAX);
+}
+
+static char *
+owner_label(const struct build *b, long owner, const struct src *s)
+{
+  if (owner >= 0)
+    {
+      const char *l = b->in->pkgs[owner].label;
+      return msg_str(l && *l ? l : "(unnamed)");
+    }
+  if (owner == OWNER_REQUISITE && s != NULL)
+    return msg_str(s->store_path);
+  return xstrdup("flox-runc");
+}
+
+/* ---- resolving a symlink inside the store ---- */
+
+enum res
+{
+  RES_DIR,
+  RES_FILE,
+  RES_ESCAPE, /* leaves /nix/store/<entry> */
+  RES_DANGLING, /* missing, a loop, too long, or a file used as a directory */
+};
+
+/* Resolves the absolute logical path p as the kernel would with the store
+ * mounted at /nix, but looks only inside <store_root>/nix/store: "/", "/nix"
+ * and "/nix/store" are taken as given and anything else outside a store entry
+ * is an escape.  On RES_DIR and RES_FILE *out is the resolved logical path
+ * and *st its lstat; on RES_ESCAPE *out is the path outside the store the
+ * link leads to (lexically: nothing outside the store is looked at). */
+static enum res
+resolve(struct build *b, const char *p, char **out, struct stat *st)
+{
+  char done[PATH_MAX], todo[PATH_MAX], next_todo[PATH_MAX], target[PATH_MAX];
+  size_t dlen = 0, pos = 0, depth = 0;
+  int hops = 0;
+
+  if (strlen(p) >= sizeof(todo))
+    return RES_DANGLING;
+  strcpy(todo, p);
+  done[0] = '\0';
+  for (;;)
+    {
+      const char *c;
+      size_t clen, next, save;
+
+      while (todo[pos] == '/')
+        pos++;
+      if (todo[pos] == '\0')
+        break;
+      c = todo + pos;
+      clen = strcspn(c, "/");
+      next = pos + clen;
+      if (clen == 1 && c[0] == '.')
+        {
+          pos = next;
+          continue;
+        }
+      if (clen == 2 && c[0] == '.' && c[1] == '.')
+        {
+          while (dlen > 0 && done[dlen - 1] != '/')
+            dlen--;
+          if (dlen > 0)
+            {
+              dlen--;
+              depth--;
+            }
+          done[dlen] = '\0';
+          pos = next;
+          continue;
+        }
+      if (dlen + 1 + clen >= sizeof(done))
+        return RES_DANGLING;
+      save = dlen;
+      done[dlen++] = '/';
+      memcpy(done + dlen, c, clen);
+      dlen += clen;
+      done[dlen] = '\0';
+      depth++;
+      pos = next;
+      if (depth == 1 || depth == 2)
+        {
+          if (strcmp(done, depth == 1 ? "/nix" : STORE_DIR) != 0)
+            {
+              const char *rest = todo + pos + strspn(todo + pos, "/");
+              *out = *rest ? xasprintf("%s/%s", done, rest) : xstrdup(done);
+              return RES_ESCAPE;
+            }
+          continue;
+        }
+      if (fstatat(b->store_fd, done + STORE_PREFIX_LEN, st, AT_SYMLINK_NOFOLLOW) < 0)
+        return RES_DANGLING;
+      if (S_ISLNK(st->st_mode))
+        {
+          ssize_t n;
+          if (++hops > FRC_ENVBUILD_MAX_LINK_HOPS)
+            return RES_DANGLING;
+          n = readlinkat(b->store_fd, done + STORE_PREFIX_LEN, target, sizeof(target));
+          if (n <= 0 || (size_t) n >= sizeof(target))
+            return RES_DANGLING;
+          target[n] = '\0';
+          if ((size_t) snprintf(next_todo, sizeof(next_todo), "%s/%s", target, todo + pos)
+              >= sizeof(next_todo))
+            return RES_DANGLING;
+          strcpy(todo, next_todo);
+          pos = 0;
+          if (target[0] == '/')
+            dlen = depth = 0;
+          else
+            {
+              dlen = save;
+              depth--;
+            }
+          done[dlen] = '\0';
+          continue;
+        }
+      if (!S_ISDIR(st->st_mode) && todo[pos + strspn(todo + pos, "/")] != '\0')
+        return RES_DANGLING; /* a file used as a directory */
+    }
+  if (depth < 3)
+    {
+      *out = xstrdup(dlen ? done : "/");
+      return RES_ESCAPE;
+    }
+  if (fstatat(b->store_fd, done + STORE_PREFIX_LEN, st, AT_SYMLINK_NOFOLLOW) < 0
+      || S_ISLNK(st->st_mode))
+    return RES_DANGLING;
+  *out = xstrdup(done);
+  return S_ISDIR(st->st_mode) ? RES_DIR : RES_FILE;
+}
+
+/* Opens a resolved logical directory without following any symlink. */
+static int
+open_store_dir(struct build *b, const char *logical)
+{
+  struct open_how how = {
+    .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+  };
+  const char *rel = logical + STORE_PREFIX_LEN;
+  int fd = (int) syscall(SYS_openat2, b->store_fd, rel, &how, sizeof(how));
+  if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+    fd = openat(b->store_fd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  return fd;
+}
+
+/* ---- the walk ---- */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The sorted names of the directory dfd (the source directory src). */
+static int
+read_names(struct build *b, int dfd, const char *src, char ***names, size_t *n, frc_error_t *err)
+{
+  DIR *d;
+  struct dirent *de;
+  size_t cap = 0;
+  int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+
+  *names = NULL;
+  *n = 0;
+  if (fd < 0 || (d = fdopendir(fd)) == NULL)
+    {
+      int e = errno;
+      cleanup_free char *m = msg_str(src);
+      if (fd >= 0)
+        close(fd);
+      return frc_error_errno(err, e, "cannot read the directory `%s` in the store", m);
+    }
+  for (;;)
+    {
+      errno = 0;
+      de = readdir(d);
+      if (de == NULL)
+        break;
+      if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+        continue;
+      if (*n >= b->max_dir_entries || b->st.entries >= b->max_entries)
+        {
+          cleanup_free char *m = msg_str(src);
+          bool dir_bound = *n >= b->max_dir_entries;
+          closedir(d);
+          frc_error(err,
+                    "the environment is too big: %s (at `%s`): the store contents are "
+                    "unusual or hostile",
+                    dir_bound ? "a directory has more entries than the bound"
+                              : "the packages hold more entries than the bound",
+                    m);
+          return frc_error_code(err, FRC_ECODE_TOO_BIG);
+        }
+      if (*n + 1 >= cap)
+        {
+          cap = cap ? cap * 2 : 16;
+          *names = xrealloc(*names, cap * sizeof(char *));
+        }
+      (*names)[(*n)++] = xstrdup(de->d_name);
+      (*names)[*n] = NULL;
+      b->st.entries++;
+    }
+  if (errno != 0)
+    {
+      int e = errno;
+      cleanup_free char *m = msg_str(src);
+      closedir(d);
+      return frc_error_errno(err, e, "cannot read the directory `%s` in the store", m);
+    }
+  closedir(d);
+  if (*n > 1)
+    qsort(*names, *n, sizeof(char *), cmp_str);
+  return 0;
+}
+
+/* Entries buildEnv leaves out of every environment. */
+static bool
+ignored(const char *rel, const char *name)
+{
+  size_t n = strlen(rel);
+  return strcmp(rel, "nix-support") == 0 || strcmp(rel, "propagated-build-inputs") == 0
+         || strcmp(name, "perllocal.pod") == 0 || strcmp(rel, "info/dir") == 0
+         || (n > 9 && strcmp(rel + n - 9, "/info/dir") == 0);
+}
+
+static bool
+is_ancestor(const struct build *b, const struct stat *st)
+{
+  for (size_t i = 0; i < b->nanc; i++)
+    if (b->anc[i].dev == st->st_dev && b->anc[i].ino == st->st_ino)
+      return true;
+  return false;
+}
+
+static int conflict(struct build *b, const struct node *old, const struct src *s, const char *rel,
+                    bool new_is_dir, frc_error_t *err);
+
+static int walk_dir(struct build *b, struct node *dir, int dfd, const char *src_dir,
+                    const char *rel, size_t depth, const struct src *s, frc_error_t *err);
+
+/* Merges the directory src (resolved logical path) into node. */
+static int
+descend(struct build *b, struct node *node, int parent_fd, const char *name, bool via_link,
+        const char *src, const char *rel, size_t depth, const struct src *s, frc_error_t *err)
+{
+  cleanup_close int fd = -1;
+
+  if (via_link)
+    fd = open_store_dir(b, src);
+  else
+    fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    {
+      int e = errno;
+      cleanup_free char *m = msg_str(src);
+      return frc_error_errno(err, e, "cannot open the directory `%s` in the store", m);
+    }
+  return walk_dir(b, node, fd, src, rel, depth, s, err);
+}
+
+static int
+walk_entry(struct build *b, struct node *dir, int dfd, const char *src_dir, const char *rel,
+           size_t depth, const struct src *s, const char *name, frc_error_t *err)
+{
+  cleanup_free char *relpath = rel[0] ? xasprintf("%s/%s", rel, name) : xstrdup(name);
+  cleanup_free char *src = xasprintf("%s/%s", src_dir, name);
+  cleanup_free char *resolved = NULL;
+  struct stat st;
+  bool is_dir = false, via_link = false;
+  struct node *old;
+
+  if (depth + 1 > b->max_depth || strlen(src) >= PATH_MAX)
+    {
+      cleanup_free char *m = msg_str(src);
+      frc_error(err,
+                "the environment is too big: `%s` is deeper than the bound of %zu levels: the "
+                "store contents are unusual or hostile",
+                m, b->max_depth);
+      return frc_error_code(err, FRC_ECODE_TOO_BIG);
+    }
+  if (ignored(relpath, name))
+    {
+      b->st.skipped++;
+      return 0;
+    }
+  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    {
+      int e = errno;
+      cleanup_free char *m = msg_str(src);
+      return frc_error_errno(err, e, "cannot examine `%s` in the store", m);
+    }
+  if (S_ISDIR(st.st_mode))
+    is_dir = true;
+  else if (S_ISLNK(st.st_mode))
+    {
+      struct stat rst;
+      enum res r = resolve(b, src, &resolved, &rst);
+      if (r == RES_DIR && !is_ancestor(b, &rst))
+        is_dir = via_link = true;
+    }
+
+  old = lookup(b, dir, name);
+  if (old == NULL)
+    {
+      if (is_dir)
+        {
+          struct node *n = add_node(b, dir, name, K_DIR, s->owner, s->priority);
+          return descend(b, n, dfd, name, via_link, via_link ? resolved : src, relpath, depth + 1,
+                         s, err);
+        }
+      old = add_node(b, dir, name, K_LINK, s->owner, s->priority);
+      old->target = steal_pointer(&src);
+      old->ident = steal_pointer(&resolved);
+      return 0;
+    }
+  if (old->kind == K_DIR && is_dir)
+    return descend(b, old, dfd, name, via_link, via_link ? resolved : src, relpath, depth + 1, s,
+                   err);
+  /* Packages come in priority order and requisites after them: what is
+   * already there has the same or a higher precedence. */
+  if (old->owner == OWNER_US || s->owner == OWNER_REQUISITE || old->priority < s->priority)
+    {
+      b->st.shadowed++;
+      return 0;
+    }
+  if (old->kind == K_LINK && !is_dir
+      && strcmp(old->ident ? old->ident : old->target, resolved ? resolved : src) == 0)
+    {
+      b->st.shadowed++; /* the same file: not a conflict */
+      return 0;
+    }
+  return conflict(b, old, s, relpath, is_dir, err);
+}
+
+static int
+walk_dir(struct build *b, struct node *dir, int dfd, const char *src_dir, const char *rel,
+         size_t depth, const struct src *s, frc_error_t *err)
+{
+  cleanup_strv char **names = NULL;
+  size_t n = 0;
+  struct stat st;
+  int rc = 0;
+
+  if (read_names(b, dfd, src_dir, &names, &n, err) < 0)
+    return -1;
+  if (fstat(dfd, &st) < 0)
+    return frc_error_errno(err, errno, "cannot examine a directory in the store");
+  if (b->nanc == b->capanc)
+    {
+      b->capanc = b->capanc ? b->capanc * 2 : 32;
+      b->anc = xrealloc(b->anc, b->capanc * sizeof(*b->anc));
+    }
+  b->anc[b->nanc].dev = st.st_dev;
+  b->anc[b->nanc++].ino = st.st_ino;
+  for (size_t i = 0; i < n && rc == 0; i++)
+    rc = walk_entry(b, dir, dfd, src_dir, rel, depth, s, names[i], err);
+  b->nanc--;
+  return rc;
+}
+
+static int
+conflict(struct build *b, const struct node *old, const struct src *s, const char *rel,
+         bool new_is_dir, frc_error_t *err)
+{
+  cleanup_free char *a = owner_label(b, old->owner, NULL);
+  cleanup_free char *c = owner_label(b, s->owner, s);
+  cleanup_free char *p = msg_str(rel);
+  cleanup_free char *kinds = NULL;
+
+  if (old->owner == s->owner)
+    return frc_error(err,
+                     "package %s provides %s in two of its outputs (one is %s): an environment "
+                     "cannot hold both",
+                     a, p, s->store_path);
+  if ((old->kind == K_DIR) != new_is_dir)
+    kinds = old->kind == K_DIR ? xasprintf(" (a directory in %s, a file in %s)", a, c)
+                               : xasprintf(" (a file in %s, a directory in %s)", a, c);
+  return frc_error(err,
+                   "packages %s and %s both provide %s at priority %ld%s: give one of them a "
+                   "different priority in the manifest (priority = N)",
+                   a, c, p, s->priority, kinds ? kinds : "");
+}
+
+/* Links one output (or requisite) into the tree. */
+static int
+add_store_path(struct build *b, const char *path, const struct src *s, frc_error_t *err)
+{
+  bool requisite = s->owner == OWNER_REQUISITE;
+  cleanup_free char *label = owner_label(b, s->owner, NULL);
+  cleanup_free char *m = NULL;
+  cleanup_free char *resolved = NULL;
+  cleanup_close int fd = -1;
+  struct stat st;
+  const char *what = requisite ? "the requisite" : "the store path";
+  const char *of = requisite ? "" : " of package ";
+
+  if (path == NULL || !frc_store_path_valid(path))
+    {
+      m = msg_str(path ? path : "(null)");
+      return frc_error(err, "%s `%s`%s%s is not a valid store path", what, m, of,
+                       requisite ? "" : label);
+    }
+  m = msg_str(path);
+  switch (resolve(b, path, &resolved, &st))
+    {
+    case RES_DANGLING:
+      if (fstatat(b->store_fd, path + STORE_PREFIX_LEN, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        {
+          cleanup_free char *store = msg_str(b->store_phys);
+          return frc_error(err, "%s %s%s%s is not in the store (%s): realise it before building "
+                                "the environment",
+                           what, m, of, requisite ? "" : label, store);
+        }
+      return frc_error(err, "%s %s%s%s is a symlink that leads nowhere in the store", what, m, of,
+                       requisite ? "" : label);
+    case RES_ESCAPE:
+      if (requisite)
+        {
+          b->st.skipped++;
+          return 0;
+        }
+      return frc_error(err, "the store path %s of package %s links outside the store", m, label);
+    case RES_FILE:
+      if (requisite)
+        {
+          b->st.skipped++;
+          return 0;
+        }
+      return frc_error(err, "the store path %s of package %s is a file, not a directory: it "
+                            "cannot be merged into an environment",
+                       m, label);
+    case RES_DIR:
+      break;
+    }
+  fd = open_store_dir(b, resolved);
+  if (fd < 0)
+    return frc_error_errno(err, errno, "cannot open %s %s", what, m);
+  return walk_dir(b, b->root, fd, resolved, "", 0, s, err);
+}
+
+/* ---- the activation files ---- */
+
+static bool
+shell_name_valid(const char *s)
+{
+  if (s == NULL || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+    return false;
+  for (s++; *s; s++)
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9')
+          || *s == '_'))
+      return false;
+  return true;
+}
+
+static void
+append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+  if (*len + n + 1 > *cap)
+    {
+      while (*len + n + 1 > *cap)
+        *cap = *cap ? *cap * 2 : 256;
+      *buf = xrealloc(*buf, *cap);
+    }
+  memcpy(*buf + *len, s, n);
+  *len += n;
+  (*buf)[*len] = '\0';
+}
+
+/* activate.d/envrc: `export NAME='value'` lines, a ' in a value as '\''. */
+static int
+make_envrc(struct build *b, frc_error_t *err)
+{
+  const struct frc_envbuild_input *in = b->in;
+  size_t cap = 0;
+  cleanup_json yajl_val vars = frc_json_new_object();
+
+  b->envrc = xstrdup("");
+  for (size_t i = 0; i < in->nvars; i++)
+    {
+      const char *name = in->var_names[i], *v = in->var_values[i];
+      if (!shell_name_valid(name) || v == NULL)
+        {
+          cleanup_free char *m = msg_str(name ? name : "(null)");
+          return frc_error(err,
+                           "the manifest var `%s` is not a valid shell variable name (letters, "
+                           "digits and _, not starting with a digit)",
+                           m);
+        }
+      append(&b->envrc, &b->envrc_len, &cap, "export ", 7);
+      append(&b->envrc, &b->envrc_len, &cap, name, strlen(name));
+      append(&b->envrc, &b->envrc_len, &cap, "='", 2);
+      for (const char *q; (q = strchr(v, '\'')) != NULL; v = q + 1)
+        {
+          append(&b->envrc, &b->envrc_len, &cap, v, (size_t) (q - v));
+          append(&b->envrc, &b->envrc_len, &cap, "'\\''", 4);
+        }
+      append(&b->envrc, &b->envrc_len, &cap, v, strlen(v));
+      append(&b->envrc, &b->envrc_len, &cap, "'\n", 2);
+      frc_json_set(vars, name, frc_json_new_string(in->var_values[i]));
+    }
+  {
+    size_t n;
+    cleanup_free char *j = frc_json_serialize(vars, &n);
+    b->vars_json = xasprintf("%s\n", j);
+    b->vars_json_len = n + 1;
+  }
+  return 0;
+}
+
+static void
+add_file(struct build *b, struct node *dir, const char *name, const char *data, size_t len)
+{
+  struct node *n = add_node(b, dir, name, data ? K_FILE : K_RESERVED, OWNER_US, LONG_MIN);
+  n->data = data;
+  n->len = len;
+}
+
+/* ---- writing the tree ---- */
+
+static const struct timespec one_second[2] = { { 1, 0 }, { 1, 0 } };
+
+static int
+cmp_node(const void *a, const void *b)
+{
+  return strcmp((*(struct node *const *) a)->name, (*(struct node *const *) b)->name);
+}
+
+static int
+write_error(frc_error_t *err, int e, const char *what, const char *rel, const char *name)
+{
+  cleanup_free char *p = rel[0] ? xasprintf("%s/%s", rel, name) : xstrdup(name);
+  cleanup_free char *m = msg_str(p);
+  return frc_error_errno(err, e, "cannot %s `%s` in the environment", what, m);
+}
+
+static int
+seal(int fd, mode_t mode)
+{
+  return fchmod(fd, mode) < 0 || futimens(fd, one_second) < 0 ? -1 : 0;
+}
+
+static int
+materialize(struct build *b, struct node *dir, int dfd, const char *rel, frc_error_t *err)
+{
+  if (dir->nkids > 1)
+    qsort(dir->kids, dir->nkids, sizeof(*dir->kids), cmp_node);
+  for (size_t i = 0; i < dir->nkids; i++)
+    {
+      struct node *k = dir->kids[i];
+      cleanup_close int fd = -1;
+      switch (k->kind)
+        {
+        case K_DIR:
+          {
+            cleanup_free char *path = rel[0] ? xasprintf("%s/%s", rel, k->name) : xstrdup(k->name);
+            if (mkdirat(dfd, k->name, 0755) < 0)
+              return write_error(err, errno, "create the directory", rel, k->name);
+            fd = openat(dfd, k->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0)
+              return write_error(err, errno, "open the directory", rel, k->name);
+            if (materialize(b, k, fd, path, err) < 0)
+              return -1;
+            if (seal(fd, 0555) < 0)
+              return write_error(err, errno, "set the mode of", rel, k->name);
+            b->st.dirs++;
+            break;
+          }
+        case K_LINK:
+          if (symlinkat(k->target, dfd, k->name) < 0)
+            return write_error(err, errno, "create the symlink", rel, k->name);
+          if (utimensat(dfd, k->name, one_second, AT_SYMLINK_NOFOLLOW) < 0)
+            return write_error(err, errno, "set the time of", rel, k->name);
+          b->st.links++;
+          break;
+        case K_FILE:
+          fd = openat(dfd, k->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+          if (fd < 0)
+            return write_error(err, errno, "create", rel, k->name);
+          if (write_all(fd, k->data, k->len) < 0 || seal(fd, 0444) < 0)
+            return write_error(err, errno, "write", rel, k->name);
+          b->st.files++;
+          break;
+        case K_RESERVED:
+          break;
+        }
+    }
+  return 0;
+}
+
+/* ---- the whole build ---- */
+
+struct order
+{
+  long priority;
+  size_t index;
+};
+
+static int
+cmp_order(const void *a, const void *b)
+{
+  const struct order *x = a, *y = b;
+  if (x->priority != y->priority)
+    return x->priority < y->priority ? -1 : 1;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int
+cmp_by_path(const void *a, const void *b, void *ctx)
+{
+  const char *const *all = ctx;
+  size_t i = *(const size_t *) a, j = *(const size_t *) b;
+  int c = strcmp(all[i], all[j]);
+  if (c != 0)
+    return c;
+  return i < j ? -1 : i > j;
+}
+
+/* Marks the requisites worth walking: not a package output, not a repeat
+ * (the first occurrence is kept).  Sorting keeps big closures cheap. */
+static bool *
+new_requisites(const struct frc_envbuild_input *in, size_t nreq)
+{
+  size_t nout = 0, n = 0;
+  cleanup_free const char **all = NULL;
+  cleanup_free size_t *idx = NULL;
+  bool *keep = xmalloc0((nreq + 1) * sizeof(bool));
+
+  for (size_t i = 0; i < in->npkgs; i++)
+    for (char *const *o = in->pkgs[i].store_paths; o && *o; o++)
+      nout++;
+  /* Outputs first, so that among equal paths an output sorts first. */
+  all = xmalloc0((nout + nreq + 1) * sizeof(*all));
+  idx = xmalloc0((nout + nreq + 1) * sizeof(*idx));
+  for (size_t i = 0; i < in->npkgs; i++)
+    for (char *const *o = in->pkgs[i].store_paths; o && *o; o++)
+      all[n++] = *o;
+  for (size_t r = 0; r < nreq; r++)
+    all[n++] = in->requisites[r];
+  for (size_t i = 0; i < n; i++)
+    idx[i] = i;
+  qsort_r(idx, n, sizeof(*idx), cmp_by_path, all);
+  for (size_t i = 0; i < n; i++)
+    if (idx[i] >= nout && (i == 0 || strcmp(all[idx[i - 1]], all[idx[i]]) != 0))
+      keep[idx[i] - nout] = true;
+  return keep;
+}
+
+static int
+build_tree(struct build *b, frc_error_t *err)
+{
+  const struct frc_envbuild_input *in = b->in;
+  cleanup_free struct order *order = xmalloc0((in->npkgs + 1) * sizeof(*order));
+  cleanup_free bool *keep = NULL;
+  size_t nreq = 0;
+  struct node *ad;
+
+  b->root = xmalloc0(sizeof(*b->root));
+  b->root->name = xstrdup("");
+  b->root->kind = K_DIR;
+  b->root->owner = OWNER_US;
+  b->root->priority = LONG_MIN;
+  b->nbuckets = 1024;
+  b->buckets = xmalloc0(b->nbuckets * sizeof(*b->buckets));
+
+  /* The activation files come first and win over any package. */
+  if (make_envrc(b, err) < 0)
+    return -1;
+  ad = add_node(b, b->root, "activate.d", K_DIR, OWNER_US, LONG_MIN);
+  add_file(b, b->root, "manifest.lock", in->lockfile, in->lockfile_len);
+  add_file(b, ad, "envrc", b->envrc, b->envrc_len);
+  add_file(b, ad, "vars.json", b->vars_json, b->vars_json_len);
+  add_file(b, ad, "hook-on-activate", in->hook, in->hook ? strlen(in->hook) : 0);
+
+  /* Packages by priority (lockfile order among equals): whatever is in the
+   * tree then has the same or a higher precedence than what comes. */
+  for (size_t i = 0; i < in->npkgs; i++)
+    {
+      order[i].priority = in->pkgs[i].priority;
+      order[i].index = i;
+    }
+  qsort(order, in->npkgs, sizeof(*order), cmp_order);
+  for (size_t i = 0; i < in->npkgs; i++)
+    {
+      const struct frc_envbuild_pkg *p = &in->pkgs[order[i].index];
+      struct src s = { .owner = (long) order[i].index, .priority = p->priority };
+      for (char *const *o = p->store_paths; o && *o; o++)
+        {
+          s.store_path = *o;
+          if (add_store_path(b, *o, &s, err) < 0)
+            return -1;
+        }
+    }
+  if (in->mode != FRC_ENVBUILD_DEV || in->requisites == NULL)
+    return 0;
+  while (in->requisites[nreq])
+    nreq++;
+  keep = new_requisites(in, nreq);
+  for (size_t r = 0; r < nreq; r++)
+    {
+      struct src s = { .owner = OWNER_REQUISITE, .priority = LONG_MAX,
+                       .store_path = in->requisites[r] };
+      if (keep[r] && add_store_path(b, in->requisites[r], &s, err) < 0)
+        return -1;
+    }
+  return 0;
+}
+
+int
+frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
+             struct frc_envbuild_stats *stats, frc_error_t *err)
+{
+  struct build b = { .in = in, .store_fd = -1 };
+  const struct frc_envbuild_limits *lim = in->limits;
+  cleanup_close int out_fd = -1;
+  int rc = -1;
+
+  if (in->lockfile == NULL || (in->nvars > 0 && (!in->var_names || !in->var_values))
+      || (in->npkgs > 0 && in->pkgs == NULL)
+      || (in->mode != FRC_ENVBUILD_RUN && in->mode != FRC_ENVBUILD_DEV))
+    return frc_error(err, "building an environment: incomplete input (a bug in flox-runc)");
+  b.max_depth = lim && lim->max_depth ? lim->max_depth : FRC_ENVBUILD_MAX_DEPTH;
+  b.max_entries = lim && lim->max_entries ? lim->max_entries : FRC_ENVBUILD_MAX_ENTRIES;
+  b.max_dir_entries
+      = lim && lim->max_dir_entries ? lim->max_dir_entries : FRC_ENVBUILD_MAX_DIR_ENTRIES;
+  {
+    const char *root = in->store_root && *in->store_root ? in->store_root : "/";
+    size_t n = strlen(root);
+    while (n > 1 && root[n - 1] == '/')
+      n--;
+    b.store_phys = n == 1 && root[0] == '/' ? xstrdup(STORE_DIR)
+                                            : xasprintf("%.*s%s", (int) n, root, STORE_DIR);
+  }
+  b.store_fd = open(b.store_phys, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (b.store_fd < 0)
+    {
+      int e = errno;
+      cleanup_free char *m = msg_str(b.store_phys);
+      frc_error_errno(err, e, "cannot open the Nix store `%s`", m);
+      goto out;
+    }
+  out_fd = open(out_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (out_fd < 0)
+    {
+      int e = errno;
+      cleanup_free char *m = msg_str(out_dir);
+      frc_error_errno(err, e, "cannot open the directory `%s` to build the environment in",
+                      m);
+      goto out;
+    }
+  if (build_tree(&b, err) < 0 || materialize(&b, b.root, out_fd, "", err) < 0)
+    goto out;
+  if (seal(out_fd, 0555) < 0)
+    {
+      int e = errno;
+      cleanup_free char *m = msg_str(out_dir);
+      frc_error_errno(err, e, "cannot set the mode of `%s`", m);
+      goto out;
+    }
+  rc = 0;
+out:
+  if (stats)
+    *stats = b.st;
+  build_release(&b);
+  return rc;
+}

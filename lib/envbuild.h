@@ -1,0 +1,110 @@
+/* envbuild.h - the merged tree of a built Flox environment.
+ *
+ * Owns: building, in a directory the caller gives, what the Flox CLI builds
+ * for a generation: a buildEnv-style tree of real directories and symlinks
+ * to the logical store paths (/nix/store/..., never the node's physical
+ * <store_root> prefix) of every package output, packages merged by priority,
+ * plus the activation files (activate.d/envrc, activate.d/hook-on-activate,
+ * activate.d/vars.json, manifest.lock).  Store contents are hostile input:
+ * symlinks are resolved only inside <store_root>/nix/store and the walk is
+ * bounded.  Realising the store paths, computing the dev closure, command
+ * lookup and moving the tree into place are the caller's.
+ */
+#ifndef FRC_ENVBUILD_H
+#define FRC_ENVBUILD_H
+
+#include <stddef.h>
+
+#include "error.h"
+
+/* Default bounds of the walk (struct frc_envbuild_limits). */
+#define FRC_ENVBUILD_MAX_DEPTH 128 /* components of a path in the tree */
+#define FRC_ENVBUILD_MAX_ENTRIES 2000000 /* directory entries examined in all */
+#define FRC_ENVBUILD_MAX_DIR_ENTRIES 200000 /* entries of one directory */
+#define FRC_ENVBUILD_MAX_LINK_HOPS 40 /* symlinks followed to resolve one path */
+
+enum frc_envbuild_mode
+{
+  FRC_ENVBUILD_RUN, /* the packages' outputs */
+  FRC_ENVBUILD_DEV, /* the outputs, then the requisites at the lowest precedence */
+};
+
+struct frc_envbuild_pkg
+{
+  const char *label; /* for messages: pname-version or install_id */
+  long priority; /* the lower number wins a file conflict */
+  char *const *store_paths; /* logical /nix/store/... outputs to link, NULL-terminated */
+};
+
+/* A zero field takes the default above. */
+struct frc_envbuild_limits
+{
+  size_t max_depth;
+  size_t max_entries;
+  size_t max_dir_entries;
+};
+
+struct frc_envbuild_input
+{
+  const char *store_root; /* the store is <store_root>/nix/store; NULL means "/" */
+  enum frc_envbuild_mode mode;
+  const struct frc_envbuild_pkg *pkgs; /* in lockfile order */
+  size_t npkgs;
+  /* Dev mode: the closure of the outputs (nix-store -qR), NULL-terminated, or
+   * NULL.  Linked after every package, never in conflict: at a path two of
+   * them provide, the first in this order wins.  Ignored in run mode. */
+  char *const *requisites;
+  char *const *var_names; /* manifest vars, in order; names are shell identifiers */
+  char *const *var_values;
+  size_t nvars;
+  const char *hook; /* on-activate hook text, NULL when none */
+  const char *lockfile; /* copied byte for byte to manifest.lock */
+  size_t lockfile_len;
+  const struct frc_envbuild_limits *limits; /* NULL: the defaults */
+};
+
+struct frc_envbuild_stats
+{
+  size_t dirs; /* directories created, out_dir itself not counted */
+  size_t links; /* symlinks created */
+  size_t files; /* activation files written */
+  size_t shadowed; /* entries not linked: a higher-precedence or identical one won */
+  size_t skipped; /* entries buildEnv ignores, and requisites that are not directories */
+  size_t entries; /* directory entries examined (the bound) */
+};
+
+/* Builds the environment in out_dir, an existing empty directory.
+ *
+ * Tree: a real directory for every directory of any output, a symlink to the
+ * logical path of the output's entry for everything else.  A symlink in an
+ * output that resolves (inside the store only, at most
+ * FRC_ENVBUILD_MAX_LINK_HOPS links) to a directory is merged through as a
+ * directory, its entries linked at their resolved paths, unless it leads back
+ * to a directory being walked (a loop).  Any other symlink, leaving the store,
+ * dangling or looping, is linked as it is (to the output's entry) and never
+ * followed.  Left out, as buildEnv does: the top-level nix-support and
+ * propagated-build-inputs, every perllocal.pod and every info/dir.  An
+ * output that is not a directory (or leads out of the store) is an error.
+ *
+ * Precedence: the activation files (their names are reserved even when
+ * absent, e.g. hook-on-activate without a hook), then packages by priority
+ * number, lower first, then (dev) the requisites.  At one path, two
+ * directories merge; otherwise the higher precedence wins, and two packages
+ * at the same priority are a conflict (error naming both labels and the
+ * path) unless both entries resolve to the same file, or lead to the same
+ * path outside the store.
+ *
+ * Files: manifest.lock (the lockfile, byte for byte), activate.d/envrc
+ * (`export NAME='value'` lines, a ' written '\'', in manifest order),
+ * activate.d/vars.json ({"NAME":"value",...} in the same order) and
+ * activate.d/hook-on-activate (when there is a hook).
+ *
+ * On success every directory (out_dir included) is 0555, every file 0444 and
+ * every timestamp 1 (as in the Nix store); entries are created in sorted
+ * order; nothing is synced to disk.  On failure out_dir holds a partial tree
+ * for the caller to remove.  A bound exceeded sets FRC_ECODE_TOO_BIG.  stats
+ * may be NULL. */
+int frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
+                 struct frc_envbuild_stats *stats, frc_error_t *err);
+
+#endif

@@ -1,0 +1,721 @@
+/* The merged environment tree (lib/envbuild.c), over fake stores:
+ * <tmp>/root/nix/store/<32 nix32 chars>-name/... */
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "envbuild.h"
+#include "util.h"
+
+static char tmp[] = "/tmp/frc-test-envbuild-XXXXXX";
+static char *root; /* the store root */
+static char *out; /* where the environment is built */
+
+static void
+mkdirs(const char *path)
+{
+  cleanup_free char *p = xstrdup(path);
+  for (char *s = p + 1; *s; s++)
+    if (*s == '/')
+      {
+        *s = '\0';
+        ck_assert(mkdir(p, 0755) == 0 || errno == EEXIST);
+        *s = '/';
+      }
+  ck_assert(mkdir(p, 0755) == 0 || errno == EEXIST);
+}
+
+static void
+setup(void)
+{
+  cleanup_free char *store = NULL;
+  strcpy(tmp, "/tmp/frc-test-envbuild-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(tmp));
+  root = xasprintf("%s/root", tmp);
+  out = xasprintf("%s/out", tmp);
+  store = xasprintf("%s/nix/store", root);
+  mkdirs(store);
+  mkdirs(out);
+}
+
+static void
+teardown(void)
+{
+  cleanup_free char *cmd = xasprintf("chmod -R u+w '%s' && rm -rf '%s'", tmp, tmp);
+  ck_assert_int_eq(system(cmd), 0);
+  free(root);
+  free(out);
+  root = out = NULL;
+}
+
+/* Empties the store and the output, keeping their names. */
+static void
+reset(void)
+{
+  cleanup_free char *cmd
+      = xasprintf("cd '%s' && chmod -R u+w . && rm -rf root out out2 l1 l2", tmp);
+  cleanup_free char *store = xasprintf("%s/nix/store", root);
+  ck_assert_int_eq(system(cmd), 0);
+  mkdirs(store);
+  mkdirs(out);
+}
+
+/* A logical store path whose hash part is derived from name. */
+static char *
+store_path(const char *name)
+{
+  static const char nix32[] = "0123456789abcdfghijklmnpqrsvwxyz";
+  char h[33];
+  unsigned long x = 5381;
+  for (const char *c = name; *c; c++)
+    x = x * 33 + (unsigned char) *c;
+  for (int i = 0; i < 32; i++)
+    {
+      x = x * 6364136223846793005UL + 1442695040888963407UL;
+      h[i] = nix32[(x >> 59) & 31];
+    }
+  h[32] = '\0';
+  return xasprintf("/nix/store/%s-%s", h, name);
+}
+
+/* A store path that is a directory. */
+static char *
+sp(const char *name)
+{
+  char *p = store_path(name);
+  cleanup_free char *phys = xasprintf("%s%s", root, p);
+  mkdirs(phys);
+  return p;
+}
+
+static void
+put(const char *sp_, const char *rel, const char *text)
+{
+  cleanup_free char *p = rel ? xasprintf("%s%s/%s", root, sp_, rel) : xasprintf("%s%s", root, sp_);
+  cleanup_free char *dir = xstrdup(p);
+  FILE *f;
+  *strrchr(dir, '/') = '\0';
+  mkdirs(dir);
+  f = fopen(p, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(text ? text : p, f);
+  fclose(f);
+}
+
+static void
+lnk(const char *sp_, const char *rel, const char *target)
+{
+  cleanup_free char *p = xasprintf("%s%s/%s", root, sp_, rel);
+  cleanup_free char *dir = xstrdup(p);
+  *strrchr(dir, '/') = '\0';
+  mkdirs(dir);
+  ck_assert_int_eq(symlink(target, p), 0);
+}
+
+/* The target of the symlink out/rel, NULL when it is not a symlink. */
+static char *
+rl(const char *rel)
+{
+  cleanup_free char *p = xasprintf("%s/%s", out, rel);
+  char buf[PATH_MAX];
+  ssize_t n = readlink(p, buf, sizeof(buf) - 1);
+  if (n < 0)
+    return NULL;
+  buf[n] = '\0';
+  return xstrdup(buf);
+}
+
+static bool
+is_dir(const char *rel)
+{
+  cleanup_free char *p = xasprintf("%s/%s", out, rel);
+  struct stat st;
+  return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool
+exists(const char *rel)
+{
+  cleanup_free char *p = xasprintf("%s/%s", out, rel);
+  struct stat st;
+  return lstat(p, &st) == 0;
+}
+
+static char *
+slurp(const char *rel)
+{
+  cleanup_free char *p = xasprintf("%s/%s", out, rel);
+  char *text = NULL;
+  frc_error_t err = NULL;
+  ck_assert_int_eq(read_file_bounded(p, 1 << 20, &text, NULL, &err), 0);
+  return text;
+}
+
+#define assert_link(rel, sp_, sub)                                                                 \
+  do                                                                                               \
+    {                                                                                              \
+      cleanup_free char *_t = rl(rel);                                                             \
+      cleanup_free char *_e = xasprintf("%s/%s", sp_, sub);                                        \
+      ck_assert_msg(_t != NULL, "%s is not a symlink", rel);                                       \
+      ck_assert_str_eq(_t, _e);                                                                    \
+    }                                                                                              \
+  while (0)
+
+static const char lockfile[] = "{\"lockfile-version\":1}\n";
+
+static struct frc_envbuild_input
+input(const struct frc_envbuild_pkg *pkgs, size_t n)
+{
+  struct frc_envbuild_input in = {
+    .store_root = root,
+    .mode = FRC_ENVBUILD_RUN,
+    .pkgs = pkgs,
+    .npkgs = n,
+    .lockfile = lockfile,
+    .lockfile_len = sizeof(lockfile) - 1,
+  };
+  return in;
+}
+
+static int
+build(const struct frc_envbuild_input *in, struct frc_envbuild_stats *st, frc_error_t *err)
+{
+  return frc_envbuild(in, out, st, err);
+}
+
+START_TEST(test_merge_bin)
+{
+  cleanup_free char *a = sp("hello-2.12");
+  cleanup_free char *b = sp("jq-1.7");
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "hello", 5, pa }, { "jq", 5, pb } };
+  struct frc_envbuild_input in = input(pkgs, 2);
+  struct frc_envbuild_stats st;
+  frc_error_t err = NULL;
+  struct stat s;
+  cleanup_free char *bin = xasprintf("%s/bin", out);
+  cleanup_free char *hello = xasprintf("%s/bin/hello", out);
+
+  put(a, "bin/hello", NULL);
+  put(a, "share/man/man1/hello.1", NULL);
+  put(a, "nix-support/propagated-build-inputs", "");
+  put(b, "bin/jq", NULL);
+  put(b, "share/doc/jq/README", NULL);
+  put(b, "share/info/dir", "");
+  ck_assert_msg(build(&in, &st, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert(is_dir("bin"));
+  ck_assert(is_dir("share/man/man1"));
+  assert_link("bin/hello", a, "bin/hello");
+  assert_link("bin/jq", b, "bin/jq");
+  assert_link("share/man/man1/hello.1", a, "share/man/man1/hello.1");
+  assert_link("share/doc/jq/README", b, "share/doc/jq/README");
+  ck_assert(!exists("nix-support"));
+  ck_assert(!exists("share/info/dir"));
+  ck_assert_uint_eq(st.links, 4);
+  ck_assert_uint_eq(st.dirs, 8); /* bin share share/{man,man1,doc,doc/jq,info} activate.d */
+  ck_assert_uint_eq(st.files, 3);
+  ck_assert_uint_eq(st.skipped, 2);
+  ck_assert_uint_eq(st.shadowed, 0);
+  /* read-only, timestamps of 1 */
+  ck_assert_int_eq(lstat(bin, &s), 0);
+  ck_assert_int_eq(s.st_mode & 07777, 0555);
+  ck_assert_int_eq(s.st_mtime, 1);
+  ck_assert_int_eq(lstat(out, &s), 0);
+  ck_assert_int_eq(s.st_mode & 07777, 0555);
+  ck_assert_int_eq(lstat(hello, &s), 0);
+  ck_assert(S_ISLNK(s.st_mode));
+  ck_assert_int_eq(s.st_mtime, 1);
+  /* the link works once the store is where the targets say */
+  ck_assert_int_eq(stat(hello, &s), -1);
+}
+END_TEST
+
+START_TEST(test_priority)
+{
+  cleanup_free char *a = sp("tool-a");
+  cleanup_free char *b = sp("tool-b");
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL };
+  frc_error_t err = NULL;
+  struct frc_envbuild_stats st;
+
+  put(a, "bin/tool", NULL);
+  put(a, "bin/only-a", NULL);
+  put(b, "bin/tool", NULL);
+  for (int order = 0; order < 2; order++)
+    {
+      struct frc_envbuild_pkg pkgs[2];
+      struct frc_envbuild_pkg pa_ = { "tool-a", 5, pa }, pb_ = { "tool-b", 3, pb };
+      struct frc_envbuild_input in;
+      pkgs[0] = order ? pb_ : pa_;
+      pkgs[1] = order ? pa_ : pb_;
+      in = input(pkgs, 2);
+      ck_assert_msg(build(&in, &st, &err) == 0, "%s", err ? err->msg : "");
+      assert_link("bin/tool", b, "bin/tool");
+      assert_link("bin/only-a", a, "bin/only-a");
+      ck_assert_uint_eq(st.shadowed, 1);
+      reset();
+      put(a, "bin/tool", NULL);
+      put(a, "bin/only-a", NULL);
+      put(b, "bin/tool", NULL);
+    }
+}
+END_TEST
+
+START_TEST(test_conflict)
+{
+  cleanup_free char *a = sp("conflict-a-1.0");
+  cleanup_free char *b = sp("conflict-b-1.0");
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "conflict-a", 5, pa }, { "conflict-b", 5, pb } };
+  struct frc_envbuild_input in = input(pkgs, 2);
+  frc_error_t err = NULL;
+
+  put(a, "bin/conflict", "a");
+  put(b, "bin/conflict", "b");
+  ck_assert_int_lt(build(&in, NULL, &err), 0);
+  ck_assert_str_eq(err->msg, "packages conflict-a and conflict-b both provide bin/conflict at "
+                             "priority 5: give one of them a different priority in the manifest "
+                             "(priority = N)");
+  frc_error_release(&err);
+}
+END_TEST
+
+START_TEST(test_file_vs_dir)
+{
+  cleanup_free char *x = sp("x-1");
+  cleanup_free char *y = sp("y-1");
+  char *px[] = { x, NULL }, *py[] = { y, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "x", 5, px }, { "y", 5, py } };
+  struct frc_envbuild_input in = input(pkgs, 2);
+  frc_error_t err = NULL;
+
+  put(x, "share/thing", NULL);
+  put(y, "share/thing/inside", NULL);
+  ck_assert_int_lt(build(&in, NULL, &err), 0);
+  ck_assert_str_eq(err->msg, "packages x and y both provide share/thing at priority 5 (a file in "
+                             "x, a directory in y): give one of them a different priority in the "
+                             "manifest (priority = N)");
+  frc_error_release(&err);
+
+  reset();
+  put(x, "share/thing", NULL);
+  put(y, "share/thing/inside", NULL);
+  pkgs[1].priority = 4; /* the directory wins */
+  in = input(pkgs, 2);
+  ck_assert_msg(build(&in, NULL, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert(is_dir("share/thing"));
+  assert_link("share/thing/inside", y, "share/thing/inside");
+
+  reset();
+  put(x, "share/thing", NULL);
+  put(y, "share/thing/inside", NULL);
+  pkgs[1].priority = 6; /* the file wins */
+  in = input(pkgs, 2);
+  ck_assert_msg(build(&in, NULL, &err) == 0, "%s", err ? err->msg : "");
+  assert_link("share/thing", x, "share/thing");
+}
+END_TEST
+
+START_TEST(test_identical)
+{
+  cleanup_free char *a = sp("coreutils-9.4");
+  cleanup_free char *b = sp("wrapper-1");
+  cleanup_free char *c = sp("wrapper-2");
+  cleanup_free char *abs_target = xasprintf("%s/bin/ls", a);
+  cleanup_free char *rel_target = xasprintf("../..%s/bin/ls", a + strlen("/nix/store"));
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL }, *pc[] = { c, NULL };
+  struct frc_envbuild_pkg pkgs[] = {
+    { "coreutils", 5, pa }, { "wrapper-1", 5, pb }, { "wrapper-2", 5, pc }, { "again", 5, pa }
+  };
+  struct frc_envbuild_input in = input(pkgs, 4);
+  struct frc_envbuild_stats st;
+  frc_error_t err = NULL;
+
+  put(a, "bin/ls", NULL);
+  lnk(b, "bin/ls", abs_target);
+  lnk(c, "bin/ls", rel_target);
+  lnk(b, "bin/sh", "/bin/sh"); /* the same path outside the store */
+  lnk(c, "bin/sh", "/bin/sh");
+  ck_assert_msg(build(&in, &st, &err) == 0, "%s", err ? err->msg : "");
+  assert_link("bin/ls", a, "bin/ls");
+  assert_link("bin/sh", b, "bin/sh");
+  ck_assert_uint_eq(st.shadowed, 4);
+
+  /* different paths outside the store do conflict */
+  reset();
+  put(a, "bin/ls", NULL);
+  lnk(b, "bin/sh", "/bin/sh");
+  lnk(c, "bin/sh", "/bin/bash");
+  ck_assert_int_lt(build(&in, &st, &err), 0);
+  ck_assert_ptr_nonnull(strstr(err->msg, "packages wrapper-1 and wrapper-2 both provide bin/sh"));
+  frc_error_release(&err);
+}
+END_TEST
+
+START_TEST(test_symlinked_dirs)
+{
+  cleanup_free char *a = sp("zlib-1.3");
+  cleanup_free char *b = sp("libb-1");
+  cleanup_free char *c = sp("data-link");
+  cleanup_free char *d = sp("data-1"); /* not a package: reached through c */
+  cleanup_free char *e = store_path("alias"); /* a store path that is a symlink */
+  cleanup_free char *f = sp("real-1");
+  cleanup_free char *e_phys = xasprintf("%s%s", root, e);
+  cleanup_free char *d_share = xasprintf("%s/share", d);
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL }, *pc[] = { c, NULL }, *pe[] = { e, NULL };
+  struct frc_envbuild_pkg pkgs[] = {
+    { "zlib", 5, pa }, { "libb", 5, pb }, { "data", 5, pc }, { "alias", 5, pe }
+  };
+  struct frc_envbuild_input in = input(pkgs, 4);
+  frc_error_t err = NULL;
+
+  put(a, "lib64/libz.so", NULL);
+  lnk(a, "lib", "lib64");
+  lnk(a, "lib64/self", "."); /* a loop: linked, not followed */
+  put(b, "lib/libb.so", NULL);
+  lnk(c, "share", d_share);
+  put(d, "share/data/x", NULL);
+  ck_assert_int_eq(symlink(f + strlen("/nix/store/"), e_phys), 0);
+  put(f, "bin/real", NULL);
+  ck_assert_msg(build(&in, NULL, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert(is_dir("lib"));
+  ck_assert(is_dir("lib64"));
+  assert_link("lib/libz.so", a, "lib64/libz.so");
+  assert_link("lib/libb.so", b, "lib/libb.so");
+  assert_link("lib64/libz.so", a, "lib64/libz.so");
+  assert_link("lib/self", a, "lib64/self");
+  assert_link("lib64/self", a, "lib64/self");
+  ck_assert(is_dir("share/data"));
+  assert_link("share/data/x", d, "share/data/x");
+  assert_link("bin/real", f, "bin/real");
+}
+END_TEST
+
+START_TEST(test_escape)
+{
+  cleanup_free char *a = sp("escape-1");
+  cleanup_free char *outside = xasprintf("%s/outside", tmp);
+  cleanup_free char *secret = xasprintf("%s/outside/secret", tmp);
+  char *pa[] = { a, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "escape", 5, pa } };
+  struct frc_envbuild_input in = input(pkgs, 1);
+  frc_error_t err = NULL;
+  FILE *f;
+
+  mkdirs(outside);
+  f = fopen(secret, "w");
+  ck_assert_ptr_nonnull(f);
+  fclose(f);
+  lnk(a, "etc", "/etc");
+  lnk(a, "bin/sh", "/bin/sh");
+  lnk(a, "share", "../../../..");
+  lnk(a, "var", "../../var");
+  lnk(a, "data", outside); /* a physical path outside the store */
+  lnk(a, "bin/broken", "nowhere");
+  lnk(a, "bin/loop", "loop");
+  ck_assert_msg(build(&in, NULL, &err) == 0, "%s", err ? err->msg : "");
+  assert_link("etc", a, "etc");
+  assert_link("bin/sh", a, "bin/sh");
+  assert_link("share", a, "share");
+  assert_link("var", a, "var");
+  assert_link("data", a, "data");
+  assert_link("bin/broken", a, "bin/broken");
+  assert_link("bin/loop", a, "bin/loop");
+  ck_assert(!is_dir("data"));
+  ck_assert(!exists("data/secret"));
+
+  /* a package output that leads out of the store is refused */
+  reset();
+  {
+    cleanup_free char *g = store_path("out-of-store");
+    cleanup_free char *g_phys = xasprintf("%s%s", root, g);
+    char *pg[] = { g, NULL };
+    struct frc_envbuild_pkg p2[] = { { "out-of-store", 5, pg } };
+    ck_assert_int_eq(symlink("/etc", g_phys), 0);
+    in = input(p2, 1);
+    ck_assert_int_lt(build(&in, NULL, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err->msg, "links outside the store"));
+    frc_error_release(&err);
+  }
+}
+END_TEST
+
+START_TEST(test_dev_requisites)
+{
+  cleanup_free char *a = sp("app-1");
+  cleanup_free char *r1 = sp("libr-1");
+  cleanup_free char *r2 = sp("libr-2");
+  cleanup_free char *r3 = store_path("setup-hook.sh");
+  char *pa[] = { a, NULL };
+  char *req[] = { a, r1, r2, r3, r1, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "app", 5, pa } };
+  struct frc_envbuild_input in = input(pkgs, 1);
+  struct frc_envbuild_stats st;
+  frc_error_t err = NULL;
+
+  put(a, "bin/x", NULL);
+  put(a, "include/a.h", NULL);
+  put(r1, "bin/x", NULL);
+  put(r1, "include/r.h", NULL);
+  put(r1, "lib/libr.so", NULL);
+  put(r1, "nix-support/setup-hook", NULL);
+  put(r2, "include/r.h", NULL);
+  put(r2, "bin", NULL); /* a file where a directory is: ignored */
+  put(r3, NULL, "echo hook\n");
+  in.requisites = req;
+  in.mode = FRC_ENVBUILD_DEV;
+  ck_assert_msg(build(&in, &st, &err) == 0, "%s", err ? err->msg : "");
+  assert_link("bin/x", a, "bin/x");
+  assert_link("include/a.h", a, "include/a.h");
+  assert_link("include/r.h", r1, "include/r.h");
+  assert_link("lib/libr.so", r1, "lib/libr.so");
+  ck_assert(!exists("nix-support"));
+  ck_assert_uint_eq(st.skipped, 2); /* r1's nix-support, r3 a file */
+  ck_assert_uint_eq(st.shadowed, 3); /* r1 bin/x, r2 include/r.h, r2 bin */
+
+  /* run mode does not link them */
+  reset();
+  put(a, "bin/x", NULL);
+  put(r1, "include/r.h", NULL);
+  in.mode = FRC_ENVBUILD_RUN;
+  ck_assert_msg(build(&in, &st, &err) == 0, "%s", err ? err->msg : "");
+  assert_link("bin/x", a, "bin/x");
+  ck_assert(!exists("include"));
+}
+END_TEST
+
+START_TEST(test_activation_files)
+{
+  cleanup_free char *a = sp("pkg-1");
+  char *pa[] = { a, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "pkg", 5, pa } };
+  struct frc_envbuild_input in = input(pkgs, 1);
+  const char *value = "it's \"$HOME\" `id` $(id)\nline2 \\ end";
+  char *names[] = { "GREETING", "PLAIN", "EMPTY", NULL };
+  char *values[] = { (char *) value, "x", "", NULL };
+  frc_error_t err = NULL;
+  cleanup_free char *envrc = NULL, *vars = NULL, *hook = NULL, *lock = NULL, *fake = NULL;
+  cleanup_free char *cmd = NULL;
+  char got[256];
+  size_t n;
+  FILE *p;
+  struct stat st;
+  cleanup_free char *envrc_path = xasprintf("%s/activate.d/envrc", out);
+
+  put(a, "manifest.lock", "fake");
+  put(a, "activate.d/envrc", "fake");
+  put(a, "activate.d/hook-on-activate", "rm -rf /");
+  put(a, "activate.d/extra", NULL);
+  in.var_names = names;
+  in.var_values = values;
+  in.nvars = 3;
+  ck_assert_msg(build(&in, NULL, &err) == 0, "%s", err ? err->msg : "");
+  envrc = slurp("activate.d/envrc");
+  ck_assert_str_eq(envrc, "export GREETING='it'\\''s \"$HOME\" `id` $(id)\nline2 \\ end'\n"
+                          "export PLAIN='x'\n"
+                          "export EMPTY=''\n");
+  vars = slurp("activate.d/vars.json");
+  ck_assert_str_eq(vars, "{\"GREETING\":\"it's \\\"$HOME\\\" `id` $(id)\\nline2 \\\\ end\","
+                         "\"PLAIN\":\"x\",\"EMPTY\":\"\"}\n");
+  lock = slurp("manifest.lock");
+  ck_assert_str_eq(lock, lockfile);
+  /* no hook: the name stays reserved, a package cannot provide one */
+  ck_assert(!exists("activate.d/hook-on-activate"));
+  assert_link("activate.d/extra", a, "activate.d/extra");
+  ck_assert_int_eq(lstat(envrc_path, &st), 0);
+  ck_assert(S_ISREG(st.st_mode));
+  ck_assert_int_eq(st.st_mode & 07777, 0444);
+  ck_assert_int_eq(st.st_mtime, 1);
+
+  /* a shell reads the value back unchanged */
+  cmd = xasprintf("sh -c '. \"$0\" && printf %%s \"$GREETING\"' '%s'", envrc_path);
+  p = popen(cmd, "r");
+  ck_assert_ptr_nonnull(p);
+  n = fread(got, 1, sizeof(got) - 1, p);
+  got[n] = '\0';
+  ck_assert_int_eq(pclose(p), 0);
+  ck_assert_str_eq(got, value);
+
+  /* with a hook */
+  reset();
+  put(a, "bin/x", NULL);
+  in = input(pkgs, 1);
+  in.hook = "echo \"hello from the hook\"\n";
+  ck_assert_msg(build(&in, NULL, &err) == 0, "%s", err ? err->msg : "");
+  hook = slurp("activate.d/hook-on-activate");
+  ck_assert_str_eq(hook, "echo \"hello from the hook\"\n");
+  fake = slurp("activate.d/envrc");
+  ck_assert_str_eq(fake, "");
+
+  /* a name that is not a shell identifier */
+  reset();
+  names[1] = "BAD-NAME";
+  in.var_names = names;
+  in.var_values = values;
+  in.nvars = 2;
+  ck_assert_int_lt(build(&in, NULL, &err), 0);
+  ck_assert_ptr_nonnull(strstr(err->msg, "`BAD-NAME` is not a valid shell variable name"));
+  frc_error_release(&err);
+}
+END_TEST
+
+START_TEST(test_bounds)
+{
+  cleanup_free char *a = sp("deep-1");
+  char *pa[] = { a, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "deep", 5, pa } };
+  struct frc_envbuild_input in = input(pkgs, 1);
+  struct frc_envbuild_limits lim = { .max_depth = 5 };
+  frc_error_t err = NULL;
+
+  put(a, "d/d/d/d/d/d/d/d/f", NULL);
+  in.limits = &lim;
+  ck_assert_int_lt(build(&in, NULL, &err), 0);
+  ck_assert_int_eq(err->code, FRC_ECODE_TOO_BIG);
+  ck_assert_ptr_nonnull(strstr(err->msg, "deeper than the bound of 5 levels"));
+  frc_error_release(&err);
+
+  /* a huge directory */
+  reset();
+  for (int i = 0; i < 50; i++)
+    {
+      cleanup_free char *rel = xasprintf("bin/f%d", i);
+      put(a, rel, NULL);
+    }
+  lim = (struct frc_envbuild_limits) { .max_dir_entries = 20 };
+  ck_assert_int_lt(build(&in, NULL, &err), 0);
+  ck_assert_int_eq(err->code, FRC_ECODE_TOO_BIG);
+  ck_assert_ptr_nonnull(strstr(err->msg, "a directory has more entries than the bound"));
+  frc_error_release(&err);
+
+  /* too many in all */
+  lim = (struct frc_envbuild_limits) { .max_entries = 30 };
+  ck_assert_int_lt(build(&in, NULL, &err), 0);
+  ck_assert_int_eq(err->code, FRC_ECODE_TOO_BIG);
+  ck_assert_ptr_nonnull(strstr(err->msg, "the packages hold more entries than the bound"));
+  frc_error_release(&err);
+
+  /* symlinked directories that multiply: 2^24 paths, stopped by the bound */
+  reset();
+  for (int i = 0; i < 24; i++)
+    {
+      cleanup_free char *l1 = xasprintf("d%d/a", i);
+      cleanup_free char *l2 = xasprintf("d%d/b", i);
+      cleanup_free char *t = xasprintf("../d%d", i + 1);
+      lnk(a, l1, t);
+      lnk(a, l2, t);
+    }
+  put(a, "d24/leaf", NULL);
+  lim = (struct frc_envbuild_limits) { .max_entries = 100000 };
+  ck_assert_int_lt(build(&in, NULL, &err), 0);
+  ck_assert_int_eq(err->code, FRC_ECODE_TOO_BIG);
+  frc_error_release(&err);
+}
+END_TEST
+
+START_TEST(test_missing_and_invalid)
+{
+  cleanup_free char *ghost = store_path("ghost-1.0");
+  cleanup_free char *file = store_path("file-1.0");
+  char *pg[] = { ghost, NULL }, *pf[] = { file, NULL }, *pi[] = { "/tmp/not-a-store-path", NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "ghost", 5, pg } };
+  struct frc_envbuild_input in = input(pkgs, 1);
+  frc_error_t err = NULL;
+  cleanup_free char *expect = NULL;
+
+  ck_assert_int_lt(build(&in, NULL, &err), 0);
+  expect = xasprintf("the store path %s of package ghost is not in the store (%s/nix/store): "
+                     "realise it before building the environment",
+                     ghost, root);
+  ck_assert_str_eq(err->msg, expect);
+  frc_error_release(&err);
+
+  put(file, NULL, "just a file");
+  pkgs[0] = (struct frc_envbuild_pkg) { "file", 5, pf };
+  ck_assert_int_lt(build(&in, NULL, &err), 0);
+  ck_assert_ptr_nonnull(strstr(err->msg, "is a file, not a directory"));
+  frc_error_release(&err);
+
+  pkgs[0] = (struct frc_envbuild_pkg) { "invalid", 5, pi };
+  ck_assert_int_lt(build(&in, NULL, &err), 0);
+  ck_assert_str_eq(err->msg,
+                   "the store path `/tmp/not-a-store-path` of package invalid is not a valid store "
+                   "path");
+  frc_error_release(&err);
+
+  /* a missing requisite is named too */
+  pkgs[0] = (struct frc_envbuild_pkg) { "file", 5, NULL };
+  in.mode = FRC_ENVBUILD_DEV;
+  in.requisites = pg;
+  ck_assert_int_lt(build(&in, NULL, &err), 0);
+  ck_assert_ptr_nonnull(strstr(err->msg, ghost));
+  ck_assert_ptr_nonnull(strstr(err->msg, "the requisite"));
+  frc_error_release(&err);
+}
+END_TEST
+
+START_TEST(test_deterministic)
+{
+  cleanup_free char *a = sp("a-1");
+  cleanup_free char *b = sp("b-1");
+  cleanup_free char *out2 = xasprintf("%s/out2", tmp);
+  cleanup_free char *cmd = NULL;
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "a", 5, pa }, { "b", 6, pb } };
+  struct frc_envbuild_input in = input(pkgs, 2);
+  frc_error_t err = NULL;
+
+  for (int i = 0; i < 20; i++)
+    {
+      cleanup_free char *r1 = xasprintf("share/x/f%d", (i * 7) % 20);
+      cleanup_free char *r2 = xasprintf("share/x/f%d", (i * 3) % 23);
+      put(a, r1, NULL);
+      put(b, r2, NULL);
+    }
+  ck_assert_msg(build(&in, NULL, &err) == 0, "%s", err ? err->msg : "");
+  mkdirs(out2);
+  ck_assert_int_eq(frc_envbuild(&in, out2, NULL, &err), 0);
+  cmd = xasprintf("cd '%s' && find . -printf '%%p %%y %%m %%l %%T@\\n' | LC_ALL=C sort > ../l1 && "
+                  "cd '%s' && find . -printf '%%p %%y %%m %%l %%T@\\n' | LC_ALL=C sort > ../l2 && "
+                  "cmp -s ../l1 ../l2 && ! grep -v ' 1.0000000000$' ../l1",
+                  out, out2);
+  ck_assert_int_eq(system(cmd), 0);
+
+  /* out_dir must be empty */
+  ck_assert_int_lt(frc_envbuild(&in, out2, NULL, &err), 0);
+  ck_assert_ptr_nonnull(strstr(err->msg, "cannot create the directory `activate.d`"));
+  frc_error_release(&err);
+}
+END_TEST
+
+int
+main(void)
+{
+  Suite *s = suite_create("envbuild");
+  TCase *tc = tcase_create("envbuild");
+  SRunner *sr;
+  int failed;
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_merge_bin);
+  tcase_add_test(tc, test_priority);
+  tcase_add_test(tc, test_conflict);
+  tcase_add_test(tc, test_file_vs_dir);
+  tcase_add_test(tc, test_identical);
+  tcase_add_test(tc, test_symlinked_dirs);
+  tcase_add_test(tc, test_escape);
+  tcase_add_test(tc, test_dev_requisites);
+  tcase_add_test(tc, test_activation_files);
+  tcase_add_test(tc, test_bounds);
+  tcase_add_test(tc, test_missing_and_invalid);
+  tcase_add_test(tc, test_deterministic);
+  suite_add_tcase(s, tc);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
