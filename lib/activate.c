@@ -34,6 +34,46 @@ is_executable_at(const char *dir, const char *name)
   return stat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
 }
 
+/* Whether dir/name is an executable file once its symlinks are followed the
+ * way they resolve inside the container: absolute /nix/... targets live
+ * under the node's store prefix.  Bounded hops; anything else is "no". */
+static bool
+is_store_executable(const char *prefix, const char *dir, const char *name)
+{
+  cleanup_free char *path = xasprintf("%s/%s", dir, name);
+  for (int hops = 0; hops < 40; hops++)
+    {
+      struct stat st;
+      char target[4096];
+      ssize_t n;
+      if (lstat(path, &st) < 0)
+        return false;
+      if (!S_ISLNK(st.st_mode))
+        return S_ISREG(st.st_mode) && (st.st_mode & 0111);
+      n = readlink(path, target, sizeof(target) - 1);
+      if (n <= 0)
+        return false;
+      target[n] = '\0';
+      if (target[0] == '/')
+        {
+          if (!str_has_prefix(target, "/nix/"))
+            return false;
+          free(path);
+          path = xasprintf("%s%s", prefix, target);
+        }
+      else
+        {
+          char *slash = strrchr(path, '/');
+          char *next;
+          *slash = '\0';
+          next = xasprintf("%s/%s", path, target);
+          free(path);
+          path = next;
+        }
+    }
+  return false;
+}
+
 /* The image's own PATH entries, looked up in the rootfs on the node.  The
  * lookup stays inside the rootfs only approximately (symlinks in the image
  * are followed on the node); it decides nothing but whether to fail early
@@ -73,7 +113,7 @@ resolve_command(const struct frc_activation *a, yajl_val process, const char *im
   for (size_t i = 0; i < 2; i++)
     {
       cleanup_free char *phys = xasprintf("%s/%s", a->env_physical, dirs[i]);
-      if (is_executable_at(phys, cmd))
+      if (is_store_executable(a->store_prefix ? a->store_prefix : "", phys, cmd))
         {
           cleanup_free char *logical = xasprintf("%s/%s/%s", a->env_path, dirs[i], cmd);
           args = frc_json_get(process, "args");

@@ -62,7 +62,7 @@ static const struct flag_def run_flags[] = {
   { "no-new-keyring", 0, FLAG_BOOL, SKIP },
   { "preserve-fds", 0, FLAG_VALUE, SKIP },
   { "detach", 'd', FLAG_BOOL, C(detach) },
-  { "keep", 0, FLAG_BOOL, SKIP },
+  { "keep", 0, FLAG_BOOL, C(keep) },
   { "no-subreaper", 0, FLAG_BOOL, SKIP },
   { NULL, 0, 0, 0 },
 };

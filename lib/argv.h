@@ -66,6 +66,7 @@ struct frc_cmdline
   const char *console_socket;
   const char *process; /* exec --process/-p */
   bool detach;
+  bool keep; /* run --keep */
   bool force; /* delete --force/-f */
   const char *id; /* the container id */
   int cmd_index; /* exec: index in argv of the inline command, -1 if none */

@@ -200,6 +200,8 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   if (mkdir(tmp, 0700) < 0)
     return frc_error_errno(err, errno, "cannot create `%s`", tmp);
   tree = xasprintf("%s/%s-%s-flox-env", tmp, req->name, frc_mode_name(req->mode));
+  if (mkdir(tree, 0755) < 0)
+    return frc_error_errno(err, errno, "cannot create `%s`", tree);
   in.store_root = c->store_root;
   in.mode = req->mode == FRC_MODE_DEV ? FRC_ENVBUILD_DEV : FRC_ENVBUILD_RUN;
   in.pkgs = pkgs;

@@ -179,7 +179,7 @@ nix_failed(const struct frc_store *s, const char *what, const struct frc_proc_re
                 what, s->config->deadline_seconds);
       return frc_error_code(err, FRC_ECODE_DEADLINE);
     }
-  if (strstr(r->last_err, "lacks a valid signature"))
+  if (strstr(r->last_err, "lacks a valid signature") || strstr(r->last_err, "is not signed by any of the keys"))
     return frc_error(err, "%s: a substituted path lacks a valid signature from the node's "
                           "trusted_public_keys (substituters tried: %s): %s",
                      what, subs, detail);

@@ -31,6 +31,7 @@
 #include "lockfile.h"
 #include "mounts.h"
 #include "record.h"
+#include "runtime.h"
 #include "select.h"
 #include "spec.h"
 #include "store.h"
@@ -168,6 +169,7 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   env_physical = frc_store_physical(cfg, env.store_path);
   act.env_path = env.store_path;
   act.env_physical = env_physical;
+  act.store_prefix = strcmp(cfg->store_root, "/") == 0 ? "" : cfg->store_root;
   act.description = ref;
   act.mode = d->ann.mode;
   act.var_names = lock.var_names;
@@ -210,6 +212,30 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   return 0;
 }
 
+/* A foreground `run` deletes the container when it exits, without a
+ * `delete` call: run the runtime as a child, then release. */
+static int
+run_and_release(struct frc_ctx *ctx, frc_error_t *err)
+{
+  cleanup_runtime struct frc_runtime rt = { 0 };
+  cleanup_record struct frc_record rec = { 0 };
+  bool found = false;
+  int status;
+
+  if (frc_runtime_locate(ctx->config.runtime, &rt, err) < 0)
+    return -1;
+  status = frc_run_runtime(&rt, ctx->cl.argv, false, err);
+  if (status < 0)
+    return -1;
+  if (frc_record_load(&ctx->config, ctx->cl.g.root ? ctx->cl.g.root : "", ctx->cl.id, &rec, &found,
+                      err)
+          < 0
+      || (found && frc_release_container(ctx, &rec, err) < 0))
+    return -1;
+  ctx->exit_status = status;
+  return 0;
+}
+
 int
 frc_cmd_create(struct frc_ctx *ctx, frc_error_t *err)
 {
@@ -231,5 +257,7 @@ frc_cmd_create(struct frc_ctx *ctx, frc_error_t *err)
     }
   if (create_flox(ctx, &spec, &d, err) < 0)
     return frc_error_wrap(err, "container %s", ctx->cl.id);
+  if (ctx->cl.verb == FRC_VERB_RUN && !ctx->cl.detach && !ctx->cl.keep)
+    return run_and_release(ctx, err);
   return frc_cmd_passthrough(ctx, err);
 }

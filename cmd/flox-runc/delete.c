@@ -17,8 +17,8 @@
 #include "util.h"
 
 /* Runs the runtime with argv (argv[0] replaced); returns its exit status. */
-static int
-run_runtime(const struct frc_runtime *rt, char **argv, bool quiet, frc_error_t *err)
+int
+frc_run_runtime(const struct frc_runtime *rt, char **argv, bool quiet, frc_error_t *err)
 {
   int status = 0;
   pid_t pid = fork();
@@ -58,7 +58,7 @@ still_exists(struct frc_ctx *ctx, const struct frc_runtime *rt)
   argv[n++] = (char *) "state";
   argv[n++] = (char *) ctx->cl.id;
   argv[n] = NULL;
-  status = run_runtime(rt, argv, true, &ignored);
+  status = frc_run_runtime(rt, argv, true, &ignored);
   frc_error_release(&ignored);
   return status == 0;
 }
@@ -80,7 +80,7 @@ frc_cmd_delete(struct frc_ctx *ctx, frc_error_t *err)
   if (frc_runtime_locate(ctx->config.runtime, &rt, err) < 0)
     return -1;
 
-  status = run_runtime(&rt, ctx->cl.argv, false, err);
+  status = frc_run_runtime(&rt, ctx->cl.argv, false, err);
   if (status < 0)
     return -1;
   if (status != 0 && still_exists(ctx, &rt))
@@ -88,13 +88,21 @@ frc_cmd_delete(struct frc_ctx *ctx, frc_error_t *err)
       ctx->exit_status = status; /* e.g. delete of a running container without --force */
       return 0;
     }
-  if (rec.overlay && frc_overlay_remove(rec.overlay, err) < 0)
-    return frc_error_wrap(err, "container %s deleted, but", ctx->cl.id);
-  if (frc_gcroot_release(&ctx->config, "containers", rec.gcroot, err) < 0
-      || frc_record_remove(&ctx->config, &rec, err) < 0)
-    return frc_error_wrap(err, "container %s deleted, but", ctx->cl.id);
-  frc_log(&ctx->log, FRC_LOG_DEBUG, "flox-runc: container %s: released its GC root%s", ctx->cl.id,
-          rec.overlay ? " and writable /nix" : "");
+  if (frc_release_container(ctx, &rec, err) < 0)
+    return -1;
   ctx->exit_status = status;
+  return 0;
+}
+
+int
+frc_release_container(struct frc_ctx *ctx, const struct frc_record *rec, frc_error_t *err)
+{
+  if (rec->overlay && frc_overlay_remove(rec->overlay, err) < 0)
+    return frc_error_wrap(err, "container %s deleted, but", rec->id);
+  if (frc_gcroot_release(&ctx->config, "containers", rec->gcroot, err) < 0
+      || frc_record_remove(&ctx->config, rec, err) < 0)
+    return frc_error_wrap(err, "container %s deleted, but", rec->id);
+  frc_log(&ctx->log, FRC_LOG_DEBUG, "flox-runc: container %s: released its GC root%s", rec->id,
+          rec->overlay ? " and writable /nix" : "");
   return 0;
 }

@@ -9,6 +9,8 @@
  * `flox-runc exec ID cmd`) passes through: runc builds that process from the
  * container's spec, which create already activated (PATH, FLOX_ENV, vars),
  * only the hook does not run. */
+#include <string.h>
+
 #include "activate.h"
 #include "flox-runc.h"
 #include "record.h"
@@ -37,6 +39,7 @@ frc_cmd_exec(struct frc_ctx *ctx, frc_error_t *err)
   frc_record_activation(&rec, &act);
   physical = frc_store_physical(&ctx->config, rec.env_path);
   act.env_physical = physical;
+  act.store_prefix = strcmp(ctx->config.store_root, "/") == 0 ? "" : ctx->config.store_root;
   if (frc_activate_process(&act, doc.root, err) < 0)
     return frc_error_wrap(err, "exec into container %s", ctx->cl.id);
   if (frc_json_doc_save(&doc, err) < 0)
