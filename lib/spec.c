@@ -113,6 +113,30 @@ frc_spec_add_mount(struct frc_spec *s, const char *destination, const char *type
   frc_json_append(mounts, m);
 }
 
+size_t
+frc_spec_remove_mount(struct frc_spec *s, const char *destination, const char *source)
+{
+  yajl_val mounts = frc_json_get(s->doc.root, "mounts");
+  size_t out = 0, removed = 0;
+  if (mounts == NULL || mounts->type != yajl_t_array)
+    return 0;
+  for (size_t i = 0; i < mounts->u.array.len; i++)
+    {
+      yajl_val m = mounts->u.array.values[i];
+      const char *d = frc_json_get_string(m, "destination");
+      const char *src = frc_json_get_string(m, "source");
+      if (d && src && strcmp(d, destination) == 0 && strcmp(src, source) == 0)
+        {
+          yajl_tree_free(m);
+          removed++;
+        }
+      else
+        mounts->u.array.values[out++] = m;
+    }
+  mounts->u.array.len = out;
+  return removed;
+}
+
 bool
 frc_spec_has_mount(const struct frc_spec *s, const char *destination)
 {

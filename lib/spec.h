@@ -44,6 +44,9 @@ yajl_val frc_spec_process(struct frc_spec *s);
  * NULL-terminated list. */
 void frc_spec_add_mount(struct frc_spec *s, const char *destination, const char *type,
                         const char *source, const char *const *options);
+/* Removes the mounts at destination whose source is exactly source; returns
+ * how many. */
+size_t frc_spec_remove_mount(struct frc_spec *s, const char *destination, const char *source);
 /* Whether a mount with this destination exists. */
 bool frc_spec_has_mount(const struct frc_spec *s, const char *destination);
 

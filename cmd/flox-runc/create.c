@@ -82,6 +82,8 @@ project_mounts(struct frc_spec *spec, const char *rootfs, const char *nix_source
   static const char *const tmp[] = { "nosuid", "nodev", "mode=1777", NULL };
   static const char *const run[] = { "nosuid", "nodev", "mode=755", NULL };
 
+  /* A bundle flox-runc edited before (a person's second `run` of it). */
+  frc_spec_remove_mount(spec, "/nix", nix_source);
   if (frc_spec_has_mount(spec, "/nix"))
     return frc_error(err, "the container already mounts something at /nix: remove that volume, "
                           "flox-runc mounts the node's Nix store there");

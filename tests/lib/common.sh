@@ -172,6 +172,8 @@ cleanup_container() {
 
 cleanup_pid() {
 	cleanup_add kill -9 "$1"
+	# no "Killed" job notice from this shell at cleanup
+	disown "$1" 2>/dev/null || true
 }
 
 cleanup_mount() {
