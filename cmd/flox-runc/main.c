@@ -43,6 +43,7 @@ dispatch(struct frc_ctx *ctx, frc_error_t *err)
     case FRC_VERB_RESOLVE:
       return frc_cmd_resolve(ctx, err);
     case FRC_VERB_PREFETCH:
+      return frc_cmd_prefetch(ctx, err);
     case FRC_VERB_GC:
       return frc_cmd_gc(ctx, err);
     case FRC_VERB_DOCTOR:
