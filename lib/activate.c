@@ -5,6 +5,7 @@
 #include "activate.h"
 #include "json.h"
 #include "spec.h"
+#include "store.h"
 #include "util.h"
 
 /* "prefix:old" without duplicating prefix when old already starts with it. */
@@ -34,44 +35,12 @@ is_executable_at(const char *dir, const char *name)
   return stat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
 }
 
-/* Whether dir/name is an executable file once its symlinks are followed the
- * way they resolve inside the container: absolute /nix/... targets live
- * under the node's store prefix.  Bounded hops; anything else is "no". */
 static bool
-is_store_executable(const char *prefix, const char *dir, const char *name)
+is_store_executable(const char *prefix, const char *logical)
 {
-  cleanup_free char *path = xasprintf("%s/%s", dir, name);
-  for (int hops = 0; hops < 40; hops++)
-    {
-      struct stat st;
-      char target[4096];
-      ssize_t n;
-      if (lstat(path, &st) < 0)
-        return false;
-      if (!S_ISLNK(st.st_mode))
-        return S_ISREG(st.st_mode) && (st.st_mode & 0111);
-      n = readlink(path, target, sizeof(target) - 1);
-      if (n <= 0)
-        return false;
-      target[n] = '\0';
-      if (target[0] == '/')
-        {
-          if (!str_has_prefix(target, "/nix/"))
-            return false;
-          free(path);
-          path = xasprintf("%s%s", prefix, target);
-        }
-      else
-        {
-          char *slash = strrchr(path, '/');
-          char *next;
-          *slash = '\0';
-          next = xasprintf("%s/%s", path, target);
-          free(path);
-          path = next;
-        }
-    }
-  return false;
+  cleanup_free char *phys = frc_nix_resolve(prefix, logical);
+  struct stat st;
+  return phys && stat(phys, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
 }
 
 /* The image's own PATH entries, looked up in the rootfs on the node.  The
@@ -112,10 +81,9 @@ resolve_command(const struct frc_activation *a, yajl_val process, const char *im
     return 0; /* an explicit path is the user's choice */
   for (size_t i = 0; i < 2; i++)
     {
-      cleanup_free char *phys = xasprintf("%s/%s", a->env_physical, dirs[i]);
-      if (is_store_executable(a->store_prefix ? a->store_prefix : "", phys, cmd))
+      cleanup_free char *logical = xasprintf("%s/%s/%s", a->env_path, dirs[i], cmd);
+      if (is_store_executable(a->store_prefix ? a->store_prefix : "", logical))
         {
-          cleanup_free char *logical = xasprintf("%s/%s/%s", a->env_path, dirs[i], cmd);
           args = frc_json_get(process, "args");
           yajl_tree_free(args->u.array.values[0]);
           args->u.array.values[0] = frc_json_new_string(logical);

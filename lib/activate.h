@@ -25,7 +25,6 @@
 struct frc_activation
 {
   const char *env_path; /* FLOX_ENV: the built environment's /nix/store path */
-  const char *env_physical; /* where it is on the node (for command lookup) */
   const char *store_prefix; /* the node's store_root, "" for "/": maps /nix/... symlinks */
   const char *description; /* owner/name */
   enum frc_mode mode;

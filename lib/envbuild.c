@@ -46,6 +46,11 @@ struct node
   long priority;
   long owner; /* index into in->pkgs, OWNER_US or OWNER_REQUISITE */
   enum kind kind;
+  /* K_DIR: the one store directory it mirrors, and whether anything made it
+   * differ from that directory (a merge, a skip, a shadowed entry).  An
+   * unchanged mirror is written as one symlink, as Nix's buildEnv does. */
+  char *src_dir;
+  bool impure;
   struct node **kids;
   size_t nkids, capkids;
 };
@@ -166,7 +171,16 @@ free_node(struct node *n)
   free(n->name);
   free(n->target);
   free(n->ident);
+  free(n->src_dir);
   free(n);
+}
+
+/* dir and its ancestors no longer mirror a single store directory. */
+static void
+taint(struct node *dir)
+{
+  for (; dir && !dir->impure; dir = dir->parent)
+    dir->impure = true;
 }
 
 static void
@@ -473,6 +487,7 @@ walk_entry(struct build *b, struct node *dir, int dfd, const char *src_dir, cons
   if (ignored(relpath, name))
     {
       b->st.skipped++;
+      taint(dir);
       return 0;
     }
   if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -497,6 +512,7 @@ walk_entry(struct build *b, struct node *dir, int dfd, const char *src_dir, cons
       if (is_dir)
         {
           struct node *n = add_node(b, dir, name, K_DIR, s->owner, s->priority);
+          n->src_dir = xstrdup(via_link ? resolved : src);
           return descend(b, n, dfd, name, via_link, via_link ? resolved : src, relpath, depth + 1,
                          s, err);
         }
@@ -506,8 +522,12 @@ walk_entry(struct build *b, struct node *dir, int dfd, const char *src_dir, cons
       return 0;
     }
   if (old->kind == K_DIR && is_dir)
-    return descend(b, old, dfd, name, via_link, via_link ? resolved : src, relpath, depth + 1, s,
-                   err);
+    {
+      taint(old);
+      return descend(b, old, dfd, name, via_link, via_link ? resolved : src, relpath, depth + 1, s,
+                     err);
+    }
+  taint(dir);
   /* Packages come in priority order and requisites after them: what is
    * already there has the same or a higher precedence. */
   if (old->owner == OWNER_US || s->owner == OWNER_REQUISITE || old->priority < s->priority)
@@ -745,6 +765,15 @@ materialize(struct build *b, struct node *dir, int dfd, const char *rel, frc_err
         case K_DIR:
           {
             cleanup_free char *path = rel[0] ? xasprintf("%s/%s", rel, k->name) : xstrdup(k->name);
+            if (k->src_dir && !k->impure && !b->in->expand_all)
+              {
+                if (symlinkat(k->src_dir, dfd, k->name) < 0)
+                  return write_error(err, errno, "create the symlink", rel, k->name);
+                if (utimensat(dfd, k->name, one_second, AT_SYMLINK_NOFOLLOW) < 0)
+                  return write_error(err, errno, "set the time of", rel, k->name);
+                b->st.links++;
+                break;
+              }
             if (mkdirat(dfd, k->name, 0755) < 0)
               return write_error(err, errno, "create the directory", rel, k->name);
             fd = openat(dfd, k->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -13,6 +13,7 @@
 #ifndef FRC_ENVBUILD_H
 #define FRC_ENVBUILD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -61,6 +62,11 @@ struct frc_envbuild_input
   const char *lockfile; /* copied byte for byte to manifest.lock */
   size_t lockfile_len;
   const struct frc_envbuild_limits *limits; /* NULL: the defaults */
+  /* false (the default): a directory that mirrors one store directory
+   * unchanged (one source, nothing skipped or shadowed in it) is written as
+   * one symlink to it, as Nix's buildEnv does; true: always real
+   * directories (tests of the merge, debugging). */
+  bool expand_all;
 };
 
 struct frc_envbuild_stats

@@ -59,12 +59,17 @@ load_record(const struct frc_env_request *req, struct frc_environment *env)
       frc_error_release(&ignored);
       return false;
     }
-  sp = frc_json_get_string(doc.root, "store_path");
+  sp = frc_json_get_string(doc.root, "path");
   shell = frc_json_get_string(doc.root, "shell");
   pins = frc_json_get(doc.root, "pins");
-  if (sp == NULL || !frc_store_path_valid(sp) || pins == NULL || pins->type != yajl_t_array
-      || stat(root, &st) < 0)
+  if (sp == NULL || !str_has_prefix(sp, FRC_ENVS_DIR "/") || pins == NULL
+      || pins->type != yajl_t_array || stat(root, &st) < 0)
     return false;
+  {
+    cleanup_free char *phys = frc_store_physical(req->config, sp);
+    if (stat(phys, &st) < 0)
+      return false;
+  }
   env->pins = xmalloc0((pins->u.array.len + 1) * sizeof(char *));
   for (size_t i = 0; i < pins->u.array.len; i++)
     {
@@ -75,7 +80,7 @@ load_record(const struct frc_env_request *req, struct frc_environment *env)
     }
   if (!frc_store_all_present(req->config, env->pins))
     return false;
-  env->store_path = xstrdup(sp);
+  env->path = xstrdup(sp);
   env->shell = shell ? xstrdup(shell) : NULL;
   env->has_hook = req->lock->hook_on_activate != NULL;
   /* last use, for `flox-runc gc` */
@@ -95,7 +100,7 @@ save_record(const struct frc_env_request *req, const struct frc_environment *env
 
   for (char **p = env->pins; *p; p++)
     frc_json_append(pins, frc_json_new_string(*p));
-  frc_json_set(o, "store_path", frc_json_new_string(env->store_path));
+  frc_json_set(o, "path", frc_json_new_string(env->path));
   frc_json_set(o, "name", frc_json_new_string(req->name));
   frc_json_set(o, "mode", frc_json_new_string(frc_mode_name(req->mode)));
   frc_json_set(o, "system", frc_json_new_string(frc_nix_system()));
@@ -155,8 +160,9 @@ find_shell(const struct frc_config *c, const char *env_path)
   for (const char *const *s = shells; *s; s++)
     {
       cleanup_free char *logical = xasprintf("%s/%s", env_path, *s);
-      cleanup_free char *phys = frc_store_physical(c, logical);
-      if (access(phys, X_OK) == 0)
+      cleanup_free char *phys
+          = frc_nix_resolve(strcmp(c->store_root, "/") == 0 ? "" : c->store_root, logical);
+      if (phys && access(phys, X_OK) == 0)
         return steal_pointer(&logical);
     }
   return NULL;
@@ -171,8 +177,10 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   cleanup_strv char **outputs = xmalloc0(sizeof(char *));
   cleanup_strv char **requisites = NULL;
   cleanup_free struct frc_envbuild_pkg *pkgs = xmalloc0((l->npkgs + 1) * sizeof(*pkgs));
-  cleanup_free char *tmp_parent = xasprintf("%s/tmp", c->state_dir);
+  cleanup_free char *tmp_parent = frc_store_physical(c, "/nix/var/flox-runc/tmp");
   cleanup_free char *tmp = xasprintf("%s/%s.%d", tmp_parent, env->key, (int) getpid());
+  cleanup_free char *envs_dir = frc_store_physical(c, FRC_ENVS_DIR);
+  cleanup_free char *final = xasprintf("%s/%s", envs_dir, env->key);
   cleanup_free char *tree = NULL;
   struct frc_envbuild_input in = { 0 };
   size_t nout = 0;
@@ -194,12 +202,12 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
     return -1;
 
   /* A leftover of a crashed build of this key (we hold its lock). */
-  if (frc_mkdir_p(tmp_parent, 0700, err) < 0)
+  if (frc_mkdir_p(tmp_parent, 0755, err) < 0 || frc_mkdir_p(envs_dir, 0755, err) < 0)
     return -1;
   frc_rm_rf(tmp, err);
-  if (mkdir(tmp, 0700) < 0)
+  if (mkdir(tmp, 0755) < 0)
     return frc_error_errno(err, errno, "cannot create `%s`", tmp);
-  tree = xasprintf("%s/%s-%s-flox-env", tmp, req->name, frc_mode_name(req->mode));
+  tree = xasprintf("%s/env", tmp);
   if (mkdir(tree, 0755) < 0)
     return frc_error_errno(err, errno, "cannot create `%s`", tree);
   in.store_root = c->store_root;
@@ -215,26 +223,34 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   in.lockfile_len = req->lockfile_len;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: building the %s environment %s", frc_mode_name(req->mode),
           req->name);
-  if (frc_envbuild(&in, tree, NULL, err) < 0 || frc_store_add(&store, tree, &env->store_path, err) < 0)
+  /* A tree left by a crash before its record was written is never used:
+   * replace it. */
+  if (frc_envbuild(&in, tree, NULL, err) < 0 || frc_rm_rf(final, err) < 0)
     {
       frc_error_t ignored = NULL;
       frc_rm_rf(tmp, &ignored);
       frc_error_release(&ignored);
       return -1;
     }
+  if (rename(tree, final) < 0)
+    {
+      int e = errno;
+      frc_rm_rf(tmp, err);
+      return frc_error_errno(err, e, "cannot move the built environment to `%s`", final);
+    }
   frc_rm_rf(tmp, err);
+  env->path = xasprintf("%s/%s", FRC_ENVS_DIR, env->key);
 
   env->has_hook = l->hook_on_activate != NULL;
   if (env->has_hook)
     {
-      env->shell = find_shell(c, env->store_path);
+      env->shell = find_shell(c, env->path);
       if (env->shell == NULL && c->hook_shell)
         env->shell = xstrdup(c->hook_shell);
     }
   {
     size_t n = 0;
     env->pins = xmalloc0(sizeof(char *));
-    strv_add(&env->pins, &n, env->store_path);
     for (char **p = outputs; *p; p++)
       strv_add(&env->pins, &n, *p);
   }
@@ -242,7 +258,7 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
     return -1;
   env->built = true;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: environment %s (%s) is %s", req->name,
-          frc_mode_name(req->mode), env->store_path);
+          frc_mode_name(req->mode), env->path);
   return 0;
 }
 
@@ -271,7 +287,7 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
 void
 frc_environment_release(struct frc_environment *env)
 {
-  free(env->store_path);
+  free(env->path);
   frc_strv_freep(&env->pins);
   free(env->shell);
   memset(env, 0, sizeof(*env));

@@ -2,9 +2,11 @@
  *
  * Owns: materialising one (lockfile, mode, system) once per node: realising
  * its packages in one batch (lib/store.c), building the merged tree
- * (lib/envbuild.c) in a temporary directory under state_dir, adding it to
- * the store (its /nix/store path is FLOX_ENV), rooting it and its packages
- * (GC root "envs/<key>"), and recording it in <state_dir>/envs/<key>.json.
+ * (lib/envbuild.c) in <store_root>/nix/var/flox-runc/tmp/ and renaming it to
+ * <store_root>/nix/var/flox-runc/envs/<key> (so that the /nix mount shows it
+ * in every container at FLOX_ENV=/nix/var/flox-runc/envs/<key>, with no
+ * copy into the store), rooting its packages (GC root "envs/<key>"), and
+ * recording it in <state_dir>/envs/<key>.json.
  * The record is written last, so a crash at any point leaves nothing that a
  * later create would use; concurrent creates of one environment take one
  * flock and all but the first find the record.  A warm create only reads the
@@ -35,12 +37,15 @@ struct frc_env_request
 struct frc_environment
 {
   char key[65];
-  char *store_path; /* FLOX_ENV */
-  char **pins; /* every path a container of it must pin: env, outputs, shell */
+  char *path; /* FLOX_ENV: /nix/var/flox-runc/envs/<key> */
+  char **pins; /* every store path a container of it must pin: outputs, shell */
   char *shell; /* /nix/store/... shell for the hook, NULL when none is needed */
   bool has_hook;
   bool built; /* materialised by this call */
 };
+
+/* The logical directory built environments live in. */
+#define FRC_ENVS_DIR "/nix/var/flox-runc/envs"
 
 int frc_environment_materialise(const struct frc_env_request *req, struct frc_environment *env,
                                 frc_error_t *err);

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "environment.h"
 #include "gc.h"
 #include "mounts.h"
 #include "record.h"
@@ -216,7 +217,7 @@ static int
 gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st, frc_error_t *err)
 {
   cleanup_free char *envs = xasprintf("%s/envs", o->config->state_dir);
-  cleanup_free char *tmp = xasprintf("%s/tmp", o->config->state_dir);
+  cleanup_free char *tmp = frc_store_physical(o->config, "/nix/var/flox-runc/tmp");
   DIR *d;
   struct dirent *e;
 
@@ -245,11 +246,15 @@ gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_sta
               return frc_error_errno(err, errno, "cannot remove `%s`", p);
             }
           unlink(lock);
-          if (frc_gcroot_release(o->config, "envs", key, err) < 0)
-            {
-              closedir(d);
-              return -1;
-            }
+          {
+            cleanup_free char *logical = xasprintf("%s/%s", FRC_ENVS_DIR, key);
+            cleanup_free char *tree = frc_store_physical(o->config, logical);
+            if (frc_rm_rf(tree, err) < 0 || frc_gcroot_release(o->config, "envs", key, err) < 0)
+              {
+                closedir(d);
+                return -1;
+              }
+          }
         }
       closedir(d);
     }

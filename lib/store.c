@@ -292,28 +292,6 @@ frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure
   return 0;
 }
 
-int
-frc_store_add(const struct frc_store *s, const char *dir, char **store_path, frc_error_t *err)
-{
-  struct nix_argv a __attribute__((cleanup(nix_argv_release)));
-  cleanup_proc_result struct frc_proc_result r = { 0 };
-  cleanup_strv char **lines = NULL;
-  size_t n = 0;
-
-  if (nix_argv_init(&a, s, err) < 0)
-    return -1;
-  a.argv[a.n++] = "--add";
-  a.argv[a.n++] = dir;
-  a.argv[a.n] = NULL;
-  if (run_query(s, &a, "adding the built environment to the store", NULL, &r, err) < 0)
-    return -1;
-  lines = split_lines(r.out, &n);
-  if (n != 1 || !frc_store_path_valid(lines[0]))
-    return frc_error(err, "nix-store --add printed no store path");
-  *store_path = xstrdup(lines[0]);
-  return 0;
-}
-
 char *
 frc_gcroot_dir(const struct frc_config *c, const char *kind, const char *name)
 {
@@ -373,4 +351,66 @@ frc_gcroot_release(const struct frc_config *c, const char *kind, const char *nam
 {
   cleanup_free char *dir = frc_gcroot_dir(c, kind, name);
   return frc_rm_rf(dir, err);
+}
+
+/* Resolves the logical path (inside the container, where the node's store
+ * is mounted at /nix) on the node: every symlink is followed the way the
+ * container sees it, with absolute targets mapped under prefix.  Anything
+ * leaving /nix, or more than 40 links, gives NULL. */
+char *
+frc_nix_resolve(const char *prefix, const char *logical)
+{
+  cleanup_free char *todo = xstrdup(logical); /* components still to walk */
+  cleanup_free char *cur = xstrdup(""); /* the logical path resolved so far */
+  int hops = 0;
+
+  while (todo[0])
+    {
+      char *slash, *comp, *rest;
+      cleanup_free char *next = NULL, *phys = NULL;
+      struct stat st;
+
+      for (comp = todo; *comp == '/'; comp++)
+        ;
+      slash = strchr(comp, '/');
+      rest = slash ? slash + 1 : comp + strlen(comp);
+      if (slash)
+        *slash = '\0';
+      if (comp[0] == '\0' || strcmp(comp, ".") == 0)
+        ;
+      else if (strcmp(comp, "..") == 0)
+        {
+          char *up = strrchr(cur, '/');
+          if (up)
+            *up = '\0';
+        }
+      else
+        {
+          next = xasprintf("%s/%s", cur, comp);
+          if (!str_has_prefix(next, "/nix") || (next[4] != '\0' && next[4] != '/'))
+            return NULL;
+          phys = xasprintf("%s%s", prefix, next);
+          if (lstat(phys, &st) < 0)
+            return NULL;
+          if (S_ISLNK(st.st_mode))
+            {
+              char target[4096];
+              ssize_t n = readlink(phys, target, sizeof(target) - 1);
+              char *again;
+              if (n <= 0 || ++hops > 40)
+                return NULL;
+              target[n] = '\0';
+              if (target[0] == '/')
+                cur[0] = '\0';
+              again = xasprintf("%s/%s", target, rest);
+              free(todo);
+              todo = again;
+              continue;
+            }
+          free(cur);
+          cur = steal_pointer(&next);
+        }
+      memmove(todo, rest, strlen(rest) + 1);
+    }
+  return xasprintf("%s%s", prefix, cur);
 }

@@ -5,7 +5,7 @@
  * store; any other directory is a chroot store `--store <root>` whose paths
  * still read /nix/store/...), with the configured substituters and trusted
  * public keys and signatures required: realising a batch of paths under the
- * deadline with progress in the log, querying closures, adding a built tree;
+ * deadline with progress in the log, and querying closures;
  * and the GC roots flox-runc keeps as plain symlinks under
  * <store_root>/nix/var/nix/gcroots/flox-runc/ (a root directory holds one
  * link per store path it pins; removing the directory releases them).
@@ -28,6 +28,10 @@ struct frc_store
 
 /* The physical location of a /nix/store path (malloc'd). */
 char *frc_store_physical(const struct frc_config *c, const char *store_path);
+/* The node's location of a logical /nix/... path, every symlink followed
+ * the way a container sees it (absolute targets mapped under prefix, the
+ * store_root or "" for "/"); NULL when it leaves /nix, dangles or loops. */
+char *frc_nix_resolve(const char *prefix, const char *logical);
 /* Whether every path is present (directory entry exists) in the store. */
 bool frc_store_all_present(const struct frc_config *c, char *const *paths);
 
@@ -36,9 +40,6 @@ int frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t
 /* The closure (nix-store -qR) of paths, NULL-terminated, malloc'd. */
 int frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure,
                       frc_error_t *err);
-/* Adds the directory dir to the store (nix-store --add); *store_path is the
- * resulting /nix/store/... path. */
-int frc_store_add(const struct frc_store *s, const char *dir, char **store_path, frc_error_t *err);
 
 /* GC roots: <gcroots>/flox-runc/<kind>/<name>/ with one symlink per path.
  * Written in a temporary directory and renamed into place. */

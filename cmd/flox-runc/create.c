@@ -114,7 +114,6 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   struct frc_record rec = { 0 };
   cleanup_free char *rootfs = NULL;
   cleanup_free char *nix_source = NULL;
-  cleanup_free char *env_physical = NULL;
   cleanup_free char *merged = NULL;
   char ref[256];
 
@@ -168,9 +167,7 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   else
     nix_source = xasprintf("%s/nix", strcmp(cfg->store_root, "/") == 0 ? "" : cfg->store_root);
 
-  env_physical = frc_store_physical(cfg, env.store_path);
-  act.env_path = env.store_path;
-  act.env_physical = env_physical;
+  act.env_path = env.path;
   act.store_prefix = strcmp(cfg->store_root, "/") == 0 ? "" : cfg->store_root;
   act.description = ref;
   act.mode = d->ann.mode;
@@ -190,7 +187,7 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   rec.bundle = spec->bundle;
   rec.reference = ref;
   rec.env_key = env.key;
-  rec.env_path = env.store_path;
+  rec.env_path = env.path;
   rec.mode = d->ann.mode;
   rec.skip_exec = frc_name_list_contains(d->ann.skip_containers_exec, d->id.name);
   rec.disable_metrics = d->ann.disable_metrics;

@@ -24,7 +24,6 @@ frc_cmd_exec(struct frc_ctx *ctx, frc_error_t *err)
   cleanup_record struct frc_record rec = { 0 };
   struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
   struct frc_activation act;
-  cleanup_free char *physical = NULL;
   bool found = false;
 
   if (frc_ctx_config(ctx, err) < 0)
@@ -37,8 +36,6 @@ frc_cmd_exec(struct frc_ctx *ctx, frc_error_t *err)
   if (frc_process_file_load(&doc, ctx->cl.process, err) < 0)
     return -1;
   frc_record_activation(&rec, &act);
-  physical = frc_store_physical(&ctx->config, rec.env_path);
-  act.env_physical = physical;
   act.store_prefix = strcmp(ctx->config.store_root, "/") == 0 ? "" : ctx->config.store_root;
   if (frc_activate_process(&act, doc.root, err) < 0)
     return frc_error_wrap(err, "exec into container %s", ctx->cl.id);

@@ -71,7 +71,7 @@ frc_cmd_prefetch(struct frc_ctx *ctx, frc_error_t *err)
   if (frc_environment_materialise(&ereq, &env, err) < 0)
     return -1;
   printf("environment: %s/%s generation %u (%s)\n", ref.owner, ref.name, r.generation, mode);
-  printf("FLOX_ENV:    %s\n", env.store_path);
+  printf("FLOX_ENV:    %s\n", env.path);
   printf("status:      %s\n", env.built ? "built now" : "already on this node");
   return fflush(stdout) == 0 ? 0 : frc_error(err, "cannot write to stdout");
 }

@@ -177,6 +177,7 @@ input(const struct frc_envbuild_pkg *pkgs, size_t n)
     .npkgs = n,
     .lockfile = lockfile,
     .lockfile_len = sizeof(lockfile) - 1,
+    .expand_all = true, /* the merge itself; test_collapse covers the default */
   };
   return in;
 }
@@ -186,6 +187,41 @@ build(const struct frc_envbuild_input *in, struct frc_envbuild_stats *st, frc_er
 {
   return frc_envbuild(in, out, st, err);
 }
+
+/* The default: a directory only one package provides, unchanged, is one
+ * symlink to that package's directory; merged ones are real directories. */
+START_TEST(test_collapse)
+{
+  cleanup_free char *a = sp("hello-2.12");
+  cleanup_free char *b = sp("jq-1.7");
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "hello", 5, pa }, { "jq", 5, pb } };
+  struct frc_envbuild_input in = input(pkgs, 2);
+  struct frc_envbuild_stats st;
+  frc_error_t err = NULL;
+
+  in.expand_all = false;
+  put(a, "bin/hello", NULL);
+  put(a, "share/man/man1/hello.1", NULL);
+  put(a, "lib/x/nix-support/keep", NULL);
+  put(a, "info/dir", "");
+  put(a, "info/hello.info", NULL);
+  put(b, "bin/jq", NULL);
+  put(b, "share/doc/jq/README", NULL);
+  ck_assert_msg(build(&in, &st, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert(is_dir("bin")); /* two packages */
+  assert_link("bin/hello", a, "bin/hello");
+  assert_link("bin/jq", b, "bin/jq");
+  ck_assert(is_dir("share"));
+  assert_link("share/man", a, "share/man"); /* one package: one link */
+  assert_link("share/doc", b, "share/doc");
+  assert_link("lib", a, "lib");
+  ck_assert(is_dir("info")); /* info/dir is skipped: not a mirror */
+  assert_link("info/hello.info", a, "info/hello.info");
+  ck_assert(!exists("info/dir"));
+  ck_assert(is_dir("activate.d"));
+}
+END_TEST
 
 START_TEST(test_merge_bin)
 {
@@ -700,6 +736,7 @@ main(void)
   SRunner *sr;
   int failed;
   tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_collapse);
   tcase_add_test(tc, test_merge_bin);
   tcase_add_test(tc, test_priority);
   tcase_add_test(tc, test_conflict);

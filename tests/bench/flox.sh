@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+#
+# tests/bench/flox.sh [-n N] [--check] [RUNTIME]
+#
+# The Flox-path budgets (BRIEF.md), against the real runtime (default runc),
+# the test FloxHub and a signed binary cache on 127.0.0.1:
+#  1. warm create: `flox-runc create` of a Flox bundle whose environment is
+#     already on the node (pinned generation, credential verified within
+#     auth_window_seconds: no network round trip) vs the runtime's own
+#     `create` of the bundle flox-runc produces; N interleaved rounds, a
+#     fresh bundle copy each time, delete untimed.  Budget: 10 ms added.
+#  2. exec rewrite: `flox-runc exec --process F ID true` vs the runtime's
+#     `exec --process F ID true` into one running Flox container (F copied
+#     fresh each call).  Budget: 2 ms added.
+#  3. cold materialisation: `flox-runc prefetch` into an empty node store
+#     (resolution cached, so no hub traffic) vs `nix-store --realise` of the
+#     same paths into an empty store alone.  Budget: orchestration overhead
+#     within 10% of Nix's own time.
+# Prints a markdown report on stdout, progress on stderr.
+set -euo pipefail
+export LC_ALL=C
+N=30
+CHECK=0
+RT_NAME=runc
+while (($#)); do
+	case "$1" in
+	-n) N=$2; shift 2 ;;
+	--check) CHECK=1; shift ;;
+	*) RT_NAME=$1; shift ;;
+	esac
+done
+
+SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+export FLOX_RUNC_SRCDIR=$SRCDIR
+FLOX_RUNC=${FLOX_RUNC:-$SRCDIR/build/cmd/flox-runc/flox-runc}
+# shellcheck source=tests/lib/common.sh
+. "$SRCDIR/tests/lib/common.sh"
+# shellcheck source=tests/lib/hub.sh
+. "$SRCDIR/tests/lib/hub.sh"
+skip_unless_root
+RT=$(command -v "$RT_NAME") || skip_all "$RT_NAME is not installed"
+[[ "$RT_NAME" == crun ]] && crun_cgroup_workaround "$0" "${@}"
+tmpdir_setup flox-runc-bench-flox
+log() { echo "# $*" >&2; }
+
+FIX=${FLOX_RUNC_NIX_FIXTURES:-/var/tmp/flox-runc-nix-fixtures}
+bash "$SRCDIR/tests/nix/build-cache.sh" "$FIX" >&2
+bash "$SRCDIR/tests/nix/serve-cache.sh" "$FIX/cache" "$TEST_TMPDIR/cache.port" --quiet &
+cleanup_pid $!
+wait_for test -s "$TEST_TMPDIR/cache.port"
+hub_start
+python3 "$SRCDIR/tests/nix/make-lock.py" --packages "$FIX/packages.json" hello busybox -o "$TEST_TMPDIR/lock"
+hub_publish bench/hello "$TEST_TMPDIR/lock" >/dev/null
+
+STORE=$TEST_TMPDIR/store
+write_config() {
+	jq -n --arg rt "$RT" --arg hub "$HUB_URL" --arg store "$STORE" --arg st "$TEST_TMPDIR/state" \
+		--arg sub "http://127.0.0.1:$(cat "$TEST_TMPDIR/cache.port")" --arg key "$(cat "$FIX/key.pub")" \
+		'{runtime: $rt, floxhub_url: $hub, store_root: $store, state_dir: $st, substituters: [$sub],
+		  trusted_public_keys: [$key], auth_window_seconds: 86400, fresh_seconds: 86400}' >"$TEST_TMPDIR/config.json"
+}
+write_config
+export FLOX_RUNC_CONFIG=$TEST_TMPDIR/config.json
+ROOT=$TEST_TMPDIR/rt-root
+cleanup_add rm -rf "$ROOT"
+
+mkdir -p "$TEST_TMPDIR/pristine/rootfs"
+(cd "$TEST_TMPDIR/pristine" && "$RT" spec >/dev/null 2>&1 || runc spec)
+bundle_jq "$TEST_TMPDIR/pristine" '.process.terminal = false | .process.args = ["sleep", "1000"]
+  | .annotations = {"flox.dev/environment": "bench/hello:1"} | del(.linux.namespaces[] | select(.type == "network"))'
+
+now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
+
+# prime: resolve, realise, build; keep the projected spec for the runtime side
+cp -r "$TEST_TMPDIR/pristine" "$TEST_TMPDIR/projected"
+"$FLOX_RUNC" --root "$ROOT" create --bundle "$TEST_TMPDIR/projected" prime >/dev/null
+"$FLOX_RUNC" --root "$ROOT" delete --force prime
+log "warm create: $N rounds"
+: >"$TEST_TMPDIR/c.rt"
+: >"$TEST_TMPDIR/c.fr"
+for i in $(seq "$N"); do
+	for side in rt fr; do
+		b=$TEST_TMPDIR/b-$side-$i
+		mkdir -p "$b"
+		mkdir -p "$b/rootfs"
+		if [[ $side == rt ]]; then
+			cp "$TEST_TMPDIR/projected/config.json" "$b/config.json"
+			t0=$(now_us)
+			"$RT" --root "$ROOT" create --bundle "$b" "c-$side-$i" >/dev/null
+			t1=$(now_us)
+			"$RT" --root "$ROOT" delete --force "c-$side-$i"
+		else
+			cp "$TEST_TMPDIR/pristine/config.json" "$b/config.json"
+			t0=$(now_us)
+			"$FLOX_RUNC" --root "$ROOT" create --bundle "$b" "c-$side-$i" >/dev/null
+			t1=$(now_us)
+			"$FLOX_RUNC" --root "$ROOT" delete --force "c-$side-$i"
+		fi
+		echo $((t1 - t0)) >>"$TEST_TMPDIR/c.$side"
+		rm -rf "$b"
+	done
+done
+create_rt=$(median <"$TEST_TMPDIR/c.rt")
+create_fr=$(median <"$TEST_TMPDIR/c.fr")
+
+log "exec rewrite: $N rounds"
+cp -r "$TEST_TMPDIR/pristine" "$TEST_TMPDIR/run"
+"$FLOX_RUNC" --root "$ROOT" create --bundle "$TEST_TMPDIR/run" ex >/dev/null
+cleanup_container "$FLOX_RUNC" "$ROOT" ex
+"$FLOX_RUNC" --root "$ROOT" start ex
+write_process_file "$TEST_TMPDIR/proc.json" true
+: >"$TEST_TMPDIR/e.rt"
+: >"$TEST_TMPDIR/e.fr"
+for i in $(seq "$N"); do
+	for side in rt fr; do
+		cp "$TEST_TMPDIR/proc.json" "$TEST_TMPDIR/p.json"
+		bin=$RT
+		[[ $side == fr ]] && bin=$FLOX_RUNC
+		if [[ $side == rt ]]; then
+			# the runtime side runs the already-activated process
+			"$FLOX_RUNC" --root "$ROOT" exec --process "$TEST_TMPDIR/p.json" ex 2>/dev/null || true
+			cp "$TEST_TMPDIR/p.json" "$TEST_TMPDIR/p2.json"
+			cp "$TEST_TMPDIR/p2.json" "$TEST_TMPDIR/p.json"
+		fi
+		t0=$(now_us)
+		"$bin" --root "$ROOT" exec --process "$TEST_TMPDIR/p.json" ex
+		t1=$(now_us)
+		echo $((t1 - t0)) >>"$TEST_TMPDIR/e.$side"
+	done
+done
+exec_rt=$(median <"$TEST_TMPDIR/e.rt")
+exec_fr=$(median <"$TEST_TMPDIR/e.fr")
+"$FLOX_RUNC" --root "$ROOT" delete --force ex
+
+log "cold materialisation: 5 rounds each"
+paths=$(jq -r '.packages[].store_paths[]?, .packages[].outputs[]?' "$TEST_TMPDIR/lock" | sort -u)
+: >"$TEST_TMPDIR/m.nix"
+: >"$TEST_TMPDIR/m.fr"
+for i in 1 2 3 4 5; do
+	rm -rf "$TEST_TMPDIR/nixonly"
+	# shellcheck disable=SC2086
+	t0=$(now_us)
+	XDG_CACHE_HOME=$TEST_TMPDIR/state/cache nix-store --store "$TEST_TMPDIR/nixonly" \
+		--option substituters "http://127.0.0.1:$(cat "$TEST_TMPDIR/cache.port")" \
+		--option trusted-public-keys "$(cat "$FIX/key.pub")" --option require-sigs true \
+		--option max-jobs 0 --realise $paths >/dev/null 2>&1
+	t1=$(now_us)
+	echo $((t1 - t0)) >>"$TEST_TMPDIR/m.nix"
+	rm -rf "$STORE" "$TEST_TMPDIR/state/envs" "$TEST_TMPDIR/state/containers"
+	t0=$(now_us)
+	"$FLOX_RUNC" prefetch bench/hello:1 >/dev/null
+	t1=$(now_us)
+	echo $((t1 - t0)) >>"$TEST_TMPDIR/m.fr"
+done
+rm -rf "$TEST_TMPDIR/nixonly"
+mat_nix=$(median <"$TEST_TMPDIR/m.nix")
+mat_fr=$(median <"$TEST_TMPDIR/m.fr")
+
+verdict() { if (($1 <= $2)); then echo ok; else echo "OVER"; fi; }
+add_create=$((create_fr - create_rt))
+add_exec=$((exec_fr - exec_rt))
+over=$(((mat_fr - mat_nix) * 100 / mat_nix))
+cat <<MD
+### flox-runc Flox-path budgets ($RT_NAME $("$RT" --version | head -1 | awk '{print $3}'), $N rounds)
+
+| measure | runtime / Nix alone, median µs | via flox-runc, median µs | added | budget | verdict |
+|---|---|---|---|---|---|
+| warm create (no network) | $create_rt | $create_fr | $add_create µs | 10000 µs | $(verdict "$add_create" 10000) |
+| exec rewrite | $exec_rt | $exec_fr | $add_exec µs | 2000 µs | $(verdict "$add_exec" 2000) |
+| cold materialisation (hello + busybox) | $mat_nix | $mat_fr | $over % | 10 % | $(verdict "$over" 10) |
+MD
+if ((CHECK)) && { ((add_create > 10000)) || ((add_exec > 2000)) || ((over > 10)); }; then
+	exit 1
+fi
