@@ -132,28 +132,16 @@ frc_dl_reset(void)
     }
 }
 
-static int
-digest(const void *data, size_t len, unsigned char *out, int sha256, frc_error_t *err)
+int
+frc_sha1(const void *data, size_t len, unsigned char out[20], frc_error_t *err)
 {
   const struct frc_crypto_api *c = frc_dl_crypto(err);
   unsigned int n = 0;
   if (c == NULL)
     return -1;
-  if (!c->EVP_Digest(data, len, out, &n, sha256 ? c->EVP_sha256() : c->EVP_sha1(), NULL))
+  if (!c->EVP_Digest(data, len, out, &n, c->EVP_sha1(), NULL))
     return frc_error(err, "libcrypto failed to compute a digest");
   return 0;
-}
-
-int
-frc_sha1(const void *data, size_t len, unsigned char out[20], frc_error_t *err)
-{
-  return digest(data, len, out, 0, err);
-}
-
-int
-frc_sha256(const void *data, size_t len, unsigned char out[32], frc_error_t *err)
-{
-  return digest(data, len, out, 1, err);
 }
 
 void

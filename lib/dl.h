@@ -79,7 +79,8 @@ const struct frc_crypto_api *frc_dl_crypto(frc_error_t *err);
 const struct frc_mount_api *frc_dl_mount(frc_error_t *err);
 void frc_dl_reset(void);
 
-/* Digests through libcrypto.  out must hold 20 (SHA-1) / 32 (SHA-256) bytes. */
+/* SHA-1 through libcrypto (git objects); SHA-256 in-tree (lib/sha256.c), so
+ * that cache keys never load libcrypto.  out holds 20 / 32 bytes. */
 int frc_sha1(const void *data, size_t len, unsigned char out[20], frc_error_t *err);
 int frc_sha256(const void *data, size_t len, unsigned char out[32], frc_error_t *err);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */

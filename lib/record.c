@@ -95,7 +95,7 @@ frc_record_save(const struct frc_config *c, const struct frc_record *r, frc_erro
   set_str(o, "gcroot", r->gcroot);
   text = frc_json_serialize(o, &len);
   path = xasprintf("%s/%s.json", dir, r->id);
-  return write_file_atomic(path, text, len, 0600, err);
+  return write_file_replace(path, text, len, 0600, err);
 }
 
 static char *
@@ -221,7 +221,13 @@ frc_record_load(const struct frc_config *c, const char *root, const char *id, st
         return 0;
     }
   if (frc_record_read(path, r, err) < 0)
-    return -1;
+    {
+      /* A record a crash damaged: its container is gone with the crash;
+       * `flox-runc gc` releases what it held. */
+      frc_error_release(err);
+      frc_record_release(r);
+      return 0;
+    }
   if (root && (r->runtime_root == NULL || strcmp(r->runtime_root, root) != 0))
     {
       frc_record_release(r); /* another root with the same hash */

@@ -304,45 +304,33 @@ frc_gcroot_set(const struct frc_config *c, const char *kind, const char *name, c
                frc_error_t *err)
 {
   cleanup_free char *dir = frc_gcroot_dir(c, kind, name);
-  cleanup_free char *tmp = xasprintf("%s.tmp.%d", dir, (int) getpid());
   cleanup_free char *parent = xstrdup(dir);
   size_t i = 0;
 
   *strrchr(parent, '/') = '\0';
   if (frc_mkdir_p(parent, 0755, err) < 0)
     return frc_error_wrap(err, "cannot create the GC root directory");
-  frc_rm_rf(tmp, err);
-  if (mkdir(tmp, 0755) < 0)
-    return frc_error_errno(err, errno, "cannot create `%s`", tmp);
+  /* A root set left by a crashed create of the same name is replaced; the
+   * paths it pinned are the ones being pinned again. */
+  if (frc_rm_rf(dir, err) < 0)
+    return -1;
+  if (mkdir(dir, 0755) < 0)
+    return frc_error_errno(err, errno, "cannot create `%s`", dir);
   for (char *const *p = paths; p && *p; p++, i++)
     {
-      char link[64];
+      char link[32];
       cleanup_free char *lp = NULL;
       snprintf(link, sizeof(link), "%zu", i);
-      lp = xasprintf("%s/%s", tmp, link);
+      lp = xasprintf("%s/%s", dir, link);
       if (symlink(*p, lp) < 0)
         {
           int e = errno;
-          frc_rm_rf(tmp, err);
+          frc_error_t ignored = NULL;
+          frc_rm_rf(dir, &ignored);
+          frc_error_release(&ignored);
           return frc_error_errno(err, e, "cannot create the GC root `%s`", lp);
         }
     }
-  /* Replace an older root set in one step: the new one exists before the
-   * old one goes. */
-  {
-    cleanup_free char *old = xasprintf("%s.old.%d", dir, (int) getpid());
-    bool had_old = rename(dir, old) == 0;
-    if (rename(tmp, dir) < 0)
-      {
-        int e = errno;
-        if (had_old)
-          rename(old, dir);
-        frc_rm_rf(tmp, err);
-        return frc_error_errno(err, e, "cannot install the GC root `%s`", dir);
-      }
-    if (had_old)
-      frc_rm_rf(old, err);
-  }
   return 0;
 }
 

@@ -41,8 +41,8 @@ int frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t
 int frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure,
                       frc_error_t *err);
 
-/* GC roots: <gcroots>/flox-runc/<kind>/<name>/ with one symlink per path.
- * Written in a temporary directory and renamed into place. */
+/* GC roots: <gcroots>/flox-runc/<kind>/<name>/ with one symlink per path
+ * (a set of the same name is replaced). */
 char *frc_gcroot_dir(const struct frc_config *c, const char *kind, const char *name);
 int frc_gcroot_set(const struct frc_config *c, const char *kind, const char *name,
                    char *const *paths, frc_error_t *err);

@@ -178,8 +178,9 @@ read_file_bounded(const char *path, size_t max, char **out, size_t *len, frc_err
   return 0;
 }
 
-int
-write_file_atomic(const char *path, const void *data, size_t len, int mode, frc_error_t *err)
+static int
+replace_file(const char *path, const void *data, size_t len, int mode, bool durable,
+             frc_error_t *err)
 {
   cleanup_free char *dir_copy = xstrdup(path);
   cleanup_free char *base_copy = xstrdup(path);
@@ -196,7 +197,7 @@ write_file_atomic(const char *path, const void *data, size_t len, int mode, frc_
   fd = mkostemp(tmp, O_CLOEXEC);
   if (fd < 0)
     return frc_error_errno(err, errno, "cannot create a temporary file next to `%s`", path);
-  if (write_all(fd, data, len) < 0 || fchmod(fd, (mode_t) mode) < 0 || fsync(fd) < 0)
+  if (write_all(fd, data, len) < 0 || fchmod(fd, (mode_t) mode) < 0 || (durable && fsync(fd) < 0))
     {
       int e = errno;
       unlink(tmp);
@@ -208,10 +209,24 @@ write_file_atomic(const char *path, const void *data, size_t len, int mode, frc_
       unlink(tmp);
       return frc_error_errno(err, e, "cannot rename `%s` to `%s`", tmp, path);
     }
+  if (!durable)
+    return 0;
   dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0 || fsync(dfd) < 0)
     return frc_error_errno(err, errno, "cannot sync directory `%s`", dir);
   return 0;
+}
+
+int
+write_file_atomic(const char *path, const void *data, size_t len, int mode, frc_error_t *err)
+{
+  return replace_file(path, data, len, mode, true, err);
+}
+
+int
+write_file_replace(const char *path, const void *data, size_t len, int mode, frc_error_t *err)
+{
+  return replace_file(path, data, len, mode, false, err);
 }
 
 char *

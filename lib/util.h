@@ -45,6 +45,11 @@ int read_file_bounded(const char *path, size_t max, char **out, size_t *len, frc
  * the temporary file is removed. */
 int write_file_atomic(const char *path, const void *data, size_t len, int mode, frc_error_t *err);
 
+/* The same replacement without the fsyncs: for state that a crash may lose
+ * because it is worthless after one (per-container records: the containers
+ * are gone too).  Readers must treat a damaged file as absent. */
+int write_file_replace(const char *path, const void *data, size_t len, int mode, frc_error_t *err);
+
 /* Writes all of buf to fd, retrying on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len);
 
