@@ -5,8 +5,6 @@
 #include "flox-runc.h"
 #include "util.h"
 
-#include "frc-build-config.h"
-
 int
 frc_cmd_config(struct frc_ctx *ctx, frc_error_t *err)
 {
@@ -24,11 +22,4 @@ frc_cmd_config(struct frc_ctx *ctx, frc_error_t *err)
   if (fflush(stdout) != 0)
     return frc_error(err, "cannot write to stdout");
   return 0;
-}
-
-int
-frc_cmd_not_yet(struct frc_ctx *ctx, frc_error_t *err)
-{
-  return frc_error(err, "`%s` is not implemented in flox-runc %s yet", ctx->cl.verb_name,
-                   FLOX_RUNC_VERSION);
 }

@@ -44,6 +44,6 @@ int frc_cmd_config(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_resolve(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_gc(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_prefetch(struct frc_ctx *ctx, frc_error_t *err);
-int frc_cmd_not_yet(struct frc_ctx *ctx, frc_error_t *err);
+int frc_cmd_doctor(struct frc_ctx *ctx, frc_error_t *err);
 
 #endif

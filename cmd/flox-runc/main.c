@@ -47,7 +47,7 @@ dispatch(struct frc_ctx *ctx, frc_error_t *err)
     case FRC_VERB_GC:
       return frc_cmd_gc(ctx, err);
     case FRC_VERB_DOCTOR:
-      return frc_cmd_not_yet(ctx, err);
+      return frc_cmd_doctor(ctx, err);
     default:
       return frc_cmd_passthrough(ctx, err);
     }

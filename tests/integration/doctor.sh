@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+#
+# tests/integration/doctor.sh - `flox-runc doctor` on a good node and on
+# broken ones: a node config naming a missing runtime, an unreachable hub, a
+# URL that is no binary cache, a malformed key, containerd configs without
+# the runtime / with the wrong runtime_type / without the pod annotations,
+# CRI-O drop-ins with and without flox-runc, a private environment with no,
+# a valid and an expired token.  Each broken case must exit 1 with its own
+# PROBLEM line; the good node exits 0.  Uses the test hub and the test
+# binary cache on 127.0.0.1.  TAP; 77 = skipped.
+set -euo pipefail
+SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+export FLOX_RUNC_SRCDIR=$SRCDIR
+# shellcheck source=tests/lib/common.sh
+. "$SRCDIR/tests/lib/common.sh"
+# shellcheck source=tests/lib/hub.sh
+. "$SRCDIR/tests/lib/hub.sh"
+skip_unless_root
+require_cmd jq python3 git nix-store runc
+[[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
+tmpdir_setup flox-runc-doctor
+
+FIX=${FLOX_RUNC_NIX_FIXTURES:-/var/tmp/flox-runc-nix-fixtures}
+bash "$SRCDIR/tests/nix/build-cache.sh" "$FIX" >/dev/null
+bash "$SRCDIR/tests/nix/serve-cache.sh" "$FIX/cache" "$TEST_TMPDIR/cache.port" --quiet &
+cleanup_pid $!
+wait_for test -s "$TEST_TMPDIR/cache.port"
+CACHE=http://127.0.0.1:$(cat "$TEST_TMPDIR/cache.port")
+hub_start
+make_lock "$TEST_TMPDIR/lock"
+hub_publish secretcorp/tools "$TEST_TMPDIR/lock" >/dev/null
+hub_private secretcorp
+hub_token "tok-$TEST_ID" secretcorp
+printf 'tok-%s\n' "$TEST_ID" >"$TEST_TMPDIR/token"
+hub_jwt 1700000000 >"$TEST_TMPDIR/expired"
+
+config() { # extra JSON merged into a good node config
+	jq -n --arg rt "$(command -v runc)" --arg hub "$HUB_URL" --arg st "$TEST_TMPDIR/state" \
+		--arg store "$TEST_TMPDIR/store" --arg sub "$CACHE" --arg key "$(cat "$FIX/key.pub")" \
+		--argjson x "${1:-{\}}" \
+		'{runtime: $rt, floxhub_url: $hub, state_dir: $st, store_root: $store,
+		  substituters: [$sub], trusted_public_keys: [$key]} + $x' >"$TEST_TMPDIR/config.json"
+	export FLOX_RUNC_CONFIG=$TEST_TMPDIR/config.json
+}
+
+containerd_conf() { # FILE RUNTIME_TYPE POD_ANNOTATIONS BINARY
+	cat >"$1" <<TOML
+version = 2
+[plugins."io.containerd.grpc.v1.cri"]
+  restrict_oom_score_adj = true
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.flox]
+  runtime_type = "$2"  # the stock runc shim
+  pod_annotations = $3
+  container_annotations = [
+    "flox.dev/*",
+  ]
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.flox.options]
+    BinaryName = "$4"
+    SystemdCgroup = true
+TOML
+}
+GOOD_CD=$TEST_TMPDIR/containerd-good.toml
+containerd_conf "$GOOD_CD" io.containerd.runc.v2 '["flox.dev/*"]' "$FLOX_RUNC"
+
+doctor() { capture "$FLOX_RUNC" doctor --containerd-config "$GOOD_CD" "$@"; }
+
+t_good() {
+	config
+	doctor --environment secretcorp/tools --token-file "$TEST_TMPDIR/token"
+	assert_rc 0 "a good node"
+	assert_contains "$CAP_OUT" "0 problems" "summary"
+	assert_contains "$CAP_OUT" "ok       real runtime $(command -v runc): runc version" "runtime and version"
+	assert_contains "$CAP_OUT" "ok       Nix: nix-store (Nix)" "Nix"
+	assert_contains "$CAP_OUT" "ok       FloxHub git service $HUB_URL/git answers" "hub"
+	assert_contains "$CAP_OUT" "ok       environment secretcorp/tools is accessible with the token" "private environment with the token"
+	assert_contains "$CAP_OUT" "ok       substituter $CACHE is a binary cache for /nix/store" "substituter"
+	assert_contains "$CAP_OUT" "runtime \"flox\" runs flox-runc" "containerd registration"
+	assert_contains "$CAP_OUT" "passes flox.dev/* pod annotations" "pod annotations"
+	assert_not_contains "$CAP_OUT" "PROBLEM" "no problem"
+}
+
+expect_problem() { # TEXT
+	assert_rc 1 "exit status on a problem"
+	assert_contains "$CAP_OUT" "PROBLEM" "a PROBLEM line"
+	assert_contains "$CAP_OUT" "$1" "the finding"
+}
+
+t_runtime_missing() {
+	config '{"runtime": "/nonexistent/runc"}'
+	doctor
+	expect_problem "real runtime: the real runtime \`/nonexistent/runc\` named by the node config's \`runtime\` is not an executable file"
+}
+
+t_hub_unreachable() {
+	config '{"floxhub_url": "http://127.0.0.1:1"}'
+	doctor
+	expect_problem "FloxHub git service http://127.0.0.1:1/git: cannot reach"
+}
+
+t_substituter_and_key() {
+	config "$(jq -n --arg hub "$HUB_URL" '{substituters: [$hub], trusted_public_keys: ["k:short"]}')"
+	doctor
+	expect_problem "is not a Nix binary cache for /nix/store"
+	assert_contains "$CAP_OUT" "trusted public key k: not \`name:base64 of 32 bytes\`" "malformed key"
+}
+
+t_containerd_broken() {
+	config
+	containerd_conf "$TEST_TMPDIR/cd.toml" io.containerd.runc.v1 '["flox.dev/*"]' "$FLOX_RUNC"
+	capture "$FLOX_RUNC" doctor --containerd-config "$TEST_TMPDIR/cd.toml"
+	expect_problem "has runtime_type io.containerd.runc.v1: set runtime_type = \"io.containerd.runc.v2\""
+	containerd_conf "$TEST_TMPDIR/cd.toml" io.containerd.runc.v2 '[]' "$FLOX_RUNC"
+	capture "$FLOX_RUNC" doctor --containerd-config "$TEST_TMPDIR/cd.toml"
+	expect_problem "does not pass pod annotations: add pod_annotations = [\"flox.dev/*\"]"
+	containerd_conf "$TEST_TMPDIR/cd.toml" io.containerd.runc.v2 '["flox.dev/*"]' /usr/sbin/runc
+	capture "$FLOX_RUNC" doctor --containerd-config "$TEST_TMPDIR/cd.toml"
+	expect_problem "no runtime has BinaryName pointing at this flox-runc"
+	printf 'version = 2\n[plugins\n' >"$TEST_TMPDIR/cd.toml"
+	capture "$FLOX_RUNC" doctor --containerd-config "$TEST_TMPDIR/cd.toml"
+	expect_problem "a table header without ']'"
+}
+
+t_crio() {
+	config
+	cat >"$TEST_TMPDIR/crio.conf" <<TOML
+[crio.runtime.runtimes.flox]
+runtime_path = "$FLOX_RUNC"
+runtime_type = "oci"
+runtime_root = "/run/flox-runc"
+TOML
+	capture "$FLOX_RUNC" doctor --containerd-config "$GOOD_CD" --crio-config "$TEST_TMPDIR/crio.conf"
+	assert_rc 0 "CRI-O registration"
+	assert_contains "$CAP_OUT" "CRI-O ($TEST_TMPDIR/crio.conf): runtime \"flox\" runs flox-runc" "found"
+	sed -i 's|^runtime_path = .*|runtime_path = "/usr/sbin/runc"|' "$TEST_TMPDIR/crio.conf"
+	capture "$FLOX_RUNC" doctor --containerd-config "$GOOD_CD" --crio-config "$TEST_TMPDIR/crio.conf"
+	expect_problem "CRI-O: no [crio.runtime.runtimes.<name>] has runtime_path pointing at this flox-runc"
+}
+
+t_private_env() {
+	config
+	doctor --environment secretcorp/tools
+	expect_problem "private environments need the floxhub-token secret"
+	doctor --environment secretcorp/tools --token-file "$TEST_TMPDIR/expired"
+	expect_problem "token: the FloxHub token in the floxhub-token secret expired at 2023-11-14T22:13:20Z"
+}
+
+t_bad_node_config() {
+	printf '{"runtim": "runc"}\n' >"$TEST_TMPDIR/config.json"
+	export FLOX_RUNC_CONFIG=$TEST_TMPDIR/config.json
+	doctor
+	assert_rc 1 "unknown key"
+	assert_contains "$CAP_OUT$CAP_ERR" "unknown key \`runtim\`" "names the key"
+}
+
+tap_test "a good node: no problem" t_good
+tap_test "node config naming a missing runtime" t_runtime_missing
+tap_test "unreachable hub" t_hub_unreachable
+tap_test "a URL that is no binary cache, a malformed key" t_substituter_and_key
+tap_test "containerd: wrong type, no annotations, no flox-runc, unparsable" t_containerd_broken
+tap_test "CRI-O drop-in with and without flox-runc" t_crio
+tap_test "private environment: no token, expired token" t_private_env
+tap_test "node config with an unknown key" t_bad_node_config
+tap_done
