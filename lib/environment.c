@@ -168,6 +168,28 @@ find_shell(const struct frc_config *c, const char *env_path)
   return NULL;
 }
 
+/* Leftovers of crashed builds of this key (<key>.<pid> of any pid): we hold
+ * the key's lock, so no build of it is running. */
+static void
+remove_crashed_builds(const char *tmp_parent, const char *key)
+{
+  size_t klen = strlen(key);
+  DIR *d = opendir(tmp_parent);
+  struct dirent *e;
+
+  if (d == NULL)
+    return;
+  while ((e = readdir(d)) != NULL)
+    if (strncmp(e->d_name, key, klen) == 0 && e->d_name[klen] == '.')
+      {
+        cleanup_free char *p = xasprintf("%s/%s", tmp_parent, e->d_name);
+        frc_error_t ignored = NULL;
+        frc_rm_rf(p, &ignored);
+        frc_error_release(&ignored);
+      }
+  closedir(d);
+}
+
 static int
 build(const struct frc_env_request *req, struct frc_environment *env, frc_error_t *err)
 {
@@ -201,10 +223,9 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   if (req->mode == FRC_MODE_DEV && nout > 0 && frc_store_closure(&store, outputs, &requisites, err) < 0)
     return -1;
 
-  /* A leftover of a crashed build of this key (we hold its lock). */
   if (frc_mkdir_p(tmp_parent, 0755, err) < 0 || frc_mkdir_p(envs_dir, 0755, err) < 0)
     return -1;
-  frc_rm_rf(tmp, err);
+  remove_crashed_builds(tmp_parent, env->key);
   if (mkdir(tmp, 0755) < 0)
     return frc_error_errno(err, errno, "cannot create `%s`", tmp);
   tree = xasprintf("%s/env", tmp);
