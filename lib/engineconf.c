@@ -216,13 +216,11 @@ static void
 say(frc_finding_fn report, void *data, bool ok, const char *fmt, ...)
 {
   va_list ap;
-  char *msg = NULL;
+  char *msg;
   va_start(ap, fmt);
-  if (vasprintf(&msg, fmt, ap) < 0)
-    msg = NULL;
+  msg = xvasprintf(fmt, ap);
   va_end(ap);
-  if (msg)
-    report(ok, msg, data);
+  report(ok, msg, data);
   free(msg);
 }
 

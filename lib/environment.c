@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,25 +130,11 @@ lock_key(const struct frc_env_request *req, const char *key, int *fd, frc_error_
   cleanup_free char *path = xasprintf("%s/%s.lock", dir, key);
   if (frc_mkdir_p(dir, 0700, err) < 0)
     return -1;
-  *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (*fd < 0)
-    return frc_error_errno(err, errno, "cannot open `%s`", path);
-  for (;;)
-    {
-      struct timespec pause = { 0, 20 * 1000000L };
-      if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
-        return 0;
-      if (errno != EWOULDBLOCK && errno != EINTR)
-        return frc_error_errno(err, errno, "cannot lock `%s`", path);
-      if (frc_now_ns() >= req->deadline_ns)
-        {
-          frc_error(err, "timed out waiting for another create that is building the same "
-                         "environment on this node (deadline_seconds=%ld)",
-                    req->config->deadline_seconds);
-          return frc_error_code(err, FRC_ECODE_DEADLINE);
-        }
-      nanosleep(&pause, NULL);
-    }
+  if (frc_lock_file(path, req->deadline_ns,
+                    "another create that is building the same environment", fd, err)
+      < 0)
+    return frc_error_wrap(err, "deadline_seconds=%ld", req->config->deadline_seconds);
+  return 0;
 }
 
 /* The environment's own shell for the hook: bash, else sh. */

@@ -2,7 +2,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -98,23 +97,8 @@ static int
 lock_environment(struct ctx *c, int *fd, frc_error_t *err)
 {
   cleanup_free char *path = xasprintf("%s/.lock", c->dir);
-  *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (*fd < 0)
-    return frc_error_errno(err, errno, "cannot open `%s`", path);
-  for (;;)
-    {
-      struct timespec pause = { 0, 20 * 1000000L };
-      if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
-        return 0;
-      if (errno != EWOULDBLOCK && errno != EINTR)
-        return frc_error_errno(err, errno, "cannot lock `%s`", path);
-      if (frc_now_ns() >= c->deadline_ns)
-        {
-          frc_error(err, "timed out waiting for another resolution of %s on this node", c->label);
-          return frc_error_code(err, FRC_ECODE_DEADLINE);
-        }
-      nanosleep(&pause, NULL);
-    }
+  cleanup_free char *what = xasprintf("another resolution of %s", c->label);
+  return frc_lock_file(path, c->deadline_ns, what, fd, err);
 }
 
 /* Seconds since the credential was last accepted, or -1 when never. */

@@ -37,18 +37,6 @@ frc_obj_type_name(enum frc_obj_type type)
   return "unknown";
 }
 
-static int
-hexval(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 int
 frc_oid_from_hex(const char *s, size_t len, unsigned char out[FRC_OID_RAW])
 {
@@ -56,7 +44,7 @@ frc_oid_from_hex(const char *s, size_t len, unsigned char out[FRC_OID_RAW])
     return -1;
   for (size_t i = 0; i < FRC_OID_RAW; i++)
     {
-      int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+      int hi = frc_hex_digit(s[2 * i]), lo = frc_hex_digit(s[2 * i + 1]);
       if (hi < 0 || lo < 0)
         return -1;
       out[i] = (unsigned char) (hi << 4 | lo);

@@ -16,18 +16,6 @@ frc_pkt_reader_init(struct frc_pkt_reader *r, const void *buf, size_t len)
 }
 
 static int
-hex_value(char c)
-{
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-static int
 protocol_error(frc_error_t *err, const char *what, size_t pos)
 {
   frc_error(err, "FloxHub git service sent a malformed response (%s at byte %zu): retry later, "
@@ -51,7 +39,7 @@ frc_pkt_read(struct frc_pkt_reader *r, struct frc_pkt *p, frc_error_t *err)
     return protocol_error(err, "truncated pkt-line length", r->pos);
   for (size_t i = 0; i < 4; i++)
     {
-      int v = hex_value(r->buf[r->pos + i]);
+      int v = frc_hex_digit(r->buf[r->pos + i]);
       if (v < 0)
         return protocol_error(err, "bad pkt-line length", r->pos);
       n = n * 16 + (size_t) v;

@@ -231,3 +231,16 @@ frc_token_check(const char *token, long long now, frc_error_t *err)
     }
   return 0;
 }
+
+int
+frc_token_load_checked(const char *path, char **token, frc_error_t *err)
+{
+  if (frc_token_read_file(path, token, err) < 0)
+    return -1;
+  if (*token && frc_token_check(*token, (long long) time(NULL), err) < 0)
+    {
+      frc_token_free(token);
+      return -1;
+    }
+  return 0;
+}

@@ -26,6 +26,8 @@ int frc_token_from_spec(const struct frc_spec *s, char **token, frc_error_t *err
 int frc_token_read_dir(const char *dir, char **token, frc_error_t *err);
 /* Reads a token file a person names on the command line (node verbs). */
 int frc_token_read_file(const char *path, char **token, frc_error_t *err);
+/* frc_token_read_file then frc_token_check against the current time. */
+int frc_token_load_checked(const char *path, char **token, frc_error_t *err);
 /* Checks an already-read token: characters, and for a JWT its expiry against
  * now (seconds since the epoch).  Opaque `flox_` tokens are not inspected. */
 int frc_token_check(const char *token, long long now, frc_error_t *err);

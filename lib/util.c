@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -87,15 +89,59 @@ xstrndup(const char *s, size_t n)
 }
 
 char *
+xvasprintf(const char *fmt, va_list ap)
+{
+  char *r = NULL;
+  if (vasprintf(&r, fmt, ap) < 0)
+    oom();
+  return r;
+}
+
+char *
 xasprintf(const char *fmt, ...)
 {
   va_list ap;
-  char *r = NULL;
+  char *r;
   va_start(ap, fmt);
-  if (vasprintf(&r, fmt, ap) < 0)
-    oom();
+  r = xvasprintf(fmt, ap);
   va_end(ap);
   return r;
+}
+
+int
+frc_hex_digit(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+int
+frc_lock_file(const char *path, long long deadline_ns, const char *what, int *fd, frc_error_t *err)
+{
+  *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (*fd < 0)
+    return frc_error_errno(err, errno, "cannot open `%s`", path);
+  for (;;)
+    {
+      struct timespec pause = { 0, 20 * 1000000L };
+      struct timespec now;
+      if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+      if (errno != EWOULDBLOCK && errno != EINTR)
+        return frc_error_errno(err, errno, "cannot lock `%s`", path);
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if ((long long) now.tv_sec * 1000000000LL + now.tv_nsec >= deadline_ns)
+        {
+          frc_error(err, "timed out waiting for %s on this node", what);
+          return frc_error_code(err, FRC_ECODE_DEADLINE);
+        }
+      nanosleep(&pause, NULL);
+    }
 }
 
 void

@@ -8,6 +8,7 @@
 #ifndef FRC_UTIL_H
 #define FRC_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -34,6 +35,17 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* The value of a hex digit, -1 when c is not one. */
+int frc_hex_digit(char c);
+
+/* Opens (creating) path and takes an exclusive flock on it, waiting at most
+ * until deadline_ns (CLOCK_MONOTONIC); *fd is the locked file.  what names
+ * the work being waited for in the timeout message (code
+ * FRC_ECODE_DEADLINE). */
+int frc_lock_file(const char *path, long long deadline_ns, const char *what, int *fd,
+                  frc_error_t *err);
 
 /* Reads at most max bytes; a bigger file is an error naming path and bound.
  * The result is NUL-terminated; *len (optional) excludes the NUL. */

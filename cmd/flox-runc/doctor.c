@@ -50,12 +50,11 @@ static void
 line(struct report *r, bool ok, const char *fmt, ...)
 {
   va_list ap;
-  char *msg = NULL;
+  char *msg;
   va_start(ap, fmt);
-  if (vasprintf(&msg, fmt, ap) < 0)
-    msg = NULL;
+  msg = xvasprintf(fmt, ap);
   va_end(ap);
-  finding(ok, msg ? msg : "(out of memory)", r);
+  finding(ok, msg, r);
   free(msg);
 }
 

@@ -4,7 +4,6 @@
  * starts warm.  Prints the generation and FLOX_ENV. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "environment.h"
 #include "flox-runc.h"
@@ -45,9 +44,7 @@ frc_cmd_prefetch(struct frc_ctx *ctx, frc_error_t *err)
     return frc_error(err, USAGE);
   if (frc_envref_parse(refarg, &ref, err) < 0 || frc_ctx_config(ctx, err) < 0)
     return -1;
-  if (token_file && frc_token_read_file(token_file, &token, err) < 0)
-    return -1;
-  if (token && frc_token_check(token, (long long) time(NULL), err) < 0)
+  if (token_file && frc_token_load_checked(token_file, &token, err) < 0)
     return -1;
 
   deadline = frc_now_ns() + ctx->config.deadline_seconds * 1000000000LL;

@@ -4,7 +4,6 @@
  * came from.  For people debugging a node. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <yajl/yajl_gen.h>
 
 #include "flox-runc.h"
@@ -123,9 +122,7 @@ frc_cmd_resolve(struct frc_ctx *ctx, frc_error_t *err)
     return frc_error(err, "usage: flox-runc resolve OWNER/NAME[:N] [--token-file FILE] [--json]");
   if (frc_envref_parse(refarg, &ref, err) < 0 || frc_ctx_config(ctx, err) < 0)
     return -1;
-  if (token_file && frc_token_read_file(token_file, &token, err) < 0)
-    return -1;
-  if (token && frc_token_check(token, (long long) time(NULL), err) < 0)
+  if (token_file && frc_token_load_checked(token_file, &token, err) < 0)
     return -1;
 
   req.config = &ctx->config;
