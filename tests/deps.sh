@@ -12,7 +12,13 @@ packages=(
   runc crun busybox-static jq procps util-linux
   # the test FloxHub (git http-backend) and Nix (store, signed binary caches)
   python3 git nix-bin
+  # real engines (tests/lib/engines.sh): containerd (ctr, CRI), podman + conmon,
+  # Node.js for the CRI client (tests/tools/cri)
+  containerd podman conmon nodejs
 )
+# npm: Debian's package, unless the installed nodejs brings its own (a
+# NodeSource nodejs conflicts with Debian's npm)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+#
+# tests/integration/ctr.sh - flox-runc behind containerd's runc v2 shim,
+# driven by `ctr` (meson suite `ctr`).  Real parts only: a private
+# containerd (tests/lib/engines.sh), the real runc, the test FloxHub, a
+# signed binary cache on 127.0.0.1 and the node's nix-store.
+#
+#   1. `ctr run --runc-binary FLOX_RUNC --annotation flox.dev/environment=acme/tools`
+#      on the empty image (docker.io/flox/empty:1.0.0, tests/tools/mkimage-empty.sh)
+#      runs `hello` from the environment: ctr prints exactly its output.
+#   2. `ctr task exec` into a running Flox container is activated (FLOX_ENV
+#      set, `hello` found in it); the task's own process also is.
+#   3. an unknown environment: `ctr run` fails with flox-runc's message in
+#      the error ctr prints (`OCI runtime create failed: flox-runc: ...`).
+#   4. a container without flox.dev/environment fails saying so.
+#   5. after each container is removed: no container record, GC root or
+#      mount of flox-runc's is left.
+#
+# Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR (set by meson).  Root only.
+# TAP; exit 77 when it cannot run here.
+set -euo pipefail
+
+SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+export FLOX_RUNC_SRCDIR=$SRCDIR
+# shellcheck source=tests/lib/common.sh
+. "$SRCDIR/tests/lib/common.sh"
+# shellcheck source=tests/lib/hub.sh
+. "$SRCDIR/tests/lib/hub.sh"
+# shellcheck source=tests/lib/nixcache.sh
+. "$SRCDIR/tests/lib/nixcache.sh"
+# shellcheck source=tests/lib/engines.sh
+. "$SRCDIR/tests/lib/engines.sh"
+
+skip_unless_root
+engines_require_containerd
+nixcache_require
+require_cmd python3 git
+[[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
+
+tmpdir_setup flox-runc-ctr
+engines_flox_setup
+engines_images
+containerd_start
+NS=flox-ctr-$TEST_ID
+containerd_import "$NS" "$TEST_TMPDIR/images/empty.tar"
+containerd_import "$NS" "$TEST_TMPDIR/images/busybox.tar"
+RROOT=$TEST_TMPDIR/ctr-runc-root
+diag "containerd $(containerd --version | awk '{print $3}'), socket $CD_SOCK; hub $HUB_URL"
+
+# run_flox ID ENV IMAGE [ctr run options] -- CMD...: `ctr run` through
+# flox-runc (no annotation when ENV is empty)
+run_flox() {
+	local id=$1 env=$2 image=$3
+	shift 3
+	local -a opts=()
+	while [[ $# -gt 0 && "$1" != -- ]]; do
+		opts+=("$1")
+		shift
+	done
+	shift
+	local -a ann=()
+	[[ -n "$env" ]] && ann=(--annotation "flox.dev/environment=$env")
+	ctr_ "$NS" run --runc-binary "$FLOX_RUNC" --runc-root "$RROOT" "${ann[@]}" "${opts[@]}" \
+		"$image" "$id" "$@"
+}
+
+task_status() { ctr_ "$NS" task ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}'; }
+
+t_run_hello() {
+	capture run_flox ctr-hello acme/tools "$IMG_EMPTY" --rm -- hello
+	assert_rc 0 "ctr run hello"
+	assert_eq "Hello, world!" "$CAP_OUT" "ctr's stdout is the container's output"
+	assert_eq "$(printf 'Hello, world!\n' | sha256sum)" "$(sha256sum <"$CAP_OUT_FILE")" "stdout bytes"
+	assert_empty "$CAP_ERR" "ctr stderr"
+	assert_empty "$(ctr_ "$NS" container ls -q)" "containers after --rm"
+	assert_empty "$(engines_leftovers)" "leftovers after ctr run --rm"
+}
+
+t_exec() {
+	run_flox ctr-exec acme/tools "$IMG_EMPTY" -d --null-io -- sleep 3600 >/dev/null
+	WAIT_TIMEOUT=20 wait_for test "$(task_status ctr-exec)" = RUNNING
+	# the bundle the shim gave flox-runc: /nix mounted read-only, process activated
+	local b=$CD_STATE/io.containerd.runtime.v2.task/$NS/ctr-exec
+	assert_json "$b/config.json" '[.mounts[] | select(.destination == "/nix")] | length == 1' "one /nix mount"
+	assert_json "$b/config.json" '.process.env | any(startswith("FLOX_ENV=/nix/"))' "FLOX_ENV in the task's env"
+	assert_eq 0 "$(find "$b/rootfs" -mindepth 1 -type f | wc -l)" "files in the empty image's rootfs"
+
+	capture ctr_ "$NS" task exec --exec-id x1 ctr-exec sh -c 'echo "FLOX_ENV=$FLOX_ENV"; command -v hello; hello'
+	assert_rc 0 "ctr task exec"
+	local fe
+	fe=$(sed -n 's/^FLOX_ENV=//p' <<<"$CAP_OUT")
+	assert_match "$fe" '^/nix/(store|var/flox-runc/envs)/' "FLOX_ENV in the exec"
+	assert_eq "FLOX_ENV=$fe"$'\n'"$fe/bin/hello"$'\n'"Hello, world!" "$CAP_OUT" "exec output"
+	# PID 1 of the task runs in the same environment
+	capture ctr_ "$NS" task exec --exec-id x2 ctr-exec sh -c 'tr "\0" "\n" </proc/1/environ | grep ^FLOX_ENV='
+	assert_eq "FLOX_ENV=$fe" "$CAP_OUT" "the task's own FLOX_ENV"
+	assert_ne "" "$(find "$FLOX_STATE/containers" -name 'ctr-exec.json' 2>/dev/null)" "a record while it runs"
+
+	ctr_ "$NS" task kill -s SIGKILL ctr-exec
+	WAIT_TIMEOUT=20 wait_for test "$(task_status ctr-exec)" = STOPPED
+	ctr_ "$NS" task rm ctr-exec >/dev/null 2>&1
+	ctr_ "$NS" container rm ctr-exec
+	assert_empty "$(engines_leftovers)" "leftovers after task rm"
+}
+
+t_unknown_env() {
+	capture run_flox ctr-unknown acme/nope "$IMG_EMPTY" --rm -- hello
+	assert_fail "ctr run of an unknown environment"
+	assert_empty "$CAP_OUT" "stdout"
+	assert_eq "ctr: failed to create shim task: OCI runtime create failed: flox-runc: container ctr-unknown: environment acme/nope not found on FloxHub ($HUB_URL): check the owner and name in flox.dev/environment: unknown" \
+		"$CAP_ERR" "ctr's error"
+	ctr_ "$NS" container rm ctr-unknown >/dev/null 2>&1 || true
+	assert_empty "$(engines_leftovers)" "leftovers after a failed create"
+}
+
+t_missing_env() {
+	capture run_flox ctr-noenv "" "$IMG_BUSYBOX" --rm -- true
+	assert_fail "ctr run without flox.dev/environment"
+	assert_eq "ctr: failed to create shim task: OCI runtime create failed: flox-runc: container ctr-noenv: the container has no flox.dev/environment annotation: add \`flox.dev/environment: owner/name\` to the pod's (or container's) annotations, or run it with the plain runtime: unknown" \
+		"$CAP_ERR" "ctr's error"
+	ctr_ "$NS" container rm ctr-noenv >/dev/null 2>&1 || true
+}
+
+tap_test "ctr run: hello from the environment on the empty image" t_run_hello
+tap_test "ctr task exec into a Flox container runs in the environment" t_exec
+tap_test "ctr run of an unknown environment shows flox-runc's message" t_unknown_env
+tap_test "ctr run without flox.dev/environment is refused" t_missing_env
+tap_test "nothing left after the containers are gone" bash -c '[[ -z "$1" ]] || { echo "# $1" >&2; exit 1; }' _ "$(engines_leftovers)"
+diag "ctr suite: $SECONDS s"
+tap_done
