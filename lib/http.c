@@ -179,6 +179,14 @@ frc_http_request(const struct frc_http_opts *o, const char *method, const char *
           frc_error(err, "the answer of %s is larger than %zu bytes", safe, sink.max);
           return frc_error_code(err, FRC_ECODE_TOO_BIG);
         }
+      if (rc == CURLE_OPERATION_TIMEDOUT && timeout_ms > 0)
+        {
+          /* curl's timeout is the time left before the deadline */
+          cleanup_free char *safe = frc_url_redact(url);
+          frc_error(err, "the deadline passed while talking to %s (%s)", safe,
+                    curl_err[0] ? curl_err : c->curl_easy_strerror(rc));
+          return frc_error_code(err, FRC_ECODE_DEADLINE);
+        }
       return transport_error(err, curl_err[0] ? curl_err : c->curl_easy_strerror(rc), url,
                              o->deadline_ns);
     }

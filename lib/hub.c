@@ -215,6 +215,14 @@ retryable(frc_error_t err)
   return code == FRC_ECODE_UNREACHABLE || code == FRC_ECODE_SERVER;
 }
 
+/* Whether the hub could not answer (as opposed to answering no): the
+ * offline fallbacks apply. */
+static bool
+hub_unavailable(frc_error_t err)
+{
+  return retryable(err) || frc_error_get_code(err) == FRC_ECODE_DEADLINE;
+}
+
 /* Sleeps before attempt `attempt` (1-based) if the deadline allows it. */
 static bool
 backoff(struct ctx *c, int attempt, frc_error_t err)
@@ -375,7 +383,7 @@ resolve_pinned(struct ctx *c, struct frc_resolved *out, frc_error_t *err)
 
   if (ls_branch(c, commit, err) < 0)
     {
-      if (retryable(*err) && gen_cached(c, gen) && age >= 0)
+      if (hub_unavailable(*err) && gen_cached(c, gen) && age >= 0)
         {
           frc_log(c->req->log, FRC_LOG_WARNING,
                   "flox-runc: FloxHub is unreachable (%s); starting %s from the node cache for a "
@@ -385,7 +393,7 @@ resolve_pinned(struct ctx *c, struct frc_resolved *out, frc_error_t *err)
           return serve(c, gen, have_live ? ls.live : 0, have_live ? ls.commit : NULL,
                        FRC_FROM_CACHE_OFFLINE, out, err);
         }
-      return retryable(*err) ? hub_error_offline(c, err) : -1;
+      return hub_unavailable(*err) ? hub_error_offline(c, err) : -1;
     }
   auth_remember(c);
   if (gen_cached(c, gen))
@@ -424,7 +432,7 @@ resolve_live(struct ctx *c, struct frc_resolved *out, frc_error_t *err)
 
   if (ls_branch(c, commit, err) < 0)
     {
-      if (retryable(*err) && have_live && gen_cached(c, ls.live) && age >= 0)
+      if (hub_unavailable(*err) && have_live && gen_cached(c, ls.live) && age >= 0)
         {
           frc_log(c->req->log, FRC_LOG_WARNING,
                   "flox-runc: FloxHub is unreachable (%s); starting %s at generation %u, the live "
@@ -433,7 +441,7 @@ resolve_live(struct ctx *c, struct frc_resolved *out, frc_error_t *err)
           frc_error_release(err);
           return serve(c, ls.live, ls.live, ls.commit, FRC_FROM_CACHE_OFFLINE, out, err);
         }
-      return retryable(*err) ? hub_error_offline(c, err) : -1;
+      return hub_unavailable(*err) ? hub_error_offline(c, err) : -1;
     }
   auth_remember(c);
 

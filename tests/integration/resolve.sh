@@ -36,9 +36,11 @@ P1=/nix/store/0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-1
 P2=/nix/store/1bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-hello-2
 P3=/nix/store/2ccccccccccccccccccccccccccccccc-hello-3
 
-# config KEY=JSON... : write the node config with these overrides
+# config KEY=JSON... : write the node config with these overrides; the hub
+# starts without faults (a failed test must not leave its faults behind)
 config() {
 	local extra="{}" kv
+	hub_fault '{}'
 	for kv in "$@"; do
 		extra=$(jq -c --argjson v "${kv#*=}" --arg k "${kv%%=*}" '. + {($k): $v}' <<<"$extra")
 	done
@@ -220,8 +222,8 @@ t_faults() {
 	assert_rc 1 "persistent 500"
 	assert_contains "$CAP_ERR" "cannot resolve acme/hello:1 from FloxHub" "names the hub"
 	assert_contains "$CAP_ERR" "500" "and its error"
-	hub_fault '{"delay_ms": 5000}'
 	config fresh_seconds=0 deadline_seconds=2
+	hub_fault '{"delay_ms": 5000}'
 	local t0=$SECONDS
 	resolve acme/hello:1
 	assert_rc 1 "slower than the deadline"
