@@ -1,0 +1,822 @@
+#!/usr/bin/env bash
+#
+# tests/integration/e2e.sh RUNTIME      (RUNTIME: runc | crun)
+#
+# End to end, with real parts only: the REAL runtime, the test FloxHub
+# (tests/hub: git http-backend), real signed binary caches served over HTTP
+# on 127.0.0.1 (tests/nix), the node's real nix-store realising into a store
+# of the test's own (store_root), and flox-runc between the caller and the
+# runtime exactly as an engine calls runc.  Each test is one or more
+# assertions that can fail:
+#
+#   1. the environment's command runs in an EMPTY rootfs (`hello`), and on
+#      top of a busybox image (the image's sh finds hello through PATH);
+#      `run` prints the command's output only; `create` writes nothing to
+#      stdout (an engine's runc stdout is the container's output).
+#   2. live vs pinned generations: a newly published generation (adding
+#      greet) is picked up by the next create; `owner/name:1` is not (greet
+#      missing: the create fails with one runc-style JSON log line, the spec
+#      untouched, no container).
+#   3. run vs dev activation: FLOX_ENV (a /nix/store path, readable inside),
+#      dev's CPATH/PKG_CONFIG_PATH/LIBRARY_PATH, run's INFOPATH/XDG_DATA_DIRS.
+#   4. manifest vars and the on-activate hook (stdout of the hook goes to
+#      stderr, it runs before the command and its exports reach it); a hook
+#      in an environment without a shell fails the create saying so.
+#   5. read-only /nix (EROFS) vs flox.dev/nix-mutable (writes succeed, even
+#      into store paths); the node store (listing + checksums) is unchanged
+#      after both; delete unmounts the overlay and removes its directory.
+#   6. flox.dev/skip-containers: the container runs untouched (spec
+#      byte-identical, no /nix, no FLOX_ENV); exec (containerd's argv, detached
+#      and not) into a Flox container is activated, into a container listed in
+#      flox.dev/skip-containers-exec it is not (process file byte-identical).
+#   7. GC: `nix-store --gc` while a Flox container runs keeps its closure;
+#      `delete` + `delete --force` (both exit 0) release the container's root
+#      and record; `flox-runc gc --max-age 0` + `nix-store --gc` then remove
+#      hello from the store: a deleted container pins nothing.
+#   8. 8 concurrent creates of one cold environment: all succeed, every NAR
+#      is downloaded exactly once and the environment is built once.
+#   9. SIGKILL of flox-runc (its process group) while it realises: nix-store
+#      dies with it, nothing of the killed create remains, a retry succeeds
+#      and leaves no temporary build directory, root or record behind.
+#  10. an unsigned cache and a wrongly signed one are refused: the create
+#      fails naming the signature, nothing is realised, the spec untouched.
+#  11. a package in no cache fails naming the path and the substituters; two
+#      packages with the same file at one priority fail naming both and the
+#      file.
+#  12. nothing is left: no container record, container GC root, overlay
+#      mount or runtime container in the shared node state.
+#
+# Environment: FLOX_RUNC (the flox-runc binary), FLOX_RUNC_SRCDIR (repository
+# root; default this script's ../..), FLOX_RUNC_NIX_FIXTURES /
+# FLOX_RUNC_BUILDDIR (where the test packages are built once, see
+# tests/lib/nixcache.sh).  Must run as root.  Exit 0 pass, 77 skip (not root,
+# a needed tool missing), else failure.  Output is TAP.
+
+# shellcheck disable=SC2016 # jq programs and sh -c scripts are single-quoted on purpose
+set -euo pipefail
+
+RT_NAME=${1:-}
+case "$RT_NAME" in
+runc | crun) ;;
+*)
+	echo "usage: $0 runc|crun" >&2
+	exit 2
+	;;
+esac
+
+SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+export FLOX_RUNC_SRCDIR=$SRCDIR
+# shellcheck source=tests/lib/common.sh
+. "$SRCDIR/tests/lib/common.sh"
+# shellcheck source=tests/lib/hub.sh
+. "$SRCDIR/tests/lib/hub.sh"
+# shellcheck source=tests/lib/nixcache.sh
+. "$SRCDIR/tests/lib/nixcache.sh"
+
+skip_unless_root
+RT_BIN=$(command -v "$RT_NAME" 2>/dev/null) || skip_all "$RT_NAME is not installed"
+require_cmd jq busybox sha256sum chroot python3 git setsid pgrep awk find
+nixcache_require
+[[ -n "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
+[[ -x "$FLOX_RUNC" ]] || die "FLOX_RUNC=$FLOX_RUNC is not executable"
+
+if [[ "$RT_NAME" == crun ]]; then
+	crun_cgroup_workaround "$0" "$@"
+fi
+
+T0=$SECONDS
+tmpdir_setup "flox-runc-e2e-$RT_NAME"
+nixcache_build
+hub_start
+nixcache_serve main signed
+
+RROOT=$TEST_TMPDIR/runtime-root # the runtime's --root, shared by all tests
+STORE=$TEST_TMPDIR/store        # the node store of most tests (store_root)
+STATE=$TEST_TMPDIR/state
+CFG=$TEST_TMPDIR/config.json
+RFC3339='^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$'
+HELLO=$(nixcache_path hello)
+BUSYBOX_P=$(nixcache_path busybox)
+# FLOX_ENV: a directory under the /nix mount (the built environment: a store
+# path, or flox-runc's own /nix/var/flox-runc/envs/<key>)
+FLOX_ENV_RE='^/nix/(store/[0-9a-z]{32}-[^/]+|var/flox-runc/envs/[0-9a-z]+)$'
+SIG_MSG="lacks a valid signature from the node's trusted_public_keys"
+
+diag "runtime: $RT_BIN ($("$RT_BIN" --version | head -1))"
+diag "flox-runc: $FLOX_RUNC"
+diag "nix fixtures: $NIX_FX; hub: $HUB_URL; cache: $(nixcache_url main)"
+
+# write_config FILE STORE STATE SUBSTITUTER-URL [KEY=JSON...]
+write_config() {
+	local file=$1 store=$2 state=$3 url=$4 extra="{}" kv
+	shift 4
+	for kv in "$@"; do
+		extra=$(jq -c --argjson v "${kv#*=}" --arg k "${kv%%=*}" '. + {($k): $v}' <<<"$extra")
+	done
+	jq -n --arg rt "$RT_BIN" --arg hub "$HUB_URL" --arg store "$store" --arg state "$state" \
+		--arg sub "$url" --arg key "$NIX_FX_KEY" --argjson x "$extra" \
+		'{runtime: $rt, floxhub_url: $hub, store_root: $store, state_dir: $state,
+		  substituters: [$sub], trusted_public_keys: [$key],
+		  fresh_seconds: 0, deadline_seconds: 60} + $x' >"$file"
+}
+write_config "$CFG" "$STORE" "$STATE" "$(nixcache_url main)"
+export FLOX_RUNC_CONFIG=$CFG
+
+# Environments on the test hub.
+L=$TEST_TMPDIR/locks
+mkdir -p "$L"
+nixcache_lock "$L/hello1" hello
+nixcache_lock "$L/hello2" hello greet
+nixcache_lock "$L/tools" busybox hello devtool
+nixcache_lock "$L/hooked" busybox hello --var GREETING=from-manifest --var 'SPACED=a b  c' \
+	--hook 'echo hook-ran; export FROM_HOOK=yes'
+nixcache_lock "$L/hooknosh" hello --hook 'echo hook-ran'
+nixcache_lock "$L/ghost" hello --fake ghost
+nixcache_lock "$L/conflict" conflict-a conflict-b
+hub_publish acme/hello "$L/hello1" >/dev/null
+hub_publish acme/cold "$L/hello1" >/dev/null # hello only, for the cold-store tests
+hub_publish acme/tools "$L/tools" >/dev/null
+hub_publish acme/hooked "$L/hooked" >/dev/null
+hub_publish acme/hooknosh "$L/hooknosh" >/dev/null
+hub_publish acme/ghost "$L/ghost" >/dev/null
+hub_publish acme/conflict "$L/conflict" >/dev/null
+GHOST=$(jq -r '.packages[] | select(.install_id == "ghost") | .outputs.out' "$L/ghost")
+
+# ------------------------------------------------------------------ helpers
+
+fr() { "$FLOX_RUNC" --root "$RROOT" "$@"; }
+rt() { "$RT_BIN" --root "$RROOT" "$@"; }
+rt_status() { rt state "$1" 2>/dev/null | jq -r .status; }
+status_is() { [[ "$(rt_status "$1")" == "$2" ]]; }
+
+# make_empty_bundle DIR ARG...: an OCI bundle whose rootfs is an empty
+# directory (flox/empty), config.json from `RT spec`, the process ARGS.
+make_empty_bundle() {
+	local dir=$1 tag
+	shift
+	mkdir -p "$dir/rootfs"
+	rm -f "$dir/config.json"
+	(cd "$dir" && "$RT_BIN" spec) || die "$RT_NAME spec failed"
+	tag=$(printf '%s' "$dir" | sha256sum | cut -c1-12)
+	bundle_jq "$dir" '.process.terminal = false | .process.args = $args
+		| .linux.cgroupsPath = $cg' \
+		--arg cg "/flox-runc-test-$TEST_ID-$tag" --argjson args "$(json_array "$@")"
+}
+
+# flox_bundle DIR empty|busybox ENV ARG...: a bundle annotated with
+# flox.dev/environment ENV.
+flox_bundle() {
+	local dir=$1 kind=$2 env=$3
+	shift 3
+	if [[ "$kind" == empty ]]; then
+		make_empty_bundle "$dir" "$@"
+	else
+		make_busybox_bundle "$dir" "$@"
+	fi
+	bundle_annotate "$dir" flox.dev/environment "$env"
+}
+
+# cri_name DIR NAME: containerd CRI's identity annotations.
+cri_name() {
+	bundle_annotate "$1" io.kubernetes.cri.container-type container
+	bundle_annotate "$1" io.kubernetes.cri.container-name "$2"
+	bundle_annotate "$1" io.kubernetes.cri.sandbox-id "sb-$TEST_ID"
+}
+
+# run_fg ID BUNDLE: foreground `run` with runc's --log, captured.
+run_fg() {
+	cleanup_container "$RT_BIN" "$RROOT" "$1"
+	capture fr --log "$2/log.json" --log-format json run --bundle "$2" "$1"
+}
+
+# create_ok ID BUNDLE: create (containerd's argv; NOLOG=1: conmon's, without
+# --log); asserts success and that nothing reached stdout. The create's stdout file later receives the
+# container's output: CREATE_OUT.
+create_ok() {
+	local id=$1 b=$2
+	cleanup_container "$RT_BIN" "$RROOT" "$id"
+	if [[ -n "${NOLOG:-}" ]]; then # conmon's way: no --log
+		capture fr create --bundle "$b" --pid-file "$b/init.pid" "$id"
+	else
+		capture fr --log "$b/log.json" --log-format json create --bundle "$b" --pid-file "$b/init.pid" "$id"
+	fi
+	assert_rc 0 "create $id"
+	assert_eq 0 "$(stat -c %s "$CAP_OUT_FILE")" "bytes flox-runc wrote to stdout during create"
+	CREATE_OUT=$CAP_OUT_FILE
+	CREATE_ERR=$CAP_ERR_FILE
+	status_is "$id" created || {
+		diag "FAIL: $id is not in state created: $(rt_status "$id")"
+		return 1
+	}
+}
+
+# run_to_exit ID BUNDLE: create, start, wait until stopped; OUT holds the
+# container's stdout.
+run_to_exit() {
+	create_ok "$1" "$2"
+	capture fr start "$1"
+	assert_rc 0 "start $1"
+	assert_empty "$CAP_OUT" "start stdout"
+	WAIT_TIMEOUT=20 wait_for status_is "$1" stopped
+	OUT=$(cat "$CREATE_OUT")
+}
+
+# delete_twice ID: what containerd does after a task exits.
+delete_twice() {
+	capture fr delete "$1"
+	assert_rc 0 "delete $1"
+	assert_empty "$CAP_OUT" "delete stdout"
+	capture fr delete --force "$1"
+	assert_rc 0 "delete --force $1 (after delete)"
+	capture rt state "$1"
+	assert_fail "$1 gone from $RT_NAME"
+}
+
+# (find of a directory that does not exist yet prints nothing)
+lsfind() { find "$@" 2>/dev/null || true; }
+# tmp_leftovers [STATE STORE]: temporary build directories (state_dir/tmp,
+# <store_root>/nix/var/flox-runc/tmp)
+tmp_leftovers() { lsfind "${1:-$STATE}/tmp" "${2:-$STORE}/nix/var/flox-runc/tmp" -mindepth 1; }
+record_of() { lsfind "${2:-$STATE}/containers" -name "$1.json" | head -1; }
+gcroots_of() { lsfind "${2:-$STORE}/nix/var/nix/gcroots/flox-runc/containers" -mindepth 1 -maxdepth 1 -name "*-$1"; }
+
+# check_no_container ID [STATE STORE]: no record, no container root, and the
+# runtime does not know ID.
+check_no_container() {
+	local id=$1 state=${2:-$STATE} store=${3:-$STORE}
+	assert_empty "$(record_of "$id" "$state")" "container record of $id"
+	assert_empty "$(gcroots_of "$id" "$store")" "container GC root of $id"
+	capture rt state "$id"
+	assert_fail "$RT_NAME must not know $id"
+}
+
+# check_failed_create BUNDLE ID SHA WANT...: after a captured failing create.
+check_failed_create() {
+	local b=$1 id=$2 sha=$3 w line msg
+	shift 3
+	assert_fail "create must fail"
+	assert_empty "$CAP_OUT" "stdout of a failing create"
+	[[ -s "$b/log.json" ]] || {
+		diag "FAIL: nothing in the --log file $b/log.json"
+		return 1
+	}
+	line=$(grep '"level":"error"' "$b/log.json" || true)
+	assert_eq 1 "$(grep -c . <<<"$line")" "error lines in log.json"
+	assert_json "$line" '.level == "error" and (.msg | type) == "string" and (.time | type) == "string"' "log line"
+	assert_match "$(jq -r .time <<<"$line")" "$RFC3339" "log time is RFC 3339"
+	msg=$(jq -r .msg <<<"$line")
+	assert_contains "$msg" "flox-runc:" "log msg"
+	for w in "$@"; do
+		assert_contains "$msg" "$w" "log msg"
+		assert_contains "$CAP_ERR" "$w" "stderr"
+	done
+	assert_file_unchanged "$b/config.json" "$sha" "config.json"
+	[[ ! -e "$b/init.pid" ]] || {
+		diag "FAIL: pid file written"
+		return 1
+	}
+	check_no_container "$id"
+}
+
+# store_snapshot DIR: the names, kinds, modes, link targets and contents of
+# everything under DIR/nix.
+store_snapshot() {
+	(
+		cd "$1"
+		find nix -printf '%y %m %p -> %l\n' | LC_ALL=C sort
+		find nix -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+	)
+}
+
+# nix_store STORE ARG...: the test's own nix-store (private config) on STORE.
+nix_store() {
+	local store=$1
+	shift
+	nixcache_nix "$TEST_TMPDIR/nix-home" nix-store --store "$store" "$@"
+}
+
+# flox_env_of OUTPUT: the FLOX_ENV=... line's value in `env` output.
+env_value() { sed -n "s/^$1=//p" <<<"$2" | head -1; }
+
+# ---------------------------------------------------------------- 1. rootfs
+
+t_empty_rootfs() {
+	local b=$TEST_TMPDIR/t1
+	flox_bundle "$b" empty acme/hello hello
+	run_fg e2e-empty "$b"
+	assert_rc 0 "run"
+	assert_eq "Hello, world!" "$CAP_OUT" "run stdout"
+	assert_eq "$(printf 'Hello, world!\n' | sha256sum)" "$(sha256sum <"$CAP_OUT_FILE")" "run stdout bytes"
+	assert_empty "$CAP_ERR" "run stderr (progress goes to --log)"
+	assert_not_contains "$(cat "$b/log.json")" '"level":"error"' "log.json"
+	assert_contains "$(cat "$b/log.json")" "acme/hello:1" "log names the generation"
+	assert_eq 0 "$(find "$b/rootfs" -mindepth 1 -type f | wc -l)" "files in the empty rootfs"
+	check_no_container e2e-empty
+
+	# the same through create/start/delete (containerd's order)
+	local b2=$TEST_TMPDIR/t1c
+	flox_bundle "$b2" empty acme/hello hello
+	run_to_exit e2e-empty-c "$b2"
+	assert_eq "Hello, world!" "$OUT" "container output"
+	assert_empty "$(grep -v '"level":"info"' "$CREATE_ERR" || true)" "create stderr"
+	delete_twice e2e-empty-c
+	check_no_container e2e-empty-c
+}
+
+t_busybox_image() {
+	local b=$TEST_TMPDIR/t1b
+	flox_bundle "$b" busybox acme/hello sh -c 'hello; ls /bin/busybox'
+	run_to_exit e2e-bb "$b"
+	assert_eq $'Hello, world!\n/bin/busybox' "$OUT" "image sh runs the environment's hello"
+	assert_json "$b/config.json" '.process.args[0] == "sh"' "the image's sh stays the command"
+	assert_json "$b/config.json" '[.mounts[] | select(.destination == "/nix")] | length == 1' "one /nix mount"
+	delete_twice e2e-bb
+	check_no_container e2e-bb
+}
+
+# ----------------------------------------------------------- 2. generations
+
+t_generations() {
+	local b=$TEST_TMPDIR/t2 bp=$TEST_TMPDIR/t2p sha
+	hub_publish acme/hello "$L/hello2" >/dev/null
+	flox_bundle "$b" empty acme/hello greet
+	run_fg e2e-live "$b"
+	assert_rc 0 "run greet from the live generation"
+	assert_eq "Hello from greet" "$CAP_OUT" "greet output"
+	assert_contains "$(cat "$b/log.json")" "acme/hello:2" "log names generation 2"
+
+	flox_bundle "$bp" empty acme/hello:1 greet
+	sha=$(sha256_of "$bp/config.json")
+	cleanup_container "$RT_BIN" "$RROOT" e2e-pinned
+	capture fr --log "$bp/log.json" --log-format json create --bundle "$bp" --pid-file "$bp/init.pid" e2e-pinned
+	check_failed_create "$bp" e2e-pinned "$sha" 'command "greet" is in neither the environment' "acme/hello:1"
+
+	# and the pinned generation still runs what it has
+	local bh=$TEST_TMPDIR/t2h
+	flox_bundle "$bh" empty acme/hello:1 hello
+	run_fg e2e-pinned-ok "$bh"
+	assert_rc 0 "pinned :1 runs hello"
+	assert_eq "Hello, world!" "$CAP_OUT" "pinned output"
+}
+
+# ------------------------------------------------------------ 3. run vs dev
+
+t_modes() {
+	local b=$TEST_TMPDIR/t3r bd=$TEST_TMPDIR/t3d run dev fe_run fe_dev
+	flox_bundle "$b" empty acme/tools env
+	run_fg e2e-run "$b"
+	assert_rc 0 "run mode"
+	run=$CAP_OUT
+	flox_bundle "$bd" empty acme/tools env
+	bundle_annotate "$bd" flox.dev/activate-mode dev
+	run_fg e2e-dev "$bd"
+	assert_rc 0 "dev mode"
+	dev=$CAP_OUT
+
+	fe_run=$(env_value FLOX_ENV "$run")
+	fe_dev=$(env_value FLOX_ENV "$dev")
+	assert_match "$fe_run" "$FLOX_ENV_RE" "run FLOX_ENV"
+	assert_match "$fe_dev" "$FLOX_ENV_RE" "dev FLOX_ENV"
+	assert_ne "$fe_run" "$fe_dev" "run and dev environments are built separately"
+	assert_contains "$(env_value PATH "$run")" "$fe_run/bin" "run PATH"
+	assert_contains "$(env_value INFOPATH "$run")" "$fe_run" "run INFOPATH"
+	assert_contains "$(env_value XDG_DATA_DIRS "$run")" "$fe_run" "run XDG_DATA_DIRS"
+	assert_not_contains "$run" $'\nCPATH=' "run mode sets no CPATH"
+	assert_not_contains "$run" $'\nPKG_CONFIG_PATH=' "run mode sets no PKG_CONFIG_PATH"
+	assert_contains "$(env_value CPATH "$dev")" "$fe_dev" "dev CPATH"
+	assert_contains "$(env_value PKG_CONFIG_PATH "$dev")" "$fe_dev" "dev PKG_CONFIG_PATH"
+	assert_contains "$(env_value LIBRARY_PATH "$dev")" "$fe_dev" "dev LIBRARY_PATH"
+	assert_contains "$(env_value PATH "$dev")" "$fe_dev/bin" "dev PATH"
+
+	# FLOX_ENV is readable inside, and dev's headers are where CPATH says
+	local b2=$TEST_TMPDIR/t3i
+	flox_bundle "$b2" empty acme/tools sh -c 'cat "$FLOX_ENV/include/devtool.h" >/dev/null && ls "$FLOX_ENV/bin/hello" && test -r "$FLOX_ENV/lib/pkgconfig/devtool.pc" && echo readable'
+	bundle_annotate "$b2" flox.dev/activate-mode dev
+	run_fg e2e-readable "$b2"
+	assert_rc 0 "reading FLOX_ENV inside"
+	assert_eq "$fe_dev/bin/hello"$'\n'readable "$CAP_OUT" "FLOX_ENV contents inside the container"
+}
+
+# ---------------------------------------------------------- 4. vars, hook
+
+t_vars_hook() {
+	local b=$TEST_TMPDIR/t4
+	flox_bundle "$b" empty acme/hooked sh -c 'echo "GREETING=$GREETING"; echo "SPACED=$SPACED"; echo "FROM_HOOK=${FROM_HOOK-unset}"'
+	run_fg e2e-hook "$b"
+	assert_rc 0 "run with a hook"
+	assert_eq $'GREETING=from-manifest\nSPACED=a b  c\nFROM_HOOK=yes' "$CAP_OUT" \
+		"manifest vars, and the hook ran before the command (its export reached it)"
+	assert_contains "$CAP_ERR" "hook-ran" "the hook's stdout goes to stderr"
+	assert_not_contains "$CAP_OUT" "hook-ran" "nothing of the hook on stdout"
+}
+
+t_hook_no_shell() {
+	local b=$TEST_TMPDIR/t4n sha
+	flox_bundle "$b" empty acme/hooknosh hello
+	sha=$(sha256_of "$b/config.json")
+	cleanup_container "$RT_BIN" "$RROOT" e2e-hooknosh
+	capture fr --log "$b/log.json" --log-format json create --bundle "$b" --pid-file "$b/init.pid" e2e-hooknosh
+	check_failed_create "$b" e2e-hooknosh "$sha" "has an on-activate hook but no shell to run it" "acme/hooknosh"
+}
+
+# ------------------------------------------------------- 5. ro vs mutable
+
+t_nix_rw() {
+	local bro=$TEST_TMPDIR/t5ro brw=$TEST_TMPDIR/t5rw before after rec overlay
+	# warm the environment first: the snapshot is of a node that has it
+	local bw=$TEST_TMPDIR/t5w
+	flox_bundle "$bw" empty acme/hello hello
+	run_fg e2e-warm "$bw"
+	assert_rc 0 "warm-up"
+	before=$(store_snapshot "$STORE")
+
+	flox_bundle "$bro" busybox acme/hello sleep 86400
+	flox_bundle "$brw" busybox acme/hello sleep 86400
+	bundle_annotate "$brw" flox.dev/nix-mutable true
+	write_process_file "$TEST_TMPDIR/t5-probe.json" sh -c \
+		"touch /nix/probe && echo top-ok; echo x >/nix/store/new-file && echo store-ok; chmod u+w $HELLO/bin/hello && echo '#tampered' >>$HELLO/bin/hello && echo path-ok; hello"
+	cp "$TEST_TMPDIR/t5-probe.json" "$TEST_TMPDIR/t5-probe2.json"
+
+	create_ok e2e-ro "$bro"
+	capture fr start e2e-ro
+	assert_rc 0 "start ro"
+	capture fr exec --process "$TEST_TMPDIR/t5-probe.json" e2e-ro
+	assert_not_contains "$CAP_OUT" "-ok" "no write under a read-only /nix succeeds"
+	assert_contains "$CAP_ERR" "Read-only file system" "EROFS"
+	assert_contains "$CAP_OUT" "Hello, world!" "hello still runs"
+
+	create_ok e2e-rw "$brw"
+	capture fr start e2e-rw
+	assert_rc 0 "start rw"
+	rec=$(record_of e2e-rw)
+	overlay=$(jq -r .overlay "$rec")
+	assert_match "$overlay" "^$STATE/" "overlay under state_dir"
+	assert_contains "$(awk '{print $5}' /proc/self/mountinfo)" "$overlay/merged" "overlay mounted"
+	capture fr exec --process "$TEST_TMPDIR/t5-probe2.json" e2e-rw
+	assert_rc 0 "writes under a mutable /nix"
+	assert_eq $'top-ok\nstore-ok\npath-ok\nHello, world!' "$CAP_OUT" "writes succeed (even into a store path)"
+
+	for id in e2e-ro e2e-rw; do
+		capture fr kill "$id" 9
+		assert_rc 0 "kill $id"
+		wait_for status_is "$id" stopped
+		delete_twice "$id"
+		check_no_container "$id"
+	done
+	assert_not_contains "$(awk '{print $5}' /proc/self/mountinfo)" "$overlay" "overlay unmounted after delete"
+	[[ ! -e "$overlay" ]] || {
+		diag "FAIL: overlay directory $overlay still exists"
+		return 1
+	}
+	after=$(store_snapshot "$STORE")
+	if [[ "$before" != "$after" ]]; then
+		diag "FAIL: the node store changed:"
+		diag "$(diff <(echo "$before") <(echo "$after") | head -20)"
+		return 1
+	fi
+	grep -q 'Hello, world' "$STORE$HELLO/bin/hello" || {
+		diag "FAIL: hello changed in the node store"
+		return 1
+	}
+}
+
+# ------------------------------------------------------ 6. skip-containers
+
+t_skip_containers() {
+	local b=$TEST_TMPDIR/t6 sha
+	make_busybox_bundle "$b" sh -c 'if [ -e /nix ]; then echo HAS-NIX; else echo NO-NIX; fi; echo "FLOX_ENV=${FLOX_ENV-unset}"'
+	cri_name "$b" sidecar
+	bundle_annotate "$b" flox.dev/environment acme/hello
+	bundle_annotate "$b" flox.dev/skip-containers "vault-agent,sidecar"
+	sha=$(sha256_of "$b/config.json")
+	run_fg e2e-skip "$b"
+	assert_rc 0 "skipped container runs"
+	assert_eq $'NO-NIX\nFLOX_ENV=unset' "$CAP_OUT" "runs untouched from its image"
+	assert_empty "$CAP_ERR" "stderr"
+	assert_file_unchanged "$b/config.json" "$sha" "config.json byte-identical"
+	assert_empty "$(record_of e2e-skip)" "no record"
+}
+
+# exec_containerd ID PROCESS-FILE LOGDIR: containerd's detached exec; waits
+# for the process to end. EXEC_OUT holds its output.
+exec_containerd() {
+	local id=$1 pf=$2 d=$3 pid
+	rm -f "$d/exec.pid"
+	capture fr --log "$d/log.json" --log-format json exec --process "$pf" --detach --pid-file "$d/exec.pid" "$id"
+	assert_rc 0 "exec --detach into $id"
+	pid=$(cat "$d/exec.pid")
+	assert_match "$pid" '^[0-9]+$' "exec pid file"
+	wait_for bash -c '! kill -0 "$1"' _ "$pid"
+	EXEC_OUT=$(cat "$CAP_OUT_FILE")
+}
+
+t_skip_exec() {
+	local bf=$TEST_TMPDIR/t6f bs=$TEST_TMPDIR/t6s sha
+	flox_bundle "$bf" busybox acme/hello sleep 86400
+	cri_name "$bf" app
+	bundle_annotate "$bf" flox.dev/skip-containers-exec "debug,other"
+	flox_bundle "$bs" busybox acme/hello sleep 86400
+	cri_name "$bs" debug
+	bundle_annotate "$bs" flox.dev/skip-containers-exec "debug,other"
+	for id in e2e-app e2e-debug; do
+		local bb=$bf
+		[[ $id == e2e-debug ]] && bb=$bs
+		create_ok "$id" "$bb"
+		capture fr start "$id"
+		assert_rc 0 "start $id"
+	done
+
+	# a Flox container: detached (containerd) and attached execs are activated
+	write_process_file "$bf/p1.json" hello
+	exec_containerd e2e-app "$bf/p1.json" "$bf"
+	assert_eq "Hello, world!" "$EXEC_OUT" "detached exec of hello"
+	write_process_file "$bf/p2.json" sh -c 'echo "FLOX_ENV=${FLOX_ENV-unset}"; hello'
+	capture fr --log "$bf/log.json" --log-format json exec --process "$bf/p2.json" e2e-app
+	assert_rc 0 "exec into the Flox container"
+	assert_match "$CAP_OUT" $'^FLOX_ENV=/nix/[^\n]+\nHello, world!$' "exec sees FLOX_ENV and finds hello"
+	assert_match "$(head -1 <<<"$CAP_OUT")" "^FLOX_ENV=${FLOX_ENV_RE#^}" "FLOX_ENV in the exec"
+
+	# a skip-containers-exec container: its main process is activated...
+	assert_contains "$(tr '\0' '\n' <"/proc/$(cat "$bs/init.pid")/environ")" "FLOX_ENV=/nix/" "main process activated"
+	# ...its execs are not
+	write_process_file "$bs/p1.json" sh -c 'echo "FLOX_ENV=${FLOX_ENV-unset}"; echo "PATH=$PATH"'
+	cp "$bs/p1.json" "$bs/p2.json"
+	sha=$(sha256_of "$bs/p1.json")
+	exec_containerd e2e-debug "$bs/p1.json" "$bs"
+	assert_eq $'FLOX_ENV=unset\nPATH=/bin' "$EXEC_OUT" "detached exec not activated"
+	assert_file_unchanged "$bs/p1.json" "$sha" "process file byte-identical"
+	capture fr --log "$bs/log.json" --log-format json exec --process "$bs/p2.json" e2e-debug
+	assert_rc 0 "attached exec"
+	assert_eq $'FLOX_ENV=unset\nPATH=/bin' "$CAP_OUT" "attached exec not activated"
+	assert_file_unchanged "$bs/p2.json" "$sha" "process file byte-identical (attached)"
+
+	for id in e2e-app e2e-debug; do
+		capture fr kill "$id" 9
+		wait_for status_is "$id" stopped
+		delete_twice "$id"
+		check_no_container "$id"
+	done
+}
+
+# ---------------------------------------------------------------- 7. GC
+
+t_gc() {
+	local st=$TEST_TMPDIR/s7 cfg=$TEST_TMPDIR/config7.json b=$TEST_TMPDIR/t7 id=e2e-gc
+	local store=$st/store state=$st/state
+	write_config "$cfg" "$store" "$state" "$(nixcache_url main)"
+	export FLOX_RUNC_CONFIG=$cfg
+	flox_bundle "$b" busybox acme/cold sleep 86400
+	NOLOG=1 create_ok "$id" "$b" # cold, and without --log: still nothing on stdout
+	capture fr start "$id"
+	assert_rc 0 "start"
+
+	# flox-runc gc, even long after the create, keeps what a live container uses
+	local old
+	old=$(date -d '-1 day' '+%Y-%m-%d %H:%M:%S')
+	find "$state" "$store/nix/var/nix/gcroots/flox-runc" "$store/nix/var/flox-runc" -exec touch -h -d "$old" {} +
+	capture fr gc --max-age 0
+	assert_rc 0 "flox-runc gc --max-age 0 while the container runs"
+	assert_contains "$CAP_OUT" "removed 0 container records, 0 overlays, 0 container roots, 0 environments" "gc of a live container"
+	assert_ne "" "$(record_of "$id" "$state")" "the live container's record"
+
+	capture nix_store "$store" --gc
+	assert_rc 0 "nix-store --gc while the container runs"
+	local p
+	for p in $(nixcache_closure "$HELLO"); do
+		[[ -e "$store$p" ]] || {
+			diag "FAIL: $p was collected while its container runs"
+			return 1
+		}
+	done
+	write_process_file "$b/p.json" hello
+	capture fr exec --process "$b/p.json" "$id"
+	assert_rc 0 "exec hello after the GC"
+	assert_eq "Hello, world!" "$CAP_OUT" "hello still works"
+
+	capture fr kill "$id" 9
+	wait_for status_is "$id" stopped
+	delete_twice "$id"
+	assert_empty "$(lsfind "$store/nix/var/nix/gcroots/flox-runc/containers" -mindepth 1)" "container GC roots left"
+	assert_empty "$(lsfind "$state/containers" -name '*.json')" "container records left"
+
+	capture fr gc --max-age 0
+	assert_rc 0 "flox-runc gc --max-age 0"
+	assert_match "$CAP_OUT" 'removed .* [1-9][0-9]* environments' "gc evicted the environment"
+	assert_empty "$(lsfind "$store/nix/var/nix/gcroots/flox-runc/envs" -mindepth 1)" "environment GC roots after gc"
+	assert_empty "$(lsfind "$store/nix/var/flox-runc/envs" -mindepth 1 -maxdepth 1)" "built environments after gc"
+	capture nix_store "$store" --gc
+	assert_rc 0 "nix-store --gc after delete and flox-runc gc"
+	for p in "$HELLO" "$BUSYBOX_P"; do
+		[[ ! -e "$store$p" ]] || {
+			diag "FAIL: $p is still in the store: something still pins it"
+			diag "roots: $(nix_store "$store" --gc --print-roots 2>&1 | head -5)"
+			return 1
+		}
+	done
+}
+
+# -------------------------------------------------------- 8. concurrency
+
+t_concurrent() {
+	local st=$TEST_TMPDIR/s8 cfg=$TEST_TMPDIR/config8.json i pids=() rc=0 n=8
+	nixcache_serve c8 signed
+	write_config "$cfg" "$st/store" "$st/state" "$(nixcache_url c8)"
+	export FLOX_RUNC_CONFIG=$cfg
+	for ((i = 0; i < n; i++)); do
+		flox_bundle "$st/b$i" empty acme/cold hello
+		cleanup_container "$RT_BIN" "$RROOT" "e2e-par-$i"
+	done
+	for ((i = 0; i < n; i++)); do
+		fr --log "$st/b$i/log.json" --log-format json create --bundle "$st/b$i" \
+			--pid-file "$st/b$i/init.pid" "e2e-par-$i" >"$st/out$i" 2>"$st/err$i" &
+		pids+=($!)
+	done
+	for ((i = 0; i < n; i++)); do
+		if ! wait "${pids[$i]}"; then
+			diag "FAIL: create e2e-par-$i failed: $(cat "$st/err$i")"
+			rc=1
+		fi
+	done
+	((rc == 0))
+	for ((i = 0; i < n; i++)); do
+		assert_eq 0 "$(stat -c %s "$st/out$i")" "stdout of create $i"
+		capture fr start "e2e-par-$i"
+		assert_rc 0 "start $i"
+	done
+	local nars
+	nars=$(awk '$2 == "GET" && $3 ~ /^\/nar\// {print $3}' "$(nixcache_log c8)")
+	assert_eq "$(nixcache_closure "$HELLO" | wc -l)" "$(grep -c . <<<"$nars")" "NAR downloads (one per closure path)"
+	assert_empty "$(sort <<<"$nars" | uniq -d)" "NARs downloaded twice"
+	assert_eq 1 "$(cat "$st"/b*/log.json | grep -c 'building the run environment')" "environment builds"
+	assert_eq 1 "$(cat "$st"/b*/log.json | grep -c 'realising ')" "realisations"
+	local envs
+	envs=$(for ((i = 0; i < n; i++)); do jq -r '.process.env[] | select(startswith("FLOX_ENV="))' "$st/b$i/config.json"; done | sort -u)
+	assert_eq 1 "$(grep -c . <<<"$envs")" "one environment for all"
+	for ((i = 0; i < n; i++)); do
+		WAIT_TIMEOUT=20 wait_for status_is "e2e-par-$i" stopped
+		assert_eq "Hello, world!" "$(cat "$st/out$i")" "output of container $i"
+		delete_twice "e2e-par-$i"
+		check_no_container "e2e-par-$i" "$st/state" "$st/store"
+	done
+}
+
+# ------------------------------------------------------------ 9. SIGKILL
+
+nix_store_pids() { pgrep -f "nix-store --store $1( |\$)" || true; }
+nix_store_alive() { [[ -n "$(nix_store_pids "$1")" ]]; }
+nix_store_gone() { [[ -z "$(nix_store_pids "$1")" ]]; }
+
+t_sigkill() {
+	local st=$TEST_TMPDIR/s9 cfg=$TEST_TMPDIR/config9.json b=$TEST_TMPDIR/t9 id=e2e-kill
+	local store=$st/store state=$st/state pid pgid mypgid
+	nixcache_serve c9 signed
+	write_config "$cfg" "$store" "$state" "$(nixcache_url c9)"
+	export FLOX_RUNC_CONFIG=$cfg
+	flox_bundle "$b" empty acme/cold hello
+	local sha
+	sha=$(sha256_of "$b/config.json")
+	cleanup_container "$RT_BIN" "$RROOT" "$id"
+	nixcache_fault c9 '{"delay_ms": 5000, "only_paths_matching": "^/nar/"}'
+
+	setsid "$FLOX_RUNC" --root "$RROOT" --log "$b/log.json" --log-format json \
+		create --bundle "$b" --pid-file "$b/init.pid" "$id" >"$st.out" 2>"$st.err" &
+	pid=$!
+	cleanup_pid "$pid"
+	WAIT_TIMEOUT=20 wait_for nix_store_alive "$store"
+	sleep 1
+	pgid=$(ps -o pgid= -p "$pid" | tr -d ' ')
+	mypgid=$(ps -o pgid= -p $$ | tr -d ' ')
+	assert_eq "$pid" "$pgid" "flox-runc leads its own process group"
+	assert_ne "$mypgid" "$pgid" "not the test's process group"
+	assert_eq 1 "$(grep -c . <<<"$(nix_store_pids "$store")")" "one nix-store realising"
+	assert_contains "$(cat "$b/log.json")" "realising" "killed while realising"
+	kill -9 -- "-$pgid"
+	wait "$pid" 2>/dev/null || true
+	WAIT_TIMEOUT=5 wait_for nix_store_gone "$store"
+	assert_file_unchanged "$b/config.json" "$sha" "config.json after the kill"
+	check_no_container "$id" "$state" "$store"
+
+	nixcache_fault c9 '{}'
+	rm -f "$b/log.json"
+	run_to_exit "$id" "$b"
+	assert_eq "Hello, world!" "$OUT" "the retry runs"
+	assert_empty "$(tmp_leftovers "$state" "$store")" "temporary build directories after the retry"
+	delete_twice "$id"
+	check_no_container "$id" "$state" "$store"
+	assert_empty "$(lsfind "$store/nix/var/nix/gcroots/flox-runc" -name '*.tmp.*' -o -name '*.old.*')" "half-made GC roots"
+	assert_empty "$(nix_store_pids "$store")" "nix-store processes"
+}
+
+# t_crash_build: flox-runc killed in the middle of building the environment
+# tree (strace delivers SIGKILL at its first symlink, which envbuild makes):
+# the half-built tree of the dead process is never used and the retry
+# removes it.
+t_crash_build() {
+	local st=$TEST_TMPDIR/s9b cfg=$TEST_TMPDIR/config9b.json b=$TEST_TMPDIR/t9b id=e2e-crash
+	local store=$st/store state=$st/state
+	write_config "$cfg" "$store" "$state" "$(nixcache_url main)"
+	export FLOX_RUNC_CONFIG=$cfg
+	flox_bundle "$b" empty acme/cold hello
+	cleanup_container "$RT_BIN" "$RROOT" "$id"
+	capture strace -o "$st.strace" -e trace=symlink,symlinkat -e inject=symlink,symlinkat:signal=KILL \
+		"$FLOX_RUNC" --root "$RROOT" --log "$b/log.json" --log-format json create --bundle "$b" "$id"
+	assert_eq 137 "$CAP_RC" "flox-runc killed (128 + SIGKILL)"
+	assert_contains "$(cat "$b/log.json")" "building the run environment" "killed while building"
+	assert_ne "" "$(tmp_leftovers "$state" "$store")" "the crash left a half-built tree (else it missed the build)"
+	assert_empty "$(lsfind "$state/envs" -name '*.json')" "no environment record for a half-built tree"
+	check_no_container "$id" "$state" "$store"
+	run_fg "$id" "$b"
+	assert_rc 0 "the retry"
+	assert_eq "Hello, world!" "$CAP_OUT" "the retry runs hello"
+	assert_empty "$(tmp_leftovers "$state" "$store")" "temporary build directories after the retry"
+	check_no_container "$id" "$state" "$store"
+}
+
+# ------------------------------------------------------ 10. signatures
+
+t_refused() {
+	local variant=$1 st=$TEST_TMPDIR/s10-$1 cfg=$TEST_TMPDIR/config10-$1.json b=$TEST_TMPDIR/t10-$1
+	local id=e2e-sig-$1 sha
+	nixcache_serve "$variant" "$variant"
+	write_config "$cfg" "$st/store" "$st/state" "$(nixcache_url "$variant")"
+	export FLOX_RUNC_CONFIG=$cfg
+	flox_bundle "$b" empty acme/cold hello
+	sha=$(sha256_of "$b/config.json")
+	cleanup_container "$RT_BIN" "$RROOT" "$id"
+	capture fr --log "$b/log.json" --log-format json create --bundle "$b" --pid-file "$b/init.pid" "$id"
+	check_failed_create "$b" "$id" "$sha" "$SIG_MSG" "$(nixcache_url "$variant")"
+	assert_empty "$(lsfind "$st/store/nix/store" -mindepth 1 -maxdepth 1 -name '*-hello-*' -o -mindepth 1 -maxdepth 1 -name '*-busybox-*')" "paths realised from a refused cache"
+	assert_eq 0 "$(nixcache_nar_gets "$variant")" "NARs fetched from a refused cache"
+	assert_empty "$(lsfind "$st/state/envs" -name '*.json')" "environment records"
+}
+
+# ------------------------------------------------------ 11. missing, conflict
+
+t_missing() {
+	local b=$TEST_TMPDIR/t11m sha
+	flox_bundle "$b" empty acme/ghost hello
+	sha=$(sha256_of "$b/config.json")
+	cleanup_container "$RT_BIN" "$RROOT" e2e-ghost
+	capture fr --log "$b/log.json" --log-format json create --bundle "$b" --pid-file "$b/init.pid" e2e-ghost
+	check_failed_create "$b" e2e-ghost "$sha" "$GHOST" "not available from any substituter" "$(nixcache_url main)"
+}
+
+t_conflict() {
+	local b=$TEST_TMPDIR/t11c sha
+	flox_bundle "$b" empty acme/conflict conflict
+	sha=$(sha256_of "$b/config.json")
+	cleanup_container "$RT_BIN" "$RROOT" e2e-conflict
+	capture fr --log "$b/log.json" --log-format json create --bundle "$b" --pid-file "$b/init.pid" e2e-conflict
+	check_failed_create "$b" e2e-conflict "$sha" conflict-a conflict-b bin/conflict
+}
+
+# ------------------------------------------------------------ 12. leftovers
+
+t_nothing_left() {
+	assert_empty "$(lsfind "$STATE/containers" -name '*.json')" "container records"
+	assert_empty "$(lsfind "$STORE/nix/var/nix/gcroots/flox-runc/containers" -mindepth 1)" "container GC roots"
+	assert_empty "$(lsfind "$STATE/overlays" -mindepth 1)" "overlay directories"
+	assert_empty "$(awk '$9 == "overlay" {print $5}' /proc/self/mountinfo | grep -F "$TEST_TMPDIR" || true)" "overlay mounts"
+	assert_empty "$(rt list -q 2>/dev/null)" "containers in $RT_NAME"
+	assert_empty "$(tmp_leftovers)" "temporary build directories"
+}
+
+# ------------------------------------------------------------------- main
+
+# t_timed NAME FUNC...: tap_test with the elapsed time in a diagnostic.
+# E2E_ONLY=REGEX (matched against NAME) runs a subset, for debugging.
+t_timed() {
+	local t=$SECONDS
+	if [[ -n "${E2E_ONLY:-}" && ! "$1" =~ ${E2E_ONLY} ]]; then
+		tap_skip "$1" "not selected by E2E_ONLY"
+		return 0
+	fi
+	tap_test "$@"
+	diag "  ($((SECONDS - t)) s)"
+}
+
+t_timed "1a. hello runs in an EMPTY rootfs; run prints only its output; create writes no stdout" t_empty_rootfs
+t_timed "1b. on a busybox image: the image's sh finds the environment's hello" t_busybox_image
+t_timed "2. a new live generation is picked up; a pinned :1 is not (greet missing fails closed)" t_generations
+t_timed "3. run vs dev activation (FLOX_ENV, INFOPATH/XDG_DATA_DIRS vs CPATH/PKG_CONFIG_PATH)" t_modes
+t_timed "4a. manifest vars; on-activate hook runs first, its output on stderr" t_vars_hook
+t_timed "4b. a hook without a shell in the environment fails the create" t_hook_no_shell
+t_timed "5. read-only /nix (EROFS) vs nix-mutable overlay; node store unchanged; overlay gone" t_nix_rw
+t_timed "6a. flox.dev/skip-containers: untouched from its image" t_skip_containers
+t_timed "6b. exec activated into a Flox container, not into a skip-containers-exec one" t_skip_exec
+t_timed "7. GC keeps a running container's closure; delete + gc free everything" t_gc
+t_timed "8. 8 concurrent creates: one download per NAR, one build" t_concurrent
+t_timed "9. SIGKILL during materialisation: nothing left, the retry succeeds" t_sigkill
+if command -v strace >/dev/null; then
+	t_timed "9b. SIGKILL while building the tree: the retry removes the half-built one" t_crash_build
+else
+	tap_skip "9b. SIGKILL while building the tree" "strace is not installed"
+fi
+t_timed "10a. an unsigned cache is refused" t_refused unsigned
+t_timed "10b. a wrongly signed cache is refused" t_refused badsig
+t_timed "11a. a package in no cache fails naming the path and the substituters" t_missing
+t_timed "11b. an equal-priority file conflict fails naming both packages and the file" t_conflict
+t_timed "12. no record, GC root, overlay or container left in the node state" t_nothing_left
+diag "total: $((SECONDS - T0)) s"
+
+tap_done
