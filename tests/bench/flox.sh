@@ -12,6 +12,8 @@
 #  2. exec rewrite: `flox-runc exec --process F ID true` vs the runtime's
 #     `exec --process F ID true` into one running Flox container (F copied
 #     fresh each call).  Budget: 2 ms added.
+#     Both again with a stub runtime (a static program that exits 0), which
+#     isolates what flox-runc itself adds from runc's noisy tens of ms.
 #  3. cold materialisation: `flox-runc prefetch` into an empty node store
 #     (resolution cached, so no hub traffic) vs `nix-store --realise` of the
 #     same paths into an empty store alone.  Budget: orchestration overhead
@@ -157,6 +159,44 @@ rm -rf "$TEST_TMPDIR/nixonly"
 mat_nix=$(median <"$TEST_TMPDIR/m.nix")
 mat_fr=$(median <"$TEST_TMPDIR/m.fr")
 
+log "flox-runc alone (stub runtime): $N rounds"
+printf 'int main(void){return 0;}\n' >"$TEST_TMPDIR/stub.c"
+cc -O2 -static -o "$TEST_TMPDIR/stub" "$TEST_TMPDIR/stub.c"
+jq --arg s "$TEST_TMPDIR/stub" '.runtime = $s' "$TEST_TMPDIR/config.json" >"$TEST_TMPDIR/stub.json"
+"$FLOX_RUNC" --root "$ROOT" prefetch bench/hello:1 >/dev/null
+: >"$TEST_TMPDIR/sc.st"
+: >"$TEST_TMPDIR/sc.fr"
+: >"$TEST_TMPDIR/se.st"
+: >"$TEST_TMPDIR/se.fr"
+mkdir -p "$TEST_TMPDIR/sb/rootfs"
+FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" create --bundle "$TEST_TMPDIR/projected" stub-ex >/dev/null
+for i in $(seq "$N"); do
+	cp "$TEST_TMPDIR/pristine/config.json" "$TEST_TMPDIR/sb/config.json"
+	t0=$(now_us)
+	"$TEST_TMPDIR/stub" --root "$ROOT" create --bundle "$TEST_TMPDIR/sb" "s$i"
+	t1=$(now_us)
+	echo $((t1 - t0)) >>"$TEST_TMPDIR/sc.st"
+	t0=$(now_us)
+	FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" create --bundle "$TEST_TMPDIR/sb" "s$i"
+	t1=$(now_us)
+	echo $((t1 - t0)) >>"$TEST_TMPDIR/sc.fr"
+	FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" delete "s$i" >/dev/null
+	cp "$TEST_TMPDIR/proc.json" "$TEST_TMPDIR/p.json"
+	t0=$(now_us)
+	"$TEST_TMPDIR/stub" --root "$ROOT" exec --process "$TEST_TMPDIR/p.json" stub-ex
+	t1=$(now_us)
+	echo $((t1 - t0)) >>"$TEST_TMPDIR/se.st"
+	t0=$(now_us)
+	FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" exec --process "$TEST_TMPDIR/p.json" stub-ex
+	t1=$(now_us)
+	echo $((t1 - t0)) >>"$TEST_TMPDIR/se.fr"
+done
+FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" delete stub-ex >/dev/null
+sc_st=$(median <"$TEST_TMPDIR/sc.st")
+sc_fr=$(median <"$TEST_TMPDIR/sc.fr")
+se_st=$(median <"$TEST_TMPDIR/se.st")
+se_fr=$(median <"$TEST_TMPDIR/se.fr")
+
 verdict() { if (($1 <= $2)); then echo ok; else echo "OVER"; fi; }
 add_create=$((create_fr - create_rt))
 add_exec=$((exec_fr - exec_rt))
@@ -169,6 +209,8 @@ cat <<MD
 | warm create (no network) | $create_rt | $create_fr | $add_create µs | 10000 µs | $(verdict "$add_create" 10000) |
 | exec rewrite | $exec_rt | $exec_fr | $add_exec µs | 2000 µs | $(verdict "$add_exec" 2000) |
 | cold materialisation (hello + busybox) | $mat_nix | $mat_fr | $over % | 10 % | $(verdict "$over" 10) |
+| warm create, flox-runc alone (stub runtime) | $sc_st | $sc_fr | $((sc_fr - sc_st)) µs | 10000 µs | $(verdict $((sc_fr - sc_st)) 10000) |
+| exec rewrite, flox-runc alone (stub runtime) | $se_st | $se_fr | $((se_fr - se_st)) µs | 2000 µs | $(verdict $((se_fr - se_st)) 2000) |
 MD
 if ((CHECK)) && { ((add_create > 10000)) || ((add_exec > 2000)) || ((over > 10)); }; then
 	exit 1
