@@ -55,17 +55,25 @@ static const struct sym mount_syms[] = {
 };
 #undef api
 
+#define api frc_capng_api
+static const struct sym capng_syms[] = {
+  S(api, capng_get_caps_process), S(api, capng_have_capability), { NULL, 0 },
+};
+#undef api
+
 /* Loaded tables: written once on first use, read-only afterwards. */
 static struct frc_curl_api curl_table;
 static struct frc_zlib_api zlib_table;
 static struct frc_crypto_api crypto_table;
 static struct frc_mount_api mount_table;
+static struct frc_capng_api capng_table;
 
 static struct lib libs[] = {
   { "libcurl.so.4", "libcurl4", curl_syms, &curl_table, sizeof(curl_table), NULL, 0 },
   { "libz.so.1", "zlib1g", zlib_syms, &zlib_table, sizeof(zlib_table), NULL, 0 },
   { "libcrypto.so.3", "libssl3", crypto_syms, &crypto_table, sizeof(crypto_table), NULL, 0 },
   { "libmount.so.1", "libmount1", mount_syms, &mount_table, sizeof(mount_table), NULL, 0 },
+  { "libcap-ng.so.0", "libcap-ng0", capng_syms, &capng_table, sizeof(capng_table), NULL, 0 },
 };
 
 static const void *
@@ -120,6 +128,25 @@ const struct frc_mount_api *
 frc_dl_mount(frc_error_t *err)
 {
   return load(&libs[3], err);
+}
+
+const struct frc_capng_api *
+frc_dl_capng(frc_error_t *err)
+{
+  return load(&libs[4], err);
+}
+
+bool
+frc_have_capability(int cap)
+{
+  frc_error_t ignored = NULL;
+  const struct frc_capng_api *c = frc_dl_capng(&ignored);
+  if (c == NULL)
+    {
+      frc_error_release(&ignored);
+      return false;
+    }
+  return c->capng_get_caps_process() == 0 && c->capng_have_capability(CAPNG_EFFECTIVE, (unsigned) cap);
 }
 
 void

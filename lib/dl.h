@@ -1,7 +1,7 @@
 /* dl.h - libraries loaded on first use.
  *
  * Owns: dlopen()ing libcurl, zlib and libcrypto when a code path first needs
- * them (and libmount), and the typed tables of the functions flox-runc calls.  Linking them
+ * them (and libmount, libcap-ng), and the typed tables of the functions flox-runc calls.  Linking them
  * would cost every passthrough call milliseconds and megabytes (docs/design.md);
  * their headers still come from pkg-config, so each pointer has the exact type
  * of the library's prototype.  A table is loaded once per process and never
@@ -11,7 +11,9 @@
 #define FRC_DL_H
 
 #define CURL_DISABLE_TYPECHECK 1 /* the calls go through function pointers */
+#include <stdbool.h>
 #include <curl/curl.h>
+#include <cap-ng.h>
 #include <libmount.h>
 #include <openssl/evp.h>
 #include <zlib.h>
@@ -71,12 +73,23 @@ struct frc_mount_api
   FRC_DL_FN(mnt_unref_table);
 };
 
+struct frc_capng_api
+{
+  FRC_DL_FN(capng_get_caps_process);
+  FRC_DL_FN(capng_have_capability);
+};
+
 /* The tables, loaded on first call; NULL with *err set when the library or a
  * symbol is missing (the message names the Debian package to install). */
 const struct frc_curl_api *frc_dl_curl(frc_error_t *err);
 const struct frc_zlib_api *frc_dl_zlib(frc_error_t *err);
 const struct frc_crypto_api *frc_dl_crypto(frc_error_t *err);
 const struct frc_mount_api *frc_dl_mount(frc_error_t *err);
+const struct frc_capng_api *frc_dl_capng(frc_error_t *err);
+
+/* Whether this process has capability cap (CAP_SYS_ADMIN, ...) in its
+ * effective set, through libcap-ng; false when that cannot be told. */
+bool frc_have_capability(int cap);
 void frc_dl_reset(void);
 
 /* SHA-1 through libcrypto (git objects); SHA-256 in-tree (lib/sha256.c), so

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/stat.h>
 
 #include "dl.h"
@@ -43,6 +44,10 @@ frc_overlay_create(const struct frc_config *c, const char *key, char **dir_out, 
 
   if (m == NULL)
     return -1;
+  if (!frc_have_capability(CAP_SYS_ADMIN))
+    return frc_error(err, "flox.dev/nix-mutable needs flox-runc to run with CAP_SYS_ADMIN to mount "
+                          "the writable /nix overlay: run the engine as root, or drop the "
+                          "annotation");
   /* A leftover of an earlier create of the same container id. */
   if (frc_overlay_remove(dir, err) < 0)
     return -1;

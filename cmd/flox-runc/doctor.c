@@ -15,6 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
+
+#include "dl.h"
 #include "engineconf.h"
 #include "flox-runc.h"
 #include "git.h"
@@ -139,6 +142,16 @@ check_nix(struct frc_ctx *ctx, struct report *r)
     line(r, false, "store: /nix/store does not exist: install Nix (multi-user or single-user)");
   else
     note("store: %s does not exist yet; the first realisation creates it", store);
+}
+
+static void
+check_privileges(struct report *r)
+{
+  if (frc_have_capability(CAP_SYS_ADMIN))
+    line(r, true, "privileges: CAP_SYS_ADMIN (runtimes and writable /nix overlays need it)");
+  else
+    line(r, false, "privileges: no CAP_SYS_ADMIN: engines run flox-runc as root; run doctor as "
+                   "root to check the node as they see it");
 }
 
 static void
@@ -327,6 +340,7 @@ frc_cmd_doctor(struct frc_ctx *ctx, frc_error_t *err)
     return -1;
   check_runtime(ctx, &r);
   check_nix(ctx, &r);
+  check_privileges(&r);
   check_state_dir(ctx, &r);
   check_hub(ctx, &r, token, env_arg);
   check_substituters(ctx, &r);
