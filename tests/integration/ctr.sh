@@ -65,6 +65,7 @@ run_flox() {
 }
 
 task_status() { ctr_ "$NS" task ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}'; }
+task_is() { [[ "$(task_status "$1")" == "$2" ]]; }
 
 t_run_hello() {
 	capture run_flox ctr-hello acme/tools "$IMG_EMPTY" --rm -- hello
@@ -78,7 +79,7 @@ t_run_hello() {
 
 t_exec() {
 	run_flox ctr-exec acme/tools "$IMG_EMPTY" -d --null-io -- sleep 3600 >/dev/null
-	WAIT_TIMEOUT=20 wait_for test "$(task_status ctr-exec)" = RUNNING
+	WAIT_TIMEOUT=20 wait_for task_is ctr-exec RUNNING
 	# the bundle the shim gave flox-runc: /nix mounted read-only, process activated
 	local b=$CD_STATE/io.containerd.runtime.v2.task/$NS/ctr-exec
 	assert_json "$b/config.json" '[.mounts[] | select(.destination == "/nix")] | length == 1' "one /nix mount"
@@ -97,7 +98,7 @@ t_exec() {
 	assert_ne "" "$(find "$FLOX_STATE/containers" -name 'ctr-exec.json' 2>/dev/null)" "a record while it runs"
 
 	ctr_ "$NS" task kill -s SIGKILL ctr-exec
-	WAIT_TIMEOUT=20 wait_for test "$(task_status ctr-exec)" = STOPPED
+	WAIT_TIMEOUT=20 wait_for task_is ctr-exec STOPPED
 	ctr_ "$NS" task rm ctr-exec >/dev/null 2>&1
 	ctr_ "$NS" container rm ctr-exec
 	assert_empty "$(engines_leftovers)" "leftovers after task rm"

@@ -263,8 +263,10 @@ containerd_stop() {
 	set +e
 	local id ns pid f rroot
 	local -a socks=() pids=()
+	local -a namespaces=(k8s.io)
 	mapfile -t socks < <(cat "$CD_STATE"/io.containerd.runtime.v2.task/*/*/address 2>/dev/null | sed 's#^unix://##')
 	if [[ -n "$CD_PID" ]] && kill -0 "$CD_PID" 2>/dev/null; then
+		mapfile -t -O 1 namespaces < <(ctr -a "$CD_SOCK" namespaces ls -q 2>/dev/null | grep -vx k8s.io)
 		if [[ -d "$CRI_DIR/node_modules/@grpc/grpc-js" ]]; then
 			for id in $(CRI_TIMEOUT=20 cri ListContainers '{}' 2>/dev/null | jq -r '.containers[]?.id'); do
 				CRI_TIMEOUT=20 cri StopContainer "{\"container_id\":\"$id\",\"timeout\":0}" >/dev/null 2>&1
@@ -311,7 +313,23 @@ containerd_stop() {
 	for f in "${socks[@]}"; do
 		[[ "$f" == /run/containerd/s/* && -S "$f" ]] && rm -f "$f"
 	done
+	# the cgroups of our containers (cgroupsPath /<namespace>/<id>); a busy
+	# one (another daemon's k8s.io) refuses rmdir
+	engines_rm_cgroups "${namespaces[@]}"
 	CD_PID=""
+	return 0
+}
+
+# engines_rm_cgroups NAME...: remove the cgroup directories /NAME (and what
+# is below them) in every hierarchy, where nothing runs in them any more.
+engines_rm_cgroups() {
+	local n d
+	for n in "$@"; do
+		[[ -n "$n" && "$n" != */* && "$n" != . && "$n" != .. ]] || continue
+		for d in /sys/fs/cgroup/"$n" /sys/fs/cgroup/*/"$n"; do
+			[[ -d "$d" ]] && find "$d" -depth -type d -exec rmdir {} + >/dev/null 2>&1
+		done
+	done
 	return 0
 }
 
@@ -348,5 +366,6 @@ podman_cleanup() {
 		"$FLOX_RUNC" --root "$PODMAN_RUNC_ROOT" delete --force "$id" >/dev/null 2>&1
 	done
 	"${PODMAN[@]}" system prune --all --force >/dev/null 2>&1
+	engines_rm_cgroups libpod_parent
 	return 0
 }
