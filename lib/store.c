@@ -160,8 +160,10 @@ on_nix_line(const char *line, void *data)
   if (str_has_prefix(line, "copying path "))
     {
       p->copied++;
-      frc_log(p->s->log, FRC_LOG_INFO, "flox-runc: nix: %s", line);
+      frc_log(p->s->log, FRC_LOG_INFO, "flox-runc: nix: [%u] %s", p->copied, line);
     }
+  else if (str_has_prefix(line, "these ") && strstr(line, " will be fetched"))
+    frc_log(p->s->log, FRC_LOG_INFO, "flox-runc: nix: %s", line); /* paths and bytes */
   else
     frc_log(p->s->log, FRC_LOG_DEBUG, "flox-runc: nix: %s", line);
 }
