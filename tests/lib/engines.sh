@@ -63,18 +63,23 @@
 # podman
 #   podman_setup                 PODMAN=(podman --root/--runroot/--tmpdir under
 #                                $TEST_TMPDIR/podman, vfs, cgroupfs, file
-#                                events, --runtime $FLOX_RUNC, its own runc
-#                                root) and a private containers.conf whose
-#                                conmon_env_vars carry FLOX_RUNC_CONFIG
-#                                (conmon gives the runtime only those).
-#                                PODMAN_RUN_OPTS: --network none and the
-#                                ulimits these machines need.
+#                                events, --runtime $FLOX_RUNC) and a private
+#                                containers.conf; PODMAN_RUN_OPTS: --network
+#                                none and the ulimits these machines need.
+#                                podman calls the runtime for start/kill/delete
+#                                with an environment of its own and drops
+#                                --runtime-flag in conmon's exit command, so
+#                                the node config is installed at flox-runc's
+#                                default path $PODMAN_NODE_CONFIG (skip_all when
+#                                a file is there already; removed at cleanup)
+#                                and runc keeps its default root.
 
 ENGINES_SRC=${FLOX_RUNC_SRCDIR:?}
 CRI_DIR=$ENGINES_SRC/tests/tools/cri
 IMG_BUSYBOX=docker.io/library/busybox-test:1
 IMG_PAUSE=registry.k8s.io/pause:3.6
 IMG_EMPTY=docker.io/flox/empty:1.0.0
+PODMAN_NODE_CONFIG=/etc/flox-runc/config.json
 CD_PID=""
 PODMAN=()
 
@@ -337,7 +342,7 @@ engines_rm_cgroups() {
 
 podman_setup() {
 	local p=$TEST_TMPDIR/podman
-	mkdir -p "$p/root" "$p/runroot" "$p/tmp" "$p/volumes" "$TEST_TMPDIR/runc-root-podman"
+	mkdir -p "$p/root" "$p/runroot" "$p/tmp" "$p/volumes"
 	cat >"$p/containers.conf" <<EOF
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
@@ -346,24 +351,38 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 events_logfile_path = "$p/events.log"
 volume_path = "$p/volumes"
-conmon_env_vars = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "FLOX_RUNC_CONFIG=${FLOX_RUNC_CONFIG:?}"]
 EOF
 	: >"$p/registries.conf"
 	export CONTAINERS_CONF=$p/containers.conf CONTAINERS_REGISTRIES_CONF=$p/registries.conf
-	PODMAN_RUNC_ROOT=$TEST_TMPDIR/runc-root-podman
 	PODMAN=(podman --root "$p/root" --runroot "$p/runroot" --tmpdir "$p/tmp"
 		--storage-driver vfs --cgroup-manager cgroupfs --events-backend file
-		--runtime "$FLOX_RUNC" --runtime-flag "root=$PODMAN_RUNC_ROOT")
+		--runtime "$FLOX_RUNC")
 	PODMAN_RUN_OPTS=(--network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
+
+	# podman runs `start`, `kill` and `delete` itself with an environment of
+	# its own (XDG_RUNTIME_DIR only), and conmon's exit command (`podman
+	# container cleanup`) drops --runtime-flag: the node config must be at
+	# the default path and runc's root the default one, as on a real node.
+	[[ ! -e "$PODMAN_NODE_CONFIG" ]] ||
+		skip_all "$PODMAN_NODE_CONFIG exists: this suite installs its own node config there"
+	if [[ ! -d "${PODMAN_NODE_CONFIG%/*}" ]]; then
+		mkdir -p "${PODMAN_NODE_CONFIG%/*}"
+		cleanup_add rmdir "${PODMAN_NODE_CONFIG%/*}"
+	fi
+	cleanup_add rm -f "$PODMAN_NODE_CONFIG"
+	cp "${FLOX_RUNC_CONFIG:?}" "$PODMAN_NODE_CONFIG"
+	unset FLOX_RUNC_CONFIG
 	cleanup_add podman_cleanup
 }
 
 podman_cleanup() {
 	set +e
 	local id
+	local -a ids=()
+	mapfile -t ids < <("${PODMAN[@]}" ps -aq --no-trunc 2>/dev/null)
 	"${PODMAN[@]}" rm --all --force --time 0 >/dev/null 2>&1
-	for id in $(runc --root "$PODMAN_RUNC_ROOT" list -q 2>/dev/null); do
-		"$FLOX_RUNC" --root "$PODMAN_RUNC_ROOT" delete --force "$id" >/dev/null 2>&1
+	for id in "${ids[@]}"; do
+		runc state "$id" >/dev/null 2>&1 && "$FLOX_RUNC" delete --force "$id" >/dev/null 2>&1
 	done
 	"${PODMAN[@]}" system prune --all --force >/dev/null 2>&1
 	engines_rm_cgroups libpod_parent
