@@ -18,6 +18,7 @@
 #
 # Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR (set by meson).  Root only.
 # TAP; exit 77 when it cannot run here.
+# shellcheck disable=SC2016 # sh -c scripts and jq programs are single-quoted on purpose
 set -euo pipefail
 
 SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
@@ -44,7 +45,7 @@ containerd_start
 NS=flox-ctr-$TEST_ID
 containerd_import "$NS" "$TEST_TMPDIR/images/empty.tar"
 containerd_import "$NS" "$TEST_TMPDIR/images/busybox.tar"
-RROOT=$TEST_TMPDIR/ctr-runc-root
+RROOT=$CD_RUNC_ROOT # runc root of ctr run (--runc-root): containerd_stop cleans it
 diag "containerd $(containerd --version | awk '{print $3}'), socket $CD_SOCK; hub $HUB_URL"
 
 # run_flox ID ENV IMAGE [ctr run options] -- CMD...: `ctr run` through
@@ -126,6 +127,11 @@ tap_test "ctr run: hello from the environment on the empty image" t_run_hello
 tap_test "ctr task exec into a Flox container runs in the environment" t_exec
 tap_test "ctr run of an unknown environment shows flox-runc's message" t_unknown_env
 tap_test "ctr run without flox.dev/environment is refused" t_missing_env
-tap_test "nothing left after the containers are gone" bash -c '[[ -z "$1" ]] || { echo "# $1" >&2; exit 1; }' _ "$(engines_leftovers)"
+t_nothing_left() {
+	assert_empty "$(engines_leftovers)" "flox-runc leftovers"
+	assert_empty "$(runc --root "$RROOT/$NS" list -q 2>/dev/null)" "containers in runc's root"
+}
+
+tap_test "nothing left after the containers are gone" t_nothing_left
 diag "ctr suite: $SECONDS s"
 tap_done

@@ -213,7 +213,7 @@ FLOX_ENV=$fe
 CPATH=$fe/include
 {\"command_exit_code\": 0}"
 	assert_eq "$want" "$out" "the job log the runner reads through the helper"
-	assert_eq "$(sed 's/^/stdout F /' <<<"$want")" "$log" "the build container's CRI log"
+	assert_eq "stdout F ${want//$'\n'/$'\n'stdout F }" "$log" "the build container's CRI log"
 	# no line of flox-runc's (its messages start "flox-runc:"; runc-style JSON)
 	assert_empty "$(grep -h -e 'flox-runc:' -e '"level":' "$TEST_TMPDIR"/pods/"$POD_NAME"/*/0.log || true)" "flox-runc lines in container logs"
 }

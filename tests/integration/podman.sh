@@ -21,6 +21,7 @@
 #
 # Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR (set by meson).  Root only.
 # TAP; exit 77 when it cannot run here.
+# shellcheck disable=SC2016 # sh -c scripts and jq programs are single-quoted on purpose
 set -euo pipefail
 
 SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}

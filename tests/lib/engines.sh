@@ -233,8 +233,7 @@ EOF
 	CD_PID=$!
 	disown "$CD_PID" 2>/dev/null || true
 	cleanup_add containerd_stop
-	local i
-	for i in $(seq 150); do
+	for _ in $(seq 150); do
 		ctr -a "$CD_SOCK" version >/dev/null 2>&1 && break
 		if ! kill -0 "$CD_PID" 2>/dev/null; then
 			diag "$(tail -20 "$CD_LOG")"
@@ -357,6 +356,7 @@ EOF
 	PODMAN=(podman --root "$p/root" --runroot "$p/runroot" --tmpdir "$p/tmp"
 		--storage-driver vfs --cgroup-manager cgroupfs --events-backend file
 		--runtime "$FLOX_RUNC")
+	# shellcheck disable=SC2034 # used by the suites
 	PODMAN_RUN_OPTS=(--network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768)
 
 	# podman runs `start`, `kill` and `delete` itself with an environment of
