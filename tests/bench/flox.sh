@@ -71,6 +71,8 @@ mkdir -p "$TEST_TMPDIR/pristine/rootfs"
 bundle_jq "$TEST_TMPDIR/pristine" '.process.terminal = false | .process.args = ["sleep", "1000"]
   | .annotations = {"flox.dev/environment": "bench/hello:1"} | del(.linux.namespaces[] | select(.type == "network"))'
 
+# the order of the two sides flips every round
+order() { if (($1 % 2)); then echo rt fr; else echo fr rt; fi; }
 now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
 
@@ -82,7 +84,7 @@ log "warm create: $N rounds"
 : >"$TEST_TMPDIR/c.rt"
 : >"$TEST_TMPDIR/c.fr"
 for i in $(seq "$N"); do
-	for side in rt fr; do
+	for side in $(order "$i"); do
 		b=$TEST_TMPDIR/b-$side-$i
 		mkdir -p "$b"
 		mkdir -p "$b/rootfs"
@@ -115,7 +117,7 @@ write_process_file "$TEST_TMPDIR/proc.json" true
 : >"$TEST_TMPDIR/e.rt"
 : >"$TEST_TMPDIR/e.fr"
 for i in $(seq "$N"); do
-	for side in rt fr; do
+	for side in $(order "$i"); do
 		cp "$TEST_TMPDIR/proc.json" "$TEST_TMPDIR/p.json"
 		bin=$RT
 		[[ $side == fr ]] && bin=$FLOX_RUNC
