@@ -100,6 +100,66 @@ resolve_command(const struct frc_activation *a, yajl_val process, const char *im
   }
 }
 
+char *
+frc_expand_vars(yajl_val process, const char *value)
+{
+  size_t cap = strlen(value) + 1, len = 0;
+  char *out = xmalloc0(cap);
+
+  for (const char *p = value; *p;)
+    {
+      const char *name = NULL, *rest = p + 1;
+      size_t nlen = 0;
+      if (p[0] == '\\' && p[1] == '$')
+        {
+          name = NULL;
+          p++; /* a literal dollar */
+        }
+      else if (p[0] == '$' && p[1] == '{')
+        {
+          const char *end = strchr(p + 2, '}');
+          if (end && end > p + 2)
+            {
+              name = p + 2;
+              nlen = (size_t) (end - name);
+              rest = end + 1;
+            }
+        }
+      else if (p[0] == '$' && (p[1] == '_' || (p[1] >= 'A' && p[1] <= 'Z') || (p[1] >= 'a' && p[1] <= 'z')))
+        {
+          name = p + 1;
+          while (name[nlen] == '_' || (name[nlen] >= 'A' && name[nlen] <= 'Z')
+                 || (name[nlen] >= 'a' && name[nlen] <= 'z') || (name[nlen] >= '0' && name[nlen] <= '9'))
+            nlen++;
+          rest = name + nlen;
+        }
+      if (name)
+        {
+          cleanup_free char *n = xstrndup(name, nlen);
+          const char *v = frc_process_getenv(process, n);
+          size_t vl = v ? strlen(v) : 0;
+          for (size_t k = 0; k < nlen; k++)
+            if (!(n[k] == '_' || (n[k] >= 'A' && n[k] <= 'Z') || (n[k] >= 'a' && n[k] <= 'z')
+                  || (n[k] >= '0' && n[k] <= '9')))
+              vl = (size_t) -1;
+          if (vl != (size_t) -1)
+            {
+              if (len + vl + 1 > cap)
+                out = xrealloc(out, cap = (len + vl + 1) * 2);
+              memcpy(out + len, v ? v : "", vl);
+              len += vl;
+              p = rest;
+              continue;
+            }
+        }
+      if (len + 2 > cap)
+        out = xrealloc(out, cap *= 2);
+      out[len++] = *p++;
+    }
+  out[len] = '\0';
+  return out;
+}
+
 /* [shell, -c, script, flox-activate, cmd...] unless already wrapped. */
 static void
 wrap_hook(const struct frc_activation *a, yajl_val process)
@@ -164,7 +224,10 @@ frc_activate_process(const struct frc_activation *a, yajl_val process, frc_error
       set_prepended(process, "ACLOCAL_PATH", aclocal, "");
     }
   for (size_t i = 0; i < a->nvars; i++)
-    frc_process_setenv(process, a->var_names[i], a->var_values[i]);
+    {
+      cleanup_free char *v = frc_expand_vars(process, a->var_values[i]);
+      frc_process_setenv(process, a->var_names[i], v);
+    }
   if (a->disable_metrics)
     frc_process_setenv(process, "FLOX_DISABLE_METRICS", "1");
 

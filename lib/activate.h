@@ -5,7 +5,7 @@
  * (FLOX.md: FLOX_ENV, PATH with the environment's bin and sbin first and
  * the image's PATH after them, MANPATH; run adds INFOPATH and XDG_DATA_DIRS,
  * dev adds CPATH, LIBRARY_PATH, PKG_CONFIG_PATH, ACLOCAL_PATH), the
- * manifest's vars, FLOX_DISABLE_METRICS; the command found in the
+ * manifest's vars ($VAR references expanded), FLOX_DISABLE_METRICS; the command found in the
  * environment; and the on-activate hook run first by a shell (its stdout
  * goes to stderr).  Applying it twice gives the same process.
  */
@@ -36,6 +36,12 @@ struct frc_activation
   bool disable_metrics;
   const char *rootfs; /* the container's rootfs on the node, for command lookup; may be NULL */
 };
+
+/* A manifest var's value with $NAME and ${NAME} replaced from the process's
+ * environment as built so far (FLOX_ENV, PATH, earlier vars), as the
+ * double-quoted `export` of Flox's activation does; \$ is a literal dollar;
+ * nothing else is interpreted (no command substitution).  malloc'd. */
+char *frc_expand_vars(yajl_val process, const char *value);
 
 /* Rewrites process (a JSON process object) in place. */
 int frc_activate_process(const struct frc_activation *a, yajl_val process, frc_error_t *err);

@@ -171,6 +171,26 @@ START_TEST(test_command_lookup)
 }
 END_TEST
 
+START_TEST(test_expand_vars)
+{
+  cleanup_json yajl_val p = process("{\"args\":[\"x\"],\"env\":[\"FLOX_ENV=/e\",\"HOME=/root\"]}");
+  const char *cases[][2] = {
+    { "$FLOX_ENV/lib", "/e/lib" },
+    { "${FLOX_ENV}x:$HOME", "/ex:/root" },
+    { "$UNSET-a", "-a" },
+    { "\\$HOME", "$HOME" },
+    { "$(id) `id` $", "$(id) `id` $" },
+    { "${bad-name}", "${bad-name}" },
+    { "100%$", "100%$" },
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    {
+      cleanup_free char *v = frc_expand_vars(p, cases[i][0]);
+      ck_assert_msg(strcmp(v, cases[i][1]) == 0, "%s -> %s", cases[i][0], v);
+    }
+}
+END_TEST
+
 int
 main(void)
 {
@@ -183,6 +203,7 @@ main(void)
   tcase_add_test(tc, test_dev_mode_no_path);
   tcase_add_test(tc, test_hook);
   tcase_add_test(tc, test_command_lookup);
+  tcase_add_test(tc, test_expand_vars);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
