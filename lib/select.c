@@ -95,12 +95,12 @@ frc_decide(yajl_val ann, const struct frc_config *c, struct frc_decision *d, frc
         }
       if (d->id.name)
         return frc_error(err,
-                         "container \"%s\" has no " FRC_ANN_ENVIRONMENT " annotation: add "
+                         "no " FRC_ANN_ENVIRONMENT " annotation: add "
                          "`" FRC_ANN_ENVIRONMENT ": owner/name` to the pod's metadata.annotations, "
                          "list \"%s\" in " FRC_ANN_SKIP_CONTAINERS ", or run the pod without "
                          "runtimeClassName flox",
-                         d->id.name, d->id.name);
-      return frc_error(err, "the container has no " FRC_ANN_ENVIRONMENT " annotation: add "
+                         d->id.name);
+      return frc_error(err, "no " FRC_ANN_ENVIRONMENT " annotation: add "
                             "`" FRC_ANN_ENVIRONMENT ": owner/name` to the pod's (or container's) "
                             "annotations, or run it with the plain runtime");
     }

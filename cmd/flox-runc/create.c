@@ -211,6 +211,17 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   return 0;
 }
 
+/* Messages name the container as the user knows it: its Kubernetes name
+ * when the engine gave one (the 64-hex id means nothing in kubectl
+ * describe), else the id. */
+static int
+wrap_container(frc_error_t *err, const struct frc_decision *d, const char *id)
+{
+  if (d->id.name)
+    return frc_error_wrap(err, "container \"%s\"", d->id.name);
+  return frc_error_wrap(err, "container %s", id);
+}
+
 /* A foreground `run` deletes the container when it exits, without a
  * `delete` call: run the runtime as a child, then release. */
 static int
@@ -246,7 +257,7 @@ frc_cmd_create(struct frc_ctx *ctx, frc_error_t *err)
   if (frc_spec_load(&spec, ctx->cl.bundle, err) < 0)
     return -1;
   if (frc_decide(frc_json_get(spec.doc.root, "annotations"), &ctx->config, &d, err) < 0)
-    return frc_error_wrap(err, "container %s", ctx->cl.id);
+    return wrap_container(err, &d, ctx->cl.id);
 
   if (d.action == FRC_ACTION_PASSTHROUGH)
     {
@@ -255,7 +266,7 @@ frc_cmd_create(struct frc_ctx *ctx, frc_error_t *err)
       return frc_cmd_passthrough(ctx, err);
     }
   if (create_flox(ctx, &spec, &d, err) < 0)
-    return frc_error_wrap(err, "container %s", ctx->cl.id);
+    return wrap_container(err, &d, ctx->cl.id);
   if (ctx->cl.verb == FRC_VERB_RUN && !ctx->cl.detach && !ctx->cl.keep)
     return run_and_release(ctx, err);
   return frc_cmd_passthrough(ctx, err);

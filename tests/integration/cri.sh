@@ -325,23 +325,23 @@ start_fails() {
 
 t_err_no_env() {
 	start_fails err-noenv '{}' "$IMG_BUSYBOX" '["true"]' '{}' \
-		"flox-runc: container %ID%: container \"app\" has no flox.dev/environment annotation: add \`flox.dev/environment: owner/name\` to the pod's metadata.annotations, list \"app\" in flox.dev/skip-containers, or run the pod without runtimeClassName flox"
+		"flox-runc: container \"app\": no flox.dev/environment annotation: add \`flox.dev/environment: owner/name\` to the pod's metadata.annotations, list \"app\" in flox.dev/skip-containers, or run the pod without runtimeClassName flox"
 }
 
 t_err_invalid() {
 	start_fails err-invalid '{"flox.dev/environment": "acme/tools", "flox.dev/activate-mode": "build"}' \
 		"$IMG_EMPTY" '["hello"]' '{}' \
-		"flox-runc: container %ID%: invalid annotation flox.dev/activate-mode=\"build\": expected \"run\" or \"dev\"; fix the pod's annotation"
+		"flox-runc: container \"app\": invalid annotation flox.dev/activate-mode=\"build\": expected \"run\" or \"dev\"; fix the pod's annotation"
 }
 
 t_err_unknown_env() {
 	start_fails err-unknown '{"flox.dev/environment": "acme/nope"}' "$IMG_EMPTY" '["hello"]' '{}' \
-		"flox-runc: container %ID%: environment acme/nope not found on FloxHub ($HUB_URL): check the owner and name in flox.dev/environment"
+		"flox-runc: container \"app\": environment acme/nope not found on FloxHub ($HUB_URL): check the owner and name in flox.dev/environment"
 }
 
 t_err_unknown_gen() {
 	start_fails err-gen '{"flox.dev/environment": "acme/tools:9"}' "$IMG_EMPTY" '["hello"]' '{}' \
-		"flox-runc: container %ID%: generation 9 of acme/tools does not exist (available generations: 1; the live one is 1): fix the :N in flox.dev/environment or drop it to follow the live generation"
+		"flox-runc: container \"app\": generation 9 of acme/tools does not exist (available generations: 1; the live one is 1): fix the :N in flox.dev/environment or drop it to follow the live generation"
 }
 
 token_mount() { # DIR -> the CRI mounts kubelet gives a secret volume
@@ -350,7 +350,7 @@ token_mount() { # DIR -> the CRI mounts kubelet gives a secret volume
 
 t_err_no_token() {
 	start_fails err-notoken '{"flox.dev/environment": "secretcorp/tools"}' "$IMG_EMPTY" '["hello"]' '{}' \
-		"flox-runc: container %ID%: environment secretcorp/tools not found or not accessible: private environments need the floxhub-token secret mounted at /var/run/secrets/flox.dev"
+		"flox-runc: container \"app\": environment secretcorp/tools not found or not accessible: private environments need the floxhub-token secret mounted at /var/run/secrets/flox.dev"
 }
 
 t_err_expired() {
@@ -359,7 +359,7 @@ t_err_expired() {
 	hub_token "$jwt" secretcorp
 	engines_token_volume "$vol" "$jwt"
 	start_fails err-expired '{"flox.dev/environment": "secretcorp/tools"}' "$IMG_EMPTY" '["hello"]' "$(token_mount "$vol")" \
-		"flox-runc: container %ID%: the FloxHub token in the floxhub-token secret expired at 2023-11-14T22:13:20Z: create a new one with \`flox auth token | kubectl create secret generic floxhub-token --from-file=floxhub-token=/dev/stdin --dry-run=client -o yaml | kubectl apply -f -\`"
+		"flox-runc: container \"app\": the FloxHub token in the floxhub-token secret expired at 2023-11-14T22:13:20Z: create a new one with \`flox auth token | kubectl create secret generic floxhub-token --from-file=floxhub-token=/dev/stdin --dry-run=client -o yaml | kubectl apply -f -\`"
 }
 
 t_private_ok() {

@@ -118,7 +118,7 @@ t_unknown_env() {
 t_missing_env() {
 	capture run_flox ctr-noenv "" "$IMG_BUSYBOX" --rm -- true
 	assert_fail "ctr run without flox.dev/environment"
-	assert_eq "ctr: failed to create shim task: OCI runtime create failed: flox-runc: container ctr-noenv: the container has no flox.dev/environment annotation: add \`flox.dev/environment: owner/name\` to the pod's (or container's) annotations, or run it with the plain runtime: unknown" \
+	assert_eq "ctr: failed to create shim task: OCI runtime create failed: flox-runc: container ctr-noenv: no flox.dev/environment annotation: add \`flox.dev/environment: owner/name\` to the pod's (or container's) annotations, or run it with the plain runtime: unknown" \
 		"$CAP_ERR" "ctr's error"
 	ctr_ "$NS" container rm ctr-noenv >/dev/null 2>&1 || true
 }

@@ -116,7 +116,7 @@ t_missing_env() {
 	assert_fail "podman run without flox.dev/environment"
 	local id
 	id=$("${PODMAN[@]}" inspect --format '{{.Id}}' p-noenv)
-	assert_eq "Error: OCI runtime error: $FLOX_RUNC: flox-runc: container $id: the container has no flox.dev/environment annotation: add \`flox.dev/environment: owner/name\` to the pod's (or container's) annotations, or run it with the plain runtime" \
+	assert_eq "Error: OCI runtime error: $FLOX_RUNC: flox-runc: container $id: no flox.dev/environment annotation: add \`flox.dev/environment: owner/name\` to the pod's (or container's) annotations, or run it with the plain runtime" \
 		"$CAP_ERR" "podman's error"
 	"${PODMAN[@]}" rm --force p-noenv >/dev/null 2>&1 || true
 }
