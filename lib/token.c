@@ -212,6 +212,8 @@ frc_token_check(const char *token, long long now, frc_error_t *err)
   if (dot1 == NULL || dot2 == NULL || strchr(dot2 + 1, '.') != NULL)
     return 0; /* not a JWT: let FloxHub judge it */
   plen = b64url_decode(dot1 + 1, (size_t) (dot2 - dot1 - 1), payload, sizeof(payload) - 1);
+  if (plen > 0)
+    payload[plen] = '\0'; /* yajl_tree_parse reads up to a NUL */
   if (plen <= 0 || frc_json_parse((const char *) payload, (size_t) plen, &claims, &ignored) < 0)
     {
       frc_error_release(&ignored);
