@@ -98,7 +98,9 @@ int
 frc_token_read_dir(const char *dir, char **token, frc_error_t *err)
 {
   struct open_how how = {
-    .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+    /* O_NONBLOCK: a FIFO planted in the volume must not hang the create;
+     * read_token_fd refuses anything but a regular file. */
+    .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
     .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
   };
   cleanup_close int dfd = -1;
