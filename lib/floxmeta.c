@@ -36,13 +36,16 @@ generation_of(yajl_val v)
   return 0;
 }
 
+/* Appends; frc_floxmeta_parse sorts and removes repeats at the end (a
+ * search per id made 100000 generations cost seconds). */
 static void
-add_id(struct frc_generations *g, unsigned id)
+add_id(struct frc_generations *g, size_t *cap, unsigned id)
 {
-  for (size_t i = 0; i < g->n; i++)
-    if (g->ids[i] == id)
-      return;
-  g->ids = xrealloc(g->ids, (g->n + 1) * sizeof(unsigned));
+  if (g->n == *cap)
+    {
+      *cap = *cap ? *cap * 2 : 16;
+      g->ids = xrealloc(g->ids, *cap * sizeof(unsigned));
+    }
   g->ids[g->n++] = id;
 }
 
@@ -65,6 +68,7 @@ frc_floxmeta_parse(const char *json, size_t len, struct frc_generations *out, fr
 {
   cleanup_json yajl_val root = NULL;
   yajl_val version;
+  size_t cap = 0, kept = 0;
 
   memset(out, 0, sizeof(*out));
   if (len > FRC_METADATA_MAX_BYTES)
@@ -93,13 +97,13 @@ frc_floxmeta_parse(const char *json, size_t len, struct frc_generations *out, fr
           unsigned id = generation_of(frc_json_get(history->u.array.values[i], "current_generation"));
           if (id == 0)
             return bad(err, "a history entry without a valid \"current_generation\"");
-          add_id(out, id);
+          add_id(out, &cap, id);
           out->live = id; /* the last entry wins */
         }
       if (total && total->type == yajl_t_number && (total->u.number.flags & YAJL_NUMBER_INT_VALID)
           && total->u.number.i > 0 && total->u.number.i <= FRC_GENERATIONS_MAX)
         for (unsigned id = 1; id <= (unsigned) total->u.number.i; id++)
-          add_id(out, id);
+          add_id(out, &cap, id);
     }
   else if (out->version == 1)
     {
@@ -107,7 +111,7 @@ frc_floxmeta_parse(const char *json, size_t len, struct frc_generations *out, fr
       out->live = generation_of(frc_json_get(root, "currentGen"));
       if (out->live == 0)
         return bad(err, "version 1 without a valid \"currentGen\"");
-      add_id(out, out->live);
+      add_id(out, &cap, out->live);
       if (gens && gens->type == yajl_t_object)
         {
           if (gens->u.object.len > FRC_GENERATIONS_MAX)
@@ -117,7 +121,7 @@ frc_floxmeta_parse(const char *json, size_t len, struct frc_generations *out, fr
               unsigned id = frc_generation_parse(gens->u.object.keys[i]);
               if (id == 0)
                 return bad(err, "a generation id that is not a positive number");
-              add_id(out, id);
+              add_id(out, &cap, id);
             }
         }
     }
@@ -129,6 +133,10 @@ frc_floxmeta_parse(const char *json, size_t len, struct frc_generations *out, fr
       return frc_error_code(err, FRC_ECODE_SERVER);
     }
   qsort(out->ids, out->n, sizeof(unsigned), cmp_unsigned);
+  for (size_t i = 0; i < out->n; i++)
+    if (kept == 0 || out->ids[kept - 1] != out->ids[i])
+      out->ids[kept++] = out->ids[i];
+  out->n = kept;
   return 0;
 }
 
