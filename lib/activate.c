@@ -144,6 +144,11 @@ frc_expand_vars(yajl_val process, const char *value)
               vl = (size_t) -1;
           if (vl != (size_t) -1)
             {
+              if (vl > FRC_VAR_EXPANDED_MAX - len)
+                {
+                  free(out);
+                  return NULL;
+                }
               if (len + vl + 1 > cap)
                 out = xrealloc(out, cap = (len + vl + 1) * 2);
               memcpy(out + len, v ? v : "", vl);
@@ -151,6 +156,11 @@ frc_expand_vars(yajl_val process, const char *value)
               p = rest;
               continue;
             }
+        }
+      if (len >= FRC_VAR_EXPANDED_MAX)
+        {
+          free(out);
+          return NULL;
         }
       if (len + 2 > cap)
         out = xrealloc(out, cap *= 2);
@@ -226,6 +236,10 @@ frc_activate_process(const struct frc_activation *a, yajl_val process, frc_error
   for (size_t i = 0; i < a->nvars; i++)
     {
       cleanup_free char *v = frc_expand_vars(process, a->var_values[i]);
+      if (v == NULL)
+        return frc_error(err, "the manifest var `%s` of %s expands to more than %u bytes, more than "
+                              "a process environment can hold: shorten it in the manifest",
+                         a->var_names[i], a->description, FRC_VAR_EXPANDED_MAX);
       frc_process_setenv(process, a->var_names[i], v);
     }
   if (a->disable_metrics)

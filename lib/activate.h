@@ -40,7 +40,11 @@ struct frc_activation
 /* A manifest var's value with $NAME and ${NAME} replaced from the process's
  * environment as built so far (FLOX_ENV, PATH, earlier vars), as the
  * double-quoted `export` of Flox's activation does; \$ is a literal dollar;
- * nothing else is interpreted (no command substitution).  malloc'd. */
+ * nothing else is interpreted (no command substitution).  malloc'd; NULL
+ * when the result would be longer than FRC_VAR_EXPANDED_MAX (a var built by
+ * repeating earlier ones doubles with each, and execve refuses longer
+ * environment strings anyway). */
+#define FRC_VAR_EXPANDED_MAX (128u << 10)
 char *frc_expand_vars(yajl_val process, const char *value);
 
 /* Rewrites process (a JSON process object) in place. */

@@ -191,6 +191,21 @@ START_TEST(test_expand_vars)
 }
 END_TEST
 
+/* Vars built from earlier ones double with each: the expansion is bounded. */
+START_TEST(test_expand_vars_bounded)
+{
+  cleanup_json yajl_val p = process("{\"args\":[\"x\"],\"env\":[]}");
+  cleanup_free char *big = xmalloc0(FRC_VAR_EXPANDED_MAX / 2 + 1);
+  cleanup_free char *ok = NULL;
+  memset(big, 'x', FRC_VAR_EXPANDED_MAX / 2);
+  frc_process_setenv(p, "A", big);
+  ok = frc_expand_vars(p, "$A${A}");
+  ck_assert_uint_eq(strlen(ok), FRC_VAR_EXPANDED_MAX);
+  ck_assert_ptr_null(frc_expand_vars(p, "$A$A$A"));
+  ck_assert_ptr_null(frc_expand_vars(p, "$A$A-"));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -204,6 +219,7 @@ main(void)
   tcase_add_test(tc, test_hook);
   tcase_add_test(tc, test_command_lookup);
   tcase_add_test(tc, test_expand_vars);
+  tcase_add_test(tc, test_expand_vars_bounded);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
