@@ -28,7 +28,8 @@ build_env(const char *const *extra)
     m++;
   env = xmalloc0((n + m + 1) * sizeof(char *));
   memcpy(env, environ, n * sizeof(char *));
-  memcpy(env + n, extra, m * sizeof(char *));
+  if (m > 0)
+    memcpy(env + n, extra, m * sizeof(char *));
   return env;
 }
 
@@ -103,14 +104,25 @@ frc_proc_run(const struct frc_proc *p, struct frc_proc_result *r, frc_error_t *e
 
   memset(r, 0, sizeof(*r));
   if (pipe2(err_pipe, O_CLOEXEC) < 0 || (p->capture_stdout && pipe2(out_pipe, O_CLOEXEC) < 0))
-    return frc_error_errno(err, errno, "cannot create a pipe");
+    {
+      int e = errno;
+      for (int i = 0; i < 2; i++)
+        {
+          frc_closep(&err_pipe[i]);
+          frc_closep(&out_pipe[i]);
+        }
+      return frc_error_errno(err, e, "cannot create a pipe");
+    }
   sigaction(SIGPIPE, &ign, &old_pipe);
   pid = fork();
   if (pid < 0)
     {
       int e = errno;
-      close(err_pipe[0]);
-      close(err_pipe[1]);
+      for (int i = 0; i < 2; i++)
+        {
+          frc_closep(&err_pipe[i]);
+          frc_closep(&out_pipe[i]);
+        }
       sigaction(SIGPIPE, &old_pipe, NULL);
       return frc_error_errno(err, e, "cannot start `%s`", p->argv[0]);
     }
