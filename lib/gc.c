@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -229,23 +230,33 @@ gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_sta
           cleanup_free char *key = NULL;
           cleanup_free char *p = NULL;
           cleanup_free char *lock = NULL;
+          cleanup_close int lock_fd = -1;
           if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
             continue;
           key = xstrndup(e->d_name, len - 5);
           p = xasprintf("%s/%s", envs, e->d_name);
           if (has(u->env_keys, u->n_env, key) || !old_enough(p, o->max_age_seconds))
             continue;
+          if (o->dry_run)
+            {
+              report(o, "unused environment", p);
+              st->environments++;
+              continue;
+            }
+          /* A create building this key holds its lock: leave it alone.
+           * The lock is held while the environment goes and its file is
+           * unlinked before it is released (frc_lock_file then retries). */
+          lock = xasprintf("%s/%s.lock", envs, key);
+          lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+          if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0 || !old_enough(p, o->max_age_seconds))
+            continue;
           report(o, "unused environment", p);
           st->environments++;
-          if (o->dry_run)
-            continue;
-          lock = xasprintf("%s/%s.lock", envs, key);
           if (unlink(p) < 0 && errno != ENOENT)
             {
               closedir(d);
               return frc_error_errno(err, errno, "cannot remove `%s`", p);
             }
-          unlink(lock);
           {
             cleanup_free char *logical = xasprintf("%s/%s", FRC_ENVS_DIR, key);
             cleanup_free char *tree = frc_store_physical(o->config, logical);
@@ -255,6 +266,7 @@ gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_sta
                 return -1;
               }
           }
+          unlink(lock);
         }
       closedir(d);
     }

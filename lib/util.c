@@ -131,7 +131,20 @@ frc_lock_file(const char *path, long long deadline_ns, const char *what, int *fd
       struct timespec pause = { 0, 20 * 1000000L };
       struct timespec now;
       if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
-        return 0;
+        {
+          struct stat held, named;
+          /* `flox-runc gc` unlinks a lock file while holding it: a lock
+           * taken on the unlinked file excludes nobody who opens the path
+           * now, so take the lock of the file the path names. */
+          if (fstat(*fd, &held) == 0 && stat(path, &named) == 0 && held.st_dev == named.st_dev
+              && held.st_ino == named.st_ino)
+            return 0;
+          close(*fd);
+          *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+          if (*fd < 0)
+            return frc_error_errno(err, errno, "cannot open `%s`", path);
+          continue;
+        }
       if (errno != EWOULDBLOCK && errno != EINTR)
         return frc_error_errno(err, errno, "cannot lock `%s`", path);
       clock_gettime(CLOCK_MONOTONIC, &now);
