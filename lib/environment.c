@@ -203,6 +203,12 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   if (c->hook_shell && l->hook_on_activate)
     strv_add(&outputs, &nout, c->hook_shell_package);
 
+  /* Rooted before they are realised (Nix accepts roots to paths it does
+   * not have yet): a concurrent nix-collect-garbage cannot take them
+   * between the realisation and the end of the build.  A failed build
+   * releases the root again (frc_environment_materialise). */
+  if (frc_gcroot_set(c, "envs", env->key, outputs, err) < 0)
+    return -1;
   if (nout > 0 && frc_store_realise(&store, outputs, err) < 0)
     return -1;
   if (req->mode == FRC_MODE_DEV && nout > 0 && frc_store_closure(&store, outputs, &requisites, err) < 0)
@@ -241,10 +247,16 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   if (rename(tree, final) < 0)
     {
       int e = errno;
-      frc_rm_rf(tmp, err);
+      frc_error_t ignored = NULL;
+      frc_rm_rf(tmp, &ignored);
+      frc_error_release(&ignored);
       return frc_error_errno(err, e, "cannot move the built environment to `%s`", final);
     }
-  frc_rm_rf(tmp, err);
+  {
+    frc_error_t ignored = NULL; /* a leftover is removed by the next build or gc */
+    frc_rm_rf(tmp, &ignored);
+    frc_error_release(&ignored);
+  }
   env->path = xasprintf("%s/%s", FRC_ENVS_DIR, env->key);
 
   env->has_hook = l->hook_on_activate != NULL;
@@ -287,7 +299,14 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
   frc_environment_release(env);
   if (compute_key(req, env->key, err) < 0)
     return -1;
-  return build(req, env, err);
+  if (build(req, env, err) < 0)
+    {
+      frc_error_t ignored = NULL;
+      frc_gcroot_release(req->config, "envs", env->key, &ignored);
+      frc_error_release(&ignored);
+      return -1;
+    }
+  return 0;
 }
 
 void

@@ -211,6 +211,29 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   return 0;
 }
 
+/* A record for this (root, id) already exists: 1 when the runtime still has
+ * that container (a second create of a live id), 0 when there is none or it
+ * was stale (released here: a crashed node, a lost delete), -1 on error. */
+static int
+check_id_reuse(struct frc_ctx *ctx, frc_error_t *err)
+{
+  cleanup_record struct frc_record rec = { 0 };
+  cleanup_runtime struct frc_runtime rt = { 0 };
+  bool found = false;
+
+  if (frc_record_load(&ctx->config, ctx->cl.g.root ? ctx->cl.g.root : "", ctx->cl.id, &rec, &found,
+                      err)
+      < 0)
+    return -1;
+  if (!found)
+    return 0;
+  if (frc_runtime_locate(ctx->config.runtime, &rt, err) < 0)
+    return -1;
+  if (frc_container_exists(ctx, &rt))
+    return 1;
+  return frc_release_container(ctx, &rec, err) < 0 ? -1 : 0;
+}
+
 /* Messages name the container as the user knows it: its Kubernetes name
  * when the engine gave one (the 64-hex id means nothing in kubectl
  * describe), else the id. */
@@ -264,6 +287,17 @@ frc_cmd_create(struct frc_ctx *ctx, frc_error_t *err)
       frc_log(&ctx->log, FRC_LOG_DEBUG, "flox-runc: container %s passes through: %s", ctx->cl.id,
               d.reason);
       return frc_cmd_passthrough(ctx, err);
+    }
+  switch (check_id_reuse(ctx, err))
+    {
+    case -1:
+      return -1;
+    case 1:
+      /* A live container has this id: runc refuses it with its own
+       * message; nothing of the live one is touched. */
+      return frc_cmd_passthrough(ctx, err);
+    default:
+      break;
     }
   if (create_flox(ctx, &spec, &d, err) < 0)
     return wrap_container(err, &d, ctx->cl.id);

@@ -43,8 +43,8 @@ frc_run_runtime(const struct frc_runtime *rt, char **argv, bool quiet, frc_error
 }
 
 /* Whether the runtime still knows the container (`state` succeeds). */
-static bool
-still_exists(struct frc_ctx *ctx, const struct frc_runtime *rt)
+bool
+frc_container_exists(struct frc_ctx *ctx, const struct frc_runtime *rt)
 {
   frc_error_t ignored = NULL;
   char *argv[6];
@@ -83,7 +83,7 @@ frc_cmd_delete(struct frc_ctx *ctx, frc_error_t *err)
   status = frc_run_runtime(&rt, ctx->cl.argv, false, err);
   if (status < 0)
     return -1;
-  if (status != 0 && still_exists(ctx, &rt))
+  if (status != 0 && frc_container_exists(ctx, &rt))
     {
       ctx->exit_status = status; /* e.g. delete of a running container without --force */
       return 0;

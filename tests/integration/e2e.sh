@@ -333,6 +333,35 @@ t_busybox_image() {
 	check_no_container e2e-bb
 }
 
+# A second create of a live id must not touch the live container; a record
+# left without its container (a crashed node) is released by the next create.
+t_id_reuse() {
+	local b=$TEST_TMPDIR/reuse b2=$TEST_TMPDIR/reuse2 root
+	flox_bundle "$b" busybox acme/hello sleep 300
+	create_ok e2e-reuse "$b"
+	root=$(gcroots_of e2e-reuse)
+	assert_ne "" "$root" "the live container's GC root"
+	local before
+	before=$(stat -c %Y.%i "$(record_of e2e-reuse)" "$root")
+	sleep 1.1
+	flox_bundle "$b2" busybox acme/hello sleep 300
+	capture fr create --bundle "$b2" e2e-reuse
+	assert_fail "a second create of a live id"
+	assert_contains "$CAP_ERR" "already exists" "runc's own refusal"
+	assert_eq "$root" "$(gcroots_of e2e-reuse)" "the live container's GC root is kept"
+	assert_eq "$before" "$(stat -c %Y.%i "$(record_of e2e-reuse)" "$root")" "record and GC root not rewritten"
+	assert_json "$b2/config.json" '[.mounts[] | select(.destination == "/nix")] | length == 0' "the second bundle untouched"
+	[[ -n "$(ls -A "$root")" ]] || { diag "FAIL: the GC root was emptied"; return 1; }
+	status_is e2e-reuse created || { diag "FAIL: the live container changed"; return 1; }
+	# the runtime loses the container behind flox-runc's back: stale record
+	rt delete --force e2e-reuse
+	assert_ne "" "$(record_of e2e-reuse)" "a stale record"
+	flox_bundle "$b2" busybox acme/hello sleep 300
+	create_ok e2e-reuse "$b2"
+	delete_twice e2e-reuse
+	check_no_container e2e-reuse
+}
+
 # ----------------------------------------------------------- 2. generations
 
 t_generations() {
@@ -825,6 +854,7 @@ t_timed() {
 
 t_timed "1a. hello runs in an EMPTY rootfs; run prints only its output; create writes no stdout" t_empty_rootfs
 t_timed "1b. on a busybox image: the image's sh finds the environment's hello" t_busybox_image
+t_timed "1c. a second create of a live id leaves it alone; a stale record is released" t_id_reuse
 t_timed "2. a new live generation is picked up; a pinned :1 is not (greet missing fails closed)" t_generations
 t_timed "3. run vs dev activation (FLOX_ENV, INFOPATH/XDG_DATA_DIRS vs CPATH/PKG_CONFIG_PATH)" t_modes
 t_timed "4a. manifest vars; on-activate hook runs first, its output on stderr" t_vars_hook
