@@ -362,6 +362,21 @@ t_id_reuse() {
 	check_no_container e2e-reuse
 }
 
+# A foreground run stays in between: SIGTERM to flox-runc reaches the
+# container through runc, and flox-runc releases it when it ends.
+t_run_signal() {
+	local b=$TEST_TMPDIR/runsig pid rc=0
+	flox_bundle "$b" busybox acme/hello sh -c 'trap "exit 7" TERM; echo up; while :; do sleep 0.1; done'
+	cleanup_container "$RT_BIN" "$RROOT" e2e-sig
+	"$FLOX_RUNC" --root "$RROOT" run --bundle "$b" e2e-sig >"$TEST_TMPDIR/runsig.out" 2>&1 &
+	pid=$!
+	WAIT_TIMEOUT=20 wait_for grep -q up "$TEST_TMPDIR/runsig.out"
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	assert_eq 7 "$rc" "the container's exit status after SIGTERM through flox-runc"
+	check_no_container e2e-sig
+}
+
 # ----------------------------------------------------------- 2. generations
 
 t_generations() {
@@ -856,6 +871,7 @@ t_timed() {
 t_timed "1a. hello runs in an EMPTY rootfs; run prints only its output; create writes no stdout" t_empty_rootfs
 t_timed "1b. on a busybox image: the image's sh finds the environment's hello" t_busybox_image
 t_timed "1c. a second create of a live id leaves it alone; a stale record is released" t_id_reuse
+t_timed "1d. SIGTERM to a foreground run reaches the container; its state is released" t_run_signal
 t_timed "2. a new live generation is picked up; a pinned :1 is not (greet missing fails closed)" t_generations
 t_timed "3. run vs dev activation (FLOX_ENV, INFOPATH/XDG_DATA_DIRS vs CPATH/PKG_CONFIG_PATH)" t_modes
 t_timed "4a. manifest vars; on-activate hook runs first, its output on stderr" t_vars_hook
