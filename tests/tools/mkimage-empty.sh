@@ -35,7 +35,7 @@
 # org.opencontainers.image.ref.name (used by `podman load`). The same inputs
 # always give the same bytes, so the image id is stable.
 #
-# Needs: tar, gzip, sha256sum, jq.
+# Needs: tar, gzip, sha256sum, jq.  The assembly is tests/tools/mkimage.sh --empty.
 set -euo pipefail
 
 arch=""
@@ -63,53 +63,4 @@ if [[ -z "$arch" ]]; then
 	esac
 fi
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/oci/blobs/sha256" "$work/empty"
-
-# An empty tar: just the end-of-archive blocks.
-tar --create --file="$work/layer.tar" --directory="$work/empty" --files-from=/dev/null
-diff_id="sha256:$(sha256sum "$work/layer.tar" | cut -d' ' -f1)"
-gzip -n -9 <"$work/layer.tar" >"$work/layer.tar.gz"
-
-put_blob() { # file -> prints digest hex; moves file into blobs
-	local h
-	h="$(sha256sum "$1" | cut -d' ' -f1)"
-	mv "$1" "$work/oci/blobs/sha256/$h"
-	printf '%s' "$h"
-}
-layer_size=$(stat -c %s "$work/layer.tar.gz")
-layer_hex="$(put_blob "$work/layer.tar.gz")"
-
-jq -cj -n --arg arch "$arch" --arg diff "$diff_id" \
-	'{created:"1970-01-01T00:00:00Z", architecture:$arch, os:"linux",
-	  config:{Env:["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], WorkingDir:"/"},
-	  rootfs:{type:"layers", diff_ids:[$diff]},
-	  history:[{created:"1970-01-01T00:00:00Z", created_by:"tests/tools/mkimage-empty.sh (empty layer)"}]}' \
-	>"$work/config.json"
-config_size=$(stat -c %s "$work/config.json")
-config_hex="$(put_blob "$work/config.json")"
-
-jq -cj -n --arg ch "sha256:$config_hex" --argjson cs "$config_size" \
-	--arg lh "sha256:$layer_hex" --argjson ls "$layer_size" \
-	'{schemaVersion:2, mediaType:"application/vnd.oci.image.manifest.v1+json",
-	  config:{mediaType:"application/vnd.oci.image.config.v1+json", digest:$ch, size:$cs},
-	  layers:[{mediaType:"application/vnd.oci.image.layer.v1.tar+gzip", digest:$lh, size:$ls}]}' \
-	>"$work/manifest.json"
-manifest_size=$(stat -c %s "$work/manifest.json")
-manifest_hex="$(put_blob "$work/manifest.json")"
-
-jq -cj -n --arg mh "sha256:$manifest_hex" --argjson ms "$manifest_size" --arg name "$name" --arg arch "$arch" \
-	'{schemaVersion:2, mediaType:"application/vnd.oci.image.index.v1+json",
-	  manifests:[{mediaType:"application/vnd.oci.image.manifest.v1+json", digest:$mh, size:$ms,
-	    platform:{architecture:$arch, os:"linux"},
-	    annotations:{"io.containerd.image.name":$name, "org.opencontainers.image.ref.name":$name}}]}' \
-	>"$work/oci/index.json"
-printf '{"imageLayoutVersion":"1.0.0"}' >"$work/oci/oci-layout"
-
-mkdir -p "$(dirname "$out")"
-tar --create --file="$out.tmp" --directory="$work/oci" \
-	--sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=ustar \
-	oci-layout index.json blobs
-mv "$out.tmp" "$out"
-echo "mkimage-empty.sh: wrote $out ($name, layer $layer_size bytes, manifest sha256:$manifest_hex)" >&2
+exec bash "$(dirname "$0")/mkimage.sh" --empty --arch "$arch" "$out" "$name"

@@ -25,10 +25,12 @@
 set -euo pipefail
 
 pause=0
+empty=0
 arch=""
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--pause) pause=1; shift ;;
+	--empty) empty=1; shift ;; # for mkimage-empty.sh: one empty layer, no busybox
 	--arch) arch="$2"; shift 2 ;;
 	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	--) shift; break ;;
@@ -37,23 +39,13 @@ while [[ $# -gt 0 ]]; do
 	esac
 done
 if [[ $# -ne 2 ]]; then
-	echo "usage: mkimage.sh [--pause] [--arch ARCH] OUT.tar IMAGE-NAME" >&2
+	echo "usage: mkimage.sh [--pause|--empty] [--arch ARCH] OUT.tar IMAGE-NAME" >&2
 	exit 2
 fi
 out="$1"
 name="$2"
 [[ "$name" == */pause:* || "$name" == pause:* ]] && pause=1
 
-BUSYBOX="${BUSYBOX:-/bin/busybox}"
-if ! "$BUSYBOX" --list >/dev/null 2>&1; then
-	echo "mkimage.sh: $BUSYBOX missing (apt-get install busybox-static)" >&2
-	exit 1
-fi
-file_is_static=$(LC_ALL=C ldd "$BUSYBOX" 2>&1 || true)
-case "$file_is_static" in
-*"not a dynamic executable"* | *"statically linked"*) ;;
-*) echo "mkimage.sh: $BUSYBOX is not static (install busybox-static)" >&2; exit 1 ;;
-esac
 if [[ -z "$arch" ]]; then
 	case "$(uname -m)" in
 	x86_64) arch=amd64 ;;
@@ -65,31 +57,49 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-root="$work/rootfs"
-mkdir -p "$root"/{bin,etc,dev,proc,sys,tmp,root,run,var} "$work/oci/blobs/sha256"
-chmod 1777 "$root/tmp"
-chmod 0700 "$root/root"
-install -m 0755 "$BUSYBOX" "$root/bin/busybox"
-for applet in $("$BUSYBOX" --list); do
-	[[ "$applet" == busybox ]] && continue
-	ln -s busybox "$root/bin/$applet"
-done
-cat >"$root/etc/passwd" <<'EOF'
-root:x:0:0:root:/root:/bin/sh
-nobody:x:65534:65534:nobody:/nonexistent:/bin/false
-EOF
-cat >"$root/etc/group" <<'EOF'
-root:x:0:
-nogroup:x:65534:
-EOF
-: >"$root/etc/hosts"
-: >"$root/etc/resolv.conf"
+if ((empty)); then
+	# An empty tar: just the end-of-archive blocks (containerd does not
+	# unpack an image without layers).
+	mkdir -p "$work/oci/blobs/sha256" "$work/empty"
+	layer_tar="$work/layer.tar"
+	tar --create --file="$layer_tar" --directory="$work/empty" --files-from=/dev/null
+else
+	BUSYBOX="${BUSYBOX:-/bin/busybox}"
+	if ! "$BUSYBOX" --list >/dev/null 2>&1; then
+		echo "mkimage.sh: $BUSYBOX missing (apt-get install busybox-static)" >&2
+		exit 1
+	fi
+	file_is_static=$(LC_ALL=C ldd "$BUSYBOX" 2>&1 || true)
+	case "$file_is_static" in
+	*"not a dynamic executable"* | *"statically linked"*) ;;
+	*) echo "mkimage.sh: $BUSYBOX is not static (install busybox-static)" >&2; exit 1 ;;
+	esac
+	root="$work/rootfs"
+	mkdir -p "$root"/{bin,etc,dev,proc,sys,tmp,root,run,var} "$work/oci/blobs/sha256"
+	chmod 1777 "$root/tmp"
+	chmod 0700 "$root/root"
+	install -m 0755 "$BUSYBOX" "$root/bin/busybox"
+	for applet in $("$BUSYBOX" --list); do
+		[[ "$applet" == busybox ]] && continue
+		ln -s busybox "$root/bin/$applet"
+	done
+	cat >"$root/etc/passwd" <<-'EOF'
+	root:x:0:0:root:/root:/bin/sh
+	nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+	EOF
+	cat >"$root/etc/group" <<-'EOF'
+	root:x:0:
+	nogroup:x:65534:
+	EOF
+	: >"$root/etc/hosts"
+	: >"$root/etc/resolv.conf"
 
-layer_tar="$work/layer.tar"
-tar --create --file="$layer_tar" --directory="$root" \
-	--sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
-	--format=posix --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
-	.
+	layer_tar="$work/layer.tar"
+	tar --create --file="$layer_tar" --directory="$root" \
+		--sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+		--format=posix --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
+		.
+fi
 diff_id="sha256:$(sha256sum "$layer_tar" | cut -d' ' -f1)"
 gzip -n -9 <"$layer_tar" >"$work/layer.tar.gz"
 
@@ -103,17 +113,21 @@ layer_size=$(stat -c %s "$work/layer.tar.gz")
 layer_hex="$(put_blob "$work/layer.tar.gz")"
 
 path_env="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-if ((pause)); then
+created_by="tests/tools/mkimage.sh (busybox-static)"
+if ((empty)); then
+	cfg_process=$(jq -nc --arg p "$path_env" '{Env:[$p], WorkingDir:"/"}')
+	created_by="tests/tools/mkimage-empty.sh (empty layer)"
+elif ((pause)); then
 	cfg_process=$(jq -nc --arg p "$path_env" '{Env:[$p],
 		Entrypoint:["/bin/sh","-c","trap \"exit 0\" TERM INT; while :; do sleep 3600 & wait $!; done"],
 		WorkingDir:"/"}')
 else
 	cfg_process=$(jq -nc --arg p "$path_env" '{Env:[$p], Cmd:["sh"], WorkingDir:"/"}')
 fi
-jq -cj --arg arch "$arch" --arg diff "$diff_id" --argjson c "$cfg_process" \
+jq -cj --arg arch "$arch" --arg diff "$diff_id" --argjson c "$cfg_process" --arg by "$created_by" \
 	'{created:"1970-01-01T00:00:00Z", architecture:$arch, os:"linux", config:$c,
 	  rootfs:{type:"layers", diff_ids:[$diff]},
-	  history:[{created:"1970-01-01T00:00:00Z", created_by:"tests/tools/mkimage.sh (busybox-static)"}]}' \
+	  history:[{created:"1970-01-01T00:00:00Z", created_by:$by}]}' \
 	-n >"$work/config.json"
 config_size=$(stat -c %s "$work/config.json")
 config_hex="$(put_blob "$work/config.json")"
