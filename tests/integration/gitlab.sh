@@ -51,20 +51,7 @@ export FLOX_RUNC_SRCDIR=$SRCDIR
 # shellcheck source=tests/lib/engines.sh
 . "$SRCDIR/tests/lib/engines.sh"
 
-skip_unless_root
-engines_require_cri
-nixcache_require
-require_cmd python3 git
-[[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
-
-tmpdir_setup flox-runc-gitlab
-engines_flox_setup
-engines_images
-containerd_start
-for img in pause busybox empty; do
-	containerd_import k8s.io "$TEST_TMPDIR/images/$img.tar"
-done
-diag "containerd $(containerd --version | awk '{print $3}'), socket $CD_SOCK; hub $HUB_URL"
+engines_cri_suite flox-runc-gitlab
 
 JOB=runner-abc123-project-42-concurrent-0
 POD_NAME=$JOB

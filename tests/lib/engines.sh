@@ -388,3 +388,23 @@ podman_cleanup() {
 	engines_rm_cgroups libpod_parent
 	return 0
 }
+
+# engines_cri_suite NAME: the start of a CRI suite: the checks that skip it,
+# a scratch directory NAME, the test hub and Nix cache with flox-runc's node
+# config, the images, a private containerd with them imported.
+engines_cri_suite() {
+	skip_unless_root
+	engines_require_cri
+	nixcache_require
+	require_cmd python3 git
+	[[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
+	tmpdir_setup "$1"
+	engines_flox_setup
+	engines_images
+	containerd_start
+	local img
+	for img in pause busybox empty; do
+		containerd_import k8s.io "$TEST_TMPDIR/images/$img.tar"
+	done
+	diag "containerd $(containerd --version | awk '{print $3}'), socket $CD_SOCK; hub $HUB_URL"
+}
