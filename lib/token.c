@@ -94,41 +94,82 @@ read_token_fd(int fd, const char *where, char **token, frc_error_t *err)
   return 0;
 }
 
+/* Opens the token file found by O_PATH descriptor pfd for reading, after
+ * checking what it is: a device node, FIFO or socket a pod planted at the
+ * secret path is never open()ed (opening a device runs its driver as host
+ * root; a FIFO would block).  The reopen goes through /proc/self/fd, so it
+ * is the inode that was checked. */
+static int
+reopen_regular(int pfd, const char *where, frc_error_t *err)
+{
+  char proc[64];
+  struct stat st;
+  int fd;
+
+  if (fstat(pfd, &st) < 0)
+    return frc_error_errno(err, errno, "cannot inspect the floxhub-token secret in `%s`", where);
+  if (!S_ISREG(st.st_mode))
+    return frc_error(err, "the floxhub-token in `%s` is not a regular file (it is a %s): recreate "
+                          "the secret with `kubectl create secret generic floxhub-token ...`",
+                     where,
+                     S_ISFIFO(st.st_mode)  ? "FIFO"
+                     : S_ISCHR(st.st_mode) ? "character device"
+                     : S_ISBLK(st.st_mode) ? "block device"
+                     : S_ISSOCK(st.st_mode) ? "socket"
+                     : S_ISDIR(st.st_mode) ? "directory"
+                                           : "special file");
+  snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+  fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0)
+    return frc_error_errno(err, errno, "cannot open the floxhub-token secret in `%s` (is /proc "
+                                       "mounted?)",
+                           where);
+  return fd;
+}
+
 int
 frc_token_read_dir(const char *dir, char **token, frc_error_t *err)
 {
   struct open_how how = {
-    /* O_NONBLOCK: a FIFO planted in the volume must not hang the create;
-     * read_token_fd refuses anything but a regular file. */
-    .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+    /* O_PATH: nothing is opened for reading before reopen_regular has
+     * checked that it is a regular file. */
+    .flags = O_PATH | O_CLOEXEC,
     .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
   };
   cleanup_close int dfd = -1;
+  cleanup_close int pfd = -1;
   cleanup_close int fd = -1;
 
   *token = NULL;
   dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return frc_error_errno(err, errno, "cannot open the floxhub-token secret volume `%s`", dir);
-  fd = (int) syscall(SYS_openat2, dfd, FRC_TOKEN_FILE, &how, sizeof(how));
-  if (fd < 0 && errno == ENOENT)
+  pfd = (int) syscall(SYS_openat2, dfd, FRC_TOKEN_FILE, &how, sizeof(how));
+  if (pfd < 0 && errno == ENOENT)
     return 0; /* the volume has no token: anonymous */
-  if (fd < 0 && errno == EXDEV)
+  if (pfd < 0 && errno == EXDEV)
     return frc_error(err, "the floxhub-token in `%s` links outside its secret volume: recreate the "
                           "secret with `kubectl create secret generic floxhub-token ...`",
                      dir);
-  if (fd < 0)
+  if (pfd < 0)
     return frc_error_errno(err, errno, "cannot open the floxhub-token secret in `%s`", dir);
+  fd = reopen_regular(pfd, dir, err);
+  if (fd < 0)
+    return -1;
   return read_token_fd(fd, dir, token, err);
 }
 
 int
 frc_token_read_file(const char *path, char **token, frc_error_t *err)
 {
-  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  cleanup_close int pfd = open(path, O_PATH | O_CLOEXEC);
+  cleanup_close int fd = -1;
   *token = NULL;
-  if (fd < 0)
+  if (pfd < 0)
     return frc_error_errno(err, errno, "cannot open the token file `%s`", path);
+  fd = reopen_regular(pfd, path, err);
+  if (fd < 0)
+    return -1;
   return read_token_fd(fd, path, token, err);
 }
 

@@ -4,7 +4,9 @@
  * bind mount whose destination is /var/run/secrets/flox.dev (or
  * /run/secrets/flox.dev), reading it while following kubelet's `..data`
  * symlinks only inside that volume directory (openat2 RESOLVE_BENEATH),
- * validating it, and checking a JWT's `exp` before any request.  Tokens are
+ * opened O_PATH and checked to be a regular file before it is reopened
+ * through /proc/self/fd (a device node or FIFO planted there is never
+ * opened), validating it, and checking a JWT's `exp` before any request.  Tokens are
  * wiped from memory when released and never put into a message.
  */
 #ifndef FRC_TOKEN_H

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "spec.h"
@@ -139,6 +140,47 @@ START_TEST(test_from_spec)
 }
 END_TEST
 
+/* A FIFO or a device node a pod planted at the token path is refused
+ * without being opened: nothing blocks, no driver runs. */
+static void
+expect_special_refused(const char *what)
+{
+  cleanup_free char *vol = xasprintf("%s/vol", dir);
+  cleanup_free char *file = xasprintf("%s/floxhub-token", vol);
+  cleanup_token char *tok = NULL;
+  frc_error_t err = NULL;
+  char want[64];
+
+  snprintf(want, sizeof(want), "not a regular file (it is a %s)", what);
+  ck_assert_int_lt(frc_token_read_dir(vol, &tok, &err), 0);
+  ck_assert_msg(strstr(err->msg, want) != NULL, "%s", err->msg);
+  ck_assert_ptr_null(tok);
+  frc_error_release(&err);
+  /* `doctor --token-file` opened the path without O_NONBLOCK: a FIFO hung. */
+  ck_assert_int_lt(frc_token_read_file(file, &tok, &err), 0);
+  ck_assert_msg(strstr(err->msg, want) != NULL, "%s", err->msg);
+  frc_error_release(&err);
+  ck_assert_int_eq(unlink(file), 0);
+}
+
+START_TEST(test_special_files_refused)
+{
+  cleanup_free char *vol = xasprintf("%s/vol", dir);
+  cleanup_free char *file = xasprintf("%s/floxhub-token", vol);
+  ck_assert_int_eq(mkdir(vol, 0755), 0);
+  ck_assert_int_eq(mkfifo(file, 0644), 0);
+  expect_special_refused("FIFO");
+  /* /dev/null's numbers: opening it would succeed, so only the message tells. */
+  ck_assert_int_eq(mknod(file, S_IFCHR | 0644, makedev(1, 3)), 0);
+  expect_special_refused("character device");
+  /* A major no driver has: open() failed with ENXIO before the check ran. */
+  ck_assert_int_eq(mknod(file, S_IFCHR | 0644, makedev(4095, 0)), 0);
+  expect_special_refused("character device");
+  ck_assert_int_eq(mknod(file, S_IFBLK | 0644, makedev(4095, 0)), 0);
+  expect_special_refused("block device");
+}
+END_TEST
+
 /* header {"alg":"none"} . payload . sig */
 static char *
 jwt(const char *payload_b64url)
@@ -183,6 +225,7 @@ main(void)
   tcase_add_test(tc, test_absent_and_empty);
   tcase_add_test(tc, test_too_big);
   tcase_add_test(tc, test_from_spec);
+  tcase_add_test(tc, test_special_files_refused);
   tcase_add_test(tc, test_jwt_expiry);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
