@@ -29,6 +29,8 @@ dispatch(struct frc_ctx *ctx, frc_error_t *err)
     return -1;
   if (ctx->cl.g.version && ctx->cl.verb == FRC_VERB_NONE)
     return frc_cmd_version(ctx, err);
+  if (ctx->cl.g.help && ctx->cl.verb == FRC_VERB_NONE)
+    return frc_cmd_help(ctx, err);
   switch (ctx->cl.verb)
     {
     case FRC_VERB_CREATE:
