@@ -224,6 +224,7 @@ frc_annotations_parse(yajl_val annotations, struct frc_annotations *out, frc_err
 
   if (get_value(annotations, FRC_ANN_ACTIVATE_MODE, &v, err) < 0)
     return -1;
+  out->has_mode = v != NULL;
   if (v == NULL || strcmp(v, "run") == 0)
     out->mode = FRC_MODE_RUN;
   else if (strcmp(v, "dev") == 0)

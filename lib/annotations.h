@@ -45,7 +45,8 @@ struct frc_annotations
 {
   bool has_environment;
   struct frc_envref env;
-  enum frc_mode mode;
+  bool has_mode; /* flox.dev/activate-mode given; else the manifest decides */
+  enum frc_mode mode; /* run when not given */
   bool nix_mutable;
   bool disable_metrics;
   char **skip_containers; /* NULL-terminated, never NULL after parse */

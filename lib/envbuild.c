@@ -530,7 +530,8 @@ walk_entry(struct build *b, struct node *dir, int dfd, const char *src_dir, cons
   taint(dir);
   /* Packages come in priority order and requisites after them: what is
    * already there has the same or a higher precedence. */
-  if (old->owner == OWNER_US || s->owner == OWNER_REQUISITE || old->priority < s->priority)
+  if (old->owner == OWNER_US || s->owner == OWNER_REQUISITE || old->priority < s->priority
+      || (s->owner >= 0 && b->in->pkgs[s->owner].propagated))
     {
       b->st.shadowed++;
       return 0;
@@ -598,6 +599,7 @@ static int
 add_store_path(struct build *b, const char *path, const struct src *s, frc_error_t *err)
 {
   bool requisite = s->owner == OWNER_REQUISITE;
+  bool lenient = requisite || (s->owner >= 0 && b->in->pkgs[s->owner].propagated);
   cleanup_free char *label = owner_label(b, s->owner, NULL);
   cleanup_free char *m = NULL;
   cleanup_free char *resolved = NULL;
@@ -626,14 +628,14 @@ add_store_path(struct build *b, const char *path, const struct src *s, frc_error
       return frc_error(err, "%s %s%s%s is a symlink that leads nowhere in the store", what, m, of,
                        requisite ? "" : label);
     case RES_ESCAPE:
-      if (requisite)
+      if (lenient)
         {
           b->st.skipped++;
           return 0;
         }
       return frc_error(err, "the store path %s of package %s links outside the store", m, label);
     case RES_FILE:
-      if (requisite)
+      if (lenient)
         {
           b->st.skipped++;
           return 0;

@@ -35,6 +35,11 @@ struct frc_envbuild_pkg
   const char *label; /* for messages: pname-version or install_id */
   long priority; /* the lower number wins a file conflict */
   char *const *store_paths; /* logical /nix/store/... outputs to link, NULL-terminated */
+  /* Linked because another package propagates it (lib/propagate.h): at its
+   * priority a clash is no error, the entry already there stays
+   * (builder.pl addPkg with ignoreCollisions = 2); a path that is a file or
+   * leads out of the store is skipped. */
+  bool propagated;
 };
 
 /* A zero field takes the default above. */

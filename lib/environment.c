@@ -11,6 +11,7 @@
 #include "envbuild.h"
 #include "environment.h"
 #include "http.h"
+#include "propagate.h"
 #include "json.h"
 #include "store.h"
 #include "util.h"
@@ -25,7 +26,7 @@ compute_key(const struct frc_env_request *req, char out[65], frc_error_t *err)
   size_t n = 32 + strlen(sys) + strlen(mode) + req->lockfile_len;
   cleanup_free char *buf = xmalloc0(n);
   unsigned char d[32];
-  int len = snprintf(buf, n, "flox-runc env v1\n%s\n%s\n", sys, mode);
+  int len = snprintf(buf, n, "flox-runc env v2\n%s\n%s\n", sys, mode);
   memcpy(buf + len, req->lockfile, req->lockfile_len);
   if (frc_sha256(buf, (size_t) len + req->lockfile_len, d, err) < 0)
     return -1;
@@ -112,17 +113,6 @@ save_record(const struct frc_env_request *req, const struct frc_environment *env
   return write_file_atomic(path, text, len, 0600, err);
 }
 
-static void
-strv_add(char ***v, size_t *n, const char *s)
-{
-  for (size_t i = 0; i < *n; i++)
-    if (strcmp((*v)[i], s) == 0)
-      return;
-  *v = xrealloc(*v, (*n + 2) * sizeof(char *));
-  (*v)[(*n)++] = xstrdup(s);
-  (*v)[*n] = NULL;
-}
-
 static int
 lock_key(const struct frc_env_request *req, const char *key, int *fd, frc_error_t *err)
 {
@@ -175,15 +165,74 @@ remove_crashed_builds(const char *tmp_parent, const char *key)
   closedir(d);
 }
 
+/* The packages the tree links, by builder.pl's rules: each selected output
+ * at its priority (lib/lockfile.h), then what they propagate
+ * (lib/propagate.h).  pkgs[i].store_paths points into *paths. */
+static int
+link_list(const struct frc_env_request *req, struct frc_envbuild_pkg **pkgs, size_t *npkgs,
+          char ***paths, frc_error_t *err)
+{
+  const struct frc_lockfile *l = req->lock;
+  struct frc_propagated *prop = NULL;
+  size_t nprop = 0, n = 0, k = 0;
+  frc_error_t perr = NULL;
+
+  if (frc_propagate(req->config->store_root, l, req->mode, &prop, &nprop, &perr) < 0)
+    {
+      *err = perr;
+      return frc_error_wrap(err, "the packages' nix-support files");
+    }
+  for (size_t i = 0; i < l->npkgs; i++)
+    n += l->pkgs[i].noutputs;
+  *pkgs = xmalloc0((n + nprop + 1) * sizeof(**pkgs));
+  *paths = xmalloc0((2 * (n + nprop) + 1) * sizeof(char *)); /* path, NULL pairs */
+  for (size_t i = 0; i < l->npkgs; i++)
+    for (size_t j = 0; j < l->pkgs[i].noutputs; j++)
+      {
+        const struct frc_lock_output *o = &l->pkgs[i].outputs[j];
+        (*paths)[2 * k] = xstrdup(o->path);
+        (*pkgs)[k].label = l->pkgs[i].label;
+        (*pkgs)[k].priority = frc_lock_priority(l, o, req->mode);
+        (*pkgs)[k].store_paths = &(*paths)[2 * k];
+        k++;
+      }
+  for (size_t i = 0; i < nprop; i++, k++)
+    {
+      (*paths)[2 * k] = steal_pointer(&prop[i].path);
+      (*pkgs)[k].label = (*paths)[2 * k] + strlen("/nix/store/") + 33;
+      (*pkgs)[k].priority = prop[i].priority;
+      (*pkgs)[k].store_paths = &(*paths)[2 * k];
+      (*pkgs)[k].propagated = true;
+    }
+  frc_propagated_free(prop, nprop);
+  *npkgs = k;
+  return 0;
+}
+
+/* link_list's paths: path, NULL pairs. */
+struct pairs
+{
+  char **v;
+  size_t n;
+};
+
+static void
+pairs_release(struct pairs *p)
+{
+  for (size_t i = 0; p->v && i < 2 * p->n; i++)
+    free(p->v[i]);
+  free(p->v);
+}
+
 static int
 build(const struct frc_env_request *req, struct frc_environment *env, frc_error_t *err)
 {
   const struct frc_config *c = req->config;
   struct frc_store store = { c, req->log, req->deadline_ns };
   const struct frc_lockfile *l = req->lock;
-  cleanup_strv char **outputs = xmalloc0(sizeof(char *));
-  cleanup_strv char **requisites = NULL;
-  cleanup_free struct frc_envbuild_pkg *pkgs = xmalloc0((l->npkgs + 1) * sizeof(*pkgs));
+  cleanup_free char **outputs = xmalloc0((l->npaths + 2) * sizeof(char *));
+  cleanup_free struct frc_envbuild_pkg *pkgs = NULL;
+  struct pairs pkg_paths __attribute__((cleanup(pairs_release))) = { 0 };
   cleanup_free char *tmp_parent = frc_store_physical(c, "/nix/var/flox-runc/tmp");
   cleanup_free char *tmp = xasprintf("%s/%s.%d", tmp_parent, env->key, (int) getpid());
   cleanup_free char *envs_dir = frc_store_physical(c, FRC_ENVS_DIR);
@@ -191,27 +240,28 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   cleanup_free char *tree = NULL;
   struct frc_envbuild_input in = { 0 };
   size_t nout = 0;
+  bool has_shell = false;
 
-  for (size_t i = 0; i < l->npkgs; i++)
-    {
-      for (char **p = l->pkgs[i].store_paths; *p; p++)
-        strv_add(&outputs, &nout, *p);
-      pkgs[i].label = l->pkgs[i].label;
-      pkgs[i].priority = l->pkgs[i].priority;
-      pkgs[i].store_paths = l->pkgs[i].store_paths;
-    }
-  if (c->hook_shell && l->hook_on_activate)
-    strv_add(&outputs, &nout, c->hook_shell_package);
+  /* What the environment links, each path once (lib/lockfile.c made the
+   * list in linear time), and the hook's shell. */
+  for (; nout < l->npaths; nout++)
+    outputs[nout] = l->paths[nout];
+  for (size_t i = 0; c->hook_shell && l->hook_on_activate && i < l->npaths; i++)
+    has_shell = has_shell || strcmp(l->paths[i], c->hook_shell_package) == 0;
+  if (c->hook_shell && l->hook_on_activate && !has_shell)
+    outputs[nout++] = c->hook_shell_package;
+  outputs[nout] = NULL;
 
   /* Rooted before they are realised (Nix accepts roots to paths it does
    * not have yet): a concurrent nix-collect-garbage cannot take them
    * between the realisation and the end of the build.  A failed build
-   * releases the root again (frc_environment_materialise). */
+   * releases the root again (frc_environment_materialise).  Propagated
+   * packages are in the outputs' closure, realised and rooted with them. */
   if (frc_gcroot_set(c, "envs", env->key, outputs, err) < 0)
     return -1;
   if (nout > 0 && frc_store_realise(&store, outputs, err) < 0)
     return -1;
-  if (req->mode == FRC_MODE_DEV && nout > 0 && frc_store_closure(&store, outputs, &requisites, err) < 0)
+  if (link_list(req, &pkgs, &pkg_paths.n, &pkg_paths.v, err) < 0)
     return -1;
 
   if (frc_mkdir_p(tmp_parent, 0755, err) < 0 || frc_mkdir_p(envs_dir, 0755, err) < 0)
@@ -225,8 +275,7 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   in.store_root = c->store_root;
   in.mode = req->mode == FRC_MODE_DEV ? FRC_ENVBUILD_DEV : FRC_ENVBUILD_RUN;
   in.pkgs = pkgs;
-  in.npkgs = l->npkgs;
-  in.requisites = requisites;
+  in.npkgs = pkg_paths.n;
   in.var_names = l->var_names;
   in.var_values = l->var_values;
   in.nvars = l->nvars;
@@ -266,12 +315,9 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
       if (env->shell == NULL && c->hook_shell)
         env->shell = xstrdup(c->hook_shell);
     }
-  {
-    size_t n = 0;
-    env->pins = xmalloc0(sizeof(char *));
-    for (char **p = outputs; *p; p++)
-      strv_add(&env->pins, &n, *p);
-  }
+  env->pins = xmalloc0((nout + 1) * sizeof(char *));
+  for (size_t i = 0; i < nout; i++)
+    env->pins[i] = xstrdup(outputs[i]);
   if (frc_gcroot_set(c, "envs", env->key, env->pins, err) < 0 || save_record(req, env, err) < 0)
     return -1;
   env->built = true;

@@ -116,6 +116,7 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   cleanup_free char *nix_source = NULL;
   cleanup_free char *merged = NULL;
   char ref[256];
+  enum frc_mode mode;
 
   if (frc_record_key(root, ctx->cl.id, &taken.gcroot, err) < 0)
     return -1;
@@ -138,16 +139,17 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   if (frc_lockfile_parse(resolved.lockfile, resolved.lockfile_len, frc_nix_system(), &lock, err) < 0)
     return frc_error_wrap(err, "environment %s/%s generation %u", d->ann.env.owner, d->ann.env.name,
                           resolved.generation);
+  mode = frc_lock_pick_mode(&lock, d->ann.has_mode, d->ann.mode);
   snprintf(ref, sizeof(ref), "%s/%s:%u", d->ann.env.owner, d->ann.env.name, resolved.generation);
   frc_log(&ctx->log, FRC_LOG_INFO, "flox-runc: container %s: %s (%s), %zu packages, from %s",
-          ctx->cl.id, ref, frc_mode_name(d->ann.mode), lock.npkgs,
+          ctx->cl.id, ref, frc_mode_name(mode), lock.npkgs,
           frc_resolve_source_name(resolved.source));
 
   ereq.config = cfg;
   ereq.log = &ctx->log;
   ereq.deadline_ns = deadline;
   ereq.name = d->ann.env.name;
-  ereq.mode = d->ann.mode;
+  ereq.mode = mode;
   ereq.lockfile = resolved.lockfile;
   ereq.lockfile_len = resolved.lockfile_len;
   ereq.lock = &lock;
@@ -170,7 +172,7 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   act.env_path = env.path;
   act.store_prefix = strcmp(cfg->store_root, "/") == 0 ? "" : cfg->store_root;
   act.description = ref;
-  act.mode = d->ann.mode;
+  act.mode = mode;
   act.var_names = lock.var_names;
   act.var_values = lock.var_values;
   act.nvars = lock.nvars;
@@ -188,7 +190,7 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   rec.reference = ref;
   rec.env_key = env.key;
   rec.env_path = env.path;
-  rec.mode = d->ann.mode;
+  rec.mode = mode;
   rec.skip_exec = frc_name_list_contains(d->ann.skip_containers_exec, d->id.name);
   rec.disable_metrics = d->ann.disable_metrics;
   rec.has_hook = env.has_hook;

@@ -18,7 +18,7 @@
 int
 frc_cmd_prefetch(struct frc_ctx *ctx, frc_error_t *err)
 {
-  const char *refarg = NULL, *token_file = NULL, *mode = "run";
+  const char *refarg = NULL, *token_file = NULL, *mode = NULL;
   struct frc_envref ref;
   cleanup_token char *token = NULL;
   cleanup_resolved struct frc_resolved r = { 0 };
@@ -40,7 +40,7 @@ frc_cmd_prefetch(struct frc_ctx *ctx, frc_error_t *err)
       else
         return frc_error(err, USAGE);
     }
-  if (refarg == NULL || (strcmp(mode, "run") != 0 && strcmp(mode, "dev") != 0))
+  if (refarg == NULL || (mode && strcmp(mode, "run") != 0 && strcmp(mode, "dev") != 0))
     return frc_error(err, USAGE);
   if (frc_envref_parse(refarg, &ref, err) < 0 || frc_ctx_config(ctx, err) < 0)
     return -1;
@@ -61,13 +61,16 @@ frc_cmd_prefetch(struct frc_ctx *ctx, frc_error_t *err)
   ereq.log = &ctx->log;
   ereq.deadline_ns = deadline;
   ereq.name = ref.name;
-  ereq.mode = strcmp(mode, "dev") == 0 ? FRC_MODE_DEV : FRC_MODE_RUN;
+  /* Without --mode, the mode a pod without the annotation gets. */
+  ereq.mode = frc_lock_pick_mode(&lock, mode != NULL,
+                                 mode && strcmp(mode, "dev") == 0 ? FRC_MODE_DEV : FRC_MODE_RUN);
   ereq.lockfile = r.lockfile;
   ereq.lockfile_len = r.lockfile_len;
   ereq.lock = &lock;
   if (frc_environment_materialise(&ereq, &env, err) < 0)
     return -1;
-  printf("environment: %s/%s generation %u (%s)\n", ref.owner, ref.name, r.generation, mode);
+  printf("environment: %s/%s generation %u (%s)\n", ref.owner, ref.name, r.generation,
+         frc_mode_name(ereq.mode));
   printf("FLOX_ENV:    %s\n", env.path);
   printf("status:      %s\n", env.built ? "built now" : "already on this node");
   return fflush(stdout) == 0 ? 0 : frc_error(err, "cannot write to stdout");

@@ -130,6 +130,7 @@ START_TEST(test_full_parse)
   ck_assert_str_eq(a.env.owner, "acme");
   ck_assert_uint_eq(a.env.generation, 2);
   ck_assert_int_eq(a.mode, FRC_MODE_DEV);
+  ck_assert(a.has_mode);
   ck_assert(a.nix_mutable);
   ck_assert(!a.disable_metrics);
   ck_assert_str_eq(a.skip_containers[0], "istio-proxy");
@@ -148,6 +149,7 @@ START_TEST(test_defaults)
   ck_assert_int_eq(frc_annotations_parse(NULL, &a, &err), 0);
   ck_assert(!a.has_environment);
   ck_assert_int_eq(a.mode, FRC_MODE_RUN);
+  ck_assert(!a.has_mode); /* not given: the manifest's options.activate.mode decides */
   ck_assert(!a.nix_mutable && !a.disable_metrics);
   ck_assert_ptr_nonnull(a.skip_containers);
   ck_assert_ptr_null(a.skip_containers[0]);

@@ -195,7 +195,7 @@ START_TEST(test_collapse)
   cleanup_free char *a = sp("hello-2.12");
   cleanup_free char *b = sp("jq-1.7");
   char *pa[] = { a, NULL }, *pb[] = { b, NULL };
-  struct frc_envbuild_pkg pkgs[] = { { "hello", 5, pa }, { "jq", 5, pb } };
+  struct frc_envbuild_pkg pkgs[] = { { "hello", 5, pa, false }, { "jq", 5, pb, false } };
   struct frc_envbuild_input in = input(pkgs, 2);
   struct frc_envbuild_stats st;
   frc_error_t err = NULL;
@@ -228,7 +228,7 @@ START_TEST(test_merge_bin)
   cleanup_free char *a = sp("hello-2.12");
   cleanup_free char *b = sp("jq-1.7");
   char *pa[] = { a, NULL }, *pb[] = { b, NULL };
-  struct frc_envbuild_pkg pkgs[] = { { "hello", 5, pa }, { "jq", 5, pb } };
+  struct frc_envbuild_pkg pkgs[] = { { "hello", 5, pa, false }, { "jq", 5, pb, false } };
   struct frc_envbuild_input in = input(pkgs, 2);
   struct frc_envbuild_stats st;
   frc_error_t err = NULL;
@@ -284,7 +284,7 @@ START_TEST(test_priority)
   for (int order = 0; order < 2; order++)
     {
       struct frc_envbuild_pkg pkgs[2];
-      struct frc_envbuild_pkg pa_ = { "tool-a", 5, pa }, pb_ = { "tool-b", 3, pb };
+      struct frc_envbuild_pkg pa_ = { "tool-a", 5, pa, false }, pb_ = { "tool-b", 3, pb, false };
       struct frc_envbuild_input in;
       pkgs[0] = order ? pb_ : pa_;
       pkgs[1] = order ? pa_ : pb_;
@@ -306,7 +306,7 @@ START_TEST(test_conflict)
   cleanup_free char *a = sp("conflict-a-1.0");
   cleanup_free char *b = sp("conflict-b-1.0");
   char *pa[] = { a, NULL }, *pb[] = { b, NULL };
-  struct frc_envbuild_pkg pkgs[] = { { "conflict-a", 5, pa }, { "conflict-b", 5, pb } };
+  struct frc_envbuild_pkg pkgs[] = { { "conflict-a", 5, pa, false }, { "conflict-b", 5, pb, false } };
   struct frc_envbuild_input in = input(pkgs, 2);
   frc_error_t err = NULL;
 
@@ -325,7 +325,7 @@ START_TEST(test_file_vs_dir)
   cleanup_free char *x = sp("x-1");
   cleanup_free char *y = sp("y-1");
   char *px[] = { x, NULL }, *py[] = { y, NULL };
-  struct frc_envbuild_pkg pkgs[] = { { "x", 5, px }, { "y", 5, py } };
+  struct frc_envbuild_pkg pkgs[] = { { "x", 5, px, false }, { "y", 5, py, false } };
   struct frc_envbuild_input in = input(pkgs, 2);
   frc_error_t err = NULL;
 
@@ -365,7 +365,7 @@ START_TEST(test_identical)
   cleanup_free char *rel_target = xasprintf("../..%s/bin/ls", a + strlen("/nix/store"));
   char *pa[] = { a, NULL }, *pb[] = { b, NULL }, *pc[] = { c, NULL };
   struct frc_envbuild_pkg pkgs[] = {
-    { "coreutils", 5, pa }, { "wrapper-1", 5, pb }, { "wrapper-2", 5, pc }, { "again", 5, pa }
+    { "coreutils", 5, pa, false }, { "wrapper-1", 5, pb, false }, { "wrapper-2", 5, pc, false }, { "again", 5, pa, false }
   };
   struct frc_envbuild_input in = input(pkgs, 4);
   struct frc_envbuild_stats st;
@@ -404,7 +404,7 @@ START_TEST(test_symlinked_dirs)
   cleanup_free char *d_share = xasprintf("%s/share", d);
   char *pa[] = { a, NULL }, *pb[] = { b, NULL }, *pc[] = { c, NULL }, *pe[] = { e, NULL };
   struct frc_envbuild_pkg pkgs[] = {
-    { "zlib", 5, pa }, { "libb", 5, pb }, { "data", 5, pc }, { "alias", 5, pe }
+    { "zlib", 5, pa, false }, { "libb", 5, pb, false }, { "data", 5, pc, false }, { "alias", 5, pe, false }
   };
   struct frc_envbuild_input in = input(pkgs, 4);
   frc_error_t err = NULL;
@@ -437,7 +437,7 @@ START_TEST(test_escape)
   cleanup_free char *outside = xasprintf("%s/outside", tmp);
   cleanup_free char *secret = xasprintf("%s/outside/secret", tmp);
   char *pa[] = { a, NULL };
-  struct frc_envbuild_pkg pkgs[] = { { "escape", 5, pa } };
+  struct frc_envbuild_pkg pkgs[] = { { "escape", 5, pa, false } };
   struct frc_envbuild_input in = input(pkgs, 1);
   frc_error_t err = NULL;
   FILE *f;
@@ -470,7 +470,7 @@ START_TEST(test_escape)
     cleanup_free char *g = store_path("out-of-store");
     cleanup_free char *g_phys = xasprintf("%s%s", root, g);
     char *pg[] = { g, NULL };
-    struct frc_envbuild_pkg p2[] = { { "out-of-store", 5, pg } };
+    struct frc_envbuild_pkg p2[] = { { "out-of-store", 5, pg, false } };
     ck_assert_int_eq(symlink("/etc", g_phys), 0);
     in = input(p2, 1);
     ck_assert_int_lt(build(&in, NULL, &err), 0);
@@ -488,7 +488,7 @@ START_TEST(test_dev_requisites)
   cleanup_free char *r3 = store_path("setup-hook.sh");
   char *pa[] = { a, NULL };
   char *req[] = { a, r1, r2, r3, r1, NULL };
-  struct frc_envbuild_pkg pkgs[] = { { "app", 5, pa } };
+  struct frc_envbuild_pkg pkgs[] = { { "app", 5, pa, false } };
   struct frc_envbuild_input in = input(pkgs, 1);
   struct frc_envbuild_stats st;
   frc_error_t err = NULL;
@@ -528,7 +528,7 @@ START_TEST(test_activation_files)
 {
   cleanup_free char *a = sp("pkg-1");
   char *pa[] = { a, NULL };
-  struct frc_envbuild_pkg pkgs[] = { { "pkg", 5, pa } };
+  struct frc_envbuild_pkg pkgs[] = { { "pkg", 5, pa, false } };
   struct frc_envbuild_input in = input(pkgs, 1);
   const char *value = "it's \"$HOME\" `id` $(id)\nline2 \\ end";
   char *names[] = { "GREETING", "PLAIN", "EMPTY", NULL };
@@ -603,7 +603,7 @@ START_TEST(test_bounds)
 {
   cleanup_free char *a = sp("deep-1");
   char *pa[] = { a, NULL };
-  struct frc_envbuild_pkg pkgs[] = { { "deep", 5, pa } };
+  struct frc_envbuild_pkg pkgs[] = { { "deep", 5, pa, false } };
   struct frc_envbuild_input in = input(pkgs, 1);
   struct frc_envbuild_limits lim = { .max_depth = 5 };
   frc_error_t err = NULL;
@@ -658,7 +658,7 @@ START_TEST(test_missing_and_invalid)
   cleanup_free char *ghost = store_path("ghost-1.0");
   cleanup_free char *file = store_path("file-1.0");
   char *pg[] = { ghost, NULL }, *pf[] = { file, NULL }, *pi[] = { "/tmp/not-a-store-path", NULL };
-  struct frc_envbuild_pkg pkgs[] = { { "ghost", 5, pg } };
+  struct frc_envbuild_pkg pkgs[] = { { "ghost", 5, pg, false } };
   struct frc_envbuild_input in = input(pkgs, 1);
   frc_error_t err = NULL;
   cleanup_free char *expect = NULL;
@@ -671,12 +671,12 @@ START_TEST(test_missing_and_invalid)
   frc_error_release(&err);
 
   put(file, NULL, "just a file");
-  pkgs[0] = (struct frc_envbuild_pkg) { "file", 5, pf };
+  pkgs[0] = (struct frc_envbuild_pkg) { "file", 5, pf, false };
   ck_assert_int_lt(build(&in, NULL, &err), 0);
   ck_assert_ptr_nonnull(strstr(err->msg, "is a file, not a directory"));
   frc_error_release(&err);
 
-  pkgs[0] = (struct frc_envbuild_pkg) { "invalid", 5, pi };
+  pkgs[0] = (struct frc_envbuild_pkg) { "invalid", 5, pi, false };
   ck_assert_int_lt(build(&in, NULL, &err), 0);
   ck_assert_str_eq(err->msg,
                    "the store path `/tmp/not-a-store-path` of package invalid is not a valid store "
@@ -684,7 +684,7 @@ START_TEST(test_missing_and_invalid)
   frc_error_release(&err);
 
   /* a missing requisite is named too */
-  pkgs[0] = (struct frc_envbuild_pkg) { "file", 5, NULL };
+  pkgs[0] = (struct frc_envbuild_pkg) { "file", 5, NULL, false };
   in.mode = FRC_ENVBUILD_DEV;
   in.requisites = pg;
   ck_assert_int_lt(build(&in, NULL, &err), 0);
@@ -701,7 +701,7 @@ START_TEST(test_deterministic)
   cleanup_free char *out2 = xasprintf("%s/out2", tmp);
   cleanup_free char *cmd = NULL;
   char *pa[] = { a, NULL }, *pb[] = { b, NULL };
-  struct frc_envbuild_pkg pkgs[] = { { "a", 5, pa }, { "b", 6, pb } };
+  struct frc_envbuild_pkg pkgs[] = { { "a", 5, pa, false }, { "b", 6, pb, false } };
   struct frc_envbuild_input in = input(pkgs, 2);
   frc_error_t err = NULL;
 
