@@ -73,7 +73,8 @@ hub_publish acme/legacy "$TEST_TMPDIR/l3" --metadata-version 1 >/dev/null
 hub_publish secretcorp/tools "$TEST_TMPDIR/l3" >/dev/null
 hub_private secretcorp
 hub_token "$SECRET" secretcorp
-jq '.packages[0].system = "riscv64-linux"' "$TEST_TMPDIR/l1" >"$TEST_TMPDIR/lother"
+jq '.packages[0].system = "riscv64-linux" | .manifest.options.systems = ["riscv64-linux"]' \
+	"$TEST_TMPDIR/l1" >"$TEST_TMPDIR/lother"
 hub_publish acme/armonly "$TEST_TMPDIR/lother" >/dev/null
 printf '%s\n' "$SECRET" >"$TEST_TMPDIR/token"
 printf 'tok-wrong-%s\n' "$TEST_ID" >"$TEST_TMPDIR/badtoken"
@@ -139,8 +140,8 @@ t_unknown() {
 	assert_rc 1 "unknown generation"
 	assert_contains "$CAP_ERR" "generation 9 of acme/hello does not exist (available generations: 1-3; the live one is 3)" "range and live"
 	resolve acme/armonly
-	assert_rc 1 "no package for this system"
-	assert_contains "$CAP_ERR" "only for riscv64-linux" "names the systems"
+	assert_rc 1 "a system options.systems excludes"
+	assert_contains "$CAP_ERR" "supports only the systems riscv64-linux" "names the systems"
 	assert_empty "$CAP_OUT" "stdout on failure"
 }
 
