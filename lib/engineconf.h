@@ -1,28 +1,121 @@
-/* engineconf.h - does an engine's config register flox-runc?
+/* engineconf.h - engine configurations as the engines read them.
  *
- * Owns: reading containerd's config.toml (version 2: plugins."io.containerd.
- * grpc.v1.cri".containerd.runtimes.<name>; version 3: plugins.'io.containerd.
- * cri.v1.runtime'.containerd.runtimes.<name>) and CRI-O's crio.conf and
- * crio.conf.d/ drop-ins ([crio.runtime.runtimes.<name>]) with a small TOML
- * reader (tables, strings, booleans, numbers, arrays, inline comments), and
- * judging them: a runtime whose binary is flox-runc, of the right type, with
- * the flox.dev/... annotations allowed where the engine needs it.  Used by
- * `flox-runc doctor`; every finding is one line with the fix.
+ * Owns: a small TOML reader for engine configs (tables, dotted keys, quoted
+ * segments, strings, booleans, numbers, arrays over several lines, inline
+ * comments), keeping each key's file and lines so the installer
+ * (lib/install.c) can edit a file without moving anything else in it;
+ * containerd's file set as containerd loads it (the root config.toml, then
+ * its `imports`, relative to the importing file, globs sorted, recursively,
+ * each file once) and the view containerd makes of it (containerd 1.x: an
+ * imported file replaces a whole plugin section; containerd 2.x / config
+ * version 3: keys merge); CRI-O's crio.conf plus crio.conf.d/NAME.conf (later
+ * keys win); and judging them: is a runtime registered whose binary is
+ * flox-runc, of the right type, with the flox.dev annotations passed where
+ * the engine needs it.  Every finding is one line with its fix.  Paths of
+ * the node are read under a host root ("/" for the running node).
  */
 #ifndef FRC_ENGINECONF_H
 #define FRC_ENGINECONF_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "error.h"
 
-typedef void (*frc_finding_fn)(bool ok, const char *text, void *data);
+#define FRC_ENGINECONF_MAX_BYTES (4u << 20)
+#define FRC_ENGINECONF_MAX_FILES 64
 
-/* is_self tells whether a binary path is this flox-runc. Returns the number
- * of problems found (0: fine), -1 when the file cannot be read or parsed. */
-int frc_check_containerd_config(const char *path, bool (*is_self)(const char *),
-                                frc_finding_fn report, void *data, frc_error_t *err);
-int frc_check_crio_config(const char *const *paths, bool (*is_self)(const char *),
-                          frc_finding_fn report, void *data, frc_error_t *err);
+struct frc_toml_kv
+{
+  char *table; /* normalised header path: quotes dropped ("plugins.io.containerd.grpc.v1.cri") */
+  char *key; /* normalised (dotted) key */
+  char *value; /* raw value text, comments stripped, lines of an array joined */
+  int line, end_line; /* 1-based lines of the key and of its value's end */
+  const char *file; /* the file it came from (owned by the file set) */
+};
+
+struct frc_toml
+{
+  struct frc_toml_kv *kv;
+  size_t n;
+  int first_table_line; /* line of the first [table] header, 0 when none */
+  int nlines;
+};
+
+/* Parses text (name is used in messages and stored as every key's file). */
+int frc_toml_parse(const char *text, const char *name, struct frc_toml *t, frc_error_t *err);
+void frc_toml_release(struct frc_toml *t);
+/* The last kv of key in table (exact, normalised), NULL when absent. */
+const struct frc_toml_kv *frc_toml_find(const struct frc_toml *t, const char *table,
+                                        const char *key);
+/* The content of a TOML string value (malloc'd), NULL when it is not one. */
+char *frc_toml_string(const char *value);
+/* The strings of a TOML array of strings (NULL-terminated, malloc'd), NULL
+ * when the value is not an array of strings. */
+char **frc_toml_string_array(const char *value);
+
+/* containerd's configuration files, in the order containerd loads them. */
+struct frc_containerd_file
+{
+  char *path; /* as the node names it (without the host root) */
+  char *text; /* NULL when the file does not exist (only the root may be missing) */
+  struct frc_toml toml;
+  long version; /* the file's `version`, 1 when absent */
+};
+
+struct frc_containerd_conf
+{
+  struct frc_containerd_file *files;
+  size_t n;
+  long version; /* the root config's */
+};
+
+/* Loads path (a node path, read under host_root) and what it imports.  A
+ * missing root config is one file with text NULL; a missing import is
+ * skipped (containerd skips it too when it came from a glob). */
+int frc_containerd_load(const char *host_root, const char *path, struct frc_containerd_conf *out,
+                        frc_error_t *err);
+void frc_containerd_release(struct frc_containerd_conf *c);
+/* The containerd plugin id a normalised table path belongs to, NULL when
+ * it is none of the CRI plugin's ids (v1 "cri", v2 "io.containerd.grpc.v1.cri",
+ * v3 "io.containerd.cri.v1.runtime"). */
+const char *frc_containerd_cri_plugin(const char *table);
+/* Index of the last file that configures plugin (any key under
+ * plugins.<plugin>), -1 when none. */
+int frc_containerd_last_defining(const struct frc_containerd_conf *c, const char *plugin);
+
+enum frc_finding
+{
+  FRC_FINDING_OK,
+  FRC_FINDING_PROBLEM,
+  FRC_FINDING_NOTE, /* worth knowing, not counted as a problem */
+};
+typedef void (*frc_finding_fn)(enum frc_finding kind, const char *text, void *data);
+
+struct frc_engine_check
+{
+  bool (*is_self)(const char *path, void *data); /* is this binary flox-runc? */
+  void *self_data;
+  frc_finding_fn report;
+  void *data;
+  int containerd_major; /* 1 or 2 when known (`containerd --version`), 0 otherwise */
+};
+
+/* Judges the view containerd makes of c: the sections a containerd 1.x
+ * drops (an import replacing a whole plugin section, config version 3),
+ * then the registration.  Return the number of problems. */
+int frc_check_containerd(const struct frc_containerd_conf *c, const struct frc_engine_check *chk);
+int frc_check_containerd_sections(const struct frc_containerd_conf *c,
+                                  const struct frc_engine_check *chk);
+/* Judges the output of `containerd config dump` (one merged file). */
+int frc_check_containerd_dump(const char *dump, const char *label, const struct frc_engine_check *chk,
+                              frc_error_t *err);
+/* CRI-O: crio.conf and crio.conf.d/NAME.conf under host_root (the node's
+ * paths), in CRI-O's order; NULL-terminated, malloc'd; empty when none. */
+char **frc_crio_files(const char *host_root);
+/* Judges CRI-O's files (node paths read under host_root), later keys
+ * winning.  Returns the number of problems, -1 when a file cannot be read. */
+int frc_check_crio(const char *host_root, const char *const *paths,
+                   const struct frc_engine_check *chk, frc_error_t *err);
 
 #endif

@@ -2,12 +2,17 @@
 #
 # tests/integration/doctor.sh - `flox-runc doctor` on a good node and on
 # broken ones: a node config naming a missing runtime, an unreachable hub, a
-# URL that is no binary cache, a malformed key, containerd configs without
-# the runtime / with the wrong runtime_type / without the pod annotations,
-# CRI-O drop-ins with and without flox-runc, a private environment with no,
-# a valid and an expired token.  Each broken case must exit 1 with its own
-# PROBLEM line; the good node exits 0.  Uses the test hub and the test
-# binary cache on 127.0.0.1.  TAP; 77 = skipped.
+# hub that answers 5xx, a URL that is no binary cache, a malformed key,
+# containerd configs without the runtime / with the wrong runtime_type /
+# without the pod annotations, the runtime registered in an `imports`
+# drop-in (judged by the real containerd's `config dump`, and by following
+# the imports when no containerd binary is there), a drop-in that makes
+# containerd 1.x drop the node's CRI settings, a version 3 config that
+# containerd 1.x does not read, CRI-O drop-ins with and without flox-runc, a
+# private environment with no, a valid and an expired token.  Each broken
+# case must exit 1 with its own PROBLEM line; the good node exits 0.  Uses
+# the test hub, the test binary cache on 127.0.0.1 and Debian's containerd
+# (1.6: config version 2).  TAP; 77 = skipped.
 set -euo pipefail
 SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 export FLOX_RUNC_SRCDIR=$SRCDIR
@@ -16,7 +21,7 @@ export FLOX_RUNC_SRCDIR=$SRCDIR
 # shellcheck source=tests/lib/hub.sh
 . "$SRCDIR/tests/lib/hub.sh"
 skip_unless_root
-require_cmd jq python3 git nix-store runc
+require_cmd jq python3 git nix-store runc containerd
 [[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
 tmpdir_setup flox-runc-doctor
 
@@ -73,7 +78,6 @@ t_good() {
 	assert_contains "$CAP_OUT" "0 problems" "summary"
 	assert_contains "$CAP_OUT" "ok       real runtime $(command -v runc): runc version" "runtime and version"
 	assert_contains "$CAP_OUT" "ok       Nix: nix-store (Nix)" "Nix"
-	assert_contains "$CAP_OUT" "ok       FloxHub git service $HUB_URL/git answers" "hub"
 	assert_contains "$CAP_OUT" "ok       environment secretcorp/tools is accessible with the token" "private environment with the token"
 	assert_contains "$CAP_OUT" "ok       substituter $CACHE is a binary cache for /nix/store" "substituter"
 	assert_contains "$CAP_OUT" "runtime \"flox\" runs flox-runc" "containerd registration"
@@ -99,6 +103,27 @@ t_hub_unreachable() {
 	expect_problem "FloxHub git service http://127.0.0.1:1/git: cannot reach"
 }
 
+t_hub_status() {
+	config
+	# the test hub answers 404 at /git: reachable, but that proves nothing
+	doctor
+	assert_rc 0 "a 404 at the root is no problem"
+	assert_contains "$CAP_OUT" "note     FloxHub git service $HUB_URL/git is reachable but answers HTTP 404 at its root" "said, not judged"
+	assert_not_contains "$CAP_OUT" "ok       FloxHub git service" "a 404 is not \"answers\""
+	# a failing hub: 503 on the service and on the environment's repository
+	config "$(jq -n --arg g "$HUB_URL/git/acme/floxmeta" '{floxhub_git_url: $g}')"
+	hub_fault '{"status": 503}'
+	doctor
+	hub_fault '{}'
+	expect_problem "FloxHub git service $HUB_URL/git/acme/floxmeta answers HTTP 503: the hub is failing"
+	config
+	hub_fault '{"status": 502}'
+	doctor --environment secretcorp/tools --token-file "$TEST_TMPDIR/token"
+	hub_fault '{}'
+	expect_problem "environment secretcorp/tools: "
+	assert_contains "$CAP_OUT" "502" "the status named"
+}
+
 t_substituter_and_key() {
 	config "$(jq -n --arg hub "$HUB_URL" '{substituters: [$hub], trusted_public_keys: ["k:short"]}')"
 	doctor
@@ -120,6 +145,90 @@ t_containerd_broken() {
 	printf 'version = 2\n[plugins\n' >"$TEST_TMPDIR/cd.toml"
 	capture "$FLOX_RUNC" doctor --containerd-config "$TEST_TMPDIR/cd.toml"
 	expect_problem "a table header without ']'"
+}
+
+# containerd's own reading of a config and the file model without it
+NOCD_PATH=$TEST_TMPDIR/nocd-bin
+mkdir -p "$NOCD_PATH"
+ln -s "$(command -v nix-store)" "$NOCD_PATH/nix-store"
+doctor_nocd() { capture env PATH="$NOCD_PATH" "$FLOX_RUNC" doctor "$@"; }
+
+runtime_table() { # PLUGIN-TABLE BINARY
+	cat <<TOML
+[$1.containerd.runtimes.flox]
+  runtime_type = "io.containerd.runc.v2"
+  pod_annotations = ["flox.dev/*"]
+  container_annotations = ["flox.dev/*"]
+  [$1.containerd.runtimes.flox.options]
+    BinaryName = "$2"
+TOML
+}
+V2='plugins."io.containerd.grpc.v1.cri"'
+V3="plugins.'io.containerd.cri.v1.runtime'"
+
+t_containerd_imports() {
+	config
+	local d=$TEST_TMPDIR/imports
+	mkdir -p "$d/conf.d"
+	printf 'version = 2\nimports = ["%s/conf.d/*.toml"]\n' "$d" >"$d/config.toml"
+	{ echo "version = 2"; runtime_table "$V2" "$FLOX_RUNC"; } >"$d/conf.d/flox.toml"
+	capture "$FLOX_RUNC" doctor --containerd-config "$d/config.toml"
+	assert_rc 0 "registered in a drop-in: containerd's dump sees it"
+	assert_contains "$CAP_OUT" "ok       containerd (\`containerd config dump\` of $d/config.toml): runtime \"flox\" runs flox-runc" "found through containerd"
+	doctor_nocd --containerd-config "$d/config.toml"
+	assert_rc 0 "registered in a drop-in: imports followed"
+	assert_contains "$CAP_OUT" "ok       containerd ($d/conf.d/flox.toml): runtime \"flox\" runs flox-runc" "found in the drop-in"
+	# a relative import, resolved against the importing file's directory
+	printf 'version = 2\nimports = ["conf.d/flox.toml"]\n' >"$d/config.toml"
+	doctor_nocd --containerd-config "$d/config.toml"
+	assert_rc 0 "relative import"
+	# not imported: not registered, whatever lies in the directory
+	printf 'version = 2\n' >"$d/config.toml"
+	doctor_nocd --containerd-config "$d/config.toml"
+	expect_problem "containerd ($d/config.toml): no runtime has BinaryName pointing at this flox-runc"
+	capture "$FLOX_RUNC" doctor --containerd-config "$d/config.toml"
+	expect_problem "no runtime has BinaryName pointing at this flox-runc"
+}
+
+t_containerd_section_replaced() {
+	config
+	local d=$TEST_TMPDIR/replaced
+	mkdir -p "$d/conf.d"
+	# what the old DaemonSet did: the node's CRI settings in config.toml, the
+	# runtime alone in a drop-in; containerd 1.6 then loses sandbox_image
+	cat >"$d/config.toml" <<TOML
+version = 2
+imports = ["$d/conf.d/*.toml"]
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "example.com/pause:9"
+TOML
+	{ echo "version = 2"; runtime_table "$V2" "$FLOX_RUNC"; } >"$d/conf.d/flox.toml"
+	containerd --config "$d/config.toml" config dump >"$d/dump" 2>/dev/null
+	assert_not_contains "$(cat "$d/dump")" 'example.com/pause:9' "containerd 1.6 really drops it"
+	capture "$FLOX_RUNC" doctor --containerd-config "$d/config.toml"
+	expect_problem "containerd ($d/config.toml): its [plugins.\"io.containerd.grpc.v1.cri\"] settings are ignored: $d/conf.d/flox.toml replaces that whole section"
+	doctor_nocd --containerd-config "$d/config.toml"
+	assert_rc 0 "without containerd's version: a note, not a problem"
+	assert_contains "$CAP_OUT" "note     containerd ($d/config.toml): its [plugins.\"io.containerd.grpc.v1.cri\"] settings are ignored by containerd 1.x" "a note"
+}
+
+t_containerd_v3() {
+	config
+	local d=$TEST_TMPDIR/v3
+	mkdir -p "$d"
+	{ echo "version = 3"; runtime_table "$V3" "$FLOX_RUNC"; } >"$d/config.toml"
+	# containerd 2.x reads it: the file model says so
+	doctor_nocd --containerd-config "$d/config.toml"
+	assert_rc 0 "version 3 without containerd"
+	assert_contains "$CAP_OUT" "runtime \"flox\" runs flox-runc" "found"
+	# containerd 1.6 is here: it does not read version 3, and doctor says so
+	capture "$FLOX_RUNC" doctor --containerd-config "$d/config.toml"
+	expect_problem "config version 3, which containerd 1.x does not read"
+	assert_contains "$CAP_OUT" "PROBLEM  containerd (\`containerd config dump\` of $d/config.toml): no runtime has BinaryName" "the dump has no runtime"
+	# a version 3 table in a version 2 config is not read either
+	{ echo "version = 2"; runtime_table "$V3" "$FLOX_RUNC"; } >"$d/config.toml"
+	doctor_nocd --containerd-config "$d/config.toml"
+	expect_problem "is registered under plugins.\"io.containerd.cri.v1.runtime\", which a config of version 2 does not read"
 }
 
 t_crio() {
@@ -157,8 +266,12 @@ t_bad_node_config() {
 tap_test "a good node: no problem" t_good
 tap_test "node config naming a missing runtime" t_runtime_missing
 tap_test "unreachable hub" t_hub_unreachable
+tap_test "hub: 404 at the root is a note, 5xx a problem" t_hub_status
 tap_test "a URL that is no binary cache, a malformed key" t_substituter_and_key
 tap_test "containerd: wrong type, no annotations, no flox-runc, unparsable" t_containerd_broken
+tap_test "containerd: runtime in an imports drop-in, found (dump and imports)" t_containerd_imports
+tap_test "containerd 1.x: a drop-in that replaces the CRI section" t_containerd_section_replaced
+tap_test "containerd: config version 3" t_containerd_v3
 tap_test "CRI-O drop-in with and without flox-runc" t_crio
 tap_test "private environment: no token, expired token" t_private_env
 tap_test "node config with an unknown key" t_bad_node_config

@@ -1,0 +1,371 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
+
+#include "dl.h"
+#include "doctor.h"
+#include "git.h"
+#include "http.h"
+#include "hub.h"
+#include "proc.h"
+#include "runtime.h"
+#include "store.h"
+#include "token.h"
+#include "util.h"
+
+struct doc
+{
+  const struct frc_doctor_opts *o;
+  int problems;
+};
+
+static void
+counted(enum frc_finding kind, const char *text, void *data)
+{
+  struct doc *d = data;
+  if (kind == FRC_FINDING_PROBLEM)
+    d->problems++;
+  d->o->report(kind, text, d->o->data);
+}
+
+static void line(struct doc *d, enum frc_finding kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void
+line(struct doc *d, enum frc_finding kind, const char *fmt, ...)
+{
+  va_list ap;
+  char *msg;
+  va_start(ap, fmt);
+  msg = xvasprintf(fmt, ap);
+  va_end(ap);
+  counted(kind, msg, d);
+  free(msg);
+}
+
+#define OK FRC_FINDING_OK
+#define PROBLEM FRC_FINDING_PROBLEM
+#define NOTE FRC_FINDING_NOTE
+
+/* The first line a program prints for flag (--version). */
+static char *
+version_of(const char *prog, const char *flag)
+{
+  const char *argv[] = { prog, flag, NULL };
+  struct frc_proc p = { .argv = argv, .deadline_ns = frc_now_ns() + 10000000000LL,
+                        .capture_stdout = 1 };
+  cleanup_proc_result struct frc_proc_result res = { 0 };
+  frc_error_t ignored = NULL;
+  if (frc_proc_run(&p, &res, &ignored) < 0 || res.status != 0)
+    {
+      frc_error_release(&ignored);
+      return NULL;
+    }
+  res.out[strcspn(res.out, "\n")] = '\0';
+  return xstrdup(res.out);
+}
+
+/* An executable named name in PATH (absolute directories only), else in dirs. */
+static char *
+find_program(const char *name, const char *const *dirs)
+{
+  const char *path = getenv("PATH");
+  cleanup_free char *copy = xstrdup(path ? path : "");
+  char *save = NULL;
+  for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
+    {
+      cleanup_free char *cand = xasprintf("%s/%s", d, name);
+      if (d[0] == '/' && access(cand, X_OK) == 0)
+        return steal_pointer(&cand);
+    }
+  for (const char *const *d = dirs; d && *d; d++)
+    {
+      cleanup_free char *cand = xasprintf("%s/%s", *d, name);
+      if (access(cand, X_OK) == 0)
+        return steal_pointer(&cand);
+    }
+  return NULL;
+}
+
+static void
+check_runtime(const struct frc_config *c, struct doc *d)
+{
+  cleanup_runtime struct frc_runtime rt = { 0 };
+  cleanup_error frc_error_t err = NULL;
+  cleanup_free char *v = NULL;
+  if (frc_runtime_locate(c->runtime, &rt, &err) < 0)
+    {
+      line(d, PROBLEM, "real runtime: %s", err->msg);
+      return;
+    }
+  v = version_of(rt.path, "--version");
+  if (v == NULL)
+    line(d, PROBLEM, "real runtime %s does not answer --version: reinstall runc or crun", rt.path);
+  else
+    line(d, OK, "real runtime %s: %s%s", rt.path, v, rt.script ? " (a wrapper script)" : "");
+}
+
+static void
+check_nix(const struct frc_config *c, struct doc *d)
+{
+  static const char *const nix_dirs[] = { "/nix/var/nix/profiles/default/bin", NULL };
+  cleanup_free char *store = frc_store_physical(c, "/nix/store");
+  cleanup_free char *nix_store = find_program("nix-store", nix_dirs);
+  cleanup_free char *v = NULL;
+  struct stat st;
+
+  if (nix_store == NULL)
+    line(d, PROBLEM, "nix-store not found: install Nix on the node (Debian: apt-get install nix-bin)");
+  else if ((v = version_of(nix_store, "--version")) == NULL)
+    line(d, PROBLEM, "%s does not answer --version: repair the node's Nix installation", nix_store);
+  else
+    line(d, OK, "Nix: %s (%s)", v, nix_store);
+  if (stat(store, &st) == 0 && S_ISDIR(st.st_mode))
+    line(d, OK, "store: %s", store);
+  else if (strcmp(c->store_root, "/") == 0)
+    line(d, PROBLEM, "store: /nix/store does not exist: install Nix (multi-user or single-user)");
+  else
+    line(d, NOTE, "store: %s does not exist yet; the first realisation creates it", store);
+}
+
+static void
+check_privileges(struct doc *d)
+{
+  if (frc_have_capability(CAP_SYS_ADMIN))
+    line(d, OK, "privileges: CAP_SYS_ADMIN (runtimes and writable /nix overlays need it)");
+  else
+    line(d, PROBLEM, "privileges: no CAP_SYS_ADMIN: engines run flox-runc as root; run doctor as "
+                     "root to check the node as they see it");
+}
+
+static void
+check_state_dir(const struct frc_config *c, struct doc *d)
+{
+  cleanup_free char *dir = xstrdup(c->state_dir);
+  while (access(dir, F_OK) < 0 && strrchr(dir, '/') && strrchr(dir, '/') != dir)
+    *strrchr(dir, '/') = '\0';
+  if (access(dir, W_OK) == 0)
+    line(d, OK, "state_dir %s is writable", c->state_dir);
+  else
+    line(d, PROBLEM, "state_dir %s is not writable (%s): run flox-runc as root or fix `state_dir`",
+         c->state_dir, strerror(errno));
+}
+
+/* The hub: its git service must answer; a 5xx is a failing hub.  What the
+ * root of a git service answers proves little (a healthy one may say 404),
+ * so without --environment a 4xx is said, not judged; with it, the
+ * environment's own repository must answer. */
+static void
+check_hub(const struct frc_config *c, struct doc *d)
+{
+  const char *token = d->o->token, *env_arg = d->o->environment;
+  struct frc_http_opts o = { .ca_file = c->ca_file, .deadline_ns = frc_now_ns() + 15000000000LL,
+                             .max_body = 1 << 20 };
+  cleanup_http_response struct frc_http_response resp = { 0 };
+  cleanup_error frc_error_t err = NULL;
+
+  if (frc_http_request(&o, "GET", c->floxhub_git_url, NULL, NULL, 0, &resp, &err) < 0)
+    {
+      line(d, PROBLEM, "FloxHub git service %s: %s: check the network, proxy variables or `ca_file`",
+           c->floxhub_git_url, err->msg);
+      return;
+    }
+  if (resp.status >= 500)
+    line(d, PROBLEM, "FloxHub git service %s answers HTTP %ld: the hub is failing: retry later, or "
+                     "fix `floxhub_url` / `floxhub_git_url`",
+         c->floxhub_git_url, resp.status);
+  else if (resp.status >= 400 && env_arg == NULL)
+    line(d, NOTE, "FloxHub git service %s is reachable but answers HTTP %ld at its root, which "
+                  "proves little: pass --environment OWNER/NAME to check an environment you use",
+         c->floxhub_git_url, resp.status);
+  else if (resp.status < 400)
+    line(d, OK, "FloxHub git service %s answers (HTTP %ld)", c->floxhub_git_url, resp.status);
+  if (token && frc_token_check(token, (long long) time(NULL), &err) < 0)
+    {
+      line(d, PROBLEM, "token: %s", err->msg);
+      return;
+    }
+  if (env_arg)
+    {
+      struct frc_envref ref;
+      cleanup_free char *url = NULL;
+      struct frc_git_remote remote;
+      struct frc_http_opts go = o;
+      char oid[FRC_OID_HEX + 1];
+      if (frc_envref_parse(env_arg, &ref, &err) < 0)
+        {
+          line(d, PROBLEM, "--environment: %s", err->msg);
+          return;
+        }
+      go.user = token ? "oauth" : NULL;
+      go.password = token;
+      go.max_body = 0;
+      url = frc_hub_repo_url(c, ref.owner);
+      if (frc_git_remote_init(&remote, url, &go, &err) < 0
+          || frc_git_ls_ref(&remote, ref.name, oid, &err) < 0)
+        line(d, PROBLEM, "environment %s/%s: %s%s", ref.owner, ref.name, err->msg,
+             frc_error_get_code(err) == FRC_ECODE_AUTH
+                 ? " (private environments need the floxhub-token secret)"
+                 : "");
+      else
+        line(d, OK, "environment %s/%s is accessible%s (branch at %.12s)", ref.owner, ref.name,
+             token ? " with the token" : " anonymously", oid);
+      frc_git_remote_release(&remote);
+    }
+}
+
+static void
+check_substituters(const struct frc_config *c, struct doc *d)
+{
+  for (char **s = c->substituters; s && *s; s++)
+    {
+      cleanup_free char *url = xasprintf("%s/nix-cache-info", *s);
+      struct frc_http_opts o = { .ca_file = c->ca_file, .deadline_ns = frc_now_ns() + 15000000000LL,
+                                 .max_body = 65536 };
+      cleanup_http_response struct frc_http_response resp = { 0 };
+      cleanup_error frc_error_t err = NULL;
+      if (str_has_prefix(*s, "file://"))
+        {
+          cleanup_free char *p = xasprintf("%s/nix-cache-info", *s + strlen("file://"));
+          bool ok = access(p, R_OK) == 0;
+          line(d, ok ? OK : PROBLEM, "substituter %s%s", *s,
+               ok ? "" : ": no nix-cache-info there: fix `substituters`");
+          continue;
+        }
+      if (frc_http_request(&o, "GET", url, NULL, NULL, 0, &resp, &err) < 0)
+        line(d, PROBLEM, "substituter %s: %s: fix the URL or the network", *s, err->msg);
+      else if (resp.status != 200 || strstr(resp.body, "StoreDir: /nix/store") == NULL)
+        line(d, PROBLEM, "substituter %s: /nix-cache-info answered HTTP %ld without StoreDir: "
+                         "/nix/store: it is not a Nix binary cache for /nix/store",
+             *s, resp.status);
+      else
+        line(d, OK, "substituter %s is a binary cache for /nix/store", *s);
+    }
+  for (char **k = c->trusted_public_keys; k && *k; k++)
+    {
+      const char *colon = strchr(*k, ':');
+      size_t b64 = colon ? strlen(colon + 1) : 0;
+      /* 32 bytes are 44 base64 characters */
+      bool ok = colon && b64 == 44 && colon[44] == '=';
+      line(d, ok ? OK : PROBLEM, "trusted public key %.*s%s",
+           colon ? (int) (colon - *k) : (int) strlen(*k), *k,
+           colon && b64 == 44 ? "" : ": not `name:base64 of 32 bytes`: fix trusted_public_keys");
+    }
+}
+
+static bool
+is_self(const char *path, void *data)
+{
+  (void) data;
+  return frc_runtime_is_self(path);
+}
+
+int
+frc_containerd_major(const char *containerd)
+{
+  cleanup_free char *v = version_of(containerd, "--version");
+  const char *p;
+  /* "containerd github.com/containerd/containerd 1.6.20~ds1 ..." or "... v2.0.0 ..." */
+  for (p = v; p && (p = strchr(p, ' ')) != NULL; p++)
+    {
+      const char *n = p[1] == 'v' ? p + 2 : p + 1;
+      if (n[0] >= '1' && n[0] <= '9' && n[1] == '.')
+        return n[0] - '0';
+    }
+  return 0;
+}
+
+static void
+check_containerd(struct doc *d, const char *path, struct frc_engine_check *chk)
+{
+  const struct frc_doctor_opts *o = d->o;
+  cleanup_free char *bin = o->containerd_binary
+                               ? (o->containerd_binary[0] ? xstrdup(o->containerd_binary) : NULL)
+                               : find_program("containerd", NULL);
+  struct frc_containerd_conf conf __attribute__((cleanup(frc_containerd_release))) = { 0 };
+  cleanup_error frc_error_t err = NULL;
+
+  if (bin)
+    chk->containerd_major = frc_containerd_major(bin);
+  /* What containerd itself makes of the files, when it is here: the truth
+   * about the registration. */
+  if (bin && access(path, R_OK) == 0)
+    {
+      const char *argv[] = { bin, "--config", path, "config", "dump", NULL };
+      struct frc_proc p = { .argv = argv, .deadline_ns = frc_now_ns() + 20000000000LL,
+                            .capture_stdout = 1 };
+      cleanup_proc_result struct frc_proc_result res = { 0 };
+      cleanup_free char *label = xasprintf("`containerd config dump` of %s", path);
+      if (frc_proc_run(&p, &res, &err) < 0)
+        line(d, PROBLEM, "containerd: cannot run %s: %s", bin, err->msg);
+      else if (res.status != 0)
+        line(d, PROBLEM, "containerd cannot load %s: %s: fix the file (containerd will not start)",
+             path, res.last_err && res.last_err[0] ? res.last_err : "it failed");
+      else if (frc_check_containerd_dump(res.out, label, chk, &err) < 0)
+        line(d, PROBLEM, "containerd config dump: %s", err->msg);
+    }
+  /* The files, imports followed: what containerd 1.x silently drops, and
+   * the registration when containerd is not here to say. */
+  if (frc_containerd_load("/", path, &conf, &err) < 0)
+    {
+      line(d, PROBLEM, "containerd config: %s", err->msg);
+      return;
+    }
+  if (bin && access(path, R_OK) == 0)
+    frc_check_containerd_sections(&conf, chk); /* the dump judged the registration */
+  else
+    frc_check_containerd(&conf, chk);
+}
+
+int
+frc_doctor_engines(const struct frc_doctor_opts *o)
+{
+  struct doc d = { .o = o };
+  struct frc_engine_check chk = { .is_self = is_self, .report = counted, .data = &d };
+  cleanup_error frc_error_t err = NULL;
+  const char *cd = o->containerd_config ? o->containerd_config : "/etc/containerd/config.toml";
+  cleanup_strv char **crio = NULL;
+  bool any = false;
+
+  if (o->containerd_config || access(cd, R_OK) == 0)
+    {
+      any = true;
+      check_containerd(&d, cd, &chk);
+    }
+  if (o->crio_config)
+    {
+      crio = xmalloc0(2 * sizeof(char *));
+      crio[0] = xstrdup(o->crio_config);
+    }
+  else
+    crio = frc_crio_files("/");
+  if (crio[0])
+    {
+      any = true;
+      if (frc_check_crio("/", (const char *const *) crio, &chk, &err) < 0)
+        line(&d, PROBLEM, "CRI-O config: %s", err->msg);
+    }
+  if (!any)
+    line(&d, NOTE, "no containerd (/etc/containerd/config.toml) or CRI-O (/etc/crio) config found; "
+                   "pass --containerd-config or --crio-config to check one");
+  return d.problems;
+}
+
+int
+frc_doctor_run(const struct frc_config *c, const struct frc_doctor_opts *o)
+{
+  struct doc d = { .o = o };
+  line(&d, OK, "node config: %s", c->from_file ? c->path : "defaults (no file)");
+  check_runtime(c, &d);
+  check_nix(c, &d);
+  check_privileges(&d);
+  check_state_dir(c, &d);
+  check_hub(c, &d);
+  check_substituters(c, &d);
+  return d.problems + frc_doctor_engines(o);
+}
