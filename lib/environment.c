@@ -174,6 +174,7 @@ link_list(const struct frc_env_request *req, struct frc_envbuild_pkg **pkgs, siz
 {
   const struct frc_lockfile *l = req->lock;
   struct frc_propagated *prop = NULL;
+  cleanup_free struct frc_lock_link *links = NULL;
   size_t nprop = 0, n = 0, k = 0;
   frc_error_t perr = NULL;
 
@@ -182,20 +183,16 @@ link_list(const struct frc_env_request *req, struct frc_envbuild_pkg **pkgs, siz
       *err = perr;
       return frc_error_wrap(err, "the packages' nix-support files");
     }
-  for (size_t i = 0; i < l->npkgs; i++)
-    n += l->pkgs[i].noutputs;
+  n = frc_lock_links(l, req->mode, &links);
   *pkgs = xmalloc0((n + nprop + 1) * sizeof(**pkgs));
   *paths = xmalloc0((2 * (n + nprop) + 1) * sizeof(char *)); /* path, NULL pairs */
-  for (size_t i = 0; i < l->npkgs; i++)
-    for (size_t j = 0; j < l->pkgs[i].noutputs; j++)
-      {
-        const struct frc_lock_output *o = &l->pkgs[i].outputs[j];
-        (*paths)[2 * k] = xstrdup(o->path);
-        (*pkgs)[k].label = l->pkgs[i].label;
-        (*pkgs)[k].priority = frc_lock_priority(l, o, req->mode);
-        (*pkgs)[k].store_paths = &(*paths)[2 * k];
-        k++;
-      }
+  for (; k < n; k++)
+    {
+      (*paths)[2 * k] = xstrdup(links[k].path);
+      (*pkgs)[k].label = l->pkgs[links[k].pkg].label;
+      (*pkgs)[k].priority = links[k].priority;
+      (*pkgs)[k].store_paths = &(*paths)[2 * k];
+    }
   for (size_t i = 0; i < nprop; i++, k++)
     {
       (*paths)[2 * k] = steal_pointer(&prop[i].path);

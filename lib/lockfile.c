@@ -677,6 +677,31 @@ frc_lock_priority(const struct frc_lockfile *l, const struct frc_lock_output *o,
   return o->other && m == FRC_MODE_DEV ? o->priority + (long) l->n_other : o->priority;
 }
 
+size_t
+frc_lock_links(const struct frc_lockfile *l, enum frc_mode m, struct frc_lock_link **out)
+{
+  struct frc_strset seen = { 0 };
+  size_t n = 0, max = 0;
+
+  for (size_t i = 0; i < l->npkgs; i++)
+    max += l->pkgs[i].noutputs;
+  *out = xmalloc0((max + 1) * sizeof(**out));
+  for (size_t i = 0; i < l->npkgs; i++)
+    for (int pass = 0; pass < 2; pass++) /* outputs_to_install, then the others */
+      for (size_t j = 0; j < l->pkgs[i].noutputs; j++)
+        {
+          const struct frc_lock_output *o = &l->pkgs[i].outputs[j];
+          if (o->other != (pass == 1) || !frc_strset_add(&seen, o->path))
+            continue;
+          (*out)[n].path = o->path;
+          (*out)[n].priority = frc_lock_priority(l, o, m);
+          (*out)[n].pkg = i;
+          (*out)[n++].output = o;
+        }
+  frc_strset_release(&seen);
+  return n;
+}
+
 enum frc_mode
 frc_lock_pick_mode(const struct frc_lockfile *l, bool annotated, enum frc_mode ann)
 {

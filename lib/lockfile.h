@@ -88,6 +88,19 @@ void frc_lockfile_release(struct frc_lockfile *l);
 /* The priority o is linked at in an environment of mode m. */
 long frc_lock_priority(const struct frc_lockfile *l, const struct frc_lock_output *o, enum frc_mode m);
 
+/* What an environment of mode m links from the lockfile, in the order
+ * builder.pl adds it (per package its outputs_to_install, then each other
+ * output), each path once: the first entry wins (builder.pl:317-318,822-826).
+ * The strings point into l. */
+struct frc_lock_link
+{
+  const char *path;
+  long priority;
+  size_t pkg; /* index into l->pkgs */
+  const struct frc_lock_output *output;
+};
+size_t frc_lock_links(const struct frc_lockfile *l, enum frc_mode m, struct frc_lock_link **out);
+
 /* The mode of a container: the annotation's when given, else the manifest's
  * options.activate.mode, else run. */
 enum frc_mode frc_lock_pick_mode(const struct frc_lockfile *l, bool annotated, enum frc_mode ann);

@@ -228,36 +228,17 @@ add_pkg(struct walk *w, const char *path, long priority, frc_error_t *err)
 }
 
 static int
-output_cmp(const void *x, const void *y)
-{
-  const struct frc_lock_output *a = x, *b = y;
-  return frc_store_path_cmp(a->path, b->path);
-}
-
-static int
 walk_mode(struct walk *w, const struct frc_lockfile *l, enum frc_mode mode, size_t counter,
           frc_error_t *err)
 {
-  /* Explicit packages in packagesToPkgs order (builder.pl:544-650,820-837):
-   * per package, its outputs_to_install sorted by name, then each other
-   * output; a store-path package its one path. */
-  for (size_t i = 0; i < l->npkgs; i++)
-    {
-      const struct frc_lock_package *p = &l->pkgs[i];
-      cleanup_free struct frc_lock_output *main = xmalloc0((p->noutputs + 1) * sizeof(*main));
-      size_t nmain = 0;
-      for (size_t j = 0; j < p->noutputs; j++)
-        if (!p->outputs[j].other)
-          main[nmain++] = p->outputs[j];
-      qsort(main, nmain, sizeof(*main), output_cmp);
-      for (size_t j = 0; j < nmain; j++)
-        if (add_pkg(w, main[j].path, main[j].priority, err) < 0)
-          return -1;
-      for (size_t j = 0; j < p->noutputs; j++)
-        if (p->outputs[j].other
-            && add_pkg(w, p->outputs[j].path, frc_lock_priority(l, &p->outputs[j], mode), err) < 0)
-          return -1;
-    }
+  /* The explicit packages in the order builder.pl adds them
+   * (builder.pl:820-837); one entry's paths share a priority, so their
+   * order there does not matter here. */
+  cleanup_free struct frc_lock_link *links = NULL;
+  size_t nlinks = frc_lock_links(l, mode, &links);
+  for (size_t i = 0; i < nlinks; i++)
+    if (add_pkg(w, links[i].path, links[i].priority, err) < 0)
+      return -1;
   /* The drain, batch by batch in byPackageName order (builder.pl:860-873). */
   while (w->npost > 0)
     {

@@ -134,7 +134,8 @@ resolve_lockfile(const char *file, const char *system, const char *mode_arg,
   cleanup_free char *text = NULL;
   cleanup_lockfile struct frc_lockfile l = { 0 };
   struct frc_propagated *prop = NULL;
-  size_t len = 0, nprop = 0;
+  cleanup_free struct frc_lock_link *links = NULL;
+  size_t len = 0, nprop = 0, nlinks;
   enum frc_mode mode;
   const char *source;
 
@@ -147,6 +148,7 @@ resolve_lockfile(const char *file, const char *system, const char *mode_arg,
   source = mode_arg ? "argument" : l.has_mode ? "manifest" : "default";
   if (store_root && frc_propagate(store_root, &l, mode, &prop, &nprop, err) < 0)
     return -1;
+  nlinks = frc_lock_links(&l, mode, &links);
   if (json)
     {
       yajl_gen g = yajl_gen_alloc(NULL);
@@ -161,10 +163,9 @@ resolve_lockfile(const char *file, const char *system, const char *mode_arg,
       gen_str(g, source);
       gen_str(g, "links");
       yajl_gen_array_open(g);
-      for (size_t i = 0; i < l.npkgs; i++)
-        for (size_t j = 0; j < l.pkgs[i].noutputs; j++)
-          gen_link(g, l.pkgs[i].outputs[j].path, frc_lock_priority(&l, &l.pkgs[i].outputs[j], mode),
-                   l.pkgs[i].install_id, l.pkgs[i].outputs[j].name, false);
+      for (size_t i = 0; i < nlinks; i++)
+        gen_link(g, links[i].path, links[i].priority, l.pkgs[links[i].pkg].install_id,
+                 links[i].output->name, false);
       for (size_t i = 0; i < nprop; i++)
         gen_link(g, prop[i].path, prop[i].priority, NULL, NULL, true);
       yajl_gen_array_close(g);
@@ -183,10 +184,10 @@ resolve_lockfile(const char *file, const char *system, const char *mode_arg,
     {
       printf("system:   %s\nmode:     %s (%s)\npackages: %zu\n", system, frc_mode_name(mode),
              source, l.npkgs);
-      for (size_t i = 0; i < l.npkgs; i++)
-        for (size_t j = 0; j < l.pkgs[i].noutputs; j++)
-          printf("  %6ld  %-24s %s\n", frc_lock_priority(&l, &l.pkgs[i].outputs[j], mode),
-                 j == 0 ? l.pkgs[i].label : "", l.pkgs[i].outputs[j].path);
+      for (size_t i = 0; i < nlinks; i++)
+        printf("  %6ld  %-24s %s\n", links[i].priority,
+               i == 0 || links[i - 1].pkg != links[i].pkg ? l.pkgs[links[i].pkg].label : "",
+               links[i].path);
       for (size_t i = 0; i < nprop; i++)
         printf("  %6ld  %-24s %s\n", prop[i].priority, "(propagated)", prop[i].path);
     }
