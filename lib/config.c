@@ -65,6 +65,8 @@ static const struct key_def keys[] = {
   { "auth_window_seconds", KEY_INT, CHECK_NONE, F(auth_window_seconds), 0, 86400 },
   { "hook_shell", KEY_STRING, CHECK_STORE_FILE, F(hook_shell), 0, 0 },
   { "gc_max_age_seconds", KEY_INT, CHECK_NONE, F(gc_max_age_seconds), 0, 315360000 },
+  { "fetch_uid", KEY_INT, CHECK_NONE, F(fetch_uid), 1, 2147483646 },
+  { "fetch_gid", KEY_INT, CHECK_NONE, F(fetch_gid), 1, 2147483646 },
   { NULL, 0, 0, 0, 0, 0 },
 };
 
@@ -101,6 +103,8 @@ set_defaults(struct frc_config *c)
   c->fresh_seconds = 10;
   c->auth_window_seconds = 300;
   c->gc_max_age_seconds = 7 * 24 * 3600;
+  c->fetch_uid = 65534; /* nobody */
+  c->fetch_gid = 65534; /* nogroup */
 }
 
 /* /nix/store/<hash>-name/rest -> /nix/store/<hash>-name, or NULL. */

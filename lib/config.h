@@ -44,6 +44,7 @@ struct frc_config
   char *hook_shell; /* /nix/store/<pkg>/bin/sh-like shell for hooks, NULL: the environment's */
   char *hook_shell_package; /* derived: the store path holding hook_shell */
   long gc_max_age_seconds; /* `flox-runc gc` evicts environments unused this long */
+  long fetch_uid, fetch_gid; /* the unprivileged ids FloxHub fetches run as (lib/sandbox.h) */
 };
 
 /* The path of the node config file this process uses. */

@@ -57,7 +57,9 @@ static const struct sym mount_syms[] = {
 
 #define api frc_capng_api
 static const struct sym capng_syms[] = {
-  S(api, capng_get_caps_process), S(api, capng_have_capability), { NULL, 0 },
+  S(api, capng_get_caps_process), S(api, capng_have_capability),
+  S(api, capng_have_capabilities), S(api, capng_clear), S(api, capng_apply),
+  S(api, capng_change_id), { NULL, 0 },
 };
 #undef api
 

@@ -77,6 +77,10 @@ struct frc_capng_api
 {
   FRC_DL_FN(capng_get_caps_process);
   FRC_DL_FN(capng_have_capability);
+  FRC_DL_FN(capng_have_capabilities);
+  FRC_DL_FN(capng_clear);
+  FRC_DL_FN(capng_apply);
+  FRC_DL_FN(capng_change_id);
 };
 
 /* The tables, loaded on first call; NULL with *err set when the library or a

@@ -154,7 +154,12 @@ frc_http_request(const struct frc_http_opts *o, const char *method, const char *
   c->curl_easy_setopt(easy.h, CURLOPT_HTTPHEADER, hdrs.l);
   c->curl_easy_setopt(easy.h, CURLOPT_WRITEFUNCTION, on_body);
   c->curl_easy_setopt(easy.h, CURLOPT_WRITEDATA, &sink);
-  if (o->ca_file)
+  if (o->ca_pem)
+    {
+      struct curl_blob blob = { (void *) o->ca_pem, o->ca_pem_len, CURL_BLOB_COPY };
+      c->curl_easy_setopt(easy.h, CURLOPT_CAINFO_BLOB, &blob);
+    }
+  else if (o->ca_file)
     c->curl_easy_setopt(easy.h, CURLOPT_CAINFO, o->ca_file);
   if (o->user)
     {

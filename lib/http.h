@@ -17,6 +17,8 @@
 struct frc_http_opts
 {
   const char *ca_file; /* NULL: the system's CA store */
+  const void *ca_pem; /* the CA bundle's bytes, read before a privilege drop; wins over ca_file */
+  size_t ca_pem_len;
   const char *user; /* basic auth user, NULL for none */
   const char *password;
   long long deadline_ns; /* CLOCK_MONOTONIC; 0: none */

@@ -1,5 +1,8 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,10 +16,16 @@
 #include "hub.h"
 #include "json.h"
 #include "lockfile.h"
+#include "sandbox.h"
 #include "util.h"
 
 #define MAX_ATTEMPTS 4
 #define FIRST_BACKOFF_MS 200
+/* The fetch child's reply: a lockfile and a few small frames. */
+#define REPLY_MAX (FRC_LOCKFILE_MAX_BYTES + 65536)
+#define MESSAGE_MAX 4096
+#define WARNINGS_MAX 16
+#define CA_FILE_MAX (8u << 20)
 
 #define FIX_PRIVATE                                                                                \
   "private environments need the floxhub-token secret mounted at /var/run/secrets/flox.dev"
@@ -34,6 +43,7 @@ struct ctx
   struct frc_git_remote remote;
   bool remote_open;
   unsigned requests;
+  int notes_fd; /* in the fetch child: warnings go to the parent as frames */
 };
 
 const char *
@@ -188,25 +198,6 @@ gen_cached(struct ctx *c, unsigned gen)
   return access(p, R_OK) == 0;
 }
 
-static int
-open_remote(struct ctx *c, frc_error_t *err)
-{
-  struct frc_http_opts opts = {
-    .ca_file = c->req->config->ca_file,
-    .user = c->req->token ? "oauth" : NULL,
-    .password = c->req->token,
-    .deadline_ns = c->deadline_ns,
-  };
-  cleanup_free char *url = NULL;
-  if (c->remote_open)
-    return 0;
-  url = frc_hub_repo_url(c->req->config, c->ref->owner);
-  if (frc_git_remote_init(&c->remote, url, &opts, err) < 0)
-    return -1;
-  c->remote_open = true;
-  return 0;
-}
-
 /* Whether a failure is worth another attempt. */
 static bool
 retryable(frc_error_t err)
@@ -223,6 +214,30 @@ hub_unavailable(frc_error_t err)
   return retryable(err) || frc_error_get_code(err) == FRC_ECODE_DEADLINE;
 }
 
+/* A warning of the network conversation: logged by the parent (the child
+ * cannot open the root-owned log file). */
+static void __attribute__((format(printf, 2, 3)))
+note_warning(struct ctx *c, const char *fmt, ...)
+{
+  va_list ap;
+  cleanup_free char *msg = NULL;
+  va_start(ap, fmt);
+  if (vasprintf(&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end(ap);
+  if (msg == NULL)
+    return;
+  if (c->notes_fd >= 0)
+    {
+      struct frc_frames f = { 0 };
+      frc_frames_put(&f, 'W', msg, strlen(msg));
+      (void) frc_frames_flush(&f, c->notes_fd);
+      frc_frames_release(&f);
+    }
+  else
+    frc_log(c->req->log, FRC_LOG_WARNING, "%s", msg);
+}
+
 /* Sleeps before attempt `attempt` (1-based) if the deadline allows it. */
 static bool
 backoff(struct ctx *c, int attempt, frc_error_t err)
@@ -231,8 +246,8 @@ backoff(struct ctx *c, int attempt, frc_error_t err)
   struct timespec ts = { (time_t) (ms / 1000), (long) (ms % 1000) * 1000000L };
   if (attempt >= MAX_ATTEMPTS || frc_now_ns() + ms * 1000000LL >= c->deadline_ns)
     return false;
-  frc_log(c->req->log, FRC_LOG_WARNING, "flox-runc: FloxHub request for %s failed (%s); retrying in %lld ms",
-          c->label, err->msg, ms);
+  note_warning(c, "flox-runc: FloxHub request for %s failed (%s); retrying in %lld ms", c->label,
+               err->msg, ms);
   nanosleep(&ts, NULL);
   return true;
 }
@@ -244,10 +259,7 @@ ls_branch(struct ctx *c, char commit[41], frc_error_t *err)
 {
   for (int attempt = 1;; attempt++)
     {
-      int r;
-      if (open_remote(c, err) < 0)
-        return -1;
-      r = frc_git_ls_ref(&c->remote, c->ref->name, commit, err);
+      int r = frc_git_ls_ref(&c->remote, c->ref->name, commit, err);
       c->requests = frc_git_remote_requests(&c->remote);
       if (r == 0)
         return 0;
@@ -258,7 +270,6 @@ ls_branch(struct ctx *c, char commit[41], frc_error_t *err)
   switch (frc_error_get_code(*err))
     {
     case FRC_ECODE_AUTH:
-      auth_forget(c);
       frc_error_release(err);
       frc_error(err, "environment %s not found or not accessible: %s%s", c->label, FIX_PRIVATE,
                 c->req->token ? " (FloxHub refused the token that is mounted there)" : "");
@@ -306,17 +317,15 @@ fetch_generations(struct ctx *c, const char *commit, struct frc_generations *g, 
   return r;
 }
 
-/* Fetches, validates and caches generation gen's manifest.lock. */
+/* Fetches and validates generation gen's manifest.lock (in the child). */
 static int
-fetch_generation(struct ctx *c, const char *commit, unsigned gen, frc_error_t *err)
+fetch_lockfile(struct ctx *c, const char *commit, unsigned gen, char **text, size_t *len,
+               frc_error_t *err)
 {
   char rel[64];
   const char *paths[] = { rel, NULL };
   char *contents[1] = { NULL };
   size_t lens[1] = { 0 };
-  cleanup_free char *text = NULL;
-  cleanup_free char *path = gen_path(c, gen);
-  cleanup_free char *dir = xasprintf("%s/gen/%u", c->dir, gen);
   struct frc_lockfile lock;
   frc_error_t perr = NULL;
 
@@ -324,20 +333,327 @@ fetch_generation(struct ctx *c, const char *commit, unsigned gen, frc_error_t *e
   if (read_files(c, commit, paths, contents, lens, err) < 0)
     return frc_error_wrap(err, "cannot read generation %u of %s/%s", gen, c->ref->owner,
                           c->ref->name);
-  text = contents[0];
-  /* Malformed content is never cached; a lockfile without packages for this
-   * system is a property of the generation and is reported by the caller. */
-  if (frc_lockfile_parse(text, lens[0], frc_nix_system(), &lock, &perr) < 0
+  /* Malformed content is never handed over; a lockfile without packages
+   * for this system is a property of the generation and is reported by the
+   * caller. */
+  if (frc_lockfile_parse(contents[0], lens[0], frc_nix_system(), &lock, &perr) < 0
       && frc_error_get_code(perr) != FRC_ECODE_NOT_FOUND)
     {
       frc_lockfile_release(&lock);
+      free(contents[0]);
       *err = perr;
       return frc_error_wrap(err, "generation %u of %s/%s", gen, c->ref->owner, c->ref->name);
     }
   frc_lockfile_release(&lock);
   frc_error_release(&perr);
-  if (frc_mkdir_p(dir, 0700, err) < 0 || write_file_atomic(path, text, lens[0], 0600, err) < 0)
+  *text = contents[0];
+  *len = lens[0];
+  return 0;
+}
+
+/* Caches a lockfile the fetch child validated (in the root parent). */
+static int
+store_generation(struct ctx *c, unsigned gen, const char *text, size_t len, frc_error_t *err)
+{
+  cleanup_free char *path = gen_path(c, gen);
+  cleanup_free char *dir = xasprintf("%s/gen/%u", c->dir, gen);
+  if (frc_mkdir_p(dir, 0700, err) < 0 || write_file_atomic(path, text, len, 0600, err) < 0)
     return frc_error_wrap(err, "cannot cache %s", c->label);
+  return 0;
+}
+
+/* The fetch: the root parent reads what it knows from the node cache into a
+ * plan, forks once, and the child (lib/sandbox.h: nobody, no capabilities,
+ * no_new_privs, seccomp) has the whole conversation with FloxHub and parses
+ * every byte of it; it hands back only validated results, which the parent
+ * bounds and checks again before it writes the cache. */
+struct fetch_plan
+{
+  unsigned pinned; /* the generation asked for; 0: the live one */
+  bool verify_only; /* pinned and cached: the branch (the credential check) is enough */
+  const char *known_commit; /* live: the commit last seen, its live generation cached */
+  unsigned *cached; /* generations with a manifest.lock on the node */
+  size_t n_cached;
+  char *ca_pem; /* ca_file, read as root before the drop */
+  size_t ca_pem_len;
+};
+
+struct fetch_result
+{
+  char commit[41];
+  unsigned live; /* 0: the child stopped after the branch */
+  unsigned gen; /* the generation of lockfile */
+  char *lockfile;
+  size_t lockfile_len;
+};
+
+static void
+fetch_plan_release(struct fetch_plan *p)
+{
+  free(p->cached);
+  free(p->ca_pem);
+}
+
+static void
+fetch_result_release(struct fetch_result *r)
+{
+  free(r->lockfile);
+  memset(r, 0, sizeof(*r));
+}
+
+static bool
+plan_cached(const struct fetch_plan *p, unsigned gen)
+{
+  for (size_t i = 0; i < p->n_cached; i++)
+    if (p->cached[i] == gen)
+      return true;
+  return false;
+}
+
+/* The generations cached on the node (the child cannot read the cache). */
+static void
+list_cached(struct ctx *c, struct fetch_plan *p)
+{
+  cleanup_free char *gdir = xasprintf("%s/gen", c->dir);
+  DIR *d = opendir(gdir);
+  struct dirent *e;
+  if (d == NULL)
+    return;
+  while ((e = readdir(d)) != NULL && p->n_cached < 100000)
+    {
+      char *end;
+      unsigned long n = strtoul(e->d_name, &end, 10);
+      if (e->d_name[0] < '1' || e->d_name[0] > '9' || *end != '\0' || n > 0xffffffffUL
+          || !gen_cached(c, (unsigned) n))
+        continue;
+      p->cached = xrealloc(p->cached, (p->n_cached + 1) * sizeof(unsigned));
+      p->cached[p->n_cached++] = (unsigned) n;
+    }
+  closedir(d);
+}
+
+static int
+child_work(struct ctx *c, const struct fetch_plan *p, struct frc_frames *f, frc_error_t *err)
+{
+  struct frc_http_opts opts = {
+    .ca_file = c->req->config->ca_file,
+    .ca_pem = p->ca_pem,
+    .ca_pem_len = p->ca_pem_len,
+    .user = c->req->token ? "oauth" : NULL,
+    .password = c->req->token,
+    .deadline_ns = c->deadline_ns,
+  };
+  cleanup_free char *url = frc_hub_repo_url(c->req->config, c->ref->owner);
+  cleanup_generations struct frc_generations g = { 0 };
+  char commit[41] = "";
+  unsigned target;
+
+  if (frc_git_remote_init(&c->remote, url, &opts, err) < 0)
+    return -1;
+  c->remote_open = true;
+  if (ls_branch(c, commit, err) < 0)
+    return -1;
+  frc_frames_put(f, 'C', commit, 40);
+  if (p->verify_only || (p->known_commit && strcmp(commit, p->known_commit) == 0))
+    return 0;
+  if (fetch_generations(c, commit, &g, err) < 0)
+    return -1;
+  frc_frames_put_u32(f, 'L', g.live);
+  target = p->pinned ? p->pinned : g.live;
+  if (p->pinned && !frc_generations_has(&g, target))
+    {
+      cleanup_free char *desc = frc_generations_describe(&g);
+      frc_error(err, "generation %u of %s/%s does not exist (%s): fix the :N in "
+                     "flox.dev/environment or drop it to follow the live generation",
+                target, c->ref->owner, c->ref->name, desc);
+      return frc_error_code(err, FRC_ECODE_NOT_FOUND);
+    }
+  if (!plan_cached(p, target))
+    {
+      char *text = NULL;
+      size_t len = 0;
+      if (fetch_lockfile(c, commit, target, &text, &len, err) < 0)
+        return -1;
+      frc_frames_put_u32(f, 'G', target);
+      frc_frames_put(f, 'M', text, len);
+      free(text);
+    }
+  return 0;
+}
+
+struct child_job
+{
+  struct ctx *c;
+  const struct fetch_plan *plan;
+};
+
+/* Runs in the sandboxed child. */
+static int
+child_fetch(void *data, int out)
+{
+  struct child_job *j = data;
+  struct ctx *c = j->c;
+  struct frc_frames f = { 0 };
+  frc_error_t err = NULL;
+
+  c->notes_fd = out;
+  if (child_work(c, j->plan, &f, &err) < 0)
+    {
+      frc_frames_put_u32(&f, 'E', (uint32_t) err->code);
+      frc_frames_put(&f, 'e', err->msg, strlen(err->msg));
+      frc_error_release(&err);
+    }
+  frc_frames_put_u32(&f, 'R', c->requests);
+  if (c->remote_open)
+    frc_git_remote_release(&c->remote); /* wipes its copy of the token */
+  if (c->req->token)
+    explicit_bzero((char *) c->req->token, strlen(c->req->token));
+  if (frc_frames_flush(&f, out) < 0)
+    return 1;
+  frc_frames_release(&f);
+  return 0;
+}
+
+/* A copy of a message from the child, control characters replaced. */
+static char *
+child_text(const char *d, size_t n)
+{
+  char *s = xstrndup(d, n);
+  for (char *q = s; *q; q++)
+    if ((unsigned char) *q < 0x20 || *q == 0x7f)
+      *q = '?';
+  return s;
+}
+
+static bool
+is_commit_hex(const char *d, size_t n)
+{
+  if (n != 40)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (!((d[i] >= '0' && d[i] <= '9') || (d[i] >= 'a' && d[i] <= 'f')))
+      return false;
+  return true;
+}
+
+static int
+bad_reply(struct ctx *c, const char *what, frc_error_t *err)
+{
+  frc_error(err, "the fetch child of %s sent an invalid reply (%s)", c->label, what);
+  return frc_error_code(err, FRC_ECODE_SERVER);
+}
+
+/* Reads the child's frames into out, bounding and checking each. */
+static int
+parse_reply(struct ctx *c, const struct fetch_plan *p, const char *reply, size_t len,
+            struct fetch_result *out, frc_error_t *err)
+{
+  size_t off = 0, dl, warnings = 0;
+  const char *d;
+  char tag;
+  uint32_t v, code = 0;
+  bool failed = false;
+  cleanup_free char *msg = NULL;
+  frc_error_t perr = NULL;
+
+  while (frc_frames_next(reply, len, &off, &tag, &d, &dl, FRC_LOCKFILE_MAX_BYTES, &perr))
+    switch (tag)
+      {
+      case 'W':
+        if (dl <= MESSAGE_MAX && warnings++ < WARNINGS_MAX)
+          {
+            cleanup_free char *w = child_text(d, dl);
+            frc_log(c->req->log, FRC_LOG_WARNING, "%s", w);
+          }
+        break;
+      case 'E':
+        if (!frc_frame_u32(d, dl, &code))
+          return bad_reply(c, "error code", err);
+        failed = true;
+        break;
+      case 'e':
+        if (dl > MESSAGE_MAX || msg)
+          return bad_reply(c, "error message", err);
+        msg = child_text(d, dl);
+        break;
+      case 'C':
+        if (!is_commit_hex(d, dl) || out->commit[0])
+          return bad_reply(c, "commit", err);
+        memcpy(out->commit, d, 40);
+        out->commit[40] = '\0';
+        break;
+      case 'L':
+        if (!frc_frame_u32(d, dl, &v) || v == 0 || out->live)
+          return bad_reply(c, "live generation", err);
+        out->live = v;
+        break;
+      case 'G':
+        if (!frc_frame_u32(d, dl, &v) || v == 0 || out->gen)
+          return bad_reply(c, "generation", err);
+        out->gen = v;
+        break;
+      case 'M':
+        if (out->lockfile || out->gen == 0 || memchr(d, '\0', dl) != NULL)
+          return bad_reply(c, "lockfile", err);
+        out->lockfile = xstrndup(d, dl);
+        out->lockfile_len = dl;
+        break;
+      case 'R':
+        if (!frc_frame_u32(d, dl, &v))
+          return bad_reply(c, "request count", err);
+        c->requests = v;
+        break;
+      default:
+        return bad_reply(c, "unknown frame", err);
+      }
+  if (perr)
+    {
+      cleanup_free char *why = xstrdup(perr->msg);
+      frc_error_release(&perr);
+      return bad_reply(c, why, err);
+    }
+  if (failed)
+    {
+      frc_error(err, "%s", msg ? msg : "the fetch failed");
+      return frc_error_code(err, code <= FRC_ECODE_DEADLINE ? (int) code : FRC_ECODE_OTHER);
+    }
+  if (out->commit[0] == '\0')
+    return bad_reply(c, "no commit", err);
+  /* A lockfile only for the generation the plan asked for. */
+  if (out->lockfile
+      && (out->live == 0 || out->gen != (p->pinned ? p->pinned : out->live)))
+    return bad_reply(c, "lockfile of another generation", err);
+  return 0;
+}
+
+static int
+fetch(struct ctx *c, struct fetch_plan *p, struct fetch_result *out, frc_error_t *err)
+{
+  const struct frc_config *cfg = c->req->config;
+  struct frc_sandbox sb = {
+    .uid = (uid_t) cfg->fetch_uid,
+    .gid = (gid_t) cfg->fetch_gid,
+    .deadline_ns = c->deadline_ns,
+    .max_reply = REPLY_MAX,
+  };
+  struct child_job job = { c, p };
+  cleanup_free char *reply = NULL;
+  size_t len = 0;
+  int status = 0;
+
+  memset(out, 0, sizeof(*out));
+  /* The CA bundle may be readable by root only: read it before the drop. */
+  if (cfg->ca_file
+      && read_file_bounded(cfg->ca_file, CA_FILE_MAX, &p->ca_pem, &p->ca_pem_len, err) < 0)
+    return frc_error_wrap(err, "cannot read ca_file");
+  if (!p->verify_only)
+    list_cached(c, p);
+  if (frc_sandbox_run(&sb, child_fetch, &job, &reply, &len, &status, err) < 0)
+    return frc_error_wrap(err, "cannot resolve %s from FloxHub", c->label);
+  if (parse_reply(c, p, reply, len, out, err) < 0)
+    return -1;
+  if (status != 0)
+    return bad_reply(c, "it exited with an error", err);
   return 0;
 }
 
@@ -368,53 +684,53 @@ hub_error_offline(struct ctx *c, frc_error_t *err)
   return -1;
 }
 
+/* The fetch failed: the offline fallback when the hub could not answer and
+ * the node has a copy for a credential FloxHub accepted before. */
+static int
+fetch_failed(struct ctx *c, unsigned gen, unsigned live, const char *commit, bool cached,
+             long long age, const char *what, struct frc_resolved *out, frc_error_t *err)
+{
+  if (frc_error_get_code(*err) == FRC_ECODE_AUTH)
+    auth_forget(c);
+  if (hub_unavailable(*err) && cached && age >= 0)
+    {
+      frc_log(c->req->log, FRC_LOG_WARNING, "flox-runc: FloxHub is unreachable (%s); starting %s %s",
+              (*err)->msg, c->label, what);
+      frc_error_release(err);
+      return serve(c, gen, live, commit, FRC_FROM_CACHE_OFFLINE, out, err);
+    }
+  return hub_unavailable(*err) ? hub_error_offline(c, err) : -1;
+}
+
 static int
 resolve_pinned(struct ctx *c, struct frc_resolved *out, frc_error_t *err)
 {
   unsigned gen = c->ref->generation;
   long long age = auth_age(c);
-  char commit[41] = "";
   struct live_state ls;
   bool have_live = read_live(c, &ls);
+  bool cached = gen_cached(c, gen);
+  struct fetch_plan plan __attribute__((cleanup(fetch_plan_release))) = {
+    .pinned = gen,
+    .verify_only = cached,
+  };
+  struct fetch_result fr __attribute__((cleanup(fetch_result_release))) = { .live = 0 };
 
-  if (gen_cached(c, gen) && age >= 0 && age < c->req->config->auth_window_seconds)
+  if (cached && age >= 0 && age < c->req->config->auth_window_seconds)
     return serve(c, gen, have_live ? ls.live : 0, have_live ? ls.commit : NULL, FRC_FROM_CACHE, out,
                  err);
 
-  if (ls_branch(c, commit, err) < 0)
-    {
-      if (hub_unavailable(*err) && gen_cached(c, gen) && age >= 0)
-        {
-          frc_log(c->req->log, FRC_LOG_WARNING,
-                  "flox-runc: FloxHub is unreachable (%s); starting %s from the node cache for a "
-                  "credential FloxHub accepted before",
-                  (*err)->msg, c->label);
-          frc_error_release(err);
-          return serve(c, gen, have_live ? ls.live : 0, have_live ? ls.commit : NULL,
-                       FRC_FROM_CACHE_OFFLINE, out, err);
-        }
-      return hub_unavailable(*err) ? hub_error_offline(c, err) : -1;
-    }
+  if (fetch(c, &plan, &fr, err) < 0)
+    return fetch_failed(c, gen, have_live ? ls.live : 0, have_live ? ls.commit : NULL, cached, age,
+                        "from the node cache for a credential FloxHub accepted before", out, err);
   auth_remember(c);
-  if (gen_cached(c, gen))
-    return serve(c, gen, have_live ? ls.live : 0, commit, FRC_FROM_CACHE_VERIFIED, out, err);
-
-  {
-    cleanup_generations struct frc_generations g = { 0 };
-    if (fetch_generations(c, commit, &g, err) < 0)
-      return -1;
-    if (!frc_generations_has(&g, gen))
-      {
-        cleanup_free char *desc = frc_generations_describe(&g);
-        frc_error(err, "generation %u of %s/%s does not exist (%s): fix the :N in "
-                       "flox.dev/environment or drop it to follow the live generation",
-                  gen, c->ref->owner, c->ref->name, desc);
-        return frc_error_code(err, FRC_ECODE_NOT_FOUND);
-      }
-    if (fetch_generation(c, commit, gen, err) < 0)
-      return -1;
-    return serve(c, gen, g.live, commit, FRC_FROM_HUB, out, err);
-  }
+  if (cached)
+    return serve(c, gen, have_live ? ls.live : 0, fr.commit, FRC_FROM_CACHE_VERIFIED, out, err);
+  if (fr.lockfile == NULL)
+    return bad_reply(c, "no lockfile", err);
+  if (store_generation(c, gen, fr.lockfile, fr.lockfile_len, err) < 0)
+    return -1;
+  return serve(c, gen, fr.live, fr.commit, FRC_FROM_HUB, out, err);
 }
 
 static int
@@ -424,54 +740,51 @@ resolve_live(struct ctx *c, struct frc_resolved *out, frc_error_t *err)
   long long age = auth_age(c);
   struct live_state ls;
   bool have_live = read_live(c, &ls);
-  char commit[41] = "";
+  bool cached = have_live && gen_cached(c, ls.live);
+  struct fetch_plan plan __attribute__((cleanup(fetch_plan_release))) = {
+    .known_commit = cached ? ls.commit : NULL,
+  };
+  struct fetch_result fr __attribute__((cleanup(fetch_result_release))) = { .live = 0 };
+  struct live_state fresh = { .live = 0 };
+  char what[64];
 
-  if (have_live && gen_cached(c, ls.live) && age >= 0 && age < cfg->auth_window_seconds
-      && c->now - ls.checked < cfg->fresh_seconds && c->now >= ls.checked)
+  if (cached && age >= 0 && age < cfg->auth_window_seconds && c->now - ls.checked < cfg->fresh_seconds
+      && c->now >= ls.checked)
     return serve(c, ls.live, ls.live, ls.commit, FRC_FROM_CACHE, out, err);
 
-  if (ls_branch(c, commit, err) < 0)
+  if (fetch(c, &plan, &fr, err) < 0)
     {
-      if (hub_unavailable(*err) && have_live && gen_cached(c, ls.live) && age >= 0)
-        {
-          frc_log(c->req->log, FRC_LOG_WARNING,
-                  "flox-runc: FloxHub is unreachable (%s); starting %s at generation %u, the live "
-                  "generation last seen on this node",
-                  (*err)->msg, c->label, ls.live);
-          frc_error_release(err);
-          return serve(c, ls.live, ls.live, ls.commit, FRC_FROM_CACHE_OFFLINE, out, err);
-        }
-      return hub_unavailable(*err) ? hub_error_offline(c, err) : -1;
+      snprintf(what, sizeof(what), "at generation %u, the live generation last seen on this node",
+               have_live ? ls.live : 0);
+      return fetch_failed(c, ls.live, ls.live, ls.commit, cached, age, what, out, err);
     }
   auth_remember(c);
 
-  if (have_live && strcmp(commit, ls.commit) == 0 && gen_cached(c, ls.live))
+  if (cached && strcmp(fr.commit, ls.commit) == 0)
     {
       ls.checked = c->now;
       if (write_live(c, &ls, err) < 0)
         return -1;
-      return serve(c, ls.live, ls.live, commit, FRC_FROM_CACHE_VERIFIED, out, err);
+      return serve(c, ls.live, ls.live, fr.commit, FRC_FROM_CACHE_VERIFIED, out, err);
     }
-  {
-    cleanup_generations struct frc_generations g = { 0 };
-    struct live_state fresh = { .live = 0 };
-    if (fetch_generations(c, commit, &g, err) < 0)
-      return -1;
-    if (!gen_cached(c, g.live) && fetch_generation(c, commit, g.live, err) < 0)
-      return -1;
-    memcpy(fresh.commit, commit, 41);
-    fresh.live = g.live;
-    fresh.checked = c->now;
-    if (write_live(c, &fresh, err) < 0)
-      return -1;
-    return serve(c, g.live, g.live, commit, FRC_FROM_HUB, out, err);
-  }
+  if (fr.live == 0)
+    return bad_reply(c, "no live generation", err);
+  if (fr.lockfile && store_generation(c, fr.live, fr.lockfile, fr.lockfile_len, err) < 0)
+    return -1;
+  if (!gen_cached(c, fr.live))
+    return bad_reply(c, "no lockfile", err);
+  memcpy(fresh.commit, fr.commit, 41);
+  fresh.live = fr.live;
+  fresh.checked = c->now;
+  if (write_live(c, &fresh, err) < 0)
+    return -1;
+  return serve(c, fr.live, fr.live, fr.commit, FRC_FROM_HUB, out, err);
 }
 
 int
 frc_hub_resolve(const struct frc_resolve_request *req, struct frc_resolved *out, frc_error_t *err)
 {
-  struct ctx c = { .req = req, .ref = req->ref };
+  struct ctx c = { .req = req, .ref = req->ref, .notes_fd = -1 };
   cleanup_close int lock_fd = -1;
   int r;
 

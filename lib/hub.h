@@ -7,8 +7,12 @@
  * this environment), single flight (one flock per environment: concurrent
  * resolutions wait for one fetch and then share it), freshness and
  * authorisation windows, retries with backoff inside one deadline, the
- * offline fallbacks, and the user-facing messages for every failure.  The
- * network conversation itself is lib/git.c.
+ * offline fallbacks, and the user-facing messages for every failure; and
+ * the seam of privilege separation: cache hits never fork, a fetch forks
+ * once into the unprivileged child of lib/sandbox.h, which talks to FloxHub
+ * (lib/git.c), parses every byte and hands back only validated results (a
+ * commit, generation numbers, one lockfile frc_lockfile_parse accepted);
+ * only this root parent writes the node cache.
  */
 #ifndef FRC_HUB_H
 #define FRC_HUB_H

@@ -10,6 +10,8 @@ packages=(
   libyajl-dev libcurl4-openssl-dev libmount-dev libcap-ng-dev check
   # real runtimes and test tools
   runc crun busybox-static jq procps util-linux
+  # the fetch child's sandbox (tests/integration/resolve.sh): a TLS hub, fork counting
+  openssl strace
   # the test FloxHub (git http-backend) and Nix (store, signed binary caches)
   python3 git nix-bin
   # real engines (tests/lib/engines.sh): containerd (ctr, CRI), podman + conmon,

@@ -520,6 +520,8 @@ def main(argv=None):
     ap.add_argument("--control", help="fault control JSON file, re-read on every request")
     ap.add_argument("--log", help="append one JSON line per request here")
     ap.add_argument("--quiet", action="store_true", help="no diagnostics on stderr")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate chain")
+    ap.add_argument("--tls-key", help="the private key of --tls-cert")
     args = ap.parse_args(argv)
 
     if not os.path.isdir(args.root):
@@ -529,6 +531,13 @@ def main(argv=None):
     Handler.hub = hub
     server = Server((args.host, args.port), Handler)
     port = server.server_address[1]
+    scheme = "http"
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
 
     stopping = threading.Event()
 
@@ -542,8 +551,8 @@ def main(argv=None):
 
     if args.port_file:
         atomic_write(args.port_file, "%d\n" % port)
-    hub.note("listening on http://%s:%d/git/<owner>/floxmeta (root %s, pid %d)"
-             % (args.host, port, hub.root, os.getpid()))
+    hub.note("listening on %s://%s:%d/git/<owner>/floxmeta (root %s, pid %d)"
+             % (scheme, args.host, port, hub.root, os.getpid()))
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

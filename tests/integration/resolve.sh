@@ -10,8 +10,11 @@
 #   (5xx, truncated, dropped, slow past the deadline, refused), offline
 #   fallbacks (pinned for a credential verified before, unpinned to the last
 #   live generation with a warning), the warm paths (no request / one
-#   ls-refs), 8 concurrent resolutions making one fetch, and no token in any
-#   file the test produced.
+#   ls-refs), 8 concurrent resolutions making one fetch, no token in any
+#   file the test produced, and the unprivileged fetch child (lib/sandbox.h):
+#   its ids, capabilities, no_new_privs and seccomp read from /proc while
+#   the hub stalls it, DNS and HTTPS with a root-only CA file working in it,
+#   warm resolutions that never fork and cold ones that fork once.
 #
 # Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR.  TAP output; 77 = skipped.
 
@@ -25,7 +28,7 @@ export FLOX_RUNC_SRCDIR=$SRCDIR
 . "$SRCDIR/tests/lib/hub.sh"
 
 skip_unless_root
-require_cmd jq python3 git
+require_cmd jq python3 git openssl strace pgrep
 [[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
 
 tmpdir_setup flox-runc-resolve
@@ -284,6 +287,105 @@ t_no_token_leak() {
 	assert_empty "$hits" "files holding a token"
 }
 
+# /proc/PID/status field FIELD of the status text in $1.
+status_field() { awk -v f="$2:" '$1 == f { $1 = ""; sub(/^[ \t]+/, ""); print }' <<<"$1"; }
+
+# stalled_child_status REF [ARGS]: resolves REF while the hub stalls its first
+# request and prints the /proc status of the fetch child, read once the
+# child has installed its seccomp filter; the resolution must succeed.
+stalled_child_status() {
+	local pid child="" status="" i
+	hub_fault '{"delay_ms": 1500, "only_paths_matching": "/info/refs", "remaining": 1}'
+	"$FLOX_RUNC" resolve --json "$@" >"$TEST_TMPDIR/stall.out" 2>"$TEST_TMPDIR/stall.err" &
+	pid=$!
+	for i in $(seq 100); do
+		child=$(pgrep -P "$pid" | head -n1 || true)
+		if [[ -n $child ]]; then
+			status=$(cat "/proc/$child/status" 2>/dev/null || true)
+			[[ $(status_field "$status" Seccomp) != 2 ]] || break
+		fi
+		sleep 0.02
+	done
+	if ! wait "$pid"; then
+		diag "the stalled resolution failed: $(cat "$TEST_TMPDIR/stall.err")"
+		return 1
+	fi
+	[[ -n $status ]] || { diag "no fetch child was seen"; return 1; }
+	printf '%s\n' "$status"
+}
+
+expect_sandboxed() { # STATUS UID GID
+	local st=$1 id
+	assert_eq "$2 $2 $2 $2" "$(status_field "$st" Uid | tr -s '\t ' '  ')" "every uid of the child"
+	assert_eq "$3 $3 $3 $3" "$(status_field "$st" Gid | tr -s '\t ' '  ')" "every gid of the child"
+	assert_empty "$(status_field "$st" Groups)" "no supplementary group"
+	for id in CapInh CapPrm CapEff CapBnd CapAmb; do
+		assert_eq 0000000000000000 "$(status_field "$st" "$id")" "$id"
+	done
+	assert_eq 1 "$(status_field "$st" NoNewPrivs)" "no_new_privs"
+	assert_eq 2 "$(status_field "$st" Seccomp)" "a seccomp filter"
+}
+
+t_fetch_child_unprivileged() {
+	local st
+	config fresh_seconds=0
+	rm -rf "$STATE"
+	st=$(stalled_child_status acme/hello:1) || return 1
+	expect_sandboxed "$st" 65534 65534
+	assert_eq 1 "$(jq -r .generation "$TEST_TMPDIR/stall.out")" "the sandboxed fetch resolved"
+	config fresh_seconds=0 fetch_uid=4242 fetch_gid=4343
+	rm -rf "$STATE"
+	st=$(stalled_child_status secretcorp/tools --token-file "$TEST_TMPDIR/token") || return 1
+	expect_sandboxed "$st" 4242 4343
+	assert_eq 1 "$(jq -r .generation "$TEST_TMPDIR/stall.out")" "private, with the token in memory"
+	# the cache is root's alone
+	assert_eq "0 600" "$(stat -c '%u %a' "$(jq -r .lockfile "$TEST_TMPDIR/stall.out")")" "cache written by the root parent"
+}
+
+# forks TRACE: process-creating calls (not threads) in an strace -f log
+forks() { grep -E '^[0-9]+ +(clone3?|fork|vfork)\(' "$1" | grep -v CLONE_THREAD | grep -vc ENOSYS || true; }
+
+t_fork_once() {
+	config fresh_seconds=60 auth_window_seconds=60
+	rm -rf "$STATE"
+	capture strace -f -qq -e trace=clone,clone3,fork,vfork -o "$TEST_TMPDIR/cold.trace" \
+		"$FLOX_RUNC" resolve --json acme/hello:1
+	assert_rc 0 "cold resolution under strace"
+	assert_eq 1 "$(forks "$TEST_TMPDIR/cold.trace")" "a cold fetch forks once"
+	capture strace -f -qq -e trace=clone,clone3,fork,vfork -o "$TEST_TMPDIR/warm.trace" \
+		"$FLOX_RUNC" resolve --json acme/hello:1
+	assert_rc 0 "warm resolution under strace"
+	assert_eq cache "$(jq -r .source <<<"$CAP_OUT")" "served from the node cache"
+	assert_eq 0 "$(forks "$TEST_TMPDIR/warm.trace")" "a cache hit never forks"
+}
+
+t_https_dns_in_child() {
+	local d=$TEST_TMPDIR/tls tpid
+	mkdir -p "$d"
+	chmod 700 "$d"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+		-addext subjectAltName=DNS:localhost -keyout "$d/key.pem" -out "$d/cert.pem" 2>/dev/null
+	chmod 600 "$d/key.pem" "$d/cert.pem"
+	python3 "$HUB_PY/floxhub.py" --root "$HUB_ROOT" --port 0 --port-file "$d/port" \
+		--tls-cert "$d/cert.pem" --tls-key "$d/key.pem" --log "$d/log" --quiet &
+	tpid=$!
+	cleanup_pid "$tpid"
+	wait_for test -s "$d/port" || { diag "the TLS hub did not start"; return 1; }
+	# a name (NSS, /etc/hosts), TLS, and a CA file only root can read
+	config fresh_seconds=0 "ca_file=\"$d/cert.pem\"" "floxhub_url=\"https://localhost:$(cat "$d/port")\""
+	rm -rf "$STATE"
+	expect_ok acme/hello:1 || { kill "$tpid"; return 1; }
+	assert_eq hub "$(jqo .source)" "fetched over HTTPS by the unprivileged child"
+	assert_eq "$P1" "$(jqo '.packages[0].store_paths[0]')" "its lockfile"
+	[[ $(wc -l <"$d/log") -ge 2 ]] || { diag "the TLS hub saw no request"; kill "$tpid"; return 1; }
+	# without the CA the certificate is refused: TLS is really checked
+	config fresh_seconds=0 "floxhub_url=\"https://localhost:$(cat "$d/port")\""
+	rm -rf "$STATE"
+	resolve acme/hello:1
+	assert_rc 1 "an unknown CA is refused"
+	kill "$tpid"
+}
+
 tap_test "live and pinned generations" t_live_and_pinned
 tap_test "a new generation is picked up, a pinned one stays, switch back" t_new_generation_and_switch_back
 tap_test "metadata version 1" t_metadata_v1
@@ -295,5 +397,8 @@ tap_test "warm paths: no request, one ls-refs" t_warm_paths
 tap_test "faults: 503 retried, truncated, dropped, 500, deadline" t_faults
 tap_test "offline: pinned verified, unpinned last live, else fail" t_offline
 tap_test "8 concurrent resolutions make one fetch" t_concurrent
+tap_test "the fetch child: unprivileged ids, no capabilities, no_new_privs, seccomp" t_fetch_child_unprivileged
+tap_test "a cold fetch forks once, a cache hit never forks" t_fork_once
+tap_test "DNS and HTTPS with a root-only CA file in the fetch child" t_https_dns_in_child
 tap_test "no token in any produced file" t_no_token_leak
 tap_done
