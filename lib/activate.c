@@ -1,3 +1,5 @@
+#include <dirent.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,7 +10,75 @@
 #include "store.h"
 #include "util.h"
 
-/* "prefix:old" without duplicating prefix when old already starts with it. */
+/* ---- path-like variables (cli/flox-activations/src/cli/fix_paths.rs) ---- */
+
+static bool
+list_has(char **v, size_t n, const char *s)
+{
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v[i], s) == 0)
+      return true;
+  return false;
+}
+
+/* std::env::split_paths, "" giving no entry (cli/flox-activations/src/cli/mod.rs:80-88). */
+static char **
+split_dirs(const char *s, size_t *n)
+{
+  char **v = xmalloc0(sizeof(char *));
+  *n = 0;
+  if (s == NULL || s[0] == '\0')
+    return v;
+  for (const char *p = s;;)
+    {
+      const char *c = strchr(p, ':');
+      size_t l = c ? (size_t) (c - p) : strlen(p);
+      v = xrealloc(v, (*n + 2) * sizeof(char *));
+      v[(*n)++] = xstrndup(p, l);
+      v[*n] = NULL;
+      if (c == NULL)
+        break;
+      p = c + 1;
+    }
+  return v;
+}
+
+char *
+frc_prepend_dedup(const char *dirs, const char *suffix, const char *old)
+{
+  size_t nd = 0, no = 0, n = 0, len = 0;
+  cleanup_strv char **d = split_dirs(dirs, &nd);
+  cleanup_strv char **o = split_dirs(old, &no);
+  cleanup_strv char **seen = xmalloc0((nd + no + 1) * sizeof(char *));
+  cleanup_free const char **out = xmalloc0((nd + no + 1) * sizeof(char *));
+  size_t nout = 0;
+  char *r, *w;
+
+  for (size_t i = 0; i < nd; i++)
+    {
+      char *e = suffix ? xasprintf("%s/%s", d[i], suffix) : xstrdup(d[i]);
+      if (list_has(seen, n, e))
+        free(e);
+      else
+        out[nout++] = seen[n++] = e;
+    }
+  /* the existing entries not already there; an empty one (a leading ':'
+   * or '::') is kept every time */
+  for (size_t i = 0; i < no; i++)
+    if (o[i][0] == '\0')
+      out[nout++] = "";
+    else if (!list_has(seen, n, o[i]))
+      out[nout++] = seen[n++] = xstrdup(o[i]);
+  for (size_t i = 0; i < nout; i++)
+    len += strlen(out[i]) + 1;
+  r = w = xmalloc0(len + 1);
+  for (size_t i = 0; i < nout; i++)
+    w += sprintf(w, "%s%s", i ? ":" : "", out[i]);
+  return r;
+}
+
+/* "prefix:old" ("prefix" when old is empty) unless old already starts with
+ * prefix: the profile.d scripts' `X="$FLOX_ENV/d${X:+:$X}"`, applied once. */
 static char *
 prepend(const char *prefix, const char *old)
 {
@@ -20,12 +90,165 @@ prepend(const char *prefix, const char *old)
 }
 
 static void
-set_prepended(yajl_val process, const char *name, const char *prefix, const char *fallback)
+set_prepended(yajl_val process, const char *name, const char *prefix)
 {
-  const char *old = frc_process_getenv(process, name);
-  cleanup_free char *v = prepend(prefix, old ? old : fallback);
+  cleanup_free char *v = prepend(prefix, frc_process_getenv(process, name));
   frc_process_setenv(process, name, v);
 }
+
+static void
+set_dedup(yajl_val process, const char *name, const char *dirs, const char *suffix)
+{
+  cleanup_free char *v = frc_prepend_dedup(dirs, suffix, frc_process_getenv(process, name));
+  frc_process_setenv(process, name, v);
+}
+
+/* ---- the built tree ---- */
+
+static bool
+tree_stat(const char *prefix, const char *env, const char *rel, struct stat *st)
+{
+  cleanup_free char *logical = xasprintf("%s/%s", env, rel);
+  cleanup_free char *phys = frc_nix_resolve(prefix, logical);
+  return phys && stat(phys, st) == 0;
+}
+
+static bool
+tree_exec(const char *prefix, const char *env, const char *rel)
+{
+  struct stat st;
+  return tree_stat(prefix, env, rel, &st) && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+}
+
+static bool
+tree_dir(const char *prefix, const char *env, const char *rel)
+{
+  struct stat st;
+  return tree_stat(prefix, env, rel, &st) && S_ISDIR(st.st_mode);
+}
+
+/* "3.12" from "python3.12" */
+static bool
+python_version(const char *name, char out[16])
+{
+  const char *v = name + strlen("python3.");
+  size_t n = 0;
+  if (!str_has_prefix(name, "python3."))
+    return false;
+  while (v[n] >= '0' && v[n] <= '9')
+    n++;
+  if (n == 0 || v[n] != '\0' || n > 6)
+    return false;
+  snprintf(out, 16, "3.%s", v);
+  return true;
+}
+
+/* profile.d.functions setup_python runs python3 for its major.minor; here it
+ * comes from the tree: the name bin/python3 resolves to (python3.12), else
+ * the lib/python3.N directory. */
+static void
+probe_python(const char *prefix, const char *env, char out[16])
+{
+  cleanup_free char *logical = xasprintf("%s/bin/python3", env);
+  cleanup_free char *phys = frc_nix_resolve(prefix, logical);
+  cleanup_free char *lib = NULL;
+  cleanup_free char *libphys = NULL;
+  const char *base;
+  DIR *d;
+  struct dirent *e;
+
+  out[0] = '\0';
+  if (phys == NULL)
+    return;
+  base = strrchr(phys, '/');
+  if (base && python_version(base + 1, out))
+    return;
+  lib = xasprintf("%s/lib", env);
+  libphys = frc_nix_resolve(prefix, lib);
+  if (libphys == NULL || (d = opendir(libphys)) == NULL)
+    return;
+  while ((e = readdir(d)) != NULL)
+    {
+      char v[16];
+      if (python_version(e->d_name, v) && (out[0] == '\0' || strcmp(v, out) < 0))
+        memcpy(out, v, sizeof(v));
+    }
+  closedir(d);
+}
+
+void
+frc_env_features_probe(const char *prefix, const char *env, struct frc_env_features *f)
+{
+  struct stat st;
+  memset(f, 0, sizeof(*f));
+  f->ca_bundle = tree_stat(prefix, env, "etc/ssl/certs/ca-bundle.crt", &st) && S_ISREG(st.st_mode);
+  f->locales = tree_stat(prefix, env, "lib/locale/locale-archive", &st) && S_ISREG(st.st_mode);
+  f->java = tree_exec(prefix, env, "bin/java");
+  f->rust_src = tree_dir(prefix, env, "rustc-std-workspace-std");
+  f->jupyter = tree_dir(prefix, env, "share/jupyter");
+  f->cmake = tree_exec(prefix, env, "bin/cmake");
+  f->pip = tree_exec(prefix, env, "bin/pip3");
+  if (tree_exec(prefix, env, "bin/python3"))
+    probe_python(prefix, env, f->python);
+}
+
+yajl_val
+frc_env_features_to_json(const struct frc_env_features *f)
+{
+  yajl_val o = frc_json_new_object();
+  frc_json_set(o, "ca_bundle", frc_json_new_bool(f->ca_bundle));
+  frc_json_set(o, "locales", frc_json_new_bool(f->locales));
+  frc_json_set(o, "java", frc_json_new_bool(f->java));
+  frc_json_set(o, "rust_src", frc_json_new_bool(f->rust_src));
+  frc_json_set(o, "jupyter", frc_json_new_bool(f->jupyter));
+  frc_json_set(o, "cmake", frc_json_new_bool(f->cmake));
+  frc_json_set(o, "pip", frc_json_new_bool(f->pip));
+  frc_json_set(o, "python", frc_json_new_string(f->python));
+  return o;
+}
+
+static bool
+json_true(yajl_val o, const char *k)
+{
+  yajl_val v = frc_json_get(o, k);
+  return v && v->type == yajl_t_true;
+}
+
+void
+frc_env_features_from_json(yajl_val o, struct frc_env_features *f)
+{
+  const char *py = frc_json_get_string(o, "python");
+  char v[16];
+  memset(f, 0, sizeof(*f));
+  if (o == NULL || o->type != yajl_t_object)
+    return;
+  f->ca_bundle = json_true(o, "ca_bundle");
+  f->locales = json_true(o, "locales");
+  f->java = json_true(o, "java");
+  f->rust_src = json_true(o, "rust_src");
+  f->jupyter = json_true(o, "jupyter");
+  f->cmake = json_true(o, "cmake");
+  f->pip = json_true(o, "pip");
+  if (py && strlen(py) < 12)
+    {
+      cleanup_free char *n = xasprintf("python%s", py);
+      if (python_version(n, v))
+        memcpy(f->python, v, sizeof(v));
+    }
+}
+
+bool
+frc_activation_needs_bash(char *const *values, size_t nvars, bool has_hook)
+{
+  if (has_hook)
+    return true;
+  for (size_t i = 0; i < nvars; i++)
+    if (strpbrk(values[i], "$`\\\"") != NULL)
+      return true;
+  return false;
+}
+
+/* ---- the command ---- */
 
 static bool
 is_executable_at(const char *dir, const char *name)
@@ -100,90 +323,36 @@ resolve_command(const struct frc_activation *a, yajl_val process, const char *im
   }
 }
 
-char *
-frc_expand_vars(yajl_val process, const char *value)
-{
-  size_t cap = strlen(value) + 1, len = 0;
-  char *out = xmalloc0(cap);
+/* ---- the activation ---- */
 
-  for (const char *p = value; *p;)
-    {
-      const char *name = NULL, *rest = p + 1;
-      size_t nlen = 0;
-      if (p[0] == '\\' && p[1] == '$')
-        {
-          name = NULL;
-          p++; /* a literal dollar */
-        }
-      else if (p[0] == '$' && p[1] == '{')
-        {
-          const char *end = strchr(p + 2, '}');
-          if (end && end > p + 2)
-            {
-              name = p + 2;
-              nlen = (size_t) (end - name);
-              rest = end + 1;
-            }
-        }
-      else if (p[0] == '$' && (p[1] == '_' || (p[1] >= 'A' && p[1] <= 'Z') || (p[1] >= 'a' && p[1] <= 'z')))
-        {
-          name = p + 1;
-          while (name[nlen] == '_' || (name[nlen] >= 'A' && name[nlen] <= 'Z')
-                 || (name[nlen] >= 'a' && name[nlen] <= 'z') || (name[nlen] >= '0' && name[nlen] <= '9'))
-            nlen++;
-          rest = name + nlen;
-        }
-      if (name)
-        {
-          cleanup_free char *n = xstrndup(name, nlen);
-          const char *v = frc_process_getenv(process, n);
-          size_t vl = v ? strlen(v) : 0;
-          for (size_t k = 0; k < nlen; k++)
-            if (!(n[k] == '_' || (n[k] >= 'A' && n[k] <= 'Z') || (n[k] >= 'a' && n[k] <= 'z')
-                  || (n[k] >= '0' && n[k] <= '9')))
-              vl = (size_t) -1;
-          if (vl != (size_t) -1)
-            {
-              if (vl > FRC_VAR_EXPANDED_MAX - len)
-                {
-                  free(out);
-                  return NULL;
-                }
-              if (len + vl + 1 > cap)
-                out = xrealloc(out, cap = (len + vl + 1) * 2);
-              memcpy(out + len, v ? v : "", vl);
-              len += vl;
-              p = rest;
-              continue;
-            }
-        }
-      if (len >= FRC_VAR_EXPANDED_MAX)
-        {
-          free(out);
-          return NULL;
-        }
-      if (len + 2 > cap)
-        out = xrealloc(out, cap *= 2);
-      out[len++] = *p++;
-    }
-  out[len] = '\0';
-  return out;
+static bool
+is_wrapped(yajl_val process)
+{
+  const char *a3 = frc_process_nargs(process) >= 4 ? frc_process_arg(process, 3) : NULL;
+  return a3 && strcmp(a3, FRC_HOOK_ARGV0) == 0;
 }
 
-/* [shell, -c, script, flox-activate, cmd...] unless already wrapped. */
+/* [bash, -c, script, flox-activate, cmd...]: Flox's activate script
+ * (assets/environment-interpreter/activate/activate:34,278,286-309):
+ * envrc sourced under `set -euo pipefail`, the hook without it and with its
+ * stdout on stderr, then `exec "$@"`. */
 static void
-wrap_hook(const struct frc_activation *a, yajl_val process)
+wrap_bash(const struct frc_activation *a, yajl_val process)
 {
   yajl_val args = frc_json_get(process, "args");
-  yajl_val wrapped;
-  if (frc_process_nargs(process) >= 4 && frc_process_arg(process, 3)
-      && strcmp(frc_process_arg(process, 3), FRC_HOOK_ARGV0) == 0)
-    return;
-  wrapped = frc_json_new_array();
-  frc_json_append(wrapped, frc_json_new_string(a->shell));
+  yajl_val wrapped = frc_json_new_array();
+  cleanup_free char *script = NULL;
+
+  script = xasprintf("set -euo pipefail\n"
+                     ". '%s/activate.d/envrc'\n"
+                     "%s%s%s"
+                     "exec \"$@\"\n",
+                     a->env_path, a->has_hook ? "set +euo pipefail\n. '" : "",
+                     a->has_hook ? a->env_path : "",
+                     a->has_hook ? "/activate.d/hook-on-activate' 1>&2\nset -euo pipefail\n" : "");
+  frc_json_append(wrapped, frc_json_new_string(a->bash));
   frc_json_append(wrapped, frc_json_new_string("-c"));
-  frc_json_append(wrapped, frc_json_new_string(
-                               ". \"$FLOX_ENV/activate.d/hook-on-activate\" 1>&2; exec \"$@\""));
+  frc_json_append(wrapped, frc_json_new_string(script));
   frc_json_append(wrapped, frc_json_new_string(FRC_HOOK_ARGV0));
   for (size_t i = 0; i < args->u.array.len; i++)
     {
@@ -194,13 +363,139 @@ wrap_hook(const struct frc_activation *a, yajl_val process)
   frc_json_set(process, "args", wrapped);
 }
 
+/* https://hub.flox.dev -> https://hub.flox.dev/ (the url crate's form) */
+static char *
+url_normalised(const char *url)
+{
+  const char *host = strstr(url, "://");
+  if (host && strchr(host + 3, '/') == NULL)
+    return xasprintf("%s/", url);
+  return xstrdup(url);
+}
+
+/* _FLOX_ACTIVE_ENVIRONMENTS: the serde JSON of Flox's ActiveEnvironments
+ * (cli/flox/src/utils/active_environments.rs:16-39,132-149), this one first
+ * (set_last_active) unless it is already active; FLOX_PROMPT_ENVIRONMENTS:
+ * their names (cli/flox/src/commands/activate.rs:826-847). */
+static void
+set_active_environments(const struct frc_activation *a, yajl_val process)
+{
+  const char *old = frc_process_getenv(process, "_FLOX_ACTIVE_ENVIRONMENTS");
+  cleanup_json yajl_val list = frc_json_new_array();
+  cleanup_json yajl_val prev = NULL;
+  cleanup_json yajl_val me = frc_json_new_object();
+  yajl_val env = frc_json_new_object();
+  cleanup_free char *url = url_normalised(a->floxhub_url ? a->floxhub_url : "https://hub.flox.dev");
+  cleanup_free char *text = NULL;
+  cleanup_free char *prompt = xstrdup("");
+  frc_error_t ignored = NULL;
+  bool active = false;
+  size_t len;
+
+  frc_json_set(env, "type", frc_json_new_string("remote"));
+  frc_json_set(env, "owner", frc_json_new_string(a->owner));
+  frc_json_set(env, "name", frc_json_new_string(a->name));
+  frc_json_set(env, "floxhub_url", frc_json_new_string(url));
+  frc_json_set(env, "version", frc_json_new_int(1));
+  frc_json_set(me, "environment", env);
+  if (a->generation > 0)
+    {
+      char g[16];
+      snprintf(g, sizeof(g), "%u", a->generation);
+      frc_json_set(me, "generation", frc_json_new_string(g));
+    }
+  frc_json_set(me, "mode", frc_json_new_string(frc_mode_name(a->mode)));
+
+  if (old && old[0] && strlen(old) < (64u << 10)
+      && frc_json_parse(old, strlen(old), &prev, &ignored) == 0 && prev->type == yajl_t_array)
+    for (size_t i = 0; i < prev->u.array.len; i++)
+      {
+        yajl_val e = frc_json_get(prev->u.array.values[i], "environment");
+        if (e && frc_json_equal(e, env))
+          active = true;
+      }
+  frc_error_release(&ignored);
+  if (!active)
+    {
+      frc_json_append(list, me);
+      me = NULL;
+    }
+  if (prev && prev->type == yajl_t_array)
+    for (size_t i = 0; i < prev->u.array.len; i++)
+      {
+        frc_json_append(list, prev->u.array.values[i]);
+        prev->u.array.values[i] = NULL;
+      }
+  if (prev && prev->type == yajl_t_array)
+    prev->u.array.len = 0;
+  for (size_t i = 0; i < list->u.array.len; i++)
+    {
+      const char *n = frc_json_get_string(frc_json_get(list->u.array.values[i], "environment"), "name");
+      char *p;
+      if (n == NULL)
+        continue;
+      p = prompt[0] ? xasprintf("%s %s", prompt, n) : xstrdup(n);
+      free(prompt);
+      prompt = p;
+    }
+  text = frc_json_serialize(list, &len);
+  frc_process_setenv(process, "_FLOX_ACTIVE_ENVIRONMENTS", text);
+  frc_process_setenv(process, "FLOX_PROMPT_ENVIRONMENTS", prompt);
+}
+
+/* The profile.d scripts of dev mode
+ * (assets/environment-interpreter/common/etc/profile.d/, sourced in name
+ * order, then profile.d.functions' setup_python and setup_cmake). */
+static void
+set_dev(const struct frc_activation *a, yajl_val process, const char *env_dirs)
+{
+  const struct frc_env_features *f = a->features;
+  const char *e = a->env_path;
+  cleanup_free char *inc = xasprintf("%s/include", e);
+  cleanup_free char *lib = xasprintf("%s/lib", e);
+  cleanup_free char *pc = xasprintf("%s/lib/pkgconfig:%s/share/pkgconfig", e, e);
+  cleanup_free char *aclocal = xasprintf("%s/share/aclocal", e);
+
+  /* 0101_common-dev-mode-additional-paths.sh:11-22 (LD_AUDIT needs Flox's
+   * ld-floxlib.so: not set) */
+  set_prepended(process, "CPATH", inc);
+  set_prepended(process, "LIBRARY_PATH", lib);
+  set_prepended(process, "PKG_CONFIG_PATH", pc);
+  set_prepended(process, "ACLOCAL_PATH", aclocal);
+  if (f == NULL)
+    return;
+  if (f->rust_src) /* 0501_rust.sh */
+    frc_process_setenv(process, "RUST_SRC_PATH", e);
+  if (f->jupyter) /* 0502_jupyter.sh */
+    {
+      cleanup_free char *j = xasprintf("%s/share/jupyter", e);
+      set_prepended(process, "JUPYTER_PATH", j);
+    }
+  if (f->java) /* 0503_java.sh */
+    frc_process_setenv(process, "JAVA_HOME", e);
+  if (f->python[0]) /* profile.d.functions:23-40 */
+    {
+      cleanup_free char *sfx = xasprintf("lib/python%s/site-packages", f->python);
+      set_dedup(process, "PYTHONPATH", env_dirs, sfx);
+    }
+  if (f->pip && a->env_cache) /* profile.d.functions:47-54; create writes pip.ini */
+    {
+      cleanup_free char *ini = xasprintf("%s/pip.ini", a->env_cache);
+      frc_process_setenv(process, "PIP_CONFIG_FILE", ini);
+    }
+  if (f->cmake) /* profile.d.functions:59-79 */
+    set_dedup(process, "CMAKE_PREFIX_PATH", env_dirs, NULL);
+}
+
 int
 frc_activate_process(const struct frc_activation *a, yajl_val process, frc_error_t *err)
 {
-  cleanup_free char *bin = xasprintf("%s/bin:%s/sbin", a->env_path, a->env_path);
-  cleanup_free char *man = xasprintf("%s/share/man", a->env_path);
   cleanup_free char *image_path = NULL;
-  const char *old_path;
+  cleanup_free char *env_dirs = NULL;
+  cleanup_free char *info = xasprintf("%s/share/info", a->env_path);
+  cleanup_free char *share = xasprintf("%s/share", a->env_path);
+  const char *old_path, *cwd, *ssl;
+  bool bash = a->bash != NULL && frc_activation_needs_bash(a->var_values, a->nvars, a->has_hook);
   yajl_val args = frc_json_get(process, "args");
 
   if (args == NULL || args->type != yajl_t_array)
@@ -208,55 +503,99 @@ frc_activate_process(const struct frc_activation *a, yajl_val process, frc_error
   for (size_t i = 0; i < args->u.array.len; i++)
     if (args->u.array.values[i]->type != yajl_t_string)
       return frc_error(err, "the process arguments are not all strings");
+  if (frc_activation_needs_bash(a->var_values, a->nvars, a->has_hook) && a->bash == NULL)
+    return frc_error(err, "the environment %s needs bash for its vars or hook and the node has none: "
+                          "install Debian's bash-static on the node or set `bash` in the node config",
+                     a->description);
 
   old_path = frc_process_getenv(process, "PATH");
   image_path = xstrdup(old_path ? old_path : FRC_DEFAULT_PATH);
+
+  /* The CLI's exports (cli/flox-activations/src/attach_diff/mod.rs:328-392). */
   frc_process_setenv(process, "FLOX_ENV", a->env_path);
-  frc_process_setenv(process, "FLOX_ENV_DESCRIPTION", a->description);
-  set_prepended(process, "PATH", bin, FRC_DEFAULT_PATH);
-  set_prepended(process, "MANPATH", man, "");
-  if (a->mode == FRC_MODE_RUN)
+  if (a->env_cache)
+    frc_process_setenv(process, "FLOX_ENV_CACHE", a->env_cache);
+  /* a FloxHub environment's project is the directory activate runs in
+   * (cli/flox-rust-sdk/src/models/environment/remote_environment.rs:469-471) */
+  cwd = frc_json_get_string(process, "cwd");
+  frc_process_setenv(process, "FLOX_ENV_PROJECT", cwd && cwd[0] == '/' ? cwd : "/");
+  {
+    cleanup_free char *d = xasprintf("%s/%s", a->owner, a->name);
+    frc_process_setenv(process, "FLOX_ENV_DESCRIPTION", d);
+  }
+  set_active_environments(a, process);
+
+  /* flox-core/src/util/mod.rs:21-49 and the default envrc
+   * (pkgs/flox-buildenv/default.nix:36-50): SSL_CERT_FILE kept when set,
+   * else a bundle; NIX_SSL_CERT_FILE follows it; LOCALE_ARCHIVE the
+   * environment's locales. */
+  ssl = frc_process_getenv(process, "SSL_CERT_FILE");
+  if (ssl == NULL)
     {
-      cleanup_free char *info = xasprintf("%s/share/info", a->env_path);
-      cleanup_free char *share = xasprintf("%s/share", a->env_path);
-      set_prepended(process, "INFOPATH", info, "");
-      set_prepended(process, "XDG_DATA_DIRS", share, "/usr/local/share:/usr/share");
+      cleanup_free char *own = xasprintf("%s/etc/ssl/certs/ca-bundle.crt", a->env_path);
+      if (a->features && a->features->ca_bundle)
+        frc_process_setenv(process, "SSL_CERT_FILE", own);
+      else if (a->ca_bundle)
+        frc_process_setenv(process, "SSL_CERT_FILE", a->ca_bundle);
+      ssl = frc_process_getenv(process, "SSL_CERT_FILE");
     }
-  else
+  if (ssl)
     {
-      cleanup_free char *inc = xasprintf("%s/include", a->env_path);
-      cleanup_free char *lib = xasprintf("%s/lib", a->env_path);
-      cleanup_free char *pc = xasprintf("%s/lib/pkgconfig:%s/share/pkgconfig", a->env_path, a->env_path);
-      cleanup_free char *aclocal = xasprintf("%s/share/aclocal", a->env_path);
-      set_prepended(process, "CPATH", inc, "");
-      set_prepended(process, "LIBRARY_PATH", lib, "");
-      set_prepended(process, "PKG_CONFIG_PATH", pc, "");
-      set_prepended(process, "ACLOCAL_PATH", aclocal, "");
+      /* set again even when unchanged: a second activation gives the same
+       * process, entries in the same order */
+      cleanup_free char *copy = xstrdup(ssl);
+      frc_process_setenv(process, "SSL_CERT_FILE", copy);
+      frc_process_setenv(process, "NIX_SSL_CERT_FILE", copy);
     }
-  for (size_t i = 0; i < a->nvars; i++)
+  if (a->features && a->features->locales)
     {
-      cleanup_free char *v = frc_expand_vars(process, a->var_values[i]);
-      if (v == NULL)
-        return frc_error(err, "the manifest var `%s` of %s expands to more than %u bytes, more than "
-                              "a process environment can hold: shorten it in the manifest",
-                         a->var_names[i], a->description, FRC_VAR_EXPANDED_MAX);
-      frc_process_setenv(process, a->var_names[i], v);
+      cleanup_free char *la = xasprintf("%s/lib/locale/locale-archive", a->env_path);
+      frc_process_setenv(process, "LOCALE_ARCHIVE", la);
     }
+
+  /* set-env-dirs and fix-paths (activate:212-237): FLOX_ENV_DIRS, PATH
+   * (bin of every environment; sbin only with --add-sbin, which a pod has
+   * not), MANPATH with a trailing ':' */
+  set_dedup(process, "FLOX_ENV_DIRS", a->env_path, NULL);
+  env_dirs = xstrdup(frc_process_getenv(process, "FLOX_ENV_DIRS"));
+  {
+    cleanup_free char *p = frc_prepend_dedup(env_dirs, "bin", old_path ? old_path : FRC_DEFAULT_PATH);
+    const char *mp = frc_process_getenv(process, "MANPATH");
+    cleanup_free char *m = frc_prepend_dedup(env_dirs, "share/man", mp);
+    frc_process_setenv(process, "PATH", p);
+    if (!(mp && (mp[0] == ':' || strstr(mp, "::") || (mp[0] && mp[strlen(mp) - 1] == ':'))))
+      {
+        char *t = xasprintf("%s:", m);
+        free(m);
+        m = t;
+      }
+    frc_process_setenv(process, "MANPATH", m);
+  }
+
+  /* 0100_common-run-mode-paths.sh, both modes: INFOPATH keeps a trailing ':' */
+  {
+    const char *old = frc_process_getenv(process, "INFOPATH");
+    cleanup_free char *want = xasprintf("%s:", info);
+    cleanup_free char *v = old && str_has_prefix(old, want) ? xstrdup(old)
+                                                           : xasprintf("%s:%s", info, old ? old : "");
+    frc_process_setenv(process, "INFOPATH", v);
+  }
+  set_prepended(process, "XDG_DATA_DIRS", share);
+  if (a->mode == FRC_MODE_DEV)
+    set_dev(a, process, env_dirs);
+
+  /* [vars] without anything to evaluate are what bash would export */
+  if (!bash)
+    for (size_t i = 0; i < a->nvars; i++)
+      frc_process_setenv(process, a->var_names[i], a->var_values[i]);
   if (a->disable_metrics)
     frc_process_setenv(process, "FLOX_DISABLE_METRICS", "1");
 
-  /* Already wrapped (exec of an activated process): the command is at 4. */
-  if (frc_process_nargs(process) >= 4 && strcmp(frc_process_arg(process, 3) ? frc_process_arg(process, 3) : "", FRC_HOOK_ARGV0) == 0)
+  if (is_wrapped(process))
     return 0;
   if (resolve_command(a, process, image_path, err) < 0)
     return -1;
-  if (a->has_hook)
-    {
-      if (a->shell == NULL)
-        return frc_error(err, "the environment %s has an on-activate hook but no shell to run it: "
-                              "add bash to the environment or set `hook_shell` in the node config",
-                         a->description);
-      wrap_hook(a, process);
-    }
+  if (bash)
+    wrap_bash(a, process);
   return 0;
 }

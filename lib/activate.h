@@ -1,13 +1,24 @@
 /* activate.h - a process running inside a Flox environment.
  *
  * Owns: the activation of one OCI process object (the container's process
- * in config.json, or an exec --process file): the environment of the mode
- * (FLOX.md: FLOX_ENV, PATH with the environment's bin and sbin first and
- * the image's PATH after them, MANPATH; run adds INFOPATH and XDG_DATA_DIRS,
- * dev adds CPATH, LIBRARY_PATH, PKG_CONFIG_PATH, ACLOCAL_PATH), the
- * manifest's vars ($VAR references expanded), FLOX_DISABLE_METRICS; the command found in the
- * environment; and the on-activate hook run first by a shell (its stdout
- * goes to stderr).  Applying it twice gives the same process.
+ * in config.json, or an exec --process file) as `flox activate -- CMD` of a
+ * FloxHub environment does it (docs/flox-compatibility.md cites each rule):
+ * the variables Flox's CLI and activate script set (FLOX_ENV,
+ * FLOX_ENV_CACHE, FLOX_ENV_PROJECT, FLOX_ENV_DIRS, FLOX_ENV_DESCRIPTION,
+ * _FLOX_ACTIVE_ENVIRONMENTS, FLOX_PROMPT_ENVIRONMENTS, SSL_CERT_FILE,
+ * NIX_SSL_CERT_FILE, LOCALE_ARCHIVE, PATH, MANPATH, INFOPATH, XDG_DATA_DIRS)
+ * and, in dev mode, what its profile.d scripts set (CPATH, LIBRARY_PATH,
+ * PKG_CONFIG_PATH, ACLOCAL_PATH, RUST_SRC_PATH, JUPYTER_PATH, JAVA_HOME,
+ * PYTHONPATH, PIP_CONFIG_FILE, CMAKE_PREFIX_PATH), computed here from what
+ * the built tree holds (struct frc_env_features, probed once at build time);
+ * FLOX_DISABLE_METRICS; the command found in the environment; and the
+ * manifest's vars and on-activate hook, which bash evaluates inside the
+ * container: the process becomes [bash, -c, SCRIPT, flox-activate, CMD...]
+ * where SCRIPT sources $FLOX_ENV/activate.d/envrc under `set -euo pipefail`,
+ * then the hook (stdout to stderr) without, then execs CMD.  Vars that need
+ * no evaluation (no $ ` \ ") and no hook: set directly, no bash.
+ * Applying it twice gives the same process (an exec of an activated
+ * container gets the same variables, and is wrapped once).
  */
 #ifndef FRC_ACTIVATE_H
 #define FRC_ACTIVATE_H
@@ -19,33 +30,64 @@
 #include "error.h"
 
 #define FRC_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-/* argv[0] of the hook wrapper: marks a process already activated. */
+/* argv[0] of the bash wrapper ($0 of its script): marks an activated process. */
 #define FRC_HOOK_ARGV0 "flox-activate"
+/* Where the container sees its FLOX_ENV_CACHE and, when neither the image's
+ * environment nor the Flox environment has one, the node's CA bundle. */
+#define FRC_ENV_CACHE_DIR "/run/flox/env-cache"
+#define FRC_NODE_CA_BUNDLE "/run/flox/ca-bundle.crt"
+
+/* What the activation needs to know of the built tree (probed on the node
+ * once, when the environment is built; kept in its record). */
+struct frc_env_features
+{
+  bool ca_bundle; /* etc/ssl/certs/ca-bundle.crt (nixpkgs' cacert) */
+  bool locales; /* lib/locale/locale-archive (glibcLocales) */
+  bool java; /* bin/java executable: JAVA_HOME */
+  bool rust_src; /* rustc-std-workspace-std/ directory: RUST_SRC_PATH */
+  bool jupyter; /* share/jupyter/ directory: JUPYTER_PATH */
+  bool cmake; /* bin/cmake executable: CMAKE_PREFIX_PATH */
+  bool pip; /* bin/pip3 executable: PIP_CONFIG_FILE */
+  char python[16]; /* "3.12" when bin/python3 is executable: PYTHONPATH */
+};
 
 struct frc_activation
 {
-  const char *env_path; /* FLOX_ENV: the built environment's /nix/store path */
+  const char *env_path; /* FLOX_ENV: the built environment's /nix/... path */
   const char *store_prefix; /* the node's store_root, "" for "/": maps /nix/... symlinks */
-  const char *description; /* owner/name */
+  const char *description; /* owner/name:N, for messages */
+  const char *owner, *name; /* the FloxHub environment */
+  unsigned generation; /* the pinned generation, 0 when the live one */
+  const char *floxhub_url; /* the node's floxhub_url */
   enum frc_mode mode;
   char *const *var_names; /* the manifest's vars */
   char *const *var_values;
   size_t nvars;
   bool has_hook; /* $FLOX_ENV/activate.d/hook-on-activate exists */
-  const char *shell; /* /nix/store/... shell for the hook; NULL when no hook */
+  const char *bash; /* /nix/store/.../bin/bash; NULL when vars and hook need none */
+  const struct frc_env_features *features;
+  const char *env_cache; /* FLOX_ENV_CACHE inside the container; NULL: none */
+  const char *ca_bundle; /* the node's bundle inside the container; NULL: none */
   bool disable_metrics;
   const char *rootfs; /* the container's rootfs on the node, for command lookup; may be NULL */
 };
 
-/* A manifest var's value with $NAME and ${NAME} replaced from the process's
- * environment as built so far (FLOX_ENV, PATH, earlier vars), as the
- * double-quoted `export` of Flox's activation does; \$ is a literal dollar;
- * nothing else is interpreted (no command substitution).  malloc'd; NULL
- * when the result would be longer than FRC_VAR_EXPANDED_MAX (a var built by
- * repeating earlier ones doubles with each, and execve refuses longer
- * environment strings anyway). */
-#define FRC_VAR_EXPANDED_MAX (128u << 10)
-char *frc_expand_vars(yajl_val process, const char *value);
+/* Whether the manifest's vars and hook need bash: a hook, or a value with
+ * something bash would expand or unquote ($ ` \ "). */
+bool frc_activation_needs_bash(char *const *values, size_t nvars, bool has_hook);
+
+/* Probes the built tree at env_path (logical, under the node's store
+ * prefix "" or store_root). */
+void frc_env_features_probe(const char *store_prefix, const char *env_path,
+                            struct frc_env_features *f);
+yajl_val frc_env_features_to_json(const struct frc_env_features *f);
+void frc_env_features_from_json(yajl_val o, struct frc_env_features *f);
+
+/* Flox's prepend_dirs_to_pathlike_var (cli/flox-activations/src/cli/
+ * fix_paths.rs:78-124): each of dirs (':'-separated, most recent first)
+ * joined with suffix (NULL: the dir itself), then the entries of old not
+ * already present (empty entries kept).  malloc'd. */
+char *frc_prepend_dedup(const char *dirs, const char *suffix, const char *old);
 
 /* Rewrites process (a JSON process object) in place. */
 int frc_activate_process(const struct frc_activation *a, yajl_val process, frc_error_t *err);

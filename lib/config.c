@@ -37,7 +37,7 @@ enum key_check
   CHECK_HTTP_URL,
   CHECK_RUNTIME,
   CHECK_PUBLIC_KEY,
-  CHECK_STORE_FILE,
+  CHECK_BASH,
 };
 
 struct key_def
@@ -63,7 +63,8 @@ static const struct key_def keys[] = {
   { "ca_file", KEY_STRING, CHECK_ABS_PATH, F(ca_file), 0, 0 },
   { "fresh_seconds", KEY_INT, CHECK_NONE, F(fresh_seconds), 0, 86400 },
   { "auth_window_seconds", KEY_INT, CHECK_NONE, F(auth_window_seconds), 0, 86400 },
-  { "hook_shell", KEY_STRING, CHECK_STORE_FILE, F(hook_shell), 0, 0 },
+  { "bash", KEY_STRING, CHECK_BASH, F(bash), 0, 0 },
+  { "container_ca_bundle", KEY_STRING, CHECK_ABS_PATH, F(container_ca_bundle), 0, 0 },
   { "gc_max_age_seconds", KEY_INT, CHECK_NONE, F(gc_max_age_seconds), 0, 315360000 },
   { "fetch_uid", KEY_INT, CHECK_NONE, F(fetch_uid), 1, 2147483646 },
   { "fetch_gid", KEY_INT, CHECK_NONE, F(fetch_gid), 1, 2147483646 },
@@ -105,6 +106,7 @@ set_defaults(struct frc_config *c)
   c->gc_max_age_seconds = 7 * 24 * 3600;
   c->fetch_uid = 65534; /* nobody */
   c->fetch_gid = 65534; /* nogroup */
+  c->bash = xstrdup(FRC_DEFAULT_BASH);
 }
 
 /* /nix/store/<hash>-name/rest -> /nix/store/<hash>-name, or NULL. */
@@ -176,11 +178,12 @@ check_string(const struct key_def *k, const char *v, const char *origin, frc_err
         if (v[0] == '\0')
           why = "an absolute path or a program name looked up in PATH";
         break;
-      case CHECK_STORE_FILE:
+      case CHECK_BASH:
         {
           char *pkg = store_package_of(v);
-          if (pkg == NULL)
-            why = "a file inside a store path, e.g. /nix/store/<hash>-bash-5.2/bin/bash";
+          if (v[0] != '/' || (str_has_prefix(v, "/nix/store/") && pkg == NULL))
+            why = "the absolute path of a static bash on the node (e.g. /bin/bash-static) or of "
+                  "bash inside a store path (e.g. /nix/store/<hash>-bash-5.2/bin/bash)";
           free(pkg);
           break;
         }
@@ -306,8 +309,8 @@ frc_config_parse(struct frc_config *c, const char *text, size_t len, const char 
     }
   if (c->floxhub_git_url == NULL)
     c->floxhub_git_url = derive_git_url(c->floxhub_url);
-  if (c->hook_shell)
-    c->hook_shell_package = store_package_of(c->hook_shell);
+  free(c->bash_package);
+  c->bash_package = store_package_of(c->bash);
   return 0;
 }
 
@@ -346,8 +349,9 @@ frc_config_release(struct frc_config *c)
   free(c->store_root);
   free(c->state_dir);
   free(c->ca_file);
-  free(c->hook_shell);
-  free(c->hook_shell_package);
+  free(c->bash);
+  free(c->bash_package);
+  free(c->container_ca_bundle);
   frc_strv_freep(&c->substituters);
   frc_strv_freep(&c->trusted_public_keys);
   memset(c, 0, sizeof(*c));

@@ -17,6 +17,7 @@
 
 #define FRC_CONFIG_ENV "FLOX_RUNC_CONFIG"
 #define FRC_CONFIG_MAX_BYTES (1u << 20)
+#define FRC_DEFAULT_BASH "/bin/bash-static" /* Debian's bash-static */
 
 enum frc_on_missing
 {
@@ -41,8 +42,10 @@ struct frc_config
   char *ca_file; /* CA bundle for the hub, NULL: the system's */
   long fresh_seconds; /* reuse a live generation seen this recently */
   long auth_window_seconds; /* trust a credential FloxHub accepted this recently */
-  char *hook_shell; /* /nix/store/<pkg>/bin/sh-like shell for hooks, NULL: the environment's */
-  char *hook_shell_package; /* derived: the store path holding hook_shell */
+  char *bash; /* the bash of activations: a static bash on the node, added to the store once,
+                or /nix/store/<pkg>/.../bash */
+  char *bash_package; /* derived: the store path holding bash, NULL when it is a node file */
+  char *container_ca_bundle; /* the node's CA bundle for containers, NULL: the usual places */
   long gc_max_age_seconds; /* `flox-runc gc` evicts environments unused this long */
   long fetch_uid, fetch_gid; /* the unprivileged ids FloxHub fetches run as (lib/sandbox.h) */
 };

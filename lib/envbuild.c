@@ -85,6 +85,8 @@ struct build
   size_t envrc_len;
   char *vars_json;
   size_t vars_json_len;
+  char *hook; /* outdented */
+  size_t hook_len;
 };
 
 /* ---- the in-memory tree ---- */
@@ -192,6 +194,7 @@ build_release(struct build *b)
   free(b->store_phys);
   free(b->envrc);
   free(b->vars_json);
+  free(b->hook);
   if (b->store_fd >= 0)
     close(b->store_fd);
 }
@@ -680,13 +683,141 @@ append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
   (*buf)[*len] = '\0';
 }
 
-/* activate.d/envrc: `export NAME='value'` lines, a ' in a value as '\''. */
+/* Whether b may appear in a shell variable name (not first when a digit). */
+static bool
+is_name_byte(char c, bool first)
+{
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (!first && c >= '0' && c <= '9');
+}
+
+/* Whether value references the var `name` (not self): Flox's
+ * referenced_keys (cli/flox-rust-sdk/src/providers/vars_order.rs:109-150):
+ * `$name` or `${name` followed later by a '}', a backslash escaping the next
+ * byte. */
+static bool
+references(const char *value, const char *name, const char *self)
+{
+  size_t n = strlen(value), nl = strlen(name);
+  if (strcmp(name, self) == 0)
+    return false;
+  for (size_t i = 0; i < n;)
+    {
+      if (value[i] == '\\')
+        i += 2;
+      else if (value[i] == '$')
+        {
+          size_t j = i + 1, start;
+          bool braced = j < n && value[j] == '{';
+          if (braced)
+            j++;
+          start = j;
+          while (j < n && is_name_byte(value[j], j == start))
+            j++;
+          if (j > start && (!braced || strchr(value + j, '}')) && j - start == nl
+              && memcmp(value + start, name, nl) == 0)
+            return true;
+          i = j;
+        }
+      else
+        i++;
+    }
+  return false;
+}
+
+int
+frc_vars_render_order(char *const *names, char *const *values, size_t n, size_t *order,
+                      frc_error_t *err)
+{
+  cleanup_free size_t *indeg = xmalloc0((n + 1) * sizeof(size_t));
+  cleanup_free bool *done = xmalloc0((n + 1) * sizeof(bool));
+  cleanup_free bool *edge = xmalloc0((n * n + 1) * sizeof(bool)); /* edge[a*n+b]: a needs b */
+
+  if (n > FRC_VARS_MAX)
+    return frc_error(err, "the manifest has %zu vars, more than the %u flox-runc accepts", n,
+                     FRC_VARS_MAX);
+  for (size_t a = 0; a < n; a++)
+    for (size_t b = 0; b < n; b++)
+      if (a != b && references(values[a], names[b], names[a]))
+        {
+          edge[a * n + b] = true;
+          indeg[a]++;
+        }
+  /* Kahn's algorithm, the ready set taken in name order (Flox's BTreeSet):
+   * independent vars keep their alphabetical place. */
+  for (size_t k = 0; k < n; k++)
+    {
+      size_t best = n;
+      for (size_t i = 0; i < n; i++)
+        if (!done[i] && indeg[i] == 0 && (best == n || strcmp(names[i], names[best]) < 0))
+          best = i;
+      if (best == n)
+        {
+          cleanup_free char *m = NULL;
+          for (size_t i = 0; i < n; i++)
+            if (!done[i])
+              {
+                m = msg_str(names[i]);
+                break;
+              }
+          return frc_error(err, "the manifest vars reference each other in a cycle (through `%s`): "
+                                "break the cycle in the manifest's [vars]",
+                           m);
+        }
+      done[best] = true;
+      order[k] = best;
+      for (size_t a = 0; a < n; a++)
+        if (edge[a * n + best])
+          indeg[a]--;
+    }
+  return 0;
+}
+
+char *
+frc_outdent_text(const char *text)
+{
+  /* buildenv/buildenvLib/default.nix outdentText: split on "\n", the least
+   * count of leading spaces over the non-empty lines (a tab is not
+   * indentation), removed from every line; rejoined with "\n". */
+  size_t min = (size_t) -1, len = strlen(text);
+  char *out = xmalloc0(len + 1), *o = out;
+  for (const char *l = text;;)
+    {
+      const char *nl = strchr(l, '\n');
+      size_t ll = nl ? (size_t) (nl - l) : strlen(l), sp = 0;
+      while (sp < ll && l[sp] == ' ')
+        sp++;
+      if (ll > 0 && sp < min)
+        min = sp;
+      if (nl == NULL)
+        break;
+      l = nl + 1;
+    }
+  for (const char *l = text;;)
+    {
+      const char *nl = strchr(l, '\n');
+      size_t ll = nl ? (size_t) (nl - l) : strlen(l);
+      size_t cut = ll < min ? ll : min;
+      memcpy(o, l + cut, ll - cut);
+      o += ll - cut;
+      if (nl == NULL)
+        break;
+      *o++ = '\n';
+      l = nl + 1;
+    }
+  *o = '\0';
+  return out;
+}
+
+/* activate.d/envrc: `export NAME="value"` lines, the value verbatim (bash
+ * expands it when activating), in Flox's render order (buildenv/buildenv.nix:56-86,
+ * cli/flox-rust-sdk/src/providers/vars_order.rs). */
 static int
 make_envrc(struct build *b, frc_error_t *err)
 {
   const struct frc_envbuild_input *in = b->in;
   size_t cap = 0;
   cleanup_json yajl_val vars = frc_json_new_object();
+  cleanup_free size_t *order = xmalloc0((in->nvars + 1) * sizeof(size_t));
 
   b->envrc = xstrdup("");
   for (size_t i = 0; i < in->nvars; i++)
@@ -700,24 +831,31 @@ make_envrc(struct build *b, frc_error_t *err)
                            "digits and _, not starting with a digit)",
                            m);
         }
+    }
+  if (frc_vars_render_order(in->var_names, in->var_values, in->nvars, order, err) < 0)
+    return -1;
+  for (size_t k = 0; k < in->nvars; k++)
+    {
+      const char *name = in->var_names[order[k]], *v = in->var_values[order[k]];
       append(&b->envrc, &b->envrc_len, &cap, "export ", 7);
       append(&b->envrc, &b->envrc_len, &cap, name, strlen(name));
-      append(&b->envrc, &b->envrc_len, &cap, "='", 2);
-      for (const char *q; (q = strchr(v, '\'')) != NULL; v = q + 1)
-        {
-          append(&b->envrc, &b->envrc_len, &cap, v, (size_t) (q - v));
-          append(&b->envrc, &b->envrc_len, &cap, "'\\''", 4);
-        }
+      append(&b->envrc, &b->envrc_len, &cap, "=\"", 2);
       append(&b->envrc, &b->envrc_len, &cap, v, strlen(v));
-      append(&b->envrc, &b->envrc_len, &cap, "'\n", 2);
-      frc_json_set(vars, name, frc_json_new_string(in->var_values[i]));
+      append(&b->envrc, &b->envrc_len, &cap, "\"\n", 2);
     }
+  for (size_t i = 0; i < in->nvars; i++)
+    frc_json_set(vars, in->var_names[i], frc_json_new_string(in->var_values[i]));
   {
     size_t n;
     cleanup_free char *j = frc_json_serialize(vars, &n);
     b->vars_json = xasprintf("%s\n", j);
     b->vars_json_len = n + 1;
   }
+  if (in->hook)
+    {
+      b->hook = frc_outdent_text(in->hook);
+      b->hook_len = strlen(b->hook);
+    }
   return 0;
 }
 
@@ -892,7 +1030,7 @@ build_tree(struct build *b, frc_error_t *err)
   add_file(b, b->root, "manifest.lock", in->lockfile, in->lockfile_len);
   add_file(b, ad, "envrc", b->envrc, b->envrc_len);
   add_file(b, ad, "vars.json", b->vars_json, b->vars_json_len);
-  add_file(b, ad, "hook-on-activate", in->hook, in->hook ? strlen(in->hook) : 0);
+  add_file(b, ad, "hook-on-activate", b->hook, b->hook_len);
 
   /* Packages by priority (lockfile order among equals): whatever is in the
    * tree then has the same or a higher precedence than what comes. */

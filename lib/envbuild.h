@@ -106,9 +106,11 @@ struct frc_envbuild_stats
  * path outside the store.
  *
  * Files: manifest.lock (the lockfile, byte for byte), activate.d/envrc
- * (`export NAME='value'` lines, a ' written '\'', in manifest order),
- * activate.d/vars.json ({"NAME":"value",...} in the same order) and
- * activate.d/hook-on-activate (when there is a hook).
+ * (`export NAME="value"` lines, the value verbatim for bash to expand at
+ * activation, in Flox's render order: frc_vars_render_order),
+ * activate.d/vars.json ({"NAME":"value",...} in manifest order) and
+ * activate.d/hook-on-activate (when there is a hook: the text outdented by
+ * frc_outdent_text).
  *
  * On success every directory (out_dir included) is 0555, every file 0444 and
  * every timestamp 1 (as in the Nix store); entries are created in sorted
@@ -117,5 +119,16 @@ struct frc_envbuild_stats
  * may be NULL. */
 int frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
                  struct frc_envbuild_stats *stats, frc_error_t *err);
+
+/* The order Flox writes [vars] to envrc (cli/flox-rust-sdk/src/providers/
+ * vars_order.rs render_order): by name, except that a var comes after the
+ * vars its value references ($NAME, ${NAME...}); order[k] is the index of
+ * the k-th.  A reference cycle is an error naming a var of it. */
+#define FRC_VARS_MAX 1024
+int frc_vars_render_order(char *const *names, char *const *values, size_t n, size_t *order,
+                          frc_error_t *err);
+/* buildenv/buildenvLib/default.nix outdentText: the least indentation (in
+ * spaces) of the non-empty lines removed from every line.  malloc'd. */
+char *frc_outdent_text(const char *text);
 
 #endif

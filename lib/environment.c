@@ -51,7 +51,7 @@ load_record(const struct frc_env_request *req, struct frc_environment *env)
   struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
   frc_error_t ignored = NULL;
   yajl_val pins;
-  const char *sp, *shell;
+  const char *sp, *bash;
   struct stat st;
 
   if (frc_json_doc_load(&doc, path, ENV_RECORD_MAX, &ignored) < 0)
@@ -60,7 +60,7 @@ load_record(const struct frc_env_request *req, struct frc_environment *env)
       return false;
     }
   sp = frc_json_get_string(doc.root, "path");
-  shell = frc_json_get_string(doc.root, "shell");
+  bash = frc_json_get_string(doc.root, "bash");
   pins = frc_json_get(doc.root, "pins");
   if (sp == NULL || !str_has_prefix(sp, FRC_ENVS_DIR "/") || pins == NULL
       || pins->type != yajl_t_array || stat(root, &st) < 0)
@@ -81,8 +81,9 @@ load_record(const struct frc_env_request *req, struct frc_environment *env)
   if (!frc_store_all_present(req->config, env->pins))
     return false;
   env->path = xstrdup(sp);
-  env->shell = shell ? xstrdup(shell) : NULL;
+  env->bash = bash ? xstrdup(bash) : NULL;
   env->has_hook = req->lock->hook_on_activate != NULL;
+  frc_env_features_from_json(frc_json_get(doc.root, "features"), &env->features);
   /* last use, for `flox-runc gc` */
   utimensat(AT_FDCWD, path, NULL, 0);
   return true;
@@ -104,8 +105,9 @@ save_record(const struct frc_env_request *req, const struct frc_environment *env
   frc_json_set(o, "name", frc_json_new_string(req->name));
   frc_json_set(o, "mode", frc_json_new_string(frc_mode_name(req->mode)));
   frc_json_set(o, "system", frc_json_new_string(frc_nix_system()));
-  if (env->shell)
-    frc_json_set(o, "shell", frc_json_new_string(env->shell));
+  if (env->bash)
+    frc_json_set(o, "bash", frc_json_new_string(env->bash));
+  frc_json_set(o, "features", frc_env_features_to_json(&env->features));
   frc_json_set(o, "pins", pins);
   snprintf(ref, sizeof(ref), "%lld", (long long) time(NULL));
   frc_json_set(o, "built_at", frc_json_new_string(ref));
@@ -127,20 +129,109 @@ lock_key(const struct frc_env_request *req, const char *key, int *fd, frc_error_
   return 0;
 }
 
-/* The environment's own shell for the hook: bash, else sh. */
+#define BASH_RECORD_MAX (64u << 10)
+
+/* The node file's identity, for the cache of its store path. */
 static char *
-find_shell(const struct frc_config *c, const char *env_path)
+bash_source_id(const struct stat *st)
 {
-  static const char *const shells[] = { "bin/bash", "bin/sh", NULL };
-  for (const char *const *s = shells; *s; s++)
+  return xasprintf("%llu:%llu:%lld:%lld.%09ld", (unsigned long long) st->st_dev,
+                   (unsigned long long) st->st_ino, (long long) st->st_size,
+                   (long long) st->st_mtim.tv_sec, (long) st->st_mtim.tv_nsec);
+}
+
+/* A static bash on the node, in the store as <hash>-flox-runc-bash/bin/bash:
+ * added once (nix-store --add), then found in <state_dir>/bash.json while
+ * the node file is unchanged and the path is still in the store. */
+static int
+add_node_bash(const struct frc_env_request *req, char **pkg, frc_error_t *err)
+{
+  const struct frc_config *c = req->config;
+  struct frc_store store = { c, req->log, req->deadline_ns };
+  cleanup_free char *cache = xasprintf("%s/bash.json", c->state_dir);
+  cleanup_free char *id = NULL;
+  cleanup_free char *tmp = NULL;
+  cleanup_free char *bin = NULL;
+  cleanup_free char *text = NULL;
+  cleanup_json yajl_val o = NULL;
+  struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
+  frc_error_t ignored = NULL;
+  struct stat st;
+  size_t len;
+  int rc;
+
+  if (stat(c->bash, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111))
+    return frc_error(err, "the environment needs bash for its vars or hook, and `%s` (the node "
+                          "config's `bash`) is not an executable file: install Debian's "
+                          "bash-static on the node or set `bash` to a static bash",
+                     c->bash);
+  id = bash_source_id(&st);
+  if (frc_json_doc_load(&doc, cache, BASH_RECORD_MAX, &ignored) == 0)
     {
-      cleanup_free char *logical = xasprintf("%s/%s", env_path, *s);
-      cleanup_free char *phys
-          = frc_nix_resolve(strcmp(c->store_root, "/") == 0 ? "" : c->store_root, logical);
-      if (phys && access(phys, X_OK) == 0)
-        return steal_pointer(&logical);
+      const char *src = frc_json_get_string(doc.root, "source");
+      const char *sid = frc_json_get_string(doc.root, "id");
+      const char *path = frc_json_get_string(doc.root, "path");
+      char *const one[] = { (char *) path, NULL };
+      if (src && sid && path && strcmp(src, c->bash) == 0 && strcmp(sid, id) == 0
+          && frc_store_path_valid(path) && frc_store_all_present(c, one))
+        {
+          *pkg = xstrdup(path);
+          return 0;
+        }
     }
-  return NULL;
+  frc_error_release(&ignored);
+
+  tmp = xasprintf("%s/tmp/bash.%d", c->state_dir, (int) getpid());
+  bin = xasprintf("%s/flox-runc-bash/bin", tmp);
+  {
+    cleanup_free char *data = NULL;
+    cleanup_free char *dst = xasprintf("%s/bash", bin);
+    size_t n = 0;
+    frc_rm_rf(tmp, &ignored);
+    frc_error_release(&ignored);
+    if (frc_mkdir_p(bin, 0755, err) < 0
+        || read_file_bounded(c->bash, 64u << 20, &data, &n, err) < 0
+        || write_file_atomic(dst, data, n, 0555, err) < 0)
+      {
+        frc_rm_rf(tmp, &ignored);
+        frc_error_release(&ignored);
+        return frc_error_wrap(err, "cannot copy `%s` (the node config's `bash`)", c->bash);
+      }
+  }
+  {
+    cleanup_free char *dir = xasprintf("%s/flox-runc-bash", tmp);
+    frc_log(req->log, FRC_LOG_INFO, "flox-runc: adding %s to the node's store", c->bash);
+    rc = frc_store_add(&store, dir, pkg, err);
+  }
+  frc_rm_rf(tmp, &ignored);
+  frc_error_release(&ignored);
+  if (rc < 0)
+    return -1;
+  o = frc_json_new_object();
+  frc_json_set(o, "source", frc_json_new_string(c->bash));
+  frc_json_set(o, "id", frc_json_new_string(id));
+  frc_json_set(o, "path", frc_json_new_string(*pkg));
+  text = frc_json_serialize(o, &len);
+  if (write_file_atomic(cache, text, len, 0600, &ignored) < 0) /* only a cache */
+    frc_error_release(&ignored);
+  return 0;
+}
+
+/* The bash of the activation: the store package to pin and its bin/bash. */
+static int
+provide_bash(const struct frc_env_request *req, char **pkg, char **bash, frc_error_t *err)
+{
+  const struct frc_config *c = req->config;
+  if (c->bash_package)
+    {
+      *pkg = xstrdup(c->bash_package);
+      *bash = xstrdup(c->bash);
+      return 0;
+    }
+  if (add_node_bash(req, pkg, err) < 0)
+    return -1;
+  *bash = xasprintf("%s/bin/bash", *pkg);
+  return 0;
 }
 
 /* Leftovers of crashed builds of this key (<key>.<pid> of any pid): we hold
@@ -237,16 +328,23 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   cleanup_free char *tree = NULL;
   struct frc_envbuild_input in = { 0 };
   size_t nout = 0;
-  bool has_shell = false;
+  cleanup_free char *bash_pkg = NULL;
 
   /* What the environment links, each path once (lib/lockfile.c made the
-   * list in linear time), and the hook's shell. */
+   * list in linear time), and the bash of its vars and hook. */
   for (; nout < l->npaths; nout++)
     outputs[nout] = l->paths[nout];
-  for (size_t i = 0; c->hook_shell && l->hook_on_activate && i < l->npaths; i++)
-    has_shell = has_shell || strcmp(l->paths[i], c->hook_shell_package) == 0;
-  if (c->hook_shell && l->hook_on_activate && !has_shell)
-    outputs[nout++] = c->hook_shell_package;
+  env->has_hook = l->hook_on_activate != NULL;
+  if (frc_activation_needs_bash(l->var_values, l->nvars, env->has_hook))
+    {
+      bool has = false;
+      if (provide_bash(req, &bash_pkg, &env->bash, err) < 0)
+        return -1;
+      for (size_t i = 0; i < nout; i++)
+        has = has || strcmp(outputs[i], bash_pkg) == 0;
+      if (!has)
+        outputs[nout++] = bash_pkg;
+    }
   outputs[nout] = NULL;
 
   /* Rooted before they are realised (Nix accepts roots to paths it does
@@ -305,13 +403,8 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   }
   env->path = xasprintf("%s/%s", FRC_ENVS_DIR, env->key);
 
-  env->has_hook = l->hook_on_activate != NULL;
-  if (env->has_hook)
-    {
-      env->shell = find_shell(c, env->path);
-      if (env->shell == NULL && c->hook_shell)
-        env->shell = xstrdup(c->hook_shell);
-    }
+  frc_env_features_probe(strcmp(c->store_root, "/") == 0 ? "" : c->store_root, env->path,
+                         &env->features);
   env->pins = xmalloc0((nout + 1) * sizeof(char *));
   for (size_t i = 0; i < nout; i++)
     env->pins[i] = xstrdup(outputs[i]);
@@ -357,6 +450,6 @@ frc_environment_release(struct frc_environment *env)
 {
   free(env->path);
   frc_strv_freep(&env->pins);
-  free(env->shell);
+  free(env->bash);
   memset(env, 0, sizeof(*env));
 }

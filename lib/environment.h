@@ -6,7 +6,11 @@
  * <store_root>/nix/var/flox-runc/envs/<key> (so that the /nix mount shows it
  * in every container at FLOX_ENV=/nix/var/flox-runc/envs/<key>, with no
  * copy into the store), rooting its packages (GC root "envs/<key>"), and
- * recording it in <state_dir>/envs/<key>.json.
+ * recording it in <state_dir>/envs/<key>.json; and the bash that evaluates
+ * the manifest's vars and hook inside containers: the node config's `bash`,
+ * a store file, or a static bash on the node added to the store once as a
+ * content-addressed path (nix-store --add; <state_dir>/bash.json remembers
+ * it), pinned with the environment's packages.
  * The record is written last, so a crash at any point leaves nothing that a
  * later create would use; concurrent creates of one environment take one
  * flock and all but the first find the record.  A warm create only reads the
@@ -17,6 +21,7 @@
 
 #include <stdbool.h>
 
+#include "activate.h"
 #include "annotations.h"
 #include "config.h"
 #include "lockfile.h"
@@ -38,9 +43,10 @@ struct frc_environment
 {
   char key[65];
   char *path; /* FLOX_ENV: /nix/var/flox-runc/envs/<key> */
-  char **pins; /* every store path a container of it must pin: outputs, shell */
-  char *shell; /* /nix/store/... shell for the hook, NULL when none is needed */
+  char **pins; /* every store path a container of it must pin: outputs, bash */
+  char *bash; /* /nix/store/.../bin/bash for vars and hook, NULL when none is needed */
   bool has_hook;
+  struct frc_env_features features; /* of the built tree, for the activation */
   bool built; /* materialised by this call */
 };
 

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "envcache.h"
 #include "environment.h"
 #include "gc.h"
 #include "mounts.h"
@@ -293,13 +294,59 @@ gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_sta
   return 0;
 }
 
+/* Pass 4: FLOX_ENV_CACHE directories (lib/envcache.c) of pod sandboxes the
+ * runtime no longer knows, and of containers no record names. */
+static int
+gc_env_caches(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st,
+              frc_error_t *err)
+{
+  static const char *const kinds[] = { "sandbox", "container" };
+  for (int k = 0; k < 2; k++)
+    {
+      cleanup_free char *base = xasprintf("%s/env-cache/%s", o->config->state_dir, kinds[k]);
+      DIR *d = opendir(base);
+      struct dirent *e;
+      if (d == NULL)
+        continue;
+      while ((e = readdir(d)) != NULL)
+        {
+          cleanup_free char *path = NULL;
+          bool gone;
+          if (e->d_name[0] == '.')
+            continue;
+          path = xasprintf("%s/%s", base, e->d_name);
+          if (!old_enough(path, FRC_GC_GRACE_SECONDS))
+            continue;
+          if (k == 0)
+            {
+              cleanup_free char *root = frc_env_cache_sandbox_root(o->config, e->d_name);
+              struct frc_record r = { .id = e->d_name, .runtime_root = root };
+              gone = frc_container_id_valid(e->d_name) && !container_exists(o, &r);
+            }
+          else
+            gone = !has(u->gcroots, u->n_roots, e->d_name);
+          if (!gone)
+            continue;
+          report(o, k == 0 ? "FLOX_ENV_CACHE of a deleted pod sandbox" : "FLOX_ENV_CACHE of a deleted container", path);
+          st->env_caches++;
+          if (!o->dry_run && frc_rm_rf(path, err) < 0)
+            {
+              closedir(d);
+              return -1;
+            }
+        }
+      closedir(d);
+    }
+  return 0;
+}
+
 int
 frc_gc_run(const struct frc_gc_opts *o, struct frc_gc_stats *stats, frc_error_t *err)
 {
   struct in_use u __attribute__((cleanup(in_use_release))) = { 0 };
   memset(stats, 0, sizeof(*stats));
   if (gc_containers(o, &u, stats, err) < 0 || gc_orphans(o, &u, stats, err) < 0
-      || gc_environments(o, &u, stats, err) < 0)
+      || gc_environments(o, &u, stats, err) < 0 || gc_env_caches(o, &u, stats, err) < 0)
     return -1;
   return 0;
 }

@@ -5,6 +5,7 @@
  * their GC roots and writable /nix overlays; overlays and container roots
  * that no record names; built environments unused for gc_max_age_seconds
  * (their GC roots and records: the node's Nix GC then frees the paths);
+ * the FLOX_ENV_CACHE directories of deleted pod sandboxes and containers;
  * and leftovers of interrupted builds.  Anything younger than a grace
  * period is left alone, so a create in flight is never disturbed.
  */
@@ -30,7 +31,7 @@ struct frc_gc_opts
 
 struct frc_gc_stats
 {
-  unsigned containers, overlays, container_roots, environments, leftovers;
+  unsigned containers, overlays, container_roots, environments, leftovers, env_caches;
 };
 
 int frc_gc_run(const struct frc_gc_opts *o, struct frc_gc_stats *stats, frc_error_t *err);

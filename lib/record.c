@@ -88,7 +88,15 @@ frc_record_save(const struct frc_config *c, const struct frc_record *r, frc_erro
   frc_json_set(o, "skip_exec", frc_json_new_bool(r->skip_exec));
   frc_json_set(o, "disable_metrics", frc_json_new_bool(r->disable_metrics));
   frc_json_set(o, "has_hook", frc_json_new_bool(r->has_hook));
-  set_str(o, "shell", r->shell);
+  set_str(o, "bash", r->bash);
+  set_str(o, "owner", r->owner);
+  set_str(o, "name", r->name);
+  frc_json_set(o, "generation", frc_json_new_int(r->generation));
+  frc_json_set(o, "features", frc_env_features_to_json(&r->features));
+  set_str(o, "env_cache", r->env_cache);
+  set_str(o, "env_cache_dir", r->env_cache_dir);
+  frc_json_set(o, "env_cache_per_container", frc_json_new_bool(r->env_cache_per_container));
+  set_str(o, "ca_bundle", r->ca_bundle);
   frc_json_set(o, "var_names", strv_json(r->var_names, r->nvars));
   frc_json_set(o, "var_values", strv_json(r->var_values, r->nvars));
   set_str(o, "overlay", r->overlay);
@@ -147,12 +155,26 @@ frc_record_read(const char *path, struct frc_record *r, frc_error_t *err)
   r->skip_exec = get_bool(o, "skip_exec");
   r->disable_metrics = get_bool(o, "disable_metrics");
   r->has_hook = get_bool(o, "has_hook");
-  r->shell = get_dup(o, "shell");
+  r->bash = get_dup(o, "bash");
+  r->owner = get_dup(o, "owner");
+  r->name = get_dup(o, "name");
+  {
+    yajl_val g = frc_json_get(o, "generation");
+    if (g && g->type == yajl_t_number && (g->u.number.flags & YAJL_NUMBER_INT_VALID)
+        && g->u.number.i > 0 && g->u.number.i < 1000000000)
+      r->generation = (unsigned) g->u.number.i;
+  }
+  frc_env_features_from_json(frc_json_get(o, "features"), &r->features);
+  r->env_cache = get_dup(o, "env_cache");
+  r->env_cache_dir = get_dup(o, "env_cache_dir");
+  r->env_cache_per_container = get_bool(o, "env_cache_per_container");
+  r->ca_bundle = get_dup(o, "ca_bundle");
   r->var_names = get_strv(o, "var_names", &r->nvars);
   r->var_values = get_strv(o, "var_values", &nv);
   r->overlay = get_dup(o, "overlay");
   r->gcroot = get_dup(o, "gcroot");
-  if (r->id == NULL || r->env_path == NULL || r->gcroot == NULL || nv != r->nvars)
+  if (r->id == NULL || r->env_path == NULL || r->gcroot == NULL || nv != r->nvars
+      || (r->env_cache_dir && !str_has_prefix(r->env_cache_dir, "/")))
     return frc_error(err, "the container record `%s` is damaged: delete the container and create it "
                           "again",
                      path);
@@ -260,7 +282,12 @@ frc_record_release(struct frc_record *r)
   free(r->reference);
   free(r->env_key);
   free(r->env_path);
-  free(r->shell);
+  free(r->bash);
+  free(r->owner);
+  free(r->name);
+  free(r->env_cache);
+  free(r->env_cache_dir);
+  free(r->ca_bundle);
   frc_strv_freep(&r->var_names);
   frc_strv_freep(&r->var_values);
   free(r->overlay);
@@ -279,6 +306,12 @@ frc_record_activation(const struct frc_record *r, struct frc_activation *a)
   a->var_values = r->var_values;
   a->nvars = r->nvars;
   a->has_hook = r->has_hook;
-  a->shell = r->shell;
+  a->bash = r->bash;
+  a->owner = r->owner ? r->owner : "";
+  a->name = r->name ? r->name : "";
+  a->generation = r->generation;
+  a->features = &r->features;
+  a->env_cache = r->env_cache;
+  a->ca_bundle = r->ca_bundle;
   a->disable_metrics = r->disable_metrics;
 }

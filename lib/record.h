@@ -28,7 +28,14 @@ struct frc_record
   bool skip_exec; /* flox.dev/skip-containers-exec names this container */
   bool disable_metrics;
   bool has_hook;
-  char *shell; /* NULL without a hook */
+  char *bash; /* NULL when vars and hook need none */
+  char *owner, *name; /* the FloxHub environment */
+  unsigned generation; /* pinned by the annotation, 0: live */
+  struct frc_env_features features;
+  char *env_cache; /* FLOX_ENV_CACHE inside the container, NULL: none */
+  char *env_cache_dir; /* its directory on the node */
+  bool env_cache_per_container; /* no sandbox id: removed with the container */
+  char *ca_bundle; /* the node's CA bundle inside the container, NULL: not mounted */
   char **var_names;
   char **var_values;
   size_t nvars;

@@ -1,6 +1,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "record.h"
 #include "select.h"
 #include "util.h"
 
@@ -62,6 +63,15 @@ frc_identity_from_annotations(yajl_val ann, struct frc_identity *out)
     out->name = name_from_crio_labels(frc_json_get_string(ann, "io.kubernetes.cri-o.Labels"));
   if (out->name == NULL)
     out->name = name_from_crio_full_name(frc_json_get_string(ann, "io.kubernetes.cri-o.ContainerName"));
+
+  /* the pod's sandbox: keys FLOX_ENV_CACHE (lib/envcache.c) */
+  {
+    const char *sb = frc_json_get_string(ann, "io.kubernetes.cri.sandbox-id");
+    if (sb == NULL)
+      sb = frc_json_get_string(ann, "io.kubernetes.cri-o.SandboxID");
+    if (sb && frc_container_id_valid(sb))
+      out->sandbox_id = xstrdup(sb);
+  }
 }
 
 int
@@ -114,5 +124,7 @@ frc_decision_release(struct frc_decision *d)
 {
   free(d->id.name);
   d->id.name = NULL;
+  free(d->id.sandbox_id);
+  d->id.sandbox_id = NULL;
   frc_annotations_release(&d->ann);
 }

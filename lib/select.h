@@ -2,7 +2,8 @@
  *
  * Owns: the container's identity as the engine wrote it into the spec
  * (containerd CRI `io.kubernetes.cri.*`, CRI-O `io.kubernetes.cri-o.*` and
- * the kubelet's container-name label, cri-dockerd's sandbox type), and the
+ * the kubelet's container-name label, cri-dockerd's sandbox type, the pod's
+ * sandbox id), and the
  * decision for a create: a sandbox passes through untouched, a container named
  * in flox.dev/skip-containers passes through untouched, every other container
  * needs a valid flox.dev/environment (or the node's on_missing_environment
@@ -21,6 +22,7 @@ struct frc_identity
 {
   char *name; /* the Kubernetes container name, NULL when the engine gives none */
   bool sandbox;
+  char *sandbox_id; /* the pod's sandbox (a valid container id), NULL when none */
 };
 
 enum frc_action

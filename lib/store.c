@@ -294,6 +294,29 @@ frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure
   return 0;
 }
 
+int
+frc_store_add(const struct frc_store *s, const char *dir, char **path, frc_error_t *err)
+{
+  struct nix_argv a __attribute__((cleanup(nix_argv_release)));
+  cleanup_proc_result struct frc_proc_result r = { 0 };
+  cleanup_strv char **v = NULL;
+  char *const what[] = { (char *) dir, NULL };
+  size_t n = 0;
+
+  if (nix_argv_init(&a, s, err) < 0)
+    return -1;
+  a.argv[a.n++] = "--add";
+  a.argv[a.n++] = dir;
+  a.argv[a.n] = NULL;
+  if (run_query(s, &a, "adding to the node's store", what, &r, err) < 0)
+    return -1;
+  v = split_lines(r.out, &n);
+  if (n != 1 || !frc_store_path_valid(v[0]))
+    return frc_error(err, "nix-store --add printed no store path");
+  *path = xstrdup(v[0]);
+  return 0;
+}
+
 char *
 frc_gcroot_dir(const struct frc_config *c, const char *kind, const char *name)
 {

@@ -41,6 +41,10 @@ int frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t
 int frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure,
                       frc_error_t *err);
 
+/* Adds the directory dir to the store (nix-store --add: a
+ * content-addressed path named after dir's last component). */
+int frc_store_add(const struct frc_store *s, const char *dir, char **path, frc_error_t *err);
+
 /* GC roots: <gcroots>/flox-runc/<kind>/<name>/ with one symlink per path
  * (a set of the same name is replaced). */
 char *frc_gcroot_dir(const struct frc_config *c, const char *kind, const char *name);

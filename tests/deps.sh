@@ -12,6 +12,8 @@ packages=(
   runc crun busybox-static jq procps util-linux
   # the fetch child's sandbox (tests/integration/resolve.sh): a TLS hub, fork counting
   openssl strace
+  # the bash that evaluates manifest vars and hooks in containers (node requirement)
+  bash-static
   # the test FloxHub (git http-backend) and Nix (store, signed binary caches)
   python3 git nix-bin
   # real engines (tests/lib/engines.sh): containerd (ctr, CRI), podman + conmon,

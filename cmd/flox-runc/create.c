@@ -22,8 +22,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "activate.h"
+#include "envcache.h"
 #include "environment.h"
 #include "flox-runc.h"
 #include "http.h"
@@ -44,6 +46,7 @@ struct taken
   const struct frc_config *config;
   char *gcroot; /* containers/<key> */
   char *overlay_dir;
+  char *env_cache_key; /* a per-container FLOX_ENV_CACHE this create made */
   bool committed;
 };
 
@@ -59,7 +62,11 @@ give_back(struct taken *t)
       if (t->gcroot)
         frc_gcroot_release(t->config, "containers", t->gcroot, &ignored);
       frc_error_release(&ignored);
+      if (t->env_cache_key)
+        frc_env_cache_release_container(t->config, t->env_cache_key, &ignored);
+      frc_error_release(&ignored);
     }
+  free(t->env_cache_key);
   free(t->gcroot);
   free(t->overlay_dir);
 }
@@ -96,6 +103,115 @@ project_mounts(struct frc_spec *spec, const char *rootfs, const char *nix_source
   return 0;
 }
 
+/* The node's uid/gid of the container's user (linux.uidMappings applied). */
+static void
+host_ids(struct frc_spec *spec, uid_t *uid, gid_t *gid)
+{
+  yajl_val user = frc_json_get(frc_spec_process(spec), "user");
+  yajl_val u = frc_json_get(user, "uid"), g = frc_json_get(user, "gid");
+  yajl_val linux_ = frc_json_get(spec->doc.root, "linux");
+  long long id[2] = { u && u->type == yajl_t_number ? u->u.number.i : 0,
+                      g && g->type == yajl_t_number ? g->u.number.i : 0 };
+  static const char *const maps[2] = { "uidMappings", "gidMappings" };
+  for (int k = 0; k < 2; k++)
+    {
+      yajl_val m = frc_json_get(linux_, maps[k]);
+      for (size_t i = 0; m && m->type == yajl_t_array && i < m->u.array.len; i++)
+        {
+          yajl_val c = frc_json_get(m->u.array.values[i], "containerID");
+          yajl_val h = frc_json_get(m->u.array.values[i], "hostID");
+          yajl_val s = frc_json_get(m->u.array.values[i], "size");
+          if (c && h && s && c->type == yajl_t_number && h->type == yajl_t_number
+              && s->type == yajl_t_number && id[k] >= c->u.number.i
+              && id[k] < c->u.number.i + s->u.number.i)
+            {
+              id[k] = h->u.number.i + (id[k] - c->u.number.i);
+              break;
+            }
+        }
+    }
+  *uid = id[0] >= 0 && id[0] < 0xffffffffLL ? (uid_t) id[0] : 0;
+  *gid = id[1] >= 0 && id[1] < 0xffffffffLL ? (gid_t) id[1] : 0;
+}
+
+/* The node's CA bundle: the config's, else where Debian, Fedora and Alpine
+ * keep theirs. */
+static const char *
+node_ca_bundle(const struct frc_config *cfg)
+{
+  static const char *const usual[] = { "/etc/ssl/certs/ca-certificates.crt",
+                                       "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem",
+                                       NULL };
+  if (cfg->container_ca_bundle)
+    return access(cfg->container_ca_bundle, R_OK) == 0 ? cfg->container_ca_bundle : NULL;
+  for (const char *const *p = usual; *p; p++)
+    if (access(*p, R_OK) == 0)
+      return *p;
+  return NULL;
+}
+
+/* FLOX_ENV_CACHE (lib/envcache.c) and, when neither the process nor the
+ * environment has a CA bundle, the node's, both bind-mounted under
+ * /run/flox (after project_mounts' /run/flox tmpfs). */
+static int
+activation_mounts(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decision *d,
+                  enum frc_mode mode, const struct frc_environment *env, struct taken *taken, struct frc_record *rec,
+                  frc_error_t *err)
+{
+  static const char *const rw[] = { "rbind", "rw", "nosuid", "nodev", NULL };
+  static const char *const ro[] = { "rbind", "ro", "nosuid", "nodev", NULL };
+  struct frc_env_cache_request r = { 0 };
+  const char *ca;
+
+  r.config = &ctx->config;
+  r.sandbox_id = d->id.sandbox_id;
+  r.runtime_root = ctx->cl.g.root ? ctx->cl.g.root : "";
+  r.container_key = taken->gcroot;
+  r.owner = d->ann.env.owner;
+  r.name = d->ann.env.name;
+  host_ids(spec, &r.uid, &r.gid);
+  if (r.sandbox_id == NULL)
+    taken->env_cache_key = xstrdup(taken->gcroot);
+  if (frc_env_cache_prepare(&r, &rec->env_cache_dir, err) < 0)
+    return -1;
+  rec->env_cache_per_container = r.sandbox_id == NULL;
+  rec->env_cache = xstrdup(FRC_ENV_CACHE_DIR);
+  if (mode == FRC_MODE_DEV && env->features.pip)
+    {
+      /* profile.d.functions:47-54 writes it at every activation */
+      static const char ini[] = "  [global]\n  require-virtualenv = true\n";
+      cleanup_free char *p = xasprintf("%s/pip.ini", rec->env_cache_dir);
+      if (write_file_replace(p, ini, sizeof(ini) - 1, 0644, err) < 0 || chown(p, r.uid, r.gid) < 0)
+        return frc_error_wrap(err, "cannot write pip.ini into FLOX_ENV_CACHE");
+    }
+  frc_spec_remove_mount(spec, FRC_ENV_CACHE_DIR, rec->env_cache_dir);
+  if (frc_spec_has_mount(spec, FRC_ENV_CACHE_DIR))
+    return frc_error(err, "the container already mounts something at " FRC_ENV_CACHE_DIR
+                          ": remove that volume, flox-runc mounts FLOX_ENV_CACHE there");
+  frc_spec_add_mount(spec, FRC_ENV_CACHE_DIR, "bind", rec->env_cache_dir, rw);
+
+  ca = node_ca_bundle(&ctx->config);
+  if (ca)
+    frc_spec_remove_mount(spec, FRC_NODE_CA_BUNDLE, ca);
+  if (ca && !env->features.ca_bundle && frc_process_getenv(frc_spec_process(spec), "SSL_CERT_FILE") == NULL
+      && !frc_spec_has_mount(spec, FRC_NODE_CA_BUNDLE))
+    {
+      frc_spec_add_mount(spec, FRC_NODE_CA_BUNDLE, "bind", ca, ro);
+      rec->ca_bundle = xstrdup(FRC_NODE_CA_BUNDLE);
+    }
+  return 0;
+}
+
+/* What activation_mounts allocated in create_flox's record (the rest of
+ * it borrows). */
+static void
+record_fields_release(struct frc_record *r)
+{
+  free(r->env_cache);
+  free(r->env_cache_dir);
+  free(r->ca_bundle);
+}
+
 static int
 create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decision *d,
             frc_error_t *err)
@@ -111,7 +227,7 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   struct frc_resolve_request rreq = { 0 };
   struct frc_env_request ereq = { 0 };
   struct frc_activation act = { 0 };
-  struct frc_record rec = { 0 };
+  struct frc_record rec __attribute__((cleanup(record_fields_release))) = { 0 };
   cleanup_free char *rootfs = NULL;
   cleanup_free char *nix_source = NULL;
   cleanup_free char *merged = NULL;
@@ -169,19 +285,28 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   else
     nix_source = xasprintf("%s/nix", strcmp(cfg->store_root, "/") == 0 ? "" : cfg->store_root);
 
+  if (project_mounts(spec, rootfs, nix_source, d->ann.nix_mutable, err) < 0
+      || activation_mounts(ctx, spec, d, mode, &env, &taken, &rec, err) < 0)
+    return -1;
   act.env_path = env.path;
   act.store_prefix = strcmp(cfg->store_root, "/") == 0 ? "" : cfg->store_root;
   act.description = ref;
+  act.owner = d->ann.env.owner;
+  act.name = d->ann.env.name;
+  act.generation = d->ann.env.generation;
+  act.floxhub_url = cfg->floxhub_url;
   act.mode = mode;
   act.var_names = lock.var_names;
   act.var_values = lock.var_values;
   act.nvars = lock.nvars;
   act.has_hook = env.has_hook;
-  act.shell = env.shell;
+  act.bash = env.bash;
+  act.features = &env.features;
+  act.env_cache = rec.env_cache;
+  act.ca_bundle = rec.ca_bundle;
   act.disable_metrics = d->ann.disable_metrics;
   act.rootfs = rootfs;
-  if (project_mounts(spec, rootfs, nix_source, d->ann.nix_mutable, err) < 0
-      || frc_activate_process(&act, frc_spec_process(spec), err) < 0)
+  if (frc_activate_process(&act, frc_spec_process(spec), err) < 0)
     return -1;
 
   rec.id = (char *) ctx->cl.id;
@@ -194,7 +319,11 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
   rec.skip_exec = frc_name_list_contains(d->ann.skip_containers_exec, d->id.name);
   rec.disable_metrics = d->ann.disable_metrics;
   rec.has_hook = env.has_hook;
-  rec.shell = env.shell;
+  rec.bash = env.bash;
+  rec.owner = (char *) d->ann.env.owner;
+  rec.name = (char *) d->ann.env.name;
+  rec.generation = d->ann.env.generation;
+  rec.features = env.features;
   rec.var_names = lock.var_names;
   rec.var_values = lock.var_values;
   rec.nvars = lock.nvars;

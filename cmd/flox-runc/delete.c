@@ -3,13 +3,16 @@
  * what create took for it: the writable /nix overlay, the GC root on its
  * closure and the record (lib/record.c).  Idempotent: containerd calls
  * `delete` then `delete --force`, and a node that lost the runtime's state
- * still gets its roots released.  Containers without a record pass through. */
+ * still gets its roots released.  Containers without a record pass through,
+ * except a pod sandbox whose containers had a FLOX_ENV_CACHE: it is removed
+ * once the sandbox is gone (lib/envcache.c). */
 #include <errno.h>
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "envcache.h"
 #include "flox-runc.h"
 #include "mounts.h"
 #include "record.h"
@@ -115,10 +118,25 @@ frc_cmd_delete(struct frc_ctx *ctx, frc_error_t *err)
     return -1;
   if (frc_record_load(&ctx->config, ctx->cl.g.root, ctx->cl.id, &rec, &found, err) < 0)
     return -1;
-  if (!found)
+  if (!found && !frc_env_cache_sandbox_exists(&ctx->config, ctx->cl.id))
     return frc_cmd_passthrough(ctx, err);
   if (frc_runtime_locate(ctx->config.runtime, &rt, err) < 0)
     return -1;
+  if (!found)
+    {
+      /* a pod's sandbox: its containers' FLOX_ENV_CACHE goes with it */
+      status = frc_run_runtime(&rt, ctx->cl.argv, false, err);
+      if (status < 0)
+        return -1;
+      ctx->exit_status = status;
+      if (status != 0 && frc_container_exists(ctx, &rt))
+        return 0;
+      if (frc_env_cache_release_sandbox(&ctx->config, ctx->cl.id, err) < 0)
+        return frc_error_wrap(err, "pod sandbox %s deleted, but", ctx->cl.id);
+      frc_log(&ctx->log, FRC_LOG_DEBUG, "flox-runc: pod sandbox %s: removed its FLOX_ENV_CACHE",
+              ctx->cl.id);
+      return 0;
+    }
 
   status = frc_run_runtime(&rt, ctx->cl.argv, false, err);
   if (status < 0)
@@ -140,6 +158,8 @@ frc_release_container(struct frc_ctx *ctx, const struct frc_record *rec, frc_err
   if (rec->overlay && frc_overlay_remove(rec->overlay, err) < 0)
     return frc_error_wrap(err, "container %s deleted, but", rec->id);
   if (frc_gcroot_release(&ctx->config, "containers", rec->gcroot, err) < 0
+      || (rec->env_cache_per_container
+          && frc_env_cache_release_container(&ctx->config, rec->gcroot, err) < 0)
       || frc_record_remove(&ctx->config, rec, err) < 0)
     return frc_error_wrap(err, "container %s deleted, but", rec->id);
   frc_log(&ctx->log, FRC_LOG_DEBUG, "flox-runc: container %s: released its GC root%s", rec->id,

@@ -7,8 +7,9 @@
  *
  * An exec with an inline command instead of --process (people typing
  * `flox-runc exec ID cmd`) passes through: runc builds that process from the
- * container's spec, which create already activated (PATH, FLOX_ENV, vars),
- * only the hook does not run. */
+ * container's spec, which create already activated (PATH, FLOX_ENV, vars
+ * without anything to evaluate); vars bash evaluates and the hook do not
+ * reach it. */
 #include <string.h>
 
 #include "activate.h"
@@ -37,6 +38,7 @@ frc_cmd_exec(struct frc_ctx *ctx, frc_error_t *err)
     return -1;
   frc_record_activation(&rec, &act);
   act.store_prefix = strcmp(ctx->config.store_root, "/") == 0 ? "" : ctx->config.store_root;
+  act.floxhub_url = ctx->config.floxhub_url;
   if (frc_activate_process(&act, doc.root, err) < 0)
     return frc_error_wrap(err, "exec into container %s", ctx->cl.id);
   if (frc_json_doc_save(&doc, err) < 0)

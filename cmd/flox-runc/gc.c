@@ -51,8 +51,9 @@ frc_cmd_gc(struct frc_ctx *ctx, frc_error_t *err)
   o.data = &dry;
   if (frc_gc_run(&o, &st, err) < 0)
     return -1;
-  printf("%s%u container records, %u overlays, %u container roots, %u environments, %u leftovers\n",
+  printf("%s%u container records, %u overlays, %u container roots, %u environments, %u leftovers, "
+         "%u env caches\n",
          dry ? "would remove " : "removed ", st.containers, st.overlays, st.container_roots,
-         st.environments, st.leftovers);
+         st.environments, st.leftovers, st.env_caches);
   return fflush(stdout) == 0 ? 0 : frc_error(err, "cannot write to stdout");
 }

@@ -17,11 +17,17 @@
 #      greet) is picked up by the next create; `owner/name:1` is not (greet
 #      missing: the create fails with one runc-style JSON log line, the spec
 #      untouched, no container).
-#   3. run vs dev activation: FLOX_ENV (a /nix/store path, readable inside),
-#      dev's CPATH/PKG_CONFIG_PATH/LIBRARY_PATH, run's INFOPATH/XDG_DATA_DIRS.
-#   4. manifest vars and the on-activate hook (stdout of the hook goes to
-#      stderr, it runs before the command and its exports reach it); a hook
-#      in an environment without a shell fails the create saying so.
+#   3. run vs dev activation, values as Flox's scripts give them: FLOX_ENV (a
+#      /nix path, readable inside), FLOX_ENV_DIRS, FLOX_ENV_DESCRIPTION
+#      (owner/name), FLOX_ENV_CACHE (writable), PATH (bin only), MANPATH,
+#      INFOPATH and XDG_DATA_DIRS in both modes, dev's CPATH/PKG_CONFIG_PATH/
+#      LIBRARY_PATH/ACLOCAL_PATH, SSL_CERT_FILE (the node's bundle, readable
+#      in the empty image) and NIX_SSL_CERT_FILE.
+#   4. manifest vars evaluated by bash against the container's environment
+#      (${PORT:-8000}, $HOME) and the on-activate hook (bash syntax, stdout of
+#      the hook goes to stderr, it runs before the command and its exports
+#      reach it), on an image without bash; a node without a bash fails the
+#      create of an environment with a hook, saying so.
 #   5. read-only /nix (EROFS) vs flox.dev/nix-mutable (writes succeed, even
 #      into store paths); the node store (listing + checksums) is unchanged
 #      after both; delete unmounts the overlay and removes its directory.
@@ -128,7 +134,10 @@ nixcache_lock "$L/hello1" hello
 nixcache_lock "$L/hello2" hello greet
 nixcache_lock "$L/tools" busybox hello devtool
 nixcache_lock "$L/hooked" busybox hello --var GREETING=from-manifest --var 'SPACED=a b  c' \
-	--hook 'echo hook-ran; export FROM_HOOK=yes'
+	--var 'PORT=${PORT:-8000}' --var 'WHERE=$HOME/w' --var 'QUOTED=it'"'"'s' \
+	--hook-file <(printf '%s\n' '  greet() { [[ -n "$GREETING" ]] && echo "hook-ran $1"; }' \
+		'  greet "$FLOX_ENV_DESCRIPTION"' '  ls /nonexistent &>/dev/null || export FROM_HOOK=yes' \
+		'  mkdir -p "$FLOX_ENV_CACHE/from-hook"')
 nixcache_lock "$L/hooknosh" hello --hook 'echo hook-ran'
 nixcache_lock "$L/ghost" hello --fake ghost
 nixcache_lock "$L/conflict" conflict-a conflict-b
@@ -421,15 +430,39 @@ t_modes() {
 	assert_match "$fe_run" "$FLOX_ENV_RE" "run FLOX_ENV"
 	assert_match "$fe_dev" "$FLOX_ENV_RE" "dev FLOX_ENV"
 	assert_ne "$fe_run" "$fe_dev" "run and dev environments are built separately"
-	assert_contains "$(env_value PATH "$run")" "$fe_run/bin" "run PATH"
-	assert_contains "$(env_value INFOPATH "$run")" "$fe_run" "run INFOPATH"
-	assert_contains "$(env_value XDG_DATA_DIRS "$run")" "$fe_run" "run XDG_DATA_DIRS"
+	# `runc spec`'s PATH, with each environment's bin first (fix-paths: sbin
+	# only with --add-sbin); MANPATH with the trailing ':' fix-paths adds
+	local spec_path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin mode out fe
+	for mode in run dev; do
+		if [[ $mode == run ]]; then out=$run fe=$fe_run; else out=$dev fe=$fe_dev; fi
+		assert_eq "$fe/bin:$spec_path" "$(env_value PATH "$out")" "$mode PATH"
+		assert_eq "$fe" "$(env_value FLOX_ENV_DIRS "$out")" "$mode FLOX_ENV_DIRS"
+		assert_eq "acme/tools" "$(env_value FLOX_ENV_DESCRIPTION "$out")" "$mode FLOX_ENV_DESCRIPTION"
+		assert_eq "tools" "$(env_value FLOX_PROMPT_ENVIRONMENTS "$out")" "$mode FLOX_PROMPT_ENVIRONMENTS"
+		assert_eq "/" "$(env_value FLOX_ENV_PROJECT "$out")" "$mode FLOX_ENV_PROJECT (the cwd)"
+		assert_eq "/run/flox/env-cache" "$(env_value FLOX_ENV_CACHE "$out")" "$mode FLOX_ENV_CACHE"
+		assert_eq "$fe/share/man:" "$(env_value MANPATH "$out")" "$mode MANPATH"
+		assert_eq "$fe/share/info:" "$(env_value INFOPATH "$out")" "$mode INFOPATH"
+		assert_eq "$fe/share" "$(env_value XDG_DATA_DIRS "$out")" "$mode XDG_DATA_DIRS"
+		assert_eq "/run/flox/ca-bundle.crt" "$(env_value SSL_CERT_FILE "$out")" "$mode SSL_CERT_FILE (the node's bundle)"
+		assert_eq "/run/flox/ca-bundle.crt" "$(env_value NIX_SSL_CERT_FILE "$out")" "$mode NIX_SSL_CERT_FILE"
+	done
 	assert_not_contains "$run" $'\nCPATH=' "run mode sets no CPATH"
 	assert_not_contains "$run" $'\nPKG_CONFIG_PATH=' "run mode sets no PKG_CONFIG_PATH"
-	assert_contains "$(env_value CPATH "$dev")" "$fe_dev" "dev CPATH"
-	assert_contains "$(env_value PKG_CONFIG_PATH "$dev")" "$fe_dev" "dev PKG_CONFIG_PATH"
-	assert_contains "$(env_value LIBRARY_PATH "$dev")" "$fe_dev" "dev LIBRARY_PATH"
-	assert_contains "$(env_value PATH "$dev")" "$fe_dev/bin" "dev PATH"
+	assert_eq "$fe_dev/include" "$(env_value CPATH "$dev")" "dev CPATH"
+	assert_eq "$fe_dev/lib/pkgconfig:$fe_dev/share/pkgconfig" "$(env_value PKG_CONFIG_PATH "$dev")" "dev PKG_CONFIG_PATH"
+	assert_eq "$fe_dev/lib" "$(env_value LIBRARY_PATH "$dev")" "dev LIBRARY_PATH"
+	assert_eq "$fe_dev/share/aclocal" "$(env_value ACLOCAL_PATH "$dev")" "dev ACLOCAL_PATH"
+	assert_not_contains "$dev" $'\nJAVA_HOME=' "no JAVA_HOME without bin/java"
+	assert_not_contains "$dev" $'\nPYTHONPATH=' "no PYTHONPATH without bin/python3"
+
+	# the node's CA bundle is readable in the empty image; FLOX_ENV_CACHE is writable
+	local bc=$TEST_TMPDIR/t3c
+	flox_bundle "$bc" empty acme/tools sh -c 'sha256sum <"$SSL_CERT_FILE" && touch "$FLOX_ENV_CACHE/w" && echo cache-ok'
+	bundle_jq "$bc" '.process.user = {uid: 1000, gid: 1000}'
+	run_fg e2e-cacert "$bc"
+	assert_rc 0 "the node's CA bundle and FLOX_ENV_CACHE inside (as uid 1000)"
+	assert_eq "$(sha256sum </etc/ssl/certs/ca-certificates.crt)"$'\ncache-ok' "$CAP_OUT" "CA bundle identical, cache writable"
 
 	# FLOX_ENV is readable inside, and dev's headers are where CPATH says
 	local b2=$TEST_TMPDIR/t3i
@@ -444,22 +477,33 @@ t_modes() {
 
 t_vars_hook() {
 	local b=$TEST_TMPDIR/t4
-	flox_bundle "$b" empty acme/hooked sh -c 'echo "GREETING=$GREETING"; echo "SPACED=$SPACED"; echo "FROM_HOOK=${FROM_HOOK-unset}"'
+	flox_bundle "$b" empty acme/hooked sh -c 'echo "GREETING=$GREETING"; echo "SPACED=$SPACED"; echo "FROM_HOOK=${FROM_HOOK-unset}"; echo "PORT=$PORT WHERE=$WHERE QUOTED=$QUOTED"; test -d "$FLOX_ENV_CACHE/from-hook" && echo cache-ok'
+	bundle_jq "$b" '.process.env += ["PORT=9000", "HOME=/home/u"]'
 	run_fg e2e-hook "$b"
 	assert_rc 0 "run with a hook"
-	assert_eq $'GREETING=from-manifest\nSPACED=a b  c\nFROM_HOOK=yes' "$CAP_OUT" \
-		"manifest vars, and the hook ran before the command (its export reached it)"
-	assert_contains "$CAP_ERR" "hook-ran" "the hook's stdout goes to stderr"
+	assert_eq $'GREETING=from-manifest\nSPACED=a b  c\nFROM_HOOK=yes\nPORT=9000 WHERE=/home/u/w QUOTED=it\'s\ncache-ok' "$CAP_OUT" \
+		"manifest vars evaluated by bash, and the hook ran before the command (its export reached it)"
+	assert_contains "$CAP_ERR" "hook-ran acme/hooked" "the hook's stdout goes to stderr"
 	assert_not_contains "$CAP_OUT" "hook-ran" "nothing of the hook on stdout"
+	assert_json "$b/config.json" '.process.args[0] | test("^/nix/store/[0-9a-z]{32}-flox-runc-bash/bin/bash$")' "the node's bash, from the store"
+	assert_json "$b/config.json" '[.mounts[] | select(.destination == "/run/flox/env-cache")] | length == 1' "FLOX_ENV_CACHE mounted"
+
+	# ${PORT:-8000} without PORT in the container
+	local b2=$TEST_TMPDIR/t4d
+	flox_bundle "$b2" empty acme/hooked sh -c 'echo "PORT=$PORT"'
+	run_fg e2e-hook-default "$b2"
+	assert_rc 0 "run with the default"
+	assert_eq "PORT=8000" "$CAP_OUT" "the manifest's default"
 }
 
 t_hook_no_shell() {
-	local b=$TEST_TMPDIR/t4n sha
+	local b=$TEST_TMPDIR/t4n sha cfg=$TEST_TMPDIR/config-nobash.json
+	write_config "$cfg" "$STORE" "$STATE" "$(nixcache_url main)" bash='"/nonexistent/bash-static"'
 	flox_bundle "$b" empty acme/hooknosh hello
 	sha=$(sha256_of "$b/config.json")
 	cleanup_container "$RT_BIN" "$RROOT" e2e-hooknosh
-	capture fr --log "$b/log.json" --log-format json create --bundle "$b" --pid-file "$b/init.pid" e2e-hooknosh
-	check_failed_create "$b" e2e-hooknosh "$sha" "has an on-activate hook but no shell to run it" "acme/hooknosh"
+	FLOX_RUNC_CONFIG=$cfg capture fr --log "$b/log.json" --log-format json create --bundle "$b" --pid-file "$b/init.pid" e2e-hooknosh
+	check_failed_create "$b" e2e-hooknosh "$sha" "needs bash for its vars or hook" "/nonexistent/bash-static" "bash-static" "acme/hooknosh"
 }
 
 # ------------------------------------------------------- 5. ro vs mutable
@@ -846,6 +890,10 @@ t_conflict() {
 # ------------------------------------------------------------ 12. leftovers
 
 t_nothing_left() {
+	# the pod sandbox of 6's containers: its delete takes their FLOX_ENV_CACHE
+	assert_ne "" "$(lsfind "$STATE/env-cache/sandbox/sb-$TEST_ID" -mindepth 2 -maxdepth 2)" "the pod's FLOX_ENV_CACHE before its sandbox is deleted"
+	capture fr delete "sb-$TEST_ID"
+	assert_empty "$(lsfind "$STATE/env-cache" -mindepth 2 -maxdepth 2)" "FLOX_ENV_CACHE directories"
 	assert_empty "$(lsfind "$STATE/containers" -name '*.json')" "container records"
 	assert_empty "$(lsfind "$STORE/nix/var/nix/gcroots/flox-runc/containers" -mindepth 1)" "container GC roots"
 	assert_empty "$(lsfind "$STATE/overlays" -mindepth 1)" "overlay directories"
@@ -873,9 +921,9 @@ t_timed "1b. on a busybox image: the image's sh finds the environment's hello" t
 t_timed "1c. a second create of a live id leaves it alone; a stale record is released" t_id_reuse
 t_timed "1d. SIGTERM to a foreground run reaches the container; its state is released" t_run_signal
 t_timed "2. a new live generation is picked up; a pinned :1 is not (greet missing fails closed)" t_generations
-t_timed "3. run vs dev activation (FLOX_ENV, INFOPATH/XDG_DATA_DIRS vs CPATH/PKG_CONFIG_PATH)" t_modes
-t_timed "4a. manifest vars; on-activate hook runs first, its output on stderr" t_vars_hook
-t_timed "4b. a hook without a shell in the environment fails the create" t_hook_no_shell
+t_timed "3. run vs dev activation: Flox's variables, CA bundle, FLOX_ENV_CACHE" t_modes
+t_timed "4a. manifest vars evaluated by bash; the on-activate hook (bash) runs first, its output on stderr" t_vars_hook
+t_timed "4b. a hook on a node without bash fails the create" t_hook_no_shell
 t_timed "5. read-only /nix (EROFS) vs nix-mutable overlay; node store unchanged; overlay gone" t_nix_rw
 t_timed "6a. flox.dev/skip-containers: untouched from its image" t_skip_containers
 t_timed "6b. exec activated into a Flox container, not into a skip-containers-exec one" t_skip_exec

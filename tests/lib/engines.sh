@@ -148,6 +148,8 @@ engines_leftovers() {
 	find "$store/nix/var/nix/gcroots/flox-runc/containers" -mindepth 1 -printf 'gcroot: %p\n' 2>/dev/null || true
 	find "$state/containers" -mindepth 1 -type f -printf 'record: %p\n' 2>/dev/null || true
 	find "$state/overlays" -mindepth 1 -maxdepth 2 -printf 'overlay dir: %p\n' 2>/dev/null || true
+	# FLOX_ENV_CACHE goes with its pod sandbox (or container)
+	find "$state/env-cache" -mindepth 2 -maxdepth 2 -printf 'env cache: %p\n' 2>/dev/null || true
 }
 
 # ------------------------------------------------------------------ images

@@ -1,6 +1,7 @@
-/* A process inside a Flox environment (lib/activate.c): the environment of
- * each mode, vars, command lookup through the store's symlinks, the hook
- * wrapper, and applying it twice. */
+/* A process inside a Flox environment (lib/activate.c): the variables of
+ * each mode as Flox's sources give them, vars set directly or by bash,
+ * command lookup through the store's symlinks, the bash wrapper, the tree
+ * probe, and applying it twice. */
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,6 +62,8 @@ process(const char *json)
   return v;
 }
 
+static struct frc_env_features no_features;
+
 static struct frc_activation
 activation(enum frc_mode mode)
 {
@@ -70,60 +73,147 @@ activation(enum frc_mode mode)
     .env_path = ENV,
     .store_prefix = dir,
     .description = "acme/hello:2",
+    .owner = "acme",
+    .name = "hello",
+    .floxhub_url = "https://hub.flox.dev",
     .mode = mode,
     .var_names = names,
     .var_values = values,
     .nvars = 1,
+    .features = &no_features,
+    .env_cache = "/run/flox/env-cache",
   };
   return a;
 }
 
+#define ACTIVE "[{\"environment\":{\"type\":\"remote\",\"owner\":\"acme\",\"name\":\"hello\"," \
+               "\"floxhub_url\":\"https://hub.flox.dev/\",\"version\":1},\"mode\":\"run\"}]"
+
+static void
+assert_idempotent(const struct frc_activation *a, yajl_val p)
+{
+  cleanup_free char *once = frc_json_serialize(p, NULL);
+  cleanup_free char *twice = NULL;
+  frc_error_t err = NULL;
+  ck_assert_int_eq(frc_activate_process(a, p, &err), 0);
+  twice = frc_json_serialize(p, NULL);
+  ck_assert_str_eq(once, twice);
+}
+
 START_TEST(test_run_mode)
 {
-  cleanup_json yajl_val p = process("{\"args\":[\"hello\",\"--x\"],\"env\":[\"PATH=/usr/bin:/bin\","
-                                    "\"HOME=/root\",\"GREETING=old\"]}");
+  cleanup_json yajl_val p = process("{\"args\":[\"hello\",\"--x\"],\"cwd\":\"/work\",\"env\":["
+                                    "\"PATH=/usr/bin:/bin:/usr/bin\",\"HOME=/root\",\"GREETING=old\"]}");
   struct frc_activation a = activation(FRC_MODE_RUN);
   frc_error_t err = NULL;
 
   a.disable_metrics = true;
+  a.ca_bundle = "/run/flox/ca-bundle.crt";
   ck_assert_msg(frc_activate_process(&a, p, &err) == 0, "%s", err ? err->msg : "");
   ck_assert_str_eq(frc_process_getenv(p, "FLOX_ENV"), ENV);
-  ck_assert_str_eq(frc_process_getenv(p, "PATH"), ENV "/bin:" ENV "/sbin:/usr/bin:/bin");
+  ck_assert_str_eq(frc_process_getenv(p, "FLOX_ENV_CACHE"), "/run/flox/env-cache");
+  ck_assert_str_eq(frc_process_getenv(p, "FLOX_ENV_PROJECT"), "/work");
+  ck_assert_str_eq(frc_process_getenv(p, "FLOX_ENV_DESCRIPTION"), "acme/hello");
+  ck_assert_str_eq(frc_process_getenv(p, "FLOX_ENV_DIRS"), ENV);
+  ck_assert_str_eq(frc_process_getenv(p, "_FLOX_ACTIVE_ENVIRONMENTS"), ACTIVE);
+  ck_assert_str_eq(frc_process_getenv(p, "FLOX_PROMPT_ENVIRONMENTS"), "hello");
+  /* bin only (sbin needs --add-sbin); the repeated /usr/bin deduplicated */
+  ck_assert_str_eq(frc_process_getenv(p, "PATH"), ENV "/bin:/usr/bin:/bin");
+  ck_assert_str_eq(frc_process_getenv(p, "MANPATH"), ENV "/share/man:");
   ck_assert_str_eq(frc_process_getenv(p, "HOME"), "/root");
-  ck_assert_str_eq(frc_process_getenv(p, "GREETING"), "hi 'there'");
-  ck_assert_str_eq(frc_process_getenv(p, "INFOPATH"), ENV "/share/info");
-  ck_assert_str_eq(frc_process_getenv(p, "XDG_DATA_DIRS"), ENV "/share:/usr/local/share:/usr/share");
+  ck_assert_str_eq(frc_process_getenv(p, "GREETING"), "hi 'there'"); /* nothing to evaluate */
+  ck_assert_str_eq(frc_process_getenv(p, "INFOPATH"), ENV "/share/info:");
+  ck_assert_str_eq(frc_process_getenv(p, "XDG_DATA_DIRS"), ENV "/share");
+  ck_assert_str_eq(frc_process_getenv(p, "SSL_CERT_FILE"), "/run/flox/ca-bundle.crt");
+  ck_assert_str_eq(frc_process_getenv(p, "NIX_SSL_CERT_FILE"), "/run/flox/ca-bundle.crt");
+  ck_assert_ptr_null(frc_process_getenv(p, "LOCALE_ARCHIVE"));
   ck_assert_str_eq(frc_process_getenv(p, "FLOX_DISABLE_METRICS"), "1");
   ck_assert_ptr_null(frc_process_getenv(p, "CPATH"));
   ck_assert_str_eq(frc_process_arg(p, 0), ENV "/bin/hello"); /* found through bin -> pkg/bin */
   ck_assert_str_eq(frc_process_arg(p, 1), "--x");
-  /* twice: the same process */
-  {
-    cleanup_free char *once = frc_json_serialize(p, NULL);
-    cleanup_free char *twice = NULL;
-    ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
-    twice = frc_json_serialize(p, NULL);
-    ck_assert_str_eq(once, twice);
-  }
+  ck_assert_uint_eq(frc_process_nargs(p), 2); /* no bash needed */
+  assert_idempotent(&a, p);
 }
 END_TEST
 
-START_TEST(test_dev_mode_no_path)
+START_TEST(test_existing_values)
 {
-  cleanup_json yajl_val p = process("{\"args\":[\"hello\"]}");
-  struct frc_activation a = activation(FRC_MODE_DEV);
+  cleanup_json yajl_val p = process(
+      "{\"args\":[\"hello\"],\"env\":[\"MANPATH=:/m\",\"INFOPATH=/i\",\"XDG_DATA_DIRS=/x\","
+      "\"SSL_CERT_FILE=/mine.pem\",\"NIX_SSL_CERT_FILE=/other.pem\",\"FLOX_ENV_DIRS=/o\","
+      "\"_FLOX_ACTIVE_ENVIRONMENTS=[{\\\"environment\\\":{\\\"type\\\":\\\"remote\\\","
+      "\\\"name\\\":\\\"other\\\"},\\\"mode\\\":\\\"dev\\\"}]\"]}");
+  struct frc_activation a = activation(FRC_MODE_RUN);
+  struct frc_env_features f = { .ca_bundle = true, .locales = true };
   frc_error_t err = NULL;
+
+  a.features = &f;
+  a.generation = 3;
   ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
-  ck_assert_str_eq(frc_process_getenv(p, "PATH"), ENV "/bin:" ENV "/sbin:" FRC_DEFAULT_PATH);
+  /* every FLOX_ENV_DIRS entry's share/man; no extra ':' */
+  ck_assert_str_eq(frc_process_getenv(p, "MANPATH"), ENV "/share/man:/o/share/man::/m");
+  ck_assert_str_eq(frc_process_getenv(p, "INFOPATH"), ENV "/share/info:/i");
+  ck_assert_str_eq(frc_process_getenv(p, "XDG_DATA_DIRS"), ENV "/share:/x");
+  ck_assert_str_eq(frc_process_getenv(p, "SSL_CERT_FILE"), "/mine.pem");
+  ck_assert_str_eq(frc_process_getenv(p, "NIX_SSL_CERT_FILE"), "/mine.pem");
+  ck_assert_str_eq(frc_process_getenv(p, "LOCALE_ARCHIVE"), ENV "/lib/locale/locale-archive");
+  ck_assert_str_eq(frc_process_getenv(p, "FLOX_ENV_DIRS"), ENV ":/o");
+  ck_assert_str_eq(frc_process_getenv(p, "PATH"), ENV "/bin:/o/bin:" FRC_DEFAULT_PATH);
+  ck_assert_str_eq(frc_process_getenv(p, "_FLOX_ACTIVE_ENVIRONMENTS"),
+                   "[{\"environment\":{\"type\":\"remote\",\"owner\":\"acme\",\"name\":\"hello\","
+                   "\"floxhub_url\":\"https://hub.flox.dev/\",\"version\":1},\"generation\":\"3\","
+                   "\"mode\":\"run\"},{\"environment\":{\"type\":\"remote\",\"name\":\"other\"},"
+                   "\"mode\":\"dev\"}]");
+  ck_assert_str_eq(frc_process_getenv(p, "FLOX_PROMPT_ENVIRONMENTS"), "hello other");
+  assert_idempotent(&a, p);
+
+  /* the environment's own bundle when the process has none */
+  frc_json_freep(&p);
+  p = process("{\"args\":[\"hello\"]}");
+  ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
+  ck_assert_str_eq(frc_process_getenv(p, "SSL_CERT_FILE"), ENV "/etc/ssl/certs/ca-bundle.crt");
+  ck_assert_str_eq(frc_process_getenv(p, "NIX_SSL_CERT_FILE"), ENV "/etc/ssl/certs/ca-bundle.crt");
+}
+END_TEST
+
+START_TEST(test_dev_mode)
+{
+  cleanup_json yajl_val p = process("{\"args\":[\"hello\"],\"env\":[\"PYTHONPATH=/p:" ENV
+                                    "/lib/python3.12/site-packages\",\"JUPYTER_PATH=/j\"]}");
+  struct frc_activation a = activation(FRC_MODE_DEV);
+  struct frc_env_features f = { .java = true, .rust_src = true, .jupyter = true, .cmake = true,
+                                .pip = true, .python = "3.12" };
+  frc_error_t err = NULL;
+  a.features = &f;
+  ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
+  ck_assert_str_eq(frc_process_getenv(p, "PATH"), ENV "/bin:" FRC_DEFAULT_PATH);
   ck_assert_str_eq(frc_process_getenv(p, "CPATH"), ENV "/include");
   ck_assert_str_eq(frc_process_getenv(p, "LIBRARY_PATH"), ENV "/lib");
   ck_assert_str_eq(frc_process_getenv(p, "PKG_CONFIG_PATH"), ENV "/lib/pkgconfig:" ENV "/share/pkgconfig");
-  ck_assert_ptr_null(frc_process_getenv(p, "INFOPATH"));
+  ck_assert_str_eq(frc_process_getenv(p, "ACLOCAL_PATH"), ENV "/share/aclocal");
+  ck_assert_str_eq(frc_process_getenv(p, "INFOPATH"), ENV "/share/info:");
+  ck_assert_str_eq(frc_process_getenv(p, "RUST_SRC_PATH"), ENV);
+  ck_assert_str_eq(frc_process_getenv(p, "JAVA_HOME"), ENV);
+  ck_assert_str_eq(frc_process_getenv(p, "JUPYTER_PATH"), ENV "/share/jupyter:/j");
+  ck_assert_str_eq(frc_process_getenv(p, "PYTHONPATH"), ENV "/lib/python3.12/site-packages:/p");
+  ck_assert_str_eq(frc_process_getenv(p, "PIP_CONFIG_FILE"), "/run/flox/env-cache/pip.ini");
+  ck_assert_str_eq(frc_process_getenv(p, "CMAKE_PREFIX_PATH"), ENV);
   ck_assert_ptr_null(frc_process_getenv(p, "FLOX_DISABLE_METRICS"));
+  assert_idempotent(&a, p);
+
+  /* none of them without what the tree has */
+  frc_json_freep(&p);
+  p = process("{\"args\":[\"hello\"]}");
+  a.features = &no_features;
+  ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
+  ck_assert_ptr_null(frc_process_getenv(p, "JAVA_HOME"));
+  ck_assert_ptr_null(frc_process_getenv(p, "PYTHONPATH"));
+  ck_assert_ptr_null(frc_process_getenv(p, "CMAKE_PREFIX_PATH"));
+  ck_assert_ptr_null(frc_process_getenv(p, "JUPYTER_PATH"));
 }
 END_TEST
 
-START_TEST(test_hook)
+START_TEST(test_bash)
 {
   cleanup_json yajl_val p = process("{\"args\":[\"hello\",\"a b\"]}");
   struct frc_activation a = activation(FRC_MODE_RUN);
@@ -131,21 +221,110 @@ START_TEST(test_hook)
 
   a.has_hook = true;
   ck_assert_int_lt(frc_activate_process(&a, p, &err), 0);
-  ck_assert_ptr_nonnull(strstr(err->msg, "on-activate hook but no shell"));
+  ck_assert_ptr_nonnull(strstr(err->msg, "needs bash"));
   frc_error_release(&err);
   frc_json_freep(&p);
-  p = process("{\"args\":[\"hello\",\"a b\"]}");
-  a.shell = PKG "/bin/sh";
+  p = process("{\"args\":[\"hello\",\"a b\"],\"env\":[\"GREETING=old\"]}");
+  a.bash = PKG "/bin/bash";
   ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
   ck_assert_uint_eq(frc_process_nargs(p), 6);
-  ck_assert_str_eq(frc_process_arg(p, 0), PKG "/bin/sh");
+  ck_assert_str_eq(frc_process_arg(p, 0), PKG "/bin/bash");
   ck_assert_str_eq(frc_process_arg(p, 1), "-c");
-  ck_assert_ptr_nonnull(strstr(frc_process_arg(p, 2), "hook-on-activate\" 1>&2; exec \"$@\""));
+  ck_assert_str_eq(frc_process_arg(p, 2), "set -euo pipefail\n"
+                                          ". '" ENV "/activate.d/envrc'\n"
+                                          "set +euo pipefail\n"
+                                          ". '" ENV "/activate.d/hook-on-activate' 1>&2\n"
+                                          "set -euo pipefail\n"
+                                          "exec \"$@\"\n");
   ck_assert_str_eq(frc_process_arg(p, 3), FRC_HOOK_ARGV0);
   ck_assert_str_eq(frc_process_arg(p, 4), ENV "/bin/hello");
   ck_assert_str_eq(frc_process_arg(p, 5), "a b");
-  ck_assert_int_eq(frc_activate_process(&a, p, &err), 0); /* not wrapped twice */
-  ck_assert_uint_eq(frc_process_nargs(p), 6);
+  /* bash exports the vars: the spec's value is not replaced */
+  ck_assert_str_eq(frc_process_getenv(p, "GREETING"), "old");
+  assert_idempotent(&a, p); /* not wrapped twice */
+
+  /* a var to evaluate, no hook */
+  {
+    static char *names[] = { (char *) "PORT", NULL };
+    static char *values[] = { (char *) "${PORT:-8000}", NULL };
+    frc_json_freep(&p);
+    p = process("{\"args\":[\"hello\"]}");
+    a.has_hook = false;
+    a.var_names = names;
+    a.var_values = values;
+    ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
+    ck_assert_uint_eq(frc_process_nargs(p), 5);
+    ck_assert_str_eq(frc_process_arg(p, 2), "set -euo pipefail\n. '" ENV "/activate.d/envrc'\nexec \"$@\"\n");
+    ck_assert_ptr_null(frc_process_getenv(p, "PORT"));
+  }
+  ck_assert(!frc_activation_needs_bash((char *[]){ (char *) "a b 'c'" }, 1, false));
+  ck_assert(frc_activation_needs_bash((char *[]){ (char *) "a\\b" }, 1, false));
+  ck_assert(frc_activation_needs_bash((char *[]){ (char *) "`id`" }, 1, false));
+  ck_assert(frc_activation_needs_bash((char *[]){ (char *) "a\"" }, 1, false));
+}
+END_TEST
+
+/* cli/flox-activations/src/cli/fix_paths.rs and prepend_and_dedup.rs tests */
+START_TEST(test_prepend_dedup)
+{
+  static const char *const cases[][4] = {
+    { "foo:bar", "bin", "", "foo/bin:bar/bin" },
+    { "foo:bar", NULL, "", "foo:bar" },
+    { "/flox_env", "suffix", "/path1:/path2", "/flox_env/suffix:/path1:/path2" },
+    { "/a:/b", "bin", "/b/bin:/x:/a/bin:/x", "/a/bin:/b/bin:/x" },
+    { "/a", "share/man", ":/m", "/a/share/man::/m" },
+    { "/a", "share/man", "/m::/n", "/a/share/man:/m::/n" },
+    { "/a:/a", NULL, "/a", "/a" },
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    {
+      cleanup_free char *v = frc_prepend_dedup(cases[i][0], cases[i][1], cases[i][2]);
+      ck_assert_msg(strcmp(v, cases[i][3]) == 0, "case %zu: %s", i, v);
+    }
+}
+END_TEST
+
+static void
+put_file(const char *rel, mode_t mode)
+{
+  cleanup_free char *p = xasprintf("%s%s", dir, rel);
+  FILE *f = fopen(p, "w");
+  ck_assert_ptr_nonnull(f);
+  fclose(f);
+  ck_assert_int_eq(chmod(p, mode), 0);
+}
+
+/* What the dev profile scripts test, probed in the tree (through symlinks
+ * into the store). */
+START_TEST(test_features_probe)
+{
+  struct frc_env_features f;
+  cleanup_free char *py = xasprintf("%s" PKG "/bin/python3", dir);
+  cleanup_json yajl_val j = NULL;
+  struct frc_env_features back;
+
+  frc_env_features_probe(dir, ENV, &f);
+  ck_assert(!f.java && !f.cmake && !f.pip && !f.rust_src && !f.jupyter && !f.ca_bundle);
+  ck_assert_str_eq(f.python, "");
+
+  put_file(PKG "/bin/python3.11", 0755);
+  ck_assert_int_eq(symlink("python3.11", py), 0);
+  put_file(PKG "/bin/java", 0755);
+  put_file(PKG "/bin/cmake", 0644); /* not executable */
+  mk(ENV "/rustc-std-workspace-std");
+  mk(ENV "/share/jupyter");
+  mk(ENV "/etc/ssl/certs");
+  put_file(ENV "/etc/ssl/certs/ca-bundle.crt", 0444);
+  mk(ENV "/lib/locale");
+  put_file(ENV "/lib/locale/locale-archive", 0444);
+  frc_env_features_probe(dir, ENV, &f);
+  ck_assert(f.java && !f.cmake && !f.pip && f.rust_src && f.jupyter && f.ca_bundle && f.locales);
+  ck_assert_str_eq(f.python, "3.11");
+  j = frc_env_features_to_json(&f);
+  frc_env_features_from_json(j, &back);
+  ck_assert(back.java && !back.cmake && !back.pip && back.rust_src && back.jupyter && back.ca_bundle
+            && back.locales);
+  ck_assert_str_eq(back.python, "3.11");
 }
 END_TEST
 
@@ -171,41 +350,6 @@ START_TEST(test_command_lookup)
 }
 END_TEST
 
-START_TEST(test_expand_vars)
-{
-  cleanup_json yajl_val p = process("{\"args\":[\"x\"],\"env\":[\"FLOX_ENV=/e\",\"HOME=/root\"]}");
-  const char *cases[][2] = {
-    { "$FLOX_ENV/lib", "/e/lib" },
-    { "${FLOX_ENV}x:$HOME", "/ex:/root" },
-    { "$UNSET-a", "-a" },
-    { "\\$HOME", "$HOME" },
-    { "$(id) `id` $", "$(id) `id` $" },
-    { "${bad-name}", "${bad-name}" },
-    { "100%$", "100%$" },
-  };
-  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-    {
-      cleanup_free char *v = frc_expand_vars(p, cases[i][0]);
-      ck_assert_msg(strcmp(v, cases[i][1]) == 0, "%s -> %s", cases[i][0], v);
-    }
-}
-END_TEST
-
-/* Vars built from earlier ones double with each: the expansion is bounded. */
-START_TEST(test_expand_vars_bounded)
-{
-  cleanup_json yajl_val p = process("{\"args\":[\"x\"],\"env\":[]}");
-  cleanup_free char *big = xmalloc0(FRC_VAR_EXPANDED_MAX / 2 + 1);
-  cleanup_free char *ok = NULL;
-  memset(big, 'x', FRC_VAR_EXPANDED_MAX / 2);
-  frc_process_setenv(p, "A", big);
-  ok = frc_expand_vars(p, "$A${A}");
-  ck_assert_uint_eq(strlen(ok), FRC_VAR_EXPANDED_MAX);
-  ck_assert_ptr_null(frc_expand_vars(p, "$A$A$A"));
-  ck_assert_ptr_null(frc_expand_vars(p, "$A$A-"));
-}
-END_TEST
-
 int
 main(void)
 {
@@ -215,11 +359,12 @@ main(void)
   int failed;
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_run_mode);
-  tcase_add_test(tc, test_dev_mode_no_path);
-  tcase_add_test(tc, test_hook);
+  tcase_add_test(tc, test_existing_values);
+  tcase_add_test(tc, test_dev_mode);
+  tcase_add_test(tc, test_bash);
+  tcase_add_test(tc, test_prepend_dedup);
+  tcase_add_test(tc, test_features_probe);
   tcase_add_test(tc, test_command_lookup);
-  tcase_add_test(tc, test_expand_vars);
-  tcase_add_test(tc, test_expand_vars_bounded);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -530,7 +530,9 @@ START_TEST(test_activation_files)
   char *pa[] = { a, NULL };
   struct frc_envbuild_pkg pkgs[] = { { "pkg", 5, pa, false } };
   struct frc_envbuild_input in = input(pkgs, 1);
-  const char *value = "it's \"$HOME\" `id` $(id)\nline2 \\ end";
+  /* the value verbatim inside double quotes, as Flox writes it: bash
+   * expands it when activating */
+  const char *value = "it's ${HOME} $PLAIN\nline2";
   char *names[] = { "GREETING", "PLAIN", "EMPTY", NULL };
   char *values[] = { (char *) value, "x", "", NULL };
   frc_error_t err = NULL;
@@ -551,11 +553,12 @@ START_TEST(test_activation_files)
   in.nvars = 3;
   ck_assert_msg(build(&in, NULL, &err) == 0, "%s", err ? err->msg : "");
   envrc = slurp("activate.d/envrc");
-  ck_assert_str_eq(envrc, "export GREETING='it'\\''s \"$HOME\" `id` $(id)\nline2 \\ end'\n"
-                          "export PLAIN='x'\n"
-                          "export EMPTY=''\n");
+  /* by name, GREETING after PLAIN, which it references */
+  ck_assert_str_eq(envrc, "export EMPTY=\"\"\n"
+                          "export PLAIN=\"x\"\n"
+                          "export GREETING=\"it's ${HOME} $PLAIN\nline2\"\n");
   vars = slurp("activate.d/vars.json");
-  ck_assert_str_eq(vars, "{\"GREETING\":\"it's \\\"$HOME\\\" `id` $(id)\\nline2 \\\\ end\","
+  ck_assert_str_eq(vars, "{\"GREETING\":\"it's ${HOME} $PLAIN\\nline2\","
                          "\"PLAIN\":\"x\",\"EMPTY\":\"\"}\n");
   lock = slurp("manifest.lock");
   ck_assert_str_eq(lock, lockfile);
@@ -567,23 +570,23 @@ START_TEST(test_activation_files)
   ck_assert_int_eq(st.st_mode & 07777, 0444);
   ck_assert_int_eq(st.st_mtime, 1);
 
-  /* a shell reads the value back unchanged */
-  cmd = xasprintf("sh -c '. \"$0\" && printf %%s \"$GREETING\"' '%s'", envrc_path);
+  /* a shell expands it against its environment */
+  cmd = xasprintf("env HOME=/h sh -c '. \"$0\" && printf %%s \"$GREETING\"' '%s'", envrc_path);
   p = popen(cmd, "r");
   ck_assert_ptr_nonnull(p);
   n = fread(got, 1, sizeof(got) - 1, p);
   got[n] = '\0';
   ck_assert_int_eq(pclose(p), 0);
-  ck_assert_str_eq(got, value);
+  ck_assert_str_eq(got, "it's /h x\nline2");
 
   /* with a hook */
   reset();
   put(a, "bin/x", NULL);
   in = input(pkgs, 1);
-  in.hook = "echo \"hello from the hook\"\n";
+  in.hook = "\n    echo \"hello from the hook\"\n      f() { :; }\n";
   ck_assert_msg(build(&in, NULL, &err) == 0, "%s", err ? err->msg : "");
   hook = slurp("activate.d/hook-on-activate");
-  ck_assert_str_eq(hook, "echo \"hello from the hook\"\n");
+  ck_assert_str_eq(hook, "\necho \"hello from the hook\"\n  f() { :; }\n");
   fake = slurp("activate.d/envrc");
   ck_assert_str_eq(fake, "");
 
@@ -728,6 +731,52 @@ START_TEST(test_deterministic)
 }
 END_TEST
 
+/* buildenv/buildenvLib/tests/testData/outdentText: each input and output. */
+START_TEST(test_outdent)
+{
+  static const char *const cases[][2] = {
+    { "    4 spaces indent\n  2 spaces indent\nno indent\n",
+      "    4 spaces indent\n  2 spaces indent\nno indent\n" },
+    { "no indent\n  2 spaces indent\n    4 spaces indent\n",
+      "no indent\n  2 spaces indent\n    4 spaces indent\n" },
+    { "  2 spaces\n    4 spaces\n", "2 spaces\n  4 spaces\n" },
+    { "  2 spaces indent\n\n    4 spaces indent\n", "2 spaces indent\n\n  4 spaces indent\n" },
+    { "\n  indented 2\n    indented 4\n", "\nindented 2\n  indented 4\n" },
+    { "", "" },
+    { "  2 spaces indent\n    4 spaces indent\n", "2 spaces indent\n  4 spaces indent\n" },
+    { "  2 spaces\n\t1 tab\n", "  2 spaces\n\t1 tab\n" },
+    { "\t1 tab\n\t\t2 tab\n", "\t1 tab\n\t\t2 tab\n" },
+    { "   \n     x", "\n  x" }, /* a blank line of spaces counts */
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    {
+      cleanup_free char *o = frc_outdent_text(cases[i][0]);
+      ck_assert_msg(strcmp(o, cases[i][1]) == 0, "case %zu: [%s]", i, o);
+    }
+}
+END_TEST
+
+/* cli/flox-rust-sdk/src/providers/vars_order.rs: by name unless referenced. */
+START_TEST(test_vars_order)
+{
+  char *names[] = { "b", "a", "c", "PATH", "d" };
+  char *values[] = { "${c:-x}", "$b/y", "plain \\$a", "$PATH:$d", "${d}" };
+  size_t order[5];
+  frc_error_t err = NULL;
+  const char *want[] = { "c", "b", "a", "d", "PATH" };
+  char *cyc_names[] = { "x", "y" };
+  char *cyc_values[] = { "$y", "${x}" };
+
+  ck_assert_int_eq(frc_vars_render_order(names, values, 5, order, &err), 0);
+  /* ASCII order: PATH first unless it waits for d; c before b before a */
+  for (size_t i = 0; i < 5; i++)
+    ck_assert_msg(strcmp(names[order[i]], want[i]) == 0, "position %zu: %s", i, names[order[i]]);
+  ck_assert_int_lt(frc_vars_render_order(cyc_names, cyc_values, 2, order, &err), 0);
+  ck_assert_ptr_nonnull(strstr(err->msg, "cycle"));
+  frc_error_release(&err);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -746,6 +795,8 @@ main(void)
   tcase_add_test(tc, test_escape);
   tcase_add_test(tc, test_dev_requisites);
   tcase_add_test(tc, test_activation_files);
+  tcase_add_test(tc, test_outdent);
+  tcase_add_test(tc, test_vars_order);
   tcase_add_test(tc, test_bounds);
   tcase_add_test(tc, test_missing_and_invalid);
   tcase_add_test(tc, test_deterministic);

@@ -1,0 +1,103 @@
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "envcache.h"
+#include "record.h"
+#include "util.h"
+
+#define ROOT_FILE "runtime-root"
+
+static char *
+sandbox_dir(const struct frc_config *c, const char *id)
+{
+  return xasprintf("%s/env-cache/sandbox/%s", c->state_dir, id);
+}
+
+static char *
+container_dir(const struct frc_config *c, const char *key)
+{
+  return xasprintf("%s/env-cache/container/%s", c->state_dir, key);
+}
+
+int
+frc_env_cache_prepare(const struct frc_env_cache_request *r, char **dir, frc_error_t *err)
+{
+  const struct frc_config *c = r->config;
+  cleanup_free char *top = NULL;
+  cleanup_free char *owner_dir = NULL;
+  cleanup_free char *d = NULL;
+  struct stat st;
+
+  if (r->sandbox_id && !frc_container_id_valid(r->sandbox_id))
+    return frc_error(err, "the pod sandbox id \"%.64s\" is not a valid id", r->sandbox_id);
+  top = r->sandbox_id ? sandbox_dir(c, r->sandbox_id) : container_dir(c, r->container_key);
+  owner_dir = xasprintf("%s/%s", top, r->owner);
+  d = xasprintf("%s/%s", owner_dir, r->name);
+  if (frc_mkdir_p(owner_dir, 0700, err) < 0)
+    return frc_error_wrap(err, "cannot create the FLOX_ENV_CACHE directory");
+  if (r->sandbox_id)
+    {
+      cleanup_free char *rf = xasprintf("%s/" ROOT_FILE, top);
+      const char *root = r->runtime_root ? r->runtime_root : "";
+      if (access(rf, F_OK) < 0 && write_file_atomic(rf, root, strlen(root), 0600, err) < 0)
+        return frc_error_wrap(err, "cannot create the FLOX_ENV_CACHE directory");
+    }
+  if (mkdir(d, 0755) < 0 && errno != EEXIST)
+    return frc_error_errno(err, errno, "cannot create the FLOX_ENV_CACHE directory `%s`", d);
+  if (lstat(d, &st) < 0 || !S_ISDIR(st.st_mode))
+    return frc_error(err, "the FLOX_ENV_CACHE directory `%s` is not a directory: remove it", d);
+  /* the first container of the pod decides its owner; later ones (a
+   * restart) find it as it was left */
+  if (st.st_uid == 0 && st.st_gid == 0 && (r->uid != 0 || r->gid != 0)
+      && chown(d, r->uid, r->gid) < 0)
+    return frc_error_errno(err, errno, "cannot give the FLOX_ENV_CACHE directory `%s` to %u:%u", d,
+                           (unsigned) r->uid, (unsigned) r->gid);
+  *dir = steal_pointer(&d);
+  return 0;
+}
+
+bool
+frc_env_cache_sandbox_exists(const struct frc_config *c, const char *sandbox_id)
+{
+  cleanup_free char *d = NULL;
+  if (!frc_container_id_valid(sandbox_id))
+    return false;
+  d = sandbox_dir(c, sandbox_id);
+  return access(d, F_OK) == 0;
+}
+
+char *
+frc_env_cache_sandbox_root(const struct frc_config *c, const char *sandbox_id)
+{
+  cleanup_free char *d = sandbox_dir(c, sandbox_id);
+  cleanup_free char *rf = xasprintf("%s/" ROOT_FILE, d);
+  char *text = NULL;
+  size_t len = 0;
+  frc_error_t ignored = NULL;
+  if (read_file_bounded(rf, 4096, &text, &len, &ignored) < 0)
+    {
+      frc_error_release(&ignored);
+      return NULL;
+    }
+  return text;
+}
+
+int
+frc_env_cache_release_sandbox(const struct frc_config *c, const char *sandbox_id, frc_error_t *err)
+{
+  cleanup_free char *d = NULL;
+  if (!frc_container_id_valid(sandbox_id))
+    return 0;
+  d = sandbox_dir(c, sandbox_id);
+  return frc_rm_rf(d, err);
+}
+
+int
+frc_env_cache_release_container(const struct frc_config *c, const char *container_key,
+                                frc_error_t *err)
+{
+  cleanup_free char *d = container_dir(c, container_key);
+  return frc_rm_rf(d, err);
+}

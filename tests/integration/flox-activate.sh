@@ -1,0 +1,354 @@
+#!/usr/bin/env bash
+#
+# tests/integration/flox-activate.sh RUNTIME      (RUNTIME: runc | crun)
+#
+# Activation parity with Flox (issue 8, part 7, the run half): containers on
+# an EMPTY image run the vars and on-activate hooks of REAL manifests, read at
+# test time from $FLOX_RUNC_SRCDIR/../shared/real-locks (never copied into the
+# repository), with the test packages standing in for their store paths
+# (busybox, which provides the tools these hooks call: mkdir, printf, chmod,
+# sed, ls), published on the test FloxHub; the REAL runtime runs them and the
+# process prints its environment (`env -0`), which is compared variable by
+# variable with what Flox's rules give, computed here from the manifest:
+#
+#   - the variables the Flox CLI and activate script set (FLOX_ENV_*,
+#     _FLOX_ACTIVE_ENVIRONMENTS, FLOX_PROMPT_ENVIRONMENTS, SSL_CERT_FILE,
+#     NIX_SSL_CERT_FILE, FLOX_ENV_DIRS, PATH, MANPATH, INFOPATH,
+#     XDG_DATA_DIRS; in dev mode CPATH, LIBRARY_PATH, PKG_CONFIG_PATH,
+#     ACLOCAL_PATH), each written out below from Flox's source;
+#   - the manifest's [vars]: `export NAME="VALUE"` lines evaluated by the
+#     node's bash under `set -euo pipefail` against the container's base
+#     environment plus the above (none of the chosen manifests' vars
+#     reference each other, so their order is the name order);
+#   - what each hook exports, and what it leaves in FLOX_ENV_CACHE (on the
+#     node) or the rootfs, written out per manifest below.
+#
+# The manifests, chosen because their hooks use bash syntax ([[ ]], functions,
+# `local`, &>) and FLOX_ENV_CACHE and can run with busybox standing in:
+#   claude-code-router  barstoolbluz/agentic-development-with-flox: 16 vars
+#                       (${X:-default}, $HOME/...), hook with functions, [[ ]]
+#   aicr                NVIDIA/aicr: hook exports GOPATH/GOBIN under
+#                       $FLOX_ENV_CACHE and creates them
+#   r-posit             8BitTacoSupreme/r-posit: vars under $FLOX_ENV_CACHE,
+#                       hook functions with `local`, `command -v`, an exported
+#                       PATH; its `uv venv` step fails (no uv stands in) and
+#                       the hook goes on, as under Flox (set +e)
+#   llama-runtime       barstoolbluz/llama-demo: a ${FLOX_ENV} var, a warning
+#                       on the hook's stdout (must reach stderr)
+# Left out: hooks that need the network or tools no stand-in provides
+# (comfyui: curl; n8n, keating, catnip: node, bun, npm; backlog-md: backlog).
+#
+# Also: a restarted container of the same pod finds FLOX_ENV_CACHE as the last
+# one left it; deleting the pod's sandbox id removes it; an exec (containerd's
+# process file) gets the same activation; dev mode.
+#
+# Environment as tests/integration/e2e.sh.  Must run as root.  Exit 0 pass, 77
+# skip (not root, a needed tool or, outside CI, the real lockfiles missing).
+
+# shellcheck disable=SC2016 # jq programs and sh -c scripts are single-quoted on purpose
+set -euo pipefail
+
+RT_NAME=${1:-}
+case "$RT_NAME" in
+runc | crun) ;;
+*)
+	echo "usage: $0 runc|crun" >&2
+	exit 2
+	;;
+esac
+
+SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+export FLOX_RUNC_SRCDIR=$SRCDIR
+# shellcheck source=tests/lib/common.sh
+. "$SRCDIR/tests/lib/common.sh"
+# shellcheck source=tests/lib/hub.sh
+. "$SRCDIR/tests/lib/hub.sh"
+# shellcheck source=tests/lib/nixcache.sh
+. "$SRCDIR/tests/lib/nixcache.sh"
+
+skip_unless_root
+RT_BIN=$(command -v "$RT_NAME" 2>/dev/null) || skip_all "$RT_NAME is not installed"
+require_cmd jq busybox sha256sum python3 git bash
+nixcache_require
+[[ -n "${FLOX_RUNC:-}" && -x "$FLOX_RUNC" ]] || die "FLOX_RUNC must name the flox-runc binary"
+[[ -x /bin/bash-static ]] || die "the node's bash for activations is missing: apt-get install bash-static (tests/deps.sh)"
+REAL=$SRCDIR/../shared/real-locks
+if [[ ! -d "$REAL" ]]; then
+	[[ "${CI:-}" != true ]] || die "the real lockfiles are not at $REAL (CI must check out ../shared beside the repository)"
+	skip_all "the real lockfiles are not at $REAL"
+fi
+
+if [[ "$RT_NAME" == crun ]]; then
+	crun_cgroup_workaround "$0" "$@"
+fi
+
+tmpdir_setup "flox-runc-activate-$RT_NAME"
+nixcache_build
+hub_start
+nixcache_serve main signed
+
+RROOT=$TEST_TMPDIR/runtime-root
+STORE=$TEST_TMPDIR/store
+STATE=$TEST_TMPDIR/state
+CFG=$TEST_TMPDIR/config.json
+jq -n --arg rt "$RT_BIN" --arg hub "$HUB_URL" --arg store "$STORE" --arg state "$STATE" \
+	--arg sub "$(nixcache_url main)" --arg key "$NIX_FX_KEY" \
+	'{runtime: $rt, floxhub_url: $hub, store_root: $store, state_dir: $state,
+	  substituters: [$sub], trusted_public_keys: [$key], fresh_seconds: 0, deadline_seconds: 60}' >"$CFG"
+export FLOX_RUNC_CONFIG=$CFG
+SPEC_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+CACHE=/run/flox/env-cache
+
+fr() { "$FLOX_RUNC" --root "$RROOT" "$@"; }
+rt() { "$RT_BIN" --root "$RROOT" "$@"; }
+
+# publish_real SHORT FILE: the real manifest's vars and hook over the busybox
+# stand-in, as real/SHORT.
+L=$TEST_TMPDIR/locks
+mkdir -p "$L"
+declare -A REALF
+publish_real() {
+	local short=$1 lock=$REAL/$2 kv args=()
+	[[ -f "$lock" ]] || die "the real lockfile $lock is missing"
+	while IFS= read -r -d '' kv; do
+		args+=(--var "$kv")
+	done < <(jq -j '.manifest.vars // {} | to_entries[] | .key, "=", .value, "\u0000"' "$lock")
+	jq -j '.manifest.hook["on-activate"] // ""' "$lock" >"$L/$short.hook"
+	[[ -s "$L/$short.hook" ]] || die "$lock has no hook"
+	nixcache_lock "$L/$short" busybox "${args[@]}" --hook-file "$L/$short.hook"
+	hub_publish "real/$short" "$L/$short" >/dev/null
+	REALF[$short]=$lock
+}
+publish_real claude-code-router barstoolbluz__agentic-development-with-flox__claude-code-router.lock
+publish_real aicr NVIDIA__aicr.lock
+publish_real r-posit 8BitTacoSupreme__r-posit.lock
+publish_real llama-runtime barstoolbluz__llama-demo__llama-runtime.lock
+
+# bundle DIR SHORT EXTRA-ENV-JSON ARG...: an empty rootfs (writable, as a
+# pod's), the pod sandbox sb-SHORT, HOME=/root and EXTRA-ENV in the spec.
+bundle() {
+	local dir=$1 short=$2 extra=$3 tag
+	shift 3
+	mkdir -p "$dir/rootfs"
+	rm -f "$dir/config.json"
+	(cd "$dir" && "$RT_BIN" spec) || die "$RT_NAME spec failed"
+	tag=$(printf '%s' "$dir" | sha256sum | cut -c1-12)
+	bundle_jq "$dir" '.process.terminal = false | .process.args = $args | .root.readonly = false
+		| .process.env = ["PATH=" + $path, "TERM=xterm", "HOME=/root"] + $extra
+		| .linux.cgroupsPath = $cg
+		| .annotations["io.kubernetes.cri.container-type"] = "container"
+		| .annotations["io.kubernetes.cri.container-name"] = "app"
+		| .annotations["io.kubernetes.cri.sandbox-id"] = $sb
+		| .annotations["flox.dev/environment"] = "real/" + $short' \
+		--arg cg "/flox-runc-test-$TEST_ID-$tag" --argjson args "$(json_array "$@")" \
+		--arg path "$SPEC_PATH" --argjson extra "$extra" --arg short "$short" --arg sb "sb-$short-$TEST_ID"
+}
+
+# run_fg ID BUNDLE, and capture0 CMD...: capture for a command whose
+# stdout is `env -0` output (CAP_OUT without the NULs).
+capture0() {
+	CAP_OUT_FILE=$TEST_TMPDIR/.out0.$RANDOM
+	CAP_ERR_FILE=$CAP_OUT_FILE.err
+	CAP_RC=0
+	"$@" >"$CAP_OUT_FILE" 2>"$CAP_ERR_FILE" || CAP_RC=$?
+	CAP_OUT=$(tr -d '\0' <"$CAP_OUT_FILE")
+	CAP_ERR=$(cat "$CAP_ERR_FILE")
+}
+run_fg() {
+	cleanup_container "$RT_BIN" "$RROOT" "$1"
+	capture0 fr --log "$2/log.json" --log-format json run --bundle "$2" "$1"
+}
+
+node_cache() { printf '%s/env-cache/sandbox/sb-%s-%s/real/%s\n' "$STATE" "$1" "$TEST_ID" "$1"; }
+
+declare -A ACT EXP
+
+# read_env FILE: `env -0` output into ACT.
+read_env() {
+	local kv
+	ACT=()
+	while IFS= read -r -d '' kv; do
+		ACT[${kv%%=*}]=${kv#*=}
+	done <"$1"
+}
+
+# expect_flox SHORT MODE BASE-ENV-JSON: EXP from Flox's rules for FLOX_ENV
+# ${ACT[FLOX_ENV]}, then the manifest's vars evaluated by bash.
+expect_flox() {
+	local short=$1 mode=$2 base=$3 fe=${ACT[FLOX_ENV]:-} kv envrc=$TEST_TMPDIR/$1.envrc
+	local -a pairs=()
+	assert_match "$fe" '^/nix/var/flox-runc/envs/[0-9a-f]+$' "FLOX_ENV"
+	EXP=()
+	while IFS= read -r -d '' kv; do
+		EXP[${kv%%=*}]=${kv#*=}
+	done < <(jq -j '.[] | ., "\u0000"' <<<"$base")
+	# the CLI's exports (cli/flox-activations/src/attach_diff/mod.rs:328-392);
+	# a FloxHub environment's project is the cwd (remote_environment.rs:469)
+	EXP[FLOX_ENV]=$fe
+	EXP[FLOX_ENV_CACHE]=$CACHE
+	EXP[FLOX_ENV_PROJECT]=/
+	EXP[FLOX_ENV_DESCRIPTION]=real/$short
+	# cli/flox/src/utils/active_environments.rs (serde), the url crate's "/"
+	EXP[_FLOX_ACTIVE_ENVIRONMENTS]=$(jq -cn --arg n "$short" --arg u "$HUB_URL/" --arg m "$mode" \
+		'[{environment: {type: "remote", owner: "real", name: $n, floxhub_url: $u, version: 1}, mode: $m}]')
+	EXP[FLOX_PROMPT_ENVIRONMENTS]=$short
+	# flox-core/src/util/mod.rs:21-49: no SSL_CERT_FILE and no bundle in the
+	# environment: the node's, mounted
+	EXP[SSL_CERT_FILE]=/run/flox/ca-bundle.crt
+	EXP[NIX_SSL_CERT_FILE]=/run/flox/ca-bundle.crt
+	# set-env-dirs, fix-paths (fix_paths.rs:132-178)
+	EXP[FLOX_ENV_DIRS]=$fe
+	EXP[PATH]=$fe/bin:${EXP[PATH]}
+	EXP[MANPATH]=$fe/share/man:
+	# profile.d/0100_common-run-mode-paths.sh
+	EXP[INFOPATH]=$fe/share/info:
+	EXP[XDG_DATA_DIRS]=$fe/share
+	if [[ $mode == dev ]]; then # 0101_common-dev-mode-additional-paths.sh
+		EXP[CPATH]=$fe/include
+		EXP[LIBRARY_PATH]=$fe/lib
+		EXP[PKG_CONFIG_PATH]=$fe/lib/pkgconfig:$fe/share/pkgconfig
+		EXP[ACLOCAL_PATH]=$fe/share/aclocal
+	fi
+	# [vars]: buildenv.nix:83 `export NAME="VALUE"`, sourced under set -euo pipefail
+	jq -r '.manifest.vars // {} | to_entries | sort_by(.key)[] | "export \(.key)=\"\(.value)\""' \
+		"${REALF[$short]}" >"$envrc"
+	for kv in "${!EXP[@]}"; do
+		pairs+=("$kv=${EXP[$kv]}")
+	done
+	while IFS= read -r -d '' kv; do
+		EXP[${kv%%=*}]=${kv#*=}
+	done < <(env -i "${pairs[@]}" bash -c 'set -euo pipefail; . "$1"; env -0' _ "$envrc")
+}
+
+# compare WHAT: ACT against EXP, every variable (bash's own PWD, SHLVL, _
+# aside: Flox's activation runs in bash too).
+compare() {
+	local k what=$1
+	for k in PWD SHLVL _ OLDPWD; do
+		unset "ACT[$k]" "EXP[$k]"
+	done
+	assert_eq "$(printf '%s\n' "${!EXP[@]}" | LC_ALL=C sort)" "$(printf '%s\n' "${!ACT[@]}" | LC_ALL=C sort)" "$what: the variables"
+	for k in "${!EXP[@]}"; do
+		assert_eq "${EXP[$k]}" "${ACT[$k]-<unset>}" "$what: $k"
+	done
+}
+
+# activate SHORT MODE EXTRA-ENV-JSON: run `env -0` in real/SHORT; ACT, EXP
+activate() {
+	local short=$1 mode=$2 extra=$3 b=$TEST_TMPDIR/$1-$2 base
+	bundle "$b" "$short" "$extra" env -0
+	[[ $mode == run ]] || bundle_annotate "$b" flox.dev/activate-mode "$mode"
+	base=$(jq -c .process.env "$b/config.json")
+	run_fg "act-$short-$mode" "$b"
+	assert_rc 0 "real/$short ($mode) runs"
+	ROOTFS=$b/rootfs
+	read_env "$CAP_OUT_FILE"
+	expect_flox "$short" "$mode" "$base"
+}
+
+t_claude_code_router() {
+	activate claude-code-router run '["CCR_PORT=9999", "OPENAI_API_KEY=sk-from-pod"]'
+	compare "claude-code-router"
+	assert_eq 9999 "${ACT[CCR_PORT]}" "\${CCR_PORT:-3456} takes the pod's value"
+	assert_eq /root/.claude-code-router/config.json "${ACT[CCR_CONFIG_FILE]}" "\$HOME expanded"
+	# the hook: functions and [[ ]] ran, its output on stderr only
+	assert_contains "$CAP_ERR" "Claude Code Router environment ready (headless mode)" "the hook's output on stderr"
+	assert_contains "$CAP_ERR" "No configuration found" "check_ccr_config ([[ -f ]]) ran"
+	assert_not_contains "$(tr '\0' '\n' <"$CAP_OUT_FILE")" "Claude Code Router" "nothing of the hook on stdout"
+	[[ -d "$ROOTFS/root/.claude-code-router/plugins" ]] || {
+		diag "FAIL: the hook's mkdir -p \"\$CCR_CONFIG_DIR/plugins\" did not happen"
+		return 1
+	}
+}
+
+t_aicr() {
+	activate aicr run '[]'
+	# the hook: export GOPATH="$FLOX_ENV_CACHE/go"; export GOBIN="$GOPATH/bin"
+	EXP[GOPATH]=$CACHE/go
+	EXP[GOBIN]=$CACHE/go/bin
+	compare "aicr"
+	assert_eq -mod=vendor "${ACT[GOFLAGS]}" "GOFLAGS"
+	[[ -d "$(node_cache aicr)/go/bin" ]] || {
+		diag "FAIL: \$GOBIN was not created in FLOX_ENV_CACHE on the node ($(node_cache aicr))"
+		return 1
+	}
+}
+
+t_r_posit() {
+	activate r-posit run '[]'
+	# setup_glibtoolize: export PATH="${FLOX_ENV_CACHE}/bin:${PATH}"
+	EXP[PATH]=$CACHE/bin:${EXP[PATH]}
+	compare "r-posit"
+	assert_eq "$CACHE/r-libs" "${ACT[R_LIBS_USER]}" "a var under \$FLOX_ENV_CACHE"
+	local c
+	c=$(node_cache r-posit)
+	[[ -x "$c/bin/pkg-config" && -d "$c/r-libs" ]] || {
+		diag "FAIL: the hook's pkg-config wrapper and r-libs are not in FLOX_ENV_CACHE ($c)"
+		return 1
+	}
+	assert_contains "$(cat "$c/bin/pkg-config")" 'exec "" $(echo "$@" | sed "s/--static//g")' "printf through local and command -v"
+}
+
+t_llama_dev() {
+	activate llama-runtime dev '[]'
+	compare "llama-runtime (dev)"
+	assert_eq "${ACT[FLOX_ENV]}/share/models/llama-2-7b-hf" "${ACT[MODEL_PATH]}" "\${FLOX_ENV} in a var"
+	assert_contains "$CAP_ERR" "Warning: MODEL_PATH not found: ${ACT[FLOX_ENV]}/share/models/llama-2-7b-hf" "the hook's warning on stderr"
+	[[ -d "$(node_cache llama-runtime)/logs" ]] || {
+		diag "FAIL: the hook's mkdir -p \"\$FLOX_ENV_CACHE/logs\" did not happen"
+		return 1
+	}
+}
+
+# A container restarted in the same pod (new id, same sandbox) finds
+# FLOX_ENV_CACHE as the last one left it; deleting the sandbox removes it.
+t_cache_lifecycle() {
+	local b1=$TEST_TMPDIR/cache1 b2=$TEST_TMPDIR/cache2 c
+	c=$(node_cache aicr)
+	bundle "$b1" aicr '[]' sh -c 'echo "from the first container" >"$FLOX_ENV_CACHE/marker"'
+	run_fg cache-1 "$b1"
+	assert_rc 0 "first container"
+	bundle "$b2" aicr '[]' cat "$CACHE/marker"
+	run_fg cache-2 "$b2"
+	assert_rc 0 "restarted container"
+	assert_eq "from the first container" "$CAP_OUT" "FLOX_ENV_CACHE survives the restart"
+	capture fr delete "sb-aicr-$TEST_ID"
+	[[ ! -e "$c" && ! -e "$STATE/env-cache/sandbox/sb-aicr-$TEST_ID" ]] || {
+		diag "FAIL: the sandbox's delete left $c"
+		return 1
+	}
+}
+
+# containerd's exec: the container's process with the exec's args, through
+# --process: the same activation (the hook runs again, as for a second
+# `flox activate -- CMD`).
+t_exec() {
+	local b=$TEST_TMPDIR/exec pf=$TEST_TMPDIR/exec-process.json base
+	bundle "$b" aicr '[]' sleep 86400
+	base=$(jq -c .process.env "$b/config.json")
+	cleanup_container "$RT_BIN" "$RROOT" exec-1
+	capture fr create --bundle "$b" exec-1
+	assert_rc 0 "create"
+	capture fr start exec-1
+	assert_rc 0 "start"
+	jq '.process | .args = ["env", "-0"] | .terminal = false' "$b/config.json" >"$pf"
+	capture0 fr exec --process "$pf" exec-1
+	assert_rc 0 "exec"
+	read_env "$CAP_OUT_FILE"
+	expect_flox aicr run "$base"
+	EXP[GOPATH]=$CACHE/go
+	EXP[GOBIN]=$CACHE/go/bin
+	compare "exec into aicr"
+	capture fr kill exec-1 9
+	wait_for sh -c "! $RT_BIN --root '$RROOT' state exec-1 2>/dev/null | grep -q running"
+	capture fr delete --force exec-1
+	assert_rc 0 "delete"
+}
+
+tap_test "claude-code-router: 16 vars, a bash hook with functions and [[ ]]" t_claude_code_router
+tap_test "aicr: the hook's exports under FLOX_ENV_CACHE reach the command" t_aicr
+tap_test "r-posit: vars and a hook of functions under FLOX_ENV_CACHE" t_r_posit
+tap_test "llama-runtime in dev mode: \${FLOX_ENV} var, warning to stderr" t_llama_dev
+tap_test "FLOX_ENV_CACHE survives a restart in the pod, goes with its sandbox" t_cache_lifecycle
+tap_test "exec gets the container's activation" t_exec
+tap_done
