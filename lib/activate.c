@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -251,14 +252,6 @@ frc_activation_needs_bash(char *const *values, size_t nvars, bool has_hook)
 /* ---- the command ---- */
 
 static bool
-is_executable_at(const char *dir, const char *name)
-{
-  cleanup_free char *p = xasprintf("%s/%s", dir, name);
-  struct stat st;
-  return stat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
-}
-
-static bool
 is_store_executable(const char *prefix, const char *logical)
 {
   cleanup_free char *phys = frc_nix_resolve(prefix, logical);
@@ -266,24 +259,30 @@ is_store_executable(const char *prefix, const char *logical)
   return phys && stat(phys, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
 }
 
-/* The image's own PATH entries, looked up in the rootfs on the node.  The
- * lookup stays inside the rootfs only approximately (symlinks in the image
- * are followed on the node); it decides nothing but whether to fail early
- * with a clear message, runc does the real lookup inside the container. */
+/* The image's own PATH entries, looked up in the rootfs on the node as the
+ * container will (frc_stat_in_root: image symlinks stay inside the rootfs,
+ * no host file is ever consulted).  It decides nothing but whether to fail
+ * early with a clear message, runc does the real lookup inside the
+ * container. */
 static bool
 found_in_image(const char *rootfs, const char *path_value, const char *cmd)
 {
   cleanup_free char *copy = xstrdup(path_value ? path_value : "");
+  cleanup_close int rfd = -1;
   char *save = NULL;
   if (rootfs == NULL)
     return true; /* cannot tell: let runc decide */
+  rfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (rfd < 0)
+    return true;
   for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
     {
-      cleanup_free char *dir = NULL;
+      cleanup_free char *rel = NULL;
+      struct stat st;
       if (d[0] != '/' || strstr(d, "..") || str_has_prefix(d, "/nix/"))
         continue;
-      dir = xasprintf("%s%s", rootfs, d);
-      if (is_executable_at(dir, cmd))
+      rel = xasprintf("%s/%s", d, cmd);
+      if (frc_stat_in_root(rfd, rel, true, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111))
         return true;
     }
   return false;

@@ -68,6 +68,7 @@ static const struct key_def keys[] = {
   { "gc_max_age_seconds", KEY_INT, CHECK_NONE, F(gc_max_age_seconds), 0, 315360000 },
   { "fetch_uid", KEY_INT, CHECK_NONE, F(fetch_uid), 1, 2147483646 },
   { "fetch_gid", KEY_INT, CHECK_NONE, F(fetch_gid), 1, 2147483646 },
+  { "nix_mutable_max_bytes", KEY_INT, CHECK_NONE, F(nix_mutable_max_bytes), 1L << 20, 1L << 40 },
   { NULL, 0, 0, 0, 0, 0 },
 };
 
@@ -107,6 +108,7 @@ set_defaults(struct frc_config *c)
   c->fetch_uid = 65534; /* nobody */
   c->fetch_gid = 65534; /* nogroup */
   c->bash = xstrdup(FRC_DEFAULT_BASH);
+  c->nix_mutable_max_bytes = 1L << 30;
 }
 
 /* /nix/store/<hash>-name/rest -> /nix/store/<hash>-name, or NULL. */

@@ -48,6 +48,7 @@ struct frc_config
   char *container_ca_bundle; /* the node's CA bundle for containers, NULL: the usual places */
   long gc_max_age_seconds; /* `flox-runc gc` evicts environments unused this long */
   long fetch_uid, fetch_gid; /* the unprivileged ids FloxHub fetches run as (lib/sandbox.h) */
+  long nix_mutable_max_bytes; /* size of a nix-mutable container's writable layer */
 };
 
 /* The path of the node config file this process uses. */

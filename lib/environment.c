@@ -13,6 +13,7 @@
 #include "http.h"
 #include "propagate.h"
 #include "json.h"
+#include "mounts.h"
 #include "store.h"
 #include "util.h"
 
@@ -50,7 +51,7 @@ load_record(const struct frc_env_request *req, struct frc_environment *env)
   cleanup_free char *root = frc_gcroot_dir(req->config, "envs", env->key);
   struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
   frc_error_t ignored = NULL;
-  yajl_val pins;
+  yajl_val pins, closure;
   const char *sp, *bash;
   struct stat st;
 
@@ -62,8 +63,13 @@ load_record(const struct frc_env_request *req, struct frc_environment *env)
   sp = frc_json_get_string(doc.root, "path");
   bash = frc_json_get_string(doc.root, "bash");
   pins = frc_json_get(doc.root, "pins");
+  closure = frc_json_get(doc.root, "closure");
   if (sp == NULL || !str_has_prefix(sp, FRC_ENVS_DIR "/") || pins == NULL
-      || pins->type != yajl_t_array || stat(root, &st) < 0)
+      || pins->type != yajl_t_array || closure == NULL || closure->type != yajl_t_array
+      || stat(root, &st) < 0)
+    return false;
+  env->view = frc_view_dir(req->config, env->key);
+  if (stat(env->view, &st) < 0)
     return false;
   {
     cleanup_free char *phys = frc_store_physical(req->config, sp);
@@ -80,6 +86,14 @@ load_record(const struct frc_env_request *req, struct frc_environment *env)
     }
   if (!frc_store_all_present(req->config, env->pins))
     return false;
+  env->closure = xmalloc0((closure->u.array.len + 1) * sizeof(char *));
+  for (size_t i = 0; i < closure->u.array.len; i++)
+    {
+      yajl_val p = closure->u.array.values[i];
+      if (p->type != yajl_t_string || !frc_store_path_valid(p->u.string))
+        return false;
+      env->closure[i] = xstrdup(p->u.string);
+    }
   env->path = xstrdup(sp);
   env->bash = bash ? xstrdup(bash) : NULL;
   env->has_hook = req->lock->hook_on_activate != NULL;
@@ -95,6 +109,7 @@ save_record(const struct frc_env_request *req, const struct frc_environment *env
   cleanup_free char *path = record_path(req, env->key);
   cleanup_json yajl_val o = frc_json_new_object();
   yajl_val pins = frc_json_new_array();
+  yajl_val closure = frc_json_new_array();
   cleanup_free char *text = NULL;
   char ref[64];
   size_t len;
@@ -109,6 +124,9 @@ save_record(const struct frc_env_request *req, const struct frc_environment *env
     frc_json_set(o, "bash", frc_json_new_string(env->bash));
   frc_json_set(o, "features", frc_env_features_to_json(&env->features));
   frc_json_set(o, "pins", pins);
+  for (char **p = env->closure; *p; p++)
+    frc_json_append(closure, frc_json_new_string(*p));
+  frc_json_set(o, "closure", closure);
   snprintf(ref, sizeof(ref), "%lld", (long long) time(NULL));
   frc_json_set(o, "built_at", frc_json_new_string(ref));
   text = frc_json_serialize(o, &len);
@@ -321,6 +339,7 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   cleanup_free char **outputs = xmalloc0((l->npaths + 2) * sizeof(char *));
   cleanup_free struct frc_envbuild_pkg *pkgs = NULL;
   struct pairs pkg_paths __attribute__((cleanup(pairs_release))) = { 0 };
+  cleanup_strv char **closure = NULL;
   cleanup_free char *tmp_parent = frc_store_physical(c, "/nix/var/flox-runc/tmp");
   cleanup_free char *tmp = xasprintf("%s/%s.%d", tmp_parent, env->key, (int) getpid());
   cleanup_free char *envs_dir = frc_store_physical(c, FRC_ENVS_DIR);
@@ -357,6 +376,9 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   if (nout > 0 && frc_store_realise(&store, outputs, err) < 0)
     return -1;
   if (link_list(req, &pkgs, &pkg_paths.n, &pkg_paths.v, err) < 0)
+    return -1;
+  /* The closure: what a container of the environment sees (its view). */
+  if (nout > 0 && frc_store_closure(&store, outputs, &closure, err) < 0)
     return -1;
 
   if (frc_mkdir_p(tmp_parent, 0755, err) < 0 || frc_mkdir_p(envs_dir, 0755, err) < 0)
@@ -408,12 +430,43 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   env->pins = xmalloc0((nout + 1) * sizeof(char *));
   for (size_t i = 0; i < nout; i++)
     env->pins[i] = xstrdup(outputs[i]);
+  if (frc_view_build(c, env->key, closure, &env->closure, err) < 0)
+    return -1;
+  env->view = frc_view_dir(c, env->key);
   if (frc_gcroot_set(c, "envs", env->key, env->pins, err) < 0 || save_record(req, env, err) < 0)
     return -1;
   env->built = true;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: environment %s (%s) is %s", req->name,
           frc_mode_name(req->mode), env->path);
   return 0;
+}
+
+/* dir exists with mode 0700 (an older flox-runc made some 0755). */
+static int
+private_dir(const char *dir, frc_error_t *err)
+{
+  struct stat st;
+  if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700)
+    return 0;
+  if (frc_mkdir_p(dir, 0755, err) < 0) /* parents as usual, then dir itself */
+    return -1;
+  if (chmod(dir, 0700) < 0)
+    return frc_error_errno(err, errno, "cannot make `%s` private (mode 0700)", dir);
+  return 0;
+}
+
+/* What is derived from environments (trees, records, views, the hub cache,
+ * container records: vars and hooks of private environments) is readable
+ * by root only on the node; containers reach their own through binds.  The
+ * GC roots name every container and environment: root only too. */
+static int
+private_dirs(const struct frc_config *c, frc_error_t *err)
+{
+  cleanup_free char *var = frc_store_physical(c, "/nix/var/flox-runc");
+  cleanup_free char *roots = frc_store_physical(c, "/nix/var/nix/gcroots/flox-runc");
+  return private_dir(var, err) < 0 || private_dir(roots, err) < 0 || private_dir(c->state_dir, err) < 0
+             ? -1
+             : 0;
 }
 
 int
@@ -423,6 +476,8 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
   cleanup_close int lock_fd = -1;
 
   memset(env, 0, sizeof(*env));
+  if (private_dirs(req->config, err) < 0)
+    return -1;
   if (compute_key(req, env->key, err) < 0)
     return -1;
   if (load_record(req, env))
@@ -450,6 +505,8 @@ frc_environment_release(struct frc_environment *env)
 {
   free(env->path);
   frc_strv_freep(&env->pins);
+  frc_strv_freep(&env->closure);
+  free(env->view);
   free(env->bash);
   memset(env, 0, sizeof(*env));
 }

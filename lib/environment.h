@@ -5,12 +5,17 @@
  * (lib/envbuild.c) in <store_root>/nix/var/flox-runc/tmp/ and renaming it to
  * <store_root>/nix/var/flox-runc/envs/<key> (so that the /nix mount shows it
  * in every container at FLOX_ENV=/nix/var/flox-runc/envs/<key>, with no
- * copy into the store), rooting its packages (GC root "envs/<key>"), and
- * recording it in <state_dir>/envs/<key>.json; and the bash that evaluates
- * the manifest's vars and hook inside containers: the node config's `bash`,
- * a store file, or a static bash on the node added to the store once as a
- * content-addressed path (nix-store --add; <state_dir>/bash.json remembers
- * it), pinned with the environment's packages.
+ * copy into the store), rooting its packages (GC root "envs/<key>"),
+ * computing its closure once and building its view of /nix (lib/mounts.h),
+ * and recording it in <state_dir>/envs/<key>.json; and the bash that
+ * evaluates the manifest's vars and hook inside containers: the node
+ * config's `bash`, a store file, or a static bash on the node added to the
+ * store once as a content-addressed path (nix-store --add;
+ * <state_dir>/bash.json remembers it), pinned with the environment's
+ * packages (and so in its closure).  The directories holding what is
+ * derived from an environment (<store_root>/nix/var/flox-runc,
+ * gcroots/flox-runc and state_dir) are kept 0700: only root on the node,
+ * and the containers of the environment through their binds, read them.
  * The record is written last, so a crash at any point leaves nothing that a
  * later create would use; concurrent creates of one environment take one
  * flock and all but the first find the record.  A warm create only reads the
@@ -44,6 +49,8 @@ struct frc_environment
   char key[65];
   char *path; /* FLOX_ENV: /nix/var/flox-runc/envs/<key> */
   char **pins; /* every store path a container of it must pin: outputs, bash */
+  char **closure; /* the closure paths a container binds (lib/mounts.h) */
+  char *view; /* the node directory bound at /nix */
   char *bash; /* /nix/store/.../bin/bash for vars and hook, NULL when none is needed */
   bool has_hook;
   struct frc_env_features features; /* of the built tree, for the activation */

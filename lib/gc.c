@@ -95,6 +95,19 @@ report(const struct frc_gc_opts *o, const char *what, const char *path)
     o->report(what, path, o->data);
 }
 
+/* One thing gc could not release: reported, counted, the first kept in
+ * *err; gc goes on with the rest. */
+static void
+failed(const struct frc_gc_opts *o, struct frc_gc_stats *st, frc_error_t *first, frc_error_t *e)
+{
+  st->failures++;
+  report(o, "cannot remove", (*e)->msg);
+  if (*first == NULL)
+    *first = steal_pointer(e);
+  else
+    frc_error_release(e);
+}
+
 /* Pass 1: container records. */
 static int
 gc_containers(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st, frc_error_t *err)
@@ -144,15 +157,11 @@ gc_containers(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats
           st->containers++;
           if (!o->dry_run)
             {
-              if ((r.overlay && frc_overlay_remove(r.overlay, err) < 0)
-                  || frc_gcroot_release(o->config, "containers", r.gcroot, err) < 0
-                  || frc_record_remove(o->config, &r, err) < 0)
-                {
-                  frc_record_release(&r);
-                  closedir(sd);
-                  closedir(d);
-                  return -1;
-                }
+              frc_error_t fe = NULL;
+              if ((r.overlay && frc_overlay_remove(r.overlay, &fe) < 0)
+                  || frc_gcroot_release(o->config, "containers", r.gcroot, &fe) < 0
+                  || frc_record_remove(o->config, &r, &fe) < 0)
+                failed(o, st, err, &fe);
             }
           frc_record_release(&r);
         }
@@ -183,10 +192,11 @@ gc_orphans(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *s
             continue;
           report(o, "orphaned writable /nix", p);
           st->overlays++;
-          if (!o->dry_run && frc_overlay_remove(p, err) < 0)
+          if (!o->dry_run)
             {
-              closedir(d);
-              return -1;
+              frc_error_t fe = NULL;
+              if (frc_overlay_remove(p, &fe) < 0)
+                failed(o, st, err, &fe);
             }
         }
       closedir(d);
@@ -203,10 +213,11 @@ gc_orphans(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *s
             continue;
           report(o, "orphaned container GC root", p);
           st->container_roots++;
-          if (!o->dry_run && frc_rm_rf(p, err) < 0)
+          if (!o->dry_run)
             {
-              closedir(d);
-              return -1;
+              frc_error_t fe = NULL;
+              if (frc_rm_rf(p, &fe) < 0)
+                failed(o, st, err, &fe);
             }
         }
       closedir(d);
@@ -255,17 +266,23 @@ gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_sta
           st->environments++;
           if (unlink(p) < 0 && errno != ENOENT)
             {
-              closedir(d);
-              return frc_error_errno(err, errno, "cannot remove `%s`", p);
+              frc_error_t fe = NULL;
+              frc_error_errno(&fe, errno, "cannot remove `%s`", p);
+              failed(o, st, err, &fe);
+              continue;
             }
           {
             cleanup_free char *logical = xasprintf("%s/%s", FRC_ENVS_DIR, key);
             cleanup_free char *tree = frc_store_physical(o->config, logical);
-            if (frc_rm_rf(tree, err) < 0 || frc_gcroot_release(o->config, "envs", key, err) < 0)
-              {
-                closedir(d);
-                return -1;
-              }
+            frc_error_t fe = NULL;
+            /* the record is gone: a later gc cannot find what is left, so
+             * each part is tried */
+            if (frc_rm_rf(tree, &fe) < 0)
+              failed(o, st, err, &fe);
+            if (frc_view_remove(o->config, key, &fe) < 0)
+              failed(o, st, err, &fe);
+            if (frc_gcroot_release(o->config, "envs", key, &fe) < 0)
+              failed(o, st, err, &fe);
           }
           unlink(lock);
         }
@@ -283,10 +300,11 @@ gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_sta
             continue;
           report(o, "leftover of an interrupted build", p);
           st->leftovers++;
-          if (!o->dry_run && frc_rm_rf(p, err) < 0)
+          if (!o->dry_run)
             {
-              closedir(d);
-              return -1;
+              frc_error_t fe = NULL;
+              if (frc_rm_rf(p, &fe) < 0)
+                failed(o, st, err, &fe);
             }
         }
       closedir(d);
@@ -329,10 +347,11 @@ gc_env_caches(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats
             continue;
           report(o, k == 0 ? "FLOX_ENV_CACHE of a deleted pod sandbox" : "FLOX_ENV_CACHE of a deleted container", path);
           st->env_caches++;
-          if (!o->dry_run && frc_rm_rf(path, err) < 0)
+          if (!o->dry_run)
             {
-              closedir(d);
-              return -1;
+              frc_error_t fe = NULL;
+              if (frc_rm_rf(path, &fe) < 0)
+                failed(o, st, err, &fe);
             }
         }
       closedir(d);
@@ -340,13 +359,71 @@ gc_env_caches(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats
   return 0;
 }
 
+/* ".<name>.XXXXXX" (write_file_atomic's temporary names) and ".<key>.<pid>"
+ * (a view being built) in dir, older than the grace period. */
+static void
+gc_temporaries(const struct frc_gc_opts *o, const char *dir, struct frc_gc_stats *st, frc_error_t *err)
+{
+  DIR *d = opendir(dir);
+  struct dirent *e;
+
+  if (d == NULL)
+    return;
+  while ((e = readdir(d)) != NULL)
+    {
+      cleanup_free char *p = NULL;
+      frc_error_t fe = NULL;
+      if (e->d_name[0] != '.' || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0
+          || strchr(e->d_name + 1, '.') == NULL)
+        continue;
+      p = xasprintf("%s/%s", dir, e->d_name);
+      if (!old_enough(p, FRC_GC_GRACE_SECONDS))
+        continue;
+      report(o, "leftover of an interrupted write", p);
+      st->leftovers++;
+      if (!o->dry_run && frc_rm_rf(p, &fe) < 0)
+        failed(o, st, err, &fe);
+    }
+  closedir(d);
+}
+
+static void
+gc_all_temporaries(const struct frc_gc_opts *o, struct frc_gc_stats *st, frc_error_t *err)
+{
+  static const char *const dirs[] = { "envs", "views", NULL };
+  cleanup_free char *containers = xasprintf("%s/containers", o->config->state_dir);
+  DIR *d;
+  struct dirent *e;
+
+  for (const char *const *n = dirs; *n; n++)
+    {
+      cleanup_free char *dir = xasprintf("%s/%s", o->config->state_dir, *n);
+      gc_temporaries(o, dir, st, err);
+    }
+  if ((d = opendir(containers)) == NULL)
+    return;
+  while ((e = readdir(d)) != NULL)
+    if (e->d_name[0] != '.')
+      {
+        cleanup_free char *dir = xasprintf("%s/%s", containers, e->d_name);
+        gc_temporaries(o, dir, st, err);
+      }
+  closedir(d);
+}
+
 int
 frc_gc_run(const struct frc_gc_opts *o, struct frc_gc_stats *stats, frc_error_t *err)
 {
   struct in_use u __attribute__((cleanup(in_use_release))) = { 0 };
   memset(stats, 0, sizeof(*stats));
-  if (gc_containers(o, &u, stats, err) < 0 || gc_orphans(o, &u, stats, err) < 0
-      || gc_environments(o, &u, stats, err) < 0 || gc_env_caches(o, &u, stats, err) < 0)
-    return -1;
+  *err = NULL;
+  gc_containers(o, &u, stats, err);
+  gc_orphans(o, &u, stats, err);
+  gc_environments(o, &u, stats, err);
+  gc_env_caches(o, &u, stats, err);
+  gc_all_temporaries(o, stats, err);
+  if (stats->failures)
+    return frc_error_wrap(err, "gc could not remove %u thing%s (each is named above); the first",
+                          stats->failures, stats->failures == 1 ? "" : "s");
   return 0;
 }

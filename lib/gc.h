@@ -6,8 +6,11 @@
  * that no record names; built environments unused for gc_max_age_seconds
  * (their GC roots and records: the node's Nix GC then frees the paths);
  * the FLOX_ENV_CACHE directories of deleted pod sandboxes and containers;
- * and leftovers of interrupted builds.  Anything younger than a grace
- * period is left alone, so a create in flight is never disturbed.
+ * leftovers of interrupted builds, and temporary files of interrupted
+ * writes (".<name>.XXXXXX" of write_file_atomic).  Anything younger than a
+ * grace period is left alone, so a create in flight is never disturbed.
+ * A failure to remove one thing is reported and counted, and gc carries on
+ * with the rest; frc_gc_run then fails naming the first.
  */
 #ifndef FRC_GC_H
 #define FRC_GC_H
@@ -31,7 +34,7 @@ struct frc_gc_opts
 
 struct frc_gc_stats
 {
-  unsigned containers, overlays, container_roots, environments, leftovers, env_caches;
+  unsigned containers, overlays, container_roots, environments, leftovers, env_caches, failures;
 };
 
 int frc_gc_run(const struct frc_gc_opts *o, struct frc_gc_stats *stats, frc_error_t *err);

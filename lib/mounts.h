@@ -1,11 +1,20 @@
-/* mounts.h - the mounts flox-runc itself makes on the node.
+/* mounts.h - what a Flox container sees at /nix, and the mounts flox-runc
+ * itself makes on the node.
  *
- * Owns: the private writable /nix of a `flox.dev/nix-mutable: "true"`
- * container: an overlay (through libmount, loaded on first use) whose lower
- * layer is the node's <store_root>/nix and whose upper and work layers live in
- * <state_dir>/overlays/<container key>/, mounted at .../merged and bound into
- * the container as /nix; unmounting and removing it; and mountinfo queries.
- * The node's store is never written through it.
+ * Owns: the per-environment view <state_dir>/views/<key>/, an empty skeleton
+ * built once with the environment (store/<name> of every closure path as an
+ * empty mount point, var/flox-runc/envs/<key>/; symlink store paths copied as
+ * they are; everything mode 0555) that the spec binds read-only at /nix, with
+ * one read-only non-recursive bind per closure path and one of the tree on
+ * top (create.c): the container sees its closure and nothing else of the
+ * node's /nix, and no mount is made on the node for it.
+ * And the private writable /nix of a `flox.dev/nix-mutable: "true"`
+ * container: a tmpfs of nix_mutable_max_bytes (nosuid, nodev) at
+ * <state_dir>/overlays/<container key>/ holding the upper and work layers of
+ * an overlay (through libmount, loaded on first use) whose lower layer is the
+ * view, mounted at .../merged and bound into the container as /nix;
+ * unmounting and removing it; and mountinfo queries.  The node's store is
+ * never written through it.
  */
 #ifndef FRC_MOUNTS_H
 #define FRC_MOUNTS_H
@@ -15,10 +24,21 @@
 #include "config.h"
 #include "error.h"
 
-/* Creates and mounts the overlay for key; *dir is the overlay directory
+/* <state_dir>/views/<env key> (malloc'd). */
+char *frc_view_dir(const struct frc_config *c, const char *env_key);
+/* Builds the view of env_key whose closure is closure (NULL-terminated
+ * store paths), replacing any earlier one; *binds gets the closure paths a
+ * container must bind (all but the symlinks, which the view holds). */
+int frc_view_build(const struct frc_config *c, const char *env_key, char *const *closure,
+                   char ***binds, frc_error_t *err);
+/* Removes the view of env_key; missing is fine. */
+int frc_view_remove(const struct frc_config *c, const char *env_key, frc_error_t *err);
+
+/* Creates and mounts the overlay for key, whose lower layer is the view
+ * lower; *dir is the overlay directory
  * (remove with frc_overlay_remove), *merged the mount point. */
-int frc_overlay_create(const struct frc_config *c, const char *key, char **dir, char **merged,
-                       frc_error_t *err);
+int frc_overlay_create(const struct frc_config *c, const char *key, const char *lower, char **dir,
+                       char **merged, frc_error_t *err);
 /* Unmounts dir/merged if mounted and removes dir.  Missing is fine. */
 int frc_overlay_remove(const char *dir, frc_error_t *err);
 /* Whether path is a mount point (per /proc/self/mountinfo). */

@@ -137,6 +137,44 @@ frc_spec_remove_mount(struct frc_spec *s, const char *destination, const char *s
   return removed;
 }
 
+/* path is dir or below it. */
+static bool
+path_below(const char *path, const char *dir)
+{
+  size_t n = strlen(dir);
+  while (n > 1 && dir[n - 1] == '/')
+    n--;
+  return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+size_t
+frc_spec_remove_mounts_below(struct frc_spec *s, const char *destination, const char *const *sources)
+{
+  yajl_val mounts = frc_json_get(s->doc.root, "mounts");
+  size_t out = 0, removed = 0;
+  if (mounts == NULL || mounts->type != yajl_t_array)
+    return 0;
+  for (size_t i = 0; i < mounts->u.array.len; i++)
+    {
+      yajl_val m = mounts->u.array.values[i];
+      const char *d = frc_json_get_string(m, "destination");
+      const char *src = frc_json_get_string(m, "source");
+      bool ours = false;
+      if (d && src && path_below(d, destination))
+        for (const char *const *p = sources; *p && !ours; p++)
+          ours = path_below(src, *p);
+      if (ours)
+        {
+          yajl_tree_free(m);
+          removed++;
+        }
+      else
+        mounts->u.array.values[out++] = m;
+    }
+  mounts->u.array.len = out;
+  return removed;
+}
+
 bool
 frc_spec_has_mount(const struct frc_spec *s, const char *destination)
 {

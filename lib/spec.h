@@ -47,6 +47,11 @@ void frc_spec_add_mount(struct frc_spec *s, const char *destination, const char 
 /* Removes the mounts at destination whose source is exactly source; returns
  * how many. */
 size_t frc_spec_remove_mount(struct frc_spec *s, const char *destination, const char *source);
+/* Removes the mounts at or below destination (a path: "/nix" covers
+ * "/nix/store/x") whose source is, or is below, one of the directories in
+ * sources (NULL-terminated); returns how many. */
+size_t frc_spec_remove_mounts_below(struct frc_spec *s, const char *destination,
+                                    const char *const *sources);
 /* Whether a mount with this destination exists. */
 bool frc_spec_has_mount(const struct frc_spec *s, const char *destination);
 

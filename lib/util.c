@@ -8,8 +8,11 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 
 #include "util.h"
 
@@ -338,41 +341,224 @@ frc_mkdir_p(const char *path, int mode, frc_error_t *err)
   return 0;
 }
 
-static int
-rm_rf_at(int dfd, const char *name, int depth)
+int
+frc_stat_in_root(int root_fd, const char *rel, bool follow, struct stat *st)
 {
-  struct stat st;
-  if (depth > 256)
+  struct open_how how = {
+    .flags = O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW),
+    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+  };
+  int fd, r;
+  while (*rel == '/')
+    rel++;
+  if (*rel == '\0')
+    rel = ".";
+  fd = (int) syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
+  if (fd < 0)
     return -1;
-  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-    return errno == ENOENT ? 0 : -1;
-  if (S_ISDIR(st.st_mode))
+  r = fstat(fd, st);
+  frc_closep(&fd);
+  return r;
+}
+
+/* frc_rm_rf walks down with one directory descriptor at a time and comes
+ * back up through "..", checking it finds the directory it came from: any
+ * depth costs a few descriptors and heap, not stack.  A directory it
+ * cannot empty or enter is remembered (device, inode) and skipped, so the
+ * walk always ends. */
+struct rm_id
+{
+  dev_t dev;
+  ino_t ino;
+};
+
+struct rm_walk
+{
+  const char *top;
+  unsigned long long mnt_id; /* the tree's mount: never left */
+  struct rm_id *failed;
+  size_t nfailed;
+  int first_errno;
+  char *first_name;
+};
+
+static void
+rm_failed(struct rm_walk *w, dev_t dev, ino_t ino, const char *name, int e)
+{
+  if (dev || ino)
     {
-      int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      DIR *d;
-      struct dirent *e;
-      if (fd < 0)
-        return -1;
-      fchmod(fd, 0700); /* built trees are read-only */
-      d = fdopendir(fd);
-      if (d == NULL)
-        {
-          close(fd);
-          return -1;
-        }
-      while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-          rm_rf_at(dirfd(d), e->d_name, depth + 1);
-      closedir(d);
-      return unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
+      w->failed = xrealloc(w->failed, (w->nfailed + 1) * sizeof(*w->failed));
+      w->failed[w->nfailed].dev = dev;
+      w->failed[w->nfailed++].ino = ino;
     }
-  return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
+  if (w->first_errno == 0)
+    {
+      w->first_errno = e ? e : EIO;
+      w->first_name = xstrdup(name);
+    }
+}
+
+static bool
+rm_is_failed(const struct rm_walk *w, dev_t dev, ino_t ino)
+{
+  for (size_t i = 0; i < w->nfailed; i++)
+    if (w->failed[i].dev == dev && w->failed[i].ino == ino)
+      return true;
+  return false;
+}
+
+/* Unlinks every non-directory entry of fd; returns in *child (malloc'd) the
+ * first subdirectory to walk into, with its statx. */
+static int
+rm_scan(struct rm_walk *w, int fd, char **child, struct statx *cst)
+{
+  int dfd = dup(fd);
+  DIR *d;
+  struct dirent *e;
+
+  *child = NULL;
+  if (dfd < 0)
+    return -1;
+  d = fdopendir(dfd);
+  if (d == NULL)
+    {
+      close(dfd);
+      return -1;
+    }
+  rewinddir(d);
+  while ((e = readdir(d)) != NULL)
+    {
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+        continue;
+      if (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN)
+        {
+          if (statx(fd, e->d_name, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_INO | STATX_MNT_ID, cst) < 0)
+            continue;
+          if (S_ISDIR(cst->stx_mode))
+            {
+              dev_t dev = makedev(cst->stx_dev_major, cst->stx_dev_minor);
+              if (rm_is_failed(w, dev, cst->stx_ino))
+                continue;
+              if ((cst->stx_mask & STATX_MNT_ID) && cst->stx_mnt_id != w->mnt_id)
+                {
+                  rm_failed(w, dev, cst->stx_ino, e->d_name, EBUSY); /* a mount: leave it */
+                  continue;
+                }
+              *child = xstrdup(e->d_name);
+              break;
+            }
+        }
+      if (unlinkat(fd, e->d_name, 0) < 0 && errno != ENOENT)
+        rm_failed(w, 0, 0, e->d_name, errno);
+    }
+  closedir(d);
+  return 0;
+}
+
+static int
+rm_walk(struct rm_walk *w, int fd)
+{
+  struct rm_id *up = NULL; /* identity of each ancestor, to check ".." */
+  char **names = NULL; /* the name of each level in its parent */
+  size_t depth = 0;
+  int rc = 0;
+
+  for (;;)
+    {
+      struct statx cst;
+      struct stat here;
+      char *child = NULL;
+
+      if (fstat(fd, &here) < 0)
+        {
+          rc = -1;
+          break;
+        }
+      if ((here.st_mode & 0700) != 0700)
+        fchmod(fd, 0700); /* built trees are read-only */
+      if (rm_scan(w, fd, &child, &cst) < 0)
+        {
+          rm_failed(w, here.st_dev, here.st_ino, depth ? names[depth - 1] : w->top, errno);
+          child = NULL;
+        }
+      if (child)
+        {
+          int nfd = openat(fd, child, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          if (nfd < 0)
+            {
+              if (unlinkat(fd, child, AT_REMOVEDIR) < 0)
+                rm_failed(w, makedev(cst.stx_dev_major, cst.stx_dev_minor), cst.stx_ino, child, errno);
+              free(child);
+              continue;
+            }
+          up = xrealloc(up, (depth + 1) * sizeof(*up));
+          names = xrealloc(names, (depth + 1) * sizeof(*names));
+          up[depth].dev = here.st_dev;
+          up[depth].ino = here.st_ino;
+          names[depth++] = child;
+          close(fd);
+          fd = nfd;
+          continue;
+        }
+      if (depth == 0)
+        break;
+      {
+        int pfd = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct stat pst;
+        if (pfd < 0 || fstat(pfd, &pst) < 0 || pst.st_dev != up[depth - 1].dev
+            || pst.st_ino != up[depth - 1].ino)
+          {
+            /* moved under us: stop rather than remove elsewhere */
+            if (pfd >= 0)
+              close(pfd);
+            rm_failed(w, 0, 0, names[depth - 1], ESTALE);
+            rc = -1;
+            break;
+          }
+        close(fd);
+        fd = pfd;
+        depth--;
+        if (unlinkat(fd, names[depth], AT_REMOVEDIR) < 0 && errno != ENOENT)
+          rm_failed(w, here.st_dev, here.st_ino, names[depth], errno);
+        free(names[depth]);
+      }
+    }
+  close(fd);
+  while (depth > 0)
+    free(names[--depth]);
+  free(names);
+  free(up);
+  return rc;
 }
 
 int
 frc_rm_rf(const char *path, frc_error_t *err)
 {
-  if (rm_rf_at(AT_FDCWD, path, 0) < 0)
+  struct rm_walk w = { .top = path };
+  struct statx stx;
+  int fd, e;
+
+  if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE | STATX_MNT_ID, &stx) < 0)
+    return errno == ENOENT ? 0 : frc_error_errno(err, errno, "cannot remove `%s`", path);
+  if (!S_ISDIR(stx.stx_mode))
+    {
+      if (unlink(path) < 0 && errno != ENOENT)
+        return frc_error_errno(err, errno, "cannot remove `%s`", path);
+      return 0;
+    }
+  w.mnt_id = stx.stx_mnt_id;
+  fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
     return frc_error_errno(err, errno, "cannot remove `%s`", path);
+  rm_walk(&w, fd);
+  if (w.first_errno == 0 && rmdir(path) < 0 && errno != ENOENT)
+    rm_failed(&w, 0, 0, path, errno);
+  free(w.failed);
+  if (w.first_errno)
+    {
+      cleanup_free char *name = w.first_name;
+      e = w.first_errno;
+      return frc_error_errno(err, e, "cannot remove `%s` (`%s` is left)", path, name);
+    }
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <sys/stat.h>
 #include <stdbool.h>
 
 #include "error.h"
@@ -75,10 +76,18 @@ bool str_has_prefix(const char *s, const char *prefix);
 /* FNV-1a 64 of s as 16 hex digits: names directories, never guards secrets. */
 void frc_fnv64_hex(const char *s, char out[17]);
 
+/* fstat of rel resolved inside the tree at root_fd the way the container
+ * will resolve it (openat2 RESOLVE_IN_ROOT: absolute symlinks and ".." stay
+ * inside the tree), never a file of the node outside it; follow: whether a
+ * final symlink is followed.  -1 with errno when it does not resolve. */
+int frc_stat_in_root(int root_fd, const char *rel, bool follow, struct stat *st);
+
 /* mkdir -p with mode for every directory created. */
 int frc_mkdir_p(const char *path, int mode, frc_error_t *err);
-/* Removes a tree without following symlinks (read-only directories too);
- * a missing path is fine. */
+/* Removes a tree without following symlinks (read-only directories too),
+ * at any depth with a bounded number of descriptors, never crossing into
+ * another mount; a missing path is fine.  Whatever cannot be removed is
+ * left and the error names the first such path. */
 int frc_rm_rf(const char *path, frc_error_t *err);
 
 #endif

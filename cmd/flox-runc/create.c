@@ -10,7 +10,8 @@
  *   lib/hub.c          owner/name[:N] -> manifest.lock (node cache, FloxHub)
  *   lib/lockfile.c     the packages for this node's system
  *   lib/environment.c  realise (lib/store.c) and build (lib/envbuild.c) once
- *   lib/mounts.c       the private /nix overlay of nix-mutable containers
+ *   lib/mounts.c       the environment's view of /nix; the private overlay of
+ *                      nix-mutable containers
  *   lib/activate.c     the process inside the environment
  *   lib/record.c       the per-container record for exec and delete
  *   passthrough.c      exec the real runtime
@@ -19,6 +20,7 @@
  * spec is saved leaves config.json exactly as the engine wrote it, and what
  * this create took (GC root, overlay, record) is released again.
  */
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -71,34 +73,52 @@ give_back(struct taken *t)
   free(t->overlay_dir);
 }
 
+/* Whether rel is a directory in the image, resolved inside the rootfs as
+ * the container will (an image symlink never leads onto the node). */
 static bool
-is_dir(const char *rootfs, const char *rel)
+is_dir(int rootfs_fd, const char *rel)
 {
-  cleanup_free char *p = xasprintf("%s/%s", rootfs, rel);
   struct stat st;
-  return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+  return rootfs_fd >= 0 && frc_stat_in_root(rootfs_fd, rel, true, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* /nix, and /tmp and /run/flox when the image lacks them. */
+/* /nix: the environment's view (or the writable overlay of it), its closure
+ * paths and its tree, each bound read-only and non-recursively (nothing
+ * mounted below them on the node shows), nosuid, nodev; nothing else of the
+ * node's /nix.  And /tmp and /run/flox when the image lacks them. */
 static int
-project_mounts(struct frc_spec *spec, const char *rootfs, const char *nix_source, bool mutable_nix,
+project_mounts(struct frc_spec *spec, const char *rootfs, const struct frc_config *cfg,
+               const struct frc_environment *env, const char *nix_source, bool mutable_nix,
                frc_error_t *err)
 {
-  static const char *const ro[] = { "rbind", "ro", "nosuid", "nodev", NULL };
-  static const char *const rw[] = { "rbind", "rw", "nosuid", "nodev", NULL };
+  static const char *const ro[] = { "bind", "ro", "nosuid", "nodev", NULL };
+  static const char *const rw[] = { "bind", "rw", "nosuid", "nodev", NULL };
   static const char *const tmp[] = { "nosuid", "nodev", "mode=1777", NULL };
   static const char *const run[] = { "nosuid", "nodev", "mode=755", NULL };
+  const char *prefix = strcmp(cfg->store_root, "/") == 0 ? "" : cfg->store_root;
+  cleanup_free char *store_nix = xasprintf("%s/nix", prefix);
+  const char *const ours[] = { store_nix, cfg->state_dir, NULL };
+  cleanup_close int rootfs_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
   /* A bundle flox-runc edited before (a person's second `run` of it). */
-  frc_spec_remove_mount(spec, "/nix", nix_source);
+  frc_spec_remove_mounts_below(spec, "/nix", ours);
   if (frc_spec_has_mount(spec, "/nix"))
     return frc_error(err, "the container already mounts something at /nix: remove that volume, "
                           "flox-runc mounts the node's Nix store there");
   frc_spec_add_mount(spec, "/nix", "bind", nix_source, mutable_nix ? rw : ro);
-  if (!frc_spec_has_mount(spec, "/tmp") && !is_dir(rootfs, "tmp"))
+  for (char **p = env->closure; p && *p; p++)
+    {
+      cleanup_free char *src = xasprintf("%s%s", prefix, *p);
+      frc_spec_add_mount(spec, *p, "bind", src, ro);
+    }
+  {
+    cleanup_free char *tree = xasprintf("%s%s", prefix, env->path);
+    frc_spec_add_mount(spec, env->path, "bind", tree, ro);
+  }
+  if (!frc_spec_has_mount(spec, "/tmp") && !is_dir(rootfs_fd, "tmp"))
     frc_spec_add_mount(spec, "/tmp", "tmpfs", "tmpfs", tmp);
   if (!frc_spec_has_mount(spec, "/run/flox") && !frc_spec_has_mount(spec, "/run")
-      && !is_dir(rootfs, "run/flox"))
+      && !is_dir(rootfs_fd, "run/flox"))
     frc_spec_add_mount(spec, "/run/flox", "tmpfs", "tmpfs", run);
   return 0;
 }
@@ -278,14 +298,14 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
 
   if (d->ann.nix_mutable)
     {
-      if (frc_overlay_create(cfg, taken.gcroot, &taken.overlay_dir, &merged, err) < 0)
+      if (frc_overlay_create(cfg, taken.gcroot, env.view, &taken.overlay_dir, &merged, err) < 0)
         return -1;
       nix_source = xstrdup(merged);
     }
   else
-    nix_source = xasprintf("%s/nix", strcmp(cfg->store_root, "/") == 0 ? "" : cfg->store_root);
+    nix_source = xstrdup(env.view);
 
-  if (project_mounts(spec, rootfs, nix_source, d->ann.nix_mutable, err) < 0
+  if (project_mounts(spec, rootfs, cfg, &env, nix_source, d->ann.nix_mutable, err) < 0
       || activation_mounts(ctx, spec, d, mode, &env, &taken, &rec, err) < 0)
     return -1;
   act.env_path = env.path;

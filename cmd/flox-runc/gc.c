@@ -23,6 +23,7 @@ frc_cmd_gc(struct frc_ctx *ctx, frc_error_t *err)
   struct frc_gc_opts o = { 0 };
   struct frc_gc_stats st;
   bool dry = false;
+  int rc;
 
   if (frc_ctx_config(ctx, err) < 0)
     return -1;
@@ -49,11 +50,13 @@ frc_cmd_gc(struct frc_ctx *ctx, frc_error_t *err)
   o.dry_run = dry;
   o.report = print_line;
   o.data = &dry;
-  if (frc_gc_run(&o, &st, err) < 0)
-    return -1;
+  /* One failure does not stop the rest: the summary is printed either way. */
+  rc = frc_gc_run(&o, &st, err);
   printf("%s%u container records, %u overlays, %u container roots, %u environments, %u leftovers, "
          "%u env caches\n",
          dry ? "would remove " : "removed ", st.containers, st.overlays, st.container_roots,
          st.environments, st.leftovers, st.env_caches);
-  return fflush(stdout) == 0 ? 0 : frc_error(err, "cannot write to stdout");
+  if (fflush(stdout) != 0 && rc == 0)
+    return frc_error(err, "cannot write to stdout");
+  return rc;
 }

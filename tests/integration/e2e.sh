@@ -28,9 +28,10 @@
 #      the hook goes to stderr, it runs before the command and its exports
 #      reach it), on an image without bash; a node without a bash fails the
 #      create of an environment with a hook, saying so.
-#   5. read-only /nix (EROFS) vs flox.dev/nix-mutable (writes succeed, even
-#      into store paths); the node store (listing + checksums) is unchanged
-#      after both; delete unmounts the overlay and removes its directory.
+#   5. read-only /nix (EROFS) vs flox.dev/nix-mutable (writes succeed,
+#      except into the closure's own paths); the node store (listing +
+#      checksums) is unchanged after both; delete unmounts the overlay and
+#      removes its directory.
 #   6. flox.dev/skip-containers: the container runs untouched (spec
 #      byte-identical, no /nix, no FLOX_ENV); exec (containerd's argv, detached
 #      and not) into a Flox container is activated, into a container listed in
@@ -51,6 +52,19 @@
 #      file.
 #  12. nothing is left: no container record, container GC root, overlay
 #      mount or runtime container in the shared node state.
+#  13. closure-only /nix: a pod sees its own environment and closure only:
+#      no other tenant's environment or packages, no /nix/var/nix, connect()
+#      to a nix-daemon stand-in at the node's socket path fails, a mount
+#      below a store path on the node does not show (read-only inside).
+#  14. private on the node: a node user (uid 65534) reads nothing derived
+#      from an environment (trees, records, hub cache, GC roots), while a
+#      container running as that uid reads its own environment.
+#  15. release: a nix-mutable pod nesting 400 directories is deleted; its
+#      writable layer is nosuid, nodev and bounded by nix_mutable_max_bytes;
+#      gc removes temporary files of killed writes, carries on past a
+#      failure and names it.
+#  16. rootfs look-ups stay in the rootfs: an image PATH directory or /run
+#      that is a symlink to a node directory is not followed onto the node.
 #
 # Environment: FLOX_RUNC (the flox-runc binary), FLOX_RUNC_SRCDIR (repository
 # root; default this script's ../..), FLOX_RUNC_NIX_FIXTURES /
@@ -541,7 +555,10 @@ t_nix_rw() {
 	assert_contains "$(awk '{print $5}' /proc/self/mountinfo)" "$overlay/merged" "overlay mounted"
 	capture fr exec --process "$TEST_TMPDIR/t5-probe2.json" e2e-rw
 	assert_rc 0 "writes under a mutable /nix"
-	assert_eq $'top-ok\nstore-ok\npath-ok\nHello, world!' "$CAP_OUT" "writes succeed (even into a store path)"
+	# new files anywhere under /nix; the closure's own paths stay read-only
+	# binds over the private layer
+	assert_eq $'top-ok\nstore-ok\nHello, world!' "$CAP_OUT" "writes succeed, except into a closure path"
+	assert_contains "$CAP_ERR" "Read-only file system" "a closure path is read-only in a mutable /nix"
 
 	for id in e2e-ro e2e-rw; do
 		capture fr kill "$id" 9
@@ -887,6 +904,204 @@ t_conflict() {
 	check_failed_create "$b" e2e-conflict "$sha" conflict-a conflict-b bin/conflict
 }
 
+# ------------------------------------------------ 13. closure-only /nix
+
+# uconnect PATH: connect(2) to a unix socket; prints CONNECTED or the error.
+build_uconnect() {
+	[[ -x "$TEST_TMPDIR/uconnect" ]] && return 0
+	cc -static -O2 -o "$TEST_TMPDIR/uconnect" -x c - <<'CEOF'
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+int main(int argc, char **argv) {
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (argc < 2 || fd < 0) return 2;
+	strncpy(a.sun_path, argv[1], sizeof(a.sun_path) - 1);
+	if (connect(fd, (struct sockaddr *) &a, sizeof(a)) == 0) { puts("CONNECTED"); return 0; }
+	printf("connect: %s\n", strerror(errno));
+	return 1;
+}
+CEOF
+}
+
+t_projection() {
+	local b=$TEST_TMPDIR/t13 sock devtool out fe own roots want got
+	build_uconnect
+	# another tenant's environment, and this pod's, on the node
+	capture fr prefetch acme/tools
+	assert_rc 0 "prefetch another tenant's environment"
+	capture fr prefetch acme/hello
+	assert_rc 0 "prefetch the pod's environment"
+	devtool=$(nixcache_path devtool)
+	[[ -d "$STORE$devtool" ]] || { diag "FAIL: devtool is not on the node"; return 1; }
+	# a nix-daemon stand-in at the node's socket path
+	sock=$STORE/nix/var/nix/daemon-socket/socket
+	mkdir -p "${sock%/*}"
+	rm -f "$sock"
+	python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(16)
+while True: s.accept()[0].close()' "$sock" &
+	cleanup_pid $!
+	wait_for test -S "$sock"
+	assert_eq CONNECTED "$("$TEST_TMPDIR/uconnect" "$sock")" "the stand-in accepts on the node"
+	# a writable mount below a store path on the node
+	mount -t tmpfs -o mode=1777 tmpfs "$STORE$HELLO/bin"
+	cleanup_mount "$STORE$HELLO/bin"
+	touch "$STORE$HELLO/bin/node-probe" || { diag "FAIL: the nested mount is not writable on the node"; return 1; }
+
+	flox_bundle "$b" busybox acme/hello sh -c "echo FLOX_ENV=\$FLOX_ENV; echo NIX=\$(ls -A /nix); echo VAR=\$(ls -A /nix/var);
+		echo ENVS=\$(ls -A /nix/var/flox-runc/envs); ls -A /nix/store | sed 's/^/S /';
+		test -e /nix/var/nix && echo HAS-VAR-NIX; test -e $devtool && echo HAS-DEVTOOL;
+		/bin/uconnect /nix/var/nix/daemon-socket/socket;
+		touch $HELLO/bin/pod-probe && echo NESTED-WRITABLE; ls $HELLO/bin | sed 's/^/B /'; hello"
+	cp "$TEST_TMPDIR/uconnect" "$b/rootfs/bin/uconnect"
+	run_fg e2e-proj "$b"
+	out=$CAP_OUT
+	umount "$STORE$HELLO/bin"
+	assert_rc 0 "the pod runs"
+	fe=$(env_value FLOX_ENV "$out")
+	own=${fe##*/}
+	assert_eq "store var" "$(env_value NIX "$out")" "/nix holds store and var only"
+	assert_eq "flox-runc" "$(env_value VAR "$out")" "/nix/var holds flox-runc only"
+	assert_eq "$own" "$(env_value ENVS "$out")" "the pod sees its own environment only"
+	assert_ne 1 "$(find "$STORE/nix/var/flox-runc/envs" -mindepth 1 -maxdepth 1 | wc -l)" "other environments are on the node"
+	assert_not_contains "$out" "HAS-VAR-NIX" "/nix/var/nix absent"
+	assert_not_contains "$out" "HAS-DEVTOOL" "another tenant's package absent"
+	assert_not_contains "$out" "CONNECTED" "connect() to the daemon socket"
+	assert_contains "$out" "connect: No such file or directory" "no daemon socket"
+	assert_not_contains "$out" "NESTED-WRITABLE" "a nested mount below a store path is not writable"
+	assert_contains "$out" "B hello" "the store path's own content shows, not the node's nested mount"
+	assert_contains "$out" "Hello, world!" "hello runs"
+	# /nix/store holds exactly the environment's closure
+	roots=$(for l in "$STORE/nix/var/nix/gcroots/flox-runc/envs/$own"/*; do readlink "$l"; done)
+	# shellcheck disable=SC2086 # one argument per root
+	want=$(nix_store "$STORE" -qR $roots | sed 's|^/nix/store/||' | LC_ALL=C sort)
+	got=$(sed -n 's/^S //p' <<<"$out" | LC_ALL=C sort)
+	assert_ne "" "$want" "the environment's closure"
+	assert_eq "$want" "$got" "/nix/store inside is the environment's closure"
+	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/nix")) | .options | index("rbind")] | all(. == null)' "no recursive bind under /nix"
+	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/nix")) | (.options | index("ro") != null and index("nosuid") != null and index("nodev") != null)] | all' "ro,nosuid,nodev"
+}
+
+# ---------------------------------------- 14. private on the node
+
+as_nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
+
+t_private() {
+	local b=$TEST_TMPDIR/t14 b2=$TEST_TMPDIR/t14b f readable="" n=0 bb
+	# node users can reach the test's directories (mktemp made them 0700)
+	chmod 0755 "$TEST_TMPDIR"
+	# the pod runs as uid 65534 and reads its own environment (vars, envrc)
+	flox_bundle "$b" empty acme/hooked sh -c 'echo "GREETING=$GREETING"; cat "$FLOX_ENV/activate.d/envrc" >/dev/null && echo envrc-readable; id -u'
+	bundle_jq "$b" '.process.user = {uid: 65534, gid: 65534}'
+	run_fg e2e-priv "$b"
+	assert_rc 0 "a container running as uid 65534"
+	assert_contains "$CAP_OUT" "GREETING=from-manifest" "the manifest's vars"
+	assert_contains "$CAP_OUT" "envrc-readable" "its own envrc, read inside"
+	assert_contains "$CAP_OUT" $'\n65534' "as uid 65534"
+	# a live container, so its record and GC root exist
+	flox_bundle "$b2" busybox acme/hooked sleep 300
+	create_ok e2e-priv2 "$b2"
+	bb=$(nixcache_path busybox)
+	as_nobody cat "$STORE$bb/bin/busybox" >/dev/null || { diag "FAIL: control: uid 65534 cannot read the store"; return 1; }
+	while IFS= read -r f; do
+		n=$((n + 1))
+		if as_nobody cat "$f" >/dev/null 2>&1; then readable="$readable $f"; fi
+	done < <(find "$STATE" "$STORE/nix/var/flox-runc" "$STORE/nix/var/nix/gcroots/flox-runc" -type f)
+	((n > 10)) || { diag "FAIL: only $n files to check"; return 1; }
+	assert_empty "$readable" "files a node user can read"
+	assert_contains "$(find "$STORE/nix/var/flox-runc" -name envrc -exec grep -l from-manifest {} +)" envrc "an envrc with the vars is on the node"
+	capture as_nobody ls "$STATE" "$STORE/nix/var/flox-runc" "$STORE/nix/var/nix/gcroots/flox-runc"
+	assert_fail "a node user lists flox-runc's directories"
+	capture fr delete --force e2e-priv2
+	assert_rc 0 "delete"
+}
+
+# ------------------------------------------------------- 15. release
+
+# the options of the mount at $1: per-mount and super-block options
+mount_opts() { awk -v m="$1" '$5 == m { for (i = 7; $i != "-"; i++); print $6 "," $(i + 3) }' /proc/self/mountinfo; }
+
+t_release() {
+	local cfg=$TEST_TMPDIR/config15.json b=$TEST_TMPDIR/t15 id=e2e-deep rec overlay opts
+	write_config "$cfg" "$STORE" "$STATE" "$(nixcache_url main)" nix_mutable_max_bytes=8388608
+	export FLOX_RUNC_CONFIG=$cfg
+	flox_bundle "$b" busybox acme/hello sh -c 'cd /nix/store && i=0; while [ $i -lt 400 ]; do mkdir d && cd d || exit 1; i=$((i + 1)); done; echo nested; dd if=/dev/zero of=/nix/big bs=1M count=16 2>&1; sleep 300'
+	bundle_annotate "$b" flox.dev/nix-mutable true
+	create_ok "$id" "$b"
+	capture fr start "$id"
+	assert_rc 0 "start"
+	WAIT_TIMEOUT=20 wait_for grep -q "No space left\|records out" "$CREATE_OUT"
+	assert_contains "$(cat "$CREATE_OUT")" "nested" "400 nested directories made"
+	assert_contains "$(cat "$CREATE_OUT")" "No space left on device" "the writable layer is bounded by nix_mutable_max_bytes"
+	rec=$(record_of "$id")
+	overlay=$(jq -r .overlay "$rec")
+	opts=$(mount_opts "$overlay")
+	assert_contains "$opts" nosuid "the writable layer is nosuid"
+	assert_contains "$opts" nodev "the writable layer is nodev"
+	assert_contains "$opts" "size=8192k" "its size"
+	capture fr kill "$id" 9
+	wait_for status_is "$id" stopped
+	delete_twice "$id"
+	check_no_container "$id"
+	[[ ! -e "$overlay" ]] || { diag "FAIL: $overlay left"; return 1; }
+	export FLOX_RUNC_CONFIG=$CFG
+
+	# gc: temporary files of killed writes, deep leftovers, one that cannot go
+	local st=$TEST_TMPDIR/s15 cfg2=$TEST_TMPDIR/config15b.json old p
+	write_config "$cfg2" "$st/store" "$st/state" "$(nixcache_url main)"
+	mkdir -p "$st/state/envs" "$st/state/containers/0123456789abcdef" "$st/state/overlays/stuck/x" \
+		"$st/store/nix/var/flox-runc/tmp/k.1"
+	: >"$st/state/envs/.0123abcd.json.AbC123"
+	: >"$st/state/containers/0123456789abcdef/.some-id.json.XyZ789"
+	p=$st/state/overlays/deep
+	mkdir -p "$p"
+	(cd "$p" && for ((i = 0; i < 400; i++)); do mkdir d && cd d || exit 1; done)
+	(cd "$st/store/nix/var/flox-runc/tmp/k.1" && for ((i = 0; i < 400; i++)); do mkdir d && cd d || exit 1; done)
+	mount -t tmpfs tmpfs "$st/state/overlays/stuck/x"
+	cleanup_mount "$st/state/overlays/stuck/x"
+	old=$(date -d '-1 day' '+%Y-%m-%d %H:%M:%S')
+	find "$st" -maxdepth 6 -exec touch -h -d "$old" {} +
+	capture env FLOX_RUNC_CONFIG="$cfg2" "$FLOX_RUNC" gc --max-age 0
+	assert_fail "gc names what it could not remove"
+	assert_contains "$CAP_ERR" "overlays/stuck" "the failure is named"
+	assert_contains "$CAP_OUT" "removed " "the summary is printed"
+	assert_empty "$(lsfind "$st/state/envs" "$st/state/containers" -name '.*.json.*')" "temporary files after gc"
+	[[ ! -e "$p" ]] || { diag "FAIL: the deep orphaned overlay is left"; return 1; }
+	assert_empty "$(lsfind "$st/store/nix/var/flox-runc/tmp" -mindepth 1)" "the deep build leftover"
+	[[ -d "$st/state/overlays/stuck/x" ]] || { diag "FAIL: gc removed a mount point"; return 1; }
+	umount "$st/state/overlays/stuck/x"
+}
+
+# ------------------------------------------- 16. rootfs look-ups
+
+t_rootfs_lookup() {
+	local b=$TEST_TMPDIR/t16 b2=$TEST_TMPDIR/t16b host=$TEST_TMPDIR/host16 sha
+	mkdir -p "$host/bin" "$host/run/flox"
+	printf '#!/bin/sh\necho node-only\n' >"$host/bin/nodeonly"
+	chmod 0755 "$host/bin/nodeonly"
+	# a PATH directory of the image that links to a node directory
+	flox_bundle "$b" busybox acme/hello nodeonly
+	ln -s "$host/bin" "$b/rootfs/hostbin"
+	bundle_jq "$b" '.process.env = ["PATH=/bin:/hostbin"]'
+	sha=$(sha256_of "$b/config.json")
+	cleanup_container "$RT_BIN" "$RROOT" e2e-look
+	capture fr --log "$b/log.json" --log-format json create --bundle "$b" --pid-file "$b/init.pid" e2e-look
+	check_failed_create "$b" e2e-look "$sha" 'command "nodeonly" is in neither the environment'
+	# /run of the image links to a node directory that has flox/
+	flox_bundle "$b2" busybox acme/hello hello
+	rm -rf "$b2/rootfs/run"
+	ln -s "$host/run" "$b2/rootfs/run"
+	create_ok e2e-look2 "$b2"
+	assert_json "$b2/config.json" '[.mounts[] | select(.destination == "/run/flox")] | length == 1' "/run/flox is mounted: the node's run/flox does not count"
+	[[ -z "$(ls -A "$host/run/flox")" ]] || { diag "FAIL: something was written to the node directory"; return 1; }
+	capture fr delete --force e2e-look2
+	assert_rc 0 "delete"
+}
+
 # ------------------------------------------------------------ 12. leftovers
 
 t_nothing_left() {
@@ -939,6 +1154,10 @@ t_timed "10a. an unsigned cache is refused" t_refused unsigned
 t_timed "10b. a wrongly signed cache is refused" t_refused badsig
 t_timed "11a. a package in no cache fails naming the path and the substituters" t_missing
 t_timed "11b. an equal-priority file conflict fails naming both packages and the file" t_conflict
+t_timed "13. closure-only /nix: no other tenant, no /nix/var/nix, no daemon socket, nested mounts hidden" t_projection
+t_timed "14. a node user reads nothing derived from an environment; the container does" t_private
+t_timed "15. a deeply nested mutable pod is released; bounded nosuid,nodev layer; gc carries on" t_release
+t_timed "16. image symlinks never lead look-ups onto the node" t_rootfs_lookup
 t_timed "12. no record, GC root, overlay or container left in the node state" t_nothing_left
 diag "total: $((SECONDS - T0)) s"
 

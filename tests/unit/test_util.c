@@ -1,0 +1,182 @@
+/* Tree removal at any depth (frc_rm_rf) and look-ups that stay inside an
+ * image's rootfs (frc_stat_in_root), lib/util.c. */
+#include <check.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static char tmpdir[] = "/tmp/frc-test-util-XXXXXX";
+
+static void
+setup(void)
+{
+  strcpy(tmpdir, "/tmp/frc-test-util-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void
+teardown(void)
+{
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "/bin/rm -rf '%s'", tmpdir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+static void
+touch(const char *path)
+{
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0444);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+}
+
+/* A pod of a nix-mutable container can nest directories as deep as it
+ * likes; read-only ones too.  The old recursive removal gave up at 256. */
+START_TEST(test_rm_rf_deep)
+{
+  char *top = xasprintf("%s/deep", tmpdir);
+  frc_error_t err = NULL;
+  int fd;
+  const int depth = 3000;
+
+  ck_assert_int_eq(mkdir(top, 0755), 0);
+  fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ck_assert_int_ge(fd, 0);
+  for (int i = 0; i < depth; i++)
+    {
+      int nfd;
+      ck_assert_int_eq(mkdirat(fd, "d", 0755), 0);
+      ck_assert_int_eq(symlinkat("/etc/hostname", fd, "link"), 0);
+      nfd = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      ck_assert_int_ge(nfd, 0);
+      if (i % 2)
+        fchmod(fd, 0555); /* read-only directories on the way */
+      close(fd);
+      fd = nfd;
+    }
+  ck_assert_int_eq(openat(fd, "file", O_WRONLY | O_CREAT | O_CLOEXEC, 0444) >= 0, 1);
+  close(fd);
+  ck_assert_int_eq(frc_rm_rf(top, &err), 0);
+  ck_assert_ptr_null(err);
+  ck_assert_int_eq(access(top, F_OK), -1);
+  /* symlinks were removed, never followed */
+  ck_assert_int_eq(access("/etc/hostname", F_OK) == 0 || access("/etc/passwd", F_OK) == 0, 1);
+  free(top);
+}
+END_TEST
+
+START_TEST(test_rm_rf_wide_and_missing)
+{
+  char *top = xasprintf("%s/wide", tmpdir);
+  char *keep = xasprintf("%s/keep", tmpdir);
+  frc_error_t err = NULL;
+
+  ck_assert_int_eq(mkdir(top, 0755), 0);
+  ck_assert_int_eq(mkdir(keep, 0755), 0);
+  for (int i = 0; i < 200; i++)
+    {
+      char *d = xasprintf("%s/d%d", top, i);
+      char *f = xasprintf("%s/d%d/f", top, i);
+      ck_assert_int_eq(mkdir(d, 0755), 0);
+      touch(f);
+      free(d);
+      free(f);
+    }
+  {
+    char *l = xasprintf("%s/outside", top);
+    ck_assert_int_eq(symlink(keep, l), 0);
+    free(l);
+  }
+  ck_assert_int_eq(frc_rm_rf(top, &err), 0);
+  ck_assert_int_eq(access(top, F_OK), -1);
+  ck_assert_int_eq(access(keep, F_OK), 0);
+  ck_assert_int_eq(frc_rm_rf(top, &err), 0); /* missing is fine */
+  free(top);
+  free(keep);
+}
+END_TEST
+
+/* An image symlink never leads onto the node: /run -> <node dir> whose
+ * flox/ exists on the node, a PATH directory -> a node bin directory. */
+START_TEST(test_stat_in_root)
+{
+  char *rootfs = xasprintf("%s/rootfs", tmpdir);
+  char *host = xasprintf("%s/host", tmpdir);
+  char *p;
+  struct stat st;
+  int rfd;
+
+  ck_assert_int_eq(mkdir(rootfs, 0755), 0);
+  ck_assert_int_eq(mkdir(host, 0755), 0);
+  p = xasprintf("%s/flox", host);
+  ck_assert_int_eq(mkdir(p, 0755), 0);
+  free(p);
+  p = xasprintf("%s/secret", host);
+  touch(p);
+  chmod(p, 0755);
+  free(p);
+  p = xasprintf("%s/run", rootfs);
+  ck_assert_int_eq(symlink(host, p), 0);
+  free(p);
+  p = xasprintf("%s/hostbin", rootfs);
+  ck_assert_int_eq(symlink("../../../../../../../..", p), 0);
+  free(p);
+  p = xasprintf("%s/var", rootfs);
+  ck_assert_int_eq(mkdir(p, 0755), 0);
+  free(p);
+  p = xasprintf("%s/var/tmp", rootfs);
+  ck_assert_int_eq(mkdir(p, 0755), 0);
+  free(p);
+  p = xasprintf("%s/tmp", rootfs);
+  ck_assert_int_eq(symlink("/var/tmp", p), 0);
+  free(p);
+
+  /* the node sees them through the links... */
+  p = xasprintf("%s/run/flox", rootfs);
+  ck_assert_int_eq(stat(p, &st), 0);
+  free(p);
+  rfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  ck_assert_int_ge(rfd, 0);
+  /* ...the rootfs look-up does not */
+  ck_assert_int_eq(frc_stat_in_root(rfd, "run/flox", true, &st), -1);
+  ck_assert_int_eq(frc_stat_in_root(rfd, "/run/secret", true, &st), -1);
+  p = xasprintf("hostbin%s/secret", host);
+  ck_assert_int_eq(frc_stat_in_root(rfd, p, true, &st), -1);
+  free(p);
+  /* links inside the image resolve inside it */
+  ck_assert_int_eq(frc_stat_in_root(rfd, "tmp", true, &st), 0);
+  ck_assert(S_ISDIR(st.st_mode));
+  ck_assert_int_eq(frc_stat_in_root(rfd, "tmp", false, &st), 0);
+  ck_assert(S_ISLNK(st.st_mode));
+  ck_assert_int_eq(frc_stat_in_root(rfd, "/", true, &st), 0);
+  close(rfd);
+  free(rootfs);
+  free(host);
+}
+END_TEST
+
+int
+main(void)
+{
+  Suite *s = suite_create("util");
+  TCase *tc = tcase_create("core");
+  SRunner *sr;
+  int failed;
+
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_rm_rf_deep);
+  tcase_add_test(tc, test_rm_rf_wide_and_missing);
+  tcase_add_test(tc, test_stat_in_root);
+  suite_add_tcase(s, tc);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
