@@ -73,6 +73,28 @@ frc_view_build(const struct frc_config *c, const char *env_key, char *const *clo
 
   if (frc_mkdir_p(parent, 0700, err) < 0)
     return -1;
+  /* A key names one closure, so a view once in place never changes; and it
+   * must not be replaced: removing a directory that is a mount point in a
+   * running container's namespace detaches that container's mounts. */
+  if (access(final, F_OK) == 0)
+    {
+      for (char *const *p = closure; p && *p; p++)
+        {
+          cleanup_free char *phys = frc_store_physical(c, *p);
+          struct stat st;
+          if (!frc_store_path_valid(*p))
+            return frc_error(err, "`%s` is not a store path", *p);
+          if (lstat(phys, &st) < 0)
+            return frc_error_errno(err, errno, "closure path `%s` is missing from the store", phys);
+          if (S_ISLNK(st.st_mode))
+            continue;
+          out = xrealloc(out, (n + 2) * sizeof(char *));
+          out[n++] = xstrdup(*p);
+          out[n] = NULL;
+        }
+      *binds = steal_pointer(&out);
+      return 0;
+    }
   frc_rm_rf(tmp, &ignored);
   frc_error_release(&ignored);
   if (frc_mkdir_p(store, 0555, err) < 0 || frc_mkdir_p(envs, 0555, err) < 0)
@@ -101,8 +123,6 @@ frc_view_build(const struct frc_config *c, const char *env_key, char *const *clo
           out[n] = NULL;
         }
     }
-  if (frc_rm_rf(final, err) < 0)
-    goto fail;
   if (rename(tmp, final) < 0)
     {
       frc_error_errno(err, errno, "cannot move the environment's view to `%s`", final);
