@@ -102,7 +102,7 @@ static const struct
   { "exec", FRC_VERB_EXEC },       { "delete", FRC_VERB_DELETE },
   { "resolve", FRC_VERB_RESOLVE }, { "prefetch", FRC_VERB_PREFETCH },
   { "gc", FRC_VERB_GC },           { "doctor", FRC_VERB_DOCTOR },
-  { "config", FRC_VERB_CONFIG },
+  { "config", FRC_VERB_CONFIG },   { "install", FRC_VERB_INSTALL },
 };
 
 enum frc_verb

@@ -31,6 +31,7 @@ enum frc_verb
   FRC_VERB_GC,
   FRC_VERB_DOCTOR,
   FRC_VERB_CONFIG,
+  FRC_VERB_INSTALL,
 };
 
 struct frc_globals

@@ -269,15 +269,7 @@ int
 frc_containerd_major(const char *containerd)
 {
   cleanup_free char *v = version_of(containerd, "--version");
-  const char *p;
-  /* "containerd github.com/containerd/containerd 1.6.20~ds1 ..." or "... v2.0.0 ..." */
-  for (p = v; p && (p = strchr(p, ' ')) != NULL; p++)
-    {
-      const char *n = p[1] == 'v' ? p + 2 : p + 1;
-      if (n[0] >= '1' && n[0] <= '9' && n[1] == '.')
-        return n[0] - '0';
-    }
-  return 0;
+  return frc_containerd_parse_major(v);
 }
 
 static void

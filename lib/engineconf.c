@@ -113,12 +113,13 @@ array_closed(const char *v)
 }
 
 static void
-add_kv(struct frc_toml *t, const char *table, char *key, char *value, int line, int end_line,
-       const char *file)
+add_kv(struct frc_toml *t, const char *table, int table_line, char *key, char *value, int line,
+       int end_line, const char *file)
 {
   t->kv = xrealloc(t->kv, (t->n + 1) * sizeof(*t->kv));
   t->kv[t->n] = (struct frc_toml_kv){ .table = xstrdup(table), .key = key, .value = value,
-                                      .line = line, .end_line = end_line, .file = file };
+                                      .line = line, .end_line = end_line,
+                                      .table_line = table_line, .file = file };
   t->n++;
 }
 
@@ -129,7 +130,7 @@ frc_toml_parse(const char *text, const char *name, struct frc_toml *t, frc_error
   cleanup_free char *table = xstrdup("");
   cleanup_free char *pending_key = NULL; /* a multi-line array being read */
   cleanup_free char *pending = NULL;
-  int pending_line = 0, lineno = 0;
+  int pending_line = 0, lineno = 0, table_line = 0;
   char *next = copy;
 
   memset(t, 0, sizeof(*t));
@@ -149,8 +150,8 @@ frc_toml_parse(const char *text, const char *name, struct frc_toml *t, frc_error
           pending = joined;
           if (!array_closed(pending))
             continue;
-          add_kv(t, table, steal_pointer(&pending_key), steal_pointer(&pending), pending_line,
-                 lineno, name);
+          add_kv(t, table, table_line, steal_pointer(&pending_key), steal_pointer(&pending),
+                 pending_line, lineno, name);
           continue;
         }
       if (l[0] == '\0')
@@ -164,6 +165,7 @@ frc_toml_parse(const char *text, const char *name, struct frc_toml *t, frc_error
           free(table);
           table = norm_path(l + 1 + array_table,
                             (size_t) (end - l - 1 - array_table) - (array_table ? 1 : 0));
+          table_line = lineno;
           if (t->first_table_line == 0)
             t->first_table_line = lineno;
           continue;
@@ -187,7 +189,7 @@ frc_toml_parse(const char *text, const char *name, struct frc_toml *t, frc_error
             pending_line = lineno;
             continue;
           }
-        add_kv(t, table, key, xstrdup(value), lineno, lineno, name);
+        add_kv(t, table, table_line, key, xstrdup(value), lineno, lineno, name);
       }
     }
   t->nlines = lineno;
@@ -756,6 +758,18 @@ frc_check_containerd(const struct frc_containerd_conf *c, const struct frc_engin
       problems++;
     }
   return problems;
+}
+
+int
+frc_containerd_parse_major(const char *v)
+{
+  for (const char *p = v; p && (p = strchr(p, ' ')) != NULL; p++)
+    {
+      const char *n = p[1] == 'v' ? p + 2 : p + 1;
+      if (n[0] >= '1' && n[0] <= '9' && n[1] == '.')
+        return n[0] - '0';
+    }
+  return 0;
 }
 
 int

@@ -31,6 +31,7 @@ struct frc_toml_kv
   char *key; /* normalised (dotted) key */
   char *value; /* raw value text, comments stripped, lines of an array joined */
   int line, end_line; /* 1-based lines of the key and of its value's end */
+  int table_line; /* line of its table's header, 0 at the top level */
   const char *file; /* the file it came from (owned by the file set) */
 };
 
@@ -107,6 +108,10 @@ struct frc_engine_check
 int frc_check_containerd(const struct frc_containerd_conf *c, const struct frc_engine_check *chk);
 int frc_check_containerd_sections(const struct frc_containerd_conf *c,
                                   const struct frc_engine_check *chk);
+/* The major version in `containerd --version` output ("containerd
+ * github.com/containerd/containerd 1.6.20~ds1 ..." or "... v2.0.0 ..."),
+ * 0 when there is none. */
+int frc_containerd_parse_major(const char *version_output);
 /* Judges the output of `containerd config dump` (one merged file). */
 int frc_check_containerd_dump(const char *dump, const char *label, const struct frc_engine_check *chk,
                               frc_error_t *err);

@@ -3,10 +3,10 @@
  * main.c parses argv (lib/argv.h), sets up logging (lib/log.h) and hands
  * the call to one verb: passthrough.c for every runc verb flox-runc does not
  * handle, create.c (create and run), exec.c, delete.c, version.c, help.c and
- * the node verbs (config.c, resolve.c, prefetch.c, gc.c, doctor.c).  A
- * verb returns -1 with *err set on failure; on success it either execs
- * the real runtime (and never returns) or returns 0 after writing its own
- * output.
+ * the node verbs (config.c, resolve.c, prefetch.c, gc.c, doctor.c,
+ * install.c).  A verb returns -1 with *err set on failure; on success it
+ * either execs the real runtime (and never returns) or returns 0 after
+ * writing its own output.
  */
 #ifndef FLOX_RUNC_CMD_H
 #define FLOX_RUNC_CMD_H
@@ -47,6 +47,7 @@ int frc_cmd_resolve(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_gc(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_prefetch(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_doctor(struct frc_ctx *ctx, frc_error_t *err);
+int frc_cmd_install(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_help(struct frc_ctx *ctx, frc_error_t *err); /* --help without a verb */
 
 #endif

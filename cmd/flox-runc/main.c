@@ -50,6 +50,8 @@ dispatch(struct frc_ctx *ctx, frc_error_t *err)
       return frc_cmd_gc(ctx, err);
     case FRC_VERB_DOCTOR:
       return frc_cmd_doctor(ctx, err);
+    case FRC_VERB_INSTALL:
+      return frc_cmd_install(ctx, err);
     default:
       return frc_cmd_passthrough(ctx, err);
     }

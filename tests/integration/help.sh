@@ -24,7 +24,7 @@ t_help() { # RUNTIME FLAG
 	capture "$FLOX_RUNC" "$flag"
 	assert_rc 0 "exit status"
 	for verb in "resolve OWNER/NAME" "prefetch OWNER/NAME" "gc [--max-age" "doctor [--containerd-config" \
-		"config"; do
+		"config" "install [--host-root DIR]" "[--uninstall]"; do
 		assert_contains "$CAP_OUT" "  $verb" "names $verb"
 	done
 	assert_contains "$CAP_OUT" "FLOX_RUNC_CONFIG" "the node configuration"

@@ -2,7 +2,7 @@
 # mkimage.sh: build a minimal, reproducible OCI image archive without network,
 # from Debian's busybox-static.
 #
-#   mkimage.sh [--pause] [--arch ARCH] OUT.tar IMAGE-NAME
+#   mkimage.sh [--pause] [--arch ARCH] [--add SRC:DEST]... OUT.tar IMAGE-NAME
 #
 #   mkimage.sh /tmp/bb.tar docker.io/library/busybox-test:1
 #   mkimage.sh /tmp/pause.tar registry.k8s.io/pause:3.6      # pause stand-in
@@ -11,7 +11,9 @@
 # sleep, echo, cat, env, ls, id, ...), /etc/passwd, /etc/group, and empty
 # /dev /proc /sys /tmp /root /run /var. Default command: `sh`. With --pause
 # (implied for any name containing "/pause:"), the entrypoint sleeps forever
-# and exits 0 on SIGTERM/SIGINT, like the real pause container.
+# and exits 0 on SIGTERM/SIGINT, like the real pause container. --add copies
+# the file SRC (symlinks followed) to the absolute path DEST in the layer,
+# mode kept (mkimage-installer.sh adds flox-runc and its libraries this way).
 #
 # OUT.tar is an OCI image layout in a tar ("oci-archive"). index.json names
 # the image twice: io.containerd.image.name (used by `ctr image import`) and
@@ -27,11 +29,13 @@ set -euo pipefail
 pause=0
 empty=0
 arch=""
+adds=()
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--pause) pause=1; shift ;;
 	--empty) empty=1; shift ;; # for mkimage-empty.sh: one empty layer, no busybox
 	--arch) arch="$2"; shift 2 ;;
+	--add) adds+=("$2"); shift 2 ;;
 	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	--) shift; break ;;
 	-*) echo "mkimage.sh: unknown option $1" >&2; exit 2 ;;
@@ -93,6 +97,15 @@ else
 	EOF
 	: >"$root/etc/hosts"
 	: >"$root/etc/resolv.conf"
+	for add in "${adds[@]}"; do
+		src=${add%%:*} dest=${add#*:}
+		if [[ "$src" == "$add" || "$dest" != /* || ! -f "$src" ]]; then
+			echo "mkimage.sh: --add $add: want SRC:DEST, an existing file and an absolute DEST" >&2
+			exit 2
+		fi
+		mkdir -p "$root$(dirname "$dest")"
+		cp -L --preserve=mode "$src" "$root$dest"
+	done
 
 	layer_tar="$work/layer.tar"
 	tar --create --file="$layer_tar" --directory="$root" \

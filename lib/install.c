@@ -1,0 +1,1318 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "dl.h"
+#include "http.h"
+#include "install.h"
+#include "proc.h"
+#include "util.h"
+
+#define STATE_DIR "/var/lib/flox-runc/install"
+#define MANIFEST STATE_DIR "/manifest"
+#define BEGIN_MARK "# flox-runc: begin"
+#define END_MARK "# flox-runc: end"
+#define DEFAULT_DROPIN_GLOB "/etc/containerd/conf.d/*.toml"
+#define CRIO_DROPIN "/etc/crio/crio.conf.d/50-flox-runc.conf"
+#define MAX_BINARY (256u << 20)
+
+/* One file this run changes. */
+struct change
+{
+  char *path; /* node path */
+  bool old_exists, new_exists;
+  char *old, *new_;
+  size_t old_len, new_len;
+  int old_mode, mode;
+  bool applied;
+};
+
+/* The record of an installation: what was there before. */
+struct mentry
+{
+  bool dir; /* a directory the installation created */
+  bool created; /* a file that did not exist */
+  int mode; /* of the backup */
+  char sha[65]; /* of what the installation wrote */
+  char *path;
+};
+
+struct inst
+{
+  const struct frc_install_opts *o;
+  const char *root;
+  const char *dest; /* node path of the binary */
+  const char *name; /* runtime name */
+  struct change *ch;
+  size_t nch;
+  char **dirs; /* directories created by this run (node paths) */
+  size_t ndirs;
+  struct mentry *m;
+  size_t nm;
+  bool containerd, crio; /* engines touched */
+  char *containerd_bin; /* node path */
+  const char *containerd_config;
+};
+
+static void report(struct inst *in, enum frc_finding kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void
+report(struct inst *in, enum frc_finding kind, const char *fmt, ...)
+{
+  va_list ap;
+  char *msg;
+  va_start(ap, fmt);
+  msg = xvasprintf(fmt, ap);
+  va_end(ap);
+  if (in->o->report)
+    in->o->report(kind, msg, in->o->data);
+  free(msg);
+}
+
+static char *
+hpath(const struct inst *in, const char *path)
+{
+  if (strcmp(in->root, "/") == 0)
+    return xstrdup(path);
+  return xasprintf("%s%s", in->root, path);
+}
+
+static void
+sha_hex(const void *data, size_t len, char out[65])
+{
+  unsigned char d[32];
+  frc_error_t ignored = NULL;
+  if (frc_sha256(data, len, d, &ignored) < 0)
+    {
+      frc_error_release(&ignored);
+      memset(d, 0, sizeof(d));
+    }
+  for (int i = 0; i < 32; i++)
+    snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Reads a node file: *exists false when it is not there. */
+static int
+read_node(const struct inst *in, const char *path, size_t max, char **text, size_t *len, bool *exists,
+          int *mode, frc_error_t *err)
+{
+  cleanup_free char *p = hpath(in, path);
+  struct stat st;
+  frc_error_t rerr = NULL;
+  *text = NULL;
+  *len = 0;
+  *exists = false;
+  if (lstat(p, &st) < 0)
+    {
+      if (errno == ENOENT)
+        return 0;
+      return frc_error_errno(err, errno, "cannot inspect %s", p);
+    }
+  if (!S_ISREG(st.st_mode))
+    return frc_error(err, "%s is not a regular file (a symlink?): point the installer at the file "
+                          "itself",
+                     p);
+  if (read_file_bounded(p, max, text, len, &rerr) < 0)
+    {
+      *err = rerr;
+      return -1;
+    }
+  *exists = true;
+  if (mode)
+    *mode = (int) (st.st_mode & 07777);
+  return 0;
+}
+
+static struct change *
+find_change(struct inst *in, const char *path)
+{
+  for (size_t i = 0; i < in->nch; i++)
+    if (strcmp(in->ch[i].path, path) == 0)
+      return &in->ch[i];
+  return NULL;
+}
+
+/* The text a file will have: planned, else current (NULL: absent). */
+static int
+planned_text(struct inst *in, const char *path, char **text, frc_error_t *err)
+{
+  struct change *c = find_change(in, path);
+  size_t len;
+  bool exists;
+  if (c)
+    {
+      *text = c->new_exists ? xstrdup(c->new_) : NULL; /* a text file */
+      return 0;
+    }
+  return read_node(in, path, FRC_ENGINECONF_MAX_BYTES, text, &len, &exists, NULL, err);
+}
+
+/* Plans path to hold data (NULL: to be removed) with mode (-1: the file's
+ * own, 0644 for a new one); nothing when it already does. */
+static int
+plan(struct inst *in, const char *path, const char *data, size_t len, int mode, frc_error_t *err)
+{
+  struct change *c = find_change(in, path);
+  if (c == NULL)
+    {
+      cleanup_free char *old = NULL;
+      size_t old_len;
+      bool exists;
+      int old_mode = 0;
+      if (read_node(in, path, MAX_BINARY, &old, &old_len, &exists, &old_mode, err) < 0)
+        return -1;
+      if (mode < 0)
+        mode = exists ? old_mode : 0644;
+      if ((!exists && data == NULL)
+          || (exists && data && old_len == len && memcmp(old, data, len) == 0 && old_mode == mode))
+        return 0;
+      in->ch = xrealloc(in->ch, (in->nch + 1) * sizeof(*in->ch));
+      c = &in->ch[in->nch++];
+      memset(c, 0, sizeof(*c));
+      c->path = xstrdup(path);
+      c->old_exists = exists;
+      c->old = steal_pointer(&old);
+      c->old_len = old_len;
+      c->old_mode = old_mode;
+    }
+  if (mode < 0)
+    mode = c->old_exists ? c->old_mode : 0644;
+  free(c->new_);
+  c->new_exists = data != NULL;
+  c->new_ = NULL;
+  if (data)
+    {
+      c->new_ = xmalloc0(len + 1); /* binaries hold NULs: no string copy */
+      memcpy(c->new_, data, len);
+    }
+  c->new_len = data ? len : 0;
+  c->mode = mode;
+  return 0;
+}
+
+/* mkdir -p of a node directory, recording what it creates. */
+static int
+mkdirs(struct inst *in, const char *path, frc_error_t *err)
+{
+  cleanup_free char *p = xstrdup(path);
+  for (char *s = p + 1;; s++)
+    if (*s == '/' || *s == '\0')
+      {
+        char c = *s;
+        cleanup_free char *h = NULL;
+        *s = '\0';
+        h = hpath(in, p);
+        if (mkdir(h, 0755) == 0)
+          {
+            in->dirs = xrealloc(in->dirs, (in->ndirs + 1) * sizeof(char *));
+            in->dirs[in->ndirs++] = xstrdup(p);
+          }
+        else if (errno != EEXIST)
+          return frc_error_errno(err, errno, "cannot create %s", h);
+        *s = c;
+        if (c == '\0')
+          break;
+      }
+  return 0;
+}
+
+static int
+write_node(struct inst *in, const char *path, const char *data, size_t len, int mode,
+           frc_error_t *err)
+{
+  cleanup_free char *dir = xstrdup(path);
+  cleanup_free char *h = hpath(in, path);
+  *strrchr(dir, '/') = '\0';
+  if (dir[0] && mkdirs(in, dir, err) < 0)
+    return -1;
+  return write_file_atomic(h, data, len, mode, err);
+}
+
+static void
+rollback(struct inst *in)
+{
+  for (size_t i = in->nch; i-- > 0;)
+    {
+      struct change *c = &in->ch[i];
+      cleanup_free char *h = hpath(in, c->path);
+      frc_error_t ignored = NULL;
+      if (!c->applied)
+        continue;
+      if (c->old_exists)
+        write_file_atomic(h, c->old, c->old_len, c->old_mode, &ignored);
+      else
+        unlink(h);
+      frc_error_release(&ignored);
+      c->applied = false;
+    }
+  for (size_t i = in->ndirs; i-- > 0;)
+    {
+      cleanup_free char *h = hpath(in, in->dirs[i]);
+      rmdir(h);
+    }
+}
+
+static int
+apply(struct inst *in, frc_error_t *err)
+{
+  for (size_t i = 0; i < in->nch; i++)
+    {
+      struct change *c = &in->ch[i];
+      if (c->new_exists)
+        {
+          if (write_node(in, c->path, c->new_, c->new_len, c->mode, err) < 0)
+            return -1;
+        }
+      else
+        {
+          cleanup_free char *h = hpath(in, c->path);
+          if (unlink(h) < 0 && errno != ENOENT)
+            return frc_error_errno(err, errno, "cannot remove %s", h);
+        }
+      c->applied = true;
+    }
+  return 0;
+}
+
+/* ------------------------------------------------------------ the record */
+
+static void
+manifest_release(struct inst *in)
+{
+  for (size_t i = 0; i < in->nm; i++)
+    free(in->m[i].path);
+  free(in->m);
+  in->m = NULL;
+  in->nm = 0;
+}
+
+static int
+manifest_read(struct inst *in, bool *present, frc_error_t *err)
+{
+  cleanup_free char *text = NULL;
+  size_t len;
+  char *save = NULL;
+  int lineno = 0;
+  if (read_node(in, MANIFEST, 1 << 20, &text, &len, present, NULL, err) < 0)
+    return -1;
+  for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
+    {
+      char kind[8], how[12], sha[65];
+      unsigned int mode;
+      int n = 0;
+      struct mentry *e;
+      lineno++;
+      if (sscanf(l, "%7s %11s %64s %o %n", kind, how, sha, &mode, &n) != 4 || n == 0 || l[n] != '/')
+        return frc_error(err, "%s%s:%d: malformed: restore the node by hand (its backups are in %s)",
+                         strcmp(in->root, "/") ? in->root : "", MANIFEST, lineno, STATE_DIR);
+      in->m = xrealloc(in->m, (in->nm + 1) * sizeof(*in->m));
+      e = &in->m[in->nm++];
+      memset(e, 0, sizeof(*e));
+      e->dir = strcmp(kind, "dir") == 0;
+      e->created = strcmp(how, "created") == 0;
+      e->mode = (int) (mode & 07777);
+      snprintf(e->sha, sizeof(e->sha), "%s", sha);
+      e->path = xstrdup(l + n);
+    }
+  return 0;
+}
+
+static struct mentry *
+manifest_find(struct inst *in, const char *path, bool dir)
+{
+  for (size_t i = 0; i < in->nm; i++)
+    if (in->m[i].dir == dir && strcmp(in->m[i].path, path) == 0)
+      return &in->m[i];
+  return NULL;
+}
+
+static char *
+backup_path(const char *path)
+{
+  char h[17];
+  frc_fnv64_hex(path, h);
+  return xasprintf("%s/backup/%s", STATE_DIR, h);
+}
+
+static void
+manifest_add(struct inst *in, bool dir, bool created, int mode, const char *sha, const char *path)
+{
+  struct mentry *e;
+  in->m = xrealloc(in->m, (in->nm + 1) * sizeof(*in->m));
+  e = &in->m[in->nm++];
+  memset(e, 0, sizeof(*e));
+  e->dir = dir;
+  e->created = created;
+  e->mode = mode;
+  snprintf(e->sha, sizeof(e->sha), "%s", sha);
+  e->path = xstrdup(path);
+}
+
+/* Records this run's changes: the first time a file is touched its old
+ * content is kept as the backup. */
+static int
+manifest_update(struct inst *in, frc_error_t *err)
+{
+  cleanup_free char *out = NULL;
+  size_t first_dir = in->ndirs;
+  if (mkdirs(in, STATE_DIR "/backup", err) < 0)
+    return -1;
+  for (size_t i = 0; i < in->nch; i++)
+    {
+      struct change *c = &in->ch[i];
+      struct mentry *e = manifest_find(in, c->path, false);
+      char sha[65] = "-";
+      if (c->new_exists)
+        sha_hex(c->new_, c->new_len, sha);
+      if (e)
+        {
+          snprintf(e->sha, sizeof(e->sha), "%s", sha);
+          continue;
+        }
+      if (c->old_exists)
+        {
+          cleanup_free char *b = backup_path(c->path);
+          if (write_node(in, b, c->old, c->old_len, 0600, err) < 0)
+            return -1;
+        }
+      manifest_add(in, false, !c->old_exists, c->old_mode, sha, c->path);
+    }
+  (void) first_dir;
+  for (size_t i = 0; i < in->ndirs; i++)
+    if (!manifest_find(in, in->dirs[i], true))
+      manifest_add(in, true, true, 0755, "-", in->dirs[i]);
+  out = xstrdup("");
+  for (size_t i = 0; i < in->nm; i++)
+    {
+      char *n = xasprintf("%s%s %s %s %04o %s\n", out, in->m[i].dir ? "dir" : "file",
+                          in->m[i].created ? "created" : "backup", in->m[i].sha, in->m[i].mode,
+                          in->m[i].path);
+      free(out);
+      out = n;
+    }
+  return write_node(in, MANIFEST, out, strlen(out), 0600, err);
+}
+
+/* ------------------------------------------------------------ host tools */
+
+static const char *const bin_dirs[] = { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
+                                        "/usr/bin",        "/sbin",           "/bin",
+                                        NULL };
+
+/* A program of the node (a node path), NULL when it has none. */
+static char *
+node_program(const struct inst *in, const char *name, const char *const *extra)
+{
+  for (int pass = 0; pass < 2; pass++)
+    for (const char *const *d = pass ? extra : bin_dirs; d && *d; d++)
+      {
+        cleanup_free char *p = xasprintf("%s/%s", *d, name);
+        cleanup_free char *h = hpath(in, p);
+        if (access(h, X_OK) == 0)
+          return steal_pointer(&p);
+      }
+  return NULL;
+}
+
+/* A program of the installer's own environment. */
+static char *
+own_program(const char *name)
+{
+  const char *path = getenv("PATH");
+  cleanup_free char *copy = xstrdup(path && *path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
+  char *save = NULL;
+  for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
+    {
+      cleanup_free char *p = xasprintf("%s/%s", d, name);
+      if (d[0] == '/' && access(p, X_OK) == 0)
+        return steal_pointer(&p);
+    }
+  for (const char *const *d = bin_dirs; *d; d++)
+    {
+      cleanup_free char *p = xasprintf("%s/%s", *d, name);
+      if (access(p, X_OK) == 0)
+        return steal_pointer(&p);
+    }
+  return NULL;
+}
+
+/* Runs a node program (argv[0] a node path) inside the host root. */
+static int
+run_in_host(const struct inst *in, const char *const *argv, struct frc_proc_result *res,
+            frc_error_t *err)
+{
+  const char *full[16];
+  size_t n = 0;
+  cleanup_free char *chroot_bin = NULL;
+  if (strcmp(in->root, "/") != 0)
+    {
+      chroot_bin = own_program("chroot");
+      if (chroot_bin == NULL)
+        return frc_error(err, "no chroot program to run %s in %s: install coreutils or busybox in "
+                              "the installer's image",
+                         argv[0], in->root);
+      full[n++] = chroot_bin;
+      full[n++] = in->root;
+    }
+  for (; *argv && n < 15; argv++)
+    full[n++] = *argv;
+  full[n] = NULL;
+  {
+    struct frc_proc p = { .argv = full, .deadline_ns = frc_now_ns() + 60000000000LL,
+                          .capture_stdout = 1 };
+    return frc_proc_run(&p, res, err);
+  }
+}
+
+/* ------------------------------------------------------------ containerd */
+
+static const char *
+plugin_header(long version)
+{
+  return version <= 1 ? "plugins.cri"
+                      : version == 2 ? "plugins.\"io.containerd.grpc.v1.cri\""
+                                     : "plugins.'io.containerd.cri.v1.runtime'";
+}
+
+static const char *
+plugin_norm(long version)
+{
+  return version <= 1 ? "plugins.cri"
+                      : version == 2 ? "plugins.io.containerd.grpc.v1.cri"
+                                     : "plugins.io.containerd.cri.v1.runtime";
+}
+
+/* Byte range [*b, *e) of flox-runc's marked block in text (with the blank
+ * line before it that the installer adds); false when none. */
+static bool
+find_block(const char *text, size_t *b, size_t *e)
+{
+  const char *s = text, *end;
+  while ((s = strstr(s, BEGIN_MARK)) != NULL && !(s == text || s[-1] == '\n'))
+    s++;
+  if (s == NULL)
+    return false;
+  end = strstr(s, "\n" END_MARK);
+  if (end == NULL)
+    return false;
+  end += 1 + strlen(END_MARK);
+  end += strcspn(end, "\n");
+  if (*end == '\n')
+    end++;
+  if (s - text >= 2 && s[-1] == '\n' && s[-2] == '\n')
+    s--;
+  *b = (size_t) (s - text);
+  *e = (size_t) (end - text);
+  return true;
+}
+
+/* Lines [first, last] of the block in text, 0 when none. */
+static void
+block_lines(const char *text, int *first, int *last)
+{
+  size_t b, e;
+  int line = 1;
+  *first = *last = 0;
+  if (text == NULL || !find_block(text, &b, &e))
+    return;
+  for (size_t i = 0; i < e; i++)
+    {
+      if (i == b)
+        *first = line;
+      if (text[i] == '\n')
+        line++;
+    }
+  *last = line;
+}
+
+static char *
+without_block(const char *text)
+{
+  size_t b, e;
+  if (!find_block(text, &b, &e))
+    return xstrdup(text);
+  return xasprintf("%.*s%s", (int) b, text, text + e);
+}
+
+static char *
+with_block(const char *text, const char *block)
+{
+  size_t b, e;
+  if (text == NULL || text[0] == '\0')
+    return xstrdup(block + 1); /* no blank line first */
+  if (find_block(text, &b, &e))
+    return xasprintf("%.*s%s%s", (int) b, text, b == 0 ? block + 1 : block, text + e);
+  return xasprintf("%s%s%s", text, text[strlen(text) - 1] == '\n' ? "" : "\n", block);
+}
+
+/* Byte offset of the start of line (1-based); the end for a line past it. */
+static size_t
+line_offset(const char *text, int line)
+{
+  const char *p = text;
+  for (int l = 1; l < line && p; l++)
+    {
+      p = strchr(p, '\n');
+      if (p)
+        p++;
+    }
+  return p ? (size_t) (p - text) : strlen(text);
+}
+
+char *
+frc_install_add_import(const char *text, const struct frc_toml *t, const char *entry)
+{
+  const struct frc_toml_kv *imp = frc_toml_find(t, "", "imports");
+  cleanup_strv char **list = imp ? frc_toml_string_array(imp->value) : NULL;
+  cleanup_free char *quoted = xasprintf("\"%s\"", entry);
+  const struct frc_toml_kv *ver;
+  size_t at;
+
+  for (char **e = list; e && *e; e++)
+    if (strcmp(*e, entry) == 0)
+      return NULL;
+  if (imp)
+    {
+      /* insert into the list, after its last element */
+      size_t p = line_offset(text, imp->line), open = 0, close = 0, last = 0;
+      int depth = 0, count = 0;
+      char quote = 0;
+      bool comment = false;
+      p += strcspn(text + p, "=");
+      for (; text[p]; p++)
+        {
+          char c = text[p];
+          if (comment)
+            {
+              comment = c != '\n';
+              continue;
+            }
+          if (quote)
+            {
+              if (c == '\\' && quote == '"' && text[p + 1])
+                p++;
+              else if (c == quote)
+                quote = 0, last = p;
+              continue;
+            }
+          if (c == '#')
+            comment = true;
+          else if (c == '"' || c == '\'')
+            quote = c, count += depth == 1 && text[last] != '"' && text[last] != '\'' ? 1 : 0;
+          else if (c == '[')
+            {
+              if (depth++ == 0)
+                open = last = p;
+            }
+          else if (c == ']')
+            {
+              if (--depth == 0)
+                {
+                  close = p;
+                  break;
+                }
+            }
+          else if (c == ',')
+            last = p;
+        }
+      if (close == 0)
+        return NULL;
+      if (last == open)
+        return xasprintf("%.*s%s%s", (int) close, text, quoted, text + close);
+      if (text[last] == ',')
+        {
+          /* a trailing comma: a new element line when ']' starts its line */
+          size_t ls = close;
+          while (ls > 0 && text[ls - 1] != '\n')
+            ls--;
+          if (strspn(text + ls, " \t") == close - ls && ls > open)
+            {
+              size_t ps = last;
+              while (ps > 0 && text[ps - 1] != '\n')
+                ps--;
+              return xasprintf("%.*s%.*s%s,\n%s", (int) ls, text, (int) strspn(text + ps, " \t"),
+                               text + ps, quoted, text + ls);
+            }
+          return xasprintf("%.*s %s%s", (int) close, text, quoted, text + close);
+        }
+      return xasprintf("%.*s, %s%s", (int) last + 1, text, quoted, text + last + 1);
+    }
+  /* a new top-level key: after `version`, else before the first table */
+  ver = frc_toml_find(t, "", "version");
+  at = ver ? line_offset(text, ver->end_line + 1)
+           : t->first_table_line ? line_offset(text, t->first_table_line) : strlen(text);
+  return xasprintf("%.*s%simports = [%s]\n%s", (int) at, text,
+                   at > 0 && text[at - 1] != '\n' ? "\n" : "", quoted, text + at);
+}
+
+/* The directory of an import glob "DIR/<star>.toml" (node path), NULL if not one. */
+static char *
+import_dir(const char *root_config, const char *entry)
+{
+  size_t n = strlen(entry);
+  cleanup_free char *dir = NULL;
+  if (n < 8 || strcmp(entry + n - 7, "/*.toml") != 0 || strpbrk(entry, "?[") != NULL
+      || strchr(entry, '*') != entry + n - 6)
+    return NULL;
+  dir = xstrndup(entry, n - 7);
+  if (dir[0] != '/')
+    {
+      cleanup_free char *base = xstrdup(root_config);
+      *strrchr(base, '/') = '\0';
+      return xasprintf("%s/%s", base, dir);
+    }
+  return steal_pointer(&dir);
+}
+
+static bool
+is_dest(const char *path, void *data)
+{
+  return strcmp(path, (const char *) data) == 0;
+}
+
+struct collect
+{
+  char *text;
+  int problems;
+};
+
+static void
+collect(enum frc_finding kind, const char *text, void *data)
+{
+  struct collect *c = data;
+  char *n;
+  if (kind != FRC_FINDING_PROBLEM)
+    return;
+  c->problems++;
+  n = xasprintf("%s%s%s", c->text ? c->text : "", c->text ? "; " : "", text);
+  free(c->text);
+  c->text = n;
+}
+
+static int
+containerd_major(struct inst *in)
+{
+  const char *argv[] = { in->containerd_bin, "--version", NULL };
+  cleanup_proc_result struct frc_proc_result res = { 0 };
+  frc_error_t ignored = NULL;
+  if (run_in_host(in, argv, &res, &ignored) < 0 || res.status != 0)
+    {
+      frc_error_release(&ignored);
+      return 0;
+    }
+  return frc_containerd_parse_major(res.out);
+}
+
+/* The options of the default runtime (runc), to give flox the same
+ * (SystemdCgroup, Root, ...): "    KEY = VALUE\n" lines. */
+static char *
+default_options(const struct frc_containerd_conf *c, long version)
+{
+  cleanup_free char *ctable = xasprintf("%s.containerd", plugin_norm(version));
+  cleanup_free char *def = NULL;
+  cleanup_free char *otable = NULL;
+  char *out = xstrdup("");
+  for (size_t f = 0; f < c->n; f++)
+    {
+      const struct frc_toml_kv *kv = frc_toml_find(&c->files[f].toml, ctable, "default_runtime_name");
+      if (kv)
+        {
+          free(def);
+          def = frc_toml_string(kv->value);
+        }
+    }
+  otable = xasprintf("%s.runtimes.%s.options", ctable, def ? def : "runc");
+  for (size_t f = 0; f < c->n; f++)
+    {
+      const struct frc_toml *t = &c->files[f].toml;
+      int bfirst, blast;
+      block_lines(c->files[f].text, &bfirst, &blast);
+      for (size_t i = 0; i < t->n; i++)
+        {
+          const struct frc_toml_kv *kv = &t->kv[i];
+          cleanup_free char *line = NULL;
+          char *n, *dup;
+          if (strcmp(kv->table, otable) != 0 || strcmp(kv->key, "BinaryName") == 0
+              || strpbrk(kv->key, ".\"' ") != NULL || (kv->line >= bfirst && kv->line <= blast))
+            continue;
+          /* a later value of the same key replaces the earlier line */
+          line = xasprintf("    %s = ", kv->key);
+          if ((dup = strstr(out, line)) != NULL && (dup == out || dup[-1] == '\n'))
+            {
+              char *eol = strchr(dup, '\n');
+              memmove(dup, eol + 1, strlen(eol + 1) + 1);
+            }
+          n = xasprintf("%s%s%s\n", out, line, kv->value);
+          free(out);
+          out = n;
+        }
+    }
+  return out;
+}
+
+static char *
+containerd_block(const struct inst *in, long version, const char *options)
+{
+  const char *p = plugin_header(version);
+  return xasprintf("\n" BEGIN_MARK " (`flox-runc install`; `flox-runc install --uninstall` removes it)\n"
+                   "[%s.containerd.runtimes.%s]\n"
+                   "  runtime_type = \"io.containerd.runc.v2\"\n"
+                   "  pod_annotations = [\"flox.dev/*\"]\n"
+                   "  container_annotations = [\"flox.dev/*\"]\n"
+                   "  [%s.containerd.runtimes.%s.options]\n"
+                   "    BinaryName = \"%s\"\n"
+                   "%s" END_MARK "\n",
+                   p, in->name, p, in->name, in->dest, options);
+}
+
+/* A definition of the runtime outside flox-runc's block: refuse to guess. */
+static int
+check_conflict(const struct inst *in, const struct frc_containerd_conf *c, frc_error_t *err)
+{
+  static const long versions[] = { 1, 2, 3 };
+  for (size_t f = 0; f < c->n; f++)
+    {
+      int bfirst, blast;
+      block_lines(c->files[f].text, &bfirst, &blast);
+      for (size_t i = 0; i < c->files[f].toml.n; i++)
+        {
+          const struct frc_toml_kv *kv = &c->files[f].toml.kv[i];
+          if (kv->line >= bfirst && kv->line <= blast)
+            continue;
+          for (size_t v = 0; v < 3; v++)
+            {
+              cleanup_free char *pre = xasprintf("%s.containerd.runtimes.%s", plugin_norm(versions[v]),
+                                                 in->name);
+              size_t n = strlen(pre);
+              if (strncmp(kv->table, pre, n) == 0 && (kv->table[n] == '\0' || kv->table[n] == '.'))
+                return frc_error(err, "%s:%d already defines the containerd runtime \"%s\": remove "
+                                      "it (flox-runc install writes its own), or pass --runtime-name",
+                                 c->files[f].path, kv->table_line, in->name);
+            }
+        }
+    }
+  return 0;
+}
+
+static int
+plan_containerd(struct inst *in, frc_error_t *err)
+{
+  struct frc_containerd_conf c __attribute__((cleanup(frc_containerd_release))) = { 0 };
+  const char *cfg = in->containerd_config;
+  cleanup_free char *options = NULL, *block = NULL, *target = NULL, *text = NULL, *next = NULL;
+  long version;
+  int major;
+
+  in->containerd_bin = node_program(in, "containerd", NULL);
+  if (in->containerd_bin == NULL)
+    return frc_error(err, "containerd is not installed in %s (no containerd in /usr/bin, "
+                          "/usr/local/bin, ...): the registration cannot be validated: install "
+                          "containerd first, or pass --engine crio",
+                     in->root);
+  major = containerd_major(in);
+  if (frc_containerd_load(in->root, cfg, &c, err) < 0)
+    return frc_error_wrap(err, "containerd config");
+  if (check_conflict(in, &c, err) < 0)
+    return -1;
+  version = c.files[0].text ? c.version : major >= 2 ? 3 : 2;
+  if (c.files[0].text == NULL)
+    {
+      cleanup_free char *fresh = xasprintf("version = %ld\n", version);
+      if (plan(in, cfg, fresh, strlen(fresh), -1, err) < 0)
+        return -1;
+    }
+  options = default_options(&c, version);
+  block = containerd_block(in, version, options);
+  if (version <= 2)
+    {
+      /* the file whose CRI section containerd keeps: the last one with it */
+      int last = frc_containerd_last_defining(&c, version <= 1 ? "cri" : "io.containerd.grpc.v1.cri");
+      target = xstrdup(c.files[last < 0 ? 0 : last].path);
+    }
+  else
+    {
+      /* a drop-in in a directory containerd already imports, else in
+       * /etc/containerd/conf.d, added to `imports` */
+      const struct frc_toml_kv *imp = frc_toml_find(&c.files[0].toml, "", "imports");
+      cleanup_strv char **list = imp ? frc_toml_string_array(imp->value) : NULL;
+      cleanup_free char *dir = NULL;
+      for (char **e = list; e && *e && dir == NULL; e++)
+        dir = import_dir(cfg, *e);
+      if (dir == NULL)
+        {
+          cleanup_free char *root_text = NULL;
+          struct frc_toml t __attribute__((cleanup(frc_toml_release))) = { 0 };
+          if (planned_text(in, cfg, &root_text, err) < 0
+              || frc_toml_parse(root_text, cfg, &t, err) < 0)
+            return -1;
+          next = frc_install_add_import(root_text, &t, DEFAULT_DROPIN_GLOB);
+          if (next && plan(in, cfg, next, strlen(next), -1, err) < 0)
+            return -1;
+          dir = xstrdup("/etc/containerd/conf.d");
+        }
+      target = xasprintf("%s/flox-runc.toml", dir);
+      free(next);
+      next = NULL;
+    }
+  /* flox-runc's block anywhere else goes */
+  for (size_t f = 0; f < c.n; f++)
+    if (c.files[f].text && strcmp(c.files[f].path, target) != 0 && strstr(c.files[f].text, BEGIN_MARK))
+      {
+        cleanup_free char *cur = NULL, *w = NULL;
+        if (planned_text(in, c.files[f].path, &cur, err) < 0)
+          return -1;
+        w = without_block(cur);
+        if (plan(in, c.files[f].path, w, strlen(w), -1, err) < 0)
+          return -1;
+      }
+  if (planned_text(in, target, &text, err) < 0)
+    return -1;
+  if (version >= 3 && text == NULL)
+    text = xasprintf("version = %ld\n", version);
+  next = with_block(text, block);
+  if (plan(in, target, next, strlen(next), -1, err) < 0)
+    return -1;
+  in->containerd = true;
+  report(in, FRC_FINDING_NOTE, "containerd%s: config version %ld: runtime \"%s\" goes to %s%s",
+         major ? (major == 1 ? " 1.x" : " 2.x") : "", version, in->name, target,
+         version <= 2 ? " (the file whose CRI section containerd uses)" : "");
+  return 0;
+}
+
+static int
+validate_containerd(struct inst *in, bool installed, frc_error_t *err)
+{
+  const char *argv[] = { in->containerd_bin, "--config", in->containerd_config, "config", "dump", NULL };
+  cleanup_proc_result struct frc_proc_result res = { 0 };
+  struct collect col = { 0 };
+  struct frc_engine_check chk = { .is_self = is_dest, .self_data = (void *) in->dest,
+                                  .report = collect, .data = &col };
+  int problems;
+
+  if (!installed)
+    {
+      /* uninstalled down to no config at all: containerd's defaults */
+      cleanup_free char *h = hpath(in, in->containerd_config);
+      if (access(h, F_OK) != 0)
+        return 0;
+    }
+  if (run_in_host(in, argv, &res, err) < 0)
+    return -1;
+  if (res.status != 0)
+    return frc_error(err, "containerd does not accept the configuration: %s",
+                     res.last_err && res.last_err[0] ? res.last_err : "config dump failed");
+  if (!installed)
+    return 0;
+  problems = frc_check_containerd_dump(res.out, "containerd config dump", &chk, err);
+  if (problems != 0)
+    {
+      if (problems > 0)
+        frc_error(err, "containerd does not read the runtime as written: %s", col.text);
+      free(col.text);
+      return -1;
+    }
+  report(in, FRC_FINDING_OK,
+         "containerd validated the configuration: `containerd config dump` has runtime \"%s\" "
+         "running %s",
+         in->name, in->dest);
+  return 0;
+}
+
+/* ------------------------------------------------------------------ CRI-O */
+
+static int
+plan_crio(struct inst *in, frc_error_t *err)
+{
+  cleanup_strv char **files = frc_crio_files(in->root);
+  cleanup_free char *text
+      = xasprintf("# written by `flox-runc install`; `flox-runc install --uninstall` removes it\n"
+                  "[crio.runtime.runtimes.%s]\n"
+                  "runtime_path = \"%s\"\n"
+                  "runtime_type = \"oci\"\n"
+                  "runtime_root = \"/run/flox-runc\"\n",
+                  in->name, in->dest);
+  cleanup_free char *table = xasprintf("crio.runtime.runtimes.%s", in->name);
+  for (char **f = files; *f; f++)
+    {
+      cleanup_free char *t = NULL;
+      size_t len;
+      bool exists;
+      struct frc_toml toml __attribute__((cleanup(frc_toml_release))) = { 0 };
+      if (strcmp(*f, CRIO_DROPIN) == 0)
+        continue;
+      if (read_node(in, *f, FRC_ENGINECONF_MAX_BYTES, &t, &len, &exists, NULL, err) < 0
+          || frc_toml_parse(t, *f, &toml, err) < 0)
+        return -1;
+      for (size_t i = 0; i < toml.n; i++)
+        if (strcmp(toml.kv[i].table, table) == 0)
+          return frc_error(err, "%s:%d already defines the CRI-O runtime \"%s\": remove it (flox-runc "
+                                "install writes its own), or pass --runtime-name",
+                           *f, toml.kv[i].table_line, in->name);
+    }
+  in->crio = true;
+  return plan(in, CRIO_DROPIN, text, strlen(text), 0644, err);
+}
+
+static int
+validate_crio(struct inst *in, frc_error_t *err)
+{
+  cleanup_strv char **files = frc_crio_files(in->root);
+  struct collect col = { 0 };
+  struct frc_engine_check chk = { .is_self = is_dest, .self_data = (void *) in->dest,
+                                  .report = collect, .data = &col };
+  int problems = frc_check_crio(in->root, (const char *const *) files, &chk, err);
+  if (problems != 0)
+    {
+      if (problems > 0)
+        frc_error(err, "CRI-O would not run flox-runc as written: %s", col.text);
+      free(col.text);
+      return -1;
+    }
+  report(in, FRC_FINDING_OK,
+         "CRI-O: runtime \"%s\" runs %s in crio.conf and its drop-ins as read by flox-runc (crio "
+         "itself was not run: `crio config` on the node shows CRI-O's own reading)",
+         in->name, in->dest);
+  return 0;
+}
+
+/* ------------------------------------------------------------- restarting */
+
+static int
+restart(struct inst *in, frc_error_t *err)
+{
+  const char *units[2] = { in->containerd ? "containerd" : NULL, in->crio ? "crio" : NULL };
+  cleanup_free char *systemd = hpath(in, "/run/systemd/system");
+  for (int u = 0; u < 2; u++)
+    {
+      cleanup_proc_result struct frc_proc_result res = { 0 };
+      cleanup_free char *nsenter = NULL;
+      if (units[u] == NULL)
+        continue;
+      if (in->o->no_restart)
+        {
+          report(in, FRC_FINDING_NOTE, "%s not restarted (--no-restart): restart it for the change "
+                                       "to take effect",
+                 units[u]);
+          continue;
+        }
+      if (in->o->restart_command)
+        {
+          cleanup_free char *engine = xasprintf("FLOX_RUNC_ENGINE=%s", units[u]);
+          cleanup_free char *root = xasprintf("FLOX_RUNC_HOST_ROOT=%s", in->root);
+          const char *env[] = { engine, root, NULL };
+          const char *argv[] = { "/bin/sh", "-c", in->o->restart_command, NULL };
+          struct frc_proc p = { .argv = argv, .extra_env = env,
+                                .deadline_ns = frc_now_ns() + 120000000000LL };
+          if (frc_proc_run(&p, &res, err) < 0)
+            return -1;
+          if (res.status != 0)
+            return frc_error(err, "--restart-command for %s failed (status %d): %s: the "
+                                  "configuration is in place; restart %s yourself",
+                             units[u], res.status, res.last_err ? res.last_err : "", units[u]);
+          report(in, FRC_FINDING_OK, "%s restarted (--restart-command)", units[u]);
+          continue;
+        }
+      if (access(systemd, F_OK) != 0)
+        {
+          report(in, FRC_FINDING_NOTE, "%s not restarted: the node does not run systemd: restart it "
+                                       "yourself (or pass --restart-command)",
+                 units[u]);
+          continue;
+        }
+      {
+        /* on the node: systemctl; from a container: in PID 1's namespaces
+         * (the DaemonSet has hostPID) */
+        const char *direct[] = { "systemctl", "restart", units[u], NULL };
+        const char *entered[] = { NULL, "-t", "1", "-m", "-u", "-i", "-n", "-p", "--",
+                                  "systemctl", "restart", units[u], NULL };
+        cleanup_free char *systemctl = own_program("systemctl");
+        struct frc_proc p = { .deadline_ns = frc_now_ns() + 120000000000LL };
+        if (strcmp(in->root, "/") == 0)
+          {
+            direct[0] = systemctl ? systemctl : "/usr/bin/systemctl";
+            p.argv = direct;
+          }
+        else
+          {
+            nsenter = own_program("nsenter");
+            if (nsenter == NULL)
+              return frc_error(err, "no nsenter to restart %s on the node: add it to the "
+                                    "installer's image, or pass --restart-command",
+                               units[u]);
+            entered[0] = nsenter;
+            p.argv = entered;
+          }
+        if (frc_proc_run(&p, &res, err) < 0)
+          return -1;
+        if (res.status != 0)
+          return frc_error(err, "systemctl restart %s failed (status %d): %s: the configuration is "
+                                "in place; see `journalctl -u %s`",
+                           units[u], res.status, res.last_err ? res.last_err : "", units[u]);
+        report(in, FRC_FINDING_OK, "%s restarted (systemctl)", units[u]);
+      }
+    }
+  return 0;
+}
+
+/* ---------------------------------------------------------- node checks */
+
+static void
+check_node(struct inst *in)
+{
+  static const char *const nix_dirs[] = { "/nix/var/nix/profiles/default/bin", NULL };
+  cleanup_free char *nix = node_program(in, "nix-store", nix_dirs);
+  cleanup_free char *runc = node_program(in, "runc", NULL);
+  cleanup_free char *crun = node_program(in, "crun", NULL);
+  cleanup_free char *bash = node_program(in, "bash-static", NULL);
+  if (nix == NULL)
+    report(in, FRC_FINDING_PROBLEM, "the node has no nix-store: Flox containers fail until Nix is "
+                                    "installed (Debian: apt-get install nix-bin)");
+  if (runc == NULL && crun == NULL)
+    report(in, FRC_FINDING_PROBLEM, "the node has no runc or crun: install one (apt-get install "
+                                    "runc)");
+  if (bash == NULL)
+    report(in, FRC_FINDING_PROBLEM, "the node has no bash-static: activation of environments needs "
+                                    "it (Debian: apt-get install bash-static)");
+}
+
+/* ------------------------------------------------------------- the verbs */
+
+static int
+plan_install(struct inst *in, frc_error_t *err)
+{
+  const struct frc_install_opts *o = in->o;
+  cleanup_free char *bin = NULL;
+  size_t len;
+  frc_error_t rerr = NULL;
+  bool want_cd, want_crio;
+  cleanup_free char *cd_bin = node_program(in, "containerd", NULL);
+  cleanup_free char *crio_bin = node_program(in, "crio", NULL);
+  cleanup_free char *cd_cfg = hpath(in, in->containerd_config);
+  cleanup_free char *crio_dir = hpath(in, "/etc/crio");
+
+  if (read_file_bounded(o->binary ? o->binary : "/proc/self/exe", MAX_BINARY, &bin, &len, &rerr) < 0)
+    {
+      *err = rerr;
+      return frc_error_wrap(err, "the flox-runc to install");
+    }
+  if (plan(in, in->dest, bin, len, 0755, err) < 0)
+    return -1;
+  if (o->node_config)
+    {
+      struct frc_config c;
+      cleanup_free char *text = NULL;
+      size_t tlen;
+      if (frc_config_load(&c, o->node_config, err) < 0)
+        return frc_error_wrap(err, "--node-config %s", o->node_config);
+      frc_config_release(&c);
+      if (read_file_bounded(o->node_config, 1 << 20, &text, &tlen, err) < 0
+          || plan(in, "/etc/flox-runc/config.json", text, tlen, 0644, err) < 0)
+        return -1;
+    }
+  want_cd = o->engine == FRC_INSTALL_CONTAINERD
+            || (o->engine == FRC_INSTALL_AUTO && (cd_bin || access(cd_cfg, F_OK) == 0));
+  want_crio = o->engine == FRC_INSTALL_CRIO
+              || (o->engine == FRC_INSTALL_AUTO && (crio_bin || access(crio_dir, F_OK) == 0));
+  if (!want_cd && !want_crio)
+    return frc_error(err, "neither containerd nor CRI-O is on the node under %s: install one, or "
+                          "pass --engine containerd|crio",
+                     in->root);
+  if (want_cd && plan_containerd(in, err) < 0)
+    return -1;
+  if (want_crio && plan_crio(in, err) < 0)
+    return -1;
+  return 0;
+}
+
+static int
+plan_uninstall(struct inst *in, frc_error_t *err)
+{
+  for (size_t i = 0; i < in->nm; i++)
+    {
+      struct mentry *e = &in->m[i];
+      cleanup_free char *cur = NULL;
+      size_t len;
+      bool exists;
+      char sha[65];
+      if (e->dir)
+        continue;
+      if (read_node(in, e->path, MAX_BINARY, &cur, &len, &exists, NULL, err) < 0)
+        return -1;
+      if (exists)
+        sha_hex(cur, len, sha);
+      if (exists ? strcmp(sha, e->sha) == 0 : strcmp(e->sha, "-") == 0)
+        {
+          if (e->created)
+            {
+              if (plan(in, e->path, NULL, 0, 0, err) < 0)
+                return -1;
+            }
+          else
+            {
+              cleanup_free char *b = backup_path(e->path);
+              cleanup_free char *old = NULL;
+              size_t olen;
+              bool bexists;
+              if (read_node(in, b, MAX_BINARY, &old, &olen, &bexists, NULL, err) < 0)
+                return -1;
+              if (!bexists)
+                return frc_error(err, "the backup of %s (%s) is missing: restore it by hand",
+                                 e->path, b);
+              if (plan(in, e->path, old, olen, e->mode, err) < 0)
+                return -1;
+            }
+        }
+      else if (exists && strstr(cur, BEGIN_MARK))
+        {
+          cleanup_free char *w = without_block(cur);
+          report(in, FRC_FINDING_NOTE, "%s changed since flox-runc was installed: only flox-runc's "
+                                       "block is removed",
+                 e->path);
+          if (plan(in, e->path, w, strlen(w), -1, err) < 0)
+            return -1;
+        }
+      else
+        report(in, FRC_FINDING_NOTE, "%s changed since flox-runc was installed: left as it is",
+               e->path);
+      if (str_has_prefix(e->path, "/etc/containerd/") || strcmp(e->path, in->containerd_config) == 0)
+        in->containerd = true;
+      if (str_has_prefix(e->path, "/etc/crio/"))
+        in->crio = true;
+    }
+  if (in->containerd && (in->containerd_bin = node_program(in, "containerd", NULL)) == NULL)
+    in->containerd = false; /* nothing to validate with, nothing to restart */
+  return 0;
+}
+
+/* After a successful uninstall: the record and the directories it created. */
+static void
+forget(struct inst *in)
+{
+  cleanup_free char *m = hpath(in, MANIFEST);
+  for (size_t i = 0; i < in->nm; i++)
+    if (!in->m[i].dir && !in->m[i].created)
+      {
+        cleanup_free char *b = backup_path(in->m[i].path);
+        cleanup_free char *h = hpath(in, b);
+        unlink(h);
+      }
+  unlink(m);
+  {
+    cleanup_free char *bd = hpath(in, STATE_DIR "/backup");
+    cleanup_free char *sd = hpath(in, STATE_DIR);
+    rmdir(bd);
+    rmdir(sd);
+  }
+  for (size_t i = in->nm; i-- > 0;)
+    if (in->m[i].dir)
+      {
+        cleanup_free char *h = hpath(in, in->m[i].path);
+        if (rmdir(h) < 0 && errno != ENOENT)
+          report(in, FRC_FINDING_NOTE, "%s is not removed: %s (it holds files flox-runc did not "
+                                       "install)",
+                 in->m[i].path, strerror(errno));
+      }
+}
+
+static void
+inst_release(struct inst *in)
+{
+  for (size_t i = 0; i < in->nch; i++)
+    {
+      free(in->ch[i].path);
+      free(in->ch[i].old);
+      free(in->ch[i].new_);
+    }
+  free(in->ch);
+  for (size_t i = 0; i < in->ndirs; i++)
+    free(in->dirs[i]);
+  free(in->dirs);
+  manifest_release(in);
+  free(in->containerd_bin);
+}
+
+static bool
+safe_toml_path(const char *p)
+{
+  if (p == NULL || p[0] != '/')
+    return false;
+  for (const char *s = p; *s; s++)
+    if (*s == '"' || *s == '\\' || *s == '\'' || (unsigned char) *s < 0x20 || *s == 0x7f)
+      return false;
+  return strstr(p, "/../") == NULL;
+}
+
+int
+frc_install(const struct frc_install_opts *o, frc_error_t *err)
+{
+  struct inst in __attribute__((cleanup(inst_release))) = { 0 };
+  bool present = false;
+  int ret = -1;
+
+  in.o = o;
+  in.root = o->host_root ? o->host_root : "/";
+  in.dest = o->binary_dest ? o->binary_dest : "/usr/local/bin/flox-runc";
+  in.name = o->runtime_name ? o->runtime_name : "flox";
+  in.containerd_config = o->containerd_config ? o->containerd_config : "/etc/containerd/config.toml";
+  if (in.root[0] != '/' || (strlen(in.root) > 1 && in.root[strlen(in.root) - 1] == '/'))
+    return frc_error(err, "--host-root %s: give an absolute directory without a trailing '/'", in.root);
+  if (!safe_toml_path(in.dest) || !safe_toml_path(in.containerd_config))
+    return frc_error(err, "the binary and config paths must be absolute, without quotes, "
+                          "backslashes or control characters");
+  if (in.name[0] == '\0' || strspn(in.name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                           "0123456789_-")
+                                != strlen(in.name))
+    return frc_error(err, "--runtime-name %s: use letters, digits, '-' and '_'", in.name);
+  if (manifest_read(&in, &present, err) < 0)
+    return -1;
+
+  if (o->uninstall)
+    {
+      if (!present)
+        {
+          report(&in, FRC_FINDING_OK, "nothing to uninstall: no record of `flox-runc install` "
+                                      "under %s",
+                 in.root);
+          return 0;
+        }
+      if (plan_uninstall(&in, err) < 0)
+        return -1;
+    }
+  else
+    {
+      check_node(&in);
+      if (plan_install(&in, err) < 0)
+        return -1;
+      if (in.nch == 0)
+        {
+          report(&in, FRC_FINDING_OK, "nothing to change: flox-runc is installed and registered");
+          return 0;
+        }
+    }
+
+  if (apply(&in, err) < 0)
+    goto undo;
+  if (in.containerd && validate_containerd(&in, !o->uninstall, err) < 0)
+    goto undo;
+  if (in.crio && !o->uninstall && validate_crio(&in, err) < 0)
+    goto undo;
+  if (!o->uninstall && manifest_update(&in, err) < 0)
+    goto undo;
+  for (size_t i = 0; i < in.nch; i++)
+    report(&in, FRC_FINDING_OK, "%s %s", in.ch[i].new_exists ? (in.ch[i].old_exists ? "updated" : "created")
+                                                            : "removed",
+           in.ch[i].path);
+  if (o->uninstall)
+    forget(&in);
+  ret = restart(&in, err);
+  return ret;
+
+undo:
+  rollback(&in);
+  return frc_error_wrap(err, "nothing changed on the node");
+}

@@ -1,0 +1,516 @@
+#!/usr/bin/env bash
+#
+# tests/integration/install.sh - `flox-runc install` against real host roots
+# and the real containerd (Debian 12: containerd 1.6, which reads config
+# versions 1 and 2, not 3).  Each host root is a directory holding the
+# node's containerd binary and the libraries it needs, so the installer's
+# validation runs the real `containerd config dump` inside it (chroot), as
+# it does on a node.
+#
+# Layouts found in the wild, each installed, checked with containerd's own
+# reading, installed a second time (nothing changes, byte for byte) and
+# uninstalled (the host root is byte for byte what it was):
+#   1. a single config.toml (version 2) with the node's CRI settings: the
+#      runtime is appended after them, the runc runtime's options copied;
+#   2. `imports` already present, the CRI settings in a drop-in: the runtime
+#      goes into that drop-in (containerd 1.x lets an import replace a whole
+#      plugin section), `imports` stays one key, config.toml is untouched;
+#      `imports` present and no CRI section anywhere: config.toml;
+#   3. a table on the first line (no `version`: containerd reads version 1);
+#   4. no config.toml at all;
+#   5. version 3, which containerd 1.6 does not read: validation fails and
+#      every file is put back; a configuration containerd refuses: the same.
+# Then: a runtime of that name defined by hand (refused, nothing changed),
+# a file changed after installing (uninstall removes only flox-runc's
+# block), --node-config (validated, installed), --restart-command, CRI-O
+# (drop-in; validated by reading: no crio here).
+# End to end: the installer registers flox-runc with a containerd whose
+# config lives in a host root; that containerd (its /usr/local/bin the host
+# root's, in a private mount namespace) runs a Flox pod through the
+# runtime `flox` over the CRI API.  And the DaemonSet of
+# docs/kubernetes/daemonset.yaml: its image is built with
+# tests/tools/mkimage-installer.sh, and its install container is run by
+# containerd (ctr) with the volumes the manifest declares, against a test
+# host root.
+#
+# Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR (meson).  Root only.  TAP.
+set -euo pipefail
+
+SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+export FLOX_RUNC_SRCDIR=$SRCDIR
+# shellcheck source=tests/lib/common.sh
+. "$SRCDIR/tests/lib/common.sh"
+# shellcheck source=tests/lib/hub.sh
+. "$SRCDIR/tests/lib/hub.sh"
+# shellcheck source=tests/lib/nixcache.sh
+. "$SRCDIR/tests/lib/nixcache.sh"
+# shellcheck source=tests/lib/engines.sh
+. "$SRCDIR/tests/lib/engines.sh"
+
+skip_unless_root
+engines_require_containerd
+require_cmd chroot unshare ldd python3 sha256sum cmp
+python3 -c 'import yaml' 2>/dev/null || skip_all "python3-yaml is needed to read daemonset.yaml (apt-get install python3-yaml)"
+[[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
+tmpdir_setup flox-runc-install
+unset FLOX_RUNC_CONFIG
+
+# ------------------------------------------------------------------ helpers
+
+# A host root with the node's containerd and what it needs to run.
+BASE=$TEST_TMPDIR/host-base
+mkdir -p "$BASE/etc" "$BASE/usr/bin"
+cp "$(command -v containerd)" "$BASE/usr/bin/containerd"
+while read -r lib; do
+	mkdir -p "$BASE$(dirname "$lib")"
+	cp -L "$lib" "$BASE$lib"
+done < <(ldd "$(command -v containerd)" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+
+# new_host NAME: a fresh host root (hard links to the base's binaries).
+new_host() {
+	local h=$TEST_TMPDIR/$1
+	rm -rf "$h"
+	cp -al "$BASE" "$h"
+	echo "$h"
+}
+
+# snapshot H: every path with its type and mode, and every file's sha256.
+snapshot() {
+	(cd "$1" && find . -printf '%p %y %m\n' | LC_ALL=C sort && find . -type f -exec sha256sum {} + | LC_ALL=C sort)
+}
+
+install_() { # H ARGS...
+	local h=$1
+	shift
+	capture "$FLOX_RUNC" install --host-root "$h" --no-restart "$@"
+}
+
+# dump H: containerd's own reading of H's configuration, inside H.
+dump() { chroot "$1" containerd --config /etc/containerd/config.toml config dump 2>/dev/null || true; }
+
+# full cycle H: install, check idempotence and uninstall; the caller checks
+# containerd's reading in between through the function named by $2.
+cycle() { # H CHECK-FUNCTION
+	local h=$1 before after
+	before=$(snapshot "$h")
+	install_ "$h"
+	assert_rc 0 "install"
+	assert_contains "$CAP_OUT" "containerd validated the configuration" "validated by containerd"
+	cmp "$FLOX_RUNC" "$h/usr/local/bin/flox-runc" || die "the installed binary differs"
+	"$2" "$h"
+	after=$(snapshot "$h")
+	install_ "$h"
+	assert_rc 0 "second install"
+	assert_contains "$CAP_OUT" "nothing to change" "second install: nothing to do"
+	assert_eq "$after" "$(snapshot "$h")" "second install changes nothing, byte for byte"
+	install_ "$h" --uninstall
+	assert_rc 0 "uninstall"
+	assert_eq "$before" "$(snapshot "$h")" "uninstall restores the host root byte for byte"
+	assert_not_contains "$(dump "$h")" "runtimes.flox]" "containerd has no flox runtime after uninstall"
+}
+
+# registered H [SANDBOX-IMAGE]: containerd's dump has runtime flox with
+# flox-runc and the flox.dev annotations (and keeps the node's sandbox_image).
+registered() {
+	local d
+	d=$(dump "$1")
+	assert_contains "$d" '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.flox]' "runtime flox in containerd's reading"
+	assert_contains "$d" 'BinaryName = "/usr/local/bin/flox-runc"' "BinaryName"
+	assert_contains "$d" 'pod_annotations = ["flox.dev/*"]' "pod annotations"
+	if [[ -n "${2:-}" ]]; then
+		assert_contains "$d" "sandbox_image = \"$2\"" "the node's CRI settings are kept"
+	fi
+}
+
+CRI_SETTINGS='[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "example.com/pause:7"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+      SystemdCgroup = true'
+
+# ------------------------------------------------------------ the layouts
+
+check_single() {
+	registered "$1" example.com/pause:7
+	# the runc runtime's options go to flox too (SystemdCgroup must match)
+	local d
+	d=$(dump "$1" | sed -n '/runtimes.flox.options\]/,/^$/p')
+	assert_contains "$d" "SystemdCgroup = true" "runc's SystemdCgroup copied"
+	# appended after the node's own text, which is unchanged
+	cmp -n "$(stat -c %s "$TEST_TMPDIR/orig.toml")" "$TEST_TMPDIR/orig.toml" "$1/etc/containerd/config.toml" ||
+		die "the node's text was changed, not appended to"
+}
+
+t_single() {
+	local h
+	h=$(new_host single)
+	mkdir -p "$h/etc/containerd"
+	printf 'version = 2\nroot = "/var/lib/containerd"\n\n%s\n' "$CRI_SETTINGS" >"$h/etc/containerd/config.toml"
+	chmod 0600 "$h/etc/containerd/config.toml"
+	cp "$h/etc/containerd/config.toml" "$TEST_TMPDIR/orig.toml"
+	cycle "$h" check_single
+}
+
+check_imports() {
+	registered "$1" example.com/pause:7
+	assert_eq 1 "$(grep -c '^imports' "$1/etc/containerd/config.toml")" "one imports key"
+	cmp "$TEST_TMPDIR/orig.toml" "$1/etc/containerd/config.toml" || die "config.toml was changed"
+	assert_contains "$(cat "$1/etc/containerd/conf.d/10-cri.toml")" "# flox-runc: begin" "the runtime went into the drop-in with the CRI section"
+}
+
+t_imports() {
+	local h
+	h=$(new_host imports)
+	mkdir -p "$h/etc/containerd/conf.d"
+	printf 'version = 2\nimports = ["/etc/containerd/conf.d/*.toml"]\n' >"$h/etc/containerd/config.toml"
+	printf 'version = 2\n%s\n' "$CRI_SETTINGS" >"$h/etc/containerd/conf.d/10-cri.toml"
+	printf 'version = 2\n[plugins."io.containerd.internal.v1.opt"]\n  path = "/opt/containerd"\n' >"$h/etc/containerd/conf.d/20-opt.toml"
+	cp "$h/etc/containerd/config.toml" "$TEST_TMPDIR/orig.toml"
+	cycle "$h" check_imports
+}
+
+check_imports_nocri() {
+	registered "$1"
+	assert_eq 1 "$(grep -c '^imports' "$1/etc/containerd/config.toml")" "one imports key"
+	assert_contains "$(cat "$1/etc/containerd/config.toml")" "# flox-runc: begin" "the runtime went into config.toml"
+}
+
+t_imports_nocri() {
+	local h
+	h=$(new_host imports-nocri)
+	mkdir -p "$h/etc/containerd/conf.d"
+	printf 'version = 2\nimports = [\n  "/etc/containerd/conf.d/*.toml",\n]\n' >"$h/etc/containerd/config.toml"
+	printf 'version = 2\n[plugins."io.containerd.internal.v1.opt"]\n  path = "/opt/containerd"\n' >"$h/etc/containerd/conf.d/20-opt.toml"
+	cycle "$h" check_imports_nocri
+}
+
+check_first_line() {
+	local d
+	d=$(dump "$1")
+	assert_contains "$d" '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.flox]' "runtime flox read (version 1 names)"
+	assert_contains "$d" 'sandbox_image = "example.com/pause:8"' "the node's settings kept"
+	assert_eq '[plugins.cri]' "$(head -1 "$1/etc/containerd/config.toml")" "the first line is still the table"
+	assert_contains "$(cat "$1/etc/containerd/config.toml")" "[plugins.cri.containerd.runtimes.flox]" "version 1 table names"
+}
+
+t_first_line() {
+	local h
+	h=$(new_host first-line)
+	mkdir -p "$h/etc/containerd"
+	printf '[plugins.cri]\n  sandbox_image = "example.com/pause:8"\n' >"$h/etc/containerd/config.toml"
+	cycle "$h" check_first_line
+}
+
+check_missing() {
+	registered "$1"
+	assert_eq "version = 2" "$(head -1 "$1/etc/containerd/config.toml")" "a version 2 config (containerd 1.6)"
+}
+
+t_missing() {
+	local h
+	h=$(new_host missing)
+	cycle "$h" check_missing
+	[[ ! -e "$h/etc/containerd" ]] || die "/etc/containerd left behind"
+}
+
+t_v3_unreadable() {
+	local h before
+	h=$(new_host v3)
+	mkdir -p "$h/etc/containerd"
+	printf 'version = 3\nroot = "/var/lib/containerd"\n\n[plugins.'"'"'io.containerd.cri.v1.images'"'"']\n  snapshotter = "overlayfs"\n' >"$h/etc/containerd/config.toml"
+	before=$(snapshot "$h")
+	install_ "$h"
+	assert_rc 1 "containerd 1.6 does not read version 3"
+	assert_contains "$CAP_ERR" "containerd does not read the runtime as written" "said"
+	assert_contains "$CAP_ERR" "nothing changed on the node" "and undone"
+	assert_eq "$before" "$(snapshot "$h")" "every file put back"
+	# a configuration containerd refuses outright
+	printf 'version = 2\noom_score = "high"\n' >"$h/etc/containerd/config.toml"
+	before=$(snapshot "$h")
+	install_ "$h"
+	assert_rc 1 "refused configuration"
+	assert_contains "$CAP_ERR" "containerd does not accept the configuration" "containerd's refusal"
+	assert_eq "$before" "$(snapshot "$h")" "every file put back"
+}
+
+t_conflict() {
+	local h before
+	h=$(new_host conflict)
+	mkdir -p "$h/etc/containerd"
+	printf 'version = 2\n[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.flox]\n  runtime_type = "io.containerd.runc.v2"\n' >"$h/etc/containerd/config.toml"
+	before=$(snapshot "$h")
+	install_ "$h"
+	assert_rc 1 "a hand-made runtime flox"
+	assert_contains "$CAP_ERR" "/etc/containerd/config.toml:2 already defines the containerd runtime \"flox\"" "names it"
+	assert_eq "$before" "$(snapshot "$h")" "nothing changed"
+	install_ "$h" --runtime-name flox-runc
+	assert_rc 0 "another name"
+	assert_contains "$(dump "$h")" "runtimes.flox-runc]" "registered under that name"
+}
+
+t_changed_then_uninstalled() {
+	local h
+	h=$(new_host changed)
+	mkdir -p "$h/etc/containerd"
+	printf 'version = 2\n' >"$h/etc/containerd/config.toml"
+	install_ "$h"
+	assert_rc 0 "install"
+	printf '# the admin was here\n' >>"$h/etc/containerd/config.toml"
+	install_ "$h" --uninstall
+	assert_rc 0 "uninstall"
+	assert_contains "$CAP_OUT" "/etc/containerd/config.toml changed since flox-runc was installed: only flox-runc's block is removed" "said"
+	assert_eq $'version = 2\n# the admin was here' "$(cat "$h/etc/containerd/config.toml")" "the admin's line stays, the block goes"
+	[[ ! -e "$h/usr/local/bin/flox-runc" ]] || die "binary left"
+}
+
+t_node_config() {
+	local h
+	h=$(new_host node-config)
+	printf '{"runtim": "/usr/sbin/runc"}\n' >"$TEST_TMPDIR/bad.json"
+	install_ "$h" --node-config "$TEST_TMPDIR/bad.json"
+	assert_rc 1 "an invalid node config"
+	assert_contains "$CAP_ERR" "unknown key \`runtim\`" "names the key"
+	[[ ! -e "$h/usr/local/bin/flox-runc" && ! -e "$h/etc/flox-runc" ]] || die "something was installed"
+	printf '{"runtime": "/usr/sbin/runc"}\n' >"$TEST_TMPDIR/good.json"
+	install_ "$h" --node-config "$TEST_TMPDIR/good.json"
+	assert_rc 0 "a valid node config"
+	cmp "$TEST_TMPDIR/good.json" "$h/etc/flox-runc/config.json" || die "node config not installed"
+	assert_contains "$CAP_OUT" "WARNING  the node has no nix-store" "the node's requirements checked"
+	assert_contains "$CAP_OUT" "WARNING  the node has no bash-static" "bash-static checked"
+}
+
+t_restart_command() {
+	local h
+	h=$(new_host restart)
+	capture "$FLOX_RUNC" install --host-root "$h" \
+		--restart-command "echo \"\$FLOX_RUNC_ENGINE \$FLOX_RUNC_HOST_ROOT\" >>'$TEST_TMPDIR/restarts'"
+	assert_rc 0 "install"
+	assert_eq "containerd $h" "$(cat "$TEST_TMPDIR/restarts")" "the hook ran once, for containerd"
+	assert_contains "$CAP_OUT" "containerd restarted (--restart-command)" "said"
+	capture "$FLOX_RUNC" install --host-root "$h" --restart-command "echo again >>'$TEST_TMPDIR/restarts'"
+	assert_eq "containerd $h" "$(cat "$TEST_TMPDIR/restarts")" "nothing changed: no restart"
+	capture "$FLOX_RUNC" install --host-root "$h" --uninstall --restart-command "exit 3"
+	assert_rc 1 "a failing hook"
+	assert_contains "$CAP_ERR" "--restart-command for containerd failed (status 3)" "said"
+	# no systemd in a host root without /run/systemd/system: a note
+	install_ "$h"
+	capture "$FLOX_RUNC" install --host-root "$h" --uninstall
+	assert_rc 0 "uninstall"
+	assert_contains "$CAP_OUT" "containerd not restarted: the node does not run systemd" "said"
+}
+
+t_crio() {
+	local h before
+	h=$TEST_TMPDIR/crio-host
+	mkdir -p "$h/etc/crio"
+	printf '[crio.runtime]\ndefault_runtime = "runc"\n' >"$h/etc/crio/crio.conf"
+	before=$(snapshot "$h")
+	install_ "$h"
+	assert_rc 0 "install for CRI-O"
+	assert_contains "$CAP_OUT" "CRI-O: runtime \"flox\" runs /usr/local/bin/flox-runc" "validated by reading"
+	assert_contains "$(cat "$h/etc/crio/crio.conf.d/50-flox-runc.conf")" 'runtime_path = "/usr/local/bin/flox-runc"' "drop-in"
+	local after
+	after=$(snapshot "$h")
+	install_ "$h"
+	assert_contains "$CAP_OUT" "nothing to change" "idempotent"
+	assert_eq "$after" "$(snapshot "$h")" "byte for byte"
+	install_ "$h" --uninstall
+	assert_eq "$before" "$(snapshot "$h")" "uninstalled byte for byte"
+	mkdir -p "$h/etc/crio/crio.conf.d"
+	printf '[crio.runtime.runtimes.flox]\nruntime_path = "/usr/bin/runc"\n' >"$h/etc/crio/crio.conf.d/60-mine.conf"
+	install_ "$h"
+	assert_rc 1 "a runtime flox of the admin's"
+	assert_contains "$CAP_ERR" "/etc/crio/crio.conf.d/60-mine.conf:1 already defines the CRI-O runtime \"flox\"" "names it"
+}
+
+tap_test "a single config.toml (version 2)" t_single
+tap_test "imports present, CRI settings in a drop-in" t_imports
+tap_test "imports present (multi-line list), no CRI section" t_imports_nocri
+tap_test "a table on the first line (version 1)" t_first_line
+tap_test "no config.toml" t_missing
+tap_test "version 3 and a refused config: validation fails, files put back" t_v3_unreadable
+tap_test "a runtime flox defined by hand" t_conflict
+tap_test "uninstall after the admin changed the file" t_changed_then_uninstalled
+tap_test "--node-config and the node's requirements" t_node_config
+tap_test "--restart-command, no systemd" t_restart_command
+tap_test "CRI-O drop-in" t_crio
+
+# ------------------------------------------- end to end: a Flox pod, the DaemonSet
+
+e2e_ready=1
+if ! command -v node >/dev/null 2>&1 || [[ ! -d "$CRI_DIR/node_modules/@grpc/grpc-js" ]]; then
+	(command -v npm >/dev/null 2>&1 && cd "$CRI_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2) || e2e_ready=0
+fi
+for c in nix-store nix python3 git busybox; do
+	command -v "$c" >/dev/null 2>&1 || e2e_ready=0
+done
+
+# The node: a host root whose containerd config is a test daemon's (own
+# root, state, socket, runc Root), without any flox runtime.
+NODE=$TEST_TMPDIR/node
+CD_ROOT=$TEST_TMPDIR/containerd/root
+CD_STATE=$TEST_TMPDIR/containerd/state
+CD_SOCK=$TEST_TMPDIR/containerd/containerd.sock
+CD_LOG=$TEST_TMPDIR/containerd.log
+CD_RUNC_ROOT=$TEST_TMPDIR/runc-root
+node_setup() {
+	new_host node >/dev/null
+	mkdir -p "$TEST_TMPDIR/containerd" "$CD_RUNC_ROOT" "$NODE/etc/containerd" "$TEST_TMPDIR/cni/bin" "$TEST_TMPDIR/cni/conf"
+	cat >"$NODE/etc/containerd/config.toml" <<EOF
+version = 2
+root = "$CD_ROOT"
+state = "$CD_STATE"
+plugin_dir = ""
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+
+[grpc]
+  address = "$CD_SOCK"
+
+[ttrpc]
+  address = "$CD_SOCK.ttrpc"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$IMG_PAUSE"
+  restrict_oom_score_adj = true
+  enable_selinux = false
+  disable_apparmor = true
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "$(free_port)"
+
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+    default_runtime_name = "runc"
+
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        Root = "$CD_RUNC_ROOT"
+
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "$TEST_TMPDIR/cni/bin"
+    conf_dir = "$TEST_TMPDIR/cni/conf"
+EOF
+}
+
+# The engine restart: containerd with the host root's config, in a private
+# mount namespace whose /usr/local/bin is the host root's (where the
+# installer put flox-runc, the BinaryName it registered), the node config
+# the installer put in place.
+node_containerd_start() {
+	FLOX_RUNC_CONFIG=$NODE/etc/flox-runc/config.json unshare -m --propagation private \
+		sh -c 'mount --bind "$1/usr/local/bin" /usr/local/bin && exec containerd --config "$1/etc/containerd/config.toml"' \
+		sh "$NODE" >"$CD_LOG" 2>&1 &
+	CD_PID=$!
+	echo "$CD_PID" >"$TEST_TMPDIR/cd.pid"
+	cleanup_add node_containerd_stop
+	WAIT_TIMEOUT=15 wait_for ctr -a "$CD_SOCK" version
+}
+
+# at cleanup (the trap's shell: the pid comes from the file)
+node_containerd_stop() {
+	CD_PID=$(cat "$TEST_TMPDIR/cd.pid" 2>/dev/null || true)
+	containerd_stop
+}
+
+exited() { [[ "$(cri ContainerStatus "{\"container_id\":\"$1\"}" | jq -r .status.state)" == CONTAINER_EXITED ]]; }
+
+t_flox_pod() {
+	engines_flox_setup
+	engines_images
+	node_setup
+	capture "$FLOX_RUNC" install --host-root "$NODE" --node-config "$FLOX_CFG" \
+		--restart-command "echo restart >>'$TEST_TMPDIR/node-restarts'"
+	assert_rc 0 "install on the node"
+	assert_eq restart "$(cat "$TEST_TMPDIR/node-restarts")" "restart hook"
+	unset FLOX_RUNC_CONFIG
+	node_containerd_start
+	local img pod uid cfg id st
+	for img in pause empty; do
+		containerd_import k8s.io "$TEST_TMPDIR/images/$img.tar"
+	done
+	uid=$(printf 'pod-%s' "$TEST_ID" | sha256sum | cut -c1-32)
+	mkdir -p "$TEST_TMPDIR/pods/hello"
+	cfg=$(jq -nc --arg uid "$uid" --arg logdir "$TEST_TMPDIR/pods" '{
+		metadata: {name: "hello", namespace: "default", uid: $uid, attempt: 0},
+		log_directory: $logdir,
+		annotations: {"flox.dev/environment": "acme/hello"},
+		linux: {security_context: {namespace_options: {network: "NODE", pid: "CONTAINER", ipc: "POD"}}}}')
+	pod=$(jq -nc --argjson c "$cfg" '{config: $c, runtime_handler: "flox"}' | cri RunPodSandbox - | jq -er .pod_sandbox_id)
+	id=$(jq -nc --arg pod "$pod" --arg img "$IMG_EMPTY" --argjson c "$cfg" '{pod_sandbox_id: $pod,
+		config: {metadata: {name: "hello", attempt: 0}, image: {image: $img}, command: ["hello"],
+			log_path: "hello/0.log", linux: {security_context: {namespace_options: $c.linux.security_context.namespace_options}}},
+		sandbox_config: $c}' | cri CreateContainer - | jq -er .container_id)
+	cri StartContainer "{\"container_id\":\"$id\"}" >/dev/null
+	WAIT_TIMEOUT=60 wait_for exited "$id"
+	st=$(cri ContainerStatus "{\"container_id\":\"$id\"}")
+	assert_json "$st" '.status.exit_code == 0' "hello exited 0"
+	assert_eq "stdout F Hello, world!" "$(cut -d' ' -f2- "$TEST_TMPDIR/pods/hello/0.log")" "the environment's hello ran"
+	# (the empty image has no hello: the installed flox-runc projected the
+	# environment)
+	cri StopPodSandbox "{\"pod_sandbox_id\":\"$pod\"}" >/dev/null
+	cri RemovePodSandbox "{\"pod_sandbox_id\":\"$pod\"}" >/dev/null
+	assert_empty "$(engines_leftovers)" "nothing left behind"
+}
+
+# The DaemonSet's install container, run by containerd with the volumes of
+# docs/kubernetes/daemonset.yaml: hostPath / -> a test host root, the
+# ConfigMap -> its data as files.
+t_daemonset() {
+	local ds=$SRCDIR/docs/kubernetes/daemonset.yaml host cm img=docker.io/flox-runc/installer:test
+	ctr -a "$CD_SOCK" version >/dev/null 2>&1 || die "the node's containerd (previous test) is not running"
+	bash "$SRCDIR/tests/tools/mkimage-installer.sh" "$TEST_TMPDIR/installer.tar" "$img" "$FLOX_RUNC" 2>/dev/null ||
+		die "mkimage-installer.sh failed"
+	containerd_import flox-runc-install "$TEST_TMPDIR/installer.tar"
+	host=$(new_host ds-host)
+	mkdir -p "$host/etc/containerd"
+	printf 'version = 2\n\n%s\n' "$CRI_SETTINGS" >"$host/etc/containerd/config.toml"
+	cm=$TEST_TMPDIR/ds-configmap
+	mkdir -p "$cm"
+	# the pod as the manifest declares it: command and mounts
+	python3 - "$ds" "$host" "$cm" >"$TEST_TMPDIR/ds.args" <<'PY'
+import os, sys, yaml
+docs = list(yaml.safe_load_all(open(sys.argv[1])))
+ds = next(d for d in docs if d["kind"] == "DaemonSet")
+cms = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+spec = ds["spec"]["template"]["spec"]
+ic = spec["initContainers"][0]
+vols = {v["name"]: v for v in spec["volumes"]}
+for m in ic["volumeMounts"]:
+    v = vols[m["name"]]
+    if "hostPath" in v:
+        assert v["hostPath"]["path"] == "/", "the installer mounts the node's root"
+        src = sys.argv[2]
+    else:
+        src = sys.argv[3]
+        for k, text in cms[v["configMap"]["name"]]["data"].items():
+            open(os.path.join(src, k), "w").write(text)
+    opts = "rbind:" + ("ro" if m.get("readOnly") else "rw")
+    print("--mount")
+    print("type=bind,src=%s,dst=%s,options=%s" % (src, m["mountPath"], opts))
+assert ic["securityContext"]["privileged"]
+print("--privileged")
+print("--")
+for a in ic["command"] + ic.get("args", []):
+    print(a)
+PY
+	mapfile -t args <"$TEST_TMPDIR/ds.args"
+	local sep
+	for sep in "${!args[@]}"; do [[ "${args[$sep]}" == -- ]] && break; done
+	capture ctr -a "$CD_SOCK" -n flox-runc-install run --rm "${args[@]:0:$sep}" "$img" "ds-$TEST_ID" "${args[@]:$((sep + 1))}"
+	assert_rc 0 "the install container ran"
+	assert_contains "$CAP_OUT" "containerd validated the configuration" "validated by the node's containerd"
+	assert_contains "$CAP_OUT" "containerd not restarted: the node does not run systemd" "no systemd in the test host root"
+	cmp "$FLOX_RUNC" "$host/usr/local/bin/flox-runc" || die "binary not installed"
+	cmp "$cm/config.json" "$host/etc/flox-runc/config.json" || die "node config not installed"
+	registered "$host" example.com/pause:7
+}
+
+if ((e2e_ready)); then
+	tap_test "installed runtime runs a Flox pod (CRI, handler flox)" t_flox_pod
+	tap_test "the DaemonSet's install container, run by containerd" t_daemonset
+else
+	tap_skip "installed runtime runs a Flox pod" "needs node + tests/tools/cri modules, Nix and busybox"
+	tap_skip "the DaemonSet's install container" "needs the test containerd of the previous test"
+fi
+tap_done
