@@ -24,9 +24,10 @@ t_help() { # RUNTIME FLAG
 	capture "$FLOX_RUNC" "$flag"
 	assert_rc 0 "exit status"
 	for verb in "resolve OWNER/NAME" "prefetch OWNER/NAME" "gc [--max-age" "doctor [--containerd-config" \
-		"config" "install [--host-root DIR]" "[--uninstall]"; do
+		"config" "install [--host-root DIR]"; do
 		assert_contains "$CAP_OUT" "  $verb" "names $verb"
 	done
+	assert_contains "$CAP_OUT" "[--uninstall]" "install --uninstall"
 	assert_contains "$CAP_OUT" "FLOX_RUNC_CONFIG" "the node configuration"
 	assert_contains "$CAP_OUT" "The real runtime, $path:" "then the runtime"
 	# what follows the heading is exactly the runtime's own --help
