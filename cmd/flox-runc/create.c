@@ -170,6 +170,25 @@ node_ca_bundle(const struct frc_config *cfg)
   return NULL;
 }
 
+/* A bundle flox-runc edited before (a second `run` of it, under another id)
+ * has an earlier container's FLOX_ENV_CACHE mount: ours, replaced. */
+static void
+remove_own_cache_mount(struct frc_spec *spec, const struct frc_config *cfg)
+{
+  yajl_val mounts = frc_json_get(spec->doc.root, "mounts");
+  cleanup_free char *own = xasprintf("%s/env-cache/", cfg->state_dir);
+  cleanup_free char *source = NULL;
+  for (size_t i = 0; mounts && mounts->type == yajl_t_array && i < mounts->u.array.len; i++)
+    {
+      const char *d = frc_json_get_string(mounts->u.array.values[i], "destination");
+      const char *src = frc_json_get_string(mounts->u.array.values[i], "source");
+      if (d && src && strcmp(d, FRC_ENV_CACHE_DIR) == 0 && str_has_prefix(src, own))
+        source = xstrdup(src);
+    }
+  if (source)
+    frc_spec_remove_mount(spec, FRC_ENV_CACHE_DIR, source);
+}
+
 /* FLOX_ENV_CACHE (lib/envcache.c) and, when neither the process nor the
  * environment has a CA bundle, the node's, both bind-mounted under
  * /run/flox (after project_mounts' /run/flox tmpfs). */
@@ -204,7 +223,7 @@ activation_mounts(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_d
       if (write_file_replace(p, ini, sizeof(ini) - 1, 0644, err) < 0 || chown(p, r.uid, r.gid) < 0)
         return frc_error_wrap(err, "cannot write pip.ini into FLOX_ENV_CACHE");
     }
-  frc_spec_remove_mount(spec, FRC_ENV_CACHE_DIR, rec->env_cache_dir);
+  remove_own_cache_mount(spec, &ctx->config);
   if (frc_spec_has_mount(spec, FRC_ENV_CACHE_DIR))
     return frc_error(err, "the container already mounts something at " FRC_ENV_CACHE_DIR
                           ": remove that volume, flox-runc mounts FLOX_ENV_CACHE there");

@@ -91,8 +91,8 @@ warm_create() {
 	cp -r "$TEST_TMPDIR/pristine" "$TEST_TMPDIR/pristine-$tag"
 	bundle_jq "$TEST_TMPDIR/pristine-$tag" '.annotations["flox.dev/environment"] = $e' --arg e "$env"
 	cp -r "$TEST_TMPDIR/pristine-$tag" "$TEST_TMPDIR/projected-$tag"
+	# prime stays while its projected spec is reused: its FLOX_ENV_CACHE is mounted
 	"$FLOX_RUNC" --root "$ROOT" create --bundle "$TEST_TMPDIR/projected-$tag" "prime-$tag" >/dev/null
-	"$FLOX_RUNC" --root "$ROOT" delete --force "prime-$tag"
 	log "warm create of $env: $N rounds"
 	: >"$TEST_TMPDIR/c.rt"
 	: >"$TEST_TMPDIR/c.fr"
@@ -117,6 +117,7 @@ warm_create() {
 			rm -rf "$b"
 		done
 	done
+	"$FLOX_RUNC" --root "$ROOT" delete --force "prime-$tag"
 	CREATE_RT=$(median <"$TEST_TMPDIR/c.rt")
 	CREATE_FR=$(median <"$TEST_TMPDIR/c.fr")
 }
