@@ -1061,23 +1061,60 @@ restart(struct inst *in, frc_error_t *err)
 
 /* ---------------------------------------------------------- node checks */
 
+/* What the node needs besides flox-runc, as the node config in effect (the
+ * one being installed, else the node's) names it: warnings, not failures
+ * (the node may get them after flox-runc). */
 static void
 check_node(struct inst *in)
 {
   static const char *const nix_dirs[] = { "/nix/var/nix/profiles/default/bin", NULL };
   cleanup_free char *nix = node_program(in, "nix-store", nix_dirs);
-  cleanup_free char *runc = node_program(in, "runc", NULL);
-  cleanup_free char *crun = node_program(in, "crun", NULL);
-  cleanup_free char *bash = node_program(in, "bash-static", NULL);
+  cleanup_free char *node_cfg = hpath(in, "/etc/flox-runc/config.json");
+  const char *cfg_path = in->o->node_config ? in->o->node_config : node_cfg;
+  struct frc_config c;
+  cleanup_error frc_error_t err = NULL;
+  const char *bash = FRC_DEFAULT_BASH;
+  bool loaded = false;
+
+  if (access(cfg_path, F_OK) == 0)
+    {
+      if (frc_config_load(&c, cfg_path, &err) == 0)
+        loaded = true;
+      else if (in->o->node_config == NULL)
+        report(in, FRC_FINDING_PROBLEM, "the node's /etc/flox-runc/config.json: %s", err->msg);
+    }
   if (nix == NULL)
     report(in, FRC_FINDING_PROBLEM, "the node has no nix-store: Flox containers fail until Nix is "
                                     "installed (Debian: apt-get install nix-bin)");
-  if (runc == NULL && crun == NULL)
-    report(in, FRC_FINDING_PROBLEM, "the node has no runc or crun: install one (apt-get install "
-                                    "runc)");
-  if (bash == NULL)
-    report(in, FRC_FINDING_PROBLEM, "the node has no bash-static: activation of environments needs "
-                                    "it (Debian: apt-get install bash-static)");
+  if (loaded && c.runtime)
+    {
+      cleanup_free char *rt = hpath(in, c.runtime);
+      if (access(rt, X_OK) != 0)
+        report(in, FRC_FINDING_PROBLEM, "the node config's `runtime` %s is not on the node: install "
+                                        "it or fix the key",
+               c.runtime);
+    }
+  else
+    {
+      cleanup_free char *runc = node_program(in, "runc", NULL);
+      cleanup_free char *crun = node_program(in, "crun", NULL);
+      if (runc == NULL && crun == NULL)
+        report(in, FRC_FINDING_PROBLEM, "the node has no runc or crun: install one (apt-get install "
+                                        "runc)");
+    }
+  if (loaded && c.bash)
+    bash = c.bash;
+  if (!str_has_prefix(bash, "/nix/store/"))
+    {
+      cleanup_free char *b = hpath(in, bash);
+      if (access(b, X_OK) != 0)
+        report(in, FRC_FINDING_PROBLEM, "the node has no %s (the node config's `bash`): environments "
+                                        "with vars or a hook need it (Debian: apt-get install "
+                                        "bash-static)",
+               bash);
+    }
+  if (loaded)
+    frc_config_release(&c);
 }
 
 /* ------------------------------------------------------------- the verbs */

@@ -19,7 +19,10 @@
 #   3. a table on the first line (no `version`: containerd reads version 1);
 #   4. no config.toml at all;
 #   5. version 3, which containerd 1.6 does not read: validation fails and
-#      every file is put back; a configuration containerd refuses: the same.
+#      every file is put back; a configuration containerd refuses: the same;
+#      version 3 with a MOCK containerd 2.x (named so: none can be installed
+#      here): a drop-in, `imports` added after `version` or the drop-in put
+#      in the directory an existing import names.
 # Then: a runtime of that name defined by hand (refused, nothing changed),
 # a file changed after installing (uninstall removes only flox-runc's
 # block), --node-config (validated, installed), --restart-command, CRI-O
@@ -234,6 +237,55 @@ t_v3_unreadable() {
 	assert_eq "$before" "$(snapshot "$h")" "every file put back"
 }
 
+# MOCK containerd 2.x: Debian 12 has only containerd 1.6, which does not read
+# config version 3.  It answers --version as 2.0 and `config dump` with the
+# root config followed by the files under /etc/containerd/*/ (what its
+# imports name here), `version` lines dropped: enough for the installer to
+# find the runtime; what containerd 2 itself makes of the files is not
+# tested here (the unit tests check the edits, docs say so).
+mock_containerd2() { # H
+	mkdir -p "$1/bin"
+	cp /bin/busybox "$1/bin/busybox"
+	for a in sh cat sed; do ln -sf busybox "$1/bin/$a"; done
+	rm -f "$1/usr/bin/containerd"
+	cat >"$1/usr/bin/containerd" <<'SH'
+#!/bin/sh
+# MOCK of containerd 2.x (tests/integration/install.sh)
+[ "$1" = --version ] && { echo "containerd github.com/containerd/containerd v2.0.0 mock"; exit 0; }
+[ "$1 $3 $4" = "--config config dump" ] || exit 2
+cat "$2" || exit 1
+for f in /etc/containerd/*/*.toml; do [ -f "$f" ] && { echo; sed '/^version/d' "$f"; }; done
+exit 0
+SH
+	chmod 0755 "$1/usr/bin/containerd"
+}
+
+check_v3() {
+	local c=$1/etc/containerd/config.toml
+	assert_eq $'version = 3\nimports = ["/etc/containerd/conf.d/*.toml"]\nroot = "/var/lib/containerd"' "$(head -3 "$c")" "imports added after version, before any table"
+	assert_contains "$(cat "$1/etc/containerd/conf.d/flox-runc.toml")" "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.flox]" "a version 3 drop-in"
+	assert_eq "version = 3" "$(head -1 "$1/etc/containerd/conf.d/flox-runc.toml")" "the drop-in's version"
+}
+
+check_v3_imports() {
+	cmp "$TEST_TMPDIR/orig.toml" "$1/etc/containerd/config.toml" || die "config.toml changed: its imports already cover the drop-in"
+	[[ -f "$1/etc/containerd/config.d/flox-runc.toml" ]] || die "the drop-in is not in the imported directory"
+}
+
+t_v3_mock() {
+	local h
+	h=$(new_host v3-mock)
+	mock_containerd2 "$h"
+	mkdir -p "$h/etc/containerd"
+	printf 'version = 3\nroot = "/var/lib/containerd"\n\n[plugins.'"'"'io.containerd.cri.v1.images'"'"']\n  snapshotter = "overlayfs"\n' >"$h/etc/containerd/config.toml"
+	cycle "$h" check_v3
+	# imports already naming a directory: the drop-in goes there
+	printf 'version = 3\nimports = ["/etc/containerd/config.d/*.toml"]\n[plugins.x]\n  a = 1\n' >"$h/etc/containerd/config.toml"
+	mkdir -p "$h/etc/containerd/config.d"
+	cp "$h/etc/containerd/config.toml" "$TEST_TMPDIR/orig.toml"
+	cycle "$h" check_v3_imports
+}
+
 t_conflict() {
 	local h before
 	h=$(new_host conflict)
@@ -277,7 +329,16 @@ t_node_config() {
 	assert_rc 0 "a valid node config"
 	cmp "$TEST_TMPDIR/good.json" "$h/etc/flox-runc/config.json" || die "node config not installed"
 	assert_contains "$CAP_OUT" "WARNING  the node has no nix-store" "the node's requirements checked"
-	assert_contains "$CAP_OUT" "WARNING  the node has no bash-static" "bash-static checked"
+	assert_contains "$CAP_OUT" "WARNING  the node config's \`runtime\` /usr/sbin/runc is not on the node" "the runtime the config names"
+	assert_contains "$CAP_OUT" "WARNING  the node has no /bin/bash-static (the node config's \`bash\`)" "bash-static checked"
+	# a node that has them: no warning (the test machine's own files)
+	mkdir -p "$h/bin" "$h/usr/sbin" "$h/usr/bin"
+	cp "$(command -v runc)" "$h/usr/sbin/runc"
+	cp "$(command -v nix-store)" "$h/usr/bin/nix-store"
+	cp "$(command -v bash-static || command -v bash)" "$h/bin/bash-static"
+	install_ "$h"
+	assert_rc 0 "again"
+	assert_not_contains "$CAP_OUT" "WARNING" "nothing missing"
 }
 
 t_restart_command() {
@@ -330,6 +391,7 @@ tap_test "imports present (multi-line list), no CRI section" t_imports_nocri
 tap_test "a table on the first line (version 1)" t_first_line
 tap_test "no config.toml" t_missing
 tap_test "version 3 and a refused config: validation fails, files put back" t_v3_unreadable
+tap_test "version 3 with a MOCK containerd 2.x: drop-in and imports" t_v3_mock
 tap_test "a runtime flox defined by hand" t_conflict
 tap_test "uninstall after the admin changed the file" t_changed_then_uninstalled
 tap_test "--node-config and the node's requirements" t_node_config
