@@ -19,6 +19,8 @@ packages=(
   # real engines (tests/lib/engines.sh): containerd (ctr, CRI), podman + conmon,
   # Node.js for the CRI client (tests/tools/cri)
   containerd podman conmon nodejs
+  # the installer suite reads docs/kubernetes/daemonset.yaml (tests/integration/install.sh)
+  python3-yaml
 )
 # npm: Debian's package, unless the installed nodejs brings its own (a
 # NodeSource nodejs conflicts with Debian's npm)
