@@ -49,7 +49,7 @@ static const struct flag_def create_flags[] = {
   { "pid-file", 0, FLAG_VALUE, C(pid_file) },
   { "no-pivot", 0, FLAG_BOOL, SKIP },
   { "no-new-keyring", 0, FLAG_BOOL, SKIP },
-  { "preserve-fds", 0, FLAG_VALUE, SKIP },
+  { "preserve-fds", 0, FLAG_VALUE, C(preserve_fds) },
   { NULL, 0, 0, 0 },
 };
 
@@ -60,7 +60,7 @@ static const struct flag_def run_flags[] = {
   { "pid-file", 0, FLAG_VALUE, C(pid_file) },
   { "no-pivot", 0, FLAG_BOOL, SKIP },
   { "no-new-keyring", 0, FLAG_BOOL, SKIP },
-  { "preserve-fds", 0, FLAG_VALUE, SKIP },
+  { "preserve-fds", 0, FLAG_VALUE, C(preserve_fds) },
   { "detach", 'd', FLAG_BOOL, C(detach) },
   { "keep", 0, FLAG_BOOL, C(keep) },
   { "no-subreaper", 0, FLAG_BOOL, SKIP },

@@ -65,6 +65,7 @@ struct frc_cmdline
   const char *bundle; /* create, run: --bundle/-b; NULL means the cwd */
   const char *pid_file;
   const char *console_socket;
+  const char *preserve_fds; /* create, run: --preserve-fds N (fds 3..N+2 go to the container) */
   const char *process; /* exec --process/-p */
   bool detach;
   bool keep; /* run --keep */

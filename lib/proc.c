@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -72,6 +73,20 @@ feed(struct line_buf *lb, const char *data, size_t n, const struct frc_proc *p)
     }
 }
 
+void
+frc_close_fds_from(int first)
+{
+  struct rlimit rl;
+  long max = 1 << 20;
+  if (close_range((unsigned) first, ~0u, 0) == 0)
+    return;
+  /* Kernels before 5.9: every possible descriptor. */
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t) max)
+    max = (long) rl.rlim_cur;
+  for (long fd = first; fd < max; fd++)
+    close((int) fd);
+}
+
 static void __attribute__((noreturn))
 child(const struct frc_proc *p, int out_fd, int err_fd, char **env)
 {
@@ -82,10 +97,9 @@ child(const struct frc_proc *p, int out_fd, int err_fd, char **env)
     dup2(devnull, 0);
   dup2(out_fd >= 0 ? out_fd : devnull, 1);
   dup2(err_fd, 2);
-  /* Close everything else: the engine's fds (console sockets, pipes) must
-   * not leak into the helper. */
-  for (int fd = 3; fd < 1024; fd++)
-    close(fd);
+  /* Close everything else: the engine's fds (console sockets, pipes), at
+   * any number, must not leak into the helper. */
+  frc_close_fds_from(3);
   signal(SIGPIPE, SIG_DFL);
   execve(p->argv[0], (char *const *) p->argv, env);
   _exit(127);

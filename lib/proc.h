@@ -1,6 +1,7 @@
 /* proc.h - running a helper program (the node's nix-store) under a deadline.
  *
- * Owns: fork/exec with a clean set of fds, the child in its own process group
+ * Owns: fork/exec with a clean set of fds (0-2 only: everything above is
+ * closed with close_range, frc_close_fds_from), the child in its own process group
  * and killed with it if flox-runc dies (PR_SET_PDEATHSIG), stdout captured
  * (bounded) or discarded, stderr read line by line and handed to a callback
  * (progress) while the last lines are kept for the error message, and the
@@ -33,6 +34,11 @@ struct frc_proc_result
   size_t out_len;
   char *last_err; /* the last stderr lines, joined with "; " */
 };
+
+/* Closes every descriptor from first up (close_range, else one by one up
+ * to the descriptor limit): what a helper must not inherit.  For a child
+ * between fork and exec. */
+void frc_close_fds_from(int first);
 
 /* Runs p to completion.  Returns 0 when it ran (whatever its status), -1
  * when it could not be started. */

@@ -16,6 +16,7 @@
 
 #include "dl.h"
 #include "http.h"
+#include "proc.h"
 #include "sandbox.h"
 #include "util.h"
 
@@ -197,9 +198,7 @@ child_main(const struct frc_sandbox *s, pid_t parent, int out, frc_sandbox_fn fn
    * becomes fd 3, stdin and stdout /dev/null. */
   if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(out, 3) < 0)
     _exit(125);
-  if (close_range(4, ~0u, 0) < 0)
-    for (int fd = 4; fd < 1024; fd++)
-      close(fd);
+  frc_close_fds_from(4);
   signal(SIGPIPE, SIG_DFL);
   if (frc_sandbox_enter(s, &err) < 0)
     {

@@ -147,16 +147,75 @@ add_paths(struct nix_argv *a, char *const *paths, frc_error_t *err)
   return 0;
 }
 
+/* Nix's own account of a failure: its last `error:` line other than the
+ * generic "build of ... failed", else the last download error it only warned
+ * about before giving up (a substituter answering HTTP 500 on
+ * nix-cache-info makes Nix skip it with a warning and then report "don't
+ * know how to build"), else "build of ... failed". */
+struct nix_errors
+{
+  char *error;
+  char *download;
+  char *build;
+};
+
+static void
+nix_errors_release(struct nix_errors *e)
+{
+  free(e->error);
+  free(e->download);
+  free(e->build);
+}
+
+static void
+keep(char **slot, const char *line)
+{
+  free(*slot);
+  *slot = xstrdup(line);
+}
+
+static void
+note_nix_error(struct nix_errors *e, const char *line)
+{
+  while (*line == ' ' || *line == '\t')
+    line++;
+  if (str_has_prefix(line, "error: build of ") || str_has_prefix(line, "error: some substitutes"))
+    keep(&e->build, line);
+  else if (str_has_prefix(line, "error: "))
+    keep(&e->error, line);
+  else if (str_has_prefix(line, "warning: error: unable to download "))
+    keep(&e->download, line + strlen("warning: "));
+  else if (str_has_prefix(line, "warning: unable to download "))
+    {
+      cleanup_free char *l = xasprintf("error: %s", line + strlen("warning: "));
+      keep(&e->download, l);
+    }
+}
+
+static const char *
+nix_error_line(const struct nix_errors *e)
+{
+  return e->error ? e->error : e->download ? e->download : e->build;
+}
+
 struct progress
 {
   const struct frc_store *s;
   unsigned copied;
+  struct nix_errors errs;
 };
+
+static void
+progress_release(struct progress *p)
+{
+  nix_errors_release(&p->errs);
+}
 
 static void
 on_nix_line(const char *line, void *data)
 {
   struct progress *p = data;
+  note_nix_error(&p->errs, line);
   if (str_has_prefix(line, "copying path "))
     {
       p->copied++;
@@ -170,10 +229,12 @@ on_nix_line(const char *line, void *data)
 
 static int
 nix_failed(const struct frc_store *s, const char *what, const struct frc_proc_result *r,
-           char *const *paths, frc_error_t *err)
+           const struct nix_errors *e, char *const *paths, frc_error_t *err)
 {
   cleanup_free char *subs = join(s->config->substituters, ", ");
   cleanup_free char *detail = escape_for_message(r->last_err, strlen(r->last_err), 600);
+  const char *line = nix_error_line(e);
+  cleanup_free char *nix = line ? escape_for_message(line, strlen(line), 600) : NULL;
   if (r->timed_out)
     {
       frc_error(err, "%s did not finish before the deadline (deadline_seconds=%ld); what was "
@@ -185,6 +246,12 @@ nix_failed(const struct frc_store *s, const char *what, const struct frc_proc_re
     return frc_error(err, "%s: a substituted path lacks a valid signature from the node's "
                           "trusted_public_keys (substituters tried: %s): %s",
                      what, subs, detail);
+  /* A substituter that failed (HTTP 5xx, refused, truncated): Nix's own
+   * line says which URL and how. */
+  if ((e->error && strstr(e->error, "unable to download")) || e->download)
+    return frc_error(err, "%s: a substituter failed (tried: %s): Nix says \"%s\": check that the "
+                          "binary cache is up and reachable from the node, or fix `substituters`",
+                     what, subs, nix);
   if (strstr(r->last_err, "don't know how to build") || strstr(r->last_err, "no substituter")
       || strstr(r->last_err, "does not exist") || strstr(r->last_err, "cannot be created"))
     {
@@ -196,6 +263,9 @@ nix_failed(const struct frc_store *s, const char *what, const struct frc_proc_re
                             "to a binary cache or add one to `substituters`",
                        what, missing ? missing : "a store path", subs);
     }
+  if (nix && strstr(r->last_err, line) == NULL)
+    return frc_error(err, "%s failed (nix-store exit %d): Nix says \"%s\"; its last output: %s", what,
+                     r->status, nix, detail);
   return frc_error(err, "%s failed (nix-store exit %d): %s", what, r->status, detail);
 }
 
@@ -204,7 +274,7 @@ frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t *er
 {
   struct nix_argv a __attribute__((cleanup(nix_argv_release)));
   cleanup_proc_result struct frc_proc_result r = { 0 };
-  struct progress prog = { s, 0 };
+  struct progress prog __attribute__((cleanup(progress_release))) = { s, 0, { NULL, NULL, NULL } };
   const char *env[] = { NULL, NULL };
   struct frc_proc p = { 0 };
   size_t npaths = 0;
@@ -226,7 +296,7 @@ frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t *er
   if (frc_proc_run(&p, &r, err) < 0)
     return -1;
   if (r.status != 0 || r.timed_out)
-    return nix_failed(s, "realising the environment's packages", &r, paths, err);
+    return nix_failed(s, "realising the environment's packages", &r, &prog.errs, paths, err);
   frc_log(s->log, FRC_LOG_INFO, "flox-runc: realised %zu store paths (%u substituted)", npaths,
           prog.copied);
   return 0;
@@ -237,12 +307,13 @@ run_query(const struct frc_store *s, struct nix_argv *a, const char *what, char 
           struct frc_proc_result *r, frc_error_t *err)
 {
   const char *env[] = { a->cache_env, NULL };
+  struct progress prog __attribute__((cleanup(progress_release))) = { s, 0, { NULL, NULL, NULL } };
   struct frc_proc p = { .argv = a->argv, .extra_env = env, .deadline_ns = s->deadline_ns,
-                        .capture_stdout = 1 };
+                        .on_stderr_line = on_nix_line, .cb_data = &prog, .capture_stdout = 1 };
   if (frc_proc_run(&p, r, err) < 0)
     return -1;
   if (r->status != 0 || r->timed_out)
-    return nix_failed(s, what, r, paths, err);
+    return nix_failed(s, what, r, &prog.errs, paths, err);
   return 0;
 }
 

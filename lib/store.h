@@ -5,7 +5,9 @@
  * store; any other directory is a chroot store `--store <root>` whose paths
  * still read /nix/store/...), with the configured substituters and trusted
  * public keys and signatures required: realising a batch of paths under the
- * deadline with progress in the log, and querying closures;
+ * deadline with progress in the log, and querying closures; failures are
+ * reported with Nix's own `error:` line (a download error it only warned
+ * about when that is all it said), never only "build of ... failed";
  * and the GC roots flox-runc keeps as plain symlinks under
  * <store_root>/nix/var/nix/gcroots/flox-runc/ (a root directory holds one
  * link per store path it pins; removing the directory releases them).

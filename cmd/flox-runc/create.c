@@ -415,6 +415,19 @@ wrap_container(frc_error_t *err, const struct frc_decision *d, const char *id)
   return frc_error_wrap(err, "container %s", id);
 }
 
+/* run's --preserve-fds N: the runtime child keeps fds 3..N+2 (it hands them
+ * to the container); anything else above 2 is closed. */
+static int
+preserved_fds(const struct frc_ctx *ctx)
+{
+  char *end;
+  long n;
+  if (ctx->cl.preserve_fds == NULL)
+    return 0;
+  n = strtol(ctx->cl.preserve_fds, &end, 10);
+  return *end == '\0' && n > 0 && n < (1 << 20) ? (int) n : 0;
+}
+
 /* A foreground `run` deletes the container when it exits, without a
  * `delete` call: run the runtime as a child, then release. */
 static int
@@ -427,7 +440,7 @@ run_and_release(struct frc_ctx *ctx, frc_error_t *err)
 
   if (frc_runtime_locate(ctx->config.runtime, &rt, err) < 0)
     return -1;
-  status = frc_run_runtime(&rt, ctx->cl.argv, false, err);
+  status = frc_run_runtime(&rt, ctx->cl.argv, false, preserved_fds(ctx), err);
   if (status < 0)
     return -1;
   if (frc_record_load(&ctx->config, ctx->cl.g.root ? ctx->cl.g.root : "", ctx->cl.id, &rec, &found,

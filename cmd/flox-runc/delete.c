@@ -15,14 +15,17 @@
 #include "envcache.h"
 #include "flox-runc.h"
 #include "mounts.h"
+#include "proc.h"
 #include "record.h"
 #include "runtime.h"
 #include "store.h"
 #include "util.h"
 
-/* Runs the runtime with argv (argv[0] replaced); returns its exit status. */
+/* Runs the runtime with argv (argv[0] replaced) and descriptors 0-2 plus
+ * the keep_fds after them (run's --preserve-fds); returns its exit status. */
 int
-frc_run_runtime(const struct frc_runtime *rt, char **argv, bool quiet, frc_error_t *err)
+frc_run_runtime(const struct frc_runtime *rt, char **argv, bool quiet, int keep_fds,
+                frc_error_t *err)
 {
   /* While the runtime runs, flox-runc stays in between (it releases what
    * create took afterwards): signals meant for the runtime are handed on,
@@ -60,6 +63,8 @@ frc_run_runtime(const struct frc_runtime *rt, char **argv, bool quiet, frc_error
               dup2(fd, 2);
             }
         }
+      /* flox-runc's and the engine's other descriptors stay out. */
+      frc_close_fds_from(3 + keep_fds);
       frc_runtime_exec(rt, argv, &ignored);
       _exit(127);
     }
@@ -101,7 +106,7 @@ frc_container_exists(struct frc_ctx *ctx, const struct frc_runtime *rt)
   argv[n++] = (char *) "state";
   argv[n++] = (char *) ctx->cl.id;
   argv[n] = NULL;
-  status = frc_run_runtime(rt, argv, true, &ignored);
+  status = frc_run_runtime(rt, argv, true, 0, &ignored);
   frc_error_release(&ignored);
   return status == 0;
 }
@@ -125,7 +130,7 @@ frc_cmd_delete(struct frc_ctx *ctx, frc_error_t *err)
   if (!found)
     {
       /* a pod's sandbox: its containers' FLOX_ENV_CACHE goes with it */
-      status = frc_run_runtime(&rt, ctx->cl.argv, false, err);
+      status = frc_run_runtime(&rt, ctx->cl.argv, false, 0, err);
       if (status < 0)
         return -1;
       ctx->exit_status = status;
@@ -138,7 +143,7 @@ frc_cmd_delete(struct frc_ctx *ctx, frc_error_t *err)
       return 0;
     }
 
-  status = frc_run_runtime(&rt, ctx->cl.argv, false, err);
+  status = frc_run_runtime(&rt, ctx->cl.argv, false, 0, err);
   if (status < 0)
     return -1;
   if (status != 0 && frc_container_exists(ctx, &rt))

@@ -36,7 +36,8 @@ struct frc_record;
 struct frc_runtime;
 /* delete.c: run the real runtime as a child and return its exit status;
  * release what create took for a container that is gone. */
-int frc_run_runtime(const struct frc_runtime *rt, char **argv, bool quiet, frc_error_t *err);
+int frc_run_runtime(const struct frc_runtime *rt, char **argv, bool quiet, int keep_fds,
+                    frc_error_t *err);
 int frc_release_container(struct frc_ctx *ctx, const struct frc_record *rec, frc_error_t *err);
 bool frc_container_exists(struct frc_ctx *ctx, const struct frc_runtime *rt);
 int frc_cmd_exec(struct frc_ctx *ctx, frc_error_t *err);

@@ -65,6 +65,13 @@
 #      failure and names it.
 #  16. rootfs look-ups stay in the rootfs: an image PATH directory or /run
 #      that is a symlink to a node directory is not followed onto the node.
+#  17. a binary cache answering HTTP 500 (on nix-cache-info, then on the
+#      NARs): the create's one line carries Nix's own `error:` line naming
+#      the URL and the status.
+#  18. helpers get descriptors 0-2 only: nix-store and the runtime child of a
+#      foreground `run` do not inherit a descriptor the caller left open
+#      (fd 1500, beyond any fixed loop), while run's --preserve-fds still
+#      reaches the container.
 #
 # Environment: FLOX_RUNC (the flox-runc binary), FLOX_RUNC_SRCDIR (repository
 # root; default this script's ../..), FLOX_RUNC_NIX_FIXTURES /
@@ -1103,6 +1110,100 @@ t_rootfs_lookup() {
 	assert_rc 0 "delete"
 }
 
+# ------------------------------------------------------ 17. Nix's own error
+
+t_cache_500() {
+	local st=$TEST_TMPDIR/s13 cfg=$TEST_TMPDIR/config13.json b=$TEST_TMPDIR/t13 id=e2e-500 sha url
+	nixcache_serve c13 signed
+	url=$(nixcache_url c13)
+	write_config "$cfg" "$st/store" "$st/state" "$url"
+	export FLOX_RUNC_CONFIG=$cfg
+	flox_bundle "$b" empty acme/cold hello
+	sha=$(sha256_of "$b/config.json")
+	cleanup_container "$RT_BIN" "$RROOT" "$id"
+	# the whole cache fails: Nix skips it with a warning, then "don't know
+	# how to build"; the message must not claim the path is missing
+	nixcache_fault c13 '{"status": 500}'
+	capture fr --log "$b/log.json" --log-format json create --bundle "$b" --pid-file "$b/init.pid" "$id"
+	check_failed_create "$b" "$id" "$sha" \
+		"error: unable to download '$url/nix-cache-info': HTTP error 500" "a substituter failed"
+	assert_not_contains "$CAP_ERR" "not available from any substituter" "a failing cache is not a missing path"
+	# the NARs fail: Nix's error line, not only "build of ... failed"
+	rm -f "$b/log.json"
+	nixcache_fault c13 '{"status": 500, "only_paths_matching": "^/nar/"}'
+	capture fr --log "$b/log.json" --log-format json create --bundle "$b" --pid-file "$b/init.pid" "$id"
+	check_failed_create "$b" "$id" "$sha" "error: unable to download '$url/nar/" "HTTP error 500"
+	nixcache_fault c13 '{}'
+}
+
+# ------------------------------------------------------ 18. descriptors
+
+# fds_to PID FILE: the descriptors of PID open on FILE
+fds_to() {
+	local f
+	for f in /proc/"$1"/fd/*; do
+		[[ "$(readlink "$f" 2>/dev/null)" != "$2" ]] || printf '%s\n' "${f##*/}"
+	done
+}
+
+t_helper_fds() {
+	local st=$TEST_TMPDIR/s14 cfg=$TEST_TMPDIR/config14.json b=$TEST_TMPDIR/t14 id=e2e-fds
+	local marker=$TEST_TMPDIR/fd-marker pid ns rtpid rc=0
+	printf 'preserved-fd-content\n' >"$marker"
+	nixcache_serve c14 signed
+	write_config "$cfg" "$st/store" "$st/state" "$(nixcache_url c14)"
+	export FLOX_RUNC_CONFIG=$cfg
+	flox_bundle "$b" empty acme/cold hello
+	cleanup_container "$RT_BIN" "$RROOT" "$id"
+	# nix-store, stalled on the NARs
+	nixcache_fault c14 '{"delay_ms": 2000, "only_paths_matching": "^/nar/"}'
+	(
+		exec 1500<"$marker"
+		exec "$FLOX_RUNC" --root "$RROOT" --log "$b/log.json" --log-format json \
+			create --bundle "$b" --pid-file "$b/init.pid" "$id"
+	) >"$st.out" 2>"$st.err" &
+	pid=$!
+	cleanup_add kill -9 "$pid" # (cleanup_pid disowns it: no wait)
+	WAIT_TIMEOUT=20 wait_for nix_store_alive "$st/store"
+	ns=$(nix_store_pids "$st/store" | head -n1)
+	assert_empty "$(fds_to "$ns" "$marker")" "descriptors of nix-store on the caller's fd 1500"
+	nixcache_fault c14 '{}'
+	wait "$pid" || rc=$?
+	assert_eq 0 "$rc" "the create with fd 1500 open: $(cat "$st.err")"
+	delete_twice "$id"
+
+	# the runtime child of a foreground run
+	local bb=$TEST_TMPDIR/t14b
+	flox_bundle "$bb" busybox acme/hello sh -c 'echo up; while :; do sleep 0.1; done'
+	cleanup_container "$RT_BIN" "$RROOT" e2e-fds-run
+	export FLOX_RUNC_CONFIG=$CFG
+	(
+		exec 1500<"$marker"
+		exec "$FLOX_RUNC" --root "$RROOT" run --bundle "$bb" e2e-fds-run
+	) >"$st.run.out" 2>&1 &
+	pid=$!
+	cleanup_add kill -9 "$pid" # (cleanup_pid disowns it: no wait)
+	WAIT_TIMEOUT=20 wait_for grep -q up "$st.run.out"
+	rtpid=$(pgrep -P "$pid" | head -n1)
+	[[ -n $rtpid ]] || { diag "no runtime child of flox-runc run"; return 1; }
+	assert_ne "" "$(fds_to "$pid" "$marker")" "flox-runc itself holds fd 1500 (the test sees it)"
+	assert_empty "$(fds_to "$rtpid" "$marker")" "descriptors of the runtime child on the caller's fd 1500"
+	rt kill e2e-fds-run KILL
+	wait "$pid" || true
+	check_no_container e2e-fds-run
+
+	# --preserve-fds 1: fd 3 still reaches the container
+	local bp=$TEST_TMPDIR/t14p
+	flox_bundle "$bp" busybox acme/hello sh -c 'cat <&3'
+	cleanup_container "$RT_BIN" "$RROOT" e2e-fds-keep
+	(
+		exec 3<"$marker"
+		exec "$FLOX_RUNC" --root "$RROOT" run --preserve-fds 1 --bundle "$bp" e2e-fds-keep
+	) >"$st.keep.out" 2>"$st.keep.err" || { diag "run --preserve-fds failed: $(cat "$st.keep.err")"; return 1; }
+	assert_eq "preserved-fd-content" "$(cat "$st.keep.out")" "fd 3 in the container (--preserve-fds 1)"
+	check_no_container e2e-fds-keep
+}
+
 # ------------------------------------------------------------ 12. leftovers
 
 t_nothing_left() {
@@ -1159,6 +1260,8 @@ t_timed "13. closure-only /nix: no other tenant, no /nix/var/nix, no daemon sock
 t_timed "14. a node user reads nothing derived from an environment; the container does" t_private
 t_timed "15. a deeply nested mutable pod is released; bounded nosuid,nodev layer; gc carries on" t_release
 t_timed "16. image symlinks never lead look-ups onto the node" t_rootfs_lookup
+t_timed "17. a cache answering HTTP 500: the message carries Nix's own error line" t_cache_500
+t_timed "18. nix-store and the runtime child get no descriptor above 2; --preserve-fds kept" t_helper_fds
 t_timed "12. no record, GC root, overlay or container left in the node state" t_nothing_left
 diag "total: $((SECONDS - T0)) s"
 
