@@ -571,10 +571,21 @@ out:
   return ret;
 }
 
+/* The version of the file a key came from (c NULL: one file of version). */
+static long
+version_of_kv(const struct frc_containerd_conf *c, const struct frc_toml_kv *kv, long version)
+{
+  for (size_t i = 0; c && i < c->n; i++)
+    if (strcmp(c->files[i].path, kv->file) == 0)
+      return c->files[i].version;
+  return version;
+}
+
 /* The registrations of flox-runc in a merged view, with their checks. */
 static int
-judge_containerd_runtimes(const struct view *v, const char *where, long version,
-                          const struct frc_engine_check *chk, int *found)
+judge_containerd_runtimes(const struct view *v, const struct frc_containerd_conf *c,
+                          const char *where, long version, const struct frc_engine_check *chk,
+                          int *found)
 {
   int problems = 0;
   cleanup_strv char **seen = xmalloc0(sizeof(char *));
@@ -587,6 +598,7 @@ judge_containerd_runtimes(const struct view *v, const char *where, long version,
         cleanup_free char *bin = NULL, *type = NULL, *label = NULL;
         const struct frc_toml_kv *bkv, *tkv, *pods;
         bool dup = false, read;
+        long fversion;
         size_t nlen;
         if (!str_has_prefix(table, prefix))
           continue;
@@ -615,9 +627,11 @@ judge_containerd_runtimes(const struct view *v, const char *where, long version,
         }
         type = tkv ? frc_toml_string(tkv->value) : NULL;
         label = where ? xstrdup(where) : xstrdup(bkv->file);
-        /* which configs read this plugin id: v1 files "cri", v2 the grpc
-         * id, v3 the runtime id and (migrated) the grpc one */
-        read = version == cri_plugins[p].version || (version >= 3 && cri_plugins[p].version == 2);
+        /* a file reads the plugin id of its own version: v1 "cri", v2
+         * the grpc id, v3 the runtime id (containerd migrates each older
+         * file up, so a version 2 drop-in of a version 3 root is read) */
+        fversion = version_of_kv(c, bkv, version);
+        read = fversion == cri_plugins[p].version;
         if (!read)
           {
             problems++;
@@ -625,7 +639,7 @@ judge_containerd_runtimes(const struct view *v, const char *where, long version,
                 "containerd (%s): runtime \"%.*s\" is registered under plugins.\"%s\", which a "
                 "config of version %ld does not read: use the table of docs/install-containerd.md "
                 "for version %ld (or run `flox-runc install`)",
-                label, (int) nlen, name, cri_plugins[p].plugin, version, version);
+                label, (int) nlen, name, cri_plugins[p].plugin, fversion, fversion);
             continue;
           }
         (*found)++;
@@ -746,7 +760,7 @@ frc_check_containerd(const struct frc_containerd_conf *c, const struct frc_engin
           continue; /* replaced by a later file's section */
         view_add(&v, kv);
       }
-  problems += judge_containerd_runtimes(&v, NULL, c->version, chk, &found);
+  problems += judge_containerd_runtimes(&v, c, NULL, c->version, chk, &found);
   free(v.kv);
   if (found == 0)
     {
@@ -786,7 +800,7 @@ frc_check_containerd_dump(const char *dump, const char *label, const struct frc_
   version = file_version(&t);
   for (size_t i = 0; i < t.n; i++)
     view_add(&v, &t.kv[i]);
-  problems = judge_containerd_runtimes(&v, label, version, chk, &found);
+  problems = judge_containerd_runtimes(&v, NULL, label, version, chk, &found);
   free(v.kv);
   if (found == 0)
     {

@@ -57,6 +57,7 @@ struct inst
   bool containerd, crio; /* engines touched */
   char *containerd_bin; /* node path */
   const char *containerd_config;
+  char *where; /* what the containerd registration is, said once it is done */
 };
 
 static void report(struct inst *in, enum frc_finding kind, const char *fmt, ...)
@@ -359,7 +360,6 @@ static int
 manifest_update(struct inst *in, frc_error_t *err)
 {
   cleanup_free char *out = NULL;
-  size_t first_dir = in->ndirs;
   if (mkdirs(in, STATE_DIR "/backup", err) < 0)
     return -1;
   for (size_t i = 0; i < in->nch; i++)
@@ -382,7 +382,6 @@ manifest_update(struct inst *in, frc_error_t *err)
         }
       manifest_add(in, false, !c->old_exists, c->old_mode, sha, c->path);
     }
-  (void) first_dir;
   for (size_t i = 0; i < in->ndirs; i++)
     if (!manifest_find(in, in->dirs[i], true))
       manifest_add(in, true, true, 0755, "-", in->dirs[i]);
@@ -580,7 +579,7 @@ frc_install_add_import(const char *text, const struct frc_toml *t, const char *e
     {
       /* insert into the list, after its last element */
       size_t p = line_offset(text, imp->line), open = 0, close = 0, last = 0;
-      int depth = 0, count = 0;
+      int depth = 0;
       char quote = 0;
       bool comment = false;
       p += strcspn(text + p, "=");
@@ -603,7 +602,7 @@ frc_install_add_import(const char *text, const struct frc_toml *t, const char *e
           if (c == '#')
             comment = true;
           else if (c == '"' || c == '\'')
-            quote = c, count += depth == 1 && text[last] != '"' && text[last] != '\'' ? 1 : 0;
+            quote = c;
           else if (c == '[')
             {
               if (depth++ == 0)
@@ -878,9 +877,9 @@ plan_containerd(struct inst *in, frc_error_t *err)
   if (plan(in, target, next, strlen(next), -1, err) < 0)
     return -1;
   in->containerd = true;
-  report(in, FRC_FINDING_NOTE, "containerd%s: config version %ld: runtime \"%s\" goes to %s%s",
-         major ? (major == 1 ? " 1.x" : " 2.x") : "", version, in->name, target,
-         version <= 2 ? " (the file whose CRI section containerd uses)" : "");
+  in->where = xasprintf("containerd%s, config version %ld: runtime \"%s\" registered in %s%s",
+                        major ? (major == 1 ? " 1.x" : " 2.x") : "", version, in->name, target,
+                        version <= 2 ? " (the file whose CRI section containerd uses)" : "");
   return 0;
 }
 
@@ -1216,7 +1215,9 @@ plan_uninstall(struct inst *in, frc_error_t *err)
       else
         report(in, FRC_FINDING_NOTE, "%s changed since flox-runc was installed: left as it is",
                e->path);
-      if (str_has_prefix(e->path, "/etc/containerd/") || strcmp(e->path, in->containerd_config) == 0)
+      /* containerd's files are TOML, CRI-O's drop-ins .conf */
+      if (strcmp(e->path, in->containerd_config) == 0
+          || (strlen(e->path) > 5 && strcmp(e->path + strlen(e->path) - 5, ".toml") == 0))
         in->containerd = true;
       if (str_has_prefix(e->path, "/etc/crio/"))
         in->crio = true;
@@ -1271,6 +1272,7 @@ inst_release(struct inst *in)
   free(in->dirs);
   manifest_release(in);
   free(in->containerd_bin);
+  free(in->where);
 }
 
 static bool
@@ -1344,6 +1346,8 @@ frc_install(const struct frc_install_opts *o, frc_error_t *err)
     report(&in, FRC_FINDING_OK, "%s %s", in.ch[i].new_exists ? (in.ch[i].old_exists ? "updated" : "created")
                                                             : "removed",
            in.ch[i].path);
+  if (in.where && !o->uninstall)
+    report(&in, FRC_FINDING_OK, "%s", in.where);
   if (o->uninstall)
     forget(&in);
   ret = restart(&in, err);
