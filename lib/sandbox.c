@@ -34,7 +34,8 @@
  * processes, mounts and namespaces, kernel modules and kexec, keyrings,
  * eBPF, perf, userfaultfd, io_uring (whose operations seccomp cannot see),
  * handles that bypass path checks, changing credentials or the personality,
- * and node-wide settings.  Anything listed kills the child (SIGSYS). */
+ * node-wide settings, and starting processes (fork, vfork, clone without
+ * CLONE_THREAD).  Anything listed kills the child (SIGSYS). */
 static const int denied[] = {
   SYS_execve, SYS_execveat, SYS_ptrace, SYS_process_vm_readv, SYS_process_vm_writev,
 #ifdef SYS_process_madvise
@@ -75,6 +76,9 @@ static const int denied[] = {
 #endif
 #ifdef SYS_vm86
   SYS_vm86, SYS_vm86old,
+#endif
+#ifdef SYS_fork
+  SYS_fork, SYS_vfork,
 #endif
 };
 
@@ -118,9 +122,12 @@ frc_sandbox_seccomp(frc_error_t *err)
    * glibc fall back to clone(), whose flags it can. */
   ADD(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1));
   ADD(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)));
-  ADD(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3));
+  /* clone(): threads only (libcurl's resolver), without new namespaces;
+   * the child never forks. */
+  ADD(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 4));
   ADD(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])));
-  ADD(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NAMESPACES, 0, 1));
+  ADD(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NAMESPACES, 1, 0));
+  ADD(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 1, 0));
   ADD(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
   ADD(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
 #undef ADD

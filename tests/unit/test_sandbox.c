@@ -109,9 +109,19 @@ do_clone_newuser(long unused)
   _exit(1);
 }
 
+static void
+do_fork(long unused)
+{
+  pid_t pid = fork();
+  if (pid == 0)
+    _exit(0);
+  _exit(1);
+}
+
 START_TEST(test_clone_namespaces_kill)
 {
   expect_killed_by_seccomp(do_clone_newuser, 0, "clone(CLONE_NEWUSER)");
+  expect_killed_by_seccomp(do_fork, 0, "fork");
 }
 END_TEST
 
@@ -122,7 +132,7 @@ thread_fn(void *p)
 }
 
 /* What a fetch does: read files, resolve a name through NSS, make a
- * socket, start a thread (libcurl's resolver), fork is not needed. */
+ * socket, start a thread (libcurl's resolver); it never forks. */
 static void
 do_fetch_work(long unused)
 {
