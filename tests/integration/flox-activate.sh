@@ -39,8 +39,9 @@
 # (comfyui: curl; n8n, keating, catnip: node, bun, npm; backlog-md: backlog).
 #
 # Also: a restarted container of the same pod finds FLOX_ENV_CACHE as the last
-# one left it; deleting the pod's sandbox id removes it; an exec (containerd's
-# process file) gets the same activation; dev mode.
+# one left it; deleting the pod's sandbox id removes it, and so does
+# `flox-runc gc` once the runtime no longer knows the sandbox; an exec
+# (containerd's process file) gets the same activation; dev mode.
 #
 # Environment as tests/integration/e2e.sh.  Must run as root.  Exit 0 pass, 77
 # skip (not root, a needed tool or, outside CI, the real lockfiles missing).
@@ -345,10 +346,48 @@ t_exec() {
 	assert_rc 0 "delete"
 }
 
+# `flox-runc gc` removes the FLOX_ENV_CACHE of a pod sandbox the runtime no
+# longer knows and keeps a live one's; the live sandbox's delete removes it.
+t_gc() {
+	local live=sb-live-$TEST_ID gone=sb-gone-$TEST_ID bs=$TEST_TMPDIR/gc-sandbox b1=$TEST_TMPDIR/gc-1 b2=$TEST_TMPDIR/gc-2
+	make_busybox_bundle "$bs" sleep 86400 # the pod's pause container: passes through
+	bundle_annotate "$bs" io.kubernetes.cri.container-type sandbox
+	cleanup_container "$RT_BIN" "$RROOT" "$live"
+	capture fr create --bundle "$bs" "$live"
+	assert_rc 0 "create the sandbox"
+	capture fr start "$live"
+	assert_rc 0 "start the sandbox"
+	bundle "$b1" aicr '[]' true
+	bundle_annotate "$b1" io.kubernetes.cri.sandbox-id "$live"
+	run_fg gc-1 "$b1"
+	assert_rc 0 "a container of the live sandbox"
+	bundle "$b2" aicr '[]' true
+	bundle_annotate "$b2" io.kubernetes.cri.sandbox-id "$gone"
+	run_fg gc-2 "$b2"
+	assert_rc 0 "a container of a sandbox that is gone"
+	touch -d '-1 hour' "$STATE/env-cache/sandbox/$live" "$STATE/env-cache/sandbox/$gone"
+	capture fr gc
+	assert_rc 0 "gc"
+	assert_contains "$CAP_OUT" "FLOX_ENV_CACHE of a deleted pod sandbox: $STATE/env-cache/sandbox/$gone" "gc names it"
+	[[ ! -e "$STATE/env-cache/sandbox/$gone" && -d "$STATE/env-cache/sandbox/$live/real/aicr" ]] || {
+		diag "FAIL: gc must remove $gone's cache and keep $live's"
+		return 1
+	}
+	capture fr kill "$live" 9
+	wait_for sh -c "! $RT_BIN --root '$RROOT' state '$live' 2>/dev/null | grep -q running"
+	capture fr delete "$live"
+	assert_rc 0 "delete the sandbox"
+	[[ ! -e "$STATE/env-cache/sandbox/$live" ]] || {
+		diag "FAIL: the sandbox's delete left its FLOX_ENV_CACHE"
+		return 1
+	}
+}
+
 tap_test "claude-code-router: 16 vars, a bash hook with functions and [[ ]]" t_claude_code_router
 tap_test "aicr: the hook's exports under FLOX_ENV_CACHE reach the command" t_aicr
 tap_test "r-posit: vars and a hook of functions under FLOX_ENV_CACHE" t_r_posit
 tap_test "llama-runtime in dev mode: \${FLOX_ENV} var, warning to stderr" t_llama_dev
 tap_test "FLOX_ENV_CACHE survives a restart in the pod, goes with its sandbox" t_cache_lifecycle
 tap_test "exec gets the container's activation" t_exec
+tap_test "gc removes the FLOX_ENV_CACHE of a gone sandbox, keeps a live one's" t_gc
 tap_done
