@@ -162,6 +162,7 @@ nixcache_lock "$L/hooked" busybox hello --var GREETING=from-manifest --var 'SPAC
 nixcache_lock "$L/hooknosh" hello --hook 'echo hook-ran'
 nixcache_lock "$L/ghost" hello --fake ghost
 nixcache_lock "$L/conflict" conflict-a conflict-b
+nixcache_lock "$L/prop" propagator
 hub_publish acme/hello "$L/hello1" >/dev/null
 hub_publish acme/cold "$L/hello1" >/dev/null # hello only, for the cold-store tests
 hub_publish acme/tools "$L/tools" >/dev/null
@@ -169,6 +170,7 @@ hub_publish acme/hooked "$L/hooked" >/dev/null
 hub_publish acme/hooknosh "$L/hooknosh" >/dev/null
 hub_publish acme/ghost "$L/ghost" >/dev/null
 hub_publish acme/conflict "$L/conflict" >/dev/null
+hub_publish acme/prop "$L/prop" >/dev/null
 GHOST=$(jq -r '.packages[] | select(.install_id == "ghost") | .outputs.out' "$L/ghost")
 
 # ------------------------------------------------------------------ helpers
@@ -492,6 +494,30 @@ t_modes() {
 	run_fg e2e-readable "$b2"
 	assert_rc 0 "reading FLOX_ENV inside"
 	assert_eq "$fe_dev/bin/hello"$'\n'readable "$CAP_OUT" "FLOX_ENV contents inside the container"
+}
+
+# ------------------------------------------- 3b. propagated packages
+
+# What Flox's builder.pl links besides the installed outputs: run follows
+# nix-support/propagated-user-env-packages (recursively), dev also
+# propagated-build-inputs; never the rest of the closure (busybox, which
+# every test package references, is not linked).  The command is the
+# store's busybox by absolute path: the environment installs no shell.
+t_propagated() {
+	local bb b=$TEST_TMPDIR/t3bp bd=$TEST_TMPDIR/t3bd
+	local show='ls "$FLOX_ENV/bin"; ls "$FLOX_ENV/include" 2>/dev/null; "$FLOX_ENV/bin/propagator"'
+	bb=$(nixcache_path busybox)
+	flox_bundle "$b" empty acme/prop "$bb/bin/sh" -c "$show"
+	run_fg e2e-prop-run "$b"
+	assert_rc 0 "run mode with propagated packages"
+	assert_eq $'propagator\npropdeep\npropuser\npropagator' "$CAP_OUT" \
+		"run: propagator, what it propagates as user-env packages, recursively; its own bin/propagator wins"
+	flox_bundle "$bd" empty acme/prop "$bb/bin/sh" -c "$show"
+	bundle_annotate "$bd" flox.dev/activate-mode dev
+	run_fg e2e-prop-dev "$bd"
+	assert_rc 0 "dev mode with propagated packages"
+	assert_eq $'propagator\npropdeep\npropdep\npropuser\npropdep.h\npropagator' "$CAP_OUT" \
+		"dev: the run packages plus the propagated build inputs, not the closure"
 }
 
 # ---------------------------------------------------------- 4. vars, hook
@@ -1239,6 +1265,7 @@ t_timed "1c. a second create of a live id leaves it alone; a stale record is rel
 t_timed "1d. SIGTERM to a foreground run reaches the container; its state is released" t_run_signal
 t_timed "2. a new live generation is picked up; a pinned :1 is not (greet missing fails closed)" t_generations
 t_timed "3. run vs dev activation: Flox's variables, CA bundle, FLOX_ENV_CACHE" t_modes
+t_timed "3b. run links propagated user-env packages, dev also propagated build inputs, not the closure" t_propagated
 t_timed "4a. manifest vars evaluated by bash; the on-activate hook (bash) runs first, its output on stderr" t_vars_hook
 t_timed "4b. a hook on a node without bash fails the create" t_hook_no_shell
 t_timed "5. read-only /nix (EROFS) vs nix-mutable overlay; node store unchanged; overlay gone" t_nix_rw

@@ -221,6 +221,10 @@ descriptions = {
     "conflict-a": "bin/conflict printing conflict-a",
     "conflict-b": "bin/conflict printing conflict-b",
     "devtool": "include/devtool.h, lib/pkgconfig/devtool.pc, bin/devtool; a stubs output",
+    "propagator": "bin/propagator; propagates propuser (user env) and propdep (build input)",
+    "propuser": "bin/propuser, bin/propagator; propagates propdeep (user env)",
+    "propdep": "bin/propdep, include/propdep.h",
+    "propdeep": "bin/propdeep",
 }
 packages, meta = {}, {}
 for attr in sorted(ev):

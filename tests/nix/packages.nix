@@ -47,9 +47,47 @@ let
 
   withBusybox = { inherit busybox; };
 
+  # Propagation, as Flox's builder.pl follows it: propagator propagates
+  # propuser (nix-support/propagated-user-env-packages: run and dev) and
+  # propdep (nix-support/propagated-build-inputs: dev only); propuser in turn
+  # propagates propdeep (recursion).  propuser also has a bin/propagator,
+  # which the explicitly installed propagator's shadows.  The nix-support
+  # files make them references, so they are in propagator's closure.
+  propdeep = mk {
+    name = "propdeep-1.0";
+    env = withBusybox;
+    script = script "$out/bin/propdeep" "'echo propdeep'";
+  };
+  propuser = mk {
+    name = "propuser-1.0";
+    env = withBusybox // { inherit propdeep; };
+    script = script "$out/bin/propuser" "'echo propuser'"
+      + script "$out/bin/propagator" "'echo propuser-shadowed'" + ''
+      mkdir -p $out/nix-support
+      printf '%s' "$propdeep" > $out/nix-support/propagated-user-env-packages
+    '';
+  };
+  propdep = mk {
+    name = "propdep-1.0";
+    env = withBusybox;
+    script = script "$out/bin/propdep" "'echo propdep'" + ''
+      mkdir -p $out/include
+      echo '#define PROPDEP 1' > $out/include/propdep.h
+    '';
+  };
+  propagator = mk {
+    name = "propagator-1.0";
+    env = withBusybox // { inherit propuser propdep; };
+    script = script "$out/bin/propagator" "'echo propagator'" + ''
+      mkdir -p $out/nix-support
+      printf '%s' "$propuser" > $out/nix-support/propagated-user-env-packages
+      printf '%s\n' "$propdep" > $out/nix-support/propagated-build-inputs
+    '';
+  };
+
 in
 {
-  inherit busybox;
+  inherit busybox propdeep propuser propdep propagator;
 
   hello = mk {
     name = "hello-2.12.1";

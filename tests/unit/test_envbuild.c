@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "envbuild.h"
+#include "lockfile.h"
+#include "propagate.h"
 #include "util.h"
 
 static char tmp[] = "/tmp/frc-test-envbuild-XXXXXX";
@@ -777,6 +779,115 @@ START_TEST(test_vars_order)
 }
 END_TEST
 
+/* ---- propagated packages (lib/propagate.c, builder.pl addPkg) ---- */
+
+static struct frc_lockfile
+prop_lock(const char *a, const char *b)
+{
+  struct frc_lockfile l;
+  frc_error_t err = NULL;
+  cleanup_free char *t = xasprintf(
+      "{\"lockfile-version\":1,\"manifest\":{\"version\":1},\"packages\":["
+      "{\"install_id\":\"a\",\"system\":\"x86_64-linux\",\"priority\":5,"
+      "\"outputs_to_install\":[\"out\"],\"outputs\":{\"out\":\"%s\"}},"
+      "{\"install_id\":\"b\",\"system\":\"x86_64-linux\",\"priority\":2,"
+      "\"outputs_to_install\":[\"lib\"],\"outputs\":{\"lib\":\"%s\"}}]}",
+      a, b);
+  ck_assert_msg(frc_lockfile_parse(t, strlen(t), "x86_64-linux", &l, &err) == 0, "%s",
+                err ? err->msg : "");
+  return l;
+}
+
+START_TEST(test_propagate)
+{
+  cleanup_free char *a = sp("a-1.0");
+  cleanup_free char *b = sp("b-1.0");
+  cleanup_free char *u = sp("user-1.0");
+  cleanup_free char *deep = sp("deep-1.0");
+  cleanup_free char *bi = sp("buildinput-1.0");
+  cleanup_free char *stubs = sp("cuda-1.0-stubs");
+  cleanup_free char *second = sp("secondline-1.0");
+  cleanup_free char *ua = xasprintf("%s\n%s\n", u, second); /* only the first line counts */
+  cleanup_free char *bia = xasprintf("%s %s", bi, stubs);
+  struct frc_lockfile l;
+  struct frc_propagated *p = NULL;
+  size_t n = 0;
+  frc_error_t err = NULL;
+
+  put(a, "nix-support/propagated-user-env-packages", ua);
+  put(a, "nix-support/propagated-build-inputs", bia);
+  put(u, "nix-support/propagated-user-env-packages", deep);
+  put(b, "nix-support/propagated-user-env-packages", u); /* u again, from priority 2 */
+  l = prop_lock(a, b);
+
+  /* run: user-env packages only, recursively; u's priority is the last
+   * propagator's (b, 2): 2000 + 0, then deep at 2000 + 1 */
+  ck_assert_msg(frc_propagate(root, &l, FRC_MODE_RUN, &p, &n, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_uint_eq(n, 2);
+  ck_assert_str_eq(p[0].path, u);
+  ck_assert_int_eq(p[0].priority, 2000);
+  ck_assert_str_eq(p[1].path, deep);
+  ck_assert_int_eq(p[1].priority, 2001);
+  frc_propagated_free(p, n);
+
+  /* dev: also the build inputs, not -stubs; the counter goes on from run's
+   * two: buildinput (a, 5) 5000 + 2, user (b, 2) 2000 + 3, deep 2003 + 4 */
+  ck_assert_int_eq(frc_propagate(root, &l, FRC_MODE_DEV, &p, &n, &err), 0);
+  ck_assert_uint_eq(n, 3);
+  ck_assert_str_eq(p[0].path, bi);
+  ck_assert_int_eq(p[0].priority, 5002);
+  ck_assert_str_eq(p[1].path, u);
+  ck_assert_int_eq(p[1].priority, 2003);
+  ck_assert_str_eq(p[2].path, deep);
+  ck_assert_int_eq(p[2].priority, 2007);
+  frc_propagated_free(p, n);
+  frc_lockfile_release(&l);
+
+  /* hostile lists: not a store path */
+  put(b, "nix-support/propagated-user-env-packages", "/etc/passwd");
+  l = prop_lock(a, b);
+  ck_assert_int_lt(frc_propagate(root, &l, FRC_MODE_RUN, &p, &n, &err), 0);
+  ck_assert_ptr_nonnull(strstr(err->msg, "not a store path"));
+  frc_error_release(&err);
+  frc_lockfile_release(&l);
+}
+END_TEST
+
+/* builder.pl's byPackageName: name, then version, then the path. */
+START_TEST(test_store_path_order)
+{
+  ck_assert_int_lt(frc_store_path_cmp("/nix/store/zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-propdeep-1.0",
+                                      "/nix/store/00000000000000000000000000000000-propdep-1.0"),
+                   0);
+  ck_assert_int_lt(frc_store_path_cmp("/nix/store/zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-foo-1.0",
+                                      "/nix/store/00000000000000000000000000000000-foo-2.0"),
+                   0);
+  ck_assert_int_lt(frc_store_path_cmp("/nix/store/00000000000000000000000000000000-foo-1.0",
+                                      "/nix/store/zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-foo-1.0"),
+                   0);
+}
+END_TEST
+
+/* A propagated package clashing at its priority keeps what is there. */
+START_TEST(test_propagated_collision)
+{
+  cleanup_free char *a = sp("a-1.0");
+  cleanup_free char *b = sp("b-1.0");
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "a", 5000, pa, false }, { "b", 5000, pb, true } };
+  struct frc_envbuild_input in = input(pkgs, 2);
+  frc_error_t err = NULL;
+  cleanup_free char *t = NULL;
+
+  put(a, "bin/tool", "a");
+  put(b, "bin/tool", "b");
+  ck_assert_msg(frc_envbuild(&in, out, NULL, &err) == 0, "%s", err ? err->msg : "");
+  t = xasprintf("%s/bin/tool", a);
+  cleanup_free char *got = rl("bin/tool");
+  ck_assert_str_eq(got, t);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -800,6 +911,9 @@ main(void)
   tcase_add_test(tc, test_bounds);
   tcase_add_test(tc, test_missing_and_invalid);
   tcase_add_test(tc, test_deterministic);
+  tcase_add_test(tc, test_propagate);
+  tcase_add_test(tc, test_store_path_order);
+  tcase_add_test(tc, test_propagated_collision);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
