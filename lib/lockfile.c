@@ -218,10 +218,61 @@ outputs_to_install(yajl_val pkg)
 
 /* ---- parsing ---- */
 
+/* manifest.install by install ID, sorted for binary search: look-ups stay
+ * O(log n) however many packages and descriptors a lockfile has. */
+struct install_index
+{
+  size_t n;
+  size_t *order; /* indices into install's keys, sorted by key */
+  yajl_val install;
+};
+
+static int
+cmp_key(const void *a, const void *b, void *ctx)
+{
+  yajl_val install = ctx;
+  return strcmp(install->u.object.keys[*(const size_t *) a],
+                install->u.object.keys[*(const size_t *) b]);
+}
+
+static void
+index_install(struct install_index *ix, yajl_val install)
+{
+  ix->install = install;
+  if (install == NULL || install->type != yajl_t_object)
+    return;
+  ix->n = install->u.object.len;
+  ix->order = xmalloc0((ix->n + 1) * sizeof(*ix->order));
+  for (size_t i = 0; i < ix->n; i++)
+    ix->order[i] = i;
+  qsort_r(ix->order, ix->n, sizeof(*ix->order), cmp_key, install);
+}
+
+static yajl_val
+descriptor(const struct install_index *ix, const char *id)
+{
+  size_t lo = 0, hi = ix->n;
+  if (id == NULL)
+    return NULL;
+  while (lo < hi)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+      int c = strcmp(id, ix->install->u.object.keys[ix->order[mid]]);
+      if (c == 0)
+        return ix->install->u.object.values[ix->order[mid]];
+      if (c < 0)
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+  return NULL;
+}
+
 struct parse
 {
   const char *system;
   yajl_val manifest, install;
+  struct install_index ix;
   bool v1; /* `version = 1`, else `schema-version` */
   struct frc_lockfile *out;
   struct frc_strset paths; /* out->paths, for de-duplication */
@@ -264,7 +315,7 @@ select_outputs(struct parse *ps, yajl_val pkg, struct frc_lock_package *p, frc_e
 {
   yajl_val outputs = frc_json_get(pkg, "outputs");
   yajl_val oti = outputs_to_install(pkg);
-  yajl_val desc = frc_json_get(ps->install, p->install_id);
+  yajl_val desc = descriptor(&ps->ix, p->install_id);
   size_t n = 0;
 
   if (outputs == NULL)
@@ -273,6 +324,8 @@ select_outputs(struct parse *ps, yajl_val pkg, struct frc_lock_package *p, frc_e
     return malformed(err, "a package without outputs:", p->install_id);
   if (outputs->u.object.len > FRC_LOCK_OUTPUTS_MAX)
     return malformed(err, "a package with too many outputs:", p->install_id);
+  if (oti != NULL && oti->u.array.len > FRC_LOCK_OUTPUTS_MAX)
+    return malformed(err, "a package with too many outputs to install:", p->install_id);
   for (size_t i = 0; i < outputs->u.object.len; i++)
     if (outputs->u.object.values[i]->type != yajl_t_string)
       return malformed(err, "an output that is not a store path:", outputs->u.object.keys[i]);
@@ -505,7 +558,7 @@ check_system(struct parse *ps, yajl_val packages, frc_error_t *err)
       yajl_val pkg = packages->u.array.values[i];
       const char *id = frc_json_get_string(pkg, "install_id");
       const char *sys = package_system(pkg);
-      yajl_val desc = frc_json_get(ps->install, id ? id : "");
+      yajl_val desc = descriptor(&ps->ix, id);
       if (id == NULL || sys == NULL || desc == NULL || desc->type != yajl_t_object
           || frc_json_get_string(desc, "pkg-path") == NULL
           || (frc_json_get(desc, "systems") && frc_json_get(desc, "systems")->type != yajl_t_null))
@@ -536,53 +589,51 @@ check_system(struct parse *ps, yajl_val packages, frc_error_t *err)
 /* How far builder.pl's counter moves for the build-<name> outputs of a
  * version = 1 manifest (builder.pl:713-767,785-791): the other outputs of
  * each build's packages, the "toplevel" group or its runtime-packages. */
-static size_t
-count_build_others(struct parse *ps, yajl_val packages, const size_t *others)
+static int
+count_build_others(struct parse *ps, yajl_val packages, const size_t *others, size_t *total,
+                   frc_error_t *err)
 {
   yajl_val builds = frc_json_get(ps->manifest, "build");
-  size_t total = 0;
 
+  *total = 0;
   if (!ps->v1 || builds == NULL || builds->type != yajl_t_object)
     return 0;
+  if (builds->u.object.len > FRC_LOCK_BUILDS_MAX)
+    return malformed(err, "too many builds", NULL);
   for (size_t b = 0; b < builds->u.object.len; b++)
     {
       yajl_val rp = frc_json_get(builds->u.object.values[b], "runtime-packages");
+      struct frc_strset wanted = { 0 }; /* the pkg-paths runtime-packages names */
+      bool all = rp == NULL || rp->type != yajl_t_array;
       size_t k = 0;
+
+      for (size_t j = 0; !all && j < rp->u.array.len; j++)
+        {
+          yajl_val name = rp->u.array.values[j];
+          yajl_val d = name->type == yajl_t_string ? descriptor(&ps->ix, name->u.string) : NULL;
+          const char *pp = frc_json_get_string(d, "pkg-path");
+          yajl_val ds = frc_json_get(d, "systems");
+          if (pp == NULL || (ds && ds->type == yajl_t_array && ds->u.array.len > FRC_LOCK_SYSTEMS_MAX))
+            continue;
+          if (ds && ds->type == yajl_t_array && !json_array_has(ds, ps->system))
+            continue;
+          frc_strset_add(&wanted, pp);
+        }
       for (size_t i = 0; i < packages->u.array.len; i++)
         {
           yajl_val pkg = packages->u.array.values[i];
           const char *group = frc_json_get_string(pkg, "group");
           const char *attr = frc_json_get_string(pkg, "attr_path");
-          const char *sys = package_system(pkg);
-          bool in = true;
-          if (sys == NULL || strcmp(sys, ps->system) != 0)
+          if (strcmp(package_system(pkg), ps->system) != 0)
             continue;
-          if (group == NULL || strcmp(group, "toplevel") != 0)
-            {
-              k++;
-              continue;
-            }
-          if (rp != NULL && rp->type == yajl_t_array)
-            {
-              in = false;
-              for (size_t j = 0; attr && j < rp->u.array.len && !in; j++)
-                {
-                  yajl_val name = rp->u.array.values[j];
-                  yajl_val d = name->type == yajl_t_string ? frc_json_get(ps->install, name->u.string)
-                                                           : NULL;
-                  const char *pp = frc_json_get_string(d, "pkg-path");
-                  yajl_val ds = frc_json_get(d, "systems");
-                  if (ds && ds->type == yajl_t_array && !json_array_has(ds, ps->system))
-                    continue;
-                  in = pp && strcmp(pp, attr) == 0;
-                }
-            }
-          if (in)
-            total += others[k];
+          if (group && strcmp(group, "toplevel") == 0
+              && (all || (attr && frc_strset_has(&wanted, attr))))
+            *total += others[k];
           k++;
         }
+      frc_strset_release(&wanted);
     }
-  return total;
+  return 0;
 }
 
 int
@@ -637,8 +688,9 @@ frc_lockfile_parse(const char *text, size_t len, const char *system, struct frc_
       if (sys == NULL || strlen(sys) > 64)
         return malformed(err, "a package without a \"system\"", NULL);
     }
+  index_install(&ps.ix, ps.install);
   if (check_system(&ps, packages, err) < 0)
-    return -1;
+    goto out;
 
   others = xmalloc0((packages->u.array.len + 1) * sizeof(*others));
   for (size_t i = 0; i < packages->u.array.len; i++)
@@ -662,10 +714,12 @@ frc_lockfile_parse(const char *text, size_t len, const char *system, struct frc_
           }
     }
   out->n_other = ps.counter;
-  out->n_build = count_build_others(&ps, packages, others);
+  if (count_build_others(&ps, packages, others, &out->n_build, err) < 0)
+    goto out;
   rc = 0;
 out:
   frc_strset_release(&ps.paths);
+  free(ps.ix.order);
   return rc;
 }
 

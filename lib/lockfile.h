@@ -27,6 +27,7 @@
 #define FRC_LOCK_STORE_PATHS_MAX 4096 /* store paths selected for one system */
 #define FRC_LOCK_SYSTEMS_MAX 16 /* options.systems, distinct package systems */
 #define FRC_LOCK_VARS_MAX 1000
+#define FRC_LOCK_BUILDS_MAX 64 /* manifest [build] entries */
 #define FRC_LOCK_LIST_SHOWN 6 /* items of a list an error message shows */
 
 /* builder.pl links an output outside outputs_to_install (version = 1

@@ -163,6 +163,7 @@ nixcache_lock "$L/hooknosh" hello --hook 'echo hook-ran'
 nixcache_lock "$L/ghost" hello --fake ghost
 nixcache_lock "$L/conflict" conflict-a conflict-b
 nixcache_lock "$L/prop" propagator
+nixcache_lock "$L/propdev" propagator --mode dev
 hub_publish acme/hello "$L/hello1" >/dev/null
 hub_publish acme/cold "$L/hello1" >/dev/null # hello only, for the cold-store tests
 hub_publish acme/tools "$L/tools" >/dev/null
@@ -171,6 +172,7 @@ hub_publish acme/hooknosh "$L/hooknosh" >/dev/null
 hub_publish acme/ghost "$L/ghost" >/dev/null
 hub_publish acme/conflict "$L/conflict" >/dev/null
 hub_publish acme/prop "$L/prop" >/dev/null
+hub_publish acme/propdev "$L/propdev" >/dev/null
 GHOST=$(jq -r '.packages[] | select(.install_id == "ghost") | .outputs.out' "$L/ghost")
 
 # ------------------------------------------------------------------ helpers
@@ -518,6 +520,18 @@ t_propagated() {
 	assert_rc 0 "dev mode with propagated packages"
 	assert_eq $'propagator\npropdeep\npropdep\npropuser\npropdep.h\npropagator' "$CAP_OUT" \
 		"dev: the run packages plus the propagated build inputs, not the closure"
+	local dev_listing=$CAP_OUT bm=$TEST_TMPDIR/t3bm bmr=$TEST_TMPDIR/t3bmr
+	# no annotation: the manifest's options.activate.mode (dev) decides
+	flox_bundle "$bm" empty acme/propdev "$bb/bin/sh" -c "$show"
+	run_fg e2e-prop-mdev "$bm"
+	assert_rc 0 "manifest's mode"
+	assert_eq "$dev_listing" "$CAP_OUT" "options.activate.mode = dev gives a dev environment"
+	# the annotation wins over the manifest
+	flox_bundle "$bmr" empty acme/propdev "$bb/bin/sh" -c "$show"
+	bundle_annotate "$bmr" flox.dev/activate-mode run
+	run_fg e2e-prop-mrun "$bmr"
+	assert_rc 0 "annotated run over the manifest's dev"
+	assert_eq $'propagator\npropdeep\npropuser\npropagator' "$CAP_OUT" "the annotation wins"
 }
 
 # ---------------------------------------------------------- 4. vars, hook
@@ -1265,7 +1279,7 @@ t_timed "1c. a second create of a live id leaves it alone; a stale record is rel
 t_timed "1d. SIGTERM to a foreground run reaches the container; its state is released" t_run_signal
 t_timed "2. a new live generation is picked up; a pinned :1 is not (greet missing fails closed)" t_generations
 t_timed "3. run vs dev activation: Flox's variables, CA bundle, FLOX_ENV_CACHE" t_modes
-t_timed "3b. run links propagated user-env packages, dev also propagated build inputs, not the closure" t_propagated
+t_timed "3b. run links propagated user-env packages, dev also propagated build inputs, not the closure; mode: annotation, else manifest, else run" t_propagated
 t_timed "4a. manifest vars evaluated by bash; the on-activate hook (bash) runs first, its output on stderr" t_vars_hook
 t_timed "4b. a hook on a node without bash fails the create" t_hook_no_shell
 t_timed "5. read-only /nix (EROFS) vs nix-mutable overlay; node store unchanged; overlay gone" t_nix_rw

@@ -457,6 +457,50 @@ START_TEST(test_bounds)
 }
 END_TEST
 
+/* Many descriptors, packages and builds: bounded, near-linear work. */
+START_TEST(test_many_descriptors)
+{
+  size_t len = 0;
+  cleanup_free char *t = xmalloc0(2u << 20);
+  cleanup_free char *m = NULL;
+  struct frc_lockfile l;
+  double t0;
+
+  len += (size_t) sprintf(t, "{\"lockfile-version\":1,\"manifest\":{\"version\":1,\"build\":{");
+  for (int b = 0; b < 64; b++)
+    len += (size_t) sprintf(t + len, "%s\"b%d\":{\"runtime-packages\":[\"p1\",\"p2\"]}", b ? "," : "", b);
+  len += (size_t) sprintf(t + len, "},\"install\":{");
+  for (int p = 0; p < 9000; p++)
+    len += (size_t) sprintf(t + len, "%s\"p%d\":{\"pkg-path\":\"p%d\"}", p ? "," : "", p, p);
+  len += (size_t) sprintf(t + len, "}},\"packages\":[");
+  for (int p = 0; p < 9000; p++)
+    len += (size_t) sprintf(t + len, "%s{\"install_id\":\"p%d\",\"attr_path\":\"p%d\",\"group\":"
+                                     "\"toplevel\",\"system\":\"%s\",\"outputs\":{\"out\":\"" H1 "-a\"}}",
+                            p ? "," : "", p, p, p < 3 ? "x86_64-linux" : "aarch64-linux");
+  sprintf(t + len, "]}");
+  t0 = now_s();
+  l = parse_ok(t, "x86_64-linux");
+  ck_assert_msg(now_s() - t0 < 1.0, "took %.2f s", now_s() - t0);
+  ck_assert_uint_eq(l.npkgs, 3);
+  ck_assert_uint_eq(l.n_other, 3);
+  ck_assert_uint_eq(l.n_build, 64 * 2); /* p1 and p2 in each build */
+  frc_lockfile_release(&l);
+
+  /* 65 builds: refused */
+  m = parse_fails("{\"lockfile-version\":1,\"manifest\":{\"version\":1,\"build\":{\"0\":{},\"1\":{},"
+                  "\"2\":{},\"3\":{},\"4\":{},\"5\":{},\"6\":{},\"7\":{},\"8\":{},\"9\":{},\"10\":{},"
+                  "\"11\":{},\"12\":{},\"13\":{},\"14\":{},\"15\":{},\"16\":{},\"17\":{},\"18\":{},"
+                  "\"19\":{},\"20\":{},\"21\":{},\"22\":{},\"23\":{},\"24\":{},\"25\":{},\"26\":{},"
+                  "\"27\":{},\"28\":{},\"29\":{},\"30\":{},\"31\":{},\"32\":{},\"33\":{},\"34\":{},"
+                  "\"35\":{},\"36\":{},\"37\":{},\"38\":{},\"39\":{},\"40\":{},\"41\":{},\"42\":{},"
+                  "\"43\":{},\"44\":{},\"45\":{},\"46\":{},\"47\":{},\"48\":{},\"49\":{},\"50\":{},"
+                  "\"51\":{},\"52\":{},\"53\":{},\"54\":{},\"55\":{},\"56\":{},\"57\":{},\"58\":{},"
+                  "\"59\":{},\"60\":{},\"61\":{},\"62\":{},\"63\":{},\"64\":{}}},\"packages\":[]}",
+                  "x86_64-linux", FRC_ECODE_SERVER);
+  ck_assert_ptr_nonnull(strstr(m, "too many builds"));
+}
+END_TEST
+
 /* De-duplication in linear time: one path in every package is one path to
  * realise. */
 START_TEST(test_dedup)
@@ -520,6 +564,7 @@ main(void)
   tcase_add_test(tc, test_mode);
   tcase_add_test(tc, test_bounds);
   tcase_add_test(tc, test_dedup);
+  tcase_add_test(tc, test_many_descriptors);
   tcase_add_test(tc, test_strset);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
