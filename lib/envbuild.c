@@ -24,7 +24,6 @@
 #define MSG_MAX 300
 
 #define OWNER_US (-1L) /* the activation files and their directory */
-#define OWNER_REQUISITE (-2L)
 
 enum kind
 {
@@ -44,7 +43,7 @@ struct node
   const char *data; /* K_FILE */
   size_t len;
   long priority;
-  long owner; /* index into in->pkgs, OWNER_US or OWNER_REQUISITE */
+  long owner; /* index into in->pkgs or OWNER_US */
   enum kind kind;
   /* K_DIR: the one store directory it mirrors, and whether anything made it
    * differ from that directory (a merge, a skip, a shadowed entry).  An
@@ -215,8 +214,6 @@ owner_label(const struct build *b, long owner, const struct src *s)
       const char *l = b->in->pkgs[owner].label;
       return msg_str(l && *l ? l : "(unnamed)");
     }
-  if (owner == OWNER_REQUISITE && s != NULL)
-    return msg_str(s->store_path);
   return xstrdup("flox-runc");
 }
 
@@ -531,9 +528,10 @@ walk_entry(struct build *b, struct node *dir, int dfd, const char *src_dir, cons
                      err);
     }
   taint(dir);
-  /* Packages come in priority order and requisites after them: what is
+  /* Packages come in priority order; a propagated one never conflicts
+   * (builder.pl addPkg with ignoreCollisions = 2): what is
    * already there has the same or a higher precedence. */
-  if (old->owner == OWNER_US || s->owner == OWNER_REQUISITE || old->priority < s->priority
+  if (old->owner == OWNER_US || old->priority < s->priority
       || (s->owner >= 0 && b->in->pkgs[s->owner].propagated))
     {
       b->st.shadowed++;
@@ -597,25 +595,22 @@ conflict(struct build *b, const struct node *old, const struct src *s, const cha
                    a, c, p, s->priority, kinds ? kinds : "");
 }
 
-/* Links one output (or requisite) into the tree. */
+/* Links one output (or propagated package) into the tree. */
 static int
 add_store_path(struct build *b, const char *path, const struct src *s, frc_error_t *err)
 {
-  bool requisite = s->owner == OWNER_REQUISITE;
-  bool lenient = requisite || (s->owner >= 0 && b->in->pkgs[s->owner].propagated);
+  bool lenient = s->owner >= 0 && b->in->pkgs[s->owner].propagated;
   cleanup_free char *label = owner_label(b, s->owner, NULL);
   cleanup_free char *m = NULL;
   cleanup_free char *resolved = NULL;
   cleanup_close int fd = -1;
   struct stat st;
-  const char *what = requisite ? "the requisite" : "the store path";
-  const char *of = requisite ? "" : " of package ";
 
   if (path == NULL || !frc_store_path_valid(path))
     {
       m = msg_str(path ? path : "(null)");
-      return frc_error(err, "%s `%s`%s%s is not a valid store path", what, m, of,
-                       requisite ? "" : label);
+      return frc_error(err, "the store path `%s` of package %s is not a valid store path", m,
+                       label);
     }
   m = msg_str(path);
   switch (resolve(b, path, &resolved, &st))
@@ -624,12 +619,13 @@ add_store_path(struct build *b, const char *path, const struct src *s, frc_error
       if (fstatat(b->store_fd, path + STORE_PREFIX_LEN, &st, AT_SYMLINK_NOFOLLOW) < 0)
         {
           cleanup_free char *store = msg_str(b->store_phys);
-          return frc_error(err, "%s %s%s%s is not in the store (%s): realise it before building "
-                                "the environment",
-                           what, m, of, requisite ? "" : label, store);
+          return frc_error(err, "the store path %s of package %s is not in the store (%s): "
+                                "realise it before building the environment",
+                           m, label, store);
         }
-      return frc_error(err, "%s %s%s%s is a symlink that leads nowhere in the store", what, m, of,
-                       requisite ? "" : label);
+      return frc_error(err, "the store path %s of package %s is a symlink that leads nowhere in "
+                            "the store",
+                       m, label);
     case RES_ESCAPE:
       if (lenient)
         {
@@ -651,7 +647,7 @@ add_store_path(struct build *b, const char *path, const struct src *s, frc_error
     }
   fd = open_store_dir(b, resolved);
   if (fd < 0)
-    return frc_error_errno(err, errno, "cannot open %s %s", what, m);
+    return frc_error_errno(err, errno, "cannot open the store path %s", m);
   return walk_dir(b, b->root, fd, resolved, "", 0, s, err);
 }
 
@@ -966,53 +962,10 @@ cmp_order(const void *a, const void *b)
 }
 
 static int
-cmp_by_path(const void *a, const void *b, void *ctx)
-{
-  const char *const *all = ctx;
-  size_t i = *(const size_t *) a, j = *(const size_t *) b;
-  int c = strcmp(all[i], all[j]);
-  if (c != 0)
-    return c;
-  return i < j ? -1 : i > j;
-}
-
-/* Marks the requisites worth walking: not a package output, not a repeat
- * (the first occurrence is kept).  Sorting keeps big closures cheap. */
-static bool *
-new_requisites(const struct frc_envbuild_input *in, size_t nreq)
-{
-  size_t nout = 0, n = 0;
-  cleanup_free const char **all = NULL;
-  cleanup_free size_t *idx = NULL;
-  bool *keep = xmalloc0((nreq + 1) * sizeof(bool));
-
-  for (size_t i = 0; i < in->npkgs; i++)
-    for (char *const *o = in->pkgs[i].store_paths; o && *o; o++)
-      nout++;
-  /* Outputs first, so that among equal paths an output sorts first. */
-  all = xmalloc0((nout + nreq + 1) * sizeof(*all));
-  idx = xmalloc0((nout + nreq + 1) * sizeof(*idx));
-  for (size_t i = 0; i < in->npkgs; i++)
-    for (char *const *o = in->pkgs[i].store_paths; o && *o; o++)
-      all[n++] = *o;
-  for (size_t r = 0; r < nreq; r++)
-    all[n++] = in->requisites[r];
-  for (size_t i = 0; i < n; i++)
-    idx[i] = i;
-  qsort_r(idx, n, sizeof(*idx), cmp_by_path, all);
-  for (size_t i = 0; i < n; i++)
-    if (idx[i] >= nout && (i == 0 || strcmp(all[idx[i - 1]], all[idx[i]]) != 0))
-      keep[idx[i] - nout] = true;
-  return keep;
-}
-
-static int
 build_tree(struct build *b, frc_error_t *err)
 {
   const struct frc_envbuild_input *in = b->in;
   cleanup_free struct order *order = xmalloc0((in->npkgs + 1) * sizeof(*order));
-  cleanup_free bool *keep = NULL;
-  size_t nreq = 0;
   struct node *ad;
 
   b->root = xmalloc0(sizeof(*b->root));
@@ -1050,18 +1003,6 @@ build_tree(struct build *b, frc_error_t *err)
           if (add_store_path(b, *o, &s, err) < 0)
             return -1;
         }
-    }
-  if (in->mode != FRC_ENVBUILD_DEV || in->requisites == NULL)
-    return 0;
-  while (in->requisites[nreq])
-    nreq++;
-  keep = new_requisites(in, nreq);
-  for (size_t r = 0; r < nreq; r++)
-    {
-      struct src s = { .owner = OWNER_REQUISITE, .priority = LONG_MAX,
-                       .store_path = in->requisites[r] };
-      if (keep[r] && add_store_path(b, in->requisites[r], &s, err) < 0)
-        return -1;
     }
   return 0;
 }

@@ -7,7 +7,9 @@
  * plus the activation files (activate.d/envrc, activate.d/hook-on-activate,
  * activate.d/vars.json, manifest.lock).  Store contents are hostile input:
  * symlinks are resolved only inside <store_root>/nix/store and the walk is
- * bounded.  Realising the store paths, computing the dev closure, command
+ * bounded.  Realising the store paths, choosing what to link (lib/lockfile.h,
+ * lib/propagate.h: a dev environment is its run packages plus their
+ * propagated build inputs, given as packages), command
  * lookup and moving the tree into place are the caller's.
  */
 #ifndef FRC_ENVBUILD_H
@@ -27,7 +29,7 @@
 enum frc_envbuild_mode
 {
   FRC_ENVBUILD_RUN, /* the packages' outputs */
-  FRC_ENVBUILD_DEV, /* the outputs, then the requisites at the lowest precedence */
+  FRC_ENVBUILD_DEV, /* the same merge; the caller's package list differs */
 };
 
 struct frc_envbuild_pkg
@@ -56,10 +58,6 @@ struct frc_envbuild_input
   enum frc_envbuild_mode mode;
   const struct frc_envbuild_pkg *pkgs; /* in lockfile order */
   size_t npkgs;
-  /* Dev mode: the closure of the outputs (nix-store -qR), NULL-terminated, or
-   * NULL.  Linked after every package, never in conflict: at a path two of
-   * them provide, the first in this order wins.  Ignored in run mode. */
-  char *const *requisites;
   char *const *var_names; /* manifest vars, in order; names are shell identifiers */
   char *const *var_values;
   size_t nvars;
@@ -80,7 +78,7 @@ struct frc_envbuild_stats
   size_t links; /* symlinks created */
   size_t files; /* activation files written */
   size_t shadowed; /* entries not linked: a higher-precedence or identical one won */
-  size_t skipped; /* entries buildEnv ignores, and requisites that are not directories */
+  size_t skipped; /* entries buildEnv ignores, and propagated paths that are not directories */
   size_t entries; /* directory entries examined (the bound) */
 };
 
@@ -99,11 +97,11 @@ struct frc_envbuild_stats
  *
  * Precedence: the activation files (their names are reserved even when
  * absent, e.g. hook-on-activate without a hook), then packages by priority
- * number, lower first, then (dev) the requisites.  At one path, two
+ * number, lower first.  At one path, two
  * directories merge; otherwise the higher precedence wins, and two packages
  * at the same priority are a conflict (error naming both labels and the
  * path) unless both entries resolve to the same file, or lead to the same
- * path outside the store.
+ * path outside the store, or the later one is propagated (it is skipped).
  *
  * Files: manifest.lock (the lockfile, byte for byte), activate.d/envrc
  * (`export NAME="value"` lines, the value verbatim for bash to expand at

@@ -482,50 +482,6 @@ START_TEST(test_escape)
 }
 END_TEST
 
-START_TEST(test_dev_requisites)
-{
-  cleanup_free char *a = sp("app-1");
-  cleanup_free char *r1 = sp("libr-1");
-  cleanup_free char *r2 = sp("libr-2");
-  cleanup_free char *r3 = store_path("setup-hook.sh");
-  char *pa[] = { a, NULL };
-  char *req[] = { a, r1, r2, r3, r1, NULL };
-  struct frc_envbuild_pkg pkgs[] = { { "app", 5, pa, false } };
-  struct frc_envbuild_input in = input(pkgs, 1);
-  struct frc_envbuild_stats st;
-  frc_error_t err = NULL;
-
-  put(a, "bin/x", NULL);
-  put(a, "include/a.h", NULL);
-  put(r1, "bin/x", NULL);
-  put(r1, "include/r.h", NULL);
-  put(r1, "lib/libr.so", NULL);
-  put(r1, "nix-support/setup-hook", NULL);
-  put(r2, "include/r.h", NULL);
-  put(r2, "bin", NULL); /* a file where a directory is: ignored */
-  put(r3, NULL, "echo hook\n");
-  in.requisites = req;
-  in.mode = FRC_ENVBUILD_DEV;
-  ck_assert_msg(build(&in, &st, &err) == 0, "%s", err ? err->msg : "");
-  assert_link("bin/x", a, "bin/x");
-  assert_link("include/a.h", a, "include/a.h");
-  assert_link("include/r.h", r1, "include/r.h");
-  assert_link("lib/libr.so", r1, "lib/libr.so");
-  ck_assert(!exists("nix-support"));
-  ck_assert_uint_eq(st.skipped, 2); /* r1's nix-support, r3 a file */
-  ck_assert_uint_eq(st.shadowed, 3); /* r1 bin/x, r2 include/r.h, r2 bin */
-
-  /* run mode does not link them */
-  reset();
-  put(a, "bin/x", NULL);
-  put(r1, "include/r.h", NULL);
-  in.mode = FRC_ENVBUILD_RUN;
-  ck_assert_msg(build(&in, &st, &err) == 0, "%s", err ? err->msg : "");
-  assert_link("bin/x", a, "bin/x");
-  ck_assert(!exists("include"));
-}
-END_TEST
-
 START_TEST(test_activation_files)
 {
   cleanup_free char *a = sp("pkg-1");
@@ -904,7 +860,6 @@ main(void)
   tcase_add_test(tc, test_identical);
   tcase_add_test(tc, test_symlinked_dirs);
   tcase_add_test(tc, test_escape);
-  tcase_add_test(tc, test_dev_requisites);
   tcase_add_test(tc, test_activation_files);
   tcase_add_test(tc, test_outdent);
   tcase_add_test(tc, test_vars_order);
