@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "argv.h"
+#include "util.h"
 
 enum flag_kind
 {
@@ -183,11 +184,19 @@ store_flag(void *base, struct flag_match m, int i, int argc, char **argv)
   if (m.def->offset == SKIP)
     return used;
   if (m.def->kind == FLAG_VALUE)
-    *(const char **) ((char *) base + m.def->offset) = value;
+    memcpy((char *) base + m.def->offset, &value, sizeof(value)); /* aligned: a field */
   else
     *(bool *) ((char *) base + m.def->offset) = parse_bool(value);
   return used;
 }
+
+/* An error quoting argument tok escaped (a control character in argv must
+ * not reach the log raw). */
+#define bad_token(err, fmt, tok, verb)                                                             \
+  __extension__({                                                                                  \
+    cleanup_free char *esc_ = escape_for_message((tok), strlen(tok), 64);                          \
+    frc_error((err), fmt, esc_, (verb));                                                           \
+  })
 
 static int
 parse_verb_args(struct frc_cmdline *out, const struct flag_def *table, bool stop_at_id,
@@ -220,18 +229,18 @@ parse_verb_args(struct frc_cmdline *out, const struct flag_def *table, bool stop
                 }
               continue;
             }
-          return frc_error(err, "unexpected argument `%s` for `%s`: it takes one container id", tok,
-                           out->verb_name);
+          return bad_token(err, "unexpected argument `%s` for `%s`: it takes one container id",
+                           tok, out->verb_name);
         }
       m = match_flag(table, tok);
       if (m.def == NULL)
-        return frc_error(err,
+        return bad_token(err,
                          "unknown flag `%s` for `%s`: flox-runc does not know it, so it will not "
                          "edit the container; update flox-runc or remove the flag",
                          tok, out->verb_name);
       used = store_flag(out, m, i, argc, argv);
       if (used < 0)
-        return frc_error(err, "flag `%s` of `%s` needs a value", tok, out->verb_name);
+        return bad_token(err, "flag `%s` of `%s` needs a value", tok, out->verb_name);
       i += used - 1;
     }
   if (out->id == NULL || out->id[0] == '\0')

@@ -288,6 +288,11 @@ frc_config_parse(struct frc_config *c, const char *text, size_t len, const char 
 {
   cleanup_json yajl_val root = NULL;
 
+  if (c->floxhub_url == NULL) /* not from frc_config_load: start from the defaults */
+    {
+      memset(c, 0, sizeof(*c));
+      set_defaults(c);
+    }
   if (frc_json_parse(text, len, &root, err) < 0)
     return frc_error_wrap(err, "node config %s", origin);
   if (root->type != yajl_t_object)

@@ -56,7 +56,8 @@ const char *frc_config_path(void);
 
 /* Loads path (NULL: frc_config_path()). */
 int frc_config_load(struct frc_config *c, const char *path, frc_error_t *err);
-/* Loads from text, for tests; origin names it in messages. */
+/* Loads from text, for tests; origin names it in messages.  A zeroed *c
+ * starts from the defaults, as a missing file does. */
 int frc_config_parse(struct frc_config *c, const char *text, size_t len, const char *origin,
                      frc_error_t *err);
 void frc_config_release(struct frc_config *c);

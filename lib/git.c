@@ -715,7 +715,7 @@ split_path(const char *path, bool allow_empty, char ***parts, size_t *n, frc_err
     return 0;
   if (path[0] == '\0' || strlen(path) > PATH_MAX_LEN)
     return bad_path(path, err);
-  for (char *p = copy, *slash = p; slash; p = slash + 1)
+  for (char *p = copy, *slash; p; p = slash ? slash + 1 : NULL) /* never NULL + 1 */
     {
       slash = strchr(p, '/');
       if (slash)

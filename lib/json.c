@@ -46,16 +46,23 @@ int
 frc_json_parse(const char *text, size_t len, yajl_val *out, frc_error_t *err)
 {
   char errbuf[256] = "";
+  cleanup_free char *copy = NULL;
   yajl_val v;
 
   if (precheck(text, len, err) < 0)
     return -1;
-  v = yajl_tree_parse(text, errbuf, sizeof(errbuf));
+  /* yajl_tree_parse reads up to a NUL: parse exactly len bytes, whatever
+   * follows them (precheck refused a NUL inside). */
+  copy = xstrndup(text, len);
+  v = yajl_tree_parse(copy, errbuf, sizeof(errbuf));
   if (v == NULL)
     {
-      /* yajl's message spans lines and quotes the input: keep its first line. */
+      /* yajl's message spans lines and quotes the input: keep its first
+       * line, escaped. */
+      cleanup_free char *esc = NULL;
       errbuf[strcspn(errbuf, "\n")] = '\0';
-      return frc_error(err, "invalid JSON: %s", errbuf[0] ? errbuf : "parse error");
+      esc = escape_for_message(errbuf, strlen(errbuf), sizeof(errbuf));
+      return frc_error(err, "invalid JSON: %s", esc[0] ? esc : "parse error");
     }
   *out = v;
   return 0;

@@ -8,6 +8,8 @@ packages=(
   # build
   meson ninja-build gcc pkg-config libc6-dev
   libyajl-dev libcurl4-openssl-dev libmount-dev libcap-ng-dev check
+  # the sanitizer builds and libFuzzer (tests/check.sh, tests/fuzz)
+  clang libclang-rt-14-dev
   # real runtimes and test tools
   runc crun busybox-static jq procps util-linux
   # the fetch child's sandbox (tests/integration/resolve.sh): a TLS hub, fork counting

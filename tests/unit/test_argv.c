@@ -169,6 +169,26 @@ START_TEST(test_verb_names)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_argv.c: an argument with a control character
+ * reached the error message raw (a log line split by a newline). */
+START_TEST(test_error_escapes_arguments)
+{
+  char *argv[] = { (char *) "flox-runc", (char *) "run", (char *) "a",
+                   (char *) "b\n\x01" "c", NULL };
+  struct frc_cmdline c;
+  frc_error_t err = NULL;
+  ck_assert_int_eq(frc_cmdline_parse(4, argv, &c, &err), -1);
+  ck_assert_ptr_null(strchr(err->msg, '\n'));
+  ck_assert_ptr_null(strchr(err->msg, '\x01'));
+  ck_assert_ptr_nonnull(strstr(err->msg, "b\\n\\x01c"));
+  frc_error_release(&err);
+  argv[3] = (char *) "--bad\tflag";
+  ck_assert_int_eq(frc_cmdline_parse(4, argv, &c, &err), -1);
+  ck_assert_ptr_null(strchr(err->msg, '\t'));
+  frc_error_release(&err);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -180,6 +200,7 @@ main(void)
   tcase_add_loop_test(tc, test_table, 0, (int) (sizeof(cases) / sizeof(cases[0])));
   tcase_add_test(tc, test_version_flag);
   tcase_add_test(tc, test_verb_names);
+  tcase_add_test(tc, test_error_escapes_arguments);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -121,6 +121,22 @@ START_TEST(test_bad)
 }
 END_TEST
 
+/* frc_config_parse on a zeroed struct (what the fuzz harness calls) used to
+ * dereference the NULL floxhub_url; it starts from the defaults now. */
+START_TEST(test_parse_text_defaults)
+{
+  struct frc_config c;
+  frc_error_t err = NULL;
+  memset(&c, 0, sizeof(c));
+  ck_assert_int_eq(frc_config_parse(&c, "{\"deadline_seconds\": 7}", 23, "text", &err), 0);
+  ck_assert_str_eq(c.floxhub_git_url, "https://api.flox.dev/git");
+  ck_assert_str_eq(c.substituters[0], "https://cache.nixos.org");
+  ck_assert_int_eq(c.deadline_seconds, 7);
+  ck_assert_int_eq(c.fresh_seconds, 10);
+  frc_config_release(&c);
+}
+END_TEST
+
 START_TEST(test_env_path)
 {
   setenv(FRC_CONFIG_ENV, "/some/where.json", 1);
@@ -142,6 +158,7 @@ main(void)
   tcase_add_test(tc, test_all_keys);
   tcase_add_test(tc, test_git_url_derivation);
   tcase_add_loop_test(tc, test_bad, 0, sizeof(bad) / sizeof(bad[0]));
+  tcase_add_test(tc, test_parse_text_defaults);
   tcase_add_test(tc, test_env_path);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);

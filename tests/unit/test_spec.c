@@ -243,7 +243,10 @@ START_TEST(test_edit_helpers)
                    "\"process\":{\"env\":[\"A=1\",\"B=2\",\"A=3\"],\"args\":[\"x\"]}}");
   ck_assert_int_eq(frc_spec_load(&s, tmpdir, &err), 0);
   ck_assert_int_eq(frc_spec_rootfs(&s, &rootfs, &err), 0);
-  ck_assert_str_eq(rootfs, xasprintf("%s/rootfs", tmpdir));
+  {
+    cleanup_free char *want = xasprintf("%s/rootfs", tmpdir); /* freed: LeakSanitizer */
+    ck_assert_str_eq(rootfs, want);
+  }
   p = frc_spec_process(&s);
   ck_assert_str_eq(frc_process_getenv(p, "A"), "3");
   ck_assert_ptr_null(frc_process_getenv(p, "AB"));
