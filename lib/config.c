@@ -321,8 +321,22 @@ frc_config_parse(struct frc_config *c, const char *text, size_t len, const char 
   return 0;
 }
 
+static int
+config_load(struct frc_config *c, const char *path, frc_error_t *err);
+
 int
 frc_config_load(struct frc_config *c, const char *path, frc_error_t *err)
+{
+  if (config_load(c, path, err) < 0)
+    {
+      frc_config_release(c); /* found by the sanitizer build: doctor leaked it */
+      return -1;
+    }
+  return 0;
+}
+
+static int
+config_load(struct frc_config *c, const char *path, frc_error_t *err)
 {
   cleanup_free char *text = NULL;
   size_t len = 0;

@@ -54,7 +54,7 @@ struct frc_config
 /* The path of the node config file this process uses. */
 const char *frc_config_path(void);
 
-/* Loads path (NULL: frc_config_path()). */
+/* Loads path (NULL: frc_config_path()).  On error *c holds nothing. */
 int frc_config_load(struct frc_config *c, const char *path, frc_error_t *err);
 /* Loads from text, for tests; origin names it in messages.  A zeroed *c
  * starts from the defaults, as a missing file does. */

@@ -346,6 +346,8 @@ t_fetch_child_unprivileged() {
 forks() { grep -E '^[0-9]+ +(clone3?|fork|vfork)\(' "$1" | grep -v CLONE_THREAD | grep -vc ENOSYS || true; }
 
 t_fork_once() {
+	# LeakSanitizer cannot run under ptrace (the sanitizer build of tests/check.sh)
+	local -x ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 	config fresh_seconds=60 auth_window_seconds=60
 	rm -rf "$STATE"
 	capture strace -f -qq -e trace=clone,clone3,fork,vfork -o "$TEST_TMPDIR/cold.trace" \
