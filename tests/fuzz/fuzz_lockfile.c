@@ -12,9 +12,10 @@ parse_for(const uint8_t *data, size_t size, const char *system)
 
   if (frc_lockfile_parse((const char *) data, size, system, &l, &err) == 0)
     {
-      size_t nsys = 0;
+      size_t nsys = 0, npaths = 0;
       FUZZ_ASSERT(l.npkgs <= FRC_LOCK_PACKAGES_MAX && l.nvars <= FRC_LOCK_VARS_MAX);
-      FUZZ_ASSERT(l.manifest_version >= 1);
+      FUZZ_ASSERT(size <= FRC_LOCKFILE_MAX_BYTES);
+      FUZZ_ASSERT(l.manifest_version >= 0); /* 0: schema-version */
       for (size_t i = 0; i < l.npkgs; i++)
         {
           size_t n = 0;
@@ -22,12 +23,13 @@ parse_for(const uint8_t *data, size_t size, const char *system)
           for (char **p = l.pkgs[i].store_paths; *p; p++, n++)
             FUZZ_ASSERT(frc_store_path_valid(*p));
           FUZZ_ASSERT(n <= FRC_LOCK_OUTPUTS_MAX);
+          npaths += n;
         }
       for (size_t i = 0; i < l.nvars; i++)
         FUZZ_ASSERT(l.var_names[i] && l.var_values[i]);
       for (char **s = l.systems; s && *s; s++)
         nsys++;
-      FUZZ_ASSERT(l.npkgs == 0 || nsys > 0);
+      FUZZ_ASSERT(nsys <= FRC_LOCK_SYSTEMS_MAX && npaths <= FRC_LOCK_STORE_PATHS_MAX);
     }
   fuzz_check_error(&err);
 }

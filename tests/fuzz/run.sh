@@ -28,5 +28,6 @@ export LSAN_OPTIONS="suppressions=$src/tests/sanitizers/lsan.supp:print_suppress
 export UBSAN_OPTIONS="print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 # shellcheck disable=SC2086 # FRC_FUZZ_FLAGS is a list of flags
 exec "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  -error_exitcode=1 -timeout_exitcode=1 \
   -artifact_prefix="$artifacts/fuzz-$target-" "${dict[@]}" ${FRC_FUZZ_FLAGS:-} \
   "$work" "${dirs[@]}"
