@@ -281,6 +281,7 @@ check_containerd(struct doc *d, const char *path, struct frc_engine_check *chk)
                                : find_program("containerd", NULL);
   struct frc_containerd_conf conf __attribute__((cleanup(frc_containerd_release))) = { 0 };
   cleanup_error frc_error_t err = NULL;
+  bool dumped = false;
 
   if (bin)
     chk->containerd_major = frc_containerd_major(bin);
@@ -300,15 +301,20 @@ check_containerd(struct doc *d, const char *path, struct frc_engine_check *chk)
              path, res.last_err && res.last_err[0] ? res.last_err : "it failed");
       else if (frc_check_containerd_dump(res.out, label, chk, &err) < 0)
         line(d, PROBLEM, "containerd config dump: %s", err->msg);
+      else
+        dumped = true;
+      frc_error_release(&err);
     }
   /* The files, imports followed: what containerd 1.x silently drops, and
    * the registration when containerd is not here to say. */
   if (frc_containerd_load("/", path, &conf, &err) < 0)
     {
-      line(d, PROBLEM, "containerd config: %s", err->msg);
+      /* containerd's own reading (above) is what counts when there is one */
+      line(d, dumped ? NOTE : PROBLEM, "containerd config%s: %s",
+           dumped ? " (followed by flox-runc's reader)" : "", err->msg);
       return;
     }
-  if (bin && access(path, R_OK) == 0)
+  if (dumped)
     frc_check_containerd_sections(&conf, chk); /* the dump judged the registration */
   else
     frc_check_containerd(&conf, chk);

@@ -188,6 +188,16 @@ t_containerd_imports() {
 	expect_problem "containerd ($d/config.toml): no runtime has BinaryName pointing at this flox-runc"
 	capture "$FLOX_RUNC" doctor --containerd-config "$d/config.toml"
 	expect_problem "no runtime has BinaryName pointing at this flox-runc"
+	# TOML flox-runc's reader does not take (a multi-line string) but
+	# containerd does: containerd's reading counts, the rest is a note
+	{
+		printf 'version = 2\n[plugins."io.containerd.internal.v1.opt"]\n  path = """\n/opt/c"""\n'
+		runtime_table "$V2" "$FLOX_RUNC"
+	} >"$d/config.toml"
+	containerd --config "$d/config.toml" config dump >/dev/null 2>&1 || die "containerd refuses the multi-line string"
+	capture "$FLOX_RUNC" doctor --containerd-config "$d/config.toml"
+	assert_rc 0 "containerd's reading counts"
+	assert_contains "$CAP_OUT" "note     containerd config (followed by flox-runc's reader): $d/config.toml:3: multi-line strings are not supported here" "a note"
 }
 
 t_containerd_section_replaced() {
