@@ -124,6 +124,9 @@ publish_real claude-code-router barstoolbluz__agentic-development-with-flox__cla
 publish_real aicr NVIDIA__aicr.lock
 publish_real r-posit 8BitTacoSupreme__r-posit.lock
 publish_real llama-runtime barstoolbluz__llama-demo__llama-runtime.lock
+# not a real manifest: the test package with what the activation probes
+nixcache_lock "$L/langtools" busybox langtools
+hub_publish local/langtools "$L/langtools" >/dev/null
 
 # bundle DIR SHORT EXTRA-ENV-JSON ARG...: an empty rootfs (writable, as a
 # pod's), the pod sandbox sb-SHORT, HOME=/root and EXTRA-ENV in the spec.
@@ -140,7 +143,7 @@ bundle() {
 		| .annotations["io.kubernetes.cri.container-type"] = "container"
 		| .annotations["io.kubernetes.cri.container-name"] = "app"
 		| .annotations["io.kubernetes.cri.sandbox-id"] = $sb
-		| .annotations["flox.dev/environment"] = "real/" + $short' \
+		| .annotations["flox.dev/environment"] = (if $short == "langtools" then "local/" else "real/" end) + $short' \
 		--arg cg "/flox-runc-test-$TEST_ID-$tag" --argjson args "$(json_array "$@")" \
 		--arg path "$SPEC_PATH" --argjson extra "$extra" --arg short "$short" --arg sb "sb-$short-$TEST_ID"
 }
@@ -160,7 +163,11 @@ run_fg() {
 	capture0 fr --log "$2/log.json" --log-format json run --bundle "$2" "$1"
 }
 
-node_cache() { printf '%s/env-cache/sandbox/sb-%s-%s/real/%s\n' "$STATE" "$1" "$TEST_ID" "$1"; }
+node_cache() {
+	local owner=real
+	[[ $1 != langtools ]] || owner=local
+	printf '%s/env-cache/sandbox/sb-%s-%s/%s/%s\n' "$STATE" "$1" "$TEST_ID" "$owner" "$1"
+}
 
 declare -A ACT EXP
 
@@ -188,10 +195,12 @@ expect_flox() {
 	EXP[FLOX_ENV]=$fe
 	EXP[FLOX_ENV_CACHE]=$CACHE
 	EXP[FLOX_ENV_PROJECT]=/
-	EXP[FLOX_ENV_DESCRIPTION]=real/$short
+	local owner=real
+	[[ $short != langtools ]] || owner=local
+	EXP[FLOX_ENV_DESCRIPTION]=$owner/$short
 	# cli/flox/src/utils/active_environments.rs (serde), the url crate's "/"
-	EXP[_FLOX_ACTIVE_ENVIRONMENTS]=$(jq -cn --arg n "$short" --arg u "$HUB_URL/" --arg m "$mode" \
-		'[{environment: {type: "remote", owner: "real", name: $n, floxhub_url: $u, version: 1}, mode: $m}]')
+	EXP[_FLOX_ACTIVE_ENVIRONMENTS]=$(jq -cn --arg n "$short" --arg u "$HUB_URL/" --arg m "$mode" --arg o "$owner" \
+		'[{environment: {type: "remote", owner: $o, name: $n, floxhub_url: $u, version: 1}, mode: $m}]')
 	EXP[FLOX_PROMPT_ENVIRONMENTS]=$short
 	# flox-core/src/util/mod.rs:21-49: no SSL_CERT_FILE and no bundle in the
 	# environment: the node's, mounted
@@ -212,7 +221,7 @@ expect_flox() {
 	fi
 	# [vars]: buildenv.nix:83 `export NAME="VALUE"`, sourced under set -euo pipefail
 	jq -r '.manifest.vars // {} | to_entries | sort_by(.key)[] | "export \(.key)=\"\(.value)\""' \
-		"${REALF[$short]}" >"$envrc"
+		"${REALF[$short]:-$L/$short}" >"$envrc"
 	for kv in "${!EXP[@]}"; do
 		pairs+=("$kv=${EXP[$kv]}")
 	done
@@ -301,6 +310,32 @@ t_llama_dev() {
 	}
 }
 
+# What Flox's activation decides from the environment's files, both modes:
+# its own CA bundle and locales; dev: the profile.d scripts' variables.
+t_langtools() {
+	local fe mode
+	for mode in run dev; do
+		activate langtools "$mode" '["PYTHONPATH=/opt/py", "JUPYTER_PATH=/opt/j"]'
+		fe=${ACT[FLOX_ENV]}
+		# util/mod.rs + default envrc: the environment's bundle, no node mount
+		EXP[SSL_CERT_FILE]=$fe/etc/ssl/certs/ca-bundle.crt
+		EXP[NIX_SSL_CERT_FILE]=$fe/etc/ssl/certs/ca-bundle.crt
+		EXP[LOCALE_ARCHIVE]=$fe/lib/locale/locale-archive
+		if [[ $mode == dev ]]; then
+			EXP[RUST_SRC_PATH]=$fe                                          # 0501_rust.sh
+			EXP[JUPYTER_PATH]=$fe/share/jupyter:/opt/j                      # 0502_jupyter.sh
+			EXP[JAVA_HOME]=$fe                                              # 0503_java.sh
+			EXP[PYTHONPATH]=$fe/lib/python3.11/site-packages:/opt/py        # setup_python
+			EXP[PIP_CONFIG_FILE]=$CACHE/pip.ini                             # setup_python
+			EXP[CMAKE_PREFIX_PATH]=$fe                                      # setup_cmake
+		fi
+		compare "langtools ($mode)"
+		assert_json "$TEST_TMPDIR/langtools-$mode/config.json" \
+			'[.mounts[] | select(.destination == "/run/flox/ca-bundle.crt")] | length == 0' "no node bundle mounted"
+	done
+	assert_eq $'  [global]\n  require-virtualenv = true' "$(cat "$(node_cache langtools)/pip.ini")" "pip.ini as setup_python writes it"
+}
+
 # A container restarted in the same pod (new id, same sandbox) finds
 # FLOX_ENV_CACHE as the last one left it; deleting the sandbox removes it.
 t_cache_lifecycle() {
@@ -387,6 +422,7 @@ tap_test "claude-code-router: 16 vars, a bash hook with functions and [[ ]]" t_c
 tap_test "aicr: the hook's exports under FLOX_ENV_CACHE reach the command" t_aicr
 tap_test "r-posit: vars and a hook of functions under FLOX_ENV_CACHE" t_r_posit
 tap_test "llama-runtime in dev mode: \${FLOX_ENV} var, warning to stderr" t_llama_dev
+tap_test "langtools: the environment's CA bundle, locales and dev profile variables" t_langtools
 tap_test "FLOX_ENV_CACHE survives a restart in the pod, goes with its sandbox" t_cache_lifecycle
 tap_test "exec gets the container's activation" t_exec
 tap_test "gc removes the FLOX_ENV_CACHE of a gone sandbox, keeps a live one's" t_gc

@@ -225,6 +225,8 @@ descriptions = {
     "propuser": "bin/propuser, bin/propagator; propagates propdeep (user env)",
     "propdep": "bin/propdep, include/propdep.h",
     "propdeep": "bin/propdeep",
+    "langtools": "bin/java, bin/python3 (-> python3.11), bin/pip3, bin/cmake, share/jupyter, "
+                 "rustc-std-workspace-std, lib/locale/locale-archive, etc/ssl/certs/ca-bundle.crt",
 }
 packages, meta = {}, {}
 for attr in sorted(ev):

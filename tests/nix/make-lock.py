@@ -4,7 +4,7 @@
     python3 make-lock.py --packages OUTDIR/packages.json [options] PKG... [-o FILE]
 
 PKG names a package of packages.json (busybox, hello, greet, conflict-a,
-conflict-b, devtool).  Each becomes one entry of "packages" per --system,
+conflict-b, devtool, langtools).  Each becomes one entry of "packages" per --system,
 in one of the lockfile's package shapes (FLOX.md, "Lockfile"):
 
   catalog       attr_path, install_id, pname, version, outputs, outputs_to_install,

@@ -138,4 +138,21 @@ in
       echo stub > $stubs/lib/stubs/libdevtool.stub
     '';
   };
+
+  # What Flox's activation looks for in an environment (lib/activate.c
+  # frc_env_features_probe): bin/java, bin/python3 -> python3.11, bin/pip3,
+  # bin/cmake, share/jupyter, rustc-std-workspace-std (dev-mode profile.d),
+  # a CA bundle and a locale archive (every activation).
+  langtools = mk {
+    name = "langtools-1.0";
+    env = withBusybox;
+    script = script "$out/bin/java" "'echo java'" + script "$out/bin/python3.11" "'echo python'"
+      + script "$out/bin/pip3" "'echo pip'" + script "$out/bin/cmake" "'echo cmake'" + ''
+      ln -s python3.11 $out/bin/python3
+      mkdir -p $out/share/jupyter/kernels $out/rustc-std-workspace-std $out/lib/locale \
+        $out/etc/ssl/certs $out/lib/python3.11/site-packages
+      echo locales > $out/lib/locale/locale-archive
+      echo certificates > $out/etc/ssl/certs/ca-bundle.crt
+    '';
+  };
 }

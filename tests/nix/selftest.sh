@@ -92,7 +92,8 @@ assert d["keys"]["badsig"]["public_key"].startswith("flox-runc-test-1:")
 assert d["keys"]["badsig"]["public_key"] != d["public_key"]
 assert d["keys"]["otherkey"]["public_key"].startswith("flox-runc-untrusted-1:")
 want = {"busybox": ["out"], "hello": ["out"], "greet": ["man", "out"], "conflict-a": ["out"],
-        "conflict-b": ["out"], "devtool": ["out", "stubs"]}
+        "conflict-b": ["out"], "devtool": ["out", "stubs"], "langtools": ["out"],
+        "propagator": ["out"], "propuser": ["out"], "propdep": ["out"], "propdeep": ["out"]}
 assert {k: sorted(v) for k, v in d["packages"].items()} == want, d["packages"]
 for name, outs in d["packages"].items():
     for o, p in outs.items():
@@ -101,6 +102,7 @@ for name, outs in d["packages"].items():
         assert o == "out" and p.endswith("-" + d["meta"][name]["name"]) or p.endswith("-" + o), (o, p)
 bb = d["packages"]["busybox"]["out"]
 assert d["closures"][d["packages"]["hello"]["out"]] == [bb]
+assert d["closures"][d["packages"]["langtools"]["out"]] == [bb]
 assert d["closures"][bb] == []
 dt = d["packages"]["devtool"]["out"]
 assert d["closures"][dt] == sorted([bb, dt])          # self-reference (devtool.pc prefix)
