@@ -229,6 +229,36 @@ START_TEST(test_bounds)
 }
 END_TEST
 
+/* A second `run` of a bundle flox-runc edited: its own mounts at and below
+ * /nix go (sources under the store's nix/ or state_dir), a user's stay. */
+START_TEST(test_remove_mounts_below)
+{
+  cleanup_free char *path = xasprintf("%s/config.json", tmpdir);
+  const char *const ours[] = { "/s/nix", "/state/", NULL };
+  struct frc_spec s;
+  frc_error_t err = NULL;
+
+  write_text(path, "{\"mounts\":["
+                   "{\"destination\":\"/proc\",\"source\":\"proc\"},"
+                   "{\"destination\":\"/nix\",\"source\":\"/state/views/k\"},"
+                   "{\"destination\":\"/nix/store/a-b\",\"source\":\"/s/nix/store/a-b\"},"
+                   "{\"destination\":\"/nixos\",\"source\":\"/s/nix/x\"},"
+                   "{\"destination\":\"/nix/cache\",\"source\":\"/home/u/cache\"},"
+                   "{\"destination\":\"/nix/var/x\",\"source\":\"/s/nixpkgs\"},"
+                   "{\"destination\":\"/data\",\"source\":\"/state/x\"}]}");
+  ck_assert_int_eq(frc_spec_load(&s, tmpdir, &err), 0);
+  ck_assert_uint_eq(frc_spec_remove_mounts_below(&s, "/nix", ours), 2);
+  ck_assert(!frc_spec_has_mount(&s, "/nix"));
+  ck_assert(!frc_spec_has_mount(&s, "/nix/store/a-b"));
+  ck_assert(frc_spec_has_mount(&s, "/nixos"));
+  ck_assert(frc_spec_has_mount(&s, "/nix/cache"));
+  ck_assert(frc_spec_has_mount(&s, "/nix/var/x"));
+  ck_assert(frc_spec_has_mount(&s, "/data"));
+  ck_assert(frc_spec_has_mount(&s, "/proc"));
+  frc_spec_release(&s);
+}
+END_TEST
+
 START_TEST(test_edit_helpers)
 {
   cleanup_free char *path = xasprintf("%s/config.json", tmpdir);
@@ -352,6 +382,7 @@ main(void)
   tcase_add_test(tc, test_mode_kept_and_atomic);
   tcase_add_test(tc, test_bounds);
   tcase_add_test(tc, test_edit_helpers);
+  tcase_add_test(tc, test_remove_mounts_below);
   tcase_add_test(tc, test_relative_and_default_bundle);
   tcase_add_test(tc, test_json_set_remove_equal);
   suite_add_tcase(s, tc);
