@@ -359,8 +359,26 @@ gc_env_caches(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats
   return 0;
 }
 
-/* ".<name>.XXXXXX" (write_file_atomic's temporary names) and ".<key>.<pid>"
- * (a view being built) in dir, older than the grace period. */
+/* ".<name>.XXXXXX" (write_file_atomic's mkostemp names) or ".<key>.<pid>"
+ * (a view being built). */
+static bool
+temporary_name(const char *n)
+{
+  const char *dot = strrchr(n, '.');
+  size_t len, digits = 0, alnum = 0;
+  if (n[0] != '.' || dot == NULL || dot == n || dot[1] == '\0')
+    return false;
+  len = strlen(dot + 1);
+  for (const char *p = dot + 1; *p; p++)
+    {
+      digits += *p >= '0' && *p <= '9';
+      alnum += (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
+    }
+  return (len == 6 && alnum == 6) || digits == len;
+}
+
+/* Temporary files and directories of interrupted writes and builds in dir,
+ * older than the grace period. */
 static void
 gc_temporaries(const struct frc_gc_opts *o, const char *dir, struct frc_gc_stats *st, frc_error_t *err)
 {
@@ -373,8 +391,7 @@ gc_temporaries(const struct frc_gc_opts *o, const char *dir, struct frc_gc_stats
     {
       cleanup_free char *p = NULL;
       frc_error_t fe = NULL;
-      if (e->d_name[0] != '.' || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0
-          || strchr(e->d_name + 1, '.') == NULL)
+      if (!temporary_name(e->d_name))
         continue;
       p = xasprintf("%s/%s", dir, e->d_name);
       if (!old_enough(p, FRC_GC_GRACE_SECONDS))
@@ -387,28 +404,43 @@ gc_temporaries(const struct frc_gc_opts *o, const char *dir, struct frc_gc_stats
   closedir(d);
 }
 
+/* gc_temporaries in dir and its subdirectories down to depth more levels
+ * (the hub cache is <hub>/<owner>/<name>/gen/<N>/). */
 static void
-gc_all_temporaries(const struct frc_gc_opts *o, struct frc_gc_stats *st, frc_error_t *err)
+gc_temporaries_below(const struct frc_gc_opts *o, const char *dir, int depth, struct frc_gc_stats *st,
+                     frc_error_t *err)
 {
-  static const char *const dirs[] = { "envs", "views", NULL };
-  cleanup_free char *containers = xasprintf("%s/containers", o->config->state_dir);
   DIR *d;
   struct dirent *e;
 
-  for (const char *const *n = dirs; *n; n++)
-    {
-      cleanup_free char *dir = xasprintf("%s/%s", o->config->state_dir, *n);
-      gc_temporaries(o, dir, st, err);
-    }
-  if ((d = opendir(containers)) == NULL)
+  gc_temporaries(o, dir, st, err);
+  if (depth == 0 || (d = opendir(dir)) == NULL)
     return;
   while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.')
+    if (e->d_name[0] != '.' && (e->d_type == DT_DIR || e->d_type == DT_UNKNOWN))
       {
-        cleanup_free char *dir = xasprintf("%s/%s", containers, e->d_name);
-        gc_temporaries(o, dir, st, err);
+        cleanup_free char *sub = xasprintf("%s/%s", dir, e->d_name);
+        struct stat sst;
+        if (lstat(sub, &sst) == 0 && S_ISDIR(sst.st_mode))
+          gc_temporaries_below(o, sub, depth - 1, st, err);
       }
   closedir(d);
+}
+
+static void
+gc_all_temporaries(const struct frc_gc_opts *o, struct frc_gc_stats *st, frc_error_t *err)
+{
+  static const struct
+  {
+    const char *dir;
+    int depth;
+  } dirs[] = { { "envs", 0 }, { "views", 0 }, { "containers", 1 }, { "hub", 5 }, { NULL, 0 } };
+
+  for (size_t i = 0; dirs[i].dir; i++)
+    {
+      cleanup_free char *dir = xasprintf("%s/%s", o->config->state_dir, dirs[i].dir);
+      gc_temporaries_below(o, dir, dirs[i].depth, st, err);
+    }
 }
 
 int

@@ -1104,6 +1104,9 @@ t_release() {
 		"$st/store/nix/var/flox-runc/tmp/k.1"
 	: >"$st/state/envs/.0123abcd.json.AbC123"
 	: >"$st/state/containers/0123456789abcdef/.some-id.json.XyZ789"
+	mkdir -p "$st/state/hub/h/acme/x/gen/1" "$st/state/views/.0123abcd.4242/store"
+	: >"$st/state/hub/h/acme/x/gen/1/.manifest.lock.QwErT1"
+	: >"$st/state/hub/h/acme/x/.lock" # a lock file stays
 	p=$st/state/overlays/deep
 	mkdir -p "$p"
 	(cd "$p" && for ((i = 0; i < 400; i++)); do mkdir d && cd d || exit 1; done)
@@ -1111,12 +1114,15 @@ t_release() {
 	mount -t tmpfs tmpfs "$st/state/overlays/stuck/x"
 	cleanup_mount "$st/state/overlays/stuck/x"
 	old=$(date -d '-1 day' '+%Y-%m-%d %H:%M:%S')
-	find "$st" -maxdepth 6 -exec touch -h -d "$old" {} +
+	find "$st" -maxdepth 10 -exec touch -h -d "$old" {} +
 	capture env FLOX_RUNC_CONFIG="$cfg2" "$FLOX_RUNC" gc --max-age 0
 	assert_fail "gc names what it could not remove"
 	assert_contains "$CAP_ERR" "overlays/stuck" "the failure is named"
 	assert_contains "$CAP_OUT" "removed " "the summary is printed"
 	assert_empty "$(lsfind "$st/state/envs" "$st/state/containers" -name '.*.json.*')" "temporary files after gc"
+	assert_empty "$(lsfind "$st/state/hub" -name '.manifest.lock.*')" "temporary files of the hub cache after gc"
+	assert_empty "$(lsfind "$st/state/views" -mindepth 1)" "a view a killed build left"
+	[[ -e "$st/state/hub/h/acme/x/.lock" ]] || { diag "FAIL: gc removed a lock file"; return 1; }
 	[[ ! -e "$p" ]] || { diag "FAIL: the deep orphaned overlay is left"; return 1; }
 	assert_empty "$(lsfind "$st/store/nix/var/flox-runc/tmp" -mindepth 1)" "the deep build leftover"
 	[[ -d "$st/state/overlays/stuck/x" ]] || { diag "FAIL: gc removed a mount point"; return 1; }
