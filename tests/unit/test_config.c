@@ -106,6 +106,10 @@ static const struct
   { "[]", "JSON object" },
   { "{", "invalid JSON" },
   { "{\"state_dir\":\"/a\\nb\"}", "control characters" },
+  { "{\"bash\":\"bash-static\"}", "a static bash on the node" },
+  { "{\"bash\":\"/nix/store/not-a-store-path/bin/bash\"}", "inside a store path" },
+  { "{\"hook_shell\":\"/bin/sh\"}", "unknown key `hook_shell`" },
+  { "{\"container_ca_bundle\":\"certs.pem\"}", "absolute path" },
 };
 
 START_TEST(test_bad)
@@ -122,6 +126,30 @@ START_TEST(test_bad)
   ck_assert_ptr_null(c.floxhub_url);
   ck_assert_ptr_null(c.substituters);
   frc_error_release(&err);
+}
+END_TEST
+
+/* `bash`: a static bash on the node by default, or a file in a store path
+ * (then its package is what the environment pins). */
+START_TEST(test_bash)
+{
+  struct frc_config c;
+  frc_error_t err = NULL;
+  ck_assert_int_eq(parse(&c, "{}", &err), 0);
+  ck_assert_str_eq(c.bash, "/bin/bash-static");
+  ck_assert_ptr_null(c.bash_package);
+  ck_assert_ptr_null(c.container_ca_bundle);
+  frc_config_release(&c);
+  ck_assert_int_eq(parse(&c, "{\"bash\":\"/nix/store/0c4mrh3pzz0vq2bgdq1q1d8y0ll8n8nf-bash-5.2/bin/bash\","
+                             "\"container_ca_bundle\":\"/etc/pki/ca.pem\"}",
+                         &err),
+                   0);
+  ck_assert_str_eq(c.bash_package, "/nix/store/0c4mrh3pzz0vq2bgdq1q1d8y0ll8n8nf-bash-5.2");
+  ck_assert_str_eq(c.container_ca_bundle, "/etc/pki/ca.pem");
+  frc_config_release(&c);
+  ck_assert_int_eq(parse(&c, "{\"bash\":\"/opt/bash\"}", &err), 0);
+  ck_assert_ptr_null(c.bash_package);
+  frc_config_release(&c);
 }
 END_TEST
 
@@ -161,6 +189,7 @@ main(void)
   tcase_add_test(tc, test_missing_file_defaults);
   tcase_add_test(tc, test_all_keys);
   tcase_add_test(tc, test_git_url_derivation);
+  tcase_add_test(tc, test_bash);
   tcase_add_loop_test(tc, test_bad, 0, sizeof(bad) / sizeof(bad[0]));
   tcase_add_test(tc, test_parse_text_defaults);
   tcase_add_test(tc, test_env_path);
