@@ -1,4 +1,6 @@
 #include <dirent.h>
+#include <elf.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -158,6 +160,30 @@ bash_source_id(const struct stat *st)
                    (long long) st->st_mtim.tv_sec, (long) st->st_mtim.tv_nsec);
 }
 
+/* Whether the ELF file in data (n bytes) of this machine's class runs
+ * without a dynamic loader (no PT_INTERP): a container with an empty image
+ * has no libc for anything else. */
+static bool
+elf_is_static(const unsigned char *data, size_t n)
+{
+  ElfW(Ehdr) eh;
+  if (n < sizeof(eh) || memcmp(data, ELFMAG, SELFMAG) != 0)
+    return false;
+  memcpy(&eh, data, sizeof(eh));
+  if (eh.e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32)
+      || eh.e_phentsize != sizeof(ElfW(Phdr)) || eh.e_phoff > n
+      || (size_t) eh.e_phnum * sizeof(ElfW(Phdr)) > n - eh.e_phoff)
+    return false;
+  for (size_t i = 0; i < eh.e_phnum; i++)
+    {
+      ElfW(Phdr) ph;
+      memcpy(&ph, data + eh.e_phoff + i * sizeof(ph), sizeof(ph));
+      if (ph.p_type == PT_INTERP)
+        return false;
+    }
+  return true;
+}
+
 /* A static bash on the node, in the store as <hash>-flox-runc-bash/bin/bash:
  * added once (nix-store --add), then found in <state_dir>/bash.json while
  * the node file is unchanged and the path is still in the store. */
@@ -207,9 +233,14 @@ add_node_bash(const struct frc_env_request *req, char **pkg, frc_error_t *err)
     size_t n = 0;
     frc_rm_rf(tmp, &ignored);
     frc_error_release(&ignored);
-    if (frc_mkdir_p(bin, 0755, err) < 0
-        || read_file_bounded(c->bash, 64u << 20, &data, &n, err) < 0
-        || write_file_atomic(dst, data, n, 0555, err) < 0)
+    if (read_file_bounded(c->bash, 64u << 20, &data, &n, err) < 0)
+      return frc_error_wrap(err, "cannot read `%s` (the node config's `bash`)", c->bash);
+    if (!elf_is_static((const unsigned char *) data, n))
+      return frc_error(err, "`%s` (the node config's `bash`) is not a statically linked program "
+                            "of this machine: containers on an empty image could not run it; "
+                            "install Debian's bash-static and set `bash` to /bin/bash-static",
+                       c->bash);
+    if (frc_mkdir_p(bin, 0755, err) < 0 || write_file_atomic(dst, data, n, 0555, err) < 0)
       {
         frc_rm_rf(tmp, &ignored);
         frc_error_release(&ignored);

@@ -26,8 +26,9 @@
 #   4. manifest vars evaluated by bash against the container's environment
 #      (${PORT:-8000}, $HOME) and the on-activate hook (bash syntax, stdout of
 #      the hook goes to stderr, it runs before the command and its exports
-#      reach it), on an image without bash; a node without a bash fails the
-#      create of an environment with a hook, saying so.
+#      reach it), on an image without bash; a node without a static bash
+#      (missing, or dynamically linked) fails the create of an environment
+#      with a hook, saying so.
 #   5. read-only /nix (EROFS) vs flox.dev/nix-mutable (writes succeed,
 #      except into the closure's own paths); the node store (listing +
 #      checksums) is unchanged after both; delete unmounts the overlay and
@@ -565,6 +566,11 @@ t_hook_no_shell() {
 	cleanup_container "$RT_BIN" "$RROOT" e2e-hooknosh
 	FLOX_RUNC_CONFIG=$cfg capture fr --log "$b/log.json" --log-format json create --bundle "$b" --pid-file "$b/init.pid" e2e-hooknosh
 	check_failed_create "$b" e2e-hooknosh "$sha" "needs bash for its vars or hook" "/nonexistent/bash-static" "bash-static" "acme/hooknosh"
+	# the node's own (dynamically linked) bash could not run on an empty image
+	write_config "$cfg" "$STORE" "$STATE" "$(nixcache_url main)" bash='"/bin/bash"'
+	rm -f "$b/log.json"
+	FLOX_RUNC_CONFIG=$cfg capture fr --log "$b/log.json" --log-format json create --bundle "$b" --pid-file "$b/init.pid" e2e-hooknosh
+	check_failed_create "$b" e2e-hooknosh "$sha" "is not a statically linked program" "/bin/bash" "bash-static"
 }
 
 # ------------------------------------------------------- 5. ro vs mutable
@@ -1287,7 +1293,7 @@ t_timed "2. a new live generation is picked up; a pinned :1 is not (greet missin
 t_timed "3. run vs dev activation: Flox's variables, CA bundle, FLOX_ENV_CACHE" t_modes
 t_timed "3b. run links propagated user-env packages, dev also propagated build inputs, not the closure; mode: annotation, else manifest, else run" t_propagated
 t_timed "4a. manifest vars evaluated by bash; the on-activate hook (bash) runs first, its output on stderr" t_vars_hook
-t_timed "4b. a hook on a node without bash fails the create" t_hook_no_shell
+t_timed "4b. a hook on a node without a static bash fails the create" t_hook_no_shell
 t_timed "5. read-only /nix (EROFS) vs nix-mutable overlay; node store unchanged; overlay gone" t_nix_rw
 t_timed "6a. flox.dev/skip-containers: untouched from its image" t_skip_containers
 t_timed "6b. exec activated into a Flox container, not into a skip-containers-exec one" t_skip_exec
