@@ -44,9 +44,16 @@ record_path(const struct frc_env_request *req, const char *key)
   return xasprintf("%s/envs/%s.json", req->config->state_dir, key);
 }
 
-/* Loads the record; true when it is usable (its paths are in the store and
- * rooted). */
-static bool
+/* What load_record found. */
+enum record_state
+{
+  RECORD_UNUSABLE, /* none, damaged, or its paths are gone: build */
+  RECORD_USABLE,
+  RECORD_NO_VIEW, /* usable, but from before closure-only /nix: add_view */
+};
+
+/* Loads the record; usable when its paths are in the store and rooted. */
+static enum record_state
 load_record(const struct frc_env_request *req, struct frc_environment *env)
 {
   cleanup_free char *path = record_path(req, env->key);
@@ -60,49 +67,49 @@ load_record(const struct frc_env_request *req, struct frc_environment *env)
   if (frc_json_doc_load(&doc, path, ENV_RECORD_MAX, &ignored) < 0)
     {
       frc_error_release(&ignored);
-      return false;
+      return RECORD_UNUSABLE;
     }
   sp = frc_json_get_string(doc.root, "path");
   bash = frc_json_get_string(doc.root, "bash");
   pins = frc_json_get(doc.root, "pins");
   closure = frc_json_get(doc.root, "closure");
   if (sp == NULL || !str_has_prefix(sp, FRC_ENVS_DIR "/") || pins == NULL
-      || pins->type != yajl_t_array || closure == NULL || closure->type != yajl_t_array
+      || pins->type != yajl_t_array || (closure && closure->type != yajl_t_array)
       || stat(root, &st) < 0)
-    return false;
-  env->view = frc_view_dir(req->config, env->key);
-  if (stat(env->view, &st) < 0)
-    return false;
+    return RECORD_UNUSABLE;
   {
     cleanup_free char *phys = frc_store_physical(req->config, sp);
     if (stat(phys, &st) < 0)
-      return false;
+      return RECORD_UNUSABLE;
   }
   env->pins = xmalloc0((pins->u.array.len + 1) * sizeof(char *));
   for (size_t i = 0; i < pins->u.array.len; i++)
     {
       yajl_val p = pins->u.array.values[i];
       if (p->type != yajl_t_string || !frc_store_path_valid(p->u.string))
-        return false;
+        return RECORD_UNUSABLE;
       env->pins[i] = xstrdup(p->u.string);
     }
   if (!frc_store_all_present(req->config, env->pins))
-    return false;
+    return RECORD_UNUSABLE;
+  env->path = xstrdup(sp);
+  env->bash = bash ? xstrdup(bash) : NULL;
+  env->has_hook = req->lock->hook_on_activate != NULL;
+  frc_env_features_from_json(frc_json_get(doc.root, "features"), &env->features);
+  env->view = frc_view_dir(req->config, env->key);
+  if (closure == NULL || stat(env->view, &st) < 0)
+    return RECORD_NO_VIEW;
   env->closure = xmalloc0((closure->u.array.len + 1) * sizeof(char *));
   for (size_t i = 0; i < closure->u.array.len; i++)
     {
       yajl_val p = closure->u.array.values[i];
       if (p->type != yajl_t_string || !frc_store_path_valid(p->u.string))
-        return false;
+        return RECORD_UNUSABLE;
       env->closure[i] = xstrdup(p->u.string);
     }
-  env->path = xstrdup(sp);
-  env->bash = bash ? xstrdup(bash) : NULL;
-  env->has_hook = req->lock->hook_on_activate != NULL;
-  frc_env_features_from_json(frc_json_get(doc.root, "features"), &env->features);
   /* last use, for `flox-runc gc` */
   utimensat(AT_FDCWD, path, NULL, 0);
-  return true;
+  return RECORD_USABLE;
 }
 
 static int
@@ -500,6 +507,25 @@ private_dirs(const struct frc_config *c, frc_error_t *err)
              : 0;
 }
 
+/* An environment built before closure-only /nix (its record has no
+ * closure, or its view is gone): query the closure of its pins once, build
+ * the view and record both.  The tree, which running containers may use,
+ * stays as it is.  Called with the key's lock held. */
+static int
+add_view(const struct frc_env_request *req, struct frc_environment *env, frc_error_t *err)
+{
+  struct frc_store store = { req->config, req->log, req->deadline_ns };
+  cleanup_strv char **closure = NULL;
+
+  frc_strv_freep(&env->closure);
+  if (env->pins[0] && frc_store_closure(&store, env->pins, &closure, err) < 0)
+    return -1;
+  if (frc_view_build(req->config, env->key, closure, &env->closure, err) < 0
+      || save_record(req, env, err) < 0)
+    return -1;
+  return 0;
+}
+
 int
 frc_environment_materialise(const struct frc_env_request *req, struct frc_environment *env,
                             frc_error_t *err)
@@ -511,13 +537,20 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
     return -1;
   if (compute_key(req, env->key, err) < 0)
     return -1;
-  if (load_record(req, env))
+  if (load_record(req, env) == RECORD_USABLE)
     return 0;
   frc_environment_release(env);
   if (compute_key(req, env->key, err) < 0 || lock_key(req, env->key, &lock_fd, err) < 0)
     return -1;
-  if (load_record(req, env)) /* built by the create we waited for */
-    return 0;
+  switch (load_record(req, env))
+    {
+    case RECORD_USABLE: /* built by the create we waited for */
+      return 0;
+    case RECORD_NO_VIEW:
+      return add_view(req, env, err);
+    default:
+      break;
+    }
   frc_environment_release(env);
   if (compute_key(req, env->key, err) < 0)
     return -1;

@@ -1037,6 +1037,21 @@ while True: s.accept()[0].close()' "$sock" &
 	assert_eq "$want" "$got" "/nix/store inside is the environment's closure"
 	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/nix")) | .options | index("rbind")] | all(. == null)' "no recursive bind under /nix"
 	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/nix")) | (.options | index("ro") != null and index("nosuid") != null and index("nodev") != null)] | all' "ro,nosuid,nodev"
+
+	# an environment recorded before closure-only /nix (no closure, no
+	# view): the next create adds them, without rebuilding the tree that
+	# running containers may use
+	local rec=$STATE/envs/$own.json ino b2=$TEST_TMPDIR/t13b
+	jq 'del(.closure)' "$rec" >"$rec.new" && mv "$rec.new" "$rec"
+	rm -rf "$STATE/views/$own"
+	ino=$(stat -c %i "$STORE/nix/var/flox-runc/envs/$own")
+	flox_bundle "$b2" empty acme/hello hello
+	run_fg e2e-proj-up "$b2"
+	assert_rc 0 "a create on an environment recorded without its closure"
+	assert_eq "Hello, world!" "$CAP_OUT" "hello runs"
+	assert_json "$rec" '(.closure | length) > 1' "the record has the closure again"
+	assert_eq "$ino" "$(stat -c %i "$STORE/nix/var/flox-runc/envs/$own")" "the tree was not rebuilt"
+	[[ -d "$STATE/views/$own/store" ]] || { diag "FAIL: no view"; return 1; }
 }
 
 # ---------------------------------------- 14. private on the node
