@@ -827,6 +827,14 @@ make_envrc(struct build *b, frc_error_t *err)
                            "digits and _, not starting with a digit)",
                            m);
         }
+      /* buildenv/buildenv.nix:59-68 */
+      if (str_has_prefix(name, "BASH_ENVTRACE_"))
+        {
+          cleanup_free char *m = msg_str(name);
+          return frc_error(err, "the manifest var `%s` is reserved (BASH_ENVTRACE_*), Flox refuses "
+                                "it too: rename it in the manifest's [vars]",
+                           m);
+        }
     }
   if (frc_vars_render_order(in->var_names, in->var_values, in->nvars, order, err) < 0)
     return -1;

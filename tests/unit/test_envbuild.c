@@ -557,6 +557,16 @@ START_TEST(test_activation_files)
   ck_assert_int_lt(build(&in, NULL, &err), 0);
   ck_assert_ptr_nonnull(strstr(err->msg, "`BAD-NAME` is not a valid shell variable name"));
   frc_error_release(&err);
+
+  /* Flox's reserved names */
+  reset();
+  names[1] = "BASH_ENVTRACE_FILE";
+  in.var_names = names;
+  in.var_values = values;
+  in.nvars = 2;
+  ck_assert_int_lt(build(&in, NULL, &err), 0);
+  ck_assert_ptr_nonnull(strstr(err->msg, "`BASH_ENVTRACE_FILE` is reserved"));
+  frc_error_release(&err);
 }
 END_TEST
 
