@@ -171,11 +171,18 @@ check_string(const struct key_def *k, const char *v, const char *origin, frc_err
           why = "an absolute path";
         break;
       case CHECK_HTTP_URL:
-        if (!str_has_prefix(v, "https://") && !str_has_prefix(v, "http://")
-            && !(k->type == KEY_STRING_LIST && str_has_prefix(v, "file://")))
-          why = k->type == KEY_STRING_LIST ? "an http://, https:// or file:// URL"
-                                           : "an http:// or https:// URL";
-        break;
+        {
+          /* http(s) with a host: "http://" alone derived the git URL
+           * "http:/git" (found by tests/fuzz/fuzz_config.c) */
+          const char *host = str_has_prefix(v, "https://")  ? v + 8
+                             : str_has_prefix(v, "http://") ? v + 7
+                                                            : NULL;
+          if (host ? strchr("/?#", *host) != NULL /* also the NUL */
+                   : !(k->type == KEY_STRING_LIST && str_has_prefix(v, "file://")))
+            why = k->type == KEY_STRING_LIST ? "an http://, https:// or file:// URL"
+                                             : "an http:// or https:// URL";
+          break;
+        }
       case CHECK_RUNTIME:
         if (v[0] == '\0')
           why = "an absolute path or a program name looked up in PATH";

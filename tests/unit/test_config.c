@@ -94,6 +94,9 @@ static const struct
   { "{\"runtime\":1}", "`runtime`" },
   { "{\"runtime\":\"\"}", "`runtime`" },
   { "{\"floxhub_url\":\"ftp://x\"}", "`floxhub_url`" },
+  { "{\"floxhub_url\":\"http://\"}", "`floxhub_url`" }, /* no host (fuzz_config) */
+  { "{\"floxhub_git_url\":\"https:///git\"}", "`floxhub_git_url`" },
+  { "{\"substituters\":[\"http://?x\"]}", "`substituters`" },
   { "{\"store_root\":\"relative\"}", "absolute path" },
   { "{\"state_dir\":[]}", "must be a string" },
   { "{\"substituters\":\"http://x\"}", "array of strings" },
