@@ -27,19 +27,23 @@
 /* <state_dir>/views/<env key> (malloc'd). */
 char *frc_view_dir(const struct frc_config *c, const char *env_key);
 /* Builds the view of env_key whose closure is closure (NULL-terminated
- * store paths), replacing any earlier one; *binds gets the closure paths a
- * container must bind (all but the symlinks, which the view holds). */
+ * store paths), unless one is in place already: a key names one closure,
+ * and a view in use must never be removed (removing a directory that is a
+ * mount point in a running container's namespace detaches its mounts).
+ * *binds gets the closure paths a container must bind (all but the
+ * symlinks, which the view holds). */
 int frc_view_build(const struct frc_config *c, const char *env_key, char *const *closure,
                    char ***binds, frc_error_t *err);
 /* Removes the view of env_key; missing is fine. */
 int frc_view_remove(const struct frc_config *c, const char *env_key, frc_error_t *err);
 
-/* Creates and mounts the overlay for key, whose lower layer is the view
- * lower; *dir is the overlay directory
- * (remove with frc_overlay_remove), *merged the mount point. */
+/* Mounts the tmpfs and the overlay for the container key, whose lower layer
+ * is the view lower; *dir is the overlay directory (remove with
+ * frc_overlay_remove), *merged the overlay's mount point. */
 int frc_overlay_create(const struct frc_config *c, const char *key, const char *lower, char **dir,
                        char **merged, frc_error_t *err);
-/* Unmounts dir/merged if mounted and removes dir.  Missing is fine. */
+/* Unmounts dir/merged and the tmpfs at dir if mounted, and removes dir.
+ * Missing is fine. */
 int frc_overlay_remove(const char *dir, frc_error_t *err);
 /* Whether path is a mount point (per /proc/self/mountinfo). */
 bool frc_is_mountpoint(const char *path);
