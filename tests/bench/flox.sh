@@ -26,6 +26,7 @@
 set -euo pipefail
 export LC_ALL=C
 N=30
+ARGS=("$@") # for crun_cgroup_workaround's re-exec: the loop below shifts them away
 CHECK=0
 RT_NAME=runc
 while (($#)); do
@@ -45,7 +46,7 @@ FLOX_RUNC=${FLOX_RUNC:-$SRCDIR/build/cmd/flox-runc/flox-runc}
 . "$SRCDIR/tests/lib/hub.sh"
 skip_unless_root
 RT=$(command -v "$RT_NAME") || skip_all "$RT_NAME is not installed"
-[[ "$RT_NAME" == crun ]] && crun_cgroup_workaround "$0" "${@}"
+[[ "$RT_NAME" == crun ]] && crun_cgroup_workaround "$0" "${ARGS[@]}"
 tmpdir_setup flox-runc-bench-flox
 log() { echo "# $*" >&2; }
 
