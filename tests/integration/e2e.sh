@@ -73,6 +73,9 @@
 #      foreground `run` do not inherit a descriptor the caller left open
 #      (fd 1500, beyond any fixed loop), while run's --preserve-fds still
 #      reaches the container.
+#  19. a FIFO or a device node planted at the floxhub-token path of the
+#      secret volume: the create fails at once naming what it is; nothing
+#      blocks, nothing is opened.
 #
 # Environment: FLOX_RUNC (the flox-runc binary), FLOX_RUNC_SRCDIR (repository
 # root; default this script's ../..), FLOX_RUNC_NIX_FIXTURES /
@@ -1271,6 +1274,37 @@ t_helper_fds() {
 	check_no_container e2e-fds-keep
 }
 
+# ------------------------------------------------------ 19. token file
+
+t_token_special() {
+	local b=$TEST_TMPDIR/t19 vol=$TEST_TMPDIR/t19-secret sha kind t0
+	for kind in fifo null nodriver; do
+		rm -rf "$vol"
+		mkdir -p "$vol"
+		case $kind in
+		fifo) mkfifo "$vol/floxhub-token" ;;
+		null) mknod "$vol/floxhub-token" c 1 3 ;;
+		nodriver) mknod "$vol/floxhub-token" c 4095 0 ;;
+		esac
+		flox_bundle "$b" empty acme/hello hello
+		bundle_jq "$b" '.mounts += [{destination: "/var/run/secrets/flox.dev", type: "bind",
+			source: $v, options: ["rbind", "ro"]}]' --arg v "$vol"
+		sha=$(sha256_of "$b/config.json")
+		rm -f "$b/log.json"
+		cleanup_container "$RT_BIN" "$RROOT" e2e-tok
+		t0=$SECONDS
+		capture timeout 20 "$FLOX_RUNC" --root "$RROOT" --log "$b/log.json" --log-format json \
+			create --bundle "$b" --pid-file "$b/init.pid" e2e-tok
+		[[ $CAP_RC -ne 124 ]] || { diag "FAIL: the create blocked on the $kind"; return 1; }
+		[[ $((SECONDS - t0)) -le 5 ]] || { diag "FAIL: the create took $((SECONDS - t0)) s"; return 1; }
+		if [[ $kind == fifo ]]; then
+			check_failed_create "$b" e2e-tok "$sha" "the floxhub-token in \`$vol\` is not a regular file (it is a FIFO)"
+		else
+			check_failed_create "$b" e2e-tok "$sha" "the floxhub-token in \`$vol\` is not a regular file (it is a character device)"
+		fi
+	done
+}
+
 # ------------------------------------------------------------ 12. leftovers
 
 t_nothing_left() {
@@ -1330,6 +1364,7 @@ t_timed "15. a deeply nested mutable pod is released; bounded nosuid,nodev layer
 t_timed "16. image symlinks never lead look-ups onto the node" t_rootfs_lookup
 t_timed "17. a cache answering HTTP 500: the message carries Nix's own error line" t_cache_500
 t_timed "18. nix-store and the runtime child get no descriptor above 2; --preserve-fds kept" t_helper_fds
+t_timed "19. a FIFO or device node at the token path fails the create at once, unopened" t_token_special
 t_timed "12. no record, GC root, overlay or container left in the node state" t_nothing_left
 diag "total: $((SECONDS - T0)) s"
 
