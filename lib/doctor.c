@@ -193,21 +193,14 @@ check_hub(const struct frc_config *c, struct doc *d)
   if (env_arg)
     {
       struct frc_envref ref;
-      cleanup_free char *url = NULL;
-      struct frc_git_remote remote;
-      struct frc_http_opts go = o;
       char oid[FRC_OID_HEX + 1];
       if (frc_envref_parse(env_arg, &ref, &err) < 0)
         {
           line(d, PROBLEM, "--environment: %s", err->msg);
           return;
         }
-      go.user = token ? "oauth" : NULL;
-      go.password = token;
-      go.max_body = 0;
-      url = frc_hub_repo_url(c, ref.owner);
-      if (frc_git_remote_init(&remote, url, &go, &err) < 0
-          || frc_git_ls_ref(&remote, ref.name, oid, &err) < 0)
+      /* The conversation with the hub runs in the unprivileged fetch child. */
+      if (frc_hub_check_access(c, &ref, token, o.deadline_ns, oid, &err) < 0)
         line(d, PROBLEM, "environment %s/%s: %s%s", ref.owner, ref.name, err->msg,
              frc_error_get_code(err) == FRC_ECODE_AUTH
                  ? " (private environments need the floxhub-token secret)"
@@ -215,7 +208,6 @@ check_hub(const struct frc_config *c, struct doc *d)
       else
         line(d, OK, "environment %s/%s is accessible%s (branch at %.12s)", ref.owner, ref.name,
              token ? " with the token" : " anonymously", oid);
-      frc_git_remote_release(&remote);
     }
 }
 

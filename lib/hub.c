@@ -806,6 +806,25 @@ frc_hub_resolve(const struct frc_resolve_request *req, struct frc_resolved *out,
   return r;
 }
 
+int
+frc_hub_check_access(const struct frc_config *cfg, const struct frc_envref *ref, const char *token,
+                     long long deadline_ns, char commit[41], frc_error_t *err)
+{
+  static const struct frc_logger quiet = { .path = NULL, .stderr_fd = -1 };
+  struct frc_resolve_request req = {
+    .config = cfg, .ref = ref, .token = token, .log = &quiet, .deadline_ns = deadline_ns
+  };
+  struct ctx c = { .req = &req, .ref = ref, .notes_fd = -1, .deadline_ns = deadline_ns };
+  struct fetch_plan plan __attribute__((cleanup(fetch_plan_release))) = { .verify_only = true };
+  struct fetch_result fr __attribute__((cleanup(fetch_result_release))) = { .live = 0 };
+
+  frc_envref_format(ref, c.label, sizeof(c.label));
+  if (fetch(&c, &plan, &fr, err) < 0)
+    return -1;
+  memcpy(commit, fr.commit, 41);
+  return 0;
+}
+
 void
 frc_resolved_release(struct frc_resolved *r)
 {

@@ -59,6 +59,13 @@ void frc_resolved_release(struct frc_resolved *r);
 #define cleanup_resolved __attribute__((cleanup(frc_resolved_release)))
 const char *frc_resolve_source_name(enum frc_resolve_source s);
 
+/* Whether the hub serves ref's branch to token (NULL: anonymous): the
+ * branch's commit, asked by the unprivileged fetch child, nothing cached
+ * (doctor). */
+int frc_hub_check_access(const struct frc_config *cfg, const struct frc_envref *ref,
+                         const char *token, long long deadline_ns, char commit[41],
+                         frc_error_t *err);
+
 /* The git URL of an owner's floxmeta repository on the configured hub. */
 char *frc_hub_repo_url(const struct frc_config *c, const char *owner);
 
