@@ -1,10 +1,6 @@
 /* engineconf.h - engine configurations as the engines read them.
  *
- * Owns: a small TOML reader for engine configs (tables, dotted keys, quoted
- * segments, strings, booleans, numbers, arrays over several lines, inline
- * comments), keeping each key's file and lines so the installer
- * (lib/install.c) can edit a file without moving anything else in it;
- * containerd's file set as containerd loads it (the root config.toml, then
+ * Owns: containerd's file set as containerd loads it (the root config.toml, then
  * its `imports`, relative to the importing file, globs sorted, recursively,
  * each file once) and the view containerd makes of it (containerd 1.x: an
  * imported file replaces a whole plugin section; containerd 2.x / config
@@ -21,39 +17,10 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "toml.h"
 
 #define FRC_ENGINECONF_MAX_BYTES (4u << 20)
 #define FRC_ENGINECONF_MAX_FILES 64
-
-struct frc_toml_kv
-{
-  char *table; /* normalised header path: quotes dropped ("plugins.io.containerd.grpc.v1.cri") */
-  char *key; /* normalised (dotted) key */
-  char *value; /* raw value text, comments stripped, lines of an array joined */
-  int line, end_line; /* 1-based lines of the key and of its value's end */
-  int table_line; /* line of its table's header, 0 at the top level */
-  const char *file; /* the file it came from (owned by the file set) */
-};
-
-struct frc_toml
-{
-  struct frc_toml_kv *kv;
-  size_t n;
-  int first_table_line; /* line of the first [table] header, 0 when none */
-  int nlines;
-};
-
-/* Parses text (name is used in messages and stored as every key's file). */
-int frc_toml_parse(const char *text, const char *name, struct frc_toml *t, frc_error_t *err);
-void frc_toml_release(struct frc_toml *t);
-/* The last kv of key in table (exact, normalised), NULL when absent. */
-const struct frc_toml_kv *frc_toml_find(const struct frc_toml *t, const char *table,
-                                        const char *key);
-/* The content of a TOML string value (malloc'd), NULL when it is not one. */
-char *frc_toml_string(const char *value);
-/* The strings of a TOML array of strings (NULL-terminated, malloc'd), NULL
- * when the value is not an array of strings. */
-char **frc_toml_string_array(const char *value);
 
 /* containerd's configuration files, in the order containerd loads them. */
 struct frc_containerd_file

@@ -10,50 +10,22 @@
 #include "dl.h"
 #include "http.h"
 #include "install.h"
+#include "nodefiles.h"
 #include "proc.h"
 #include "util.h"
 
-#define STATE_DIR "/var/lib/flox-runc/install"
-#define MANIFEST STATE_DIR "/manifest"
 #define BEGIN_MARK "# flox-runc: begin"
 #define END_MARK "# flox-runc: end"
 #define DEFAULT_DROPIN_GLOB "/etc/containerd/conf.d/*.toml"
 #define CRIO_DROPIN "/etc/crio/crio.conf.d/50-flox-runc.conf"
 #define MAX_BINARY (256u << 20)
 
-/* One file this run changes. */
-struct change
-{
-  char *path; /* node path */
-  bool old_exists, new_exists;
-  char *old, *new_;
-  size_t old_len, new_len;
-  int old_mode, mode;
-  bool applied;
-};
-
-/* The record of an installation: what was there before. */
-struct mentry
-{
-  bool dir; /* a directory the installation created */
-  bool created; /* a file that did not exist */
-  int mode; /* of the backup */
-  char sha[65]; /* of what the installation wrote */
-  char *path;
-};
-
 struct inst
 {
   const struct frc_install_opts *o;
-  const char *root;
+  struct frc_nodefiles nf; /* the files, the record, the host root */
   const char *dest; /* node path of the binary */
   const char *name; /* runtime name */
-  struct change *ch;
-  size_t nch;
-  char **dirs; /* directories created by this run (node paths) */
-  size_t ndirs;
-  struct mentry *m;
-  size_t nm;
   bool containerd, crio; /* engines touched */
   char *containerd_bin; /* node path */
   const char *containerd_config;
@@ -73,399 +45,6 @@ report(struct inst *in, enum frc_finding kind, const char *fmt, ...)
   if (in->o->report)
     in->o->report(kind, msg, in->o->data);
   free(msg);
-}
-
-static char *
-hpath(const struct inst *in, const char *path)
-{
-  if (strcmp(in->root, "/") == 0)
-    return xstrdup(path);
-  return xasprintf("%s%s", in->root, path);
-}
-
-static void
-sha_hex(const void *data, size_t len, char out[65])
-{
-  unsigned char d[32];
-  frc_error_t ignored = NULL;
-  if (frc_sha256(data, len, d, &ignored) < 0)
-    {
-      frc_error_release(&ignored);
-      memset(d, 0, sizeof(d));
-    }
-  for (int i = 0; i < 32; i++)
-    snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
-/* Reads a node file: *exists false when it is not there. */
-static int
-read_node(const struct inst *in, const char *path, size_t max, char **text, size_t *len, bool *exists,
-          int *mode, frc_error_t *err)
-{
-  cleanup_free char *p = hpath(in, path);
-  struct stat st;
-  frc_error_t rerr = NULL;
-  *text = NULL;
-  *len = 0;
-  *exists = false;
-  if (lstat(p, &st) < 0)
-    {
-      if (errno == ENOENT)
-        return 0;
-      return frc_error_errno(err, errno, "cannot inspect %s", p);
-    }
-  if (!S_ISREG(st.st_mode))
-    return frc_error(err, "%s is not a regular file (a symlink?): point the installer at the file "
-                          "itself",
-                     p);
-  if (read_file_bounded(p, max, text, len, &rerr) < 0)
-    {
-      *err = rerr;
-      return -1;
-    }
-  *exists = true;
-  if (mode)
-    *mode = (int) (st.st_mode & 07777);
-  return 0;
-}
-
-static struct change *
-find_change(struct inst *in, const char *path)
-{
-  for (size_t i = 0; i < in->nch; i++)
-    if (strcmp(in->ch[i].path, path) == 0)
-      return &in->ch[i];
-  return NULL;
-}
-
-/* The text a file will have: planned, else current (NULL: absent). */
-static int
-planned_text(struct inst *in, const char *path, char **text, frc_error_t *err)
-{
-  struct change *c = find_change(in, path);
-  size_t len;
-  bool exists;
-  if (c)
-    {
-      *text = c->new_exists ? xstrdup(c->new_) : NULL; /* a text file */
-      return 0;
-    }
-  return read_node(in, path, FRC_ENGINECONF_MAX_BYTES, text, &len, &exists, NULL, err);
-}
-
-/* Plans path to hold data (NULL: to be removed) with mode (-1: the file's
- * own, 0644 for a new one); nothing when it already does. */
-static int
-plan(struct inst *in, const char *path, const char *data, size_t len, int mode, frc_error_t *err)
-{
-  struct change *c = find_change(in, path);
-  if (c == NULL)
-    {
-      cleanup_free char *old = NULL;
-      size_t old_len;
-      bool exists;
-      int old_mode = 0;
-      if (read_node(in, path, MAX_BINARY, &old, &old_len, &exists, &old_mode, err) < 0)
-        return -1;
-      if (mode < 0)
-        mode = exists ? old_mode : 0644;
-      if ((!exists && data == NULL)
-          || (exists && data && old_len == len && memcmp(old, data, len) == 0 && old_mode == mode))
-        return 0;
-      in->ch = xrealloc(in->ch, (in->nch + 1) * sizeof(*in->ch));
-      c = &in->ch[in->nch++];
-      memset(c, 0, sizeof(*c));
-      c->path = xstrdup(path);
-      c->old_exists = exists;
-      c->old = steal_pointer(&old);
-      c->old_len = old_len;
-      c->old_mode = old_mode;
-    }
-  if (mode < 0)
-    mode = c->old_exists ? c->old_mode : 0644;
-  free(c->new_);
-  c->new_exists = data != NULL;
-  c->new_ = NULL;
-  if (data)
-    {
-      c->new_ = xmalloc0(len + 1); /* binaries hold NULs: no string copy */
-      memcpy(c->new_, data, len);
-    }
-  c->new_len = data ? len : 0;
-  c->mode = mode;
-  return 0;
-}
-
-/* mkdir -p of a node directory, recording what it creates. */
-static int
-mkdirs(struct inst *in, const char *path, frc_error_t *err)
-{
-  cleanup_free char *p = xstrdup(path);
-  for (char *s = p + 1;; s++)
-    if (*s == '/' || *s == '\0')
-      {
-        char c = *s;
-        cleanup_free char *h = NULL;
-        *s = '\0';
-        h = hpath(in, p);
-        if (mkdir(h, 0755) == 0)
-          {
-            in->dirs = xrealloc(in->dirs, (in->ndirs + 1) * sizeof(char *));
-            in->dirs[in->ndirs++] = xstrdup(p);
-          }
-        else if (errno != EEXIST)
-          return frc_error_errno(err, errno, "cannot create %s", h);
-        *s = c;
-        if (c == '\0')
-          break;
-      }
-  return 0;
-}
-
-static int
-write_node(struct inst *in, const char *path, const char *data, size_t len, int mode,
-           frc_error_t *err)
-{
-  cleanup_free char *dir = xstrdup(path);
-  cleanup_free char *h = hpath(in, path);
-  *strrchr(dir, '/') = '\0';
-  if (dir[0] && mkdirs(in, dir, err) < 0)
-    return -1;
-  return write_file_atomic(h, data, len, mode, err);
-}
-
-static void
-rollback(struct inst *in)
-{
-  for (size_t i = in->nch; i-- > 0;)
-    {
-      struct change *c = &in->ch[i];
-      cleanup_free char *h = hpath(in, c->path);
-      frc_error_t ignored = NULL;
-      if (!c->applied)
-        continue;
-      if (c->old_exists)
-        write_file_atomic(h, c->old, c->old_len, c->old_mode, &ignored);
-      else
-        unlink(h);
-      frc_error_release(&ignored);
-      c->applied = false;
-    }
-  for (size_t i = in->ndirs; i-- > 0;)
-    {
-      cleanup_free char *h = hpath(in, in->dirs[i]);
-      rmdir(h);
-    }
-}
-
-static int
-apply(struct inst *in, frc_error_t *err)
-{
-  for (size_t i = 0; i < in->nch; i++)
-    {
-      struct change *c = &in->ch[i];
-      if (c->new_exists)
-        {
-          if (write_node(in, c->path, c->new_, c->new_len, c->mode, err) < 0)
-            return -1;
-        }
-      else
-        {
-          cleanup_free char *h = hpath(in, c->path);
-          if (unlink(h) < 0 && errno != ENOENT)
-            return frc_error_errno(err, errno, "cannot remove %s", h);
-        }
-      c->applied = true;
-    }
-  return 0;
-}
-
-/* ------------------------------------------------------------ the record */
-
-static void
-manifest_release(struct inst *in)
-{
-  for (size_t i = 0; i < in->nm; i++)
-    free(in->m[i].path);
-  free(in->m);
-  in->m = NULL;
-  in->nm = 0;
-}
-
-static int
-manifest_read(struct inst *in, bool *present, frc_error_t *err)
-{
-  cleanup_free char *text = NULL;
-  size_t len;
-  char *save = NULL;
-  int lineno = 0;
-  if (read_node(in, MANIFEST, 1 << 20, &text, &len, present, NULL, err) < 0)
-    return -1;
-  for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
-    {
-      char kind[8], how[12], sha[65];
-      unsigned int mode;
-      int n = 0;
-      struct mentry *e;
-      lineno++;
-      if (sscanf(l, "%7s %11s %64s %o %n", kind, how, sha, &mode, &n) != 4 || n == 0 || l[n] != '/')
-        return frc_error(err, "%s%s:%d: malformed: restore the node by hand (its backups are in %s)",
-                         strcmp(in->root, "/") ? in->root : "", MANIFEST, lineno, STATE_DIR);
-      in->m = xrealloc(in->m, (in->nm + 1) * sizeof(*in->m));
-      e = &in->m[in->nm++];
-      memset(e, 0, sizeof(*e));
-      e->dir = strcmp(kind, "dir") == 0;
-      e->created = strcmp(how, "created") == 0;
-      e->mode = (int) (mode & 07777);
-      snprintf(e->sha, sizeof(e->sha), "%s", sha);
-      e->path = xstrdup(l + n);
-    }
-  return 0;
-}
-
-static struct mentry *
-manifest_find(struct inst *in, const char *path, bool dir)
-{
-  for (size_t i = 0; i < in->nm; i++)
-    if (in->m[i].dir == dir && strcmp(in->m[i].path, path) == 0)
-      return &in->m[i];
-  return NULL;
-}
-
-static char *
-backup_path(const char *path)
-{
-  char h[17];
-  frc_fnv64_hex(path, h);
-  return xasprintf("%s/backup/%s", STATE_DIR, h);
-}
-
-static void
-manifest_add(struct inst *in, bool dir, bool created, int mode, const char *sha, const char *path)
-{
-  struct mentry *e;
-  in->m = xrealloc(in->m, (in->nm + 1) * sizeof(*in->m));
-  e = &in->m[in->nm++];
-  memset(e, 0, sizeof(*e));
-  e->dir = dir;
-  e->created = created;
-  e->mode = mode;
-  snprintf(e->sha, sizeof(e->sha), "%s", sha);
-  e->path = xstrdup(path);
-}
-
-/* Records this run's changes: the first time a file is touched its old
- * content is kept as the backup. */
-static int
-manifest_update(struct inst *in, frc_error_t *err)
-{
-  cleanup_free char *out = NULL;
-  if (mkdirs(in, STATE_DIR "/backup", err) < 0)
-    return -1;
-  for (size_t i = 0; i < in->nch; i++)
-    {
-      struct change *c = &in->ch[i];
-      struct mentry *e = manifest_find(in, c->path, false);
-      char sha[65] = "-";
-      if (c->new_exists)
-        sha_hex(c->new_, c->new_len, sha);
-      if (e)
-        {
-          snprintf(e->sha, sizeof(e->sha), "%s", sha);
-          continue;
-        }
-      if (c->old_exists)
-        {
-          cleanup_free char *b = backup_path(c->path);
-          if (write_node(in, b, c->old, c->old_len, 0600, err) < 0)
-            return -1;
-        }
-      manifest_add(in, false, !c->old_exists, c->old_mode, sha, c->path);
-    }
-  for (size_t i = 0; i < in->ndirs; i++)
-    if (!manifest_find(in, in->dirs[i], true))
-      manifest_add(in, true, true, 0755, "-", in->dirs[i]);
-  out = xstrdup("");
-  for (size_t i = 0; i < in->nm; i++)
-    {
-      char *n = xasprintf("%s%s %s %s %04o %s\n", out, in->m[i].dir ? "dir" : "file",
-                          in->m[i].created ? "created" : "backup", in->m[i].sha, in->m[i].mode,
-                          in->m[i].path);
-      free(out);
-      out = n;
-    }
-  return write_node(in, MANIFEST, out, strlen(out), 0600, err);
-}
-
-/* ------------------------------------------------------------ host tools */
-
-static const char *const bin_dirs[] = { "/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
-                                        "/usr/bin",        "/sbin",           "/bin",
-                                        NULL };
-
-/* A program of the node (a node path), NULL when it has none. */
-static char *
-node_program(const struct inst *in, const char *name, const char *const *extra)
-{
-  for (int pass = 0; pass < 2; pass++)
-    for (const char *const *d = pass ? extra : bin_dirs; d && *d; d++)
-      {
-        cleanup_free char *p = xasprintf("%s/%s", *d, name);
-        cleanup_free char *h = hpath(in, p);
-        if (access(h, X_OK) == 0)
-          return steal_pointer(&p);
-      }
-  return NULL;
-}
-
-/* A program of the installer's own environment. */
-static char *
-own_program(const char *name)
-{
-  const char *path = getenv("PATH");
-  cleanup_free char *copy = xstrdup(path && *path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
-  char *save = NULL;
-  for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
-    {
-      cleanup_free char *p = xasprintf("%s/%s", d, name);
-      if (d[0] == '/' && access(p, X_OK) == 0)
-        return steal_pointer(&p);
-    }
-  for (const char *const *d = bin_dirs; *d; d++)
-    {
-      cleanup_free char *p = xasprintf("%s/%s", *d, name);
-      if (access(p, X_OK) == 0)
-        return steal_pointer(&p);
-    }
-  return NULL;
-}
-
-/* Runs a node program (argv[0] a node path) inside the host root. */
-static int
-run_in_host(const struct inst *in, const char *const *argv, struct frc_proc_result *res,
-            frc_error_t *err)
-{
-  const char *full[16];
-  size_t n = 0;
-  cleanup_free char *chroot_bin = NULL;
-  if (strcmp(in->root, "/") != 0)
-    {
-      chroot_bin = own_program("chroot");
-      if (chroot_bin == NULL)
-        return frc_error(err, "no chroot program to run %s in %s: install coreutils or busybox in "
-                              "the installer's image",
-                         argv[0], in->root);
-      full[n++] = chroot_bin;
-      full[n++] = in->root;
-    }
-  for (; *argv && n < 15; argv++)
-    full[n++] = *argv;
-  full[n] = NULL;
-  {
-    struct frc_proc p = { .argv = full, .deadline_ns = frc_now_ns() + 60000000000LL,
-                          .capture_stdout = 1 };
-    return frc_proc_run(&p, res, err);
-  }
 }
 
 /* ------------------------------------------------------------ containerd */
@@ -699,7 +278,7 @@ containerd_major(struct inst *in)
   const char *argv[] = { in->containerd_bin, "--version", NULL };
   cleanup_proc_result struct frc_proc_result res = { 0 };
   frc_error_t ignored = NULL;
-  if (run_in_host(in, argv, &res, &ignored) < 0 || res.status != 0)
+  if (frc_nodefiles_run(&in->nf, argv, &res, &ignored) < 0 || res.status != 0)
     {
       frc_error_release(&ignored);
       return 0;
@@ -807,14 +386,14 @@ plan_containerd(struct inst *in, frc_error_t *err)
   long version;
   int major;
 
-  in->containerd_bin = node_program(in, "containerd", NULL);
+  in->containerd_bin = frc_nodefiles_program(&in->nf, "containerd", NULL);
   if (in->containerd_bin == NULL)
     return frc_error(err, "containerd is not installed in %s (no containerd in /usr/bin, "
                           "/usr/local/bin, ...): the registration cannot be validated: install "
                           "containerd first, or pass --engine crio",
-                     in->root);
+                     in->nf.root);
   major = containerd_major(in);
-  if (frc_containerd_load(in->root, cfg, &c, err) < 0)
+  if (frc_containerd_load(in->nf.root, cfg, &c, err) < 0)
     return frc_error_wrap(err, "containerd config");
   if (check_conflict(in, &c, err) < 0)
     return -1;
@@ -822,7 +401,7 @@ plan_containerd(struct inst *in, frc_error_t *err)
   if (c.files[0].text == NULL)
     {
       cleanup_free char *fresh = xasprintf("version = %ld\n", version);
-      if (plan(in, cfg, fresh, strlen(fresh), -1, err) < 0)
+      if (frc_nodefiles_plan(&in->nf, cfg, fresh, strlen(fresh), -1, err) < 0)
         return -1;
     }
   options = default_options(&c, version);
@@ -846,11 +425,11 @@ plan_containerd(struct inst *in, frc_error_t *err)
         {
           cleanup_free char *root_text = NULL;
           struct frc_toml t __attribute__((cleanup(frc_toml_release))) = { 0 };
-          if (planned_text(in, cfg, &root_text, err) < 0
+          if (frc_nodefiles_planned_text(&in->nf, cfg, &root_text, err) < 0
               || frc_toml_parse(root_text, cfg, &t, err) < 0)
             return -1;
           next = frc_install_add_import(root_text, &t, DEFAULT_DROPIN_GLOB);
-          if (next && plan(in, cfg, next, strlen(next), -1, err) < 0)
+          if (next && frc_nodefiles_plan(&in->nf, cfg, next, strlen(next), -1, err) < 0)
             return -1;
           dir = xstrdup("/etc/containerd/conf.d");
         }
@@ -863,18 +442,18 @@ plan_containerd(struct inst *in, frc_error_t *err)
     if (c.files[f].text && strcmp(c.files[f].path, target) != 0 && strstr(c.files[f].text, BEGIN_MARK))
       {
         cleanup_free char *cur = NULL, *w = NULL;
-        if (planned_text(in, c.files[f].path, &cur, err) < 0)
+        if (frc_nodefiles_planned_text(&in->nf, c.files[f].path, &cur, err) < 0)
           return -1;
         w = without_block(cur);
-        if (plan(in, c.files[f].path, w, strlen(w), -1, err) < 0)
+        if (frc_nodefiles_plan(&in->nf, c.files[f].path, w, strlen(w), -1, err) < 0)
           return -1;
       }
-  if (planned_text(in, target, &text, err) < 0)
+  if (frc_nodefiles_planned_text(&in->nf, target, &text, err) < 0)
     return -1;
   if (version >= 3 && text == NULL)
     text = xasprintf("version = %ld\n", version);
   next = with_block(text, block);
-  if (plan(in, target, next, strlen(next), -1, err) < 0)
+  if (frc_nodefiles_plan(&in->nf, target, next, strlen(next), -1, err) < 0)
     return -1;
   in->containerd = true;
   in->where = xasprintf("containerd%s, config version %ld: runtime \"%s\" registered in %s%s",
@@ -896,11 +475,11 @@ validate_containerd(struct inst *in, bool installed, frc_error_t *err)
   if (!installed)
     {
       /* uninstalled down to no config at all: containerd's defaults */
-      cleanup_free char *h = hpath(in, in->containerd_config);
+      cleanup_free char *h = frc_nodefiles_path(&in->nf, in->containerd_config);
       if (access(h, F_OK) != 0)
         return 0;
     }
-  if (run_in_host(in, argv, &res, err) < 0)
+  if (frc_nodefiles_run(&in->nf, argv, &res, err) < 0)
     return -1;
   if (res.status != 0)
     return frc_error(err, "containerd does not accept the configuration: %s",
@@ -927,7 +506,7 @@ validate_containerd(struct inst *in, bool installed, frc_error_t *err)
 static int
 plan_crio(struct inst *in, frc_error_t *err)
 {
-  cleanup_strv char **files = frc_crio_files(in->root);
+  cleanup_strv char **files = frc_crio_files(in->nf.root);
   cleanup_free char *text
       = xasprintf("# written by `flox-runc install`; `flox-runc install --uninstall` removes it\n"
                   "[crio.runtime.runtimes.%s]\n"
@@ -944,7 +523,7 @@ plan_crio(struct inst *in, frc_error_t *err)
       struct frc_toml toml __attribute__((cleanup(frc_toml_release))) = { 0 };
       if (strcmp(*f, CRIO_DROPIN) == 0)
         continue;
-      if (read_node(in, *f, FRC_ENGINECONF_MAX_BYTES, &t, &len, &exists, NULL, err) < 0
+      if (frc_nodefiles_read(&in->nf, *f, FRC_ENGINECONF_MAX_BYTES, &t, &len, &exists, NULL, err) < 0
           || frc_toml_parse(t, *f, &toml, err) < 0)
         return -1;
       for (size_t i = 0; i < toml.n; i++)
@@ -954,17 +533,17 @@ plan_crio(struct inst *in, frc_error_t *err)
                            *f, toml.kv[i].table_line, in->name);
     }
   in->crio = true;
-  return plan(in, CRIO_DROPIN, text, strlen(text), 0644, err);
+  return frc_nodefiles_plan(&in->nf, CRIO_DROPIN, text, strlen(text), 0644, err);
 }
 
 static int
 validate_crio(struct inst *in, frc_error_t *err)
 {
-  cleanup_strv char **files = frc_crio_files(in->root);
+  cleanup_strv char **files = frc_crio_files(in->nf.root);
   struct collect col = { 0 };
   struct frc_engine_check chk = { .is_self = is_dest, .self_data = (void *) in->dest,
                                   .report = collect, .data = &col };
-  int problems = frc_check_crio(in->root, (const char *const *) files, &chk, err);
+  int problems = frc_check_crio(in->nf.root, (const char *const *) files, &chk, err);
   if (problems != 0)
     {
       if (problems > 0)
@@ -985,7 +564,7 @@ static int
 restart(struct inst *in, frc_error_t *err)
 {
   const char *units[2] = { in->containerd ? "containerd" : NULL, in->crio ? "crio" : NULL };
-  cleanup_free char *systemd = hpath(in, "/run/systemd/system");
+  cleanup_free char *systemd = frc_nodefiles_path(&in->nf, "/run/systemd/system");
   for (int u = 0; u < 2; u++)
     {
       cleanup_proc_result struct frc_proc_result res = { 0 };
@@ -1002,7 +581,7 @@ restart(struct inst *in, frc_error_t *err)
       if (in->o->restart_command)
         {
           cleanup_free char *engine = xasprintf("FLOX_RUNC_ENGINE=%s", units[u]);
-          cleanup_free char *root = xasprintf("FLOX_RUNC_HOST_ROOT=%s", in->root);
+          cleanup_free char *root = xasprintf("FLOX_RUNC_HOST_ROOT=%s", in->nf.root);
           const char *env[] = { engine, root, NULL };
           const char *argv[] = { "/bin/sh", "-c", in->o->restart_command, NULL };
           struct frc_proc p = { .argv = argv, .extra_env = env,
@@ -1029,16 +608,16 @@ restart(struct inst *in, frc_error_t *err)
         const char *direct[] = { "systemctl", "restart", units[u], NULL };
         const char *entered[] = { NULL, "-t", "1", "-m", "-u", "-i", "-n", "-p", "--",
                                   "systemctl", "restart", units[u], NULL };
-        cleanup_free char *systemctl = own_program("systemctl");
+        cleanup_free char *systemctl = frc_own_program("systemctl");
         struct frc_proc p = { .deadline_ns = frc_now_ns() + 120000000000LL };
-        if (strcmp(in->root, "/") == 0)
+        if (strcmp(in->nf.root, "/") == 0)
           {
             direct[0] = systemctl ? systemctl : "/usr/bin/systemctl";
             p.argv = direct;
           }
         else
           {
-            nsenter = own_program("nsenter");
+            nsenter = frc_own_program("nsenter");
             if (nsenter == NULL)
               return frc_error(err, "no nsenter to restart %s on the node: add it to the "
                                     "installer's image, or pass --restart-command",
@@ -1067,8 +646,8 @@ static void
 check_node(struct inst *in)
 {
   static const char *const nix_dirs[] = { "/nix/var/nix/profiles/default/bin", NULL };
-  cleanup_free char *nix = node_program(in, "nix-store", nix_dirs);
-  cleanup_free char *node_cfg = hpath(in, "/etc/flox-runc/config.json");
+  cleanup_free char *nix = frc_nodefiles_program(&in->nf, "nix-store", nix_dirs);
+  cleanup_free char *node_cfg = frc_nodefiles_path(&in->nf, "/etc/flox-runc/config.json");
   const char *cfg_path = in->o->node_config ? in->o->node_config : node_cfg;
   struct frc_config c;
   cleanup_error frc_error_t err = NULL;
@@ -1087,7 +666,7 @@ check_node(struct inst *in)
                                     "installed (Debian: apt-get install nix-bin)");
   if (loaded && c.runtime)
     {
-      cleanup_free char *rt = hpath(in, c.runtime);
+      cleanup_free char *rt = frc_nodefiles_path(&in->nf, c.runtime);
       if (access(rt, X_OK) != 0)
         report(in, FRC_FINDING_PROBLEM, "the node config's `runtime` %s is not on the node: install "
                                         "it or fix the key",
@@ -1095,8 +674,8 @@ check_node(struct inst *in)
     }
   else
     {
-      cleanup_free char *runc = node_program(in, "runc", NULL);
-      cleanup_free char *crun = node_program(in, "crun", NULL);
+      cleanup_free char *runc = frc_nodefiles_program(&in->nf, "runc", NULL);
+      cleanup_free char *crun = frc_nodefiles_program(&in->nf, "crun", NULL);
       if (runc == NULL && crun == NULL)
         report(in, FRC_FINDING_PROBLEM, "the node has no runc or crun: install one (apt-get install "
                                         "runc)");
@@ -1105,7 +684,7 @@ check_node(struct inst *in)
     bash = c.bash;
   if (!str_has_prefix(bash, "/nix/store/"))
     {
-      cleanup_free char *b = hpath(in, bash);
+      cleanup_free char *b = frc_nodefiles_path(&in->nf, bash);
       if (access(b, X_OK) != 0)
         report(in, FRC_FINDING_PROBLEM, "the node has no %s (the node config's `bash`): environments "
                                         "with vars or a hook need it (Debian: apt-get install "
@@ -1126,17 +705,17 @@ plan_install(struct inst *in, frc_error_t *err)
   size_t len;
   frc_error_t rerr = NULL;
   bool want_cd, want_crio;
-  cleanup_free char *cd_bin = node_program(in, "containerd", NULL);
-  cleanup_free char *crio_bin = node_program(in, "crio", NULL);
-  cleanup_free char *cd_cfg = hpath(in, in->containerd_config);
-  cleanup_free char *crio_dir = hpath(in, "/etc/crio");
+  cleanup_free char *cd_bin = frc_nodefiles_program(&in->nf, "containerd", NULL);
+  cleanup_free char *crio_bin = frc_nodefiles_program(&in->nf, "crio", NULL);
+  cleanup_free char *cd_cfg = frc_nodefiles_path(&in->nf, in->containerd_config);
+  cleanup_free char *crio_dir = frc_nodefiles_path(&in->nf, "/etc/crio");
 
   if (read_file_bounded(o->binary ? o->binary : "/proc/self/exe", MAX_BINARY, &bin, &len, &rerr) < 0)
     {
       *err = rerr;
       return frc_error_wrap(err, "the flox-runc to install");
     }
-  if (plan(in, in->dest, bin, len, 0755, err) < 0)
+  if (frc_nodefiles_plan(&in->nf, in->dest, bin, len, 0755, err) < 0)
     return -1;
   if (o->node_config)
     {
@@ -1147,7 +726,7 @@ plan_install(struct inst *in, frc_error_t *err)
         return frc_error_wrap(err, "--node-config %s", o->node_config);
       frc_config_release(&c);
       if (read_file_bounded(o->node_config, 1 << 20, &text, &tlen, err) < 0
-          || plan(in, "/etc/flox-runc/config.json", text, tlen, 0644, err) < 0)
+          || frc_nodefiles_plan(&in->nf, "/etc/flox-runc/config.json", text, tlen, 0644, err) < 0)
         return -1;
     }
   want_cd = o->engine == FRC_INSTALL_CONTAINERD
@@ -1157,7 +736,7 @@ plan_install(struct inst *in, frc_error_t *err)
   if (!want_cd && !want_crio)
     return frc_error(err, "neither containerd nor CRI-O is on the node under %s: install one, or "
                           "pass --engine containerd|crio",
-                     in->root);
+                     in->nf.root);
   if (want_cd && plan_containerd(in, err) < 0)
     return -1;
   if (want_crio && plan_crio(in, err) < 0)
@@ -1168,38 +747,38 @@ plan_install(struct inst *in, frc_error_t *err)
 static int
 plan_uninstall(struct inst *in, frc_error_t *err)
 {
-  for (size_t i = 0; i < in->nm; i++)
+  for (size_t i = 0; i < in->nf.nm; i++)
     {
-      struct mentry *e = &in->m[i];
+      struct frc_nodefile_entry *e = &in->nf.m[i];
       cleanup_free char *cur = NULL;
       size_t len;
       bool exists;
       char sha[65];
       if (e->dir)
         continue;
-      if (read_node(in, e->path, MAX_BINARY, &cur, &len, &exists, NULL, err) < 0)
+      if (frc_nodefiles_read(&in->nf, e->path, MAX_BINARY, &cur, &len, &exists, NULL, err) < 0)
         return -1;
       if (exists)
-        sha_hex(cur, len, sha);
+        frc_nodefiles_sha256(cur, len, sha);
       if (exists ? strcmp(sha, e->sha) == 0 : strcmp(e->sha, "-") == 0)
         {
           if (e->created)
             {
-              if (plan(in, e->path, NULL, 0, 0, err) < 0)
+              if (frc_nodefiles_plan(&in->nf, e->path, NULL, 0, 0, err) < 0)
                 return -1;
             }
           else
             {
-              cleanup_free char *b = backup_path(e->path);
+              cleanup_free char *b = frc_nodefiles_backup_path(e->path);
               cleanup_free char *old = NULL;
               size_t olen;
               bool bexists;
-              if (read_node(in, b, MAX_BINARY, &old, &olen, &bexists, NULL, err) < 0)
+              if (frc_nodefiles_read(&in->nf, b, MAX_BINARY, &old, &olen, &bexists, NULL, err) < 0)
                 return -1;
               if (!bexists)
                 return frc_error(err, "the backup of %s (%s) is missing: restore it by hand",
                                  e->path, b);
-              if (plan(in, e->path, old, olen, e->mode, err) < 0)
+              if (frc_nodefiles_plan(&in->nf, e->path, old, olen, e->mode, err) < 0)
                 return -1;
             }
         }
@@ -1209,7 +788,7 @@ plan_uninstall(struct inst *in, frc_error_t *err)
           report(in, FRC_FINDING_NOTE, "%s changed since flox-runc was installed: only flox-runc's "
                                        "block is removed",
                  e->path);
-          if (plan(in, e->path, w, strlen(w), -1, err) < 0)
+          if (frc_nodefiles_plan(&in->nf, e->path, w, strlen(w), -1, err) < 0)
             return -1;
         }
       else
@@ -1222,55 +801,15 @@ plan_uninstall(struct inst *in, frc_error_t *err)
       if (str_has_prefix(e->path, "/etc/crio/"))
         in->crio = true;
     }
-  if (in->containerd && (in->containerd_bin = node_program(in, "containerd", NULL)) == NULL)
+  if (in->containerd && (in->containerd_bin = frc_nodefiles_program(&in->nf, "containerd", NULL)) == NULL)
     in->containerd = false; /* nothing to validate with, nothing to restart */
   return 0;
-}
-
-/* After a successful uninstall: the record and the directories it created. */
-static void
-forget(struct inst *in)
-{
-  cleanup_free char *m = hpath(in, MANIFEST);
-  for (size_t i = 0; i < in->nm; i++)
-    if (!in->m[i].dir && !in->m[i].created)
-      {
-        cleanup_free char *b = backup_path(in->m[i].path);
-        cleanup_free char *h = hpath(in, b);
-        unlink(h);
-      }
-  unlink(m);
-  {
-    cleanup_free char *bd = hpath(in, STATE_DIR "/backup");
-    cleanup_free char *sd = hpath(in, STATE_DIR);
-    rmdir(bd);
-    rmdir(sd);
-  }
-  for (size_t i = in->nm; i-- > 0;)
-    if (in->m[i].dir)
-      {
-        cleanup_free char *h = hpath(in, in->m[i].path);
-        if (rmdir(h) < 0 && errno != ENOENT)
-          report(in, FRC_FINDING_NOTE, "%s is not removed: %s (it holds files flox-runc did not "
-                                       "install)",
-                 in->m[i].path, strerror(errno));
-      }
 }
 
 static void
 inst_release(struct inst *in)
 {
-  for (size_t i = 0; i < in->nch; i++)
-    {
-      free(in->ch[i].path);
-      free(in->ch[i].old);
-      free(in->ch[i].new_);
-    }
-  free(in->ch);
-  for (size_t i = 0; i < in->ndirs; i++)
-    free(in->dirs[i]);
-  free(in->dirs);
-  manifest_release(in);
+  frc_nodefiles_release(&in->nf);
   free(in->containerd_bin);
   free(in->where);
 }
@@ -1294,12 +833,12 @@ frc_install(const struct frc_install_opts *o, frc_error_t *err)
   int ret = -1;
 
   in.o = o;
-  in.root = o->host_root ? o->host_root : "/";
+  in.nf.root = o->host_root ? o->host_root : "/";
   in.dest = o->binary_dest ? o->binary_dest : "/usr/local/bin/flox-runc";
   in.name = o->runtime_name ? o->runtime_name : "flox";
   in.containerd_config = o->containerd_config ? o->containerd_config : "/etc/containerd/config.toml";
-  if (in.root[0] != '/' || (strlen(in.root) > 1 && in.root[strlen(in.root) - 1] == '/'))
-    return frc_error(err, "--host-root %s: give an absolute directory without a trailing '/'", in.root);
+  if (in.nf.root[0] != '/' || (strlen(in.nf.root) > 1 && in.nf.root[strlen(in.nf.root) - 1] == '/'))
+    return frc_error(err, "--host-root %s: give an absolute directory without a trailing '/'", in.nf.root);
   if (!safe_toml_path(in.dest) || !safe_toml_path(in.containerd_config))
     return frc_error(err, "the binary and config paths must be absolute, without quotes, "
                           "backslashes or control characters");
@@ -1307,7 +846,7 @@ frc_install(const struct frc_install_opts *o, frc_error_t *err)
                                            "0123456789_-")
                                 != strlen(in.name))
     return frc_error(err, "--runtime-name %s: use letters, digits, '-' and '_'", in.name);
-  if (manifest_read(&in, &present, err) < 0)
+  if (frc_nodefiles_record_read(&in.nf, &present, err) < 0)
     return -1;
 
   if (o->uninstall)
@@ -1316,7 +855,7 @@ frc_install(const struct frc_install_opts *o, frc_error_t *err)
         {
           report(&in, FRC_FINDING_OK, "nothing to uninstall: no record of `flox-runc install` "
                                       "under %s",
-                 in.root);
+                 in.nf.root);
           return 0;
         }
       if (plan_uninstall(&in, err) < 0)
@@ -1327,33 +866,33 @@ frc_install(const struct frc_install_opts *o, frc_error_t *err)
       check_node(&in);
       if (plan_install(&in, err) < 0)
         return -1;
-      if (in.nch == 0)
+      if (in.nf.nch == 0)
         {
           report(&in, FRC_FINDING_OK, "nothing to change: flox-runc is installed and registered");
           return 0;
         }
     }
 
-  if (apply(&in, err) < 0)
+  if (frc_nodefiles_apply(&in.nf, err) < 0)
     goto undo;
   if (in.containerd && validate_containerd(&in, !o->uninstall, err) < 0)
     goto undo;
   if (in.crio && !o->uninstall && validate_crio(&in, err) < 0)
     goto undo;
-  if (!o->uninstall && manifest_update(&in, err) < 0)
+  if (!o->uninstall && frc_nodefiles_record_update(&in.nf, err) < 0)
     goto undo;
-  for (size_t i = 0; i < in.nch; i++)
-    report(&in, FRC_FINDING_OK, "%s %s", in.ch[i].new_exists ? (in.ch[i].old_exists ? "updated" : "created")
+  for (size_t i = 0; i < in.nf.nch; i++)
+    report(&in, FRC_FINDING_OK, "%s %s", in.nf.ch[i].new_exists ? (in.nf.ch[i].old_exists ? "updated" : "created")
                                                             : "removed",
-           in.ch[i].path);
+           in.nf.ch[i].path);
   if (in.where && !o->uninstall)
     report(&in, FRC_FINDING_OK, "%s", in.where);
   if (o->uninstall)
-    forget(&in);
+    frc_nodefiles_forget(&in.nf, o->report, o->data);
   ret = restart(&in, err);
   return ret;
 
 undo:
-  rollback(&in);
+  frc_nodefiles_rollback(&in.nf);
   return frc_error_wrap(err, "nothing changed on the node");
 }

@@ -10,10 +10,10 @@
  * CRI-O (a crio.conf.d drop-in); the merged configuration validated with
  * the engine itself (`containerd config dump`, run in the host root) before
  * the engine is restarted, every file put back byte for byte when it does
- * not validate; a record under /var/lib/flox-runc/install of what was there
- * before, so that a second run changes nothing and --uninstall restores the
- * node byte for byte (a file changed since is left, or only flox-runc's
- * block removed, and said).  Restarting the engine: --restart-command, else
+ * not validate; with the record lib/nodefiles.c keeps under
+ * /var/lib/flox-runc/install, a second run changes nothing and --uninstall
+ * restores the node byte for byte (a file changed since is left, or only
+ * flox-runc's block removed, and said).  Restarting the engine: --restart-command, else
  * systemctl when systemd runs the node (through nsenter into PID 1's
  * namespaces from a container), else a note that it must be restarted.
  */
