@@ -753,7 +753,7 @@ plan_uninstall(struct inst *in, frc_error_t *err)
       cleanup_free char *cur = NULL;
       size_t len;
       bool exists;
-      char sha[65];
+      char sha[65] = "";
       if (e->dir)
         continue;
       if (frc_nodefiles_read(&in->nf, e->path, MAX_BINARY, &cur, &len, &exists, NULL, err) < 0)
