@@ -12,6 +12,7 @@
 #include "environment.h"
 #include "gc.h"
 #include "mounts.h"
+#include "proc.h"
 #include "record.h"
 #include "store.h"
 #include "util.h"
@@ -80,6 +81,7 @@ container_exists(const struct frc_gc_opts *o, const struct frc_record *r)
       int fd = open("/dev/null", O_RDWR);
       dup2(fd, 1);
       dup2(fd, 2);
+      frc_close_fds_from(3); /* the runtime inherits nothing of gc's */
       execv(argv[0], (char *const *) argv);
       _exit(127);
     }

@@ -69,8 +69,9 @@
 #  17. a binary cache answering HTTP 500 (on nix-cache-info, then on the
 #      NARs): the create's one line carries Nix's own `error:` line naming
 #      the URL and the status.
-#  18. helpers get descriptors 0-2 only: nix-store and the runtime child of a
-#      foreground `run` do not inherit a descriptor the caller left open
+#  18. helpers get descriptors 0-2 only: nix-store and the runtime children
+#      of a foreground `run`, of `delete` and of `gc` do not inherit a
+#      descriptor the caller left open
 #      (fd 1500, beyond any fixed loop), while run's --preserve-fds still
 #      reaches the container.
 #  19. a FIFO or a device node planted at the floxhub-token path of the
@@ -1272,6 +1273,30 @@ t_helper_fds() {
 	) >"$st.keep.out" 2>"$st.keep.err" || { diag "run --preserve-fds failed: $(cat "$st.keep.err")"; return 1; }
 	assert_eq "preserved-fd-content" "$(cat "$st.keep.out")" "fd 3 in the container (--preserve-fds 1)"
 	check_no_container e2e-fds-keep
+
+	# the runtime children of delete and gc (`state`), seen by a wrapper
+	# that records which of its descriptors lead to the marker
+	local wrap=$TEST_TMPDIR/rt-wrap.sh wlog=$TEST_TMPDIR/rt-wrap.log cfgw=$TEST_TMPDIR/config14w.json bw=$TEST_TMPDIR/t14w
+	printf '#!/bin/sh\nfor f in /proc/$$/fd/*; do printf "%%s %%s\\n" "$*" "$(readlink "$f")"; done >>%s\nexec %s "$@"\n' \
+		"$wlog" "$RT_BIN" >"$wrap"
+	chmod 0755 "$wrap"
+	: >"$wlog"
+	jq --arg w "$wrap" '.runtime = $w' "$CFG" >"$cfgw"
+	export FLOX_RUNC_CONFIG=$cfgw
+	flox_bundle "$bw" empty acme/hello hello
+	create_ok e2e-fds-gc "$bw"
+	# past gc's grace period, so that gc asks the runtime
+	find "$STATE/containers" -exec touch -h -d "$(date -d '-1 day' '+%Y-%m-%d %H:%M:%S')" {} +
+	(
+		exec 1500<"$marker"
+		"$FLOX_RUNC" --root "$RROOT" gc --max-age 0 >/dev/null
+		"$FLOX_RUNC" --root "$RROOT" delete --force e2e-fds-gc
+	) || { diag "gc or delete with fd 1500 open failed"; return 1; }
+	assert_contains "$(cat "$wlog")" " state e2e-fds-gc" "gc asked the runtime about the container"
+	assert_contains "$(cat "$wlog")" " delete --force" "delete ran the runtime"
+	assert_empty "$(grep -F "$marker" "$wlog" || true)" "runtime children of gc and delete holding the caller's fd 1500"
+	export FLOX_RUNC_CONFIG=$CFG
+	check_no_container e2e-fds-gc
 }
 
 # ------------------------------------------------------ 19. token file
