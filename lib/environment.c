@@ -526,6 +526,56 @@ add_view(const struct frc_env_request *req, struct frc_environment *env, frc_err
   return 0;
 }
 
+char *
+frc_environment_nix_db_dir(const struct frc_config *c, const char *env_key)
+{
+  return xasprintf("%s/views/%s.nixdb/nix/var/nix/db", c->state_dir, env_key);
+}
+
+int
+frc_environment_nix_db(const struct frc_env_request *req, const struct frc_environment *env,
+                       char **db_dir, frc_error_t *err)
+{
+  struct frc_store store = { req->config, req->log, req->deadline_ns };
+  cleanup_free char *db = frc_environment_nix_db_dir(req->config, env->key);
+  cleanup_free char *final = xasprintf("%s/views/%s.nixdb", req->config->state_dir, env->key);
+  cleanup_free char *tmp = xasprintf("%s/views/.%s.nixdb.%d", req->config->state_dir, env->key,
+                                     (int) getpid());
+  cleanup_strv char **closure = NULL;
+  cleanup_close int lock_fd = -1;
+  frc_error_t ignored = NULL;
+  struct stat st;
+
+  /* Built once per environment, under its lock; a warm create finds it. */
+  if (stat(db, &st) == 0 || (lock_key(req, env->key, &lock_fd, err) == 0 && stat(db, &st) == 0))
+    {
+      *db_dir = steal_pointer(&db);
+      return 0;
+    }
+  if (lock_fd < 0)
+    return -1;
+  frc_rm_rf(tmp, &ignored);
+  frc_error_release(&ignored);
+  frc_rm_rf(final, &ignored); /* a half-made one has no db/ */
+  frc_error_release(&ignored);
+  if (frc_mkdir_p(tmp, 0700, err) < 0)
+    return -1;
+  if ((env->pins[0] && frc_store_closure(&store, env->pins, &closure, err) < 0)
+      || frc_store_db_template(&store, closure, tmp, err) < 0)
+    goto fail;
+  if (rename(tmp, final) < 0)
+    {
+      frc_error_errno(err, errno, "cannot move the Nix database to `%s`", final);
+      goto fail;
+    }
+  *db_dir = steal_pointer(&db);
+  return 0;
+fail:
+  frc_rm_rf(tmp, &ignored);
+  frc_error_release(&ignored);
+  return frc_error_wrap(err, "cannot build the Nix database of the writable /nix");
+}
+
 int
 frc_environment_materialise(const struct frc_env_request *req, struct frc_environment *env,
                             frc_error_t *err)

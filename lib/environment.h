@@ -6,7 +6,8 @@
  * <store_root>/nix/var/flox-runc/envs/<key> (so that the /nix mount shows it
  * in every container at FLOX_ENV=/nix/var/flox-runc/envs/<key>, with no
  * copy into the store), rooting its packages (GC root "envs/<key>"),
- * computing its closure once and building its view of /nix (lib/mounts.h),
+ * computing its closure once and building its view of /nix (lib/mounts.h)
+ * and, at its first nix-mutable create, the Nix database of its closure,
  * and recording it in <state_dir>/envs/<key>.json; and the bash that
  * evaluates the manifest's vars and hook inside containers: the node
  * config's `bash`, a store file, or a static bash on the node added to the
@@ -62,6 +63,13 @@ struct frc_environment
 
 int frc_environment_materialise(const struct frc_env_request *req, struct frc_environment *env,
                                 frc_error_t *err);
+/* The Nix database of env's closure for a writable /nix (nix-mutable):
+ * built once per environment under its lock (lib/store.h
+ * frc_store_db_template) at <state_dir>/views/<key>.nixdb/ and removed with
+ * the view; *db_dir gets its nix/var/nix/db directory. */
+char *frc_environment_nix_db_dir(const struct frc_config *c, const char *env_key);
+int frc_environment_nix_db(const struct frc_env_request *req, const struct frc_environment *env,
+                           char **db_dir, frc_error_t *err);
 void frc_environment_release(struct frc_environment *env);
 #define cleanup_environment __attribute__((cleanup(frc_environment_release)))
 

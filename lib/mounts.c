@@ -140,7 +140,61 @@ int
 frc_view_remove(const struct frc_config *c, const char *env_key, frc_error_t *err)
 {
   cleanup_free char *dir = frc_view_dir(c, env_key);
-  return frc_rm_rf(dir, err);
+  cleanup_free char *db = xasprintf("%s.nixdb", dir);
+  return frc_rm_rf(dir, err) < 0 || frc_rm_rf(db, err) < 0 ? -1 : 0;
+}
+
+/* Copies the regular file from into to (created, mode 0644). */
+static int
+copy_file(const char *from, const char *to, frc_error_t *err)
+{
+  cleanup_close int in = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  cleanup_close int out = -1;
+  char buf[65536];
+  ssize_t n;
+
+  if (in < 0)
+    return frc_error_errno(err, errno, "cannot open `%s`", from);
+  out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (out < 0)
+    return frc_error_errno(err, errno, "cannot create `%s`", to);
+  while ((n = read(in, buf, sizeof(buf))) != 0)
+    {
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return frc_error_errno(err, errno, "cannot read `%s`", from);
+      for (ssize_t off = 0; off < n;)
+        {
+          ssize_t w = write(out, buf + off, (size_t) (n - off));
+          if (w < 0 && errno == EINTR)
+            continue;
+          if (w < 0)
+            return frc_error_errno(err, errno, "cannot write `%s`", to);
+          off += w;
+        }
+    }
+  return 0;
+}
+
+/* The Nix database of the closure in the writable layer: its files copied
+ * into upper/var/nix/db (Nix makes its lock files itself). */
+static int
+seed_nix_db(const char *upper, const char *nix_db, frc_error_t *err)
+{
+  static const char *const files[] = { "db.sqlite", "schema", NULL };
+  cleanup_free char *db = xasprintf("%s/var/nix/db", upper);
+
+  if (frc_mkdir_p(db, 0755, err) < 0)
+    return -1;
+  for (const char *const *f = files; *f; f++)
+    {
+      cleanup_free char *from = xasprintf("%s/%s", nix_db, *f);
+      cleanup_free char *to = xasprintf("%s/%s", db, *f);
+      if (copy_file(from, to, err) < 0)
+        return frc_error_wrap(err, "cannot give the writable /nix its Nix database");
+    }
+  return 0;
 }
 
 bool
@@ -188,8 +242,8 @@ mount_one(const struct frc_mount_api *m, const char *fstype, const char *source,
 }
 
 int
-frc_overlay_create(const struct frc_config *c, const char *key, const char *lower, char **dir_out,
-                   char **merged_out, frc_error_t *err)
+frc_overlay_create(const struct frc_config *c, const char *key, const char *lower, const char *nix_db,
+                   char **dir_out, char **merged_out, frc_error_t *err)
 {
   const struct frc_mount_api *m = frc_dl_mount(err);
   cleanup_free char *dir = xasprintf("%s/overlays/%s", c->state_dir, key);
@@ -223,6 +277,8 @@ frc_overlay_create(const struct frc_config *c, const char *key, const char *lowe
       frc_error_errno(err, errno, "cannot prepare the writable /nix in `%s`", dir);
       goto fail;
     }
+  if (nix_db && seed_nix_db(upper, nix_db, err) < 0)
+    goto fail;
   opts = xasprintf("nosuid,nodev,lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
   if (mount_one(m, "overlay", "flox-nix", merged, opts, "the writable /nix overlay (flox.dev/nix-mutable)",
                 err)

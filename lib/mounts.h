@@ -12,7 +12,9 @@
  * container: a tmpfs of nix_mutable_max_bytes (nosuid, nodev) at
  * <state_dir>/overlays/<container key>/ holding the upper and work layers of
  * an overlay (through libmount, loaded on first use) whose lower layer is the
- * view, mounted at .../merged and bound into the container as /nix;
+ * view, mounted at .../merged and bound into the container as /nix, with
+ * a copy of the environment's Nix database (lib/environment.h) in its upper
+ * layer, so Nix inside finds exactly the closure registered;
  * unmounting and removing it; and mountinfo queries.  The node's store is
  * never written through it.
  */
@@ -34,14 +36,16 @@ char *frc_view_dir(const struct frc_config *c, const char *env_key);
  * symlinks, which the view holds). */
 int frc_view_build(const struct frc_config *c, const char *env_key, char *const *closure,
                    char ***binds, frc_error_t *err);
-/* Removes the view of env_key; missing is fine. */
+/* Removes the view of env_key and its Nix database; missing is fine. */
 int frc_view_remove(const struct frc_config *c, const char *env_key, frc_error_t *err);
 
 /* Mounts the tmpfs and the overlay for the container key, whose lower layer
- * is the view lower; *dir is the overlay directory (remove with
- * frc_overlay_remove), *merged the overlay's mount point. */
-int frc_overlay_create(const struct frc_config *c, const char *key, const char *lower, char **dir,
-                       char **merged, frc_error_t *err);
+ * is the view lower, with the Nix database files of the directory nix_db
+ * (NULL: none) copied into its upper var/nix/db; *dir is the overlay
+ * directory (remove with frc_overlay_remove), *merged the overlay's mount
+ * point. */
+int frc_overlay_create(const struct frc_config *c, const char *key, const char *lower,
+                       const char *nix_db, char **dir, char **merged, frc_error_t *err);
 /* Unmounts dir/merged and the tmpfs at dir if mounted, and removes dir.
  * Missing is fine. */
 int frc_overlay_remove(const char *dir, frc_error_t *err);

@@ -93,7 +93,14 @@ child(const struct frc_proc *p, int out_fd, int err_fd, char **env)
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (devnull >= 0)
+  if (p->stdin_path)
+    {
+      int in = open(p->stdin_path, O_RDONLY | O_CLOEXEC);
+      if (in < 0)
+        _exit(127);
+      dup2(in, 0);
+    }
+  else if (devnull >= 0)
     dup2(devnull, 0);
   dup2(out_fd >= 0 ? out_fd : devnull, 1);
   dup2(err_fd, 2);

@@ -388,6 +388,54 @@ frc_store_add(const struct frc_store *s, const char *dir, char **path, frc_error
   return 0;
 }
 
+int
+frc_store_db_template(const struct frc_store *s, char *const *paths, const char *root, frc_error_t *err)
+{
+  struct nix_argv a __attribute__((cleanup(nix_argv_release)));
+  cleanup_proc_result struct frc_proc_result r = { 0 };
+  cleanup_proc_result struct frc_proc_result r2 = { 0 };
+  struct progress prog __attribute__((cleanup(progress_release))) = { s, 0, { NULL, NULL, NULL } };
+  cleanup_free char *dump = xasprintf("%s/dump", root);
+  cleanup_free char *store = xasprintf("local?root=%s", root);
+  const char *argv[] = { NULL, "--store", store, "--load-db", NULL };
+  const char *env[] = { NULL, NULL };
+  struct frc_proc p = { 0 };
+
+  if (strpbrk(root, "?&=%#"))
+    return frc_error(err, "state_dir must not contain '?', '&', '=', '%%' or '#' for a Nix "
+                          "database in a writable /nix");
+  if (nix_argv_init(&a, s, err) < 0)
+    return -1;
+  /* The registrations of exactly these paths (not their closure: the
+   * caller gives the closure), read from the node's database. */
+  a.argv[a.n++] = "--dump-db";
+  if (add_paths(&a, paths, err) < 0)
+    return -1;
+  /* Without paths --dump-db would dump every path of the node. */
+  if (paths && paths[0]
+      && run_query(s, &a, "reading the closure's registrations from the node's Nix database", paths,
+                   &r, err)
+             < 0)
+    return -1;
+  if (write_file_atomic(dump, r.out ? r.out : "", r.out ? r.out_len : 0, 0600, err) < 0)
+    return -1;
+  env[0] = a.cache_env;
+  argv[0] = a.nix_store;
+  p.argv = argv;
+  p.extra_env = env;
+  p.deadline_ns = s->deadline_ns;
+  p.on_stderr_line = on_nix_line;
+  p.cb_data = &prog;
+  p.stdin_path = dump;
+  if (frc_proc_run(&p, &r2, err) < 0)
+    return -1;
+  unlink(dump);
+  if (r2.status != 0 || r2.timed_out)
+    return nix_failed(s, "loading the closure's registrations into a Nix database", &r2, &prog.errs,
+                      paths, err);
+  return 0;
+}
+
 char *
 frc_gcroot_dir(const struct frc_config *c, const char *kind, const char *name)
 {

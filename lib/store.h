@@ -8,6 +8,8 @@
  * deadline with progress in the log, and querying closures; failures are
  * reported with Nix's own `error:` line (a download error it only warned
  * about when that is all it said), never only "build of ... failed";
+ * a Nix database registering a closure in a private root (--dump-db, then
+ * --load-db);
  * and the GC roots flox-runc keeps as plain symlinks under
  * <store_root>/nix/var/nix/gcroots/flox-runc/ (a root directory holds one
  * link per store path it pins; removing the directory releases them).
@@ -46,6 +48,13 @@ int frc_store_closure(const struct frc_store *s, char *const *paths, char ***clo
 /* Adds the directory dir to the store (nix-store --add: a
  * content-addressed path named after dir's last component). */
 int frc_store_add(const struct frc_store *s, const char *dir, char **path, frc_error_t *err);
+
+/* A Nix database registering exactly paths (NULL-terminated; give a
+ * closure) as the node's database has them: nix-store --dump-db of the
+ * paths loaded (--load-db) into the store `local?root=<root>`, so the
+ * database is <root>/nix/var/nix/db/.  Nothing of the node is written. */
+int frc_store_db_template(const struct frc_store *s, char *const *paths, const char *root,
+                          frc_error_t *err);
 
 /* GC roots: <gcroots>/flox-runc/<kind>/<name>/ with one symlink per path
  * (a set of the same name is replaced). */

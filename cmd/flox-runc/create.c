@@ -317,7 +317,10 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
 
   if (d->ann.nix_mutable)
     {
-      if (frc_overlay_create(cfg, taken.gcroot, env.view, &taken.overlay_dir, &merged, err) < 0)
+      cleanup_free char *nix_db = NULL;
+      if (frc_environment_nix_db(&ereq, &env, &nix_db, err) < 0
+          || frc_overlay_create(cfg, taken.gcroot, env.view, nix_db, &taken.overlay_dir, &merged, err)
+                 < 0)
         return -1;
       nix_source = xstrdup(merged);
     }

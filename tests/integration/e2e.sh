@@ -30,9 +30,10 @@
 #      (missing, or dynamically linked) fails the create of an environment
 #      with a hook, saying so.
 #   5. read-only /nix (EROFS) vs flox.dev/nix-mutable (writes succeed,
-#      except into the closure's own paths); the node store (listing +
-#      checksums) is unchanged after both; delete unmounts the overlay and
-#      removes its directory.
+#      except into the closure's own paths); the mutable /nix's Nix
+#      database registers exactly the closure (no other tenant's path); the
+#      node store (listing + checksums, its db included) is unchanged after
+#      both; delete unmounts the overlay and removes its directory.
 #   6. flox.dev/skip-containers: the container runs untouched (spec
 #      byte-identical, no /nix, no FLOX_ENV); exec (containerd's argv, detached
 #      and not) into a Flox container is activated, into a container listed in
@@ -579,6 +580,15 @@ t_hook_no_shell() {
 
 # ------------------------------------------------------- 5. ro vs mutable
 
+# dump_db_paths: the valid paths in `nix-store --dump-db` output (each
+# registration: path, hash, size, deriver, count, references), sorted.
+dump_db_paths() {
+	awk 'st == 0 { print; st = 1; next }
+		st < 4 { st++; next }
+		st == 4 { n = $1 + 0; st = n > 0 ? 5 : 0; next }
+		st == 5 { if (--n == 0) st = 0 }' | LC_ALL=C sort -u
+}
+
 t_nix_rw() {
 	local bro=$TEST_TMPDIR/t5ro brw=$TEST_TMPDIR/t5rw before after rec overlay
 	# warm the environment first: the snapshot is of a node that has it
@@ -586,6 +596,12 @@ t_nix_rw() {
 	flox_bundle "$bw" empty acme/hello hello
 	run_fg e2e-warm "$bw"
 	assert_rc 0 "warm-up"
+	# another tenant on the node: its paths must not be registered in the pod's db
+	flox_bundle "$bw" empty acme/tools hello
+	run_fg e2e-warm "$bw"
+	assert_rc 0 "warm-up of another environment"
+	local node_paths
+	node_paths=$(nix_store "$STORE" --dump-db | dump_db_paths)
 	before=$(store_snapshot "$STORE")
 
 	flox_bundle "$bro" busybox acme/hello sleep 86400
@@ -616,6 +632,21 @@ t_nix_rw() {
 	# binds over the private layer
 	assert_eq $'top-ok\nstore-ok\nHello, world!' "$CAP_OUT" "writes succeed, except into a closure path"
 	assert_contains "$CAP_ERR" "Read-only file system" "a closure path is read-only in a mutable /nix"
+
+	# Nix's database in the writable /nix registers exactly the closure
+	local key want got others
+	key=$(jq -r .env_key "$rec")
+	want=$(nix_store "$STORE" -qR $(jq -r '.pins[]' "$STATE/envs/$key.json") | LC_ALL=C sort -u)
+	got=$(nix_store "local?state=$overlay/merged/var/nix&real=$overlay/merged/store" --dump-db | dump_db_paths)
+	assert_ne "" "$want" "the closure"
+	assert_eq "$want" "$got" "the paths registered in the mutable /nix's Nix database"
+	others=$(LC_ALL=C comm -23 <(echo "$node_paths") <(echo "$want"))
+	assert_contains "$others" "devtool" "another tenant's paths on the node"
+	assert_empty "$(LC_ALL=C comm -12 <(echo "$others") <(echo "$got"))" "other tenants' paths in the pod's db"
+	write_process_file "$TEST_TMPDIR/t5-db.json" ls /nix/var/nix/db
+	capture fr exec --process "$TEST_TMPDIR/t5-db.json" e2e-rw
+	assert_rc 0 "ls /nix/var/nix/db in the pod"
+	assert_contains "$CAP_OUT" "db.sqlite" "the pod sees its Nix database"
 
 	for id in e2e-ro e2e-rw; do
 		capture fr kill "$id" 9
