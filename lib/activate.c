@@ -13,15 +13,6 @@
 
 /* ---- path-like variables (cli/flox-activations/src/cli/fix_paths.rs) ---- */
 
-static bool
-list_has(char **v, size_t n, const char *s)
-{
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(v[i], s) == 0)
-      return true;
-  return false;
-}
-
 /* std::env::split_paths, "" giving no entry (cli/flox-activations/src/cli/mod.rs:80-88). */
 static char **
 split_dirs(const char *s, size_t *n)
@@ -58,7 +49,7 @@ frc_prepend_dedup(const char *dirs, const char *suffix, const char *old)
   for (size_t i = 0; i < nd; i++)
     {
       char *e = suffix ? xasprintf("%s/%s", d[i], suffix) : xstrdup(d[i]);
-      if (list_has(seen, n, e))
+      if (frc_strv_has(seen, n, e))
         free(e);
       else
         out[nout++] = seen[n++] = e;
@@ -68,7 +59,7 @@ frc_prepend_dedup(const char *dirs, const char *suffix, const char *old)
   for (size_t i = 0; i < no; i++)
     if (o[i][0] == '\0')
       out[nout++] = "";
-    else if (!list_has(seen, n, o[i]))
+    else if (!frc_strv_has(seen, n, o[i]))
       out[nout++] = seen[n++] = xstrdup(o[i]);
   for (size_t i = 0; i < nout; i++)
     len += strlen(out[i]) + 1;

@@ -289,6 +289,17 @@ apply_key(struct frc_config *c, const struct key_def *k, yajl_val v, const char 
   return 0;
 }
 
+/* The fields computed from the others, once per load. */
+static void
+derive(struct frc_config *c)
+{
+  if (c->floxhub_git_url == NULL)
+    c->floxhub_git_url = derive_git_url(c->floxhub_url);
+  free(c->bash_package);
+  c->bash_package = store_package_of(c->bash);
+  c->store_prefix = strcmp(c->store_root, "/") == 0 ? "" : c->store_root;
+}
+
 int
 frc_config_parse(struct frc_config *c, const char *text, size_t len, const char *origin,
                  frc_error_t *err)
@@ -321,10 +332,7 @@ frc_config_parse(struct frc_config *c, const char *text, size_t len, const char 
       if (apply_key(c, k, root->u.object.values[i], origin, err) < 0)
         return -1;
     }
-  if (c->floxhub_git_url == NULL)
-    c->floxhub_git_url = derive_git_url(c->floxhub_url);
-  free(c->bash_package);
-  c->bash_package = store_package_of(c->bash);
+  derive(c);
   return 0;
 }
 
@@ -357,7 +365,7 @@ config_load(struct frc_config *c, const char *path, frc_error_t *err)
       if (read_err->errno_ == ENOENT)
         {
           frc_error_release(&read_err);
-          c->floxhub_git_url = derive_git_url(c->floxhub_url);
+          derive(c);
           return 0;
         }
       *err = read_err;

@@ -34,6 +34,8 @@ struct frc_config
   char *floxhub_url;
   char *floxhub_git_url;
   char *store_root;
+  const char *store_prefix; /* derived: store_root, "" for "/": prefixes a /nix/... path to
+                               name it on the node */
   char *state_dir;
   char **substituters; /* NULL-terminated */
   char **trusted_public_keys; /* NULL-terminated */

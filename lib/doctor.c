@@ -113,9 +113,8 @@ check_runtime(const struct frc_config *c, struct doc *d)
 static void
 check_nix(const struct frc_config *c, struct doc *d)
 {
-  static const char *const nix_dirs[] = { "/nix/var/nix/profiles/default/bin", NULL };
   cleanup_free char *store = frc_store_physical(c, "/nix/store");
-  cleanup_free char *nix_store = find_program("nix-store", nix_dirs);
+  cleanup_free char *nix_store = frc_nix_store_find();
   cleanup_free char *v = NULL;
   struct stat st;
 

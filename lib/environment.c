@@ -296,7 +296,7 @@ static void
 remove_crashed_builds(const char *tmp_parent, const char *key)
 {
   size_t klen = strlen(key);
-  DIR *d = opendir(tmp_parent);
+  cleanup_dir DIR *d = opendir(tmp_parent);
   struct dirent *e;
 
   if (d == NULL)
@@ -309,7 +309,6 @@ remove_crashed_builds(const char *tmp_parent, const char *key)
         frc_rm_rf(p, &ignored);
         frc_error_release(&ignored);
       }
-  closedir(d);
 }
 
 /* The packages the tree links, by builder.pl's rules: each selected output
@@ -463,7 +462,7 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   }
   env->path = xasprintf("%s/%s", FRC_ENVS_DIR, env->key);
 
-  frc_env_features_probe(strcmp(c->store_root, "/") == 0 ? "" : c->store_root, env->path,
+  frc_env_features_probe(c->store_prefix, env->path,
                          &env->features);
   env->pins = xmalloc0((nout + 1) * sizeof(char *));
   for (size_t i = 0; i < nout; i++)

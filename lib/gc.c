@@ -24,23 +24,12 @@ struct in_use
   size_t n_env, n_roots, n_overlays;
 };
 
+/* Records may lack an overlay: a NULL s adds nothing. */
 static void
 push(char ***v, size_t *n, const char *s)
 {
-  if (s == NULL)
-    return;
-  *v = xrealloc(*v, (*n + 2) * sizeof(char *));
-  (*v)[(*n)++] = xstrdup(s);
-  (*v)[*n] = NULL;
-}
-
-static bool
-has(char **v, size_t n, const char *s)
-{
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(v[i], s) == 0)
-      return true;
-  return false;
+  if (s)
+    frc_strv_push(v, n, xstrdup(s));
 }
 
 static void
@@ -190,7 +179,7 @@ gc_orphans(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *s
           if (e->d_name[0] == '.')
             continue;
           p = xasprintf("%s/%s", ovl, e->d_name);
-          if (has(u->overlays, u->n_overlays, p) || !old_enough(p, FRC_GC_GRACE_SECONDS))
+          if (frc_strv_has(u->overlays, u->n_overlays, p) || !old_enough(p, FRC_GC_GRACE_SECONDS))
             continue;
           report(o, "orphaned writable /nix", p);
           st->overlays++;
@@ -211,7 +200,7 @@ gc_orphans(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *s
           if (e->d_name[0] == '.')
             continue;
           p = xasprintf("%s%s", roots, e->d_name);
-          if (has(u->gcroots, u->n_roots, e->d_name) || !old_enough(p, FRC_GC_GRACE_SECONDS))
+          if (frc_strv_has(u->gcroots, u->n_roots, e->d_name) || !old_enough(p, FRC_GC_GRACE_SECONDS))
             continue;
           report(o, "orphaned container GC root", p);
           st->container_roots++;
@@ -249,7 +238,7 @@ gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_sta
             continue;
           key = xstrndup(e->d_name, len - 5);
           p = xasprintf("%s/%s", envs, e->d_name);
-          if (has(u->env_keys, u->n_env, key) || !old_enough(p, o->max_age_seconds))
+          if (frc_strv_has(u->env_keys, u->n_env, key) || !old_enough(p, o->max_age_seconds))
             continue;
           if (o->dry_run)
             {
@@ -344,7 +333,7 @@ gc_env_caches(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats
               gone = frc_container_id_valid(e->d_name) && !container_exists(o, &r);
             }
           else
-            gone = !has(u->gcroots, u->n_roots, e->d_name);
+            gone = !frc_strv_has(u->gcroots, u->n_roots, e->d_name);
           if (!gone)
             continue;
           report(o, k == 0 ? "FLOX_ENV_CACHE of a deleted pod sandbox" : "FLOX_ENV_CACHE of a deleted container", path);
@@ -384,7 +373,7 @@ temporary_name(const char *n)
 static void
 gc_temporaries(const struct frc_gc_opts *o, const char *dir, struct frc_gc_stats *st, frc_error_t *err)
 {
-  DIR *d = opendir(dir);
+  cleanup_dir DIR *d = opendir(dir);
   struct dirent *e;
 
   if (d == NULL)
@@ -403,7 +392,6 @@ gc_temporaries(const struct frc_gc_opts *o, const char *dir, struct frc_gc_stats
       if (!o->dry_run && frc_rm_rf(p, &fe) < 0)
         failed(o, st, err, &fe);
     }
-  closedir(d);
 }
 
 /* gc_temporaries in dir and its subdirectories down to depth more levels
@@ -412,7 +400,7 @@ static void
 gc_temporaries_below(const struct frc_gc_opts *o, const char *dir, int depth, struct frc_gc_stats *st,
                      frc_error_t *err)
 {
-  DIR *d;
+  cleanup_dir DIR *d = NULL;
   struct dirent *e;
 
   gc_temporaries(o, dir, st, err);
@@ -426,7 +414,6 @@ gc_temporaries_below(const struct frc_gc_opts *o, const char *dir, int depth, st
         if (lstat(sub, &sst) == 0 && S_ISDIR(sst.st_mode))
           gc_temporaries_below(o, sub, depth - 1, st, err);
       }
-  closedir(d);
 }
 
 static void

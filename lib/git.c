@@ -168,14 +168,6 @@ protocol_error(const struct frc_git_remote *r, const char *what, frc_error_t *er
 
 /* ---- discovery ----------------------------------------------------------- */
 
-static void
-strv_push(char ***v, size_t *n, char *s)
-{
-  *v = xrealloc(*v, (*n + 2) * sizeof(**v));
-  (*v)[(*n)++] = s;
-  (*v)[*n] = NULL;
-}
-
 /* v2: the capability line named key ("fetch" matches "fetch" and "fetch=..."):
  * its value ("" when none), or NULL.  v0: the word, or "key=value". */
 static const char *
@@ -243,7 +235,7 @@ parse_v2_caps(struct frc_git_remote *r, struct frc_pkt_reader *rd, frc_error_t *
         return protocol_error(r, "bad capability advertisement", err);
       if (n >= 1000)
         return protocol_error(r, "too many capabilities", err);
-      strv_push(&r->caps, &n, xstrndup(p.data, p.len));
+      frc_strv_push(&r->caps, &n, xstrndup(p.data, p.len));
     }
   fetch = cap_value(r, "fetch");
   if (fetch == NULL || cap_value(r, "ls-refs") == NULL)
@@ -296,7 +288,7 @@ parse_v0_refs(struct frc_git_remote *r, struct frc_pkt_reader *rd, struct frc_pk
       {
         if (ncaps >= 1000)
           return protocol_error(r, "too many capabilities", err);
-        strv_push(&r->caps, &ncaps, xstrdup(w));
+        frc_strv_push(&r->caps, &ncaps, xstrdup(w));
       }
   }
   if (r->caps == NULL)
@@ -722,7 +714,7 @@ split_path(const char *path, bool allow_empty, char ***parts, size_t *n, frc_err
         *slash = '\0';
       if (*p == '\0' || strcmp(p, ".") == 0 || strcmp(p, "..") == 0)
         return bad_path(path, err);
-      strv_push(parts, &count, xstrdup(p));
+      frc_strv_push(parts, &count, xstrdup(p));
     }
   *n = count;
   return 0;

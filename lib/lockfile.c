@@ -176,14 +176,6 @@ list_for_message(char *const *v)
 
 /* ---- small helpers ---- */
 
-static void
-strv_push(char ***v, size_t *n, const char *s)
-{
-  *v = xrealloc(*v, (*n + 2) * sizeof(char *));
-  (*v)[(*n)++] = xstrdup(s);
-  (*v)[*n] = NULL;
-}
-
 static bool
 json_array_has(yajl_val arr, const char *s)
 {
@@ -303,7 +295,7 @@ add_output(struct parse *ps, struct frc_lock_package *p, size_t *n, const char *
   o->path = xstrdup(path);
   o->priority = priority;
   o->other = other;
-  strv_push(&p->store_paths, n, path);
+  frc_strv_push(&p->store_paths, n, xstrdup(path));
   return 0;
 }
 
@@ -503,7 +495,7 @@ parse_manifest(struct parse *ps, frc_error_t *err)
           yajl_val s = systems->u.array.values[i];
           if (s->type != yajl_t_string || strlen(s->u.string) > 64)
             return malformed(err, "options.systems holds something that is not a system", NULL);
-          strv_push(&out->systems, &n, s->u.string);
+          frc_strv_push(&out->systems, &n, xstrdup(s->u.string));
         }
     }
   if (mode != NULL && mode->type != yajl_t_null)
@@ -572,7 +564,7 @@ check_system(struct parse *ps, yajl_val packages, frc_error_t *err)
               frc_strset_release(&seen);
               return malformed(err, "packages for too many systems", NULL);
             }
-          strv_push(&locked, &nlocked, sys);
+          frc_strv_push(&locked, &nlocked, xstrdup(sys));
         }
     }
   frc_strset_release(&seen);

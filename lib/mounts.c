@@ -290,7 +290,7 @@ frc_overlay_create(const struct frc_config *c, const char *key, const char *lowe
     static const char *const dirs[] = { "", "/store", "/var", NULL };
     for (const char *const *d = dirs; *d; d++)
       {
-        cleanup_free char *node = xasprintf("%s/nix%s", strcmp(c->store_root, "/") == 0 ? "" : c->store_root, *d);
+        cleanup_free char *node = xasprintf("%s/nix%s", c->store_prefix, *d);
         cleanup_free char *mine = xasprintf("%s%s", merged, *d);
         struct stat st;
         mode_t mode = strcmp(*d, "/store") == 0 ? 01775 : 0755;

@@ -186,7 +186,7 @@ static int
 find_any_root(const struct frc_config *c, const char *id, char **path, frc_error_t *err)
 {
   cleanup_free char *base = xasprintf("%s/containers", c->state_dir);
-  DIR *d = opendir(base);
+  cleanup_dir DIR *d = opendir(base);
   struct dirent *e;
   int matches = 0;
 
@@ -206,7 +206,6 @@ find_any_root(const struct frc_config *c, const char *id, char **path, frc_error
           *path = steal_pointer(&cand);
         }
     }
-  closedir(d);
   if (matches > 1)
     {
       free(*path);

@@ -61,7 +61,7 @@ int frc_record_remove(const struct frc_config *c, const struct frc_record *r, fr
 void frc_record_release(struct frc_record *r);
 #define cleanup_record __attribute__((cleanup(frc_record_release)))
 
-/* The activation a record describes; env_physical and rootfs are left NULL
+/* The activation a record describes; store_prefix and rootfs are left NULL
  * for the caller. */
 void frc_record_activation(const struct frc_record *r, struct frc_activation *a);
 

@@ -43,8 +43,8 @@ frc_store_all_present(const struct frc_config *c, char *const *paths)
   return true;
 }
 
-static char *
-find_nix_store(void)
+char *
+frc_nix_store_find(void)
 {
   const char *path = getenv("PATH");
   cleanup_free char *dirs = xstrdup(path ? path : "");
@@ -94,7 +94,7 @@ nix_argv_init(struct nix_argv *a, const struct frc_store *s, frc_error_t *err)
 {
   const struct frc_config *c = s->config;
   memset(a, 0, sizeof(*a));
-  a->nix_store = find_nix_store();
+  a->nix_store = frc_nix_store_find();
   if (a->nix_store == NULL)
     return frc_error(err, "cannot find the node's nix-store: install Nix on the node (Debian: "
                           "apt-get install nix-bin)");

@@ -30,6 +30,11 @@ struct frc_store
   long long deadline_ns;
 };
 
+/* The node's nix-store: the first in PATH, else in the usual Nix profile
+ * and system directories; NULL when there is none.  Every caller (realise,
+ * doctor) looks here. */
+char *frc_nix_store_find(void);
+
 /* The physical location of a /nix/store path (malloc'd). */
 char *frc_store_physical(const struct frc_config *c, const char *store_path);
 /* The node's location of a logical /nix/... path, every symlink followed

@@ -47,6 +47,31 @@ frc_strv_freep(char ***v)
   *v = NULL;
 }
 
+void
+frc_closedirp(DIR **d)
+{
+  if (*d)
+    closedir(*d);
+  *d = NULL;
+}
+
+void
+frc_strv_push(char ***v, size_t *n, char *s)
+{
+  *v = xrealloc(*v, (*n + 2) * sizeof(**v));
+  (*v)[(*n)++] = s;
+  (*v)[*n] = NULL;
+}
+
+bool
+frc_strv_has(char *const *v, size_t n, const char *s)
+{
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v[i], s) == 0)
+      return true;
+  return false;
+}
+
 static void __attribute__((noreturn))
 oom(void)
 {

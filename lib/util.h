@@ -1,13 +1,15 @@
 /* util.h - small helpers shared by every part of flox-runc.
  *
  * Owns: the __attribute__((cleanup)) helpers (cleanup_free, cleanup_close,
- * cleanup_file, ...), checked allocation, and whole-file I/O with a size bound
+ * cleanup_file, cleanup_dir, cleanup_strv, ...), checked allocation, the
+ * NULL-terminated string list (frc_strv_*), and whole-file I/O with a size bound
  * (read_file_bounded) and atomic replacement (write_file_atomic: temporary
  * file in the same directory, fsync, rename, fsync of the directory).
  */
 #ifndef FRC_UTIL_H
 #define FRC_UTIL_H
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -21,11 +23,18 @@ static inline void frc_freep(void *p) { free(*(void **) p); }
 void frc_closep(int *fd);
 void frc_fclosep(FILE **f);
 void frc_strv_freep(char ***v);
+void frc_closedirp(DIR **d);
 
 #define cleanup_free __attribute__((cleanup(frc_freep)))
 #define cleanup_close __attribute__((cleanup(frc_closep)))
 #define cleanup_file __attribute__((cleanup(frc_fclosep)))
 #define cleanup_strv __attribute__((cleanup(frc_strv_freep)))
+#define cleanup_dir __attribute__((cleanup(frc_closedirp)))
+
+/* A NULL-terminated string list *v of *n entries: push appends s (taking
+ * it), has tells whether one of the first n entries equals s. */
+void frc_strv_push(char ***v, size_t *n, char *s);
+bool frc_strv_has(char *const *v, size_t n, const char *s);
 
 /* Hand ownership out of a cleanup_* variable. */
 #define steal_pointer(pp) __extension__({ __typeof__(*(pp)) _p = *(pp); *(pp) = NULL; _p; })

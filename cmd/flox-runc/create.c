@@ -95,7 +95,7 @@ project_mounts(struct frc_spec *spec, const char *rootfs, const struct frc_confi
   static const char *const rw[] = { "bind", "rw", "nosuid", "nodev", NULL };
   static const char *const tmp[] = { "nosuid", "nodev", "mode=1777", NULL };
   static const char *const run[] = { "nosuid", "nodev", "mode=755", NULL };
-  const char *prefix = strcmp(cfg->store_root, "/") == 0 ? "" : cfg->store_root;
+  const char *prefix = cfg->store_prefix;
   cleanup_free char *store_nix = xasprintf("%s/nix", prefix);
   const char *const ours[] = { store_nix, cfg->state_dir, NULL };
   cleanup_close int rootfs_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -331,7 +331,7 @@ create_flox(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_decisio
       || activation_mounts(ctx, spec, d, mode, &env, &taken, &rec, err) < 0)
     return -1;
   act.env_path = env.path;
-  act.store_prefix = strcmp(cfg->store_root, "/") == 0 ? "" : cfg->store_root;
+  act.store_prefix = cfg->store_prefix;
   act.description = ref;
   act.owner = d->ann.env.owner;
   act.name = d->ann.env.name;

@@ -37,7 +37,7 @@ frc_cmd_exec(struct frc_ctx *ctx, frc_error_t *err)
   if (frc_process_file_load(&doc, ctx->cl.process, err) < 0)
     return -1;
   frc_record_activation(&rec, &act);
-  act.store_prefix = strcmp(ctx->config.store_root, "/") == 0 ? "" : ctx->config.store_root;
+  act.store_prefix = ctx->config.store_prefix;
   act.floxhub_url = ctx->config.floxhub_url;
   if (frc_activate_process(&act, doc.root, err) < 0)
     return frc_error_wrap(err, "exec into container %s", ctx->cl.id);

@@ -31,6 +31,7 @@ START_TEST(test_missing_file_defaults)
   ck_assert_str_eq(c.floxhub_url, "https://hub.flox.dev");
   ck_assert_str_eq(c.floxhub_git_url, "https://api.flox.dev/git");
   ck_assert_str_eq(c.store_root, "/");
+  ck_assert_str_eq(c.store_prefix, "");
   ck_assert_str_eq(c.state_dir, "/var/lib/flox-runc");
   ck_assert_str_eq(c.substituters[0], "https://cache.nixos.org");
   ck_assert_str_eq(c.substituters[1], "https://cache.flox.dev");
@@ -59,6 +60,7 @@ START_TEST(test_all_keys)
   ck_assert_str_eq(c.runtime, "/usr/bin/crun");
   ck_assert_str_eq(c.floxhub_git_url, "http://127.0.0.1:8080/git");
   ck_assert_str_eq(c.store_root, "/tmp/store");
+  ck_assert_str_eq(c.store_prefix, "/tmp/store");
   ck_assert_str_eq(c.substituters[0], "http://127.0.0.1:9000");
   ck_assert_ptr_null(c.substituters[1]);
   ck_assert_int_eq(c.on_missing_environment, FRC_ON_MISSING_PASSTHROUGH);
