@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # tests/deps.sh - installs what building and testing flox-runc needs on a
-# Debian 12 machine (as root, with apt).  Idempotent; skips apt when
-# everything is already there.  Used by tests/demo.sh, tests/check.sh and CI.
+# Debian 12 machine (as root, with apt), and the CRI client's node modules
+# (npm ci in tests/tools/cri).  Idempotent; skips apt and npm when everything
+# is already there.  Used by tests/demo.sh, tests/check.sh and CI.  These two
+# steps are the only ones that use the network (Debian's mirror, the npm
+# registry); the suites never do, and under CI=true a suite that misses a
+# tool fails (tests/lib/skip.sh) instead of skipping.
 set -euo pipefail
 
 packages=(
@@ -23,6 +27,8 @@ packages=(
   containerd podman conmon nodejs
   # the installer suite reads docs/kubernetes/daemonset.yaml (tests/integration/install.sh)
   python3-yaml
+  # the test hub's self-test asks it with plain HTTP too (tests/hub/selftest.sh)
+  curl
 )
 # npm: Debian's package, unless the installed nodejs brings its own (a
 # NodeSource nodejs conflicts with Debian's npm)
@@ -40,4 +46,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The CRI client (tests/tools/cri): @grpc/grpc-js and @grpc/proto-loader at the
+# versions package-lock.json pins, from the npm registry.  Again when the lock
+# is newer than what npm last installed.
+cri=$(cd "$(dirname "$0")" && pwd)/tools/cri
+if [ ! -f "$cri/node_modules/.package-lock.json" ] ||
+  [ "$cri/package-lock.json" -nt "$cri/node_modules/.package-lock.json" ]; then
+  (cd "$cri" && npm ci --no-audit --no-fund --loglevel=error) || {
+    echo "tests/deps.sh: npm ci in $cri failed: the CRI suites need the npm registry once (or an npm mirror: npm config set registry URL)" >&2
+    exit 1
+  }
 fi

@@ -37,15 +37,12 @@ while (($#)); do
 	esac
 done
 
-SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-export FLOX_RUNC_SRCDIR=$SRCDIR
+# shellcheck source=tests/lib/suite.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
 FLOX_RUNC=${FLOX_RUNC:-$SRCDIR/build/cmd/flox-runc/flox-runc}
-# shellcheck source=tests/lib/common.sh
-. "$SRCDIR/tests/lib/common.sh"
-# shellcheck source=tests/lib/hub.sh
-. "$SRCDIR/tests/lib/hub.sh"
-skip_unless_root
-RT=$(command -v "$RT_NAME") || skip_all "$RT_NAME is not installed"
+suite_runtime "$RT_NAME"
+RT=$RT_BIN
+suite_needs --root --flox-runc
 [[ "$RT_NAME" == crun ]] && crun_cgroup_workaround "$0" "${ARGS[@]}"
 tmpdir_setup flox-runc-bench-flox
 log() { echo "# $*" >&2; }

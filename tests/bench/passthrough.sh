@@ -73,9 +73,8 @@ while (($#)); do
 	esac
 done
 
-SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-# shellcheck source=tests/lib/common.sh
-. "$SRCDIR/tests/lib/common.sh"
+# shellcheck source=tests/lib/suite.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
 FLOX_RUNC=${FLOX_RUNC:-$SRCDIR/build/cmd/flox-runc/flox-runc}
 
 [[ "$(id -u)" == 0 ]] || {

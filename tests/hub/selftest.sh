@@ -1,19 +1,23 @@
 #!/bin/sh
 # Self-test of the test FloxHub (floxhub.py + publish.py) with real git.
-# Exit 0: every check passed; 1: a check failed; 77: git or python3 missing.
+# Exit 0: every check passed; 1: a check failed; 77: git or python3 missing
+# (99 under CI=true: tests/lib/skip.sh).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
+# skip_all: exit 77, a failure under CI=true
+. "$here/../lib/skip.sh"
 
 if [ -z "${PYTHON:-}" ]; then
 	if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3
 	else PYTHON=$(command -v python3 || true); fi
 fi
 if [ -z "$PYTHON" ] || ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 7))' 2>/dev/null; then
-	echo "SKIP: python3 not found"; exit 77
+	skip_all "python3 not found: install Debian package python3"
 fi
-command -v git >/dev/null 2>&1 || { echo "SKIP: git not found"; exit 77; }
-command -v curl >/dev/null 2>&1 && have_curl=1 || have_curl=0
+command -v git >/dev/null 2>&1 || skip_all "git not found: install Debian package git"
+command -v curl >/dev/null 2>&1 || skip_all "curl not found: install Debian package curl"
+have_curl=1
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/floxhub-selftest.XXXXXX")
 srv_pid=

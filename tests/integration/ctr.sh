@@ -17,26 +17,14 @@
 #      mount of flox-runc's is left.
 #
 # Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR (set by meson).  Root only.
-# TAP; exit 77 when it cannot run here.
+# TAP; exit 77 when it cannot run here (a failure under CI=true, tests/lib/skip.sh).
 # shellcheck disable=SC2016 # sh -c scripts and jq programs are single-quoted on purpose
 set -euo pipefail
 
-SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-export FLOX_RUNC_SRCDIR=$SRCDIR
-# shellcheck source=tests/lib/common.sh
-. "$SRCDIR/tests/lib/common.sh"
-# shellcheck source=tests/lib/hub.sh
-. "$SRCDIR/tests/lib/hub.sh"
-# shellcheck source=tests/lib/nixcache.sh
-. "$SRCDIR/tests/lib/nixcache.sh"
-# shellcheck source=tests/lib/engines.sh
-. "$SRCDIR/tests/lib/engines.sh"
-
-skip_unless_root
+# shellcheck source=tests/lib/suite.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
+suite_needs --root --flox-runc --nix python3 git
 engines_require_containerd
-nixcache_require
-require_cmd python3 git
-[[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
 
 tmpdir_setup flox-runc-ctr
 engines_flox_setup

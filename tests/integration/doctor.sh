@@ -12,17 +12,11 @@
 # private environment with no, a valid and an expired token.  Each broken
 # case must exit 1 with its own PROBLEM line; the good node exits 0.  Uses
 # the test hub, the test binary cache on 127.0.0.1 and Debian's containerd
-# (1.6: config version 2).  TAP; 77 = skipped.
+# (1.6: config version 2).  TAP; 77 = skipped (under CI=true: a failure).
 set -euo pipefail
-SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-export FLOX_RUNC_SRCDIR=$SRCDIR
-# shellcheck source=tests/lib/common.sh
-. "$SRCDIR/tests/lib/common.sh"
-# shellcheck source=tests/lib/hub.sh
-. "$SRCDIR/tests/lib/hub.sh"
-skip_unless_root
-require_cmd jq python3 git nix-store runc containerd
-[[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
+# shellcheck source=tests/lib/suite.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
+suite_needs --root --flox-runc jq python3 git nix-store runc containerd
 tmpdir_setup flox-runc-doctor
 
 FIX=${FLOX_RUNC_NIX_FIXTURES:-/var/tmp/flox-runc-nix-fixtures}

@@ -83,35 +83,15 @@
 # root; default this script's ../..), FLOX_RUNC_NIX_FIXTURES /
 # FLOX_RUNC_BUILDDIR (where the test packages are built once, see
 # tests/lib/nixcache.sh).  Must run as root.  Exit 0 pass, 77 skip (not root,
-# a needed tool missing), else failure.  Output is TAP.
+# a needed tool missing; a failure under CI=true), else failure.  Output is TAP.
 
 # shellcheck disable=SC2016 # jq programs and sh -c scripts are single-quoted on purpose
 set -euo pipefail
 
-RT_NAME=${1:-}
-case "$RT_NAME" in
-runc | crun) ;;
-*)
-	echo "usage: $0 runc|crun" >&2
-	exit 2
-	;;
-esac
-
-SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-export FLOX_RUNC_SRCDIR=$SRCDIR
-# shellcheck source=tests/lib/common.sh
-. "$SRCDIR/tests/lib/common.sh"
-# shellcheck source=tests/lib/hub.sh
-. "$SRCDIR/tests/lib/hub.sh"
-# shellcheck source=tests/lib/nixcache.sh
-. "$SRCDIR/tests/lib/nixcache.sh"
-
-skip_unless_root
-RT_BIN=$(command -v "$RT_NAME" 2>/dev/null) || skip_all "$RT_NAME is not installed"
-require_cmd jq busybox sha256sum chroot python3 git setsid pgrep awk find
-nixcache_require
-[[ -n "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
-[[ -x "$FLOX_RUNC" ]] || die "FLOX_RUNC=$FLOX_RUNC is not executable"
+# shellcheck source=tests/lib/suite.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
+suite_runtime "${1:-}"
+suite_needs --root --flox-runc --nix jq busybox sha256sum chroot python3 git setsid pgrep awk find strace
 
 if [[ "$RT_NAME" == crun ]]; then
 	crun_cgroup_workaround "$0" "$@"
@@ -1405,11 +1385,7 @@ t_timed "6b. exec activated into a Flox container, not into a skip-containers-ex
 t_timed "7. GC keeps a running container's closure; delete + gc free everything" t_gc
 t_timed "8. 8 concurrent creates: one download per NAR, one build" t_concurrent
 t_timed "9. SIGKILL during materialisation: nothing left, the retry succeeds" t_sigkill
-if command -v strace >/dev/null; then
-	t_timed "9b. SIGKILL while building the tree: the retry removes the half-built one" t_crash_build
-else
-	tap_skip "9b. SIGKILL while building the tree" "strace is not installed"
-fi
+t_timed "9b. SIGKILL while building the tree: the retry removes the half-built one" t_crash_build
 t_timed "10a. an unsigned cache is refused" t_refused unsigned
 t_timed "10b. a wrongly signed cache is refused" t_refused badsig
 t_timed "11a. a package in no cache fails naming the path and the substituters" t_missing

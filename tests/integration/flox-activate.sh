@@ -44,40 +44,19 @@
 # (containerd's process file) gets the same activation; dev mode.
 #
 # Environment as tests/integration/e2e.sh.  Must run as root.  Exit 0 pass, 77
-# skip (not root, a needed tool or, outside CI, the real lockfiles missing).
+# skip (not root, a needed tool or the real lockfiles missing; under CI=true
+# each of these fails).
 
 # shellcheck disable=SC2016 # jq programs and sh -c scripts are single-quoted on purpose
 set -euo pipefail
 
-RT_NAME=${1:-}
-case "$RT_NAME" in
-runc | crun) ;;
-*)
-	echo "usage: $0 runc|crun" >&2
-	exit 2
-	;;
-esac
-
-SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-export FLOX_RUNC_SRCDIR=$SRCDIR
-# shellcheck source=tests/lib/common.sh
-. "$SRCDIR/tests/lib/common.sh"
-# shellcheck source=tests/lib/hub.sh
-. "$SRCDIR/tests/lib/hub.sh"
-# shellcheck source=tests/lib/nixcache.sh
-. "$SRCDIR/tests/lib/nixcache.sh"
-
-skip_unless_root
-RT_BIN=$(command -v "$RT_NAME" 2>/dev/null) || skip_all "$RT_NAME is not installed"
-require_cmd jq busybox sha256sum python3 git bash
-nixcache_require
-[[ -n "${FLOX_RUNC:-}" && -x "$FLOX_RUNC" ]] || die "FLOX_RUNC must name the flox-runc binary"
+# shellcheck source=tests/lib/suite.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
+suite_runtime "${1:-}"
+suite_needs --root --flox-runc --nix jq busybox sha256sum python3 git bash
 [[ -x /bin/bash-static ]] || die "the node's bash for activations is missing: apt-get install bash-static (tests/deps.sh)"
 REAL=$SRCDIR/../shared/real-locks
-if [[ ! -d "$REAL" ]]; then
-	[[ "${CI:-}" != true ]] || die "the real lockfiles are not at $REAL (CI must check out ../shared beside the repository)"
-	skip_all "the real lockfiles are not at $REAL"
-fi
+[[ -d "$REAL" ]] || skip_all "the real lockfiles are not at $REAL (CI checks out ../shared beside the repository)"
 
 if [[ "$RT_NAME" == crun ]]; then
 	crun_cgroup_workaround "$0" "$@"

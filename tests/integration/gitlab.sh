@@ -36,21 +36,12 @@
 #   4. the pod's removal leaves nothing behind.
 #
 # Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR (set by meson).  Root only.
-# TAP; exit 77 when it cannot run here.
+# TAP; exit 77 when it cannot run here (a failure under CI=true, tests/lib/skip.sh).
 # shellcheck disable=SC2016 # the job script is single-quoted on purpose
 set -euo pipefail
 
-SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-export FLOX_RUNC_SRCDIR=$SRCDIR
-# shellcheck source=tests/lib/common.sh
-. "$SRCDIR/tests/lib/common.sh"
-# shellcheck source=tests/lib/hub.sh
-. "$SRCDIR/tests/lib/hub.sh"
-# shellcheck source=tests/lib/nixcache.sh
-. "$SRCDIR/tests/lib/nixcache.sh"
-# shellcheck source=tests/lib/engines.sh
-. "$SRCDIR/tests/lib/engines.sh"
-
+# shellcheck source=tests/lib/suite.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
 engines_cri_suite flox-runc-gitlab
 
 JOB=runner-abc123-project-42-concurrent-0

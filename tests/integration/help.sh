@@ -4,11 +4,9 @@
 # verbs and options first, then the real runtime's own help, byte for byte
 # (runc and crun); a verb's --help stays the runtime's (passthrough).  TAP.
 set -euo pipefail
-SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-# shellcheck source=tests/lib/common.sh
-. "$SRCDIR/tests/lib/common.sh"
-require_cmd runc crun jq
-[[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
+# shellcheck source=tests/lib/suite.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
+suite_needs --flox-runc runc crun jq
 tmpdir_setup flox-runc-help
 
 node_config() { # RUNTIME

@@ -39,22 +39,11 @@
 # Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR (meson).  Root only.  TAP.
 set -euo pipefail
 
-SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-export FLOX_RUNC_SRCDIR=$SRCDIR
-# shellcheck source=tests/lib/common.sh
-. "$SRCDIR/tests/lib/common.sh"
-# shellcheck source=tests/lib/hub.sh
-. "$SRCDIR/tests/lib/hub.sh"
-# shellcheck source=tests/lib/nixcache.sh
-. "$SRCDIR/tests/lib/nixcache.sh"
-# shellcheck source=tests/lib/engines.sh
-. "$SRCDIR/tests/lib/engines.sh"
-
-skip_unless_root
-engines_require_containerd
-require_cmd chroot unshare ldd python3 sha256sum cmp
+# shellcheck source=tests/lib/suite.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
+suite_needs --root --flox-runc --nix chroot unshare ldd python3 sha256sum cmp git busybox
+engines_require_cri
 python3 -c 'import yaml' 2>/dev/null || skip_all "python3-yaml is needed to read daemonset.yaml (apt-get install python3-yaml)"
-[[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
 tmpdir_setup flox-runc-install
 unset FLOX_RUNC_CONFIG
 
@@ -400,14 +389,6 @@ tap_test "CRI-O drop-in" t_crio
 
 # ------------------------------------------- end to end: a Flox pod, the DaemonSet
 
-e2e_ready=1
-if ! command -v node >/dev/null 2>&1 || [[ ! -d "$CRI_DIR/node_modules/@grpc/grpc-js" ]]; then
-	(command -v npm >/dev/null 2>&1 && cd "$CRI_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2) || e2e_ready=0
-fi
-for c in nix-store nix python3 git busybox; do
-	command -v "$c" >/dev/null 2>&1 || e2e_ready=0
-done
-
 # The node: a host root whose containerd config is a test daemon's (own
 # root, state, socket, runc Root), without any flox runtime.
 NODE=$TEST_TMPDIR/node
@@ -568,11 +549,6 @@ PY
 	registered "$host" example.com/pause:7
 }
 
-if ((e2e_ready)); then
-	tap_test "installed runtime runs a Flox pod (CRI, handler flox)" t_flox_pod
-	tap_test "the DaemonSet's install container, run by containerd" t_daemonset
-else
-	tap_skip "installed runtime runs a Flox pod" "needs node + tests/tools/cri modules, Nix and busybox"
-	tap_skip "the DaemonSet's install container" "needs the test containerd of the previous test"
-fi
+tap_test "installed runtime runs a Flox pod (CRI, handler flox)" t_flox_pod
+tap_test "the DaemonSet's install container, run by containerd" t_daemonset
 tap_done

@@ -21,32 +21,16 @@
 #
 # Environment: FLOX_RUNC (absolute path of the flox-runc binary),
 # FLOX_RUNC_SRCDIR (repository root; defaults to this script's ../..).
-# Must run as root. Exit 0 pass, 77 skip (not root / runtime missing), else
-# failure. Output is TAP.
+# Must run as root. Exit 0 pass, 77 skip (not root / runtime missing;
+# a failure under CI=true), else failure. Output is TAP.
 
 # shellcheck disable=SC2016 # jq programs and sh -c scripts are single-quoted on purpose
 set -euo pipefail
 
-RT_NAME=${1:-}
-case "$RT_NAME" in
-runc | crun) ;;
-*)
-	echo "usage: $0 runc|crun" >&2
-	exit 2
-	;;
-esac
-
-SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-# shellcheck source=tests/lib/common.sh
-. "$SRCDIR/tests/lib/common.sh"
-
-skip_unless_root
-RT_BIN=$(command -v "$RT_NAME" 2>/dev/null) || skip_all "$RT_NAME is not installed"
-[[ -n "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
-[[ -x "$FLOX_RUNC" ]] || die "FLOX_RUNC=$FLOX_RUNC is not executable"
-for c in jq busybox sha256sum chroot; do
-	command -v "$c" >/dev/null || die "missing command $c (apt-get install jq busybox-static coreutils)"
-done
+# shellcheck source=tests/lib/suite.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
+suite_runtime "${1:-}"
+suite_needs --root --flox-runc jq busybox sha256sum chroot
 
 if [[ "$RT_NAME" == crun ]]; then
 	crun_cgroup_workaround "$0" "$@"

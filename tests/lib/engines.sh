@@ -9,10 +9,11 @@
 # everything needs tmpdir_setup first and registers its own cleanup, which
 # runs also when a step fails.
 #
-# Requirements (each skip_all, exit 77, when missing)
+# Requirements (each skip_all when missing: exit 77, a failure under CI=true)
 #   engines_require_containerd   containerd, ctr, containerd-shim-runc-v2
 #   engines_require_cri          + node and the npm packages of tests/tools/cri
-#                                (`npm ci` there when node_modules is missing)
+#                                (tests/deps.sh runs `npm ci` there; the suites
+#                                never use the network)
 #   engines_require_podman       podman, conmon
 #
 # Flox side
@@ -92,11 +93,8 @@ engines_require_containerd() {
 engines_require_cri() {
 	engines_require_containerd
 	require_cmd node
-	if [[ ! -d "$CRI_DIR/node_modules/@grpc/grpc-js" || ! -d "$CRI_DIR/node_modules/@grpc/proto-loader" ]]; then
-		command -v npm >/dev/null 2>&1 || skip_all "tests/tools/cri needs npm (apt-get install npm)"
-		(cd "$CRI_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
-			skip_all "npm ci in tests/tools/cri failed (no npm registry?)"
-	fi
+	[[ -d "$CRI_DIR/node_modules/@grpc/grpc-js" && -d "$CRI_DIR/node_modules/@grpc/proto-loader" ]] ||
+		skip_all "the CRI client's modules are not installed: run tests/deps.sh (npm ci in tests/tools/cri)"
 }
 
 engines_require_podman() {
@@ -391,15 +389,13 @@ podman_cleanup() {
 	return 0
 }
 
-# engines_cri_suite NAME: the start of a CRI suite: the checks that skip it,
-# a scratch directory NAME, the test hub and Nix cache with flox-runc's node
-# config, the images, a private containerd with them imported.
+# engines_cri_suite NAME: the start of a CRI suite (after tests/lib/suite.sh):
+# the checks that skip it, a scratch directory NAME, the test hub and Nix
+# cache with flox-runc's node config, the images, a private containerd with
+# them imported.
 engines_cri_suite() {
-	skip_unless_root
+	suite_needs --root --flox-runc --nix python3 git
 	engines_require_cri
-	nixcache_require
-	require_cmd python3 git
-	[[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
 	tmpdir_setup "$1"
 	engines_flox_setup
 	engines_images

@@ -5,7 +5,8 @@
 # 127.0.0.1 (serve-cache.py), realises paths into fresh chroot stores the way a
 # node does, runs them, and checks that unsigned, forged and foreign-key caches
 # are refused.  Prints TAP.  Exit 0: all checks passed; 1: a check failed;
-# 77: cannot run here (nix-bin, busybox-static or python3 missing, not root).
+# 77: cannot run here (nix-bin, busybox-static or python3 missing, not root;
+# a failure under CI=true: tests/lib/skip.sh).
 #
 # FLOX_RUNC_NIX_FIXTURES=DIR reuses (and keeps) a fixture directory instead of
 # building into a temporary one; SELFTEST_KEEP=1 keeps the temporary directory.
@@ -13,17 +14,19 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 
-skip() { echo "1..0 # SKIP $*"; exit 77; }
-command -v nix-store >/dev/null 2>&1 || skip "nix-store not found: install Debian package nix-bin"
-command -v nix >/dev/null 2>&1 || skip "nix not found: install Debian package nix-bin"
-[ -x "${BUSYBOX:-/bin/busybox}" ] || skip "${BUSYBOX:-/bin/busybox} not found: install Debian package busybox-static"
+# skip_all: exit 77, a failure under CI=true
+. "$here/../lib/skip.sh"
+
+command -v nix-store >/dev/null 2>&1 || skip_all "nix-store not found: install Debian package nix-bin"
+command -v nix >/dev/null 2>&1 || skip_all "nix not found: install Debian package nix-bin"
+[ -x "${BUSYBOX:-/bin/busybox}" ] || skip_all "${BUSYBOX:-/bin/busybox} not found: install Debian package busybox-static"
 if [ -z "${PYTHON:-}" ]; then
 	if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=$(command -v python3 || true); fi
 fi
-[ -n "$PYTHON" ] || skip "python3 not found: install Debian package python3"
+[ -n "$PYTHON" ] || skip_all "python3 not found: install Debian package python3"
 export PYTHON
-[ "$(id -u)" -eq 0 ] || skip "needs root (Nix's build sandbox for a chroot store, chroot(8))"
-command -v chroot >/dev/null 2>&1 || skip "chroot not found: install Debian package coreutils"
+[ "$(id -u)" -eq 0 ] || skip_all "needs root (Nix's build sandbox for a chroot store, chroot(8))"
+command -v chroot >/dev/null 2>&1 || skip_all "chroot not found: install Debian package coreutils"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nix-selftest.XXXXXX")
 pids=
