@@ -1,0 +1,282 @@
+/* How lib/store.c calls nix-store, without Nix: a stand-in `nix-store`
+ * first in PATH records its argv and environment and answers what the test
+ * tells it (stdout, stderr, exit status).  Checked: which nix-store is
+ * found, the exact argv of realise/closure/add for the node's store and for
+ * a chroot store (substituters, keys, require-sigs, max-jobs 0), Nix's
+ * cache under state_dir, invalid store paths refused before anything runs,
+ * the closure and the added path read back (and garbage refused), and
+ * failures reported with Nix's own error line.  No root needed. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "util.h"
+
+static char dir[] = "/tmp/frc-test-store-XXXXXX";
+static char *old_path;
+static struct frc_config cfg;
+static const struct frc_logger quiet = { .path = NULL, .stderr_fd = -1 };
+static struct frc_store store = { .config = &cfg, .log = &quiet };
+
+static const char P1[] = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12";
+static const char P2[] = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-glibc-2.38";
+
+static void
+put(const char *name, const char *text)
+{
+  frc_error_t err = NULL;
+  cleanup_free char *p = xasprintf("%s/%s", dir, name);
+  ck_assert_int_eq(write_file_atomic(p, text, strlen(text), 0644, &err), 0);
+}
+
+static char *
+get(const char *name)
+{
+  cleanup_free char *p = xasprintf("%s/%s", dir, name);
+  char *text = NULL;
+  size_t len;
+  frc_error_t err = NULL;
+  if (read_file_bounded(p, 1 << 20, &text, &len, &err) < 0)
+    {
+      frc_error_release(&err);
+      return NULL;
+    }
+  return text;
+}
+
+static void
+setup(void)
+{
+  frc_error_t err = NULL;
+  strcpy(dir, "/tmp/frc-test-store-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  cleanup_free char *bin = xasprintf("%s/bin", dir);
+  cleanup_free char *fake = xasprintf("%s/bin/nix-store", dir);
+  cleanup_free char *script = xasprintf(
+      "#!/bin/sh\n"
+      "d='%s'\n"
+      "for a in \"$@\"; do printf '%%s\\n' \"$a\"; done >\"$d/argv\"\n"
+      "printf '%%s\\n' \"$XDG_CACHE_HOME\" >\"$d/cache\"\n"
+      "[ ! -f \"$d/stdout\" ] || cat \"$d/stdout\"\n"
+      "[ ! -f \"$d/stderr\" ] || cat \"$d/stderr\" >&2\n"
+      "exit $(cat \"$d/rc\" 2>/dev/null || echo 0)\n",
+      dir);
+  ck_assert_int_eq(mkdir(bin, 0755), 0);
+  ck_assert_int_eq(write_file_atomic(fake, script, strlen(script), 0755, &err), 0);
+  old_path = xstrdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+  cleanup_free char *path = xasprintf("%s:%s", bin, old_path);
+  setenv("PATH", path, 1);
+
+  memset(&cfg, 0, sizeof(cfg));
+  const char *json = "{\"substituters\": [\"http://127.0.0.1:5000\", \"https://cache.example\"],"
+                     " \"trusted_public_keys\": [\"a:AAAA\", \"b:BBBB\"]}";
+  ck_assert_int_eq(frc_config_parse(&cfg, json, strlen(json), "test", &err), 0);
+  free(cfg.state_dir);
+  cfg.state_dir = xasprintf("%s/state", dir);
+  store.deadline_ns = 0;
+}
+
+static void
+teardown(void)
+{
+  cleanup_free char *cmd = xasprintf("/bin/rm -rf '%s'", dir);
+  setenv("PATH", old_path, 1);
+  free(old_path);
+  frc_config_release(&cfg);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+/* The argv nix-store got, one argument a line, after the program. */
+static char *
+expected_argv(const char *store_opt, const char *tail)
+{
+  return xasprintf("%s--option\nsubstituters\nhttp://127.0.0.1:5000 https://cache.example\n"
+                   "--option\ntrusted-public-keys\na:AAAA b:BBBB\n--option\nrequire-sigs\ntrue\n"
+                   "--option\nmax-jobs\n0\n%s",
+                   store_opt, tail);
+}
+
+START_TEST(test_find)
+{
+  cleanup_free char *found = frc_nix_store_find();
+  cleanup_free char *want = xasprintf("%s/bin/nix-store", dir);
+  ck_assert_str_eq(found, want);
+}
+END_TEST
+
+START_TEST(test_realise_node_store)
+{
+  char *const paths[] = { (char *) P1, (char *) P2, NULL };
+  frc_error_t err = NULL;
+  ck_assert_msg(frc_store_realise(&store, paths, &err) == 0, "%s", err ? err->msg : "");
+  cleanup_free char *argv = get("argv");
+  cleanup_free char *tail = xasprintf("--realise\n%s\n%s\n", P1, P2);
+  cleanup_free char *want = expected_argv("", tail);
+  ck_assert_str_eq(argv, want);
+  /* Nix's narinfo cache under state_dir, not $HOME */
+  cleanup_free char *cache = get("cache");
+  cleanup_free char *want_cache = xasprintf("%s/state/cache\n", dir);
+  ck_assert_str_eq(cache, want_cache);
+}
+END_TEST
+
+START_TEST(test_realise_chroot_store)
+{
+  char *const paths[] = { (char *) P1, NULL };
+  frc_error_t err = NULL;
+  free(cfg.store_root);
+  cfg.store_root = xstrdup("/var/lib/test-store");
+  ck_assert_int_eq(frc_store_realise(&store, paths, &err), 0);
+  cleanup_free char *argv = get("argv");
+  cleanup_free char *tail = xasprintf("--realise\n%s\n", P1);
+  cleanup_free char *want = expected_argv("--store\n/var/lib/test-store\n", tail);
+  ck_assert_str_eq(argv, want);
+}
+END_TEST
+
+/* A path that is not /nix/store/<32 chars>-<name> never reaches nix-store
+ * (it would be an option or a file of the node). */
+START_TEST(test_invalid_path_refused)
+{
+  static const char *const bad[] = { "--delete", "/etc/passwd", "/nix/store/short-x",
+                                     "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x/../../etc" };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    {
+      char *const paths[] = { (char *) P1, (char *) bad[i], NULL };
+      char **closure = NULL;
+      frc_error_t err = NULL;
+      ck_assert_int_lt(frc_store_realise(&store, paths, &err), 0);
+      ck_assert_msg(strstr(err->msg, "invalid store path") != NULL, "%s", err->msg);
+      frc_error_release(&err);
+      ck_assert_int_lt(frc_store_closure(&store, paths, &closure, &err), 0);
+      frc_error_release(&err);
+      cleanup_free char *argv = get("argv");
+      ck_assert_msg(argv == NULL, "nix-store ran for %s", bad[i]);
+    }
+}
+END_TEST
+
+START_TEST(test_closure)
+{
+  char *const paths[] = { (char *) P1, NULL };
+  char **closure = NULL;
+  frc_error_t err = NULL;
+  cleanup_free char *out = xasprintf("%s\n%s\n", P2, P1);
+  put("stdout", out);
+  ck_assert_msg(frc_store_closure(&store, paths, &closure, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_str_eq(closure[0], P2);
+  ck_assert_str_eq(closure[1], P1);
+  ck_assert_ptr_null(closure[2]);
+  frc_strv_freep(&closure);
+  cleanup_free char *argv = get("argv");
+  cleanup_free char *tail = xasprintf("--query\n--requisites\n%s\n", P1);
+  cleanup_free char *want = expected_argv("", tail);
+  ck_assert_str_eq(argv, want);
+
+  /* anything but store paths in its output is refused */
+  put("stdout", "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-ok\n/etc/shadow\n");
+  ck_assert_int_lt(frc_store_closure(&store, paths, &closure, &err), 0);
+  ck_assert_msg(strstr(err->msg, "unexpected closure entry") != NULL, "%s", err->msg);
+  frc_error_release(&err);
+}
+END_TEST
+
+START_TEST(test_add)
+{
+  cleanup_free char *path = NULL;
+  frc_error_t err = NULL;
+  cleanup_free char *out = xasprintf("%s\n", P1);
+  put("stdout", out);
+  ck_assert_msg(frc_store_add(&store, "/var/lib/flox-runc/bash", &path, &err) == 0, "%s",
+                err ? err->msg : "");
+  ck_assert_str_eq(path, P1);
+  cleanup_free char *argv = get("argv");
+  cleanup_free char *want = expected_argv("", "--add\n/var/lib/flox-runc/bash\n");
+  ck_assert_str_eq(argv, want);
+  put("stdout", "");
+  free(path);
+  path = NULL;
+  ck_assert_int_lt(frc_store_add(&store, "/x", &path, &err), 0);
+  frc_error_release(&err);
+}
+END_TEST
+
+/* Failures carry Nix's own line, not only "build of ... failed". */
+START_TEST(test_failure_names_nix_error)
+{
+  char *const paths[] = { (char *) P1, NULL };
+  frc_error_t err = NULL;
+  put("rc", "1\n");
+  put("stderr", "error: opening lock file '/nix/var/nix/db/big-lock': Permission denied\n"
+                "error: build of '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12' failed\n");
+  ck_assert_int_lt(frc_store_realise(&store, paths, &err), 0);
+  ck_assert_msg(strstr(err->msg, "Permission denied") != NULL, "%s", err->msg);
+  ck_assert_msg(strstr(err->msg, "nix-store exit 1") != NULL, "%s", err->msg);
+  frc_error_release(&err);
+
+  /* a download error Nix only warned about names the substituter */
+  put("stderr", "warning: error: unable to download 'http://127.0.0.1:5000/nix-cache-info': "
+                "HTTP error 500\n"
+                "error: build of '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12' failed\n");
+  ck_assert_int_lt(frc_store_realise(&store, paths, &err), 0);
+  ck_assert_msg(strstr(err->msg, "a substituter failed") != NULL, "%s", err->msg);
+  ck_assert_msg(strstr(err->msg, "HTTP error 500") != NULL, "%s", err->msg);
+  frc_error_release(&err);
+
+  /* a path no substituter has: named, with the fix */
+  put("stderr", "error: path '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12' does not "
+                "exist and cannot be created\n");
+  ck_assert_int_lt(frc_store_realise(&store, paths, &err), 0);
+  ck_assert_msg(strstr(err->msg, P1) != NULL && strstr(err->msg, "not available from any substituter"),
+                "%s", err->msg);
+  frc_error_release(&err);
+}
+END_TEST
+
+START_TEST(test_no_nix_store)
+{
+  char *const paths[] = { (char *) P1, NULL };
+  frc_error_t err = NULL;
+  cleanup_free char *fake = xasprintf("%s/bin/nix-store", dir);
+  cleanup_free char *found = NULL;
+  ck_assert_int_eq(unlink(fake), 0);
+  setenv("PATH", "/nonexistent", 1);
+  found = frc_nix_store_find();
+  if (found == NULL) /* else the machine has Nix in one of the usual places */
+    {
+      ck_assert_int_lt(frc_store_realise(&store, paths, &err), 0);
+      ck_assert_msg(strstr(err->msg, "install Nix on the node") != NULL, "%s", err->msg);
+      frc_error_release(&err);
+    }
+  else
+    ck_assert_str_ne(found, fake);
+}
+END_TEST
+
+int
+main(void)
+{
+  Suite *s = suite_create("store");
+  TCase *tc = tcase_create("store");
+  SRunner *sr;
+  int failed;
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_find);
+  tcase_add_test(tc, test_realise_node_store);
+  tcase_add_test(tc, test_realise_chroot_store);
+  tcase_add_test(tc, test_invalid_path_refused);
+  tcase_add_test(tc, test_closure);
+  tcase_add_test(tc, test_add);
+  tcase_add_test(tc, test_failure_names_nix_error);
+  tcase_add_test(tc, test_no_nix_store);
+  suite_add_tcase(s, tc);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
