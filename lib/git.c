@@ -499,6 +499,7 @@ fetch_body_v2(const struct frc_git_remote *r, const struct fetch_args *a, struct
   command_header(r, b, "fetch");
   frc_pkt_writef(b, "no-progress\n");
   frc_pkt_writef(b, "ofs-delta\n");
+  frc_pkt_writef(b, "thin-pack\n"); /* no-progress, ofs-delta, thin-pack: always offered in v2 */
   if (a->deepen)
     frc_pkt_writef(b, "deepen 1\n");
   if (a->filter)
@@ -512,8 +513,11 @@ fetch_body_v2(const struct frc_git_remote *r, const struct fetch_args *a, struct
 static void
 fetch_body_v0(const struct frc_git_remote *r, const struct fetch_args *a, struct frc_pkt_buf *b)
 {
+  /* What git's own client asks for (dulwich refuses clients without
+   * thin-pack); each only when offered.  Without "have" lines a thin pack
+   * is a complete one. */
   static const char *const wanted[] = { "side-band-64k", "ofs-delta", "shallow", "no-progress",
-                                        "filter" };
+                                        "filter", "thin-pack" };
   cleanup_pkt_buf struct frc_pkt_buf caps = { NULL, 0, 0 };
   bool band64 = cap_value(r, "side-band-64k") != NULL;
 
@@ -660,7 +664,10 @@ fatal_code(frc_error_t err)
          || c == FRC_ECODE_TOO_BIG;
 }
 
-/* The commit at depth 1, and its trees (all of it without filter support). */
+/* The commit at depth 1 (shallow where offered) with all its files, in one
+ * request as `git fetch --depth 1` makes it; with only its trees when
+ * prefer_filter is set (and the server offers filters), or when the whole
+ * commit is larger than the pack limit. */
 static int
 ensure_commit(struct frc_git_remote *r, const unsigned char id[FRC_OID_RAW],
               const char hex[FRC_OID_HEX + 1], bool full, frc_error_t *err)
@@ -674,9 +681,19 @@ ensure_commit(struct frc_git_remote *r, const unsigned char id[FRC_OID_RAW],
   if (discover(r, err) < 0)
     return -1;
   a.deepen = r->shallow;
-  a.filter = r->filter && !full && !r->full_fetch_only;
+  a.filter = r->filter && r->prefer_filter && !full && !r->full_fetch_only;
   if (fetch(r, &a, err) < 0)
-    return frc_error_wrap(err, "cannot fetch commit %s", hex);
+    {
+      /* The whole commit is too big: its trees alone, then blobs by id. */
+      if (frc_error_get_code(*err) != FRC_ECODE_TOO_BIG || a.filter || full || !r->filter
+          || r->full_fetch_only)
+        return frc_error_wrap(err, "cannot fetch commit %s", hex);
+      frc_error_release(err);
+      r->prefer_filter = true;
+      a.filter = true;
+      if (fetch(r, &a, err) < 0)
+        return frc_error_wrap(err, "cannot fetch commit %s", hex);
+    }
   c = frc_odb_lookup(&r->odb, id);
   if (c == NULL || c->type != FRC_OBJ_COMMIT)
     {

@@ -4,10 +4,11 @@
  * (GET info/refs with "Git-Protocol: version=2"; protocol v2 when the server
  * answers with capabilities, else the v0 smart protocol), looking up one
  * branch (v2 ls-refs, or the v0 ref advertisement), fetching one commit at
- * depth 1 with only its trees when the server supports filters, then the
- * blobs asked for by id (falling back to one full depth-1 fetch when the
- * server refuses such wants), and reading files and directories of the
- * fetched commit.  Every object used comes out of lib/pack's store, so it
+ * depth 1 in one request as git does (only its trees, then blobs by id, when
+ * that is too big and the server supports filters; one full fetch when it
+ * refuses wants by id), and reading files and directories of the fetched
+ * commit.  Capabilities are asked for as git's client does and only when
+ * offered (docs/design.md, "FloxHub's git protocol").  Every object used comes out of lib/pack's store, so it
  * is verified by SHA-1; every size is bounded.  Error codes: HTTP 401/403
  * FRC_ECODE_AUTH, 404 and missing branches or paths FRC_ECODE_NOT_FOUND,
  * 5xx, ERR lines, band-3 messages and protocol violations FRC_ECODE_SERVER,
@@ -53,6 +54,12 @@ struct frc_git_remote
   bool shallow; /* the server accepts "deepen" */
   struct frc_git_ref *refs; /* v0: the advertised refs */
   size_t n_refs;
+
+  /* Fetch the commit with its trees only (filter blob:none, when offered),
+   * then the files read by id: fewer bytes, more requests.  Default false:
+   * one depth-1 fetch of everything, as git fetches; set by itself when
+   * that is over limits.max_pack. */
+  bool prefer_filter;
 
   struct frc_odb odb; /* every object fetched so far */
   bool full_fetch_only; /* the server refused wants of blobs by id */

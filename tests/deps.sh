@@ -22,6 +22,8 @@ packages=(
   bash-static
   # the test FloxHub (git http-backend) and Nix (store, signed binary caches)
   python3 git nix-bin
+  # independent git servers and network parts (tests/integration/hub-interop.sh, hub-net.sh)
+  python3-dulwich tinyproxy
   # real engines (tests/lib/engines.sh): containerd (ctr, CRI), podman + conmon,
   # Node.js for the CRI client (tests/tools/cri)
   containerd podman conmon nodejs

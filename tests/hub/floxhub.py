@@ -42,6 +42,15 @@ BACKEND_CONFIG = [
     ("http.receivepack", "false"),
     ("safe.directory", "*"),
 ]
+# The "git_defaults" knob: git's default server configuration (no filter, no
+# wants of objects that are not advertised tips), over what publish.py wrote
+# into the repositories' own config.
+DEFAULT_BACKEND_CONFIG = [(k, "false") for k, _ in BACKEND_CONFIG[:4]] + BACKEND_CONFIG[4:]
+# The "hide_caps" knob: capabilities the front takes out of the advertisement
+# (v0 words, words of v2's "fetch=" line), and the request lines it then
+# refuses with HTTP 400 as a server without the feature would fail.
+CAP_REQUEST_LINES = {"shallow": (b"deepen", b"shallow "), "filter": (b"filter ",),
+                     "thin-pack": (b"thin-pack",)}
 
 DEFAULT_CONTROL = {
     "delay_ms": 0,
@@ -49,6 +58,8 @@ DEFAULT_CONTROL = {
     "truncate_after": -1,
     "drop_connection": False,
     "v0_only": False,
+    "git_defaults": False,
+    "hide_caps": [],
     "only_paths_matching": "",
     "remaining": -1,
 }
@@ -78,6 +89,45 @@ def jwt_payload(token):
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return None
     return payload if isinstance(payload, dict) else None
+
+
+def pkt_lines(data):
+    """The payloads of the pkt-lines of a request body (stops at bad framing)."""
+    pos = 0
+    while pos + 4 <= len(data):
+        try:
+            n = int(data[pos:pos + 4], 16)
+        except ValueError:
+            return
+        if n < 4:
+            pos += 4
+            continue
+        yield data[pos + 4:pos + n]
+        pos += n
+
+
+def strip_caps(data, hidden):
+    """An advertisement (v0 or v2) without the capabilities in hidden."""
+    out, pos = bytearray(), 0
+    while pos + 4 <= len(data):
+        n = int(data[pos:pos + 4], 16)
+        if n < 4:
+            out += data[pos:pos + 4]
+            pos += 4
+            continue
+        line = data[pos + 4:pos + n]
+        pos += n
+        nl = line.endswith(b"\n")
+        text = line.rstrip(b"\n")
+        if b"\0" in text:
+            head, _, caps = text.partition(b"\0")
+            text = head + b"\0" + b" ".join(w for w in caps.split(b" ") if w not in hidden)
+        elif text.startswith(b"fetch="):
+            words = [w for w in text[6:].split(b" ") if w not in hidden]
+            text = b"fetch=" + b" ".join(words) if words else b"fetch"
+        line = text + (b"\n" if nl else b"")
+        out += b"%04x" % (len(line) + 4) + line
+    return bytes(out + data[pos:])
 
 
 class Hub:
@@ -326,6 +376,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self.close_connection = True
                 return
 
+        hidden = (faults or {}).get("hide_caps") or []
+        for line in pkt_lines(body):
+            for cap in hidden:
+                if line.startswith(CAP_REQUEST_LINES.get(cap, ())) or (
+                        line.startswith(b"want ") and cap.encode() in line.split(b" ")[2:]):
+                    self._send_simple(400, "capability %s is not supported here\n" % cap)
+                    return
+
         # Only the read side of git is served.
         service = urllib.parse.parse_qs(query).get("service", [""])[0]
         if rest.endswith("/git-receive-pack") or service == "git-receive-pack":
@@ -390,8 +448,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         gp = self.headers.get("Git-Protocol")
         if gp and not (faults and faults.get("v0_only")):
             env["GIT_PROTOCOL"] = gp
-        env["GIT_CONFIG_COUNT"] = str(len(BACKEND_CONFIG))
-        for i, (k, v) in enumerate(BACKEND_CONFIG):
+        config = DEFAULT_BACKEND_CONFIG if faults and faults.get("git_defaults") else BACKEND_CONFIG
+        env["GIT_CONFIG_COUNT"] = str(len(config))
+        for i, (k, v) in enumerate(config):
             env["GIT_CONFIG_KEY_%d" % i] = k
             env["GIT_CONFIG_VALUE_%d" % i] = v
 
@@ -460,6 +519,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         has_length = any(k.lower() == "content-length" for k, _ in headers)
         truncate = int(faults.get("truncate_after", -1)) if faults else -1
         head_only = self.command == "HEAD"
+        hidden = (faults or {}).get("hide_caps") or []
+        if hidden and self.command == "GET" and truncate < 0:
+            data = strip_caps(out.read(), [c.encode() for c in hidden])
+            self.send_response(status, reason)
+            for k, v in headers:
+                if k.lower() != "content-length":
+                    self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+            self.entry.update(status=status, bytes=len(data))
+            return
 
         if truncate >= 0:
             # Buffer everything, announce the true length, send only a prefix

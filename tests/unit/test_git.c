@@ -31,6 +31,7 @@ struct server
   bool v0_only; /* do not pass Git-Protocol on */
   bool no_filter; /* uploadpack.allowFilter=false */
   bool refuse_non_tip; /* fault: ERR for wants other than branch tips */
+  bool prefer_filter; /* the client's frc_git_remote.prefer_filter */
   long status; /* fault: answer this status, no backend run */
   const char *content_type; /* fault: replaces the Content-Type */
   const char *body; /* fault: canned body (body_len bytes) for matching requests */
@@ -315,6 +316,7 @@ conversation(struct server *s, int version, bool filter, unsigned expect_request
   cleanup_free char *want = NULL;
 
   open_remote(&r, s, URL "/");
+  r.prefer_filter = s->prefer_filter;
   ck_assert_str_eq(r.url, URL);
   OK(frc_git_ls_ref(&r, "hello", oid, err_));
   ck_assert_str_eq(oid, tip);
@@ -335,8 +337,8 @@ conversation(struct server *s, int version, bool filter, unsigned expect_request
   ck_assert_uint_eq(ents[4].mode, FRC_MODE_EXEC);
   frc_git_dirents_free(ents, n);
   /* With a filter, only the commit and its trees came. */
-  ck_assert_uint_eq(blobs_held(&r), filter ? 0 : 7);
-  ck_assert_uint_eq(r.odb.count, filter ? 6 : 13);
+  ck_assert_uint_eq(blobs_held(&r), filter && s->prefer_filter ? 0 : 7);
+  ck_assert_uint_eq(r.odb.count, filter && s->prefer_filter ? 6 : 13);
 
   OK(frc_git_list_dir(&r, oid, "2/env", &ents, &n, err_));
   ck_assert_uint_eq(n, 2);
@@ -373,6 +375,18 @@ conversation(struct server *s, int version, bool filter, unsigned expect_request
 START_TEST(test_v2)
 {
   struct server s = { 0 };
+  /* info/refs, ls-refs, one depth-1 fetch, as git makes them, though the
+   * server offers filters; thin-pack asked for as git does */
+  conversation(&s, 2, true, 3);
+  ck_assert_ptr_nonnull(strstr(s.last_request, "000ethin-pack\n"));
+  ck_assert_ptr_nonnull(strstr(s.last_request, "deepen 1"));
+  ck_assert_ptr_null(strstr(s.last_request, "filter"));
+}
+END_TEST
+
+START_TEST(test_v2_prefer_filter)
+{
+  struct server s = { .prefer_filter = true };
   /* info/refs, ls-refs, fetch of commit+trees, fetch of 4 blobs */
   conversation(&s, 2, true, 4);
   ck_assert_ptr_nonnull(strstr(s.last_request, "0012command=fetch\n"));
@@ -385,10 +399,43 @@ END_TEST
 START_TEST(test_v0)
 {
   struct server s = { .v0_only = true };
+  /* info/refs (with the refs), one depth-1 fetch */
+  conversation(&s, 0, true, 2);
+  ck_assert_ptr_nonnull(strstr(s.last_request, " side-band-64k"));
+  ck_assert_ptr_nonnull(strstr(s.last_request, " thin-pack"));
+  ck_assert_ptr_nonnull(strstr(s.last_request, "0009done\n"));
+}
+END_TEST
+
+START_TEST(test_v0_prefer_filter)
+{
+  struct server s = { .v0_only = true, .prefer_filter = true };
   /* info/refs (with the refs), fetch of commit+trees, fetch of blobs */
   conversation(&s, 0, true, 3);
-  ck_assert_ptr_nonnull(strstr(s.last_request, " side-band-64k"));
-  ck_assert_ptr_nonnull(strstr(s.last_request, "0009done\n"));
+}
+END_TEST
+
+/* A commit over the pack limit: its trees, then the files by id. */
+START_TEST(test_too_big_falls_back_to_filter)
+{
+  struct server s = { 0 };
+  struct frc_git_remote r;
+  char oid[41];
+  const char *paths[] = { "metadata.json", NULL };
+  char *c[1];
+  size_t l[1];
+
+  open_remote(&r, &s, URL);
+  OK(frc_git_ls_ref(&r, "hello", oid, err_));
+  r.limits.max_pack = 2000; /* the trees fit, the 14 kB lock does not */
+  OK(frc_git_read_files(&r, oid, paths, c, l, err_));
+  ck_assert_str_eq(c[0], "{\"version\":2,\"history\":[]}\n");
+  free(c[0]);
+  ck_assert(r.prefer_filter);
+  /* info/refs, ls-refs, the refused full fetch, trees, the blob */
+  ck_assert_uint_eq(r.requests, 5);
+  ck_assert_uint_eq(blobs_held(&r), 1);
+  frc_git_remote_release(&r);
 }
 END_TEST
 
@@ -420,6 +467,7 @@ refused_wants(struct server *s)
   unsigned before;
 
   open_remote(&r, s, URL);
+  r.prefer_filter = true;
   OK(frc_git_ls_ref(&r, "hello", oid, err_));
   before = r.requests;
   OK(frc_git_read_files(&r, oid, paths, c, l, err_));
@@ -775,6 +823,9 @@ main(void)
   tcase_add_test(tc, test_v2);
   tcase_add_test(tc, test_v0);
   tcase_add_test(tc, test_v2_no_filter);
+  tcase_add_test(tc, test_v2_prefer_filter);
+  tcase_add_test(tc, test_v0_prefer_filter);
+  tcase_add_test(tc, test_too_big_falls_back_to_filter);
   tcase_add_test(tc, test_v0_no_filter);
   tcase_add_test(tc, test_refused_blob_wants);
   tcase_add_test(tc, test_not_found);
