@@ -1,5 +1,8 @@
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +31,7 @@ frc_env_cache_prepare(const struct frc_env_cache_request *r, char **dir, frc_err
   cleanup_free char *top = NULL;
   cleanup_free char *owner_dir = NULL;
   cleanup_free char *d = NULL;
+  cleanup_close int dfd = -1;
   struct stat st;
 
   if (r->sandbox_id && !frc_container_id_valid(r->sandbox_id))
@@ -46,15 +50,54 @@ frc_env_cache_prepare(const struct frc_env_cache_request *r, char **dir, frc_err
     }
   if (mkdir(d, 0755) < 0 && errno != EEXIST)
     return frc_error_errno(err, errno, "cannot create the FLOX_ENV_CACHE directory `%s`", d);
-  if (lstat(d, &st) < 0 || !S_ISDIR(st.st_mode))
+  /* Everything above d is root's (0700); d itself is never followed and
+   * is changed through its descriptor only. */
+  dfd = open(d, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dfd < 0 || fstat(dfd, &st) < 0)
     return frc_error(err, "the FLOX_ENV_CACHE directory `%s` is not a directory: remove it", d);
   /* the first container of the pod decides its owner; later ones (a
    * restart) find it as it was left */
   if (st.st_uid == 0 && st.st_gid == 0 && (r->uid != 0 || r->gid != 0)
-      && chown(d, r->uid, r->gid) < 0)
+      && fchown(dfd, r->uid, r->gid) < 0)
     return frc_error_errno(err, errno, "cannot give the FLOX_ENV_CACHE directory `%s` to %u:%u", d,
                            (unsigned) r->uid, (unsigned) r->gid);
   *dir = steal_pointer(&d);
+  return 0;
+}
+
+/* The directory is the tenant's, writable from inside the container
+ * while we run as root: nothing in it is looked up by path. The temporary
+ * file is created O_EXCL|O_NOFOLLOW under a fresh name, owned and moded
+ * through its descriptor, then renamed over `name` (a link planted there is
+ * replaced, never followed). */
+int
+frc_env_cache_write(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
+                    uid_t uid, gid_t gid, frc_error_t *err)
+{
+  cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_close int fd = -1;
+  char tmp[64];
+
+  if (dfd < 0)
+    return frc_error_errno(err, errno, "cannot open the FLOX_ENV_CACHE directory `%s`", dir);
+  for (int tries = 0; fd < 0; tries++)
+    {
+      unsigned long long rnd = 0;
+      if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd))
+        rnd = ((unsigned long long) getpid() << 20) | (unsigned) tries;
+      snprintf(tmp, sizeof(tmp), ".flox-runc.%016llx", rnd);
+      fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
+      if (fd < 0 && (errno != EEXIST || tries >= 100))
+        return frc_error_errno(err, errno, "cannot create a file in the FLOX_ENV_CACHE directory `%s`",
+                               dir);
+    }
+  if (write_all(fd, data, len) < 0 || fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0
+      || renameat(dfd, tmp, dfd, name) < 0)
+    {
+      int e = errno;
+      unlinkat(dfd, tmp, 0);
+      return frc_error_errno(err, e, "cannot write `%s/%s`", dir, name);
+    }
   return 0;
 }
 

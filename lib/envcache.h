@@ -7,7 +7,8 @@
  * or by `flox-runc gc` once the runtime no longer knows the sandbox; a
  * container without a pod sandbox (ctr, podman) gets
  * <state_dir>/env-cache/container/<record key>/<owner>/<name>, removed with
- * the container.  The directory belongs to the container's user.
+ * the container.  The directory belongs to the container's user: root
+ * changes it through descriptors only, never by path (frc_env_cache_write).
  */
 #ifndef FRC_ENVCACHE_H
 #define FRC_ENVCACHE_H
@@ -31,6 +32,10 @@ struct frc_env_cache_request
 
 /* Creates (or finds) the directory; *dir is malloc'd. */
 int frc_env_cache_prepare(const struct frc_env_cache_request *r, char **dir, frc_error_t *err);
+/* Puts `name` (a plain file name) into the directory, owned uid:gid with
+ * `mode`, without following anything a tenant planted there. */
+int frc_env_cache_write(const char *dir, const char *name, const void *data, size_t len, mode_t mode,
+                        uid_t uid, gid_t gid, frc_error_t *err);
 /* The sandbox's caches exist (delete of a passthrough id asks this). */
 bool frc_env_cache_sandbox_exists(const struct frc_config *c, const char *sandbox_id);
 int frc_env_cache_release_sandbox(const struct frc_config *c, const char *sandbox_id,

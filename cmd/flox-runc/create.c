@@ -219,8 +219,8 @@ activation_mounts(struct frc_ctx *ctx, struct frc_spec *spec, const struct frc_d
     {
       /* profile.d.functions:47-54 writes it at every activation */
       static const char ini[] = "  [global]\n  require-virtualenv = true\n";
-      cleanup_free char *p = xasprintf("%s/pip.ini", rec->env_cache_dir);
-      if (write_file_replace(p, ini, sizeof(ini) - 1, 0644, err) < 0 || chown(p, r.uid, r.gid) < 0)
+      if (frc_env_cache_write(rec->env_cache_dir, "pip.ini", ini, sizeof(ini) - 1, 0644, r.uid, r.gid, err)
+          < 0)
         return frc_error_wrap(err, "cannot write pip.ini into FLOX_ENV_CACHE");
     }
   remove_own_cache_mount(spec, &ctx->config);

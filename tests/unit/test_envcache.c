@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "envcache.h"
@@ -75,6 +77,64 @@ START_TEST(test_container)
 }
 END_TEST
 
+/* pip.ini is written as root into a directory the container's user can
+ * write: a link planted there, even swapped in while we write (the race a
+ * container of the pod can run), must never make root chown or chmod its
+ * target. */
+START_TEST(test_write_never_follows)
+{
+  struct frc_env_cache_request r = { .config = &cfg, .sandbox_id = "sb1", .container_key = "k",
+                                     .owner = "acme", .name = "hello", .uid = 1000, .gid = 1001 };
+  cleanup_free char *d = NULL, *target = xasprintf("%s/node-secret", dir);
+  cleanup_free char *ini = NULL, *x = NULL, *text = NULL;
+  frc_error_t err = NULL;
+  struct stat st;
+  pid_t racer;
+
+  ck_assert_int_eq(frc_env_cache_prepare(&r, &d, &err), 0);
+  ck_assert_int_eq(write_file_atomic(target, "secret", 6, 0600, &err), 0);
+  ini = xasprintf("%s/pip.ini", d);
+  x = xasprintf("%s/x", d);
+  ck_assert_int_eq(symlink(target, ini), 0);
+  racer = fork();
+  ck_assert_int_ge(racer, 0);
+  if (racer == 0)
+    for (;;) /* ln -s target x && mv -T x pip.ini */
+      {
+        unlink(x);
+        if (symlink(target, x) == 0)
+          rename(x, ini);
+      }
+  for (int i = 0; i < 1500; i++)
+    {
+      frc_error_t e = NULL;
+      if (frc_env_cache_write(d, "pip.ini", "[global]\n", 9, 0644, 4242, 4343, &e) < 0)
+        frc_error_release(&e); /* losing the race is fine, following the link is not */
+    }
+  kill(racer, SIGKILL);
+  waitpid(racer, NULL, 0);
+  ck_assert_int_eq(stat(target, &st), 0);
+  ck_assert_int_eq(st.st_uid, geteuid());
+  ck_assert_int_eq(st.st_gid, getegid());
+  ck_assert_int_eq(st.st_mode & 07777, 0600);
+  ck_assert_int_eq(read_file_bounded(target, 64, &text, NULL, &err), 0);
+  ck_assert_str_eq(text, "secret");
+  /* without a racer: a regular file, the user's, with its mode */
+  unlink(ini);
+  unlink(x);
+  ck_assert_int_eq(symlink(target, ini), 0);
+  ck_assert_int_eq(frc_env_cache_write(d, "pip.ini", "[global]\n", 9, 0644, geteuid() == 0 ? 4242 : geteuid(),
+                                       geteuid() == 0 ? 4343 : getegid(), &err), 0);
+  ck_assert_int_eq(lstat(ini, &st), 0);
+  ck_assert(S_ISREG(st.st_mode));
+  ck_assert_int_eq(st.st_mode & 07777, 0644);
+  if (geteuid() == 0)
+    ck_assert_int_eq(st.st_uid, 4242);
+  ck_assert_int_eq(stat(target, &st), 0);
+  ck_assert_int_eq(st.st_mode & 07777, 0600);
+}
+END_TEST
+
 /* The sandbox id comes from an annotation: never a path that leaves env-cache. */
 START_TEST(test_hostile_sandbox_id)
 {
@@ -105,6 +165,7 @@ main(void)
   tcase_add_test(tc, test_sandbox);
   tcase_add_test(tc, test_container);
   tcase_add_test(tc, test_hostile_sandbox_id);
+  tcase_add_test(tc, test_write_never_follows);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
