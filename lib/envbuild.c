@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -686,58 +687,101 @@ is_name_byte(char c, bool first)
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (!first && c >= '0' && c <= '9');
 }
 
-/* Whether value references the var `name` (not self): Flox's
- * referenced_keys (cli/flox-rust-sdk/src/providers/vars_order.rs:109-150):
- * `$name` or `${name` followed later by a '}', a backslash escaping the next
- * byte. */
-static bool
-references(const char *value, const char *name, const char *self)
+/* The vars' indexes sorted by name, to look a referenced name up. */
+static int
+by_name(const void *x, const void *y, void *names)
 {
-  size_t n = strlen(value), nl = strlen(name);
-  if (strcmp(name, self) == 0)
-    return false;
-  for (size_t i = 0; i < n;)
+  return strcmp(((char *const *) names)[*(const size_t *) x], ((char *const *) names)[*(const size_t *) y]);
+}
+
+/* The first position in sorted whose name is (ref, len), else n. */
+static size_t
+find_name(char *const *names, const size_t *sorted, size_t n, const char *ref, size_t len)
+{
+  size_t lo = 0, hi = n;
+  while (lo < hi)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+      const char *s = names[sorted[mid]];
+      int c = strncmp(s, ref, len);
+      if (c == 0 && s[len] != '\0')
+        c = 1;
+      if (c < 0)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  return lo < n && strncmp(names[sorted[lo]], ref, len) == 0 && names[sorted[lo]][len] == '\0' ? lo : n;
+}
+
+/* The edges of var a: the vars its value references (not itself), as
+ * Flox's referenced_keys (cli/flox-rust-sdk/src/providers/vars_order.rs:
+ * 109-150) finds them: `$name`, or `${name` with a '}' somewhere after it,
+ * a backslash escaping the next byte.  One pass over the value, each name
+ * found looked up in the sorted names: linear in the value's length. */
+static void
+add_references(char *const *names, char *const *values, const size_t *sorted, size_t n, size_t a,
+               bool *edge, size_t *indeg)
+{
+  const char *value = values[a];
+  size_t len = strlen(value);
+  const char *last_close = strrchr(value, '}');
+  size_t close = last_close ? (size_t) (last_close - value) : 0;
+
+  for (size_t i = 0; i < len;)
     {
       if (value[i] == '\\')
         i += 2;
       else if (value[i] == '$')
         {
           size_t j = i + 1, start;
-          bool braced = j < n && value[j] == '{';
+          bool braced = j < len && value[j] == '{';
           if (braced)
             j++;
           start = j;
-          while (j < n && is_name_byte(value[j], j == start))
+          while (j < len && is_name_byte(value[j], j == start))
             j++;
-          if (j > start && (!braced || strchr(value + j, '}')) && j - start == nl
-              && memcmp(value + start, name, nl) == 0)
-            return true;
+          if (j > start && (!braced || (last_close && close >= j)))
+            for (size_t k = find_name(names, sorted, n, value + start, j - start);
+                 k < n && strncmp(names[sorted[k]], value + start, j - start) == 0
+                 && names[sorted[k]][j - start] == '\0';
+                 k++)
+              {
+                size_t b = sorted[k];
+                if (b != a && strcmp(names[b], names[a]) != 0 && !edge[a * n + b])
+                  {
+                    edge[a * n + b] = true;
+                    indeg[a]++;
+                  }
+              }
           i = j;
         }
       else
         i++;
     }
-  return false;
 }
 
 int
 frc_vars_render_order(char *const *names, char *const *values, size_t n, size_t *order,
                       frc_error_t *err)
 {
-  cleanup_free size_t *indeg = xmalloc0((n + 1) * sizeof(size_t));
-  cleanup_free bool *done = xmalloc0((n + 1) * sizeof(bool));
-  cleanup_free bool *edge = xmalloc0((n * n + 1) * sizeof(bool)); /* edge[a*n+b]: a needs b */
+  cleanup_free size_t *indeg = NULL;
+  cleanup_free bool *done = NULL;
+  cleanup_free bool *edge = NULL; /* edge[a*n+b]: a needs b */
+  cleanup_free size_t *sorted = NULL;
 
-  if (n > FRC_VARS_MAX)
+  if (n > FRC_LOCK_VARS_MAX)
     return frc_error(err, "the manifest has %zu vars, more than the %u flox-runc accepts", n,
-                     FRC_VARS_MAX);
+                     FRC_LOCK_VARS_MAX);
+  indeg = xmalloc0((n + 1) * sizeof(size_t));
+  done = xmalloc0((n + 1) * sizeof(bool));
+  edge = xmalloc0((n * n + 1) * sizeof(bool));
+  sorted = xmalloc0((n + 1) * sizeof(size_t));
+  for (size_t i = 0; i < n; i++)
+    sorted[i] = i;
+  qsort_r(sorted, n, sizeof(size_t), by_name, (void *) names);
   for (size_t a = 0; a < n; a++)
-    for (size_t b = 0; b < n; b++)
-      if (a != b && references(values[a], names[b], names[a]))
-        {
-          edge[a * n + b] = true;
-          indeg[a]++;
-        }
+    add_references(names, values, sorted, n, a, edge, indeg);
   /* Kahn's algorithm, the ready set taken in name order (Flox's BTreeSet):
    * independent vars keep their alphabetical place. */
   for (size_t k = 0; k < n; k++)

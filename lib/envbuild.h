@@ -121,8 +121,9 @@ int frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
 /* The order Flox writes [vars] to envrc (cli/flox-rust-sdk/src/providers/
  * vars_order.rs render_order): by name, except that a var comes after the
  * vars its value references ($NAME, ${NAME...}); order[k] is the index of
- * the k-th.  A reference cycle is an error naming a var of it. */
-#define FRC_VARS_MAX 1024
+ * the k-th.  A reference cycle is an error naming a var of it; more than
+ * FRC_LOCK_VARS_MAX vars (the lockfile's own bound) is an error.  Linear
+ * in the values' length. */
 int frc_vars_render_order(char *const *names, char *const *values, size_t n, size_t *order,
                           frc_error_t *err);
 /* buildenv/buildenvLib/default.nix outdentText: the least indentation (in

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "envbuild.h"
@@ -740,6 +741,51 @@ START_TEST(test_vars_order)
 }
 END_TEST
 
+/* A lockfile is attacker text: a value of 600k "${a" (no '}') and a
+ * thousand vars once cost hours of root CPU (each name rescanned the value,
+ * each "${" searched for a '}' to the end).  Linear now. */
+START_TEST(test_vars_order_pathological)
+{
+  enum { N = 1000, REPS = 600000 };
+  char **names = xmalloc0(N * sizeof(char *));
+  char **values = xmalloc0(N * sizeof(char *));
+  size_t *order = xmalloc0(N * sizeof(size_t));
+  char *big = xmalloc0(3 * REPS + 1);
+  frc_error_t err = NULL;
+  struct timespec t0, t1;
+  double took;
+
+  for (size_t i = 0; i < REPS; i++)
+    memcpy(big + 3 * i, "${a", 3);
+  for (size_t i = 0; i < N; i++)
+    {
+      names[i] = i == 0 ? xstrdup("a") : xasprintf("a%zu", i);
+      values[i] = i == 1 ? xstrdup(big) : i == 2 ? xasprintf("%s}", big) : xstrdup("$a");
+    }
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  ck_assert_msg(frc_vars_render_order(names, values, N, order, &err) == 0, "%s", err ? err->msg : "");
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  took = (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+  ck_assert_msg(took < 2.0, "took %.2f s", took);
+  /* "a" first (referenced by all but a1, whose "${a" has no '}'), then by name */
+  ck_assert_str_eq(names[order[0]], "a");
+  ck_assert_str_eq(names[order[1]], "a1");
+  /* too many vars: refused before anything is allocated for them */
+  ck_assert_int_lt(frc_vars_render_order(names, values, FRC_LOCK_VARS_MAX + 1, order, &err), 0);
+  ck_assert_ptr_nonnull(strstr(err->msg, "more than"));
+  frc_error_release(&err);
+  for (size_t i = 0; i < N; i++)
+    {
+      free(names[i]);
+      free(values[i]);
+    }
+  free(names);
+  free(values);
+  free(order);
+  free(big);
+}
+END_TEST
+
 /* ---- propagated packages (lib/propagate.c, builder.pl addPkg) ---- */
 
 static struct frc_lockfile
@@ -868,6 +914,7 @@ main(void)
   tcase_add_test(tc, test_activation_files);
   tcase_add_test(tc, test_outdent);
   tcase_add_test(tc, test_vars_order);
+  tcase_add_test(tc, test_vars_order_pathological);
   tcase_add_test(tc, test_bounds);
   tcase_add_test(tc, test_missing_and_invalid);
   tcase_add_test(tc, test_deterministic);
