@@ -1,0 +1,298 @@
+/* What `flox-runc gc` (lib/gc.c) releases and keeps, without root: a node
+ * state and store under a temporary directory, ages set with utime(2), and
+ * a stand-in runtime whose `state ID` exits 0 for ids listed as live, 1
+ * ("does not exist") for the others and 2 (a transient failure) for ids
+ * listed as flaky.  Checked: records of containers the runtime no longer
+ * knows are released with their GC roots, live, flaky and young ones kept;
+ * orphaned container roots; environments unused for max_age (tree, GC root
+ * and record) but not those a record uses or recently used; FLOX_ENV_CACHE
+ * of deleted sandboxes and containers; leftovers of interrupted writes and
+ * builds; --dry-run removes nothing and counts the same records. */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include "envcache.h"
+#include "gc.h"
+#include "record.h"
+#include "store.h"
+#include "util.h"
+
+static char dir[] = "/tmp/frc-test-gc-XXXXXX";
+static struct frc_config cfg;
+static struct frc_runtime rt;
+static const char P1[] = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12";
+#define OLD (FRC_GC_GRACE_SECONDS + 60)
+#define MAX_AGE 86400
+
+static void
+age(const char *path, long seconds)
+{
+  struct utimbuf t = { .actime = time(NULL) - seconds, .modtime = time(NULL) - seconds };
+  ck_assert_msg(utime(path, &t) == 0, "utime %s", path);
+}
+
+static bool
+exists(const char *path)
+{
+  struct stat st;
+  return lstat(path, &st) == 0;
+}
+
+static void
+put(const char *path, const char *text, long seconds)
+{
+  frc_error_t err = NULL;
+  cleanup_free char *d = xstrdup(path);
+  *strrchr(d, '/') = '\0';
+  ck_assert_int_eq(frc_mkdir_p(d, 0700, &err), 0);
+  ck_assert_int_eq(write_file_atomic(path, text, strlen(text), 0600, &err), 0);
+  age(path, seconds);
+}
+
+static void
+setup(void)
+{
+  frc_error_t err = NULL;
+  strcpy(dir, "/tmp/frc-test-gc-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  memset(&cfg, 0, sizeof(cfg));
+  ck_assert_int_eq(frc_config_parse(&cfg, "{}", 2, "test", &err), 0);
+  free(cfg.state_dir);
+  free(cfg.store_root);
+  cfg.state_dir = xasprintf("%s/state", dir);
+  cfg.store_root = xasprintf("%s/store", dir);
+  /* the stand-in runtime: argv is [--root ROOT] state ID */
+  cleanup_free char *script = xasprintf("#!/bin/sh\n"
+                                        "for id; do :; done\n"
+                                        "grep -qx \"$id\" '%s/live' 2>/dev/null && exit 0\n"
+                                        "grep -qx \"$id\" '%s/flaky' 2>/dev/null && exit 2\n"
+                                        "exit 1\n",
+                                        dir, dir);
+  rt.path = xasprintf("%s/runtime", dir);
+  ck_assert_int_eq(write_file_atomic(rt.path, script, strlen(script), 0755, &err), 0);
+}
+
+static void
+teardown(void)
+{
+  cleanup_free char *cmd = xasprintf("/bin/rm -rf '%s'", dir);
+  free(rt.path);
+  frc_config_release(&cfg);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A container `id` under /run/r with its GC root `k-<id>` on env_key,
+ * recorded `seconds` ago. */
+static char *
+container(const char *id, const char *env_key, long seconds)
+{
+  cleanup_free char *gcroot = xasprintf("k-%s", id);
+  cleanup_free char *env_path = xasprintf("/nix/var/flox-runc/envs/%s", env_key);
+  struct frc_record r = { .id = (char *) id, .runtime_root = "/run/r", .env_key = (char *) env_key,
+                          .env_path = env_path, .gcroot = gcroot };
+  char *const pins[] = { (char *) P1, NULL };
+  frc_error_t err = NULL;
+  cleanup_free char *key = NULL;
+  ck_assert_int_eq(frc_record_save(&cfg, &r, &err), 0);
+  ck_assert_int_eq(frc_gcroot_set(&cfg, "containers", gcroot, pins, &err), 0);
+  ck_assert_int_eq(frc_record_key("/run/r", id, &key, &err), 0);
+  key[16] = '\0';
+  char *path = xasprintf("%s/containers/%s/%s.json", cfg.state_dir, key, id);
+  age(path, seconds);
+  return path;
+}
+
+/* A built environment: record, tree and GC root, last used `seconds` ago. */
+static void
+environment(const char *key, long seconds)
+{
+  char *const pins[] = { (char *) P1, NULL };
+  frc_error_t err = NULL;
+  cleanup_free char *rec = xasprintf("%s/envs/%s.json", cfg.state_dir, key);
+  cleanup_free char *tree = xasprintf("%s/nix/var/flox-runc/envs/%s/bin", cfg.store_root, key);
+  put(rec, "{}", seconds);
+  ck_assert_int_eq(frc_mkdir_p(tree, 0755, &err), 0);
+  ck_assert_int_eq(frc_gcroot_set(&cfg, "envs", key, pins, &err), 0);
+}
+
+static char *
+env_tree(const char *key)
+{
+  return xasprintf("%s/nix/var/flox-runc/envs/%s", cfg.store_root, key);
+}
+
+static char *
+env_record(const char *key)
+{
+  return xasprintf("%s/envs/%s.json", cfg.state_dir, key);
+}
+
+static char *
+env_cache(const char *sandbox, const char *container_key)
+{
+  struct frc_env_cache_request r = { .config = &cfg, .sandbox_id = sandbox, .runtime_root = "/run/r",
+                                     .container_key = container_key, .owner = "acme",
+                                     .name = "tools", .uid = geteuid(), .gid = getegid() };
+  char *d = NULL;
+  frc_error_t err = NULL;
+  ck_assert_msg(frc_env_cache_prepare(&r, &d, &err) == 0, "%s", err ? err->msg : "");
+  /* age the top directory gc looks at: env-cache/<kind>/<name> */
+  cleanup_free char *top = xasprintf("%s/env-cache/%s/%s", cfg.state_dir,
+                                     sandbox ? "sandbox" : "container",
+                                     sandbox ? sandbox : container_key);
+  age(top, OLD);
+  free(d);
+  return steal_pointer(&top);
+}
+
+static void
+node(void)
+{
+  cleanup_free char *live = xasprintf("%s/live", dir);
+  cleanup_free char *flaky = xasprintf("%s/flaky", dir);
+  put(live, "c-live\nsb-live\n", 0);
+  put(flaky, "c-flaky\n", 0);
+}
+
+START_TEST(test_gc)
+{
+  frc_error_t err = NULL;
+  struct frc_gc_stats st;
+  struct frc_gc_opts o = { .config = &cfg, .runtime = &rt, .max_age_seconds = MAX_AGE };
+
+  node();
+  cleanup_free char *r_live = container("c-live", "e-used", OLD);
+  cleanup_free char *r_gone = container("c-gone", "e-used", OLD);
+  cleanup_free char *r_flaky = container("c-flaky", "e-flaky", OLD);
+  cleanup_free char *r_young = container("c-young", "e-young", 5);
+  cleanup_free char *root_gone = frc_gcroot_dir(&cfg, "containers", "k-c-gone");
+  cleanup_free char *root_live = frc_gcroot_dir(&cfg, "containers", "k-c-live");
+  cleanup_free char *orphan = frc_gcroot_dir(&cfg, "containers", "k-orphan");
+  cleanup_free char *orphan_young = frc_gcroot_dir(&cfg, "containers", "k-orphan-young");
+  ck_assert_int_eq(frc_mkdir_p(orphan, 0755, &err), 0);
+  ck_assert_int_eq(frc_mkdir_p(orphan_young, 0755, &err), 0);
+  age(orphan, OLD);
+
+  environment("e-used", 2 * MAX_AGE); /* old, but a live container uses it */
+  environment("e-flaky", 2 * MAX_AGE);
+  environment("e-young", 2 * MAX_AGE);
+  environment("e-unused", 2 * MAX_AGE); /* no container, unused for long: evicted */
+  environment("e-recent", MAX_AGE / 2); /* no container, used recently: kept */
+
+  cleanup_free char *sb_live = env_cache("sb-live", "x");
+  cleanup_free char *sb_gone = env_cache("sb-gone", "x");
+  cleanup_free char *cc_live = env_cache(NULL, "k-c-live");
+  cleanup_free char *cc_gone = env_cache(NULL, "k-deleted");
+
+  cleanup_free char *tmp_write = xasprintf("%s/envs/.e-used.json.Ab12Cd", cfg.state_dir);
+  cleanup_free char *tmp_young = xasprintf("%s/envs/.e-used.json.Zz99Yy", cfg.state_dir);
+  cleanup_free char *not_tmp = xasprintf("%s/envs/.keep-me", cfg.state_dir);
+  cleanup_free char *build_left = xasprintf("%s/nix/var/flox-runc/tmp/half-built", cfg.store_root);
+  cleanup_free char *build_young = xasprintf("%s/nix/var/flox-runc/tmp/building", cfg.store_root);
+  put(tmp_write, "x", OLD);
+  put(tmp_young, "x", 0);
+  put(not_tmp, "x", OLD);
+  put(build_left, "x", 0);
+  age(build_left, 7200);
+  put(build_young, "x", 0);
+
+  /* --dry-run: counted, nothing removed */
+  o.dry_run = true;
+  ck_assert_msg(frc_gc_run(&o, &st, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_uint_eq(st.containers, 1);
+  ck_assert_uint_eq(st.environments, 1);
+  ck_assert_uint_eq(st.env_caches, 2);
+  ck_assert_uint_eq(st.failures, 0);
+  ck_assert(exists(r_gone) && exists(root_gone) && exists(orphan) && exists(sb_gone));
+  ck_assert(exists(tmp_write) && exists(build_left));
+  {
+    cleanup_free char *rec = env_record("e-unused");
+    ck_assert(exists(rec));
+  }
+
+  o.dry_run = false;
+  ck_assert_msg(frc_gc_run(&o, &st, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_uint_eq(st.containers, 1);
+  ck_assert_uint_eq(st.container_roots, 1);
+  ck_assert_uint_eq(st.environments, 1);
+  ck_assert_uint_eq(st.env_caches, 2);
+  ck_assert_uint_eq(st.leftovers, 2);
+  ck_assert_uint_eq(st.failures, 0);
+
+  /* containers: the gone one released, the others untouched */
+  ck_assert(!exists(r_gone));
+  ck_assert(!exists(root_gone));
+  ck_assert(exists(r_live) && exists(root_live));
+  ck_assert_msg(exists(r_flaky), "a transient `state` failure released a container");
+  ck_assert(exists(r_young));
+  ck_assert(!exists(orphan));
+  ck_assert(exists(orphan_young));
+  /* environments */
+  {
+    const char *kept[] = { "e-used", "e-flaky", "e-young", "e-recent" };
+    for (size_t i = 0; i < 4; i++)
+      {
+        cleanup_free char *rec = env_record(kept[i]);
+        cleanup_free char *tree = env_tree(kept[i]);
+        cleanup_free char *root = frc_gcroot_dir(&cfg, "envs", kept[i]);
+        ck_assert_msg(exists(rec) && exists(tree) && exists(root), "%s was evicted", kept[i]);
+      }
+    cleanup_free char *rec = env_record("e-unused");
+    cleanup_free char *tree = env_tree("e-unused");
+    cleanup_free char *root = frc_gcroot_dir(&cfg, "envs", "e-unused");
+    ck_assert(!exists(rec) && !exists(tree) && !exists(root));
+  }
+  /* FLOX_ENV_CACHE */
+  ck_assert(exists(sb_live) && exists(cc_live));
+  ck_assert(!exists(sb_gone) && !exists(cc_gone));
+  /* leftovers */
+  ck_assert(!exists(tmp_write) && !exists(build_left));
+  ck_assert(exists(tmp_young) && exists(not_tmp) && exists(build_young));
+
+  /* a second run finds nothing more */
+  ck_assert_int_eq(frc_gc_run(&o, &st, &err), 0);
+  ck_assert_uint_eq(st.containers + st.container_roots + st.environments + st.env_caches + st.leftovers,
+                    0);
+}
+END_TEST
+
+/* Once the runtime forgets a container, its environment is in use no more
+ * and is evicted after max_age like any other. */
+START_TEST(test_release_then_evict)
+{
+  frc_error_t err = NULL;
+  struct frc_gc_stats st;
+  struct frc_gc_opts o = { .config = &cfg, .runtime = &rt, .max_age_seconds = MAX_AGE };
+  node();
+  cleanup_free char *r = container("c-later", "e-only", OLD);
+  environment("e-only", 2 * MAX_AGE);
+  ck_assert_int_eq(frc_gc_run(&o, &st, &err), 0);
+  ck_assert_uint_eq(st.containers, 1);
+  ck_assert_uint_eq(st.environments, 1);
+  cleanup_free char *rec = env_record("e-only");
+  ck_assert(!exists(r) && !exists(rec));
+}
+END_TEST
+
+int
+main(void)
+{
+  Suite *s = suite_create("gc");
+  TCase *tc = tcase_create("gc");
+  SRunner *sr;
+  int failed;
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_gc);
+  tcase_add_test(tc, test_release_then_evict);
+  suite_add_tcase(s, tc);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
