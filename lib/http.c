@@ -1,4 +1,7 @@
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -104,6 +107,74 @@ transport_error(frc_error_t *err, const char *what, const char *url, long long d
   return frc_error_code(err, FRC_ECODE_UNREACHABLE);
 }
 
+const char *
+frc_http_env_ca_file(void)
+{
+  const char *f = getenv("SSL_CERT_FILE");
+  return f && f[0] == '/' ? f : NULL;
+}
+
+/* X509_V_ERR_* values of OpenSSL's verify result (stable ABI numbers). */
+#define X509_ERR_UNABLE_TO_GET_ISSUER_CERT 2
+#define X509_ERR_CERT_NOT_YET_VALID 9
+#define X509_ERR_CERT_HAS_EXPIRED 10
+#define X509_ERR_DEPTH_ZERO_SELF_SIGNED_CERT 18
+#define X509_ERR_SELF_SIGNED_CERT_IN_CHAIN 19
+#define X509_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY 20
+#define X509_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE 21
+#define X509_ERR_HOSTNAME_MISMATCH 62
+
+/* A TLS failure as one line saying which check failed and how to fix it
+ * (in *err, code FRC_ECODE_UNREACHABLE); false when rc is not one. */
+static bool
+tls_error(const struct frc_curl_api *c, CURL *h, CURLcode rc, const char *curl_err,
+          const struct frc_http_opts *o, const char *url, frc_error_t *err)
+{
+  cleanup_free char *safe = frc_url_redact(url);
+  const char *trust = o->ca_file                ? "the ca_file of the node config"
+                      : frc_http_env_ca_file() ? "$SSL_CERT_FILE"
+                      : o->ca_pem              ? "the given CA bundle"
+                                               : "the system's CA bundle";
+  long v = 0;
+
+  if (rc == CURLE_SSL_CACERT_BADFILE)
+    frc_error(err, "cannot reach %s: the CA bundle (%s) cannot be loaded (%s): fix the path and "
+                   "contents of ca_file",
+              safe, trust, curl_err);
+  else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CERTPROBLEM)
+    {
+      c->curl_easy_getinfo(h, CURLINFO_SSL_VERIFYRESULT, &v);
+      if (v == X509_ERR_CERT_HAS_EXPIRED)
+        frc_error(err, "cannot reach %s: its TLS certificate has expired (%s): the server must "
+                       "renew it (or this node's clock is wrong)",
+                  safe, curl_err);
+      else if (v == X509_ERR_CERT_NOT_YET_VALID)
+        frc_error(err, "cannot reach %s: its TLS certificate is not valid yet (%s): check this "
+                       "node's clock",
+                  safe, curl_err);
+      else if (v == X509_ERR_HOSTNAME_MISMATCH || strstr(curl_err, "host name"))
+        frc_error(err, "cannot reach %s: its TLS certificate is for another host name (%s): use "
+                       "the host name the certificate names in the URL",
+                  safe, curl_err);
+      else if (v == X509_ERR_DEPTH_ZERO_SELF_SIGNED_CERT || v == X509_ERR_SELF_SIGNED_CERT_IN_CHAIN
+               || v == X509_ERR_UNABLE_TO_GET_ISSUER_CERT
+               || v == X509_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+               || v == X509_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
+        frc_error(err, "cannot reach %s: its TLS certificate is not signed by a CA in %s (%s): "
+                       "set ca_file in the node config to the CA that signs it (or add it to the "
+                       "system's bundle)",
+                  safe, trust, curl_err);
+      else
+        frc_error(err, "cannot reach %s: its TLS certificate was refused (%s): check ca_file "
+                       "and the server's certificate",
+                  safe, curl_err);
+    }
+  else
+    return false;
+  frc_error_code(err, FRC_ECODE_UNREACHABLE);
+  return true;
+}
+
 int
 frc_http_request(const struct frc_http_opts *o, const char *method, const char *url,
                  const char *const *headers, const void *body, size_t body_len,
@@ -139,7 +210,10 @@ frc_http_request(const struct frc_http_opts *o, const char *method, const char *
 
   c->curl_easy_setopt(easy.h, CURLOPT_URL, url);
   c->curl_easy_setopt(easy.h, CURLOPT_PROTOCOLS_STR, "http,https");
-  c->curl_easy_setopt(easy.h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  /* https never redirects to plain http: the credentials and the answer
+   * would travel in clear. */
+  c->curl_easy_setopt(easy.h, CURLOPT_REDIR_PROTOCOLS_STR,
+                      str_has_prefix(url, "https://") ? "https" : "http,https");
   c->curl_easy_setopt(easy.h, CURLOPT_FOLLOWLOCATION, 1L);
   c->curl_easy_setopt(easy.h, CURLOPT_MAXREDIRS, 5L);
   c->curl_easy_setopt(easy.h, CURLOPT_UNRESTRICTED_AUTH, 0L);
@@ -161,6 +235,8 @@ frc_http_request(const struct frc_http_opts *o, const char *method, const char *
     }
   else if (o->ca_file)
     c->curl_easy_setopt(easy.h, CURLOPT_CAINFO, o->ca_file);
+  else if (frc_http_env_ca_file())
+    c->curl_easy_setopt(easy.h, CURLOPT_CAINFO, frc_http_env_ca_file());
   if (o->user)
     {
       c->curl_easy_setopt(easy.h, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
@@ -192,8 +268,19 @@ frc_http_request(const struct frc_http_opts *o, const char *method, const char *
                     curl_err[0] ? curl_err : c->curl_easy_strerror(rc));
           return frc_error_code(err, FRC_ECODE_DEADLINE);
         }
-      return transport_error(err, curl_err[0] ? curl_err : c->curl_easy_strerror(rc), url,
-                             o->deadline_ns);
+      if (!curl_err[0])
+        snprintf(curl_err, sizeof(curl_err), "%s", c->curl_easy_strerror(rc));
+      if (tls_error(c, easy.h, rc, curl_err, o, url, err))
+        return -1;
+      if (rc == CURLE_UNSUPPORTED_PROTOCOL && str_has_prefix(url, "https://"))
+        {
+          cleanup_free char *safe = frc_url_redact(url);
+          frc_error(err, "cannot reach %s: it redirects to a plain http URL, which flox-runc "
+                         "refuses (%s): use the final https URL",
+                    safe, curl_err);
+          return frc_error_code(err, FRC_ECODE_UNREACHABLE);
+        }
+      return transport_error(err, curl_err, url, o->deadline_ns);
     }
   c->curl_easy_getinfo(easy.h, CURLINFO_RESPONSE_CODE, &resp->status);
   if (c->curl_easy_getinfo(easy.h, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)

@@ -1,9 +1,11 @@
 /* http.h - one HTTP request over libcurl (loaded by lib/dl.c).
  *
  * Owns: the transport rules for everything flox-runc fetches: http and https
- * only, redirects kept on the same protocol and credentials never sent to
+ * only, https never redirected to http and credentials never sent to
  * another host, proxy variables honoured as libcurl does (http_proxy,
- * https_proxy, no_proxy), a CA file option, a connect timeout, an absolute
+ * https_proxy, no_proxy), a CA file option ($SSL_CERT_FILE when none, as
+ * Nix reads it), TLS failures named (untrusted, expired, wrong host name,
+ * each with its fix), a connect timeout, an absolute
  * deadline for the whole request, and a bound on the (decoded) body size.
  * Credentials go as HTTP basic auth and never appear in a message.
  */
@@ -43,6 +45,10 @@ int frc_http_request(const struct frc_http_opts *o, const char *method, const ch
                      struct frc_http_response *resp, frc_error_t *err);
 void frc_http_response_release(struct frc_http_response *r);
 #define cleanup_http_response __attribute__((cleanup(frc_http_response_release)))
+
+/* $SSL_CERT_FILE when it is an absolute path (the CA bundle used when no
+ * ca_file is given), else NULL. */
+const char *frc_http_env_ca_file(void);
 
 /* CLOCK_MONOTONIC now, in nanoseconds. */
 long long frc_now_ns(void);

@@ -643,8 +643,8 @@ fetch(struct ctx *c, struct fetch_plan *p, struct fetch_result *out, frc_error_t
 
   memset(out, 0, sizeof(*out));
   /* The CA bundle may be readable by root only: read it before the drop. */
-  if (cfg->ca_file
-      && read_file_bounded(cfg->ca_file, CA_FILE_MAX, &p->ca_pem, &p->ca_pem_len, err) < 0)
+  const char *ca = cfg->ca_file ? cfg->ca_file : frc_http_env_ca_file();
+  if (ca && read_file_bounded(ca, CA_FILE_MAX, &p->ca_pem, &p->ca_pem_len, err) < 0)
     return frc_error_wrap(err, "cannot read ca_file");
   if (!p->verify_only)
     list_cached(c, p);

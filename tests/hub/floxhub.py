@@ -60,6 +60,7 @@ DEFAULT_CONTROL = {
     "v0_only": False,
     "git_defaults": False,
     "hide_caps": [],
+    "redirect": "",
     "only_paths_matching": "",
     "remaining": -1,
 }
@@ -367,6 +368,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 time.sleep(delay / 1000.0)
             if faults.get("drop_connection"):
                 self._drop()
+                return
+            if faults.get("redirect"):
+                self._send_simple(302, "moved\n", {"Location": faults["redirect"] + target})
                 return
             status = int(faults.get("status") or 0)
             if status:
