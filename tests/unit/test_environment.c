@@ -1,0 +1,324 @@
+/* Environment records (lib/environment.c), without root and without Nix:
+ * a store under a temporary store_root holding one package, and a
+ * stand-in `nix-store` first in PATH that logs each call and prints the
+ * package as the closure.  Checked: a cold materialise realises, builds the
+ * tree and writes the record (path, pins, closure, mode, system); a warm one
+ * reads the record, calls no nix-store and marks the record used (gc's
+ * clock); a damaged record, a missing tree or a released GC root rebuild; a
+ * record from before closure-only /nix gets its closure and view with one
+ * query and no rebuild; the mode is part of the key.  Built trees are sealed
+ * (0555) as on a node, where flox-runc runs as root: an unprivileged run of
+ * this test first makes itself root of a user namespace of its own (its
+ * files are then its to manage, nothing else is). */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <utime.h>
+
+#include "environment.h"
+#include "json.h"
+#include "lockfile.h"
+#include "store.h"
+#include "util.h"
+
+static char dir[] = "/tmp/frc-test-environment-XXXXXX";
+static char *old_path;
+static struct frc_config cfg;
+static struct frc_lockfile lock;
+static char *lock_text;
+static const struct frc_logger quiet = { .path = NULL, .stderr_fd = -1 };
+static const char P1[] = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12";
+
+static char *
+calls(void)
+{
+  cleanup_free char *p = xasprintf("%s/calls", dir);
+  char *text = NULL;
+  size_t len;
+  frc_error_t err = NULL;
+  if (read_file_bounded(p, 1 << 20, &text, &len, &err) < 0)
+    {
+      frc_error_release(&err);
+      return xstrdup("");
+    }
+  return text;
+}
+
+static void
+forget_calls(void)
+{
+  cleanup_free char *p = xasprintf("%s/calls", dir);
+  unlink(p);
+}
+
+static void
+setup(void)
+{
+  frc_error_t err = NULL;
+  strcpy(dir, "/tmp/frc-test-environment-XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  cleanup_free char *bin = xasprintf("%s/bin", dir);
+  cleanup_free char *fake = xasprintf("%s/bin/nix-store", dir);
+  /* one line per call: the verb (the argument after the options) */
+  cleanup_free char *script = xasprintf("#!/bin/sh\n"
+                                        "d='%s'\n"
+                                        "echo \"$*\" | sed 's/.*max-jobs 0 //' >>\"$d/calls\"\n"
+                                        "case \"$*\" in *--query*) echo '%s' ;; esac\n"
+                                        "exit 0\n",
+                                        dir, P1);
+  ck_assert_int_eq(mkdir(bin, 0755), 0);
+  ck_assert_int_eq(write_file_atomic(fake, script, strlen(script), 0755, &err), 0);
+  old_path = xstrdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+  cleanup_free char *path = xasprintf("%s:%s", bin, old_path);
+  setenv("PATH", path, 1);
+
+  memset(&cfg, 0, sizeof(cfg));
+  cleanup_free char *json = xasprintf("{\"store_root\": \"%s/store\", \"state_dir\": \"%s/state\"}",
+                                      dir, dir);
+  ck_assert_msg(frc_config_parse(&cfg, json, strlen(json), "test", &err) == 0, "%s",
+                err ? err->msg : "");
+  /* the package, as Nix would have realised it */
+  cleanup_free char *pkg_bin = xasprintf("%s/store%s/bin", dir, P1);
+  cleanup_free char *hello = xasprintf("%s/hello", pkg_bin);
+  ck_assert_int_eq(frc_mkdir_p(pkg_bin, 0755, &err), 0);
+  ck_assert_int_eq(write_file_atomic(hello, "#!/bin/sh\n", 10, 0755, &err), 0);
+
+  lock_text = xasprintf("{\"lockfile-version\":1,\"manifest\":{\"version\":1},\"packages\":["
+                        "{\"install_id\":\"hello\",\"system\":\"%s\",\"priority\":5,"
+                        "\"outputs_to_install\":[\"out\"],\"outputs\":{\"out\":\"%s\"}}]}",
+                        frc_nix_system(), P1);
+  ck_assert_msg(frc_lockfile_parse(lock_text, strlen(lock_text), frc_nix_system(), &lock, &err) == 0,
+                "%s", err ? err->msg : "");
+}
+
+static void
+teardown(void)
+{
+  cleanup_free char *cmd = xasprintf("/bin/rm -rf '%s'", dir);
+  setenv("PATH", old_path, 1);
+  free(old_path);
+  free(lock_text);
+  frc_lockfile_release(&lock);
+  frc_config_release(&cfg);
+  ck_assert_int_eq(system(cmd), 0);
+}
+
+static int
+materialise(enum frc_mode mode, struct frc_environment *env, frc_error_t *err)
+{
+  struct frc_env_request req = { .config = &cfg, .log = &quiet, .deadline_ns = 0, .name = "hello",
+                                 .mode = mode, .lockfile = lock_text,
+                                 .lockfile_len = strlen(lock_text), .lock = &lock };
+  return frc_environment_materialise(&req, env, err);
+}
+
+static char *
+record_of(const struct frc_environment *env)
+{
+  return xasprintf("%s/envs/%s.json", cfg.state_dir, env->key);
+}
+
+static void
+cold(struct frc_environment *env)
+{
+  frc_error_t err = NULL;
+  ck_assert_msg(materialise(FRC_MODE_RUN, env, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert(env->built);
+}
+
+START_TEST(test_cold_then_warm)
+{
+  cleanup_environment struct frc_environment env = { 0 };
+  cleanup_environment struct frc_environment warm = { 0 };
+  frc_error_t err = NULL;
+  struct stat st;
+
+  cold(&env);
+  cleanup_free char *c = calls();
+  ck_assert_msg(strstr(c, "--realise " "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12")
+                    && strstr(c, "--query --requisites"),
+                "%s", c);
+  cleanup_free char *want_path = xasprintf("%s/%s", FRC_ENVS_DIR, env.key);
+  ck_assert_str_eq(env.path, want_path);
+  ck_assert_str_eq(env.pins[0], P1);
+  ck_assert_ptr_null(env.pins[1]);
+  /* the tree is on the node under store_root, with the package linked
+   * (a directory only one package has is one link, as in Nix's buildEnv) */
+  cleanup_free char *hello = xasprintf("%s/bin/hello", env.path);
+  cleanup_free char *node = frc_nix_resolve(cfg.store_root, hello);
+  ck_assert_msg(node && stat(node, &st) == 0, "%s", hello);
+  cleanup_free char *want_node = xasprintf("%s%s/bin/hello", cfg.store_root, P1);
+  ck_assert_str_eq(node, want_node);
+
+  /* the record */
+  cleanup_free char *rec = record_of(&env);
+  struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
+  ck_assert_int_eq(frc_json_doc_load(&doc, rec, 1 << 20, &err), 0);
+  ck_assert_str_eq(frc_json_get_string(doc.root, "path"), env.path);
+  ck_assert_str_eq(frc_json_get_string(doc.root, "mode"), "run");
+  ck_assert_str_eq(frc_json_get_string(doc.root, "system"), frc_nix_system());
+  ck_assert_str_eq(frc_json_get_string(doc.root, "name"), "hello");
+  yajl_val pins = frc_json_get(doc.root, "pins");
+  ck_assert(pins && pins->type == yajl_t_array && pins->u.array.len == 1);
+  ck_assert_str_eq(pins->u.array.values[0]->u.string, P1);
+  yajl_val closure = frc_json_get(doc.root, "closure");
+  ck_assert(closure && closure->type == yajl_t_array);
+  ck_assert_int_eq(stat(rec, &st), 0);
+  ck_assert_int_eq(st.st_mode & 0777, 0600);
+
+  /* warm: no nix-store at all, the same environment, the record touched */
+  forget_calls();
+  struct utimbuf t = { .actime = time(NULL) - 86400, .modtime = time(NULL) - 86400 };
+  ck_assert_int_eq(utime(rec, &t), 0);
+  ck_assert_msg(materialise(FRC_MODE_RUN, &warm, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert(!warm.built);
+  cleanup_free char *c2 = calls();
+  ck_assert_msg(c2[0] == '\0', "a warm materialise ran nix-store: %s", c2);
+  ck_assert_str_eq(warm.key, env.key);
+  ck_assert_str_eq(warm.path, env.path);
+  ck_assert_str_eq(warm.pins[0], P1);
+  ck_assert_str_eq(warm.view, env.view);
+  ck_assert_int_eq(stat(rec, &st), 0);
+  ck_assert_msg(time(NULL) - st.st_mtime < 60, "the record's last use was not updated");
+}
+END_TEST
+
+/* Whatever makes the record unusable leads to a rebuild, never to a
+ * container on a half-present environment. */
+START_TEST(test_unusable_rebuilds)
+{
+  cleanup_environment struct frc_environment env = { 0 };
+  cold(&env);
+  cleanup_free char *rec = record_of(&env);
+  cleanup_free char *tree = xasprintf("%s%s", cfg.store_root, env.path);
+  cleanup_free char *root = frc_gcroot_dir(&cfg, "envs", env.key);
+  static const char *const damaged[] = {
+    "{", "[]", "{\"path\": \"/etc\", \"pins\": []}",
+    "{\"path\": \"/nix/var/flox-runc/envs/x\", \"pins\": [\"/etc/passwd\"]}",
+  };
+  frc_error_t err = NULL;
+
+  for (int i = 0; i < 6; i++)
+    {
+      cleanup_environment struct frc_environment again = { 0 };
+      cleanup_free char *cmd = NULL;
+      if (i < 4)
+        ck_assert_int_eq(write_file_atomic(rec, damaged[i], strlen(damaged[i]), 0600, &err), 0);
+      else if (i == 4)
+        {
+          cmd = xasprintf("/bin/rm -rf '%s'", tree);
+          ck_assert_int_eq(system(cmd), 0);
+        }
+      else
+        ck_assert_int_eq(frc_gcroot_release(&cfg, "envs", env.key, &err), 0);
+      forget_calls();
+      ck_assert_msg(materialise(FRC_MODE_RUN, &again, &err) == 0, "case %d: %s", i,
+                    err ? err->msg : "");
+      ck_assert_msg(again.built, "case %d: not rebuilt", i);
+      cleanup_free char *c = calls();
+      ck_assert_msg(strstr(c, "--realise") != NULL, "case %d: %s", i, c);
+      ck_assert_str_eq(again.path, env.path);
+    }
+}
+END_TEST
+
+/* A record from before closure-only /nix (no closure): one closure query,
+ * the view built and recorded, the tree kept (containers may use it). */
+START_TEST(test_record_without_closure)
+{
+  cleanup_environment struct frc_environment env = { 0 };
+  cleanup_environment struct frc_environment again = { 0 };
+  cleanup_environment struct frc_environment warm = { 0 };
+  frc_error_t err = NULL;
+  cold(&env);
+  cleanup_free char *rec = record_of(&env);
+  cleanup_free char *old = xasprintf("{\"path\": \"%s\", \"pins\": [\"%s\"]}", env.path, P1);
+  ck_assert_int_eq(write_file_atomic(rec, old, strlen(old), 0600, &err), 0);
+  forget_calls();
+  ck_assert_msg(materialise(FRC_MODE_RUN, &again, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert(!again.built);
+  cleanup_free char *c = calls();
+  ck_assert_msg(strstr(c, "--query --requisites") && !strstr(c, "--realise"), "%s", c);
+  ck_assert_ptr_nonnull(again.closure);
+  /* and now it is an ordinary warm record */
+  forget_calls();
+  ck_assert_int_eq(materialise(FRC_MODE_RUN, &warm, &err), 0);
+  cleanup_free char *c2 = calls();
+  ck_assert_str_eq(c2, "");
+}
+END_TEST
+
+START_TEST(test_mode_in_key)
+{
+  cleanup_environment struct frc_environment run = { 0 };
+  cleanup_environment struct frc_environment dev = { 0 };
+  frc_error_t err = NULL;
+  cold(&run);
+  ck_assert_msg(materialise(FRC_MODE_DEV, &dev, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert(dev.built);
+  ck_assert_str_ne(run.key, dev.key);
+  ck_assert_str_ne(run.path, dev.path);
+}
+END_TEST
+
+static void
+write_proc(const char *path, const char *text)
+{
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t) strlen(text))
+    {
+      fprintf(stderr, "test_environment: cannot write %s: %s\n", path, strerror(errno));
+      exit(1);
+    }
+  close(fd);
+}
+
+/* Not root: uid 0 of a new user namespace mapped to our own ids. */
+static void
+root_of_own_userns(void)
+{
+  uid_t uid = geteuid();
+  gid_t gid = getegid();
+  char map[64];
+  if (uid == 0)
+    return;
+  if (unshare(CLONE_NEWUSER) < 0)
+    {
+      fprintf(stderr, "test_environment: run as root, or enable unprivileged user namespaces "
+                      "(sysctl kernel.unprivileged_userns_clone=1): %s\n", strerror(errno));
+      exit(1);
+    }
+  write_proc("/proc/self/setgroups", "deny");
+  snprintf(map, sizeof(map), "0 %u 1\n", (unsigned) uid);
+  write_proc("/proc/self/uid_map", map);
+  snprintf(map, sizeof(map), "0 %u 1\n", (unsigned) gid);
+  write_proc("/proc/self/gid_map", map);
+}
+
+int
+main(void)
+{
+  Suite *s = suite_create("environment");
+  TCase *tc = tcase_create("environment");
+  SRunner *sr;
+  int failed;
+  root_of_own_userns();
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_cold_then_warm);
+  tcase_add_test(tc, test_unusable_rebuilds);
+  tcase_add_test(tc, test_record_without_closure);
+  tcase_add_test(tc, test_mode_in_key);
+  suite_add_tcase(s, tc);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
