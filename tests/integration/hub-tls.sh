@@ -8,19 +8,12 @@
 #   with one line naming which and the fix; a redirect from https to http is
 #   refused (the plain-http hub sees no request), https to https followed.
 #
-# Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR.  TAP output; 77 = skipped.
+# Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR.  TAP output; 77 = skipped (under CI=true: a failure).
 
 set -euo pipefail
-SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-export FLOX_RUNC_SRCDIR=$SRCDIR
-# shellcheck source=tests/lib/common.sh
-. "$SRCDIR/tests/lib/common.sh"
-# shellcheck source=tests/lib/hub.sh
-. "$SRCDIR/tests/lib/hub.sh"
-
-skip_unless_root
-require_cmd jq python3 git openssl
-[[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
+# shellcheck source=tests/lib/suite.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
+suite_needs --root --flox-runc jq python3 git openssl
 
 tmpdir_setup flox-runc-tls
 hub_start # plain http: the target of the refused redirect
