@@ -198,7 +198,6 @@ START_TEST(test_unusable_rebuilds)
   cold(&env);
   cleanup_free char *rec = record_of(&env);
   cleanup_free char *tree = xasprintf("%s%s", cfg.store_root, env.path);
-  cleanup_free char *root = frc_gcroot_dir(&cfg, "envs", env.key);
   static const char *const damaged[] = {
     "{", "[]", "{\"path\": \"/etc\", \"pins\": []}",
     "{\"path\": \"/nix/var/flox-runc/envs/x\", \"pins\": [\"/etc/passwd\"]}",
