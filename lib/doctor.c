@@ -155,6 +155,19 @@ check_state_dir(const struct frc_config *c, struct doc *d)
          c->state_dir, strerror(errno));
 }
 
+/* The fetch child's uid is shared with whatever else runs as it: nobody is
+ * what many pods run as (docs/security.md). */
+static void
+check_fetch_uid(const struct frc_config *c, struct doc *d)
+{
+  if (c->fetch_uid == 65534)
+    line(d, NOTE, "fetch_uid is 65534 (nobody), which pods may run as too: create a user for the "
+                  "fetch child only (useradd --system --no-create-home --shell /usr/sbin/nologin "
+                  "flox-fetch) and set `fetch_uid`/`fetch_gid` to its ids");
+  else
+    line(d, OK, "fetch_uid %ld, fetch_gid %ld (the unprivileged fetch child)", c->fetch_uid, c->fetch_gid);
+}
+
 /* The hub: its git service must answer; a 5xx is a failing hub.  What the
  * root of a git service answers proves little (a healthy one may say 404),
  * so without --environment a 4xx is said, not judged; with it, the
@@ -354,6 +367,7 @@ frc_doctor_run(const struct frc_config *c, const struct frc_doctor_opts *o)
   check_nix(c, &d);
   check_privileges(&d);
   check_state_dir(c, &d);
+  check_fetch_uid(c, &d);
   check_hub(c, &d);
   check_substituters(c, &d);
   return d.problems + frc_doctor_engines(o);

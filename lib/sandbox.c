@@ -9,9 +9,12 @@
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dl.h"
@@ -97,9 +100,16 @@ frc_sandbox_seccomp(frc_error_t *err)
   return frc_error(err, "no seccomp filter is defined for this architecture: build flox-runc "
                         "for x86_64 or aarch64");
 #else
-  struct sock_filter prog[8 + 2 * N_DENIED + 8];
+  static const int to_self[] = { SYS_kill, SYS_tgkill, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo };
+  static const int never[] = { SYS_tkill,
+#ifdef SYS_pidfd_open
+                               SYS_pidfd_open, SYS_pidfd_send_signal,
+#endif
+  };
+  struct sock_filter prog[8 + 2 * N_DENIED + 8 + 5 * 4 + 2 * 4 + 2];
   struct sock_fprog fprog;
   size_t n = 0;
+  pid_t self = getpid();
 
 #define ADD(stmt) (prog[n++] = (struct sock_filter) stmt)
   /* Another architecture's numbers (an x86_64 process can make i386 calls
@@ -124,11 +134,30 @@ frc_sandbox_seccomp(frc_error_t *err)
   ADD(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)));
   /* clone(): threads only (libcurl's resolver), without new namespaces;
    * the child never forks. */
-  ADD(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 4));
+  ADD(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 5));
   ADD(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])));
   ADD(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NAMESPACES, 1, 0));
   ADD(BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_THREAD, 1, 0));
   ADD(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS));
+  ADD(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  /* Signals: to itself only (a pod running as the same uid, another
+   * fetch child, are not its to signal): kill, tgkill and the sigqueue
+   * calls with another process as their first argument, tkill and pidfds
+   * answer EPERM.  The pid is the low word of the argument, as the kernel
+   * reads it. */
+  for (size_t i = 0; i < sizeof(to_self) / sizeof(to_self[0]); i++)
+    {
+      ADD(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned) to_self[i], 0, 4));
+      ADD(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])));
+      ADD(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned) self, 0, 1));
+      ADD(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+      ADD(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)));
+    }
+  for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
+    {
+      ADD(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned) never[i], 0, 1));
+      ADD(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)));
+    }
   ADD(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
 #undef ADD
 
@@ -185,10 +214,30 @@ drop_ids_and_caps(const struct frc_sandbox *s, frc_error_t *err)
   return 0;
 }
 
+/* A mount namespace of its own, private, where /proc is an empty
+ * read-only tmpfs: the node's processes (a pod running as the same uid, the
+ * other fetch children) cannot be looked at through /proc/<pid>/environ,
+ * /root, /fd or /mem.  libcurl, OpenSSL and glibc's resolver do not need
+ * /proc.  Not root (tests, a rootless engine): nothing to do, and nothing
+ * to protect from a uid that is not shared. */
+static int
+hide_processes(frc_error_t *err)
+{
+  if (geteuid() != 0 || !frc_have_capability(CAP_SYS_ADMIN))
+    return 0;
+  if (unshare(CLONE_NEWNS) < 0)
+    return frc_error_errno(err, errno, "cannot give the fetch child a mount namespace (flox-runc "
+                                      "needs CAP_SYS_ADMIN and unshare allowed)");
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0
+      || mount("none", "/proc", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555") < 0)
+    return frc_error_errno(err, errno, "cannot hide /proc from the fetch child");
+  return 0;
+}
+
 int
 frc_sandbox_enter(const struct frc_sandbox *s, frc_error_t *err)
 {
-  if (drop_ids_and_caps(s, err) < 0)
+  if (hide_processes(err) < 0 || drop_ids_and_caps(s, err) < 0)
     return -1;
   return frc_sandbox_seccomp(err);
 }
@@ -202,8 +251,10 @@ child_main(const struct frc_sandbox *s, pid_t parent, int out, frc_sandbox_fn fn
 
   /* Nothing of the parent's (the engine's console socket, the environment
    * lock, log and state descriptors) reaches the child: the reply pipe
-   * becomes fd 3, stdin and stdout /dev/null. */
-  if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(out, 3) < 0)
+   * becomes fd 3, stdin, stdout and stderr /dev/null (what the child has to
+   * say goes into its reply frames). */
+  if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0
+      || dup2(out, 3) < 0)
     _exit(125);
   frc_close_fds_from(4);
   signal(SIGPIPE, SIG_DFL);
@@ -219,6 +270,32 @@ child_main(const struct frc_sandbox *s, pid_t parent, int out, frc_sandbox_fn fn
   if (getppid() != parent)
     _exit(125);
   _exit(fn(data, 3));
+}
+
+/* After EOF on its pipe: the child exits at once, unless hostile (it
+ * closed its pipe and sleeps).  Waits until the deadline (and its grace),
+ * then kills it: false.  Without a deadline, waits. */
+static bool
+reap_by_deadline(pid_t pid, long long deadline_ns, int *wstatus)
+{
+  struct timespec pause = { 0, 200000 }; /* 0.2 ms, doubling to 50 ms */
+  for (;;)
+    {
+      pid_t r = waitpid(pid, wstatus, deadline_ns ? WNOHANG : 0);
+      if (r == pid || (r < 0 && errno != EINTR))
+        return true;
+      if (r == 0 && frc_now_ns() > deadline_ns + DEADLINE_GRACE_MS * 1000000LL)
+        {
+          kill(pid, SIGKILL);
+          return false;
+        }
+      if (r == 0)
+        {
+          nanosleep(&pause, NULL);
+          if (pause.tv_nsec < 50000000)
+            pause.tv_nsec *= 2;
+        }
+    }
 }
 
 int
@@ -285,8 +362,11 @@ frc_sandbox_run(const struct frc_sandbox *s, frc_sandbox_fn fn, void *data, char
   close(p[0]);
   if (killed || too_big)
     kill(pid, SIGKILL);
-  while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
-    ;
+  else if (!reap_by_deadline(pid, s->deadline_ns, &wstatus))
+    killed = true;
+  if (killed || too_big)
+    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
+      ;
   if (killed)
     {
       frc_error(err, "the fetch did not finish before the deadline");

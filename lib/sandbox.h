@@ -2,13 +2,15 @@
  *
  * Owns: the child process flox-runc forks for work on hostile bytes (the
  * FloxHub conversation and the parsing of everything it returns): every
- * descriptor but its reply pipe closed, an unprivileged uid/gid with no
+ * descriptor but its reply pipe closed (0-2 are /dev/null), its own mount
+ * namespace with an empty /proc, an unprivileged uid/gid with no
  * supplementary groups, every capability cleared through libcap-ng
  * (effective, permitted, inheritable, bounding, ambient), PR_SET_NO_NEW_PRIVS,
  * and a seccomp filter (classic BPF, architecture checked) that kills it on
- * the system calls such work never makes; the deadline kill; and the small
- * framed reply format (tag, length, bytes) the root parent reads bounded and
- * validates frame by frame.  What the frames mean is the caller's
+ * the system calls such work never makes (and refuses signals to any
+ * process but itself); the deadline kill, of the reading and of the wait;
+ * and the small framed reply format (tag, length, bytes) the root parent
+ * reads bounded and validates frame by frame.  What the frames mean is the caller's
  * (lib/hub.c).  docs/security.md says what it covers.
  */
 #ifndef FRC_SANDBOX_H
@@ -41,7 +43,8 @@ typedef int (*frc_sandbox_fn)(void *data, int out);
 int frc_sandbox_run(const struct frc_sandbox *s, frc_sandbox_fn fn, void *data, char **reply,
                     size_t *reply_len, int *status, frc_error_t *err);
 
-/* Drops the calling process to s->uid/gid with no groups and no
+/* As root: a private mount namespace with an empty /proc.  Then drops the
+ * calling process to s->uid/gid with no groups and no
  * capabilities, sets no_new_privs and installs the seccomp filter.  Not
  * reversible: only ever called in a child.  Tests call it directly. */
 int frc_sandbox_enter(const struct frc_sandbox *s, frc_error_t *err);

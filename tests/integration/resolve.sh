@@ -295,6 +295,8 @@ stalled_child_status() {
 		child=$(pgrep -P "$pid" | head -n1 || true)
 		if [[ -n $child ]]; then
 			status=$(cat "/proc/$child/status" 2>/dev/null || true)
+			# its own mount namespace, where /proc is empty
+			echo "$(readlink "/proc/$pid/ns/mnt" || true) $(readlink "/proc/$child/ns/mnt" || true)" >"$TEST_TMPDIR/stall.ns"
 			[[ $(status_field "$status" Seccomp) != 2 ]] || break
 		fi
 		sleep 0.02
@@ -320,11 +322,13 @@ expect_sandboxed() { # STATUS UID GID
 }
 
 t_fetch_child_unprivileged() {
-	local st
+	local st ns_parent ns_child
 	config fresh_seconds=0
 	rm -rf "$STATE"
 	st=$(stalled_child_status acme/hello:1) || return 1
 	expect_sandboxed "$st" 65534 65534
+	read -r ns_parent ns_child <"$TEST_TMPDIR/stall.ns"
+	[[ -n $ns_child && $ns_child != "$ns_parent" ]] || { diag "mount namespaces: flox-runc $ns_parent, child $ns_child"; return 1; }
 	assert_eq 1 "$(jq -r .generation "$TEST_TMPDIR/stall.out")" "the sandboxed fetch resolved"
 	config fresh_seconds=0 fetch_uid=4242 fetch_gid=4343
 	rm -rf "$STATE"

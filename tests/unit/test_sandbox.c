@@ -4,6 +4,7 @@
  * deadline kill and the bounded frame reader. */
 #include <check.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <sched.h>
@@ -14,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -249,6 +251,118 @@ START_TEST(test_run_deadline_kills)
 }
 END_TEST
 
+/* Hostile child: closes its reply pipe (EOF for the parent) and sleeps.
+ * The parent's wait for it has the same deadline as the reading. */
+static int
+close_and_stall_fn(void *data, int out)
+{
+  close(out);
+  sleep(30);
+  return 0;
+}
+
+START_TEST(test_run_wait_has_deadline)
+{
+  cleanup_free char *reply = NULL;
+  size_t len = 0;
+  int status;
+  frc_error_t err = NULL;
+  struct frc_sandbox s = nobody;
+  long long t0 = frc_now_ns();
+  s.deadline_ns = t0 + 200000000LL;
+  ck_assert_int_lt(frc_sandbox_run(&s, close_and_stall_fn, NULL, &reply, &len, &status, &err), 0);
+  ck_assert_int_eq(err->code, FRC_ECODE_DEADLINE);
+  ck_assert_int_lt(frc_now_ns() - t0, 3000000000LL);
+  frc_error_release(&err);
+}
+END_TEST
+
+/* The engine's stderr is not the child's: 0, 1 and 2 are /dev/null. */
+static int
+std_fds_fn(void *data, int out)
+{
+  struct stat null, st;
+  if (stat("/dev/null", &null) < 0)
+    return 9;
+  for (int fd = 0; fd <= 2; fd++)
+    if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != null.st_rdev)
+      return 10 + fd;
+  return 0;
+}
+
+START_TEST(test_run_std_fds_null)
+{
+  cleanup_free char *reply = NULL;
+  size_t len = 0;
+  int status;
+  frc_error_t err = NULL;
+  struct frc_sandbox s = nobody;
+  ck_assert_int_eq(frc_sandbox_run(&s, std_fds_fn, NULL, &reply, &len, &status, &err), 0);
+  ck_assert_msg(status == 0, "fd %d of the child is not /dev/null", status - 10);
+}
+END_TEST
+
+/* A pod running as the fetch uid (nobody): the child can neither read its
+ * /proc/<pid>/environ nor signal it; it may signal itself. */
+static int
+peek_fn(void *data, int out)
+{
+  pid_t pod = *(pid_t *) data;
+  char path[64];
+  int fd;
+  snprintf(path, sizeof(path), "/proc/%d/environ", (int) pod);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0)
+    return 1;
+  if (kill(pod, 0) == 0)
+    return 2;
+  if (kill(getpid(), 0) != 0)
+    return 3;
+  if (access("/proc/self/status", F_OK) == 0 || access("/proc/1/environ", F_OK) == 0)
+    return 4;
+  return 0;
+}
+
+START_TEST(test_run_cannot_see_processes)
+{
+  cleanup_free char *reply = NULL;
+  size_t len = 0;
+  int status, ready[2];
+  char c;
+  frc_error_t err = NULL;
+  struct frc_sandbox s = nobody;
+  pid_t pod;
+
+  ck_assert_int_eq(geteuid(), 0); /* the suites run as root, like the runtime */
+  ck_assert_int_eq(pipe(ready), 0);
+  pod = fork();
+  ck_assert_int_ge(pod, 0);
+  if (pod == 0)
+    {
+      /* like a pod's process: nobody, dumpable (an exec'd program is) */
+      if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+        _exit(1);
+      prctl(PR_SET_DUMPABLE, 1);
+      if (write(ready[1], "x", 1) != 1)
+        _exit(1);
+      pause();
+      _exit(0);
+    }
+  close(ready[1]);
+  ck_assert_int_eq(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  frc_sandbox_run(&s, peek_fn, &pod, &reply, &len, &status, &err);
+  kill(pod, SIGKILL);
+  waitpid(pod, NULL, 0);
+  ck_assert_msg(err == NULL, "%s", err ? err->msg : "");
+  ck_assert_msg(status == 0, "the fetch child %s",
+                status == 1   ? "read the pod's /proc/<pid>/environ"
+                : status == 2 ? "could signal the pod"
+                : status == 3 ? "could not signal itself"
+                              : "sees /proc");
+}
+END_TEST
+
 static int
 flood_fn(void *data, int out)
 {
@@ -316,6 +430,9 @@ main(void)
   tcase_add_test(tc, test_run_seccomp_reported);
   tcase_add_test(tc, test_run_deadline_kills);
   tcase_add_test(tc, test_run_reply_bounded);
+  tcase_add_test(tc, test_run_wait_has_deadline);
+  tcase_add_test(tc, test_run_std_fds_null);
+  tcase_add_test(tc, test_run_cannot_see_processes);
   tcase_add_test(tc, test_frames_bounded);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
