@@ -4,15 +4,14 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "envcache.h"
 #include "environment.h"
+#include "container.h"
 #include "gc.h"
 #include "mounts.h"
-#include "proc.h"
 #include "record.h"
 #include "store.h"
 #include "util.h"
@@ -47,36 +46,12 @@ old_enough(const char *path, long seconds)
   return lstat(path, &st) == 0 && time(NULL) - st.st_mtime >= seconds;
 }
 
+/* The rule create and delete use (lib/container.h): only a runtime that
+ * says the container is gone releases it; one that cannot tell keeps it. */
 static bool
 container_exists(const struct frc_gc_opts *o, const struct frc_record *r)
 {
-  const char *argv[6];
-  int n = 0, status = 0;
-  pid_t pid;
-  argv[n++] = o->runtime->path;
-  if (r->runtime_root && r->runtime_root[0])
-    {
-      argv[n++] = "--root";
-      argv[n++] = r->runtime_root;
-    }
-  argv[n++] = "state";
-  argv[n++] = r->id;
-  argv[n] = NULL;
-  pid = fork();
-  if (pid < 0)
-    return true; /* cannot tell: keep */
-  if (pid == 0)
-    {
-      int fd = open("/dev/null", O_RDWR);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      frc_close_fds_from(3); /* the runtime inherits nothing of gc's */
-      execv(argv[0], (char *const *) argv);
-      _exit(127);
-    }
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-    ;
-  return !(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+  return frc_container_presence(o->runtime, r->runtime_root, r->id, NULL) != FRC_CONTAINER_GONE;
 }
 
 static void

@@ -3,11 +3,15 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <link.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "runtime.h"
 #include "util.h"
 
@@ -241,4 +245,71 @@ frc_runtime_release(struct frc_runtime *rt)
 {
   free(rt->path);
   rt->path = NULL;
+}
+
+int
+frc_runtime_run(const struct frc_runtime *rt, char **argv, bool quiet, int keep_fds,
+                frc_error_t *err)
+{
+  /* While the runtime runs, flox-runc stays in between (it releases what
+   * create took afterwards): signals meant for the runtime are handed on,
+   * and flox-runc itself is not killed by them.  SIGINT and SIGQUIT from a
+   * terminal already reach the runtime, which is in the same process group. */
+  static const int forwarded[] = { SIGTERM, SIGHUP, SIGUSR1, SIGUSR2 };
+  sigset_t set, old;
+  int status = 0;
+  pid_t pid;
+
+  sigemptyset(&set);
+  for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+    sigaddset(&set, forwarded[i]);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGQUIT);
+  sigaddset(&set, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &set, &old);
+  pid = fork();
+  if (pid < 0)
+    {
+      int e = errno;
+      sigprocmask(SIG_SETMASK, &old, NULL);
+      return frc_error_errno(err, e, "cannot start the real runtime");
+    }
+  if (pid == 0)
+    {
+      frc_error_t ignored = NULL;
+      sigprocmask(SIG_SETMASK, &old, NULL);
+      if (quiet)
+        {
+          int fd = open("/dev/null", O_RDWR);
+          if (fd >= 0)
+            {
+              dup2(fd, 1);
+              dup2(fd, 2);
+            }
+        }
+      /* flox-runc's and the engine's other descriptors stay out. */
+      frc_close_fds_from(3 + keep_fds);
+      frc_runtime_exec(rt, argv, &ignored);
+      _exit(127);
+    }
+  for (;;)
+    {
+      struct timespec tick = { 1, 0 };
+      pid_t w = waitpid(pid, &status, WNOHANG);
+      int sig;
+      if (w == pid)
+        break;
+      if (w < 0 && errno != EINTR)
+        {
+          int e = errno;
+          sigprocmask(SIG_SETMASK, &old, NULL);
+          return frc_error_errno(err, e, "cannot wait for the real runtime");
+        }
+      sig = sigtimedwait(&set, NULL, &tick);
+      for (size_t i = 0; sig > 0 && i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+        if (sig == forwarded[i])
+          kill(pid, sig);
+    }
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

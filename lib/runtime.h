@@ -4,8 +4,9 @@
  * looked up in PATH; by default `runc` in PATH then the usual sbin/bin
  * directories), refusing flox-runc itself in any disguise (same realpath as
  * /proc/self/exe, or an ELF file carrying flox-runc's build id), guarding
- * against loops through a wrapper script, and the final execv with argv[0] set
- * to the runtime's path and everything else untouched.
+ * against loops through a wrapper script, the final execv with argv[0] set
+ * to the runtime's path and everything else untouched, and running it as a
+ * child (delete, a foreground run, state) with signals handed on.
  */
 #ifndef FRC_RUNTIME_H
 #define FRC_RUNTIME_H
@@ -37,6 +38,13 @@ bool frc_runtime_is_self(const char *path);
  * same environment (plus the loop guard when path is a script), fds and
  * stdio.  Returns only on failure. */
 int frc_runtime_exec(const struct frc_runtime *rt, char **argv, frc_error_t *err);
+
+/* Runs the runtime as a child with argv (argv[0] replaced) and descriptors
+ * 0-2 (on /dev/null when quiet) plus the keep_fds after them (run's
+ * --preserve-fds); returns its exit status, 128+N when signal N killed it.
+ * Meanwhile SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 are handed on to it. */
+int frc_runtime_run(const struct frc_runtime *rt, char **argv, bool quiet, int keep_fds,
+                    frc_error_t *err);
 
 /* A loop detected on entry (the guard variable is set): an error. */
 int frc_runtime_check_loop(frc_error_t *err);

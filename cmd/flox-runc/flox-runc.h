@@ -4,7 +4,8 @@
  * the call to one verb: passthrough.c for every runc verb flox-runc does not
  * handle, create.c (create and run), exec.c, delete.c, version.c, help.c and
  * the node verbs (config.c, resolve.c, prefetch.c, gc.c, doctor.c,
- * install.c).  A verb returns -1 with *err set on failure; on success it
+ * install.c).  Each parses its arguments and calls one library function
+ * (create, exec and delete: lib/container.h).  A verb returns -1 with *err set on failure; on success it
  * either execs the real runtime (and never returns) or returns 0 after
  * writing its own output.
  */
@@ -31,15 +32,6 @@ int frc_ctx_config(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_passthrough(struct frc_ctx *ctx, frc_error_t *err);
 
 int frc_cmd_create(struct frc_ctx *ctx, frc_error_t *err); /* create and run */
-
-struct frc_record;
-struct frc_runtime;
-/* delete.c: run the real runtime as a child and return its exit status;
- * release what create took for a container that is gone. */
-int frc_run_runtime(const struct frc_runtime *rt, char **argv, bool quiet, int keep_fds,
-                    frc_error_t *err);
-int frc_release_container(struct frc_ctx *ctx, const struct frc_record *rec, frc_error_t *err);
-bool frc_container_exists(struct frc_ctx *ctx, const struct frc_runtime *rt);
 int frc_cmd_exec(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_delete(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_version(struct frc_ctx *ctx, frc_error_t *err);

@@ -12,7 +12,9 @@
 #   1. the environment's command runs in an EMPTY rootfs (`hello`), and on
 #      top of a busybox image (the image's sh finds hello through PATH);
 #      `run` prints the command's output only; `create` writes nothing to
-#      stdout (an engine's runc stdout is the container's output).
+#      stdout (an engine's runc stdout is the container's output).  A
+#      runtime whose `state` fails with another status than 1 (unknown id)
+#      cannot tell: delete, create and gc keep the container's GC root.
 #   2. live vs pinned generations: a newly published generation (adding
 #      greet) is picked up by the next create; `owner/name:1` is not (greet
 #      missing: the create fails with one runc-style JSON log line, the spec
@@ -380,6 +382,52 @@ t_id_reuse() {
 	create_ok e2e-reuse "$b2"
 	delete_twice e2e-reuse
 	check_no_container e2e-reuse
+}
+
+# "Is the container gone" has one answer for create, delete and gc: the
+# runtime's `state` exiting 1 (what runc and crun exit with for an unknown
+# id).  A runtime whose state fails otherwise (a wrapper exiting 2: a
+# transient failure) cannot tell, and the live container keeps its GC root
+# and record.  Before, delete released them on any non-zero state.
+t_exists_unknown() {
+	local b=$TEST_TMPDIR/unknown wrap=$TEST_TMPDIR/rt-flaky.sh cfgw=$TEST_TMPDIR/config-flaky.json root
+	printf '#!/bin/sh
+for a in "$@"; do
+	case $a in
+	state) echo "transient failure" >&2; exit 2 ;;
+	delete) echo "transient failure" >&2; exit 1 ;;
+	esac
+done
+exec %s "$@"
+' \
+		"$RT_BIN" >"$wrap"
+	chmod 0755 "$wrap"
+	jq --arg w "$wrap" '.runtime = $w' "$CFG" >"$cfgw"
+	flox_bundle "$b" busybox acme/hello sleep 300
+	create_ok e2e-unknown "$b"
+	root=$(gcroots_of e2e-unknown)
+	assert_ne "" "$root" "the container's GC root"
+	# the real runtime knows an unknown id by exit status 1
+	capture rt state e2e-no-such-container
+	assert_rc 1 "$RT_NAME state of an unknown id"
+	export FLOX_RUNC_CONFIG=$cfgw
+	capture fr delete e2e-unknown
+	assert_rc 1 "a delete the runtime failed"
+	assert_eq "$root" "$(gcroots_of e2e-unknown)" "the GC root after the failed delete"
+	assert_ne "" "$(record_of e2e-unknown)" "the record after the failed delete"
+	capture fr create --bundle "$b" e2e-unknown
+	assert_fail "a create of the id while the runtime cannot tell"
+	assert_contains "$CAP_ERR" "cannot tell whether it still runs" "the create names the cause"
+	# gc past its grace period asks the runtime too
+	find "$STATE/containers" -name 'e2e-unknown.json' -exec touch -h -d "$(date -d '-1 day' '+%Y-%m-%d %H:%M:%S')" {} +
+	capture fr gc --max-age 100000
+	export FLOX_RUNC_CONFIG=$CFG
+	assert_eq "$root" "$(gcroots_of e2e-unknown)" "the GC root is kept"
+	[[ -n "$(ls -A "$root")" ]] || { diag "FAIL: the GC root was emptied"; return 1; }
+	assert_ne "" "$(record_of e2e-unknown)" "the record is kept"
+	status_is e2e-unknown created || { diag "FAIL: the container changed"; return 1; }
+	delete_twice e2e-unknown
+	check_no_container e2e-unknown
 }
 
 # A foreground run stays in between: SIGTERM to flox-runc reaches the
@@ -1373,6 +1421,7 @@ t_timed() {
 t_timed "1a. hello runs in an EMPTY rootfs; run prints only its output; create writes no stdout" t_empty_rootfs
 t_timed "1b. on a busybox image: the image's sh finds the environment's hello" t_busybox_image
 t_timed "1c. a second create of a live id leaves it alone; a stale record is released" t_id_reuse
+t_timed "1c2. a runtime that cannot tell whether a container exists keeps its GC root (delete, create, gc)" t_exists_unknown
 t_timed "1d. SIGTERM to a foreground run reaches the container; its state is released" t_run_signal
 t_timed "2. a new live generation is picked up; a pinned :1 is not (greet missing fails closed)" t_generations
 t_timed "3. run vs dev activation: Flox's variables, CA bundle, FLOX_ENV_CACHE" t_modes
