@@ -6,7 +6,7 @@
  * empty mount point, var/flox-runc/envs/<key>/; symlink store paths copied as
  * they are; everything mode 0555) that the spec binds read-only at /nix, with
  * one read-only non-recursive bind per closure path and one of the tree on
- * top (create.c): the container sees its closure and nothing else of the
+ * top (lib/container.c): the container sees its closure and nothing else of the
  * node's /nix, and no mount is made on the node for it.
  * And the private writable /nix of a `flox.dev/nix-mutable: "true"`
  * container: a tmpfs of nix_mutable_max_bytes (nosuid, nodev) at

@@ -102,6 +102,31 @@ START_TEST(test_rm_rf_wide_and_missing)
 }
 END_TEST
 
+/* The string list: NULL-terminated after every push, has looks at the
+ * first n entries only; cleanup_dir closes (a NULL DIR is fine). */
+START_TEST(test_strv)
+{
+  cleanup_strv char **v = NULL;
+  size_t n = 0;
+  ck_assert(!frc_strv_has(v, n, "a"));
+  frc_strv_push(&v, &n, xstrdup("a"));
+  frc_strv_push(&v, &n, xstrdup("b"));
+  ck_assert_uint_eq(n, 2);
+  ck_assert_str_eq(v[0], "a");
+  ck_assert_str_eq(v[1], "b");
+  ck_assert_ptr_null(v[2]);
+  ck_assert(frc_strv_has(v, n, "b"));
+  ck_assert(!frc_strv_has(v, 1, "b"));
+  ck_assert(!frc_strv_has(v, n, "c"));
+  {
+    cleanup_dir DIR *d = opendir(tmpdir);
+    cleanup_dir DIR *none = opendir("/nonexistent-frc");
+    ck_assert_ptr_nonnull(d);
+    ck_assert_ptr_null(none);
+  }
+}
+END_TEST
+
 /* An image symlink never leads onto the node: /run -> <node dir> whose
  * flox/ exists on the node, a PATH directory -> a node bin directory. */
 START_TEST(test_stat_in_root)
@@ -173,6 +198,7 @@ main(void)
   tcase_add_test(tc, test_rm_rf_deep);
   tcase_add_test(tc, test_rm_rf_wide_and_missing);
   tcase_add_test(tc, test_stat_in_root);
+  tcase_add_test(tc, test_strv);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
