@@ -61,6 +61,9 @@ static const struct key_def keys[] = {
   { "on_missing_environment", KEY_ENUM_ON_MISSING, CHECK_NONE, F(on_missing_environment), 0, 0 },
   { "deadline_seconds", KEY_INT, CHECK_NONE, F(deadline_seconds), 1, 3600 },
   { "ca_file", KEY_STRING, CHECK_ABS_PATH, F(ca_file), 0, 0 },
+  { "http_proxy", KEY_STRING, CHECK_HTTP_URL, F(http_proxy), 0, 0 },
+  { "https_proxy", KEY_STRING, CHECK_HTTP_URL, F(https_proxy), 0, 0 },
+  { "no_proxy", KEY_STRING, CHECK_NONE, F(no_proxy), 0, 0 },
   { "fresh_seconds", KEY_INT, CHECK_NONE, F(fresh_seconds), 0, 86400 },
   { "auth_window_seconds", KEY_INT, CHECK_NONE, F(auth_window_seconds), 0, 86400 },
   { "bash", KEY_STRING, CHECK_BASH, F(bash), 0, 0 },
@@ -385,12 +388,34 @@ frc_config_release(struct frc_config *c)
   free(c->store_root);
   free(c->state_dir);
   free(c->ca_file);
+  free(c->http_proxy);
+  free(c->https_proxy);
+  free(c->no_proxy);
   free(c->bash);
   free(c->bash_package);
   free(c->container_ca_bundle);
   frc_strv_freep(&c->substituters);
   frc_strv_freep(&c->trusted_public_keys);
   memset(c, 0, sizeof(*c));
+}
+
+void
+frc_config_proxy_env(const struct frc_config *c, char *env[7])
+{
+  size_t n = 0;
+  memset(env, 0, 7 * sizeof(*env));
+  if (c->http_proxy)
+    env[n++] = xasprintf("http_proxy=%s", c->http_proxy);
+  if (c->https_proxy)
+    {
+      env[n++] = xasprintf("https_proxy=%s", c->https_proxy);
+      env[n++] = xasprintf("HTTPS_PROXY=%s", c->https_proxy);
+    }
+  if (c->no_proxy)
+    {
+      env[n++] = xasprintf("no_proxy=%s", c->no_proxy);
+      env[n++] = xasprintf("NO_PROXY=%s", c->no_proxy);
+    }
 }
 
 static void

@@ -42,6 +42,10 @@ struct frc_config
   enum frc_on_missing on_missing_environment;
   long deadline_seconds;
   char *ca_file; /* CA bundle for the hub, NULL: the system's */
+  /* Proxies for FloxHub and nix-store's substituters alike; NULL: the
+   * variables of the same names in flox-runc's environment, as libcurl reads
+   * them (frc_config_proxy_env). */
+  char *http_proxy, *https_proxy, *no_proxy;
   long fresh_seconds; /* reuse a live generation seen this recently */
   long auth_window_seconds; /* trust a credential FloxHub accepted this recently */
   char *bash; /* the bash of activations: a static bash on the node, added to the store once,
@@ -64,6 +68,11 @@ int frc_config_parse(struct frc_config *c, const char *text, size_t len, const c
                      frc_error_t *err);
 void frc_config_release(struct frc_config *c);
 #define cleanup_config __attribute__((cleanup(frc_config_release)))
+
+/* "http_proxy=...", "https_proxy=...", "no_proxy=..." (and the upper-case
+ * HTTPS_PROXY, NO_PROXY Nix's curl also reads) for the keys set, into env
+ * (room for 6 and a NULL; the strings are malloc'd: frc_strv_free). */
+void frc_config_proxy_env(const struct frc_config *c, char *env[7]);
 
 /* The effective configuration as pretty JSON (for `flox-runc config`). */
 char *frc_config_to_json(const struct frc_config *c);

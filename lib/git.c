@@ -46,6 +46,8 @@ frc_git_remote_init(struct frc_git_remote *r, const char *url, const struct frc_
       r->http.ca_file = http->ca_file ? xstrdup(http->ca_file) : NULL;
       r->http.user = http->user ? xstrdup(http->user) : NULL;
       r->http.password = http->password ? xstrdup(http->password) : NULL;
+      r->http.proxy = http->proxy ? xstrdup(http->proxy) : NULL;
+      r->http.no_proxy = http->no_proxy ? xstrdup(http->no_proxy) : NULL;
     }
   return 0;
 }
@@ -61,6 +63,8 @@ frc_git_remote_release(struct frc_git_remote *r)
   free((char *) r->http.ca_file);
   free((char *) r->http.user);
   free((char *) r->http.password);
+  free((char *) r->http.proxy);
+  free((char *) r->http.no_proxy);
   free(r->url);
   frc_strv_freep(&r->caps);
   for (size_t i = 0; i < r->n_refs; i++)
@@ -97,6 +101,15 @@ status_error(const struct frc_git_remote *r, const struct frc_http_response *res
   cleanup_free char *body = escape_for_message(resp->body ? resp->body : "", resp->len, 160);
   long s = resp->status;
 
+  if (s == 407)
+    {
+      const char *proxy = frc_http_proxy_in_use(&r->http, r->url);
+      cleanup_free char *psafe = proxy ? frc_url_redact(proxy) : NULL;
+      frc_error(err, "the proxy%s%s refused to reach %s (HTTP 407: it needs credentials): put them "
+                     "in the proxy URL (http://user:password@host:port)",
+                psafe ? " " : "", psafe ? psafe : "", safe);
+      return frc_error_code(err, FRC_ECODE_UNREACHABLE);
+    }
   if (s == 401 || s == 403)
     {
       frc_error(err, "FloxHub refused access to %s (HTTP %ld): %s", safe, s,

@@ -114,6 +114,20 @@ frc_http_env_ca_file(void)
   return f && f[0] == '/' ? f : NULL;
 }
 
+const char *
+frc_http_proxy_in_use(const struct frc_http_opts *o, const char *url)
+{
+  bool https = str_has_prefix(url, "https://");
+  const char *p = o->proxy;
+  if (p == NULL)
+    {
+      p = getenv(https ? "https_proxy" : "http_proxy");
+      if ((p == NULL || !*p) && https)
+        p = getenv("HTTPS_PROXY");
+    }
+  return p && *p ? p : NULL;
+}
+
 /* X509_V_ERR_* values of OpenSSL's verify result (stable ABI numbers). */
 #define X509_ERR_UNABLE_TO_GET_ISSUER_CERT 2
 #define X509_ERR_CERT_NOT_YET_VALID 9
@@ -224,6 +238,10 @@ frc_http_request(const struct frc_http_opts *o, const char *method, const char *
   if (timeout_ms > 0)
     c->curl_easy_setopt(easy.h, CURLOPT_TIMEOUT_MS, (long) timeout_ms);
   c->curl_easy_setopt(easy.h, CURLOPT_ACCEPT_ENCODING, "");
+  if (o->proxy)
+    c->curl_easy_setopt(easy.h, CURLOPT_PROXY, o->proxy);
+  if (o->no_proxy)
+    c->curl_easy_setopt(easy.h, CURLOPT_NOPROXY, o->no_proxy);
   c->curl_easy_setopt(easy.h, CURLOPT_USERAGENT, "flox-runc/" FLOX_RUNC_VERSION);
   c->curl_easy_setopt(easy.h, CURLOPT_HTTPHEADER, hdrs.l);
   c->curl_easy_setopt(easy.h, CURLOPT_WRITEFUNCTION, on_body);
@@ -280,6 +298,20 @@ frc_http_request(const struct frc_http_opts *o, const char *method, const char *
                     safe, curl_err);
           return frc_error_code(err, FRC_ECODE_UNREACHABLE);
         }
+      {
+        const char *proxy = frc_http_proxy_in_use(o, url);
+        if (proxy && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_PROXY
+                      || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR
+                      || rc == CURLE_GOT_NOTHING))
+          {
+            cleanup_free char *safe = frc_url_redact(url);
+            cleanup_free char *psafe = frc_url_redact(proxy);
+            frc_error(err, "cannot reach %s through the proxy %s (%s): check that proxy, or the "
+                           "http_proxy/https_proxy/no_proxy of the node config or environment",
+                      safe, psafe, curl_err);
+            return frc_error_code(err, FRC_ECODE_UNREACHABLE);
+          }
+      }
       return transport_error(err, curl_err, url, o->deadline_ns);
     }
   c->curl_easy_getinfo(easy.h, CURLINFO_RESPONSE_CODE, &resp->status);

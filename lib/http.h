@@ -24,6 +24,11 @@ struct frc_http_opts
   const char *user; /* basic auth user, NULL for none */
   const char *password;
   long long deadline_ns; /* CLOCK_MONOTONIC; 0: none */
+  /* The proxy for this URL's scheme and the hosts without one (the node
+   * config's keys); NULL: libcurl's reading of http_proxy, https_proxy and
+   * no_proxy in the environment. */
+  const char *proxy;
+  const char *no_proxy;
   size_t max_body; /* 0: 64 MiB */
 };
 
@@ -49,6 +54,10 @@ void frc_http_response_release(struct frc_http_response *r);
 /* $SSL_CERT_FILE when it is an absolute path (the CA bundle used when no
  * ca_file is given), else NULL. */
 const char *frc_http_env_ca_file(void);
+
+/* The proxy a request to url goes through (o->proxy, else the environment's
+ * variable for its scheme), for messages; NULL: none. */
+const char *frc_http_proxy_in_use(const struct frc_http_opts *o, const char *url);
 
 /* CLOCK_MONOTONIC now, in nanoseconds. */
 long long frc_now_ns(void);

@@ -270,10 +270,19 @@ ls_branch(struct ctx *c, char commit[41], frc_error_t *err)
   switch (frc_error_get_code(*err))
     {
     case FRC_ECODE_AUTH:
-      frc_error_release(err);
-      frc_error(err, "environment %s not found or not accessible: %s%s", c->label, FIX_PRIVATE,
-                c->req->token ? " (FloxHub refused the token that is mounted there)" : "");
-      return frc_error_code(err, FRC_ECODE_AUTH);
+      {
+        /* Through a proxy, the refusal may be the proxy's own. */
+        const char *proxy = frc_http_proxy_in_use(&c->remote.http, c->remote.url);
+        cleanup_free char *psafe = proxy ? frc_url_redact(proxy) : NULL;
+        frc_error_release(err);
+        frc_error(err, "environment %s not found or not accessible: %s%s%s%s%s", c->label,
+                  FIX_PRIVATE,
+                  c->req->token ? " (FloxHub refused the token that is mounted there)" : "",
+                  psafe ? "; or the proxy " : "", psafe ? psafe : "",
+                  psafe ? " refused the request: check it and http_proxy/https_proxy/no_proxy"
+                        : "");
+        return frc_error_code(err, FRC_ECODE_AUTH);
+      }
     case FRC_ECODE_NOT_FOUND:
       frc_error_release(err);
       frc_error(err, "environment %s/%s not found on FloxHub (%s): check the owner and name in "
@@ -442,8 +451,11 @@ child_work(struct ctx *c, const struct fetch_plan *p, struct frc_frames *f, frc_
     .user = c->req->token ? "oauth" : NULL,
     .password = c->req->token,
     .deadline_ns = c->deadline_ns,
+    .no_proxy = c->req->config->no_proxy,
   };
   cleanup_free char *url = frc_hub_repo_url(c->req->config, c->ref->owner);
+  opts.proxy = str_has_prefix(url, "https://") ? c->req->config->https_proxy
+                                               : c->req->config->http_proxy;
   cleanup_generations struct frc_generations g = { 0 };
   char commit[41] = "";
   unsigned target;

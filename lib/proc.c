@@ -28,7 +28,17 @@ build_env(const char *const *extra)
   while (extra && extra[m])
     m++;
   env = xmalloc0((n + m + 1) * sizeof(char *));
-  memcpy(env, environ, n * sizeof(char *));
+  n = 0;
+  /* An extra variable replaces flox-runc's own of the same name. */
+  for (char **e = environ; *e; e++)
+    {
+      size_t len = strcspn(*e, "=");
+      bool replaced = false;
+      for (size_t i = 0; i < m && !replaced; i++)
+        replaced = strncmp(extra[i], *e, len) == 0 && extra[i][len] == '=';
+      if (!replaced)
+        env[n++] = *e;
+    }
   if (m > 0)
     memcpy(env + n, extra, m * sizeof(char *));
   return env;

@@ -20,7 +20,7 @@ typedef void (*frc_proc_line_cb)(const char *line, void *data);
 struct frc_proc
 {
   const char *const *argv; /* argv[0] is the program path */
-  const char *const *extra_env; /* "NAME=value" added to flox-runc's environment */
+  const char *const *extra_env; /* "NAME=value" added to flox-runc's environment (replacing its NAME) */
   long long deadline_ns; /* CLOCK_MONOTONIC, 0: none */
   frc_proc_line_cb on_stderr_line;
   void *cb_data;

@@ -87,6 +87,8 @@ struct nix_argv
   const char *argv[64 + 4096];
   size_t n;
   char *nix_store, *subs, *keys, *cache_env;
+  char *proxy_env[7]; /* the node config's proxies (frc_config_proxy_env) */
+  const char *env[9]; /* cache_env, proxy_env: nix-store's extra environment */
 };
 
 static int
@@ -102,6 +104,11 @@ nix_argv_init(struct nix_argv *a, const struct frc_store *s, frc_error_t *err)
   a->keys = join(c->trusted_public_keys, " ");
   /* Nix's narinfo cache goes under flox-runc's state, not $HOME. */
   a->cache_env = xasprintf("XDG_CACHE_HOME=%s/cache", c->state_dir);
+  /* Nix's curl reads the proxy variables: the node config's go to it. */
+  frc_config_proxy_env(c, a->proxy_env);
+  a->env[0] = a->cache_env;
+  for (size_t i = 0; a->proxy_env[i]; i++)
+    a->env[i + 1] = a->proxy_env[i];
   a->argv[a->n++] = a->nix_store;
   if (!is_root_store(c))
     {
@@ -130,6 +137,8 @@ nix_argv_release(struct nix_argv *a)
   free(a->subs);
   free(a->keys);
   free(a->cache_env);
+  for (size_t i = 0; a->proxy_env[i]; i++)
+    free(a->proxy_env[i]);
 }
 
 static int
@@ -275,7 +284,6 @@ frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t *er
   struct nix_argv a __attribute__((cleanup(nix_argv_release)));
   cleanup_proc_result struct frc_proc_result r = { 0 };
   struct progress prog __attribute__((cleanup(progress_release))) = { s, 0, { NULL, NULL, NULL } };
-  const char *env[] = { NULL, NULL };
   struct frc_proc p = { 0 };
   size_t npaths = 0;
 
@@ -286,9 +294,8 @@ frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t *er
     return -1;
   for (char *const *q = paths; q && *q; q++)
     npaths++;
-  env[0] = a.cache_env;
   p.argv = a.argv;
-  p.extra_env = env;
+  p.extra_env = a.env;
   p.deadline_ns = s->deadline_ns;
   p.on_stderr_line = on_nix_line;
   p.cb_data = &prog;
@@ -306,7 +313,7 @@ static int
 run_query(const struct frc_store *s, struct nix_argv *a, const char *what, char *const *paths,
           struct frc_proc_result *r, frc_error_t *err)
 {
-  const char *env[] = { a->cache_env, NULL };
+  const char *const *env = a->env;
   struct progress prog __attribute__((cleanup(progress_release))) = { s, 0, { NULL, NULL, NULL } };
   struct frc_proc p = { .argv = a->argv, .extra_env = env, .deadline_ns = s->deadline_ns,
                         .on_stderr_line = on_nix_line, .cb_data = &prog, .capture_stdout = 1 };

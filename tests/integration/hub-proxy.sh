@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+#
+# tests/integration/hub-proxy.sh - FloxHub and the binary cache through a real
+# HTTP proxy (Debian's tinyproxy) on 127.0.0.1:
+#   the node config's http_proxy: a prefetch (FloxHub resolution + nix-store
+#   substitution) succeeds and the proxy's log shows the FloxHub and the
+#   cache requests; the standard http_proxy environment works the same;
+#   no_proxy bypasses it; a proxy that is down or refuses gives one line
+#   naming the proxy.
+#
+# Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR.  TAP output; 77 = skipped.
+
+set -euo pipefail
+SRCDIR=${FLOX_RUNC_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+export FLOX_RUNC_SRCDIR=$SRCDIR
+# shellcheck source=tests/lib/common.sh
+. "$SRCDIR/tests/lib/common.sh"
+# shellcheck source=tests/lib/hub.sh
+. "$SRCDIR/tests/lib/hub.sh"
+# shellcheck source=tests/lib/nixcache.sh
+. "$SRCDIR/tests/lib/nixcache.sh"
+
+skip_unless_root
+require_cmd jq python3 git tinyproxy
+nixcache_require
+[[ -x "${FLOX_RUNC:-}" ]] || die "FLOX_RUNC must name the flox-runc binary"
+unset http_proxy https_proxy HTTPS_PROXY no_proxy NO_PROXY all_proxy ALL_PROXY
+
+tmpdir_setup flox-runc-proxy
+nixcache_build
+hub_start
+nixcache_serve main signed
+STORE=$TEST_TMPDIR/store
+STATE=$TEST_TMPDIR/state
+nixcache_lock "$TEST_TMPDIR/hello.lock" hello
+hub_publish acme/hello "$TEST_TMPDIR/hello.lock" >/dev/null
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# proxy_start NAME [ALLOW]: tinyproxy on 127.0.0.1 (clients from ALLOW only,
+# default 127.0.0.1); sets PROXY_URL, PROXY_LOG.
+proxy_start() {
+	local d=$TEST_TMPDIR/proxy.$1 port
+	mkdir -p "$d"
+	chmod 0777 "$d" # tinyproxy writes its log as nobody
+	port=$(free_port)
+	cat >"$d/conf" <<CONF
+User nobody
+Group nogroup
+Port $port
+Listen 127.0.0.1
+Timeout 30
+LogFile "$d/log"
+LogLevel Info
+MaxClients 20
+Allow ${2:-127.0.0.1}
+ViaProxyName "flox-runc-test"
+CONF
+	: >"$d/log"
+	chmod 0666 "$d/log"
+	tinyproxy -d -c "$d/conf" 2>"$d/stderr" &
+	cleanup_pid "$!"
+	PROXY_PID=$!
+	wait_for python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" ||
+		die "tinyproxy did not start: $(cat "$d/stderr")"
+	PROXY_URL=http://127.0.0.1:$port
+	PROXY_LOG=$d/log
+}
+chmod o+x "$TEST_TMPDIR"
+proxy_start main
+MAIN_PROXY=$PROXY_URL MAIN_LOG=$PROXY_LOG
+proxy_start refusing 10.255.255.254
+REFUSING_PROXY=$PROXY_URL
+
+# config [KEY=JSON...]
+config() {
+	local extra="{}" kv
+	for kv in "$@"; do
+		extra=$(jq -c --argjson v "${kv#*=}" --arg k "${kv%%=*}" '. + {($k): $v}' <<<"$extra")
+	done
+	jq -n --arg hub "$HUB_URL" --arg store "$STORE" --arg state "$STATE" \
+		--arg sub "$(nixcache_url main)" --arg key "$NIX_FX_KEY" --argjson x "$extra" \
+		'{floxhub_url: $hub, store_root: $store, state_dir: $state,
+		  substituters: [$sub], trusted_public_keys: [$key],
+		  fresh_seconds: 0, deadline_seconds: 60} + $x' >"$TEST_TMPDIR/config.json"
+	export FLOX_RUNC_CONFIG=$TEST_TMPDIR/config.json
+	rm -rf "$STATE" "$STORE"
+}
+proxied() { grep -c "$1" "$MAIN_LOG" || true; }
+HUB_RE="GET http://127.0.0.1:$HUB_PORT/git/acme/floxmeta/info/refs"
+CACHE_PORT=${CACHE_URL:=$(nixcache_url main)}
+CACHE_PORT=${CACHE_PORT##*:}
+CACHE_RE="GET http://127.0.0.1:$CACHE_PORT/[a-z0-9]*\.narinfo"
+NAR_RE="GET http://127.0.0.1:$CACHE_PORT/nar/"
+
+t_config_proxy() {
+	config "http_proxy=\"$MAIN_PROXY\""
+	: >"$MAIN_LOG"
+	capture "$FLOX_RUNC" prefetch acme/hello
+	assert_rc 0 "prefetch through the proxy: $CAP_ERR"
+	[[ $(proxied "$HUB_RE") -ge 1 ]] || { diag "no FloxHub request in the proxy's log"; return 1; }
+	[[ $(proxied "$CACHE_RE") -ge 1 ]] || { diag "no narinfo request in the proxy's log"; return 1; }
+	[[ $(proxied "$NAR_RE") -ge 1 ]] || { diag "no NAR request in the proxy's log"; return 1; }
+	[[ -e $STORE$(nixcache_path hello) ]] || { diag "hello was not substituted"; return 1; }
+}
+
+t_env_proxy() {
+	config
+	: >"$MAIN_LOG"
+	capture env http_proxy="$MAIN_PROXY" "$FLOX_RUNC" prefetch acme/hello
+	assert_rc 0 "prefetch through the environment's proxy: $CAP_ERR"
+	[[ $(proxied "$HUB_RE") -ge 1 ]] || { diag "no FloxHub request in the proxy's log"; return 1; }
+	[[ $(proxied "$NAR_RE") -ge 1 ]] || { diag "no NAR request in the proxy's log"; return 1; }
+}
+
+t_no_proxy() {
+	config "http_proxy=\"$MAIN_PROXY\"" 'no_proxy="127.0.0.1"'
+	: >"$MAIN_LOG"
+	capture "$FLOX_RUNC" prefetch acme/hello
+	assert_rc 0 "prefetch with no_proxy: $CAP_ERR"
+	assert_eq 0 "$(proxied 'GET http')" "the proxy saw nothing"
+}
+
+t_proxy_down() {
+	local port
+	port=$(free_port)
+	config "http_proxy=\"http://127.0.0.1:$port\""
+	capture "$FLOX_RUNC" resolve --json acme/hello
+	assert_rc 1 "a proxy that is down"
+	assert_contains "$(tail -n 1 <<<"$CAP_ERR")" "through the proxy http://127.0.0.1:$port" "names the proxy"
+}
+
+t_proxy_refuses() {
+	config "http_proxy=\"$REFUSING_PROXY\""
+	capture "$FLOX_RUNC" resolve --json acme/hello
+	assert_rc 1 "a proxy that refuses this client"
+	assert_contains "$(tail -n 1 <<<"$CAP_ERR")" "$REFUSING_PROXY" "names the proxy"
+}
+
+tap_test "node config http_proxy: FloxHub and the cache through tinyproxy, prefetch works" t_config_proxy
+tap_test "http_proxy in the environment: the same" t_env_proxy
+tap_test "no_proxy bypasses the proxy" t_no_proxy
+tap_test "a proxy that is down: one line naming it" t_proxy_down
+tap_test "a proxy that refuses: one line naming it" t_proxy_refuses
+tap_done
