@@ -3,7 +3,8 @@
 # tests/lib/common.sh - shared helpers for flox-runc's shell test suites,
 # benchmarks and demos.
 #
-# Source it from a bash script that runs under `set -euo pipefail`:
+# Test suites load it through the shared preamble tests/lib/suite.sh; other
+# bash scripts (demos) source it directly, under `set -euo pipefail`:
 #
 #     . "$FLOX_RUNC_SRCDIR/tests/lib/common.sh"
 #
