@@ -156,6 +156,8 @@ frc_record_read(const char *path, struct frc_record *r, frc_error_t *err)
   r->disable_metrics = get_bool(o, "disable_metrics");
   r->has_hook = get_bool(o, "has_hook");
   r->bash = get_dup(o, "bash");
+  if (r->bash == NULL) /* a record of a release before "bash" */
+    r->bash = get_dup(o, "shell");
   r->owner = get_dup(o, "owner");
   r->name = get_dup(o, "name");
   {

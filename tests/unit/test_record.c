@@ -142,6 +142,29 @@ START_TEST(test_minimal)
 }
 END_TEST
 
+/* A container created by the previous release (its record names the
+ * hook's shell "shell") keeps working with exec after an upgrade. */
+START_TEST(test_previous_release)
+{
+  static const char old[] = "{\"id\": \"c\", \"runtime_root\": \"/run/a\", \"env_path\": \"/x\", "
+                            "\"gcroot\": \"g\", \"mode\": \"dev\", \"has_hook\": true, "
+                            "\"shell\": \"/nix/store/0000000000000000000000000000000a-bash/bin/bash\"}";
+  cleanup_record struct frc_record r = { 0 };
+  cleanup_free char *p = record_path("/run/a", "c");
+  cleanup_free char *d = xstrdup(p);
+  frc_error_t err = NULL;
+  bool found = false;
+  *strrchr(d, '/') = '\0';
+  ck_assert_int_eq(frc_mkdir_p(d, 0700, &err), 0);
+  ck_assert_int_eq(write_file_atomic(p, old, strlen(old), 0600, &err), 0);
+  ck_assert_int_eq(frc_record_load(&cfg, "/run/a", "c", &r, &found, &err), 0);
+  ck_assert(found);
+  ck_assert(r.has_hook);
+  ck_assert_ptr_nonnull(r.bash);
+  ck_assert_str_eq(r.bash, "/nix/store/0000000000000000000000000000000a-bash/bin/bash");
+}
+END_TEST
+
 START_TEST(test_lookup_by_root)
 {
   struct frc_record a = full("/run/a", "same");
@@ -309,6 +332,7 @@ main(void)
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_roundtrip);
   tcase_add_test(tc, test_minimal);
+  tcase_add_test(tc, test_previous_release);
   tcase_add_test(tc, test_lookup_by_root);
   tcase_add_test(tc, test_other_root_in_file);
   tcase_add_test(tc, test_damaged);
