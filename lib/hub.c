@@ -360,12 +360,29 @@ fetch_lockfile(struct ctx *c, const char *commit, unsigned gen, char **text, siz
   return 0;
 }
 
-/* Caches a lockfile the fetch child validated (in the root parent). */
+/* Caches a lockfile the fetch child validated (in the root parent): the
+ * child may be the attacker's, so the parent parses it again, with the
+ * parser's bounds, before anything is written (the same rule as the
+ * child's: only "no packages for this system" is not the text's fault). */
 static int
 store_generation(struct ctx *c, unsigned gen, const char *text, size_t len, frc_error_t *err)
 {
   cleanup_free char *path = gen_path(c, gen);
   cleanup_free char *dir = xasprintf("%s/gen/%u", c->dir, gen);
+  cleanup_lockfile struct frc_lockfile lock = { 0 };
+  frc_error_t perr = NULL;
+
+  if (frc_lockfile_parse(text, len, frc_nix_system(), &lock, &perr) < 0)
+    {
+      if (frc_error_get_code(perr) != FRC_ECODE_NOT_FOUND)
+        {
+          *err = perr;
+          return frc_error_wrap(err, "the fetch child handed over a lockfile for generation %u of %s "
+                                     "that does not parse: not cached",
+                                gen, c->label);
+        }
+      frc_error_release(&perr);
+    }
   if (frc_mkdir_p(dir, 0700, err) < 0 || write_file_atomic(path, text, len, 0600, err) < 0)
     return frc_error_wrap(err, "cannot cache %s", c->label);
   return 0;
