@@ -401,6 +401,7 @@ struct rm_walk
 {
   const char *top;
   unsigned long long mnt_id; /* the tree's mount: never left */
+  dev_t dev; /* and its device (kernels before 5.8 have no STATX_MNT_ID) */
   struct rm_id *failed;
   size_t nfailed;
   int first_errno;
@@ -464,7 +465,7 @@ rm_scan(struct rm_walk *w, int fd, char **child, struct statx *cst)
               dev_t dev = makedev(cst->stx_dev_major, cst->stx_dev_minor);
               if (rm_is_failed(w, dev, cst->stx_ino))
                 continue;
-              if ((cst->stx_mask & STATX_MNT_ID) && cst->stx_mnt_id != w->mnt_id)
+              if (((cst->stx_mask & STATX_MNT_ID) && cst->stx_mnt_id != w->mnt_id) || dev != w->dev)
                 {
                   rm_failed(w, dev, cst->stx_ino, e->d_name, EBUSY); /* a mount: leave it */
                   continue;
@@ -572,6 +573,7 @@ frc_rm_rf(const char *path, frc_error_t *err)
       return 0;
     }
   w.mnt_id = stx.stx_mnt_id;
+  w.dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
   fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return frc_error_errno(err, errno, "cannot remove `%s`", path);
