@@ -255,8 +255,8 @@ activation_mounts(const struct frc_container_call *c, struct frc_spec *spec,
                   const struct frc_environment *env, struct taken *taken, struct frc_record *rec,
                   frc_error_t *err)
 {
-  static const char *const rw[] = { "rbind", "rw", "nosuid", "nodev", NULL };
-  static const char *const ro[] = { "rbind", "ro", "nosuid", "nodev", NULL };
+  static const char *const rw[] = { "bind", "rw", "nosuid", "nodev", NULL };
+  static const char *const ro[] = { "bind", "ro", "nosuid", "nodev", NULL };
   struct frc_env_cache_request r = { 0 };
   const char *ca;
 

@@ -582,6 +582,7 @@ t_vars_hook() {
 	assert_not_contains "$CAP_OUT" "hook-ran" "nothing of the hook on stdout"
 	assert_json "$b/config.json" '.process.args[0] | test("^/nix/store/[0-9a-z]{32}-flox-runc-bash/bin/bash$")' "the node's bash, from the store"
 	assert_json "$b/config.json" '[.mounts[] | select(.destination == "/run/flox/env-cache")] | length == 1' "FLOX_ENV_CACHE mounted"
+	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/run/flox/")) | .options | index("rbind")] | all(. == null)' "FLOX_ENV_CACHE and the CA bundle bound like /nix, not recursively"
 
 	# ${PORT:-8000} without PORT in the container
 	local b2=$TEST_TMPDIR/t4d
