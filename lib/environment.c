@@ -142,15 +142,18 @@ save_record(const struct frc_env_request *req, const struct frc_environment *env
   return write_file_atomic(path, text, len, 0600, err);
 }
 
+/* The key's lock: exclusive to build (or, in `flox-runc gc`, to evict),
+ * shared to use a record that is there. */
 static int
-lock_key(const struct frc_env_request *req, const char *key, int *fd, frc_error_t *err)
+lock_key(const struct frc_env_request *req, const char *key, bool shared, int *fd, frc_error_t *err)
 {
   cleanup_free char *dir = xasprintf("%s/envs", req->config->state_dir);
   cleanup_free char *path = xasprintf("%s/%s.lock", dir, key);
+  static const char what[] = "another create that is building the same environment (or gc removing it)";
   if (frc_mkdir_p(dir, 0700, err) < 0)
     return -1;
-  if (frc_lock_file(path, req->deadline_ns,
-                    "another create that is building the same environment", fd, err)
+  if ((shared ? frc_lock_file_shared(path, req->deadline_ns, what, fd, err)
+              : frc_lock_file(path, req->deadline_ns, what, fd, err))
       < 0)
     return frc_error_wrap(err, "deadline_seconds=%ld", req->config->deadline_seconds);
   return 0;
@@ -546,7 +549,7 @@ frc_environment_nix_db(const struct frc_env_request *req, const struct frc_envir
   struct stat st;
 
   /* Built once per environment, under its lock; a warm create finds it. */
-  if (stat(db, &st) == 0 || (lock_key(req, env->key, &lock_fd, err) == 0 && stat(db, &st) == 0))
+  if (stat(db, &st) == 0 || (lock_key(req, env->key, false, &lock_fd, err) == 0 && stat(db, &st) == 0))
     {
       *db_dir = steal_pointer(&db);
       return 0;
@@ -586,10 +589,16 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
     return -1;
   if (compute_key(req, env->key, err) < 0)
     return -1;
+  /* The warm path reads and touches the record under the key's lock,
+   * shared: gc decides (by the record's age) and evicts under it,
+   * exclusive, so it either sees this use or is done before it. */
+  if (lock_key(req, env->key, true, &lock_fd, err) < 0)
+    return -1;
   if (load_record(req, env) == RECORD_USABLE)
     return 0;
+  close(steal_fd(&lock_fd));
   frc_environment_release(env);
-  if (compute_key(req, env->key, err) < 0 || lock_key(req, env->key, &lock_fd, err) < 0)
+  if (compute_key(req, env->key, err) < 0 || lock_key(req, env->key, false, &lock_fd, err) < 0)
     return -1;
   switch (load_record(req, env))
     {

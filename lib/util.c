@@ -148,8 +148,8 @@ frc_hex_digit(char c)
   return -1;
 }
 
-int
-frc_lock_file(const char *path, long long deadline_ns, const char *what, int *fd, frc_error_t *err)
+static int
+lock_file(const char *path, int op, long long deadline_ns, const char *what, int *fd, frc_error_t *err)
 {
   *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (*fd < 0)
@@ -158,7 +158,7 @@ frc_lock_file(const char *path, long long deadline_ns, const char *what, int *fd
     {
       struct timespec pause = { 0, 20 * 1000000L };
       struct timespec now;
-      if (flock(*fd, LOCK_EX | LOCK_NB) == 0)
+      if (flock(*fd, op | LOCK_NB) == 0)
         {
           struct stat held, named;
           /* `flox-runc gc` unlinks a lock file while holding it: a lock
@@ -183,6 +183,18 @@ frc_lock_file(const char *path, long long deadline_ns, const char *what, int *fd
         }
       nanosleep(&pause, NULL);
     }
+}
+
+int
+frc_lock_file(const char *path, long long deadline_ns, const char *what, int *fd, frc_error_t *err)
+{
+  return lock_file(path, LOCK_EX, deadline_ns, what, fd, err);
+}
+
+int
+frc_lock_file_shared(const char *path, long long deadline_ns, const char *what, int *fd, frc_error_t *err)
+{
+  return lock_file(path, LOCK_SH, deadline_ns, what, fd, err);
 }
 
 void

@@ -56,6 +56,9 @@ int frc_hex_digit(char c);
  * FRC_ECODE_DEADLINE). */
 int frc_lock_file(const char *path, long long deadline_ns, const char *what, int *fd,
                   frc_error_t *err);
+/* The same, shared: many holders, none while an exclusive one holds it. */
+int frc_lock_file_shared(const char *path, long long deadline_ns, const char *what, int *fd,
+                         frc_error_t *err);
 
 /* Reads at most max bytes; a bigger file is an error naming path and bound.
  * The result is NUL-terminated; *len (optional) excludes the NUL. */

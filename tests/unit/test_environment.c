@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -190,6 +191,40 @@ START_TEST(test_cold_then_warm)
 }
 END_TEST
 
+/* `flox-runc gc` decides by the record's age and evicts under the key's
+ * lock, exclusive: a warm create reads and touches the record under it
+ * too (shared), so it never uses an environment gc has chosen to remove;
+ * it waits (here: deadline 0, at once the deadline error). */
+START_TEST(test_warm_waits_for_gc)
+{
+  cleanup_environment struct frc_environment env = { 0 };
+  cleanup_environment struct frc_environment warm = { 0 };
+  cleanup_environment struct frc_environment again = { 0 };
+  frc_error_t err = NULL;
+  cleanup_close int gc_fd = -1;
+  cleanup_free char *lockp = NULL;
+
+  cold(&env);
+  lockp = xasprintf("%s/envs/%s.lock", cfg.state_dir, env.key);
+  gc_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  ck_assert_int_ge(gc_fd, 0);
+  ck_assert_int_eq(flock(gc_fd, LOCK_EX | LOCK_NB), 0); /* as gc_environments takes it */
+  ck_assert_int_lt(materialise(FRC_MODE_RUN, &warm, &err), 0);
+  ck_assert_int_eq(err->code, FRC_ECODE_DEADLINE);
+  frc_error_release(&err);
+  close(steal_fd(&gc_fd));
+  ck_assert_msg(materialise(FRC_MODE_RUN, &again, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert(!again.built);
+  /* and while a create uses it (shared), gc's exclusive try fails */
+  {
+    cleanup_close int user_fd = -1;
+    ck_assert_int_eq(frc_lock_file_shared(lockp, 0, "test", &user_fd, &err), 0);
+    gc_fd = open(lockp, O_RDWR | O_CLOEXEC);
+    ck_assert_int_lt(flock(gc_fd, LOCK_EX | LOCK_NB), 0);
+  }
+}
+END_TEST
+
 /* Whatever makes the record unusable leads to a rebuild, never to a
  * container on a half-present environment. */
 START_TEST(test_unusable_rebuilds)
@@ -312,6 +347,7 @@ main(void)
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_cold_then_warm);
   tcase_add_test(tc, test_unusable_rebuilds);
+  tcase_add_test(tc, test_warm_waits_for_gc);
   tcase_add_test(tc, test_record_without_closure);
   tcase_add_test(tc, test_mode_in_key);
   suite_add_tcase(s, tc);
