@@ -168,6 +168,26 @@ check_fetch_uid(const struct frc_config *c, struct doc *d)
     line(d, OK, "fetch_uid %ld, fetch_gid %ld (the unprivileged fetch child)", c->fetch_uid, c->fetch_gid);
 }
 
+/* The options of a request as the FloxHub client and nix-store make it: the
+ * ca_file, the node config's proxies. */
+static struct frc_http_opts
+http_opts(const struct frc_config *c, const char *url, size_t max_body)
+{
+  struct frc_http_opts o = { .ca_file = c->ca_file, .deadline_ns = frc_now_ns() + 15000000000LL,
+                             .max_body = max_body, .no_proxy = c->no_proxy };
+  o.proxy = str_has_prefix(url, "https://") ? c->https_proxy : c->http_proxy;
+  return o;
+}
+
+/* " (through the proxy P)" or "": the path a check took (malloc'd). */
+static char *
+via(const struct frc_http_opts *o, const char *url)
+{
+  const char *p = frc_http_proxy_in_use(o, url);
+  cleanup_free char *safe = p ? frc_url_redact(p) : NULL;
+  return safe ? xasprintf(" (through the proxy %s)", safe) : xstrdup("");
+}
+
 /* The hub: its git service must answer; a 5xx is a failing hub.  What the
  * root of a git service answers proves little (a healthy one may say 404),
  * so without --environment a 4xx is said, not judged; with it, the
@@ -176,27 +196,27 @@ static void
 check_hub(const struct frc_config *c, struct doc *d)
 {
   const char *token = d->o->token, *env_arg = d->o->environment;
-  struct frc_http_opts o = { .ca_file = c->ca_file, .deadline_ns = frc_now_ns() + 15000000000LL,
-                             .max_body = 1 << 20 };
+  struct frc_http_opts o = http_opts(c, c->floxhub_git_url, 1 << 20);
+  cleanup_free char *path = via(&o, c->floxhub_git_url);
   cleanup_http_response struct frc_http_response resp = { 0 };
   cleanup_error frc_error_t err = NULL;
 
   if (frc_http_request(&o, "GET", c->floxhub_git_url, NULL, NULL, 0, &resp, &err) < 0)
     {
-      line(d, PROBLEM, "FloxHub git service %s: %s: check the network, proxy variables or `ca_file`",
-           c->floxhub_git_url, err->msg);
+      line(d, PROBLEM, "FloxHub git service %s%s: %s: check the network, the proxy keys or `ca_file`",
+           c->floxhub_git_url, strstr(err->msg, "through the proxy") ? "" : path, err->msg);
       return;
     }
   if (resp.status >= 500)
-    line(d, PROBLEM, "FloxHub git service %s answers HTTP %ld: the hub is failing: retry later, or "
+    line(d, PROBLEM, "FloxHub git service %s answers HTTP %ld%s: the hub is failing: retry later, or "
                      "fix `floxhub_url` / `floxhub_git_url`",
-         c->floxhub_git_url, resp.status);
+         c->floxhub_git_url, resp.status, path);
   else if (resp.status >= 400 && env_arg == NULL)
-    line(d, NOTE, "FloxHub git service %s is reachable but answers HTTP %ld at its root, which "
+    line(d, NOTE, "FloxHub git service %s is reachable but answers HTTP %ld at its root%s, which "
                   "proves little: pass --environment OWNER/NAME to check an environment you use",
-         c->floxhub_git_url, resp.status);
+         c->floxhub_git_url, resp.status, path);
   else if (resp.status < 400)
-    line(d, OK, "FloxHub git service %s answers (HTTP %ld)", c->floxhub_git_url, resp.status);
+    line(d, OK, "FloxHub git service %s answers (HTTP %ld)%s", c->floxhub_git_url, resp.status, path);
   if (token && frc_token_check(token, (long long) time(NULL), &err) < 0)
     {
       line(d, PROBLEM, "token: %s", err->msg);
@@ -229,8 +249,11 @@ check_substituters(const struct frc_config *c, struct doc *d)
   for (char **s = c->substituters; s && *s; s++)
     {
       cleanup_free char *url = xasprintf("%s/nix-cache-info", *s);
-      struct frc_http_opts o = { .ca_file = c->ca_file, .deadline_ns = frc_now_ns() + 15000000000LL,
-                                 .max_body = 65536 };
+      /* nix-store reaches it with the system's CA bundle, through the proxy */
+      struct frc_http_opts o = http_opts(c, url, 65536);
+      cleanup_free char *path = NULL;
+      o.ca_file = NULL; /* not the hub's ca_file: $SSL_CERT_FILE or the system's, as Nix reads */
+      path = via(&o, url);
       cleanup_http_response struct frc_http_response resp = { 0 };
       cleanup_error frc_error_t err = NULL;
       if (str_has_prefix(*s, "file://"))
@@ -242,13 +265,14 @@ check_substituters(const struct frc_config *c, struct doc *d)
           continue;
         }
       if (frc_http_request(&o, "GET", url, NULL, NULL, 0, &resp, &err) < 0)
-        line(d, PROBLEM, "substituter %s: %s: fix the URL or the network", *s, err->msg);
+        line(d, PROBLEM, "substituter %s%s: %s: fix the URL, the network or the proxy keys", *s,
+             strstr(err->msg, "through the proxy") ? "" : path, err->msg);
       else if (resp.status != 200 || strstr(resp.body, "StoreDir: /nix/store") == NULL)
         line(d, PROBLEM, "substituter %s: /nix-cache-info answered HTTP %ld without StoreDir: "
                          "/nix/store: it is not a Nix binary cache for /nix/store",
              *s, resp.status);
       else
-        line(d, OK, "substituter %s is a binary cache for /nix/store", *s);
+        line(d, OK, "substituter %s is a binary cache for /nix/store%s", *s, path);
     }
   for (char **k = c->trusted_public_keys; k && *k; k++)
     {

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "dl.h"
@@ -114,18 +115,53 @@ frc_http_env_ca_file(void)
   return f && f[0] == '/' ? f : NULL;
 }
 
+/* Whether host matches no_proxy as libcurl reads it: "*", or a host name
+ * equal to an entry or under it (".example.com" and "example.com" both
+ * match a.example.com).  CIDR entries are not matched here. */
+static bool
+no_proxy_matches(const char *no_proxy, const char *host, size_t hlen)
+{
+  for (const char *p = no_proxy; p && *p;)
+    {
+      size_t n = strcspn(p, ", ");
+      const char *e = p;
+      size_t elen = n;
+      if (elen > 0 && e[0] == '.')
+        e++, elen--;
+      if ((n == 1 && p[0] == '*') || (elen > 0 && elen == hlen && strncasecmp(e, host, hlen) == 0)
+          || (elen > 0 && hlen > elen && host[hlen - elen - 1] == '.'
+              && strncasecmp(e, host + hlen - elen, elen) == 0))
+        return true;
+      p += n;
+      p += strspn(p, ", ");
+    }
+  return false;
+}
+
 const char *
 frc_http_proxy_in_use(const struct frc_http_opts *o, const char *url)
 {
   bool https = str_has_prefix(url, "https://");
-  const char *p = o->proxy;
+  const char *p = o->proxy, *np = o->no_proxy, *host = strstr(url, "://"), *end;
   if (p == NULL)
     {
       p = getenv(https ? "https_proxy" : "http_proxy");
       if ((p == NULL || !*p) && https)
         p = getenv("HTTPS_PROXY");
     }
-  return p && *p ? p : NULL;
+  if (p == NULL || !*p || host == NULL)
+    return NULL;
+  if (np == NULL)
+    np = getenv("no_proxy") ? getenv("no_proxy") : getenv("NO_PROXY");
+  host += 3;
+  end = host + strcspn(host, "/?#");
+  if (memchr(host, '@', (size_t) (end - host)))
+    host = (const char *) memchr(host, '@', (size_t) (end - host)) + 1;
+  if (*host == '[')
+    end = host + strcspn(host, "]") + 1;
+  else
+    end = host + strcspn(host, ":/?#");
+  return no_proxy_matches(np, host, (size_t) (end - host)) ? NULL : p;
 }
 
 /* X509_V_ERR_* values of OpenSSL's verify result (stable ABI numbers). */

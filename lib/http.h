@@ -56,7 +56,8 @@ void frc_http_response_release(struct frc_http_response *r);
 const char *frc_http_env_ca_file(void);
 
 /* The proxy a request to url goes through (o->proxy, else the environment's
- * variable for its scheme), for messages; NULL: none. */
+ * variable for its scheme; none when the host is in no_proxy), for messages;
+ * NULL: none. */
 const char *frc_http_proxy_in_use(const struct frc_http_opts *o, const char *url);
 
 /* CLOCK_MONOTONIC now, in nanoseconds. */

@@ -127,9 +127,36 @@ t_proxy_refuses() {
 	assert_contains "$(tail -n 1 <<<"$CAP_ERR")" "$REFUSING_PROXY" "names the proxy"
 }
 
+# doctor: the path to FloxHub and to each substituter, and which one fails
+t_doctor() {
+	local line
+	config "http_proxy=\"$MAIN_PROXY\""
+	: >"$MAIN_LOG"
+	capture "$FLOX_RUNC" doctor
+	line=$(grep "FloxHub git service" <<<"$CAP_OUT")
+	assert_contains "$line" "(through the proxy $MAIN_PROXY)" "FloxHub's path"
+	line=$(grep "substituter $(nixcache_url main)" <<<"$CAP_OUT")
+	assert_contains "$line" "ok       substituter $(nixcache_url main) is a binary cache for /nix/store (through the proxy $MAIN_PROXY)" "the cache's path"
+	[[ $(proxied "GET http://127.0.0.1:$CACHE_PORT/nix-cache-info") -ge 1 ]] || { diag "doctor's cache check did not go through the proxy"; return 1; }
+	# a proxy that is down: both checks fail, naming it
+	local port
+	port=$(free_port)
+	config "http_proxy=\"http://127.0.0.1:$port\"" 'no_proxy="localhost"'
+	capture "$FLOX_RUNC" doctor
+	assert_contains "$(grep "FloxHub git service" <<<"$CAP_OUT")" "cannot reach $HUB_URL/git through the proxy http://127.0.0.1:$port" "FloxHub fails via the proxy"
+	assert_contains "$(grep "substituter" <<<"$CAP_OUT")" "PROBLEM  substituter $(nixcache_url main): cannot reach" "the cache check fails"
+	assert_contains "$(grep "substituter" <<<"$CAP_OUT")" "through the proxy http://127.0.0.1:$port" "naming the proxy"
+	# no_proxy: direct, said so by saying nothing of a proxy
+	config "http_proxy=\"http://127.0.0.1:$port\"" 'no_proxy="127.0.0.1"'
+	capture "$FLOX_RUNC" doctor
+	assert_contains "$(grep "substituter" <<<"$CAP_OUT")" "ok       substituter $(nixcache_url main) is a binary cache for /nix/store" "direct"
+	assert_not_contains "$CAP_OUT" "through the proxy" "no proxy named"
+}
+
 tap_test "node config http_proxy: FloxHub and the cache through tinyproxy, prefetch works" t_config_proxy
 tap_test "http_proxy in the environment: the same" t_env_proxy
 tap_test "no_proxy bypasses the proxy" t_no_proxy
 tap_test "a proxy that is down: one line naming it" t_proxy_down
 tap_test "a proxy that refuses: one line naming it" t_proxy_refuses
+tap_test "doctor: the proxy path to FloxHub and the substituter, which one fails" t_doctor
 tap_done

@@ -173,10 +173,28 @@ t_redirect() {
 	[[ -s $TEST_TMPDIR/tls.good/log ]] || { diag "the redirect target saw no request"; return 1; }
 }
 
+# doctor checks TLS trust on the path to FloxHub and says which check failed
+t_doctor() {
+	config "https://localhost:$TLS_PORT_good" "$CA_FILE"
+	capture "$FLOX_RUNC" doctor
+	assert_contains "$CAP_OUT" "FloxHub git service https://localhost:$TLS_PORT_good/git" "checked"
+	assert_not_contains "$(grep "FloxHub git service" <<<"$CAP_OUT")" "problem" "trusted through ca_file"
+	config "https://localhost:$TLS_PORT_expired" "$CA_FILE"
+	capture "$FLOX_RUNC" doctor
+	assert_contains "$(grep "FloxHub git service" <<<"$CAP_OUT")" "its TLS certificate has expired" "expired"
+	config "https://localhost:$TLS_PORT_untrusted" "$CA_FILE"
+	capture "$FLOX_RUNC" doctor
+	assert_contains "$(grep "FloxHub git service" <<<"$CAP_OUT")" "not signed by a CA in the ca_file" "untrusted"
+	config "https://localhost:$TLS_PORT_wronghost" "$CA_FILE"
+	capture "$FLOX_RUNC" doctor
+	assert_contains "$(grep "FloxHub git service" <<<"$CAP_OUT")" "for another host name" "wrong host"
+}
+
 tap_test "HTTPS trusted through ca_file" t_ca_file
 tap_test "HTTPS trusted through the bundle in \$SSL_CERT_FILE; not the system's alone" t_system_bundle
 tap_test "untrusted certificate: one line, which and the fix" t_untrusted
 tap_test "expired certificate: one line, which and the fix" t_expired
 tap_test "wrong host name: one line, which and the fix" t_wrong_host
 tap_test "a redirect from https to http is refused" t_redirect
+tap_test "doctor: TLS trust to FloxHub, which check fails" t_doctor
 tap_done
