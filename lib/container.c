@@ -346,8 +346,9 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
   if (frc_environment_prepare(&preq, &p, err) < 0)
     return -1;
 
-  /* The container's own root on its closure, released at delete. */
-  if (frc_gcroot_set(cfg, "containers", taken.gcroot, p.env.pins, err) < 0)
+  /* The container's own root, released at delete: one link to the
+   * environment's root, which `flox-runc gc` keeps while it is there. */
+  if (frc_gcroot_link(cfg, taken.gcroot, p.env.key, err) < 0)
     return -1;
 
   if (d->ann.nix_mutable)

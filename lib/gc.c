@@ -191,15 +191,28 @@ gc_orphans(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *s
   return 0;
 }
 
-/* Pass 3: environments no container uses, unused for max_age. */
+/* Pass 3: environments no container record or container root uses,
+ * unused for max_age. */
 static int
 gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st, frc_error_t *err)
 {
   cleanup_free char *envs = xasprintf("%s/envs", o->config->state_dir);
   cleanup_free char *tmp = frc_store_physical(o->config, "/nix/var/flox-runc/tmp");
+  cleanup_free char *roots = frc_gcroot_dir(o->config, "containers", "");
   DIR *d;
   struct dirent *e;
 
+  /* An environment a container root refers to stays, record or not: its
+   * root is what pins the container's packages. */
+  if ((d = opendir(roots)) != NULL)
+    {
+      while ((e = readdir(d)) != NULL)
+        {
+          cleanup_free char *key = e->d_name[0] == '.' ? NULL : frc_gcroot_env_of(o->config, e->d_name);
+          push(&u->env_keys, &u->n_env, key);
+        }
+      closedir(d);
+    }
   if ((d = opendir(envs)) != NULL)
     {
       while ((e = readdir(d)) != NULL)

@@ -4,7 +4,9 @@
  * records of containers the real runtime no longer knows (a crashed node),
  * their GC roots and writable /nix overlays; overlays and container roots
  * that no record names; built environments unused for gc_max_age_seconds
- * (their GC roots and records: the node's Nix GC then frees the paths);
+ * that no container record or container root refers to (their GC roots,
+ * views, Nix databases and records: the node's Nix GC then frees the
+ * paths);
  * the FLOX_ENV_CACHE directories of deleted pod sandboxes and containers;
  * leftovers of interrupted builds, and temporary files of interrupted
  * writes (".<name>.XXXXXX" of write_file_atomic).  Anything younger than a

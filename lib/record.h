@@ -40,7 +40,7 @@ struct frc_record
   char **var_values;
   size_t nvars;
   char *overlay; /* the private /nix overlay directory, NULL when read-only */
-  char *gcroot; /* name of the container's GC root directory */
+  char *gcroot; /* name of the container's GC root (a link to its environment's) */
 };
 
 /* A container id flox-runc accepts for a Flox container (runc's own rule:

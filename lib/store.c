@@ -486,6 +486,44 @@ frc_gcroot_set(const struct frc_config *c, const char *kind, const char *name, c
 }
 
 int
+frc_gcroot_link(const struct frc_config *c, const char *name, const char *env_key, frc_error_t *err)
+{
+  cleanup_free char *link = frc_gcroot_dir(c, "containers", name);
+  cleanup_free char *target = xasprintf("../envs/%s", env_key);
+  cleanup_free char *parent = xstrdup(link);
+
+  *strrchr(parent, '/') = '\0';
+  if (frc_mkdir_p(parent, 0755, err) < 0)
+    return frc_error_wrap(err, "cannot create the GC root directory");
+  /* One left by a crashed create of the same name (a link, or a directory
+   * of links from before) is replaced. */
+  if (frc_rm_rf(link, err) < 0)
+    return -1;
+  if (symlink(target, link) < 0)
+    return frc_error_errno(err, errno, "cannot create the GC root `%s`", link);
+  return 0;
+}
+
+char *
+frc_gcroot_env_of(const struct frc_config *c, const char *name)
+{
+  cleanup_free char *link = frc_gcroot_dir(c, "containers", name);
+  char target[256];
+  ssize_t n = readlink(link, target, sizeof(target) - 1);
+  const char *key;
+
+  if (n <= 0)
+    return NULL;
+  target[n] = '\0';
+  if (!str_has_prefix(target, "../envs/"))
+    return NULL;
+  key = target + strlen("../envs/");
+  if (key[0] == '\0' || key[0] == '.' || strchr(key, '/'))
+    return NULL;
+  return xstrdup(key);
+}
+
+int
 frc_gcroot_release(const struct frc_config *c, const char *kind, const char *name, frc_error_t *err)
 {
   cleanup_free char *dir = frc_gcroot_dir(c, kind, name);

@@ -11,8 +11,9 @@
  * a Nix database registering a closure in a private root (--dump-db, then
  * --load-db);
  * and the GC roots flox-runc keeps as plain symlinks under
- * <store_root>/nix/var/nix/gcroots/flox-runc/ (a root directory holds one
- * link per store path it pins; removing the directory releases them).
+ * <store_root>/nix/var/nix/gcroots/flox-runc/ (an environment's root
+ * directory holds one link per store path it pins; removing the directory
+ * releases them; a container's root is one link to its environment's).
  */
 #ifndef FRC_STORE_H
 #define FRC_STORE_H
@@ -62,10 +63,21 @@ int frc_store_db_template(const struct frc_store *s, char *const *paths, const c
                           frc_error_t *err);
 
 /* GC roots: <gcroots>/flox-runc/<kind>/<name>/ with one symlink per path
- * (a set of the same name is replaced). */
+ * (a set of the same name is replaced): an environment's ("envs/<key>"). */
 char *frc_gcroot_dir(const struct frc_config *c, const char *kind, const char *name);
 int frc_gcroot_set(const struct frc_config *c, const char *kind, const char *name,
                    char *const *paths, frc_error_t *err);
+/* A container's root: ONE symlink containers/<name> -> ../envs/<env_key>,
+ * whatever the number of packages.  Nix's GC does not follow it (it points
+ * to a directory, not into the store): the environment's own root pins the
+ * packages, and `flox-runc gc` never removes an environment's root while a
+ * container root refers to it (frc_gcroot_env_of).  Replaces a root of the
+ * same name. */
+int frc_gcroot_link(const struct frc_config *c, const char *name, const char *env_key,
+                    frc_error_t *err);
+/* The environment key the container root name refers to; NULL when it is
+ * not such a link (missing, or a directory of links from before). */
+char *frc_gcroot_env_of(const struct frc_config *c, const char *name);
 int frc_gcroot_release(const struct frc_config *c, const char *kind, const char *name,
                        frc_error_t *err);
 

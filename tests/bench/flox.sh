@@ -12,7 +12,9 @@
 #     Again for an environment whose closure has 150 store paths (a package
 #     referencing 148 others, built by Nix here): 150 read-only binds in the spec;
 #     the runtime's create of that bundle against the small one is what the
-#     binds cost the runtime.
+#     binds cost the runtime.  And with the stub runtime for an environment
+#     of 150 packages (the same closure, each leaf a package of its own):
+#     what rooting the container costs per package.
 #  2. exec rewrite: `flox-runc exec --process F ID true` vs the runtime's
 #     `exec --process F ID true` into one running Flox container (F copied
 #     fresh each call).  Budget: 2 ms added.
@@ -158,6 +160,15 @@ top=$(build_big)
 jq --arg p "$top" '.packages += [.packages[0] + {install_id: "bench-top", attr_path: "bench-top",
 	pname: "bench-top", name: "bench-top", outputs: {out: $p}}]' "$TEST_TMPDIR/lock" >"$TEST_TMPDIR/lock-big"
 hub_publish bench/big "$TEST_TMPDIR/lock-big" >/dev/null
+# bench/many: hello, busybox and the 148 leaves, each a package of its own:
+# 150 packages pinned (the same closure), what a container's GC root costs
+# per package
+nix-store --store "$STORE" -q --references "$top" | grep . >"$TEST_TMPDIR/leaves"
+jq --rawfile ls "$TEST_TMPDIR/leaves" '.packages += [($ls | split("\n") | map(select(. != "")))[] as $p
+	| ($p | sub("^/nix/store/[a-z0-9]+-"; "")) as $n
+	| .packages[0] + {install_id: $n, attr_path: $n, pname: $n, name: $n, outputs: {out: $p}}]' \
+	"$TEST_TMPDIR/lock" >"$TEST_TMPDIR/lock-many"
+hub_publish bench/many "$TEST_TMPDIR/lock-many" >/dev/null
 warm_create bench/big:1 big
 big_closure=$(jq '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length' "$TEST_TMPDIR/projected-big/config.json")
 create_rt_big=$CREATE_RT
@@ -224,11 +235,17 @@ jq --arg s "$TEST_TMPDIR/stub" '.runtime = $s' "$TEST_TMPDIR/config.json" >"$TES
 # the cold rounds emptied the store: bench-top and its leaves again
 build_big >/dev/null
 "$FLOX_RUNC" --root "$ROOT" prefetch bench/big:1 >/dev/null
+"$FLOX_RUNC" --root "$ROOT" prefetch bench/many:1 >/dev/null
+rm -rf "$TEST_TMPDIR/pristine-many"
+cp -r "$TEST_TMPDIR/pristine" "$TEST_TMPDIR/pristine-many"
+bundle_jq "$TEST_TMPDIR/pristine-many" '.annotations["flox.dev/environment"] = "bench/many:1"'
+many_pins=$(jq '.packages | length' "$TEST_TMPDIR/lock-many")
 : >"$TEST_TMPDIR/sc.st"
 : >"$TEST_TMPDIR/sc.fr"
 : >"$TEST_TMPDIR/se.st"
 : >"$TEST_TMPDIR/se.fr"
 : >"$TEST_TMPDIR/sc.big"
+: >"$TEST_TMPDIR/sc.many"
 mkdir -p "$TEST_TMPDIR/sb/rootfs"
 cp -r "$TEST_TMPDIR/pristine" "$TEST_TMPDIR/stub-ex"
 FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" create --bundle "$TEST_TMPDIR/stub-ex" stub-ex >/dev/null
@@ -249,6 +266,12 @@ for i in $(seq "$N"); do
 	t1=$(now_us)
 	echo $((t1 - t0)) >>"$TEST_TMPDIR/sc.big"
 	FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" delete "sb$i" >/dev/null
+	cp "$TEST_TMPDIR/pristine-many/config.json" "$TEST_TMPDIR/sb/config.json"
+	t0=$(now_us)
+	FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" create --bundle "$TEST_TMPDIR/sb" "sm$i"
+	t1=$(now_us)
+	echo $((t1 - t0)) >>"$TEST_TMPDIR/sc.many"
+	FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" delete "sm$i" >/dev/null
 	cp "$TEST_TMPDIR/proc.json" "$TEST_TMPDIR/p.json"
 	t0=$(now_us)
 	"$TEST_TMPDIR/stub" --root "$ROOT" exec --process "$TEST_TMPDIR/p.json" stub-ex
@@ -263,6 +286,7 @@ FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" delete stub-
 sc_st=$(median <"$TEST_TMPDIR/sc.st")
 sc_fr=$(median <"$TEST_TMPDIR/sc.fr")
 sc_big=$(median <"$TEST_TMPDIR/sc.big")
+sc_many=$(median <"$TEST_TMPDIR/sc.many")
 se_st=$(median <"$TEST_TMPDIR/se.st")
 se_fr=$(median <"$TEST_TMPDIR/se.fr")
 
@@ -283,6 +307,7 @@ cat <<MD
 | cold materialisation (hello + busybox) | $mat_nix | $mat_fr | $over % | 10 % | $(verdict "$over" 10) |
 | warm create, flox-runc alone (stub runtime) | $sc_st | $sc_fr | $((sc_fr - sc_st)) µs | 10000 µs | $(verdict $((sc_fr - sc_st)) 10000) |
 | warm create, $big_closure-path closure, flox-runc alone (stub runtime) | $sc_st | $sc_big | $((sc_big - sc_st)) µs | 10000 µs | $(verdict $((sc_big - sc_st)) 10000) |
+| warm create, $many_pins packages pinned, flox-runc alone (stub runtime) | $sc_st | $sc_many | $((sc_many - sc_st)) µs | 10000 µs | $(verdict $((sc_many - sc_st)) 10000) |
 | exec rewrite, flox-runc alone (stub runtime) | $se_st | $se_fr | $((se_fr - se_st)) µs | 2000 µs | $(verdict $((se_fr - se_st)) 2000) |
 MD
 if ((CHECK)) && { ((add_create > 10000)) || ((add_create_big > 10000)) || ((add_exec > 2000)) || ((over > 10)); }; then

@@ -40,7 +40,8 @@
 #      byte-identical, no /nix, no FLOX_ENV); exec (containerd's argv, detached
 #      and not) into a Flox container is activated, into a container listed in
 #      flox.dev/skip-containers-exec it is not (process file byte-identical).
-#   7. GC: `nix-store --gc` while a Flox container runs keeps its closure;
+#   7. GC: `nix-store --gc` while a Flox container runs keeps its closure
+#      (its GC root is one link to its environment's; 7b: with 9 packages);
 #      `delete` + `delete --force` (both exit 0) release the container's root
 #      and record; `flox-runc gc --max-age 0` + `nix-store --gc` then remove
 #      hello from the store: a deleted container pins nothing.
@@ -152,6 +153,7 @@ nixcache_lock "$L/ghost" hello --fake ghost
 nixcache_lock "$L/conflict" conflict-a conflict-b
 nixcache_lock "$L/prop" propagator
 nixcache_lock "$L/propdev" propagator --mode dev
+nixcache_lock "$L/many" busybox hello greet devtool propagator propdep propdeep langtools conflict-a
 hub_publish acme/hello "$L/hello1" >/dev/null
 hub_publish acme/cold "$L/hello1" >/dev/null # hello only, for the cold-store tests
 hub_publish acme/tools "$L/tools" >/dev/null
@@ -161,6 +163,7 @@ hub_publish acme/ghost "$L/ghost" >/dev/null
 hub_publish acme/conflict "$L/conflict" >/dev/null
 hub_publish acme/prop "$L/prop" >/dev/null
 hub_publish acme/propdev "$L/propdev" >/dev/null
+hub_publish acme/many "$L/many" >/dev/null
 GHOST=$(jq -r '.packages[] | select(.install_id == "ghost") | .outputs.out' "$L/ghost")
 
 # ------------------------------------------------------------------ helpers
@@ -814,7 +817,16 @@ t_gc() {
 			return 1
 		}
 	done
-	assert_contains "$(nix_store "$store" --gc --print-roots)" "/gcroots/flox-runc/containers/" "a container root"
+	# the container's root is one link to its environment's, which pins
+	local key croot
+	key=$(jq -r .env_key "$(record_of "$id" "$state")")
+	croot=$(gcroots_of "$id" "$store")
+	[[ -L "$croot" ]] || {
+		diag "FAIL: the container's GC root $croot is not one symlink"
+		return 1
+	}
+	assert_eq "../envs/$key" "$(readlink "$croot")" "the container's GC root refers to its environment's"
+	assert_contains "$(nix_store "$store" --gc --print-roots)" "/gcroots/flox-runc/envs/$key/" "the environment's root pins"
 	write_process_file "$b/p.json" hello
 	capture fr exec --process "$b/p.json" "$id"
 	assert_rc 0 "exec hello after the GC"
@@ -862,6 +874,70 @@ t_gc() {
 			return 1
 		fi
 		diag "note: $p kept only by processes outside this test:$kept"
+	done
+}
+
+# 7b: many pinned packages: the container's root is still one link; a live
+# (nix-mutable) container keeps every package through flox-runc gc and
+# nix-store --gc; deleted, the environment, its view and Nix database go.
+t_gc_many() {
+	local st=$TEST_TMPDIR/s7b cfg=$TEST_TMPDIR/config7b.json b=$TEST_TMPDIR/t7b id=e2e-gc-many
+	local store=$st/store state=$st/state key croot pins closure p old
+	write_config "$cfg" "$store" "$state" "$(nixcache_url main)"
+	export FLOX_RUNC_CONFIG=$cfg
+	flox_bundle "$b" busybox acme/many sleep 86400
+	bundle_annotate "$b" flox.dev/nix-mutable true
+	create_ok "$id" "$b"
+	capture fr start "$id"
+	assert_rc 0 "start"
+	key=$(jq -r .env_key "$(record_of "$id" "$state")")
+	pins=$(jq -r '.pins[]' "$state/envs/$key.json")
+	[[ $(wc -l <<<"$pins") -ge 9 ]] || {
+		diag "FAIL: only $(wc -l <<<"$pins") packages pinned"
+		return 1
+	}
+	closure=$(nix_store "$store" -qR $pins)
+	croot=$(gcroots_of "$id" "$store")
+	[[ -L "$croot" ]] || {
+		diag "FAIL: the container's GC root $croot is not one symlink"
+		return 1
+	}
+	assert_eq "../envs/$key" "$(readlink "$croot")" "the container's GC root refers to its environment's"
+	[[ -d "$state/views/$key.nixdb" ]] || {
+		diag "FAIL: no Nix database template beside the view"
+		return 1
+	}
+
+	old=$(date -d '-1 day' '+%Y-%m-%d %H:%M:%S')
+	find "$state" "$store/nix/var/nix/gcroots/flox-runc" "$store/nix/var/flox-runc" -exec touch -h -d "$old" {} +
+	capture fr gc --max-age 0
+	assert_rc 0 "flox-runc gc while the container runs"
+	assert_contains "$CAP_OUT" " 0 environments" "the live container's environment is kept"
+	capture nix_store "$store" --gc
+	assert_rc 0 "nix-store --gc while the container runs"
+	for p in $closure; do
+		[[ -e "$store$p" ]] || {
+			diag "FAIL: $p was collected while its container runs"
+			return 1
+		}
+	done
+
+	capture fr kill "$id" 9
+	wait_for status_is "$id" stopped
+	delete_twice "$id"
+	assert_empty "$(lsfind "$store/nix/var/nix/gcroots/flox-runc/containers" -mindepth 1)" "container GC roots left"
+	capture fr gc --max-age 0
+	assert_rc 0 "flox-runc gc after delete"
+	assert_contains "$CAP_OUT" " 1 environments" "gc evicted the environment"
+	assert_empty "$(lsfind "$state/views" -mindepth 1 -maxdepth 1)" "views and Nix databases after gc"
+	capture nix_store "$store" --gc
+	assert_rc 0 "nix-store --gc after delete and gc"
+	# busybox may be kept by other processes of the machine (see t_gc)
+	for p in $pins; do
+		[[ "$p" == *-busybox-* || ! -e "$store$p" ]] || {
+			diag "FAIL: $p is still in the store after delete, gc and nix-store --gc"
+			return 1
+		}
 	done
 }
 
@@ -1433,6 +1509,7 @@ t_timed "5. read-only /nix (EROFS) vs nix-mutable overlay; node store unchanged;
 t_timed "6a. flox.dev/skip-containers: untouched from its image" t_skip_containers
 t_timed "6b. exec activated into a Flox container, not into a skip-containers-exec one" t_skip_exec
 t_timed "7. GC keeps a running container's closure; delete + gc free everything" t_gc
+t_timed "7b. many packages: one link per container root; a live container keeps all through GC; delete releases" t_gc_many
 t_timed "8. 8 concurrent creates: one download per NAR, one build" t_concurrent
 t_timed "9. SIGKILL during materialisation: nothing left, the retry succeeds" t_sigkill
 t_timed "9b. SIGKILL while building the tree: the retry removes the half-built one" t_crash_build

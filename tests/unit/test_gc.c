@@ -7,8 +7,11 @@
  * orphaned container roots; environments unused for max_age (tree, GC root
  * and record) but not those a record uses or recently used; FLOX_ENV_CACHE
  * of deleted sandboxes and containers; leftovers of interrupted writes and
- * builds; --dry-run removes nothing and counts the same records. */
+ * builds; --dry-run removes nothing and counts the same records.  A
+ * container's root is one link to its environment's root, whatever the
+ * number of packages, and keeps that environment while it is there. */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -95,11 +98,10 @@ container(const char *id, const char *env_key, long seconds)
   cleanup_free char *env_path = xasprintf("/nix/var/flox-runc/envs/%s", env_key);
   struct frc_record r = { .id = (char *) id, .runtime_root = "/run/r", .env_key = (char *) env_key,
                           .env_path = env_path, .gcroot = gcroot };
-  char *const pins[] = { (char *) P1, NULL };
   frc_error_t err = NULL;
   cleanup_free char *key = NULL;
   ck_assert_int_eq(frc_record_save(&cfg, &r, &err), 0);
-  ck_assert_int_eq(frc_gcroot_set(&cfg, "containers", gcroot, pins, &err), 0);
+  ck_assert_int_eq(frc_gcroot_link(&cfg, gcroot, env_key, &err), 0);
   ck_assert_int_eq(frc_record_key("/run/r", id, &key, &err), 0);
   key[16] = '\0';
   char *path = xasprintf("%s/containers/%s/%s.json", cfg.state_dir, key, id);
@@ -279,6 +281,81 @@ START_TEST(test_release_then_evict)
 }
 END_TEST
 
+/* The link itself aged (utime would follow it to the environment's root). */
+static void
+age_link(const char *path, long seconds)
+{
+  struct timespec ts[2] = { { time(NULL) - seconds, 0 }, { time(NULL) - seconds, 0 } };
+  ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+START_TEST(test_container_root_is_one_link)
+{
+  char *paths[201];
+  cleanup_free char *root = frc_gcroot_dir(&cfg, "containers", "k-c1");
+  cleanup_free char *key = NULL;
+  frc_error_t err = NULL;
+  char target[256];
+  ssize_t n;
+  struct stat st;
+
+  /* an environment of 200 packages: its root has 200 links, the
+   * container's is one */
+  for (int i = 0; i < 200; i++)
+    paths[i] = xasprintf("/nix/store/%032d-pkg-%d", i, i);
+  paths[200] = NULL;
+  ck_assert_int_eq(frc_gcroot_set(&cfg, "envs", "e-many", paths, &err), 0);
+  for (int i = 0; i < 200; i++)
+    free(paths[i]);
+  ck_assert_msg(frc_gcroot_link(&cfg, "k-c1", "e-many", &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_int_eq(lstat(root, &st), 0);
+  ck_assert(S_ISLNK(st.st_mode));
+  n = readlink(root, target, sizeof(target) - 1);
+  ck_assert_int_gt(n, 0);
+  target[n] = '\0';
+  ck_assert_str_eq(target, "../envs/e-many");
+  key = frc_gcroot_env_of(&cfg, "k-c1");
+  ck_assert_ptr_nonnull(key);
+  ck_assert_str_eq(key, "e-many");
+  /* again (a crashed create of the same id), over a link or a directory
+   * of links from before */
+  ck_assert_int_eq(frc_gcroot_link(&cfg, "k-c1", "e-many", &err), 0);
+  ck_assert_int_eq(frc_gcroot_release(&cfg, "containers", "k-c1", &err), 0);
+  ck_assert(!exists(root));
+  ck_assert_ptr_null(frc_gcroot_env_of(&cfg, "k-c1"));
+  ck_assert_int_eq(mkdir(root, 0755), 0);
+  ck_assert_ptr_null(frc_gcroot_env_of(&cfg, "k-c1"));
+  ck_assert_int_eq(frc_gcroot_link(&cfg, "k-c1", "e-many", &err), 0);
+  ck_assert_int_eq(lstat(root, &st), 0);
+  ck_assert(S_ISLNK(st.st_mode));
+}
+END_TEST
+
+/* A container root with no record (a create in flight, within the grace
+ * period) keeps its environment; orphaned long ago, the root goes and then
+ * the environment. */
+START_TEST(test_root_keeps_environment)
+{
+  frc_error_t err = NULL;
+  struct frc_gc_stats st;
+  struct frc_gc_opts o = { .config = &cfg, .runtime = &rt, .max_age_seconds = MAX_AGE };
+  cleanup_free char *croot = frc_gcroot_dir(&cfg, "containers", "k-inflight");
+  cleanup_free char *eroot = frc_gcroot_dir(&cfg, "envs", "e-linked");
+
+  environment("e-linked", 2 * MAX_AGE);
+  ck_assert_int_eq(frc_gcroot_link(&cfg, "k-inflight", "e-linked", &err), 0);
+  ck_assert_msg(frc_gc_run(&o, &st, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_uint_eq(st.environments, 0);
+  ck_assert_uint_eq(st.container_roots, 0);
+  ck_assert(exists(eroot));
+  age_link(croot, OLD);
+  ck_assert_msg(frc_gc_run(&o, &st, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_uint_eq(st.container_roots, 1);
+  ck_assert_uint_eq(st.environments, 1);
+  ck_assert(!exists(eroot) && !exists(croot));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -289,6 +366,8 @@ main(void)
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_gc);
   tcase_add_test(tc, test_release_then_evict);
+  tcase_add_test(tc, test_container_root_is_one_link);
+  tcase_add_test(tc, test_root_keeps_environment);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
