@@ -329,6 +329,34 @@ parse_v0_refs(struct frc_git_remote *r, struct frc_pkt_reader *rd, struct frc_pk
   return check_object_format(r, err);
 }
 
+/* Length of "scheme://host[:port]" of url. */
+static size_t
+origin_len(const char *url)
+{
+  const char *h = strstr(url, "://");
+  return h ? (size_t) (h + 3 - url) + strcspn(h + 3, "/?#") : 0;
+}
+
+/* As git's client (http.followRedirects=initial): when discovery was
+ * redirected, the repository is where it ended, and the POSTs go there (a
+ * redirected POST would turn into a GET).  Only within the same origin
+ * (scheme, host, port): credentials never follow to another host. */
+static void
+rebase_after_redirect(struct frc_git_remote *r, const char *to)
+{
+  static const char tail[] = "/info/refs?service=git-upload-pack";
+  size_t n, o;
+  if (to == NULL)
+    return;
+  n = strlen(to);
+  o = origin_len(r->url);
+  if (n <= sizeof(tail) - 1 || strcmp(to + n - (sizeof(tail) - 1), tail) != 0 || o == 0
+      || origin_len(to) != o || strncasecmp(to, r->url, o) != 0)
+    return;
+  free(r->url);
+  r->url = xstrndup(to, n - (sizeof(tail) - 1));
+}
+
 static int
 discover(struct frc_git_remote *r, frc_error_t *err)
 {
@@ -342,6 +370,7 @@ discover(struct frc_git_remote *r, frc_error_t *err)
               CT_ADVERTISEMENT, &resp, err)
       < 0)
     return -1;
+  rebase_after_redirect(r, resp.redirected_to);
   frc_pkt_reader_init(&rd, resp.body, resp.len);
   if (frc_pkt_read_line(&rd, &p, err) < 0)
     return -1;

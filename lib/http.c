@@ -353,6 +353,14 @@ frc_http_request(const struct frc_http_opts *o, const char *method, const char *
   c->curl_easy_getinfo(easy.h, CURLINFO_RESPONSE_CODE, &resp->status);
   if (c->curl_easy_getinfo(easy.h, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
     resp->content_type = xstrdup(ctype);
+  {
+    long nredirects = 0;
+    char *eff = NULL;
+    if (c->curl_easy_getinfo(easy.h, CURLINFO_REDIRECT_COUNT, &nredirects) == CURLE_OK
+        && nredirects > 0 && c->curl_easy_getinfo(easy.h, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK
+        && eff)
+      resp->redirected_to = xstrdup(eff);
+  }
   resp->body = sink.buf ? sink.buf : xmalloc0(1);
   resp->len = sink.len;
   return 0;
@@ -363,5 +371,6 @@ frc_http_response_release(struct frc_http_response *r)
 {
   free(r->body);
   free(r->content_type);
+  free(r->redirected_to);
   memset(r, 0, sizeof(*r));
 }

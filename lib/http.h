@@ -38,6 +38,7 @@ struct frc_http_response
   char *body; /* NUL-terminated, len bytes */
   size_t len;
   char *content_type; /* NULL when absent */
+  char *redirected_to; /* the URL answered after following redirects, NULL: not redirected */
 };
 
 /* Performs one request.  Returns 0 when a complete response arrived, whatever

@@ -61,6 +61,7 @@ DEFAULT_CONTROL = {
     "git_defaults": False,
     "hide_caps": [],
     "redirect": "",
+    "redirect_strip": "",
     "only_paths_matching": "",
     "remaining": -1,
 }
@@ -370,7 +371,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._drop()
                 return
             if faults.get("redirect"):
-                self._send_simple(302, "moved\n", {"Location": faults["redirect"] + target})
+                strip = faults.get("redirect_strip") or ""
+                rest_of = target[len(strip):] if strip and target.startswith(strip) else target
+                self._send_simple(302, "moved\n", {"Location": faults["redirect"] + rest_of})
                 return
             status = int(faults.get("status") or 0)
             if status:

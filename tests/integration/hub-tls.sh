@@ -171,6 +171,18 @@ t_redirect() {
 	printf '{}\n' >"$TEST_TMPDIR/tls.good2/ctl"
 	assert_rc 0 "https -> https redirect followed: $CAP_ERR"
 	[[ -s $TEST_TMPDIR/tls.good/log ]] || { diag "the redirect target saw no request"; return 1; }
+	# a moved repository on the same server: discovery is redirected, the
+	# POSTs then go to where it ended (as git's client does), not through a
+	# redirect that would turn them into GETs
+	printf '{"redirect": "https://localhost:%s/git/acme", "redirect_strip": "/git/oldacme", "only_paths_matching": "/git/oldacme/"}\n' \
+		"$TLS_PORT_good" >"$TEST_TMPDIR/tls.good/ctl"
+	: >"$TEST_TMPDIR/tls.good/log"
+	config "https://localhost:$TLS_PORT_good" "$CA_FILE"
+	resolve oldacme/hello:1
+	printf '{}\n' >"$TEST_TMPDIR/tls.good/ctl"
+	assert_rc 0 "a moved repository: $CAP_ERR"
+	assert_eq "$P1" "$(jq -r '.packages[0].store_paths[0]' <<<"$CAP_OUT")" "its lockfile"
+	assert_eq 1 "$(grep -c '"status": 302' "$TEST_TMPDIR/tls.good/log")" "one redirect: discovery only"
 }
 
 # doctor checks TLS trust on the path to FloxHub and says which check failed
