@@ -25,9 +25,7 @@ split_dirs(const char *s, size_t *n)
     {
       const char *c = strchr(p, ':');
       size_t l = c ? (size_t) (c - p) : strlen(p);
-      v = xrealloc(v, (*n + 2) * sizeof(char *));
-      v[(*n)++] = xstrndup(p, l);
-      v[*n] = NULL;
+      frc_strv_push(&v, n, xstrndup(p, l));
       if (c == NULL)
         break;
       p = c + 1;

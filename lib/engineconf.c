@@ -353,7 +353,7 @@ judge_containerd_runtimes(const struct view *v, const struct frc_containerd_conf
         const char *table = v->kv[i]->table, *prefix = cri_plugins[p].runtimes, *name;
         cleanup_free char *bin = NULL, *type = NULL, *label = NULL;
         const struct frc_toml_kv *bkv, *tkv, *pods;
-        bool dup = false, read;
+        bool read;
         long fversion;
         size_t nlen;
         if (!str_has_prefix(table, prefix))
@@ -364,13 +364,9 @@ judge_containerd_runtimes(const struct view *v, const struct frc_containerd_conf
           continue;
         {
           cleanup_free char *rt = xasprintf("%.*s/%zu", (int) nlen, name, p);
-          for (size_t s = 0; s < nseen; s++)
-            dup = dup || strcmp(seen[s], rt) == 0;
-          if (dup)
+          if (frc_strv_has(seen, nseen, rt))
             continue;
-          seen = xrealloc(seen, (nseen + 2) * sizeof(char *));
-          seen[nseen++] = steal_pointer(&rt);
-          seen[nseen] = NULL;
+          frc_strv_push(&seen, &nseen, steal_pointer(&rt));
         }
         {
           cleanup_free char *rtable = xasprintf("%.*s", (int) (strlen(prefix) + nlen), table);
@@ -592,9 +588,7 @@ frc_crio_files(const char *host_root)
           size_t len = strlen(e->d_name);
           if (e->d_name[0] == '.' || len <= 5 || strcmp(e->d_name + len - 5, ".conf") != 0)
             continue;
-          out = xrealloc(out, (n + 2) * sizeof(char *));
-          out[n++] = xasprintf("/etc/crio/crio.conf.d/%s", e->d_name);
-          out[n] = NULL;
+          frc_strv_push(&out, &n, xasprintf("/etc/crio/crio.conf.d/%s", e->d_name));
         }
       closedir(d);
     }
@@ -632,17 +626,12 @@ frc_check_crio(const char *host_root, const char *const *paths, const struct frc
       const char *table = v.kv[i]->table, *name;
       const struct frc_toml_kv *pkv, *tkv;
       cleanup_free char *bin = NULL, *type = NULL;
-      bool dup = false;
       if (!str_has_prefix(table, prefix) || strchr(table + strlen(prefix), '.') != NULL)
         continue;
       name = table + strlen(prefix);
-      for (size_t s = 0; s < nseen; s++)
-        dup = dup || strcmp(seen[s], name) == 0;
-      if (dup)
+      if (frc_strv_has(seen, nseen, name))
         continue;
-      seen = xrealloc(seen, (nseen + 2) * sizeof(char *));
-      seen[nseen++] = xstrdup(name);
-      seen[nseen] = NULL;
+      frc_strv_push(&seen, &nseen, xstrdup(name));
       pkv = view_get(&v, table, "runtime_path");
       bin = pkv ? frc_toml_string(pkv->value) : NULL;
       if (bin == NULL || !chk->is_self(bin, chk->self_data))

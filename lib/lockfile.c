@@ -700,9 +700,7 @@ frc_lockfile_parse(const char *text, size_t len, const char *system, struct frc_
       for (size_t j = 0; j < p->noutputs; j++)
         if (frc_strset_add(&ps.paths, p->outputs[j].path))
           {
-            out->paths = xrealloc(out->paths, (out->npaths + 2) * sizeof(char *));
-            out->paths[out->npaths++] = xstrdup(p->outputs[j].path);
-            out->paths[out->npaths] = NULL;
+            frc_strv_push(&out->paths, &out->npaths, xstrdup(p->outputs[j].path));
           }
     }
   out->n_other = ps.counter;

@@ -88,9 +88,7 @@ frc_view_build(const struct frc_config *c, const char *env_key, char *const *clo
             return frc_error_errno(err, errno, "closure path `%s` is missing from the store", phys);
           if (S_ISLNK(st.st_mode))
             continue;
-          out = xrealloc(out, (n + 2) * sizeof(char *));
-          out[n++] = xstrdup(*p);
-          out[n] = NULL;
+          frc_strv_push(&out, &n, xstrdup(*p));
         }
       *binds = steal_pointer(&out);
       return 0;
@@ -118,9 +116,7 @@ frc_view_build(const struct frc_config *c, const char *env_key, char *const *clo
         goto fail;
       if (r == 1)
         {
-          out = xrealloc(out, (n + 2) * sizeof(char *));
-          out[n++] = xstrdup(*p);
-          out[n] = NULL;
+          frc_strv_push(&out, &n, xstrdup(*p));
         }
     }
   if (rename(tmp, final) < 0)

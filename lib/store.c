@@ -335,9 +335,7 @@ split_lines(const char *text, size_t *n_out)
       size_t len = e ? (size_t) (e - p) : strlen(p);
       if (len > 0)
         {
-          v = xrealloc(v, (n + 2) * sizeof(char *));
-          v[n++] = xstrndup(p, len);
-          v[n] = NULL;
+          frc_strv_push(&v, &n, xstrndup(p, len));
         }
       p += len + (e != NULL);
     }

@@ -236,9 +236,7 @@ frc_toml_string_array(const char *v)
       end = strchr(p, q);
       if (end == NULL)
         break;
-      out = xrealloc(out, (n + 2) * sizeof(char *));
-      out[n++] = xstrndup(p, (size_t) (end - p));
-      out[n] = NULL;
+      frc_strv_push(&out, &n, xstrndup(p, (size_t) (end - p)));
       p = end + 1;
     }
   frc_strv_freep(&out);
