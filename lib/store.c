@@ -438,6 +438,11 @@ frc_store_db_template(const struct frc_store *s, char *const *paths, const char 
   if (r2.status != 0 || r2.timed_out)
     return nix_failed(s, "loading the closure's registrations into a Nix database", &r2, &prog.errs,
                       paths, err);
+  {
+    /* Nix's 8 MiB reserve for its GC: not needed in a template */
+    cleanup_free char *reserved = xasprintf("%s/nix/var/nix/db/reserved", root);
+    unlink(reserved);
+  }
   return 0;
 }
 

@@ -916,10 +916,12 @@ t_gc_many() {
 		return 1
 	}
 	assert_eq "../envs/$key" "$(readlink "$croot")" "the container's GC root refers to its environment's"
-	[[ -d "$state/views/$key.nixdb" ]] || {
+	[[ -s "$state/views/$key.nixdb/nix/var/nix/db/db.sqlite" ]] || {
 		diag "FAIL: no Nix database template beside the view"
 		return 1
 	}
+	# not Nix's 8 MiB GC reserve, per environment
+	assert_empty "$(lsfind "$state/views/$key.nixdb" -name reserved)" "the template's reserved file"
 
 	old=$(date -d '-1 day' '+%Y-%m-%d %H:%M:%S')
 	find "$state" "$store/nix/var/nix/gcroots/flox-runc" "$store/nix/var/flox-runc" -exec touch -h -d "$old" {} +
