@@ -5,7 +5,8 @@
 #   the node config's http_proxy: a prefetch (FloxHub resolution + nix-store
 #   substitution) succeeds and the proxy's log shows the FloxHub and the
 #   cache requests; the standard http_proxy environment works the same;
-#   no_proxy bypasses it; a proxy that is down or refuses gives one line
+#   no_proxy bypasses it; https goes through a CONNECT tunnel; a proxy that
+#   is down or refuses gives one line
 #   naming the proxy.
 #
 # Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR.  TAP output; 77 = skipped.
@@ -13,7 +14,7 @@
 set -euo pipefail
 # shellcheck source=tests/lib/suite.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
-suite_needs --root --flox-runc --nix jq python3 git tinyproxy
+suite_needs --root --flox-runc --nix jq python3 git tinyproxy openssl
 unset http_proxy https_proxy HTTPS_PROXY no_proxy NO_PROXY all_proxy ALL_PROXY
 
 tmpdir_setup flox-runc-proxy
@@ -127,6 +128,25 @@ t_proxy_refuses() {
 	assert_contains "$(tail -n 1 <<<"$CAP_ERR")" "$REFUSING_PROXY" "names the proxy"
 }
 
+# https through the proxy: a CONNECT tunnel (the proxy sees the host only)
+t_https_connect() {
+	local d=$TEST_TMPDIR/tlshub
+	mkdir -p "$d"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+		-addext subjectAltName=DNS:localhost -keyout "$d/key.pem" -out "$d/cert.pem" 2>/dev/null
+	python3 "$HUB_PY/floxhub.py" --root "$HUB_ROOT" --port 0 --port-file "$d/port" \
+		--tls-cert "$d/cert.pem" --tls-key "$d/key.pem" --log "$d/log" --quiet &
+	cleanup_pid "$!"
+	wait_for test -s "$d/port" || { diag "the TLS hub did not start"; return 1; }
+	config "https_proxy=\"$MAIN_PROXY\"" "ca_file=\"$d/cert.pem\"" \
+		"floxhub_url=\"https://localhost:$(cat "$d/port")\""
+	: >"$MAIN_LOG"
+	capture "$FLOX_RUNC" resolve --json acme/hello
+	assert_rc 0 "resolved over https through the proxy: $CAP_ERR"
+	[[ $(proxied "CONNECT localhost:$(cat "$d/port")") -ge 1 ]] || { diag "no CONNECT in the proxy's log"; return 1; }
+	[[ -s $d/log ]] || { diag "the TLS hub saw no request"; return 1; }
+}
+
 # doctor: the path to FloxHub and to each substituter, and which one fails
 t_doctor() {
 	local line
@@ -158,5 +178,6 @@ tap_test "http_proxy in the environment: the same" t_env_proxy
 tap_test "no_proxy bypasses the proxy" t_no_proxy
 tap_test "a proxy that is down: one line naming it" t_proxy_down
 tap_test "a proxy that refuses: one line naming it" t_proxy_refuses
+tap_test "https_proxy: FloxHub over https through a CONNECT tunnel" t_https_connect
 tap_test "doctor: the proxy path to FloxHub and the substituter, which one fails" t_doctor
 tap_done
