@@ -27,6 +27,8 @@ packages=(
   # real engines (tests/lib/engines.sh): containerd (ctr, CRI), podman + conmon,
   # Node.js for the CRI client (tests/tools/cri)
   containerd podman conmon nodejs
+  # the image side of tests/bench/vs-image.sh: a registry on 127.0.0.1, skopeo to push
+  docker-registry skopeo
   # the installer suite reads docs/kubernetes/daemonset.yaml (tests/integration/install.sh)
   python3-yaml
   # the test hub's self-test asks it with plain HTTP too (tests/hub/selftest.sh)
