@@ -16,7 +16,9 @@
 #      environment build, run);
 #    image: `ctr images pull --plain-http` then `ctr run`, the image and its
 #      content removed (`ctr images rm --sync`) before each run.
-#  N rounds (default 5), sides alternating, cleanup untimed; medians.
+#  - warm start: the same with the environment already on the node and the
+#    image already pulled (`ctr run` alone on the image side).
+#  N rounds (default 5) of each, sides alternating, cleanup untimed; medians.
 # Prints a markdown table on stdout, progress on stderr.
 set -euo pipefail
 export LC_ALL=C
@@ -81,7 +83,7 @@ jq -n --arg rt "$(command -v runc)" --arg hub "$HUB_URL" --arg store "$STORE" --
 	--args '{runtime: $rt, floxhub_url: $hub, store_root: $store, state_dir: $st,
 	  substituters: $ARGS.positional[0:($ARGS.positional | length / 2)],
 	  trusted_public_keys: $ARGS.positional[($ARGS.positional | length / 2):],
-	  fresh_seconds: 0, deadline_seconds: 120}' "${subs[@]}" "${keys[@]}" >"$TEST_TMPDIR/flox-runc.json"
+	  fresh_seconds: 86400, auth_window_seconds: 86400, deadline_seconds: 120}' "${subs[@]}" "${keys[@]}" >"$TEST_TMPDIR/flox-runc.json"
 export FLOX_RUNC_CONFIG=$TEST_TMPDIR/flox-runc.json
 containerd_start
 NS=bench
@@ -115,31 +117,39 @@ for s in "${SIZES[@]}"; do
 	nar=$(du -sb "$e/cache/nar" | cut -f1)
 	unpacked=$(sed "s#^#$e/store#" "$e/paths" | xargs du -scb | tail -1 | cut -f1)
 	files=$(sed "s#^#$e/store#" "$e/paths" | xargs find | wc -l)
-	: >"$TEST_TMPDIR/fr" && : >"$TEST_TMPDIR/img"
-	log "cold start, $mib MiB: $N rounds"
-	for i in $(seq "$N"); do
-		sides="fr img"
-		((i % 2)) || sides="img fr"
-		for side in $sides; do
-			# untimed: a cold node for this side
-			ctr_ "$NS" images rm --sync "$ref" >/dev/null 2>&1 || true
-			rm -rf "$STORE" "$STATE"
-			if [[ $side == fr ]]; then
-				first_output flox_side "bench/s$mib" "fr-$mib-$i" >>"$TEST_TMPDIR/fr"
-			else
-				first_output image_side "$ref" "img-$mib-$i" "$bb" >>"$TEST_TMPDIR/img"
-			fi
+	for mode in cold warm; do
+		: >"$TEST_TMPDIR/fr-$mode" && : >"$TEST_TMPDIR/img-$mode"
+		log "$mode start, $mib MiB: $N rounds"
+		# warm: the environment on the node, the image pulled (the last cold round's)
+		for i in $(seq "$N"); do
+			sides="fr img"
+			((i % 2)) || sides="img fr"
+			for side in $sides; do
+				if [[ $mode == cold ]]; then # untimed: a cold node for this side
+					ctr_ "$NS" images rm --sync "$ref" >/dev/null 2>&1 || true
+					rm -rf "$STORE" "$STATE"
+				fi
+				if [[ $side == fr ]]; then
+					first_output flox_side "bench/s$mib" "fr-$mode-$mib-$i" >>"$TEST_TMPDIR/fr-$mode"
+				elif [[ $mode == cold ]]; then
+					first_output image_side "$ref" "img-$mode-$mib-$i" "$bb" >>"$TEST_TMPDIR/img-$mode"
+				else
+					first_output ctr_ "$NS" run --rm "$ref" "img-$mode-$mib-$i" "$bb/bin/busybox" echo ready >>"$TEST_TMPDIR/img-$mode"
+				fi
+			done
 		done
 	done
-	fr=$(median <"$TEST_TMPDIR/fr")
-	img=$(median <"$TEST_TMPDIR/img")
-	rows+=("| $((unpacked >> 20)) MiB, $np paths, $files files (xz NARs $((nar >> 20)) MiB, gzip layer $(($(cat "$TEST_TMPDIR/layer-$mib") >> 20)) MiB) | $(awk -v v="$fr" 'BEGIN{printf "%.2f", v/1e6}') s | $(awk -v v="$img" 'BEGIN{printf "%.2f", v/1e6}') s | $(awk -v a="$fr" -v b="$img" 'BEGIN{printf "%.2f", a/b}') |")
+	fr=$(median <"$TEST_TMPDIR/fr-cold")
+	img=$(median <"$TEST_TMPDIR/img-cold")
+	wfr=$(median <"$TEST_TMPDIR/fr-warm")
+	wimg=$(median <"$TEST_TMPDIR/img-warm")
+	rows+=("| $((unpacked >> 20)) MiB, $np paths, $files files (xz NARs $((nar >> 20)) MiB, gzip layer $(($(cat "$TEST_TMPDIR/layer-$mib") >> 20)) MiB) | $(awk -v v="$fr" 'BEGIN{printf "%.2f", v/1e6}') s | $(awk -v v="$img" 'BEGIN{printf "%.2f", v/1e6}') s | $(awk -v a="$fr" -v b="$img" 'BEGIN{printf "%.2f", a/b}') | $(awk -v v="$wfr" 'BEGIN{printf "%.3f", v/1e6}') s | $(awk -v v="$wimg" 'BEGIN{printf "%.3f", v/1e6}') s | $(awk -v a="$wfr" -v b="$wimg" 'BEGIN{printf "%.2f", a/b}') |")
 done
 ctr_ "$NS" images rm --sync "$REG/bench/s2:1" "$REG/bench/s100:1" >/dev/null 2>&1 || true
 cat <<MD
-### flox-runc vs the same closure as an image: cold start to first output ($N rounds, medians; containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | head -1 | awk '{print $3}'))
+### flox-runc vs the same closure as an image: start to first output ($N rounds, medians; containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | head -1 | awk '{print $3}'))
 
-| environment | cold flox-runc | cold image pull + run | ratio |
-|---|---|---|---|
+| environment | cold flox-runc | cold image pull + run | ratio | warm flox-runc | warm image run | warm ratio |
+|---|---|---|---|---|---|---|
 $(printf '%s\n' "${rows[@]}")
 MD
