@@ -33,7 +33,7 @@ done
 # shellcheck source=tests/lib/suite.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
 FLOX_RUNC=${FLOX_RUNC:-$SRCDIR/build/cmd/flox-runc/flox-runc}
-suite_needs --root --flox-runc --nix python3 jq skopeo docker-registry
+suite_needs --root --flox-runc --nix python3 jq skopeo docker-registry /usr/bin/time
 engines_require_containerd
 tmpdir_setup flox-runc-bench-vs-image
 log() { echo "# $*" >&2; }
@@ -125,9 +125,10 @@ for s in "${SIZES[@]}"; do
 			sides="fr img"
 			((i % 2)) || sides="img fr"
 			for side in $sides; do
-				if [[ $mode == cold ]]; then # untimed: a cold node for this side
-					ctr_ "$NS" images rm --sync "$ref" >/dev/null 2>&1 || true
+				if [[ $mode == cold && $side == fr ]]; then # untimed: a cold node for this side
 					rm -rf "$STORE" "$STATE"
+				elif [[ $mode == cold ]]; then
+					ctr_ "$NS" images rm --sync "$ref" >/dev/null 2>&1 || true
 				fi
 				if [[ $side == fr ]]; then
 					first_output flox_side "bench/s$mib" "fr-$mode-$mib-$i" >>"$TEST_TMPDIR/fr-$mode"
@@ -146,10 +147,17 @@ for s in "${SIZES[@]}"; do
 	rows+=("| $((unpacked >> 20)) MiB, $np paths, $files files (xz NARs $((nar >> 20)) MiB, gzip layer $(($(cat "$TEST_TMPDIR/layer-$mib") >> 20)) MiB) | $(awk -v v="$fr" 'BEGIN{printf "%.2f", v/1e6}') s | $(awk -v v="$img" 'BEGIN{printf "%.2f", v/1e6}') s | $(awk -v a="$fr" -v b="$img" 'BEGIN{printf "%.2f", a/b}') | $(awk -v v="$wfr" 'BEGIN{printf "%.3f", v/1e6}') s | $(awk -v v="$wimg" 'BEGIN{printf "%.3f", v/1e6}') s | $(awk -v a="$wfr" -v b="$wimg" 'BEGIN{printf "%.2f", a/b}') |")
 done
 ctr_ "$NS" images rm --sync "$REG/bench/s2:1" "$REG/bench/s100:1" >/dev/null 2>&1 || true
+# memory: peak RSS of a cold `flox-runc prefetch` of the largest (GNU time:
+# the largest of flox-runc and each child it waited for, e.g. nix-store)
+rm -rf "$STORE" "$STATE"
+/usr/bin/time -f %M -o "$TEST_TMPDIR/rss" "$FLOX_RUNC" prefetch "bench/s${SIZES[-1]%% *}" >/dev/null
+rss=$(cat "$TEST_TMPDIR/rss")
 cat <<MD
 ### flox-runc vs the same closure as an image: start to first output ($N rounds, medians; containerd $(containerd --version | awk '{print $3}'), runc $(runc --version | head -1 | awk '{print $3}'))
 
 | environment | cold flox-runc | cold image pull + run | ratio | warm flox-runc | warm image run | warm ratio |
 |---|---|---|---|---|---|---|
 $(printf '%s\n' "${rows[@]}")
+
+Peak RSS of a cold \`flox-runc prefetch\` of the ${SIZES[-1]%% *} MiB environment (largest of flox-runc and its children): $((rss / 1024)) MiB.
 MD
