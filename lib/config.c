@@ -4,7 +4,6 @@
 #include <yajl/yajl_gen.h>
 
 #include "config.h"
-#include "http.h"
 #include "json.h"
 #include "lockfile.h"
 #include "util.h"
@@ -425,13 +424,6 @@ gen_str(yajl_gen g, const char *s)
   yajl_gen_string(g, (const unsigned char *) s, strlen(s));
 }
 
-static void
-gen_url_or_str(yajl_gen g, const char *s, bool url)
-{
-  cleanup_free char *safe = url ? frc_url_redact(s) : NULL;
-  gen_str(g, safe ? safe : s);
-}
-
 char *
 frc_config_to_json(const struct frc_config *c)
 {
@@ -445,21 +437,19 @@ frc_config_to_json(const struct frc_config *c)
   for (const struct key_def *k = keys; k->name; k++)
     {
       const void *field = (const char *) c + k->offset;
-      /* URLs may carry credentials (a proxy's user:password@): never shown. */
-      bool url = k->check == CHECK_HTTP_URL;
       gen_str(g, k->name);
       switch (k->type)
         {
         case KEY_STRING:
           if (*(char *const *) field)
-            gen_url_or_str(g, *(char *const *) field, url);
+            gen_str(g, *(char *const *) field);
           else
             yajl_gen_null(g);
           break;
         case KEY_STRING_LIST:
           yajl_gen_array_open(g);
           for (char *const *p = *(char *const *const *) field; p && *p; p++)
-            gen_url_or_str(g, *p, url);
+            gen_str(g, *p);
           yajl_gen_array_close(g);
           break;
         case KEY_INT:
