@@ -74,12 +74,101 @@ failed(const struct frc_gc_opts *o, struct frc_gc_stats *st, frc_error_t *first,
     frc_error_release(e);
 }
 
-/* Pass 1: container records. */
+typedef int (*remover_fn)(const char *path, frc_error_t *err);
+
+/* Reports path as what, counts it, and removes it (remover, frc_rm_rf when
+ * NULL) unless this is a dry run; a failure is counted and gc goes on. */
+static void
+remove_one(const struct frc_gc_opts *o, struct frc_gc_stats *st, frc_error_t *err, const char *what,
+           const char *path, unsigned *counter, remover_fn remover)
+{
+  frc_error_t fe = NULL;
+  report(o, what, path);
+  (*counter)++;
+  if (!o->dry_run && (remover ? remover : frc_rm_rf)(path, &fe) < 0)
+    failed(o, st, err, &fe);
+}
+
+/* What sweep removes from a directory: every visible entry older than
+ * grace seconds that in_use does not name (by name, or by full path when
+ * by_path). */
+struct sweep
+{
+  const char *dir;
+  char *const *in_use;
+  size_t n_in_use;
+  bool by_path;
+  long grace;
+  const char *what;
+  unsigned *counter;
+  remover_fn remover;
+};
+
+static void
+sweep(const struct frc_gc_opts *o, struct frc_gc_stats *st, frc_error_t *err, const struct sweep *w)
+{
+  cleanup_dir DIR *d = opendir(w->dir);
+  size_t len = strlen(w->dir);
+  const char *sep = len && w->dir[len - 1] == '/' ? "" : "/";
+  struct dirent *e;
+
+  if (d == NULL)
+    return;
+  while ((e = readdir(d)) != NULL)
+    {
+      cleanup_free char *p = NULL;
+      if (e->d_name[0] == '.')
+        continue;
+      p = xasprintf("%s%s%s", w->dir, sep, e->d_name);
+      if (frc_strv_has(w->in_use, w->n_in_use, w->by_path ? p : e->d_name) || !old_enough(p, w->grace))
+        continue;
+      remove_one(o, st, err, w->what, p, w->counter, w->remover);
+    }
+}
+
+/* name ends in ".json" and has a stem: the stem (malloc'd), else NULL. */
+static char *
+json_stem(const char *name)
+{
+  size_t len = strlen(name);
+  if (name[0] == '.' || len < 6 || strcmp(name + len - 5, ".json") != 0)
+    return NULL;
+  return xstrndup(name, len - 5);
+}
+
+/* One container record: kept (its names marked in use) while the runtime
+ * may still have the container, else released as delete would. */
+static void
+gc_record(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st, frc_error_t *err,
+          const char *path)
+{
+  cleanup_record struct frc_record r = { 0 };
+  frc_error_t fe = NULL;
+
+  if (frc_record_read(path, &r, &fe) < 0)
+    {
+      frc_error_release(&fe);
+      return;
+    }
+  if (!old_enough(path, FRC_GC_GRACE_SECONDS) || container_exists(o, &r))
+    {
+      push(&u->env_keys, &u->n_env, r.env_key);
+      push(&u->gcroots, &u->n_roots, r.gcroot);
+      push(&u->overlays, &u->n_overlays, r.overlay);
+      return;
+    }
+  report(o, "container gone, releasing", path);
+  st->containers++;
+  if (!o->dry_run && frc_container_release(o->config, o->log, &r, &fe) < 0)
+    failed(o, st, err, &fe);
+}
+
+/* Pass 1: container records (<state_dir>/containers/<root>/<id>.json). */
 static int
 gc_containers(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st, frc_error_t *err)
 {
   cleanup_free char *base = xasprintf("%s/containers", o->config->state_dir);
-  DIR *d = opendir(base);
+  cleanup_dir DIR *d = opendir(base);
   struct dirent *e;
 
   if (d == NULL)
@@ -87,53 +176,21 @@ gc_containers(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats
   while ((e = readdir(d)) != NULL)
     {
       cleanup_free char *sub = NULL;
-      DIR *sd;
+      cleanup_dir DIR *sd = NULL;
       struct dirent *f;
       if (e->d_name[0] == '.')
         continue;
       sub = xasprintf("%s/%s", base, e->d_name);
-      sd = opendir(sub);
-      if (sd == NULL)
+      if ((sd = opendir(sub)) == NULL)
         continue;
       while ((f = readdir(sd)) != NULL)
         {
-          size_t len = strlen(f->d_name);
-          cleanup_free char *path = NULL;
-          struct frc_record r = { 0 };
-          frc_error_t lerr = NULL;
-
-          if (f->d_name[0] == '.' || len < 6 || strcmp(f->d_name + len - 5, ".json") != 0)
-            continue;
-          path = xasprintf("%s/%s", sub, f->d_name);
-          if (frc_record_read(path, &r, &lerr) < 0)
-            {
-              frc_error_release(&lerr);
-              frc_record_release(&r);
-              continue;
-            }
-          if (!old_enough(path, FRC_GC_GRACE_SECONDS) || container_exists(o, &r))
-            {
-              push(&u->env_keys, &u->n_env, r.env_key);
-              push(&u->gcroots, &u->n_roots, r.gcroot);
-              push(&u->overlays, &u->n_overlays, r.overlay);
-              frc_record_release(&r);
-              continue;
-            }
-          report(o, "container gone, releasing", path);
-          st->containers++;
-          if (!o->dry_run)
-            {
-              frc_error_t fe = NULL;
-              if ((r.overlay && frc_overlay_remove(r.overlay, &fe) < 0)
-                  || frc_gcroot_release(o->config, "containers", r.gcroot, &fe) < 0
-                  || frc_record_remove(o->config, &r, &fe) < 0)
-                failed(o, st, err, &fe);
-            }
-          frc_record_release(&r);
+          cleanup_free char *id = json_stem(f->d_name);
+          cleanup_free char *path = id ? xasprintf("%s/%s", sub, f->d_name) : NULL;
+          if (path)
+            gc_record(o, u, st, err, path);
         }
-      closedir(sd);
     }
-  closedir(d);
   return 0;
 }
 
@@ -143,151 +200,93 @@ gc_orphans(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *s
 {
   cleanup_free char *ovl = xasprintf("%s/overlays", o->config->state_dir);
   cleanup_free char *roots = frc_gcroot_dir(o->config, "containers", "");
-  DIR *d;
-  struct dirent *e;
-
-  if ((d = opendir(ovl)) != NULL)
-    {
-      while ((e = readdir(d)) != NULL)
-        {
-          cleanup_free char *p = NULL;
-          if (e->d_name[0] == '.')
-            continue;
-          p = xasprintf("%s/%s", ovl, e->d_name);
-          if (frc_strv_has(u->overlays, u->n_overlays, p) || !old_enough(p, FRC_GC_GRACE_SECONDS))
-            continue;
-          report(o, "orphaned writable /nix", p);
-          st->overlays++;
-          if (!o->dry_run)
-            {
-              frc_error_t fe = NULL;
-              if (frc_overlay_remove(p, &fe) < 0)
-                failed(o, st, err, &fe);
-            }
-        }
-      closedir(d);
-    }
-  if ((d = opendir(roots)) != NULL)
-    {
-      while ((e = readdir(d)) != NULL)
-        {
-          cleanup_free char *p = NULL;
-          if (e->d_name[0] == '.')
-            continue;
-          p = xasprintf("%s%s", roots, e->d_name);
-          if (frc_strv_has(u->gcroots, u->n_roots, e->d_name) || !old_enough(p, FRC_GC_GRACE_SECONDS))
-            continue;
-          report(o, "orphaned container GC root", p);
-          st->container_roots++;
-          if (!o->dry_run)
-            {
-              frc_error_t fe = NULL;
-              if (frc_rm_rf(p, &fe) < 0)
-                failed(o, st, err, &fe);
-            }
-        }
-      closedir(d);
-    }
+  const struct sweep overlays = { ovl, u->overlays, u->n_overlays, true, FRC_GC_GRACE_SECONDS,
+                                  "orphaned writable /nix", &st->overlays, frc_overlay_remove };
+  const struct sweep container_roots = { roots, u->gcroots, u->n_roots, false, FRC_GC_GRACE_SECONDS,
+                                         "orphaned container GC root", &st->container_roots, NULL };
+  sweep(o, st, err, &overlays);
+  sweep(o, st, err, &container_roots);
   return 0;
 }
 
+/* Removes an unused environment whose lock gc holds: its record first (a
+ * create that then takes the lock builds it anew), then its tree, view and
+ * root; the record gone, a later gc cannot find what is left, so each part
+ * is tried. */
+static void
+remove_environment(const struct frc_gc_opts *o, struct frc_gc_stats *st, frc_error_t *err,
+                   const char *key, const char *record)
+{
+  cleanup_free char *logical = xasprintf("%s/%s", FRC_ENVS_DIR, key);
+  cleanup_free char *tree = frc_store_physical(o->config, logical);
+  frc_error_t fe = NULL;
+
+  if (unlink(record) < 0 && errno != ENOENT)
+    {
+      frc_error_errno(&fe, errno, "cannot remove `%s`", record);
+      failed(o, st, err, &fe);
+      return;
+    }
+  if (frc_rm_rf(tree, &fe) < 0)
+    failed(o, st, err, &fe);
+  if (frc_view_remove(o->config, key, &fe) < 0)
+    failed(o, st, err, &fe);
+  if (frc_gcroot_release(o->config, "envs", key, &fe) < 0)
+    failed(o, st, err, &fe);
+}
+
 /* Pass 3: environments no container record or container root uses,
- * unused for max_age. */
+ * unused for max_age; then leftovers of interrupted builds. */
 static int
 gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st, frc_error_t *err)
 {
   cleanup_free char *envs = xasprintf("%s/envs", o->config->state_dir);
   cleanup_free char *tmp = frc_store_physical(o->config, "/nix/var/flox-runc/tmp");
   cleanup_free char *roots = frc_gcroot_dir(o->config, "containers", "");
-  DIR *d;
+  const struct sweep leftovers = { tmp, NULL, 0, false, 3600, "leftover of an interrupted build",
+                                   &st->leftovers, NULL };
+  cleanup_dir DIR *rd = opendir(roots);
+  cleanup_dir DIR *d = NULL;
   struct dirent *e;
 
   /* An environment a container root refers to stays, record or not: its
    * root is what pins the container's packages. */
-  if ((d = opendir(roots)) != NULL)
+  while (rd && (e = readdir(rd)) != NULL)
     {
-      while ((e = readdir(d)) != NULL)
-        {
-          cleanup_free char *key = e->d_name[0] == '.' ? NULL : frc_gcroot_env_of(o->config, e->d_name);
-          push(&u->env_keys, &u->n_env, key);
-        }
-      closedir(d);
+      cleanup_free char *key = e->d_name[0] == '.' ? NULL : frc_gcroot_env_of(o->config, e->d_name);
+      push(&u->env_keys, &u->n_env, key);
     }
-  if ((d = opendir(envs)) != NULL)
+  d = opendir(envs);
+  while (d && (e = readdir(d)) != NULL)
     {
-      while ((e = readdir(d)) != NULL)
+      cleanup_free char *key = json_stem(e->d_name);
+      cleanup_free char *p = NULL;
+      cleanup_free char *lock = NULL;
+      cleanup_close int lock_fd = -1;
+      if (key == NULL)
+        continue;
+      p = xasprintf("%s/%s", envs, e->d_name);
+      if (frc_strv_has(u->env_keys, u->n_env, key) || !old_enough(p, o->max_age_seconds))
+        continue;
+      if (o->dry_run)
         {
-          size_t len = strlen(e->d_name);
-          cleanup_free char *key = NULL;
-          cleanup_free char *p = NULL;
-          cleanup_free char *lock = NULL;
-          cleanup_close int lock_fd = -1;
-          if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
-            continue;
-          key = xstrndup(e->d_name, len - 5);
-          p = xasprintf("%s/%s", envs, e->d_name);
-          if (frc_strv_has(u->env_keys, u->n_env, key) || !old_enough(p, o->max_age_seconds))
-            continue;
-          if (o->dry_run)
-            {
-              report(o, "unused environment", p);
-              st->environments++;
-              continue;
-            }
-          /* A create building this key holds its lock: leave it alone.
-           * The lock is held while the environment goes and its file is
-           * unlinked before it is released (frc_lock_file then retries). */
-          lock = xasprintf("%s/%s.lock", envs, key);
-          lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-          if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0 || !old_enough(p, o->max_age_seconds))
-            continue;
           report(o, "unused environment", p);
           st->environments++;
-          if (unlink(p) < 0 && errno != ENOENT)
-            {
-              frc_error_t fe = NULL;
-              frc_error_errno(&fe, errno, "cannot remove `%s`", p);
-              failed(o, st, err, &fe);
-              continue;
-            }
-          {
-            cleanup_free char *logical = xasprintf("%s/%s", FRC_ENVS_DIR, key);
-            cleanup_free char *tree = frc_store_physical(o->config, logical);
-            frc_error_t fe = NULL;
-            /* the record is gone: a later gc cannot find what is left, so
-             * each part is tried */
-            if (frc_rm_rf(tree, &fe) < 0)
-              failed(o, st, err, &fe);
-            if (frc_view_remove(o->config, key, &fe) < 0)
-              failed(o, st, err, &fe);
-            if (frc_gcroot_release(o->config, "envs", key, &fe) < 0)
-              failed(o, st, err, &fe);
-          }
-          unlink(lock);
+          continue;
         }
-      closedir(d);
+      /* A create building this key holds its lock: leave it alone.  The
+       * lock is held while the environment goes and its file is unlinked
+       * before it is released (frc_lock_file then retries). */
+      lock = xasprintf("%s/%s.lock", envs, key);
+      lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0 || !old_enough(p, o->max_age_seconds))
+        continue;
+      report(o, "unused environment", p);
+      st->environments++;
+      remove_environment(o, st, err, key, p);
+      unlink(lock);
     }
-  if ((d = opendir(tmp)) != NULL)
-    {
-      while ((e = readdir(d)) != NULL)
-        {
-          cleanup_free char *p = NULL;
-          if (e->d_name[0] == '.')
-            continue;
-          p = xasprintf("%s/%s", tmp, e->d_name);
-          if (!old_enough(p, 3600))
-            continue;
-          report(o, "leftover of an interrupted build", p);
-          st->leftovers++;
-          if (!o->dry_run)
-            {
-              frc_error_t fe = NULL;
-              if (frc_rm_rf(p, &fe) < 0)
-                failed(o, st, err, &fe);
-            }
-        }
-      closedir(d);
-    }
+  sweep(o, st, err, &leftovers);
   return 0;
 }
 
@@ -301,7 +300,7 @@ gc_env_caches(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats
   for (int k = 0; k < 2; k++)
     {
       cleanup_free char *base = xasprintf("%s/env-cache/%s", o->config->state_dir, kinds[k]);
-      DIR *d = opendir(base);
+      cleanup_dir DIR *d = opendir(base);
       struct dirent *e;
       if (d == NULL)
         continue;
@@ -324,16 +323,11 @@ gc_env_caches(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats
             gone = !frc_strv_has(u->gcroots, u->n_roots, e->d_name);
           if (!gone)
             continue;
-          report(o, k == 0 ? "FLOX_ENV_CACHE of a deleted pod sandbox" : "FLOX_ENV_CACHE of a deleted container", path);
-          st->env_caches++;
-          if (!o->dry_run)
-            {
-              frc_error_t fe = NULL;
-              if (frc_rm_rf(path, &fe) < 0)
-                failed(o, st, err, &fe);
-            }
+          remove_one(o, st, err,
+                     k == 0 ? "FLOX_ENV_CACHE of a deleted pod sandbox"
+                            : "FLOX_ENV_CACHE of a deleted container",
+                     path, &st->env_caches, NULL);
         }
-      closedir(d);
     }
   return 0;
 }
@@ -369,16 +363,11 @@ gc_temporaries(const struct frc_gc_opts *o, const char *dir, struct frc_gc_stats
   while ((e = readdir(d)) != NULL)
     {
       cleanup_free char *p = NULL;
-      frc_error_t fe = NULL;
       if (!temporary_name(e->d_name))
         continue;
       p = xasprintf("%s/%s", dir, e->d_name);
-      if (!old_enough(p, FRC_GC_GRACE_SECONDS))
-        continue;
-      report(o, "leftover of an interrupted write", p);
-      st->leftovers++;
-      if (!o->dry_run && frc_rm_rf(p, &fe) < 0)
-        failed(o, st, err, &fe);
+      if (old_enough(p, FRC_GC_GRACE_SECONDS))
+        remove_one(o, st, err, "leftover of an interrupted write", p, &st->leftovers, NULL);
     }
 }
 

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "log.h"
 #include "runtime.h"
 
 #define FRC_GC_GRACE_SECONDS 120
@@ -28,6 +29,7 @@ struct frc_gc_opts
 {
   const struct frc_config *config;
   const struct frc_runtime *runtime; /* to ask whether a container still exists */
+  const struct frc_logger *log; /* optional: debug lines of releases */
   long max_age_seconds; /* environments unused this long are evicted */
   bool dry_run;
   void (*report)(const char *what, const char *path, void *data);

@@ -79,7 +79,7 @@ frc_log(const struct frc_logger *l, enum frc_log_level level, const char *fmt, .
   struct timespec ts;
   bool to_stderr;
 
-  if (level == FRC_LOG_DEBUG && !l->debug)
+  if (l == NULL || (level == FRC_LOG_DEBUG && !l->debug))
     return;
   va_start(ap, fmt);
   if (vasprintf(&msg, fmt, ap) < 0)

@@ -36,6 +36,7 @@ struct frc_logger
 };
 
 void frc_logger_init(struct frc_logger *l, const struct frc_globals *g);
+/* A NULL logger logs nothing. */
 void frc_log(const struct frc_logger *l, enum frc_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

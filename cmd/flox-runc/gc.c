@@ -47,6 +47,7 @@ frc_cmd_gc(struct frc_ctx *ctx, frc_error_t *err)
     return -1;
   o.config = &ctx->config;
   o.runtime = &rt;
+  o.log = &ctx->log;
   o.dry_run = dry;
   o.report = print_line;
   o.data = &dry;
