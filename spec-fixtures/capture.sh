@@ -26,6 +26,8 @@ REPO="$(cd "$HERE/.." && pwd)"
 OUT="${OUT:-$HERE}"
 WRAPPER="$REPO/tests/tools/capture-runtime.sh"
 MKIMAGE="$REPO/tests/tools/mkimage.sh"
+# shellcheck source=tests/lib/containerd-config.sh
+. "$REPO/tests/lib/containerd-config.sh"
 CRI_DIR="$REPO/tests/tools/cri"
 
 BB_IMAGE="docker.io/library/busybox-test:1"
@@ -223,55 +225,8 @@ start_containerd() {
 	local cri_rt
 	cri_rt="$(make_runtime containerd-cri)"
 	mkdir -p "$CD_ROOT" "$T/cni/bin" "$T/cni/conf" "$T/pod-logs"
-	cat >"$CD_ROOT/config.toml" <<EOF
-version = 2
-root = "$CD_ROOT/root"
-state = "$CD_ROOT/state"
-plugin_dir = ""
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-
-[grpc]
-  address = "$SOCK"
-
-[ttrpc]
-  address = "$SOCK.ttrpc"
-
-[debug]
-  address = ""
-  level = "info"
-
-[metrics]
-  address = ""
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$PAUSE_IMAGE"
-  restrict_oom_score_adj = true
-  enable_selinux = false
-  disable_apparmor = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "native"
-    default_runtime_name = "runc"
-
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        Root = "$RUNC_ROOT"
-
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.flox]
-      runtime_type = "io.containerd.runc.v2"
-      pod_annotations = ["flox.dev/*"]
-      container_annotations = ["flox.dev/*"]
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.flox.options]
-        BinaryName = "$cri_rt"
-        Root = "$RUNC_ROOT"
-
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$T/cni/bin"
-    conf_dir = "$T/cni/conf"
-EOF
+	containerd_config_toml "$CD_ROOT/root" "$CD_ROOT/state" "$SOCK" "$PAUSE_IMAGE" 0 "$RUNC_ROOT" "$T/cni" "$cri_rt" \
+		>"$CD_ROOT/config.toml"
 	log "starting containerd ($SOCK)"
 	containerd --config "$CD_ROOT/config.toml" >"$T/containerd.log" 2>&1 &
 	CONTAINERD_PID=$!

@@ -400,40 +400,8 @@ CD_RUNC_ROOT=$TEST_TMPDIR/runc-root
 node_setup() {
 	new_host node >/dev/null
 	mkdir -p "$TEST_TMPDIR/containerd" "$CD_RUNC_ROOT" "$NODE/etc/containerd" "$TEST_TMPDIR/cni/bin" "$TEST_TMPDIR/cni/conf"
-	cat >"$NODE/etc/containerd/config.toml" <<EOF
-version = 2
-root = "$CD_ROOT"
-state = "$CD_STATE"
-plugin_dir = ""
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-
-[grpc]
-  address = "$CD_SOCK"
-
-[ttrpc]
-  address = "$CD_SOCK.ttrpc"
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$IMG_PAUSE"
-  restrict_oom_score_adj = true
-  enable_selinux = false
-  disable_apparmor = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "$(free_port)"
-
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "native"
-    default_runtime_name = "runc"
-
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        Root = "$CD_RUNC_ROOT"
-
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$TEST_TMPDIR/cni/bin"
-    conf_dir = "$TEST_TMPDIR/cni/conf"
-EOF
+	containerd_config_toml "$CD_ROOT" "$CD_STATE" "$CD_SOCK" "$IMG_PAUSE" "$(free_port)" "$CD_RUNC_ROOT" \
+		"$TEST_TMPDIR/cni" >"$NODE/etc/containerd/config.toml"
 }
 
 # The engine restart: containerd with the host root's config, in a private

@@ -76,6 +76,8 @@
 #                                and runc keeps its default root.
 
 ENGINES_SRC=${FLOX_RUNC_SRCDIR:?}
+# shellcheck source=tests/lib/containerd-config.sh
+. "$ENGINES_SRC/tests/lib/containerd-config.sh"
 CRI_DIR=$ENGINES_SRC/tests/tools/cri
 IMG_BUSYBOX=docker.io/library/busybox-test:1
 IMG_PAUSE=registry.k8s.io/pause:3.6
@@ -179,55 +181,8 @@ containerd_start() {
 	CD_CONFIG=$d/config.toml
 	mkdir -p "$d" "$TEST_TMPDIR/cni/bin" "$TEST_TMPDIR/cni/conf" "$CD_RUNC_ROOT"
 	CD_STREAM_PORT=$(free_port)
-	cat >"$CD_CONFIG" <<EOF
-version = 2
-root = "$CD_ROOT"
-state = "$CD_STATE"
-plugin_dir = ""
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-
-[grpc]
-  address = "$CD_SOCK"
-
-[ttrpc]
-  address = "$CD_SOCK.ttrpc"
-
-[debug]
-  address = ""
-  level = "info"
-
-[metrics]
-  address = ""
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$IMG_PAUSE"
-  restrict_oom_score_adj = true
-  enable_selinux = false
-  disable_apparmor = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "$CD_STREAM_PORT"
-
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "native"
-    default_runtime_name = "runc"
-
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        Root = "$CD_RUNC_ROOT"
-
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.flox]
-      runtime_type = "io.containerd.runc.v2"
-      pod_annotations = ["flox.dev/*"]
-      container_annotations = ["flox.dev/*"]
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.flox.options]
-        BinaryName = "$FLOX_RUNC"
-        Root = "$CD_RUNC_ROOT"
-
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$TEST_TMPDIR/cni/bin"
-    conf_dir = "$TEST_TMPDIR/cni/conf"
-EOF
+	containerd_config_toml "$CD_ROOT" "$CD_STATE" "$CD_SOCK" "$IMG_PAUSE" "$CD_STREAM_PORT" "$CD_RUNC_ROOT" \
+		"$TEST_TMPDIR/cni" "$FLOX_RUNC" >"$CD_CONFIG"
 	# FLOX_RUNC_CONFIG reaches flox-runc through containerd -> shim -> runtime.
 	FLOX_RUNC_CONFIG=${FLOX_RUNC_CONFIG:?} containerd --config "$CD_CONFIG" >"$CD_LOG" 2>&1 &
 	CD_PID=$!
