@@ -11,6 +11,7 @@
 #include "activate.h"
 #include "json.h"
 #include "spec.h"
+#include "testdir.h"
 #include "util.h"
 
 #define ENV "/nix/var/flox-runc/envs/0123"
@@ -32,8 +33,7 @@ setup(void)
 {
   cleanup_free char *hello = NULL, *link = NULL;
   FILE *f;
-  strcpy(dir, "/tmp/frc-test-activate-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(dir));
+  frc_test_dir_make(dir, "activate");
   mk(PKG "/bin");
   mk(ENV);
   hello = xasprintf("%s%s/bin/hello", dir, PKG);
@@ -49,8 +49,7 @@ setup(void)
 static void
 teardown(void)
 {
-  cleanup_free char *cmd = xasprintf("/bin/rm -rf '%s'", dir);
-  ck_assert_int_eq(system(cmd), 0);
+  frc_test_dir_remove(dir);
 }
 
 static yajl_val

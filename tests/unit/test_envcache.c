@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "envcache.h"
+#include "testdir.h"
 #include "util.h"
 
 static char dir[] = "/tmp/frc-test-envcache-XXXXXX";
@@ -17,8 +18,7 @@ static struct frc_config cfg;
 static void
 setup(void)
 {
-  strcpy(dir, "/tmp/frc-test-envcache-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(dir));
+  frc_test_dir_make(dir, "envcache");
   memset(&cfg, 0, sizeof(cfg));
   cfg.state_dir = dir;
 }
@@ -26,8 +26,7 @@ setup(void)
 static void
 teardown(void)
 {
-  cleanup_free char *cmd = xasprintf("/bin/rm -rf '%s'", dir);
-  ck_assert_int_eq(system(cmd), 0);
+  frc_test_dir_remove(dir);
 }
 
 START_TEST(test_sandbox)

@@ -23,6 +23,7 @@
 #include "gc.h"
 #include "record.h"
 #include "store.h"
+#include "testdir.h"
 #include "util.h"
 
 static char dir[] = "/tmp/frc-test-gc-XXXXXX";
@@ -61,8 +62,7 @@ static void
 setup(void)
 {
   frc_error_t err = NULL;
-  strcpy(dir, "/tmp/frc-test-gc-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(dir));
+  frc_test_dir_make(dir, "gc");
   memset(&cfg, 0, sizeof(cfg));
   ck_assert_int_eq(frc_config_parse(&cfg, "{}", 2, "test", &err), 0);
   free(cfg.state_dir);
@@ -83,10 +83,9 @@ setup(void)
 static void
 teardown(void)
 {
-  cleanup_free char *cmd = xasprintf("/bin/rm -rf '%s'", dir);
   free(rt.path);
   frc_config_release(&cfg);
-  ck_assert_int_eq(system(cmd), 0);
+  frc_test_dir_remove(dir);
 }
 
 /* A container `id` under /run/r with its GC root `k-<id>` on env_key,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "record.h"
+#include "testdir.h"
 #include "util.h"
 
 static char dir[] = "/tmp/frc-test-record-XXXXXX";
@@ -19,8 +20,7 @@ static struct frc_config cfg;
 static void
 setup(void)
 {
-  strcpy(dir, "/tmp/frc-test-record-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(dir));
+  frc_test_dir_make(dir, "record");
   memset(&cfg, 0, sizeof(cfg));
   cfg.state_dir = dir;
 }
@@ -28,8 +28,7 @@ setup(void)
 static void
 teardown(void)
 {
-  cleanup_free char *cmd = xasprintf("/bin/rm -rf '%s'", dir);
-  ck_assert_int_eq(system(cmd), 0);
+  frc_test_dir_remove(dir);
 }
 
 static char *names[] = { "GREETING", "PATHY", NULL };

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "testdir.h"
 #include "util.h"
 
 static char dir[] = "/tmp/frc-test-runtime-XXXXXX";
@@ -16,16 +17,13 @@ static char dir[] = "/tmp/frc-test-runtime-XXXXXX";
 static void
 setup(void)
 {
-  strcpy(dir, "/tmp/frc-test-runtime-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(dir));
+  frc_test_dir_make(dir, "runtime");
 }
 
 static void
 teardown(void)
 {
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "/bin/rm -rf '%s'", dir);
-  ck_assert_int_eq(system(cmd), 0);
+  frc_test_dir_remove(dir);
 }
 
 static char *

@@ -10,6 +10,7 @@
 
 #include "json.h"
 #include "spec.h"
+#include "testdir.h"
 #include "util.h"
 
 static char tmpdir[] = "/tmp/frc-test-spec-XXXXXX";
@@ -17,16 +18,13 @@ static char tmpdir[] = "/tmp/frc-test-spec-XXXXXX";
 static void
 setup(void)
 {
-  strcpy(tmpdir, "/tmp/frc-test-spec-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+  frc_test_dir_make(tmpdir, "spec");
 }
 
 static void
 teardown(void)
 {
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "/bin/rm -rf '%s'", tmpdir);
-  ck_assert_int_eq(system(cmd), 0);
+  frc_test_dir_remove(tmpdir);
 }
 
 static void

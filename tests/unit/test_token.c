@@ -9,6 +9,7 @@
 
 #include "spec.h"
 #include "token.h"
+#include "testdir.h"
 #include "util.h"
 
 static char dir[] = "/tmp/frc-test-token-XXXXXX";
@@ -16,16 +17,13 @@ static char dir[] = "/tmp/frc-test-token-XXXXXX";
 static void
 setup(void)
 {
-  strcpy(dir, "/tmp/frc-test-token-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(dir));
+  frc_test_dir_make(dir, "token");
 }
 
 static void
 teardown(void)
 {
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "/bin/rm -rf '%s'", dir);
-  ck_assert_int_eq(system(cmd), 0);
+  frc_test_dir_remove(dir);
 }
 
 static void

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testdir.h"
 #include "util.h"
 
 static char tmpdir[] = "/tmp/frc-test-util-XXXXXX";
@@ -18,16 +19,13 @@ static char tmpdir[] = "/tmp/frc-test-util-XXXXXX";
 static void
 setup(void)
 {
-  strcpy(tmpdir, "/tmp/frc-test-util-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+  frc_test_dir_make(tmpdir, "util");
 }
 
 static void
 teardown(void)
 {
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "/bin/rm -rf '%s'", tmpdir);
-  ck_assert_int_eq(system(cmd), 0);
+  frc_test_dir_remove(tmpdir);
 }
 
 static void

@@ -1,0 +1,34 @@
+/* testdir.h - the unit tests' scratch directories.
+ *
+ * Owns: making a fresh /tmp/frc-test-<name>-XXXXXX for a test fixture and
+ * removing it (with frc_rm_rf, the library's own removal) in its teardown;
+ * both fail the test when they cannot.
+ */
+#ifndef FRC_TESTDIR_H
+#define FRC_TESTDIR_H
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+/* buf: a char array of the size of "/tmp/frc-test-<name>-XXXXXX". */
+#define frc_test_dir_make(buf, name) frc_test_dir_make_n((buf), sizeof(buf), (name))
+
+static inline void
+frc_test_dir_make_n(char *buf, size_t size, const char *name)
+{
+  ck_assert_int_lt(snprintf(buf, size, "/tmp/frc-test-%s-XXXXXX", name), (int) size);
+  ck_assert_ptr_nonnull(mkdtemp(buf));
+}
+
+static inline void
+frc_test_dir_remove(const char *dir)
+{
+  frc_error_t err = NULL;
+  int r = frc_rm_rf(dir, &err);
+  ck_assert_msg(r == 0, "cannot remove %s: %s", dir, err ? err->msg : "");
+}
+
+#endif
