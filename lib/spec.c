@@ -113,8 +113,11 @@ frc_spec_add_mount(struct frc_spec *s, const char *destination, const char *type
   frc_json_append(mounts, m);
 }
 
-size_t
-frc_spec_remove_mount(struct frc_spec *s, const char *destination, const char *source)
+/* Removes the mounts (destination d, source src) for which drop says
+ * true; returns how many. */
+static size_t
+remove_mounts_if(struct frc_spec *s, bool (*drop)(const char *d, const char *src, const void *data),
+                 const void *data)
 {
   yajl_val mounts = frc_json_get(s->doc.root, "mounts");
   size_t out = 0, removed = 0;
@@ -125,7 +128,7 @@ frc_spec_remove_mount(struct frc_spec *s, const char *destination, const char *s
       yajl_val m = mounts->u.array.values[i];
       const char *d = frc_json_get_string(m, "destination");
       const char *src = frc_json_get_string(m, "source");
-      if (d && src && strcmp(d, destination) == 0 && strcmp(src, source) == 0)
+      if (d && src && drop(d, src, data))
         {
           yajl_tree_free(m);
           removed++;
@@ -135,6 +138,27 @@ frc_spec_remove_mount(struct frc_spec *s, const char *destination, const char *s
     }
   mounts->u.array.len = out;
   return removed;
+}
+
+struct mount_match
+{
+  const char *destination;
+  const char *source; /* remove_mount */
+  const char *const *sources; /* remove_mounts_below */
+};
+
+static bool
+is_mount(const char *d, const char *src, const void *data)
+{
+  const struct mount_match *m = data;
+  return strcmp(d, m->destination) == 0 && strcmp(src, m->source) == 0;
+}
+
+size_t
+frc_spec_remove_mount(struct frc_spec *s, const char *destination, const char *source)
+{
+  const struct mount_match m = { .destination = destination, .source = source };
+  return remove_mounts_if(s, is_mount, &m);
 }
 
 /* path is dir or below it. */
@@ -147,32 +171,23 @@ path_below(const char *path, const char *dir)
   return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+static bool
+is_mount_below(const char *d, const char *src, const void *data)
+{
+  const struct mount_match *m = data;
+  if (!path_below(d, m->destination))
+    return false;
+  for (const char *const *p = m->sources; *p; p++)
+    if (path_below(src, *p))
+      return true;
+  return false;
+}
+
 size_t
 frc_spec_remove_mounts_below(struct frc_spec *s, const char *destination, const char *const *sources)
 {
-  yajl_val mounts = frc_json_get(s->doc.root, "mounts");
-  size_t out = 0, removed = 0;
-  if (mounts == NULL || mounts->type != yajl_t_array)
-    return 0;
-  for (size_t i = 0; i < mounts->u.array.len; i++)
-    {
-      yajl_val m = mounts->u.array.values[i];
-      const char *d = frc_json_get_string(m, "destination");
-      const char *src = frc_json_get_string(m, "source");
-      bool ours = false;
-      if (d && src && path_below(d, destination))
-        for (const char *const *p = sources; *p && !ours; p++)
-          ours = path_below(src, *p);
-      if (ours)
-        {
-          yajl_tree_free(m);
-          removed++;
-        }
-      else
-        mounts->u.array.values[out++] = m;
-    }
-  mounts->u.array.len = out;
-  return removed;
+  const struct mount_match m = { .destination = destination, .sources = sources };
+  return remove_mounts_if(s, is_mount_below, &m);
 }
 
 bool

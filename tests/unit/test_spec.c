@@ -257,6 +257,31 @@ START_TEST(test_remove_mounts_below)
 }
 END_TEST
 
+/* Only the mount with exactly that destination AND source goes, every
+ * copy of it; a mount without a source or with another one stays. */
+START_TEST(test_remove_mount)
+{
+  cleanup_free char *path = xasprintf("%s/config.json", tmpdir);
+  struct frc_spec s;
+  frc_error_t err = NULL;
+
+  write_text(path, "{\"mounts\":["
+                   "{\"destination\":\"/c\",\"source\":\"/state/c\"},"
+                   "{\"destination\":\"/c\",\"source\":\"/user/c\"},"
+                   "{\"destination\":\"/c\"},"
+                   "{\"destination\":\"/c/sub\",\"source\":\"/state/c\"},"
+                   "{\"destination\":\"/c\",\"source\":\"/state/c\"}]}");
+  ck_assert_int_eq(frc_spec_load(&s, tmpdir, &err), 0);
+  ck_assert_uint_eq(frc_spec_remove_mount(&s, "/c", "/state/c"), 2);
+  ck_assert_uint_eq(frc_spec_remove_mount(&s, "/c", "/state/c"), 0);
+  ck_assert_uint_eq(frc_json_get(s.doc.root, "mounts")->u.array.len, 3);
+  ck_assert(frc_spec_has_mount(&s, "/c/sub"));
+  ck_assert_uint_eq(frc_spec_remove_mount(&s, "/c", "/user/c"), 1);
+  ck_assert(frc_spec_has_mount(&s, "/c")); /* the one without a source */
+  frc_spec_release(&s);
+}
+END_TEST
+
 START_TEST(test_edit_helpers)
 {
   cleanup_free char *path = xasprintf("%s/config.json", tmpdir);
@@ -381,6 +406,7 @@ main(void)
   tcase_add_test(tc, test_bounds);
   tcase_add_test(tc, test_edit_helpers);
   tcase_add_test(tc, test_remove_mounts_below);
+  tcase_add_test(tc, test_remove_mount);
   tcase_add_test(tc, test_relative_and_default_bundle);
   tcase_add_test(tc, test_json_set_remove_equal);
   suite_add_tcase(s, tc);
