@@ -139,7 +139,17 @@ save_record(const struct frc_env_request *req, const struct frc_environment *env
   snprintf(ref, sizeof(ref), "%lld", (long long) time(NULL));
   frc_json_set(o, "built_at", frc_json_new_string(ref));
   text = frc_json_serialize(o, &len);
-  return write_file_atomic(path, text, len, 0600, err);
+  return write_file_replace(path, text, len, 0600, err);
+}
+
+/* Makes the file system holding dir durable (syncfs). */
+static int
+sync_tree(const char *dir, frc_error_t *err)
+{
+  cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || syncfs(fd) < 0)
+    return frc_error_errno(err, errno, "cannot write the built environment `%s` to disk", dir);
+  return 0;
 }
 
 /* The key's lock: exclusive to build (or, in `flox-runc gc`, to evict),
@@ -384,7 +394,6 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   cleanup_free char *tmp = xasprintf("%s/%s.%d", tmp_parent, env->key, (int) getpid());
   cleanup_free char *envs_dir = frc_store_physical(c, FRC_ENVS_DIR);
   cleanup_free char *final = xasprintf("%s/%s", envs_dir, env->key);
-  cleanup_free char *tree = NULL;
   struct frc_envbuild_input in = { 0 };
   size_t nout = 0;
   cleanup_free char *bash_pkg = NULL;
@@ -423,12 +432,11 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
 
   if (frc_mkdir_p(tmp_parent, 0755, err) < 0 || frc_mkdir_p(envs_dir, 0755, err) < 0)
     return -1;
+  frc_dir_spread(tmp_parent);
   remove_crashed_builds(tmp_parent, env->key);
+  /* The tree is built at tmp and moved into place by one rename. */
   if (mkdir(tmp, 0755) < 0)
     return frc_error_errno(err, errno, "cannot create `%s`", tmp);
-  tree = xasprintf("%s/env", tmp);
-  if (mkdir(tree, 0755) < 0)
-    return frc_error_errno(err, errno, "cannot create `%s`", tree);
   in.store_root = c->store_root;
   in.mode = req->mode == FRC_MODE_DEV ? FRC_ENVBUILD_DEV : FRC_ENVBUILD_RUN;
   in.pkgs = pkgs;
@@ -441,16 +449,21 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   in.lockfile_len = req->lockfile_len;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: building the %s environment %s", frc_mode_name(req->mode),
           req->name);
-  /* A tree left by a crash before its record was written is never used:
-   * replace it. */
-  if (frc_envbuild(&in, tree, NULL, err) < 0 || frc_rm_rf(final, err) < 0)
+  /* The view first, then the tree: each reaches the disk whole (a syncfs
+   * of its file system, the GC roots set above with the tree) before the
+   * rename that puts it in place, and the record, which is what makes them
+   * used (load_record), comes last.  A crash leaves a whole tree and view
+   * or none in place, and at most a record naming a tree not there (it is
+   * rebuilt); the record needs no fsync of its own. */
+  if (frc_envbuild(&in, tmp, NULL, err) < 0 || frc_view_build(c, env->key, closure, &env->closure, err) < 0
+      || sync_tree(tmp, err) < 0 || frc_rm_rf(final, err) < 0) /* a tree left by a crash */
     {
       frc_error_t ignored = NULL;
       frc_rm_rf(tmp, &ignored);
       frc_error_release(&ignored);
       return -1;
     }
-  if (rename(tree, final) < 0)
+  if (rename(tmp, final) < 0)
     {
       int e = errno;
       frc_error_t ignored = NULL;
@@ -458,11 +471,6 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
       frc_error_release(&ignored);
       return frc_error_errno(err, e, "cannot move the built environment to `%s`", final);
     }
-  {
-    frc_error_t ignored = NULL; /* a leftover is removed by the next build or gc */
-    frc_rm_rf(tmp, &ignored);
-    frc_error_release(&ignored);
-  }
   env->path = xasprintf("%s/%s", FRC_ENVS_DIR, env->key);
 
   frc_env_features_probe(c->store_prefix, env->path,
@@ -470,10 +478,9 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   env->pins = xmalloc0((nout + 1) * sizeof(char *));
   for (size_t i = 0; i < nout; i++)
     env->pins[i] = xstrdup(outputs[i]);
-  if (frc_view_build(c, env->key, closure, &env->closure, err) < 0)
-    return -1;
   env->view = frc_view_dir(c, env->key);
-  if (frc_gcroot_set(c, "envs", env->key, env->pins, err) < 0 || save_record(req, env, err) < 0)
+  /* The GC roots were set to these pins before the realisation. */
+  if (save_record(req, env, err) < 0)
     return -1;
   env->built = true;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: environment %s (%s) is %s", req->name,

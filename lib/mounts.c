@@ -73,6 +73,7 @@ frc_view_build(const struct frc_config *c, const char *env_key, char *const *clo
 
   if (frc_mkdir_p(parent, 0700, err) < 0)
     return -1;
+  frc_dir_spread(parent);
   /* A key names one closure, so a view once in place never changes; and it
    * must not be replaced: removing a directory that is a mount point in a
    * running container's namespace detaches that container's mounts. */
@@ -118,6 +119,13 @@ frc_view_build(const struct frc_config *c, const char *env_key, char *const *clo
         {
           frc_strv_push(&out, &n, xstrdup(*p));
         }
+    }
+  /* Whole on the disk before it is in place (it is never rebuilt once
+   * there): one syncfs rather than an fsync per entry. */
+  if (syncfs(sfd) < 0)
+    {
+      frc_error_errno(err, errno, "cannot write `%s` to disk", tmp);
+      goto fail;
     }
   if (rename(tmp, final) < 0)
     {

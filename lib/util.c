@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <linux/fs.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -359,6 +361,17 @@ escape_for_message(const char *s, size_t len, size_t max)
     }
   *o = '\0';
   return out;
+}
+
+void
+frc_dir_spread(const char *dir)
+{
+  cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int flags = 0;
+  if (fd < 0 || ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0 || (flags & FS_TOPDIR_FL))
+    return;
+  flags |= FS_TOPDIR_FL;
+  (void) ioctl(fd, FS_IOC_SETFLAGS, &flags);
 }
 
 int

@@ -94,6 +94,16 @@ void frc_fnv64_hex(const char *s, char out[17]);
  * final symlink is followed.  -1 with errno when it does not resolve. */
 int frc_stat_in_root(int root_fd, const char *rel, bool follow, struct stat *st);
 
+/* Best effort: marks the directory dir as the top of directory hierarchies
+ * (ext4's FS_TOPDIR_FL, `chattr +T`), so that each directory made in it
+ * starts in a block group of its own with free inodes, and the files made
+ * in that directory follow.  What it saves: ext4 without a journal skips
+ * the inodes freed in the last minute, one by one, on every allocation, so
+ * rebuilding thousands of entries where thousands were just removed (an
+ * environment evicted and built again) costs ~0.5 ms per entry instead of
+ * ~30 us.  Elsewhere it does nothing. */
+void frc_dir_spread(const char *dir);
+
 /* mkdir -p with mode for every directory created. */
 int frc_mkdir_p(const char *path, int mode, frc_error_t *err);
 /* Removes a tree without following symlinks (read-only directories too),

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <linux/fs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -136,6 +138,30 @@ END_TEST
 
 /* The string list: NULL-terminated after every push, has looks at the
  * first n entries only; cleanup_dir closes (a NULL DIR is fine). */
+/* frc_dir_spread sets FS_TOPDIR_FL where the file system keeps inode
+ * flags (ext4: the build machine's /tmp), keeps the other flags, and is
+ * quiet about a missing directory. */
+START_TEST(test_dir_spread)
+{
+  cleanup_free char *d = xasprintf("%s/spread", tmpdir);
+  cleanup_close int fd = -1;
+  int before = 0, after = 0;
+
+  frc_dir_spread(d); /* missing: nothing */
+  ck_assert_int_eq(mkdir(d, 0755), 0);
+  fd = open(d, O_RDONLY | O_DIRECTORY);
+  ck_assert_int_ge(fd, 0);
+  if (ioctl(fd, FS_IOC_GETFLAGS, &before) < 0)
+    return; /* no inode flags here (tmpfs): nothing to spread */
+  frc_dir_spread(d);
+  ck_assert_int_eq(ioctl(fd, FS_IOC_GETFLAGS, &after), 0);
+  ck_assert_int_eq(after, before | FS_TOPDIR_FL);
+  frc_dir_spread(d); /* again: unchanged */
+  ck_assert_int_eq(ioctl(fd, FS_IOC_GETFLAGS, &after), 0);
+  ck_assert_int_eq(after, before | FS_TOPDIR_FL);
+}
+END_TEST
+
 START_TEST(test_strv)
 {
   cleanup_strv char **v = NULL;
@@ -232,6 +258,7 @@ main(void)
   tcase_add_test(tc, test_rm_rf_never_crosses_a_mount);
   tcase_add_test(tc, test_stat_in_root);
   tcase_add_test(tc, test_strv);
+  tcase_add_test(tc, test_dir_spread);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
