@@ -142,6 +142,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Nix opens up to http-connections (25) connections at once for the
+    # narinfos; socketserver's default backlog of 5 made the kernel drop
+    # the rest of the SYNs, which cost every realisation a 1 s SYN
+    # retransmission (TcpExtListenOverflows).  Real caches do not do that.
+    request_queue_size = 128
 
 
 def main():
