@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 #
-# tests/bench/envtree.sh [-n N] [ENV_DIR] [--strace]
+# tests/bench/envtree.sh [-n N] [--cold] [--strace] [ENV_DIR]
 #
 # What a cold create does on the node after Nix has realised the packages
 # (docs/performance.md, "Lever: environment build"): `flox-runc prefetch`
@@ -10,16 +10,19 @@
 # roots; the hub cache stays, so no network but the no-op realisation).
 # A/B: FLOX_RUNC_A and FLOX_RUNC_B (default: both this build), alternating,
 # the order flipped every round; medians.  --strace: also the file-system
-# calls of one round of each, counted by strace -c -f.
+# calls of one round of each, counted by strace -c -f.  --cold: the node
+# store emptied too before each round (Nix realises everything again).
 set -euo pipefail
 export LC_ALL=C
 N=9
 STRACE=0
+COLD=0
 ENV_DIR=/var/tmp/flox-runc-bench-envs/100-40
 while (($#)); do
 	case "$1" in
 	-n) N=$2; shift 2 ;;
 	--strace) STRACE=1; shift ;;
+	--cold) COLD=1; shift ;;
 	*) ENV_DIR=$1; shift ;;
 	esac
 done
@@ -38,7 +41,9 @@ if [[ ! -s "$ENV_DIR/paths" ]]; then # built as vs-image.sh builds it: NAME is M
 	n=$(basename "$ENV_DIR")
 	bash "$SRCDIR/tests/bench/lib/mkenv.sh" "$ENV_DIR" "${n%-*}" "${n#*-}" "$NIX_FX" >/dev/null 2>&1
 fi
-bash "$SRCDIR/tests/nix/serve-cache.sh" "$ENV_DIR/cache" "$TEST_TMPDIR/cache.port" --quiet &
+CACHE=$ENV_DIR/cache
+[[ -d "$CACHE" ]] || CACHE=$ENV_DIR/cache-xz # the bench helper's v2-* environments
+bash "$SRCDIR/tests/nix/serve-cache.sh" "$CACHE" "$TEST_TMPDIR/cache.port" --quiet &
 cleanup_pid $!
 wait_for test -s "$TEST_TMPDIR/cache.port"
 hub_start
@@ -58,6 +63,7 @@ log "realising $(wc -l <"$ENV_DIR/paths") paths once"
 files=$(find "$STORE/nix/var/flox-runc/envs" | wc -l)
 
 reset_state() {
+	((COLD)) && rm -rf "$STORE"
 	rm -rf "$STORE/nix/var/flox-runc" "$STORE/nix/var/nix/gcroots/flox-runc" \
 		"$STATE/envs" "$STATE/views" "$STATE/containers"
 	sync
