@@ -422,6 +422,17 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
    * packages are in the outputs' closure, realised and rooted with them. */
   if (frc_gcroot_set(c, "envs", env->key, outputs, err) < 0)
     return -1;
+  /* The store directory spreads its entries over the disk's block groups
+   * (frc_dir_spread): Nix unpacking thousands of files right after a
+   * garbage collection freed thousands is then not slowed by journal-less
+   * ext4's scan of the freed inodes.  Made here when missing, as Nix would
+   * make it (Nix sets its owner and mode itself when it uses build users). */
+  {
+    cleanup_free char *store_dir = frc_store_physical(c, "/nix/store");
+    if (frc_mkdir_p(store_dir, 0755, err) < 0)
+      return -1;
+    frc_dir_spread(store_dir);
+  }
   if (nout > 0 && frc_store_realise(&store, outputs, err) < 0)
     return -1;
   if (link_list(req, &pkgs, &pkg_paths.n, &pkg_paths.v, err) < 0)
