@@ -4,7 +4,9 @@
  * cleanup_file, cleanup_dir, cleanup_strv, ...), checked allocation, the
  * NULL-terminated string list (frc_strv_*), and whole-file I/O with a size bound
  * (read_file_bounded) and atomic replacement (write_file_atomic: temporary
- * file in the same directory, fsync, rename, fsync of the directory).
+ * file in the same directory, fsync, rename, fsync of the directory), and
+ * the placement hint for directories that receive whole trees
+ * (frc_dir_spread).
  */
 #ifndef FRC_UTIL_H
 #define FRC_UTIL_H
