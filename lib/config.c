@@ -4,6 +4,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "config.h"
+#include "http.h"
 #include "json.h"
 #include "lockfile.h"
 #include "util.h"
@@ -163,8 +164,13 @@ static int
 check_string(const struct key_def *k, const char *v, const char *origin, frc_error_t *err)
 {
   const char *why = NULL;
+  size_t n = strlen(v), ustart, ulen;
 
-  if (has_control_chars(v) || strlen(v) > 4096)
+  /* A URL is printed with its userinfo masked (frc_config_to_json), which
+   * must load again: bound that form too. */
+  if (k->check == CHECK_HTTP_URL && frc_url_userinfo(v, &ustart, &ulen) && ulen > 0)
+    n = n > n - ulen + strlen(FRC_URL_MASK) ? n : n - ulen + strlen(FRC_URL_MASK);
+  if (has_control_chars(v) || n > 4096)
     why = "a value without control characters, at most 4096 bytes";
   else
     switch (k->check)
@@ -212,7 +218,10 @@ check_string(const struct key_def *k, const char *v, const char *origin, frc_err
   if (why == NULL)
     return 0;
   {
-    cleanup_free char *esc = escape_for_message(v, strlen(v), 80);
+    /* Never a credential in a message: a URL-like value loses its userinfo
+     * whatever the check (a proxy URL with a bad scheme is still one). */
+    cleanup_free char *safe = frc_url_redact(v);
+    cleanup_free char *esc = escape_for_message(safe, strlen(safe), 80);
     return frc_error(err, "invalid value \"%s\" for `%s` in %s: expected %s", esc, k->name, origin,
                      why);
   }
@@ -424,6 +433,80 @@ gen_str(yajl_gen g, const char *s)
   yajl_gen_string(g, (const unsigned char *) s, strlen(s));
 }
 
+/* A URL key's value as shown: its userinfo (a proxy's user:password@, a
+ * cache's token@) masked. */
+static void
+gen_value(yajl_gen g, const struct key_def *k, const char *s)
+{
+  cleanup_free char *masked = k->check == CHECK_HTTP_URL ? frc_url_mask(s) : NULL;
+  gen_str(g, masked ? masked : s);
+}
+
+static void
+mask_in_place(char **s)
+{
+  char *masked = frc_url_mask(*s);
+  free(*s);
+  *s = masked;
+}
+
+void
+frc_config_redact(struct frc_config *c)
+{
+  for (const struct key_def *k = keys; k->name; k++)
+    {
+      void *field = (char *) c + k->offset;
+      if (k->check != CHECK_HTTP_URL)
+        continue;
+      if (k->type == KEY_STRING && *(char **) field)
+        mask_in_place((char **) field);
+      else if (k->type == KEY_STRING_LIST)
+        for (char **p = *(char ***) field; p && *p; p++)
+          mask_in_place(p);
+    }
+}
+
+static bool
+str_eq(const char *a, const char *b)
+{
+  return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+bool
+frc_config_equal(const struct frc_config *a, const struct frc_config *b)
+{
+  for (const struct key_def *k = keys; k->name; k++)
+    {
+      const void *fa = (const char *) a + k->offset, *fb = (const char *) b + k->offset;
+      switch (k->type)
+        {
+        case KEY_STRING:
+          if (!str_eq(*(char *const *) fa, *(char *const *) fb))
+            return false;
+          break;
+        case KEY_STRING_LIST:
+          {
+            char *const *p = *(char *const *const *) fa, *const *q = *(char *const *const *) fb;
+            for (; p && q && *p && *q; p++, q++)
+              if (strcmp(*p, *q) != 0)
+                return false;
+            if ((p && *p) || (q && *q))
+              return false;
+            break;
+          }
+        case KEY_INT:
+          if (*(const long *) fa != *(const long *) fb)
+            return false;
+          break;
+        case KEY_ENUM_ON_MISSING:
+          if (a->on_missing_environment != b->on_missing_environment)
+            return false;
+          break;
+        }
+    }
+  return str_eq(a->bash_package, b->bash_package) && strcmp(a->store_prefix, b->store_prefix) == 0;
+}
+
 char *
 frc_config_to_json(const struct frc_config *c)
 {
@@ -442,14 +525,14 @@ frc_config_to_json(const struct frc_config *c)
         {
         case KEY_STRING:
           if (*(char *const *) field)
-            gen_str(g, *(char *const *) field);
+            gen_value(g, k, *(char *const *) field);
           else
             yajl_gen_null(g);
           break;
         case KEY_STRING_LIST:
           yajl_gen_array_open(g);
           for (char *const *p = *(char *const *const *) field; p && *p; p++)
-            gen_str(g, *p);
+            gen_value(g, k, *p);
           yajl_gen_array_close(g);
           break;
         case KEY_INT:

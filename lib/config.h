@@ -5,7 +5,8 @@
  * file means all defaults; an unknown key, a wrong type or a bad value is an
  * error that names the key, the file and the accepted form.  Values derived
  * from others (floxhub_git_url) are filled in after loading, so every user
- * of the configuration sees the effective value.  docs/configuration.md
+ * of the configuration sees the effective value.  What is printed never
+ * holds a credential: URLs are shown with their userinfo masked.  docs/configuration.md
  * documents every key; keep the two in step.
  */
 #ifndef FRC_CONFIG_H
@@ -74,7 +75,14 @@ void frc_config_release(struct frc_config *c);
  * (room for 6 and a NULL; the strings are malloc'd: frc_strv_free). */
 void frc_config_proxy_env(const struct frc_config *c, char *env[7]);
 
-/* The effective configuration as pretty JSON (for `flox-runc config`). */
+/* The effective configuration as pretty JSON (for `flox-runc config`),
+ * with the userinfo of every URL masked (frc_url_mask: never a proxy's or a
+ * cache's credentials); it loads back as frc_config_redact(c) would be. */
 char *frc_config_to_json(const struct frc_config *c);
+/* Masks the userinfo of every URL key of c in place (what
+ * frc_config_to_json shows). */
+void frc_config_redact(struct frc_config *c);
+/* The keys' values and the derived fields are the same (not path, from_file). */
+bool frc_config_equal(const struct frc_config *a, const struct frc_config *b);
 
 #endif

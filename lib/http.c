@@ -23,19 +23,56 @@ frc_now_ns(void)
   return (long long) ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* After "scheme://" when url has one (RFC 3986 scheme), else url itself:
+ * a proxy given without a scheme ("user:pw@host:3128") is still a URL to
+ * curl. */
+static const char *
+authority_of(const char *url)
+{
+  const char *p = url;
+  if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+    return url;
+  while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')
+         || *p == '+' || *p == '-' || *p == '.')
+    p++;
+  return str_has_prefix(p, "://") ? p + 3 : url;
+}
+
+bool
+frc_url_userinfo(const char *url, size_t *start, size_t *len)
+{
+  const char *auth = authority_of(url);
+  size_t n = strcspn(auth, "/?#");
+  const char *at = NULL;
+  /* The last '@': a userinfo with a raw '@' ("u:p@ss@host") is read
+   * up to its first '@' by curl and up to its last by WHATWG parsers;
+   * either way the credential lies before the last one. */
+  for (size_t i = 0; i < n; i++)
+    if (auth[i] == '@')
+      at = auth + i;
+  if (at == NULL)
+    return false;
+  *start = (size_t) (auth - url);
+  *len = (size_t) (at - auth);
+  return true;
+}
+
 char *
 frc_url_redact(const char *url)
 {
-  const char *scheme = strstr(url, "://");
-  const char *host, *at, *slash;
-  if (scheme == NULL)
+  size_t start, len;
+  if (!frc_url_userinfo(url, &start, &len))
     return xstrdup(url);
-  host = scheme + 3;
-  slash = strchr(host, '/');
-  at = memchr(host, '@', slash ? (size_t) (slash - host) : strlen(host));
-  if (at == NULL)
+  return xasprintf("%.*s%s", (int) start, url, url + start + len + 1);
+}
+
+char *
+frc_url_mask(const char *url)
+{
+  size_t start, len;
+  if (!frc_url_userinfo(url, &start, &len) || len == 0)
     return xstrdup(url);
-  return xasprintf("%.*s%s", (int) (host - url), url, at + 1);
+  return xasprintf("%.*s" FRC_URL_MASK "%s", (int) start, url, url + start + len);
 }
 
 struct sink

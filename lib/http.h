@@ -12,6 +12,7 @@
 #ifndef FRC_HTTP_H
 #define FRC_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -64,7 +65,17 @@ const char *frc_http_proxy_in_use(const struct frc_http_opts *o, const char *url
 /* CLOCK_MONOTONIC now, in nanoseconds. */
 long long frc_now_ns(void);
 
+/* The userinfo of url ("scheme://USERINFO@host..."; a URL without a scheme,
+ * as proxies may be given, starts with its authority): [*start, +*len),
+ * before the last '@' of the authority (which ends at the first '/', '?' or
+ * '#'), so a raw '@' in a password is inside.  false: no userinfo. */
+bool frc_url_userinfo(const char *url, size_t *start, size_t *len);
 /* url without any userinfo, for messages (malloc'd). */
 char *frc_url_redact(const char *url);
+/* url with a non-empty userinfo replaced by FRC_URL_MASK (malloc'd), for
+ * `flox-runc config`: shows that credentials are set, never them.
+ * Idempotent, and the result is a valid URL wherever url was one. */
+#define FRC_URL_MASK "***"
+char *frc_url_mask(const char *url);
 
 #endif

@@ -1,6 +1,8 @@
 /* The node configuration (lib/config.c) from its file's text.
  * Properties: an accepted configuration prints (frc_config_to_json) as JSON
- * that parses back to the same effective configuration. */
+ * that parses back to the same effective configuration with its URLs'
+ * userinfo masked (frc_config_redact), prints the same again, and the print
+ * never holds a URL's userinfo. */
 #include "config.h"
 #include "fuzz.h"
 #include "json.h"
@@ -40,5 +42,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   FUZZ_ASSERT(err == NULL);
   text2 = frc_config_to_json(&again);
   FUZZ_ASSERT(strcmp(text, text2) == 0);
+  frc_config_redact(&c);
+  FUZZ_ASSERT(frc_config_equal(&c, &again));
   return 0;
 }

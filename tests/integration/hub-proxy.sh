@@ -28,8 +28,9 @@ hub_publish acme/hello "$TEST_TMPDIR/hello.lock" >/dev/null
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# proxy_start NAME [ALLOW]: tinyproxy on 127.0.0.1 (clients from ALLOW only,
-# default 127.0.0.1); sets PROXY_URL, PROXY_LOG.
+# proxy_start NAME [ALLOW [CONF_LINE]]: tinyproxy on 127.0.0.1 (clients from
+# ALLOW only, default 127.0.0.1; CONF_LINE added to its configuration);
+# sets PROXY_URL, PROXY_LOG.
 proxy_start() {
 	local d=$TEST_TMPDIR/proxy.$1 port
 	mkdir -p "$d"
@@ -46,6 +47,7 @@ LogLevel Info
 MaxClients 20
 Allow ${2:-127.0.0.1}
 ViaProxyName "flox-runc-test"
+${3:-}
 CONF
 	: >"$d/log"
 	chmod 0666 "$d/log"
@@ -62,6 +64,8 @@ proxy_start main
 MAIN_PROXY=$PROXY_URL MAIN_LOG=$PROXY_LOG
 proxy_start refusing 10.255.255.254
 REFUSING_PROXY=$PROXY_URL
+proxy_start auth 127.0.0.1 "BasicAuth alice s3cr3tPW"
+AUTH_PROXY=http://alice:s3cr3tPW@${PROXY_URL#http://} AUTH_LOG=$PROXY_LOG
 
 # config [KEY=JSON...]
 config() {
@@ -173,8 +177,26 @@ t_doctor() {
 	assert_not_contains "$CAP_OUT" "through the proxy" "no proxy named"
 }
 
+# A proxy URL's password works (the proxy demands it) and is never shown:
+# not by `flox-runc config`, not in the --log file, not on stderr.
+t_proxy_credentials_hidden() {
+	config "http_proxy=\"$AUTH_PROXY\""
+	: >"$AUTH_LOG"
+	rm -rf "$STATE" "$STORE"
+	capture "$FLOX_RUNC" --debug --log "$TEST_TMPDIR/cred.log" prefetch acme/hello
+	assert_rc 0 "prefetch through the authenticating proxy: $CAP_ERR"
+	grep -q "GET http://127.0.0.1:$HUB_PORT/git/acme/floxmeta/info/refs" "$AUTH_LOG" ||
+		{ diag "no FloxHub request in the authenticating proxy's log"; return 1; }
+	assert_not_contains "$CAP_ERR$CAP_OUT$(cat "$TEST_TMPDIR/cred.log")" "s3cr3tPW" "prefetch's output and log"
+	capture "$FLOX_RUNC" config
+	assert_rc 0 "config: $CAP_ERR"
+	assert_not_contains "$CAP_OUT$CAP_ERR" "s3cr3tPW" "config's output"
+	assert_contains "$CAP_OUT" "http://***@127.0.0.1:" "config shows that credentials are set"
+}
+
 tap_test "node config http_proxy: FloxHub and the cache through tinyproxy, prefetch works" t_config_proxy
 tap_test "http_proxy in the environment: the same" t_env_proxy
+tap_test "a proxy's password: used, never printed (config, --log, stderr)" t_proxy_credentials_hidden
 tap_test "no_proxy bypasses the proxy" t_no_proxy
 tap_test "a proxy that is down: one line naming it" t_proxy_down
 tap_test "a proxy that refuses: one line naming it" t_proxy_refuses

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "http.h"
 #include "util.h"
 
 static int
@@ -183,6 +184,76 @@ START_TEST(test_env_path)
 }
 END_TEST
 
+/* frc_url_mask: the userinfo (up to the authority's LAST '@') becomes
+ * "***"; idempotent; everything else is kept. */
+static const struct
+{
+  const char *in, *out;
+} masks[] = {
+  { "http://user:secret@proxy:3128", "http://***@proxy:3128" },
+  { "http://u:p@ss@word@proxy:3128/x@y", "http://***@proxy:3128/x@y" },
+  { "https://tok%40en@cache.example/path?q=a@b", "https://***@cache.example/path?q=a@b" },
+  { "http://user:pw@[::1]:8080", "http://***@[::1]:8080" },
+  { "user:pw@proxy:3128", "***@proxy:3128" },
+  { "http://proxy:3128", "http://proxy:3128" },
+  { "http://@proxy:3128", "http://@proxy:3128" },
+  { "http://***@proxy:3128", "http://***@proxy:3128" },
+  { "http://proxy:3128/a@b", "http://proxy:3128/a@b" },
+};
+
+START_TEST(test_url_mask)
+{
+  cleanup_free char *m = frc_url_mask(masks[_i].in);
+  cleanup_free char *again = frc_url_mask(m);
+  ck_assert_str_eq(m, masks[_i].out);
+  ck_assert_str_eq(again, m);
+}
+END_TEST
+
+/* `flox-runc config` prints the proxies' and caches' URLs without their
+ * credentials, and what it prints loads back as the masked configuration. */
+START_TEST(test_print_masks_credentials)
+{
+  struct frc_config c;
+  frc_error_t err = NULL;
+  cleanup_free char *text = NULL;
+  ck_assert_int_eq(parse(&c, "{\"http_proxy\": \"http://alice:s3cr3t@proxy.internal:3128\","
+                             " \"https_proxy\": \"http://bob:p@ss@proxy.internal:3129\","
+                             " \"substituters\": [\"https://tok:cachepass@cache.example\"],"
+                             " \"floxhub_url\": \"https://hubuser:hubpass@hub.example\"}",
+                         &err),
+                   0);
+  text = frc_config_to_json(&c);
+  ck_assert_ptr_null(strstr(text, "s3cr3t"));
+  ck_assert_ptr_null(strstr(text, "p@ss"));
+  ck_assert_ptr_null(strstr(text, "cachepass"));
+  ck_assert_ptr_null(strstr(text, "hubpass"));
+  ck_assert_ptr_null(strstr(text, "alice"));
+  ck_assert_ptr_nonnull(strstr(text, "http://***@proxy.internal:3128"));
+  ck_assert_ptr_nonnull(strstr(text, "https://***@cache.example"));
+  /* masked, the configuration prints the same (tests/fuzz/fuzz_config.c
+   * also loads the print back and compares) */
+  frc_config_redact(&c);
+  {
+    cleanup_free char *masked = frc_config_to_json(&c);
+    ck_assert_str_eq(masked, text);
+  }
+  frc_config_release(&c);
+}
+END_TEST
+
+/* An invalid URL value is named in the error without its credentials. */
+START_TEST(test_error_masks_credentials)
+{
+  struct frc_config c;
+  frc_error_t err = NULL;
+  ck_assert_int_lt(parse(&c, "{\"http_proxy\": \"ftp://alice:s3cr3t@proxy:21\"}", &err), 0);
+  ck_assert_ptr_nonnull(strstr(err->msg, "http_proxy"));
+  ck_assert_ptr_null(strstr(err->msg, "s3cr3t"));
+  frc_error_release(&err);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -198,6 +269,9 @@ main(void)
   tcase_add_loop_test(tc, test_bad, 0, sizeof(bad) / sizeof(bad[0]));
   tcase_add_test(tc, test_parse_text_defaults);
   tcase_add_test(tc, test_env_path);
+  tcase_add_loop_test(tc, test_url_mask, 0, sizeof(masks) / sizeof(masks[0]));
+  tcase_add_test(tc, test_print_masks_credentials);
+  tcase_add_test(tc, test_error_masks_credentials);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
