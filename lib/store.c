@@ -87,12 +87,33 @@ struct nix_argv
   const char *argv[64 + 4096];
   size_t n;
   char *nix_store, *subs, *keys, *cache_env;
+  char max_jobs[16];
   char *proxy_env[7]; /* the node config's proxies (frc_config_proxy_env) */
   const char *env[9]; /* cache_env, proxy_env: nix-store's extra environment */
 };
 
+/* How many paths Nix substitutes at once in a realisation.  Nix 2.8 runs
+ * at most max(1, max-jobs) substitutions at a time (PathSubstitutionGoal::
+ * tryToRun; later Nix has a separate max-substitution-jobs, 16 by
+ * default), so `max-jobs 0` fetched and unpacked the NARs one after
+ * another.  Twice the CPUs (decoding xz is CPU-bound, the rest waits on
+ * the network and the disk), at least 4, at most 16 (upstream's later
+ * default; each running substitution holds a decoder, ~7 MiB of RSS
+ * for xz).  docs/performance.md, "Lever: Nix substitution". */
+unsigned
+frc_store_substitution_jobs(void)
+{
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n < 2)
+    return 4;
+  return n >= 8 ? 16 : (unsigned) (2 * n < 4 ? 4 : 2 * n);
+}
+
+/* jobs: the max-jobs Nix gets; 0 everywhere but in a realisation, where it
+ * only lets substitutions run side by side: the paths realised are never
+ * derivations (frc_store_realise refuses them), so nothing is built. */
 static int
-nix_argv_init(struct nix_argv *a, const struct frc_store *s, frc_error_t *err)
+nix_argv_init(struct nix_argv *a, const struct frc_store *s, unsigned jobs, frc_error_t *err)
 {
   const struct frc_config *c = s->config;
   memset(a, 0, sizeof(*a));
@@ -126,7 +147,8 @@ nix_argv_init(struct nix_argv *a, const struct frc_store *s, frc_error_t *err)
   a->argv[a->n++] = "true";
   a->argv[a->n++] = "--option";
   a->argv[a->n++] = "max-jobs";
-  a->argv[a->n++] = "0";
+  snprintf(a->max_jobs, sizeof(a->max_jobs), "%u", jobs);
+  a->argv[a->n++] = a->max_jobs;
   return 0;
 }
 
@@ -287,13 +309,22 @@ frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t *er
   struct frc_proc p = { 0 };
   size_t npaths = 0;
 
-  if (nix_argv_init(&a, s, err) < 0)
+  if (nix_argv_init(&a, s, frc_store_substitution_jobs(), err) < 0)
     return -1;
   a.argv[a.n++] = "--realise";
   if (add_paths(&a, paths, err) < 0)
     return -1;
-  for (char *const *q = paths; q && *q; q++)
-    npaths++;
+  for (char *const *q = paths; q && *q; q++, npaths++)
+    {
+      /* nix-store --realise builds a .drv, and max-jobs > 0 would let it:
+       * an environment names outputs, and nothing is built on the node. */
+      size_t len = strlen(*q);
+      if (len > 4 && strcmp(*q + len - 4, ".drv") == 0)
+        return frc_error(err, "refusing to realise the derivation \"%s\": an environment names "
+                              "the store paths of outputs, which are substituted, never built on "
+                              "the node",
+                         *q);
+    }
   p.argv = a.argv;
   p.extra_env = a.env;
   p.deadline_ns = s->deadline_ns;
@@ -351,7 +382,7 @@ frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure
   cleanup_proc_result struct frc_proc_result r = { 0 };
   char **v;
 
-  if (nix_argv_init(&a, s, err) < 0)
+  if (nix_argv_init(&a, s, 0, err) < 0)
     return -1;
   a.argv[a.n++] = "--query";
   a.argv[a.n++] = "--requisites";
@@ -379,7 +410,7 @@ frc_store_add(const struct frc_store *s, const char *dir, char **path, frc_error
   char *const what[] = { (char *) dir, NULL };
   size_t n = 0;
 
-  if (nix_argv_init(&a, s, err) < 0)
+  if (nix_argv_init(&a, s, 0, err) < 0)
     return -1;
   a.argv[a.n++] = "--add";
   a.argv[a.n++] = dir;
@@ -409,7 +440,7 @@ frc_store_db_template(const struct frc_store *s, char *const *paths, const char 
   if (strpbrk(root, "?&=%#"))
     return frc_error(err, "state_dir must not contain '?', '&', '=', '%%' or '#' for a Nix "
                           "database in a writable /nix");
-  if (nix_argv_init(&a, s, err) < 0)
+  if (nix_argv_init(&a, s, 0, err) < 0)
     return -1;
   /* The registrations of exactly these paths (not their closure: the
    * caller gives the closure), read from the node's database. */

@@ -5,7 +5,8 @@
  * store; any other directory is a chroot store `--store <root>` whose paths
  * still read /nix/store/...), with the configured substituters and trusted
  * public keys and signatures required: realising a batch of paths under the
- * deadline with progress in the log, and querying closures; failures are
+ * deadline with progress in the log, several substitutions at a time and
+ * never building (no derivation is realised), and querying closures; failures are
  * reported with Nix's own `error:` line (a download error it only warned
  * about when that is all it said), never only "build of ... failed";
  * a Nix database registering a closure in a private root (--dump-db, then
@@ -45,7 +46,10 @@ char *frc_nix_resolve(const char *prefix, const char *logical);
 /* Whether every path is present (directory entry exists) in the store. */
 bool frc_store_all_present(const struct frc_config *c, char *const *paths);
 
-/* Realises paths (NULL-terminated) in one nix-store call. */
+/* How many substitutions a realisation runs at once (Nix's max-jobs). */
+unsigned frc_store_substitution_jobs(void);
+/* Realises paths (NULL-terminated) in one nix-store call; a derivation
+ * (.drv) is refused. */
 int frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t *err);
 /* The closure (nix-store -qR) of paths, NULL-terminated, malloc'd. */
 int frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure,

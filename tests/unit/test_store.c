@@ -2,7 +2,9 @@
  * first in PATH records its argv and environment and answers what the test
  * tells it (stdout, stderr, exit status).  Checked: which nix-store is
  * found, the exact argv of realise/closure/add for the node's store and for
- * a chroot store (substituters, keys, require-sigs, max-jobs 0), Nix's
+ * a chroot store (substituters, keys, require-sigs; max-jobs 0 but in a
+ * realisation, where several substitutions run at once), no derivation
+ * realised, Nix's
  * cache under state_dir, invalid store paths refused before anything runs,
  * the closure and the added path read back (and garbage refused), and
  * failures reported with Nix's own error line.  No root needed. */
@@ -90,14 +92,36 @@ teardown(void)
   ck_assert_int_eq(system(cmd), 0);
 }
 
-/* The argv nix-store got, one argument a line, after the program. */
+/* The argv nix-store got, one argument a line, after the program: jobs
+ * is max-jobs. */
 static char *
-expected_argv(const char *store_opt, const char *tail)
+expected_argv_jobs(const char *store_opt, unsigned jobs, const char *tail)
 {
   return xasprintf("%s--option\nsubstituters\nhttp://127.0.0.1:5000 https://cache.example\n"
                    "--option\ntrusted-public-keys\na:AAAA b:BBBB\n--option\nrequire-sigs\ntrue\n"
-                   "--option\nmax-jobs\n0\n%s",
-                   store_opt, tail);
+                   "--option\nmax-jobs\n%u\n%s",
+                   store_opt, jobs, tail);
+}
+
+/* Queries and --add: max-jobs 0. */
+static char *
+expected_argv(const char *store_opt, const char *tail)
+{
+  return expected_argv_jobs(store_opt, 0, tail);
+}
+
+/* A realisation: several substitutions at once (Nix 2.8 runs max(1,
+ * max-jobs) of them: with 0 the NARs came one after another). */
+static char *
+expected_realise_argv(const char *store_opt, const char *tail)
+{
+  long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  unsigned jobs = frc_store_substitution_jobs();
+  ck_assert_uint_ge(jobs, 4);
+  ck_assert_uint_le(jobs, 16);
+  if (ncpu >= 2 && ncpu <= 8)
+    ck_assert_uint_eq(jobs, ncpu * 2 < 4 ? 4 : (unsigned) ncpu * 2);
+  return expected_argv_jobs(store_opt, jobs, tail);
 }
 
 START_TEST(test_find)
@@ -115,7 +139,7 @@ START_TEST(test_realise_node_store)
   ck_assert_msg(frc_store_realise(&store, paths, &err) == 0, "%s", err ? err->msg : "");
   cleanup_free char *argv = get("argv");
   cleanup_free char *tail = xasprintf("--realise\n%s\n%s\n", P1, P2);
-  cleanup_free char *want = expected_argv("", tail);
+  cleanup_free char *want = expected_realise_argv("", tail);
   ck_assert_str_eq(argv, want);
   /* Nix's narinfo cache under state_dir, not $HOME */
   cleanup_free char *cache = get("cache");
@@ -133,7 +157,7 @@ START_TEST(test_realise_chroot_store)
   ck_assert_int_eq(frc_store_realise(&store, paths, &err), 0);
   cleanup_free char *argv = get("argv");
   cleanup_free char *tail = xasprintf("--realise\n%s\n", P1);
-  cleanup_free char *want = expected_argv("--store\n/var/lib/test-store\n", tail);
+  cleanup_free char *want = expected_realise_argv("--store\n/var/lib/test-store\n", tail);
   ck_assert_str_eq(argv, want);
 }
 END_TEST
@@ -157,6 +181,21 @@ START_TEST(test_invalid_path_refused)
       cleanup_free char *argv = get("argv");
       ck_assert_msg(argv == NULL, "nix-store ran for %s", bad[i]);
     }
+}
+END_TEST
+
+/* With max-jobs above 0 a .drv would be built: never realised. */
+START_TEST(test_derivation_refused)
+{
+  char *const paths[] = { (char *) P1,
+                          (char *) "/nix/store/cccccccccccccccccccccccccccccccc-evil.drv", NULL };
+  frc_error_t err = NULL;
+  ck_assert_int_lt(frc_store_realise(&store, paths, &err), 0);
+  ck_assert_msg(strstr(err->msg, "refusing to realise the derivation") != NULL, "%s", err->msg);
+  ck_assert_msg(strstr(err->msg, "-evil.drv") != NULL, "%s", err->msg);
+  frc_error_release(&err);
+  cleanup_free char *argv = get("argv");
+  ck_assert_msg(argv == NULL, "nix-store ran for a derivation");
 }
 END_TEST
 
@@ -269,6 +308,7 @@ main(void)
   tcase_add_test(tc, test_realise_node_store);
   tcase_add_test(tc, test_realise_chroot_store);
   tcase_add_test(tc, test_invalid_path_refused);
+  tcase_add_test(tc, test_derivation_refused);
   tcase_add_test(tc, test_closure);
   tcase_add_test(tc, test_add);
   tcase_add_test(tc, test_failure_names_nix_error);
