@@ -6,9 +6,16 @@
 # of about MIB MiB together, made of Debian's own files (/usr/share, /usr/lib:
 # thousands of files, deep share/ trees, every package with bin/ and lib/),
 # plus the test fixtures' static busybox (FIXTURES, tests/nix/build-cache.sh)
-# to run.  Published to a signed binary cache with xz NARs, as real caches are:
-#   OUTDIR/cache  OUTDIR/key.sec OUTDIR/key.pub (name flox-runc-bench-1)
-#   OUTDIR/paths  the store paths (the closure: no path references another)
+# to run.  Published to two signed binary caches, with xz and with zstd NARs
+# (the compressions real caches use; Nix 2.8 writes and substitutes both):
+#   OUTDIR/cache-xz OUTDIR/cache-zstd  OUTDIR/key.sec OUTDIR/key.pub
+#                 (key name flox-runc-bench-1)
+#   OUTDIR/paths  the store paths, busybox first, then the packages in name
+#                 order (the closure: no path references another)
+#   OUTDIR/gen2   "OLD NEW": a second version of one package (bench-pkg-001,
+#                 one file changed: a new store path of the same name), in both
+#                 caches and the store, for a new generation changing one package
+# Callers version OUTDIR's name: change it when this script's output changes.
 # Idempotent (OUTDIR/.complete).  Installs nothing.
 set -euo pipefail
 [ $# -eq 4 ] || { echo "usage: mkenv.sh OUTDIR MIB NPATHS FIXTURES" >&2; exit 2; }
@@ -59,12 +66,22 @@ paths=()
 for d in "$out/src"/*; do
 	paths+=("$(nix-store --store "$store" --add "$d")")
 done
+# generation 2 of one package: the same name, one file changed
+g=$out/src/bench-pkg-001
+[ -d "$g" ] || g=$out/src/bench-pkg-000
+old=$(nix-store --store "$store" --add "$g")
+echo "echo generation 2" >>"$g/bin/pkg${g##*-}"
+new=$(nix-store --store "$store" --add "$g")
 nix-store --store "$out/store" --generate-binary-cache-key flox-runc-bench-1 "$out/key.sec" "$out/key.pub"
 bb=$(jq -r '.packages.busybox.out' "$fix/packages.json")
-nix copy --store "$fix/build-store" --to "file://$out/cache?secret-key=$out/key.sec&compression=xz" "$bb"
-nix copy --store "$store" --to "file://$out/cache?secret-key=$out/key.sec&compression=xz" "${paths[@]}"
+for c in xz zstd; do
+	to="file://$out/cache-$c?secret-key=$out/key.sec&compression=$c&parallel-compression=true"
+	nix copy --store "$fix/build-store" --to "$to" "$bb"
+	nix copy --store "$store" --to "$to" "${paths[@]}" "$new"
+done
 # busybox's content beside the others, for the image's layer
 nix copy --store "$fix/build-store" --to "$store" --no-check-sigs "$bb"
 printf '%s\n' "$bb" "${paths[@]}" >"$out/paths"
+echo "$old $new" >"$out/gen2"
 rm -rf "$out/src"
 touch "$out/.complete"
