@@ -16,6 +16,8 @@ packages=(
   clang libclang-rt-14-dev
   # real runtimes and test tools
   runc crun busybox-static jq procps util-linux
+  # GNU time: peak RSS in the benchmarks (tests/bench)
+  time
   # the fetch child's sandbox (tests/integration/resolve.sh): a TLS hub, fork counting
   openssl strace
   # the bash that evaluates manifest vars and hooks in containers (node requirement)
