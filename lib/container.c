@@ -446,6 +446,13 @@ check_id_reuse(const struct frc_container_call *c, frc_error_t *err)
     case FRC_CONTAINER_GONE:
       return frc_container_release(c->config, c->log, &rec, err) < 0 ? -1 : 0;
     default:
+      if (status == FRC_RUNTIME_TIMED_OUT)
+        return frc_error(err,
+                         "container %s: a record of it exists and `%s state %s` did not answer "
+                         "within %d s (killed), so flox-runc cannot tell whether it still runs: "
+                         "check the runtime (a hung runtime or its state directory), then delete "
+                         "the container or retry",
+                         c->id, rt.path, c->id, FRC_STATE_TIMEOUT_SECONDS);
       return frc_error(err,
                        "container %s: a record of it exists and `%s state %s` exited %d, so "
                        "flox-runc cannot tell whether it still runs: check the runtime, then "
@@ -604,7 +611,7 @@ frc_container_presence(const struct frc_runtime *rt, const char *root, const cha
   argv[n++] = (char *) "state";
   argv[n++] = (char *) id;
   argv[n] = NULL;
-  st = frc_runtime_run(rt, argv, true, 0, &ignored);
+  st = frc_runtime_run_timed(rt, argv, true, 0, FRC_STATE_TIMEOUT_SECONDS * 1000000000LL, &ignored);
   frc_error_release(&ignored);
   if (status)
     *status = st;

@@ -109,8 +109,13 @@ enum frc_presence
   FRC_CONTAINER_UNKNOWN, /* anything else (not started, killed, another status): keep it */
 };
 
+/* How long `state` may take before the runtime is killed and the answer
+ * is FRC_CONTAINER_UNKNOWN (a hung runtime must not hang create, delete or
+ * gc). */
+#define FRC_STATE_TIMEOUT_SECONDS 10
 /* Asks the runtime `[--root root] state id` (output discarded).  *status
- * (optional) receives its exit status, -1 when it could not be started. */
+ * (optional) receives its exit status, -1 when it could not be started,
+ * FRC_RUNTIME_TIMED_OUT when it did not answer in time. */
 enum frc_presence frc_container_presence(const struct frc_runtime *rt, const char *root,
                                          const char *id, int *status);
 

@@ -247,10 +247,26 @@ frc_runtime_release(struct frc_runtime *rt)
   rt->path = NULL;
 }
 
+static long long
+mono_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long) ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 int
 frc_runtime_run(const struct frc_runtime *rt, char **argv, bool quiet, int keep_fds,
                 frc_error_t *err)
 {
+  return frc_runtime_run_timed(rt, argv, quiet, keep_fds, 0, err);
+}
+
+int
+frc_runtime_run_timed(const struct frc_runtime *rt, char **argv, bool quiet, int keep_fds,
+                      long long timeout_ns, frc_error_t *err)
+{
+  long long deadline = timeout_ns > 0 ? mono_ns() + timeout_ns : 0;
   /* While the runtime runs, flox-runc stays in between (it releases what
    * create took afterwards): signals meant for the runtime are handed on,
    * and flox-runc itself is not killed by them.  SIGINT and SIGQUIT from a
@@ -304,6 +320,19 @@ frc_runtime_run(const struct frc_runtime *rt, char **argv, bool quiet, int keep_
           int e = errno;
           sigprocmask(SIG_SETMASK, &old, NULL);
           return frc_error_errno(err, e, "cannot wait for the real runtime");
+        }
+      if (deadline)
+        {
+          long long left = deadline - mono_ns();
+          if (left <= 0)
+            {
+              kill(pid, SIGKILL);
+              waitpid(pid, &status, 0);
+              sigprocmask(SIG_SETMASK, &old, NULL);
+              return FRC_RUNTIME_TIMED_OUT;
+            }
+          if (left < 1000000000LL)
+            tick = (struct timespec){ 0, (long) left };
         }
       sig = sigtimedwait(&set, NULL, &tick);
       for (size_t i = 0; sig > 0 && i < sizeof(forwarded) / sizeof(forwarded[0]); i++)

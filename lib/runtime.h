@@ -45,6 +45,11 @@ int frc_runtime_exec(const struct frc_runtime *rt, char **argv, frc_error_t *err
  * Meanwhile SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 are handed on to it. */
 int frc_runtime_run(const struct frc_runtime *rt, char **argv, bool quiet, int keep_fds,
                     frc_error_t *err);
+/* The same, bounded: a runtime still running timeout_ns after it started
+ * (0: no bound) is killed (SIGKILL) and FRC_RUNTIME_TIMED_OUT returned. */
+#define FRC_RUNTIME_TIMED_OUT (-2)
+int frc_runtime_run_timed(const struct frc_runtime *rt, char **argv, bool quiet, int keep_fds,
+                          long long timeout_ns, frc_error_t *err);
 
 /* A loop detected on entry (the guard variable is set): an error. */
 int frc_runtime_check_loop(frc_error_t *err);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "container.h"
@@ -108,6 +109,23 @@ START_TEST(test_not_started)
 }
 END_TEST
 
+/* A runtime that hangs on `state` (only a stub can be made to hang on
+ * purpose) is killed after FRC_STATE_TIMEOUT_SECONDS: the answer is
+ * "cannot tell", and create, delete and gc go on instead of hanging. */
+START_TEST(test_state_hangs)
+{
+  cleanup_runtime struct frc_runtime rt = runtime("exec sleep 300");
+  struct timespec t0, t1;
+  int status = 0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  ck_assert_int_eq(frc_container_presence(&rt, "/run/x", "c5", &status), FRC_CONTAINER_UNKNOWN);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  ck_assert_int_eq(status, FRC_RUNTIME_TIMED_OUT);
+  ck_assert_int_ge(t1.tv_sec - t0.tv_sec, FRC_STATE_TIMEOUT_SECONDS - 1);
+  ck_assert_int_le(t1.tv_sec - t0.tv_sec, FRC_STATE_TIMEOUT_SECONDS + 5);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -120,6 +138,8 @@ main(void)
   tcase_add_test(tc, test_live_gone_unknown);
   tcase_add_test(tc, test_no_root);
   tcase_add_test(tc, test_not_started);
+  tcase_add_test(tc, test_state_hangs);
+  tcase_set_timeout(tc, 60);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
