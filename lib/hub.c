@@ -40,6 +40,7 @@ struct ctx
   char *auth_file; /* auth/<sha256 of the credential> */
   long long deadline_ns;
   time_t now;
+  struct timespec asked; /* CLOCK_REALTIME when the resolution was asked for */
   struct frc_git_remote remote;
   bool remote_open;
   unsigned requests;
@@ -119,6 +120,26 @@ auth_age(struct ctx *c)
   if (stat(c->auth_file, &st) < 0)
     return -1;
   return (long long) c->now - (long long) st.st_mtime;
+}
+
+/* Whether path was written after this resolution was asked for (and not
+ * after now: a clock set back proves nothing): by a resolution of the same
+ * environment that held the lock meanwhile, whose answer this one shares
+ * (single flight: concurrent creates make the requests of one). */
+static bool
+ts_le(const struct timespec *a, const struct timespec *b)
+{
+  return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec <= b->tv_nsec);
+}
+
+static bool
+written_since_asked(const struct ctx *c, const char *path)
+{
+  struct stat st;
+  struct timespec now;
+  if (stat(path, &st) < 0 || clock_gettime(CLOCK_REALTIME, &now) < 0)
+    return false;
+  return ts_le(&c->asked, &st.st_mtim) && ts_le(&st.st_mtim, &now);
 }
 
 static void
@@ -748,6 +769,11 @@ resolve_pinned(struct ctx *c, struct frc_resolved *out, frc_error_t *err)
   if (cached && age >= 0 && age < c->req->config->auth_window_seconds)
     return serve(c, gen, have_live ? ls.live : 0, have_live ? ls.commit : NULL, FRC_FROM_CACHE, out,
                  err);
+  /* FloxHub accepted this credential for this environment while this
+   * resolution waited for the lock. */
+  if (cached && written_since_asked(c, c->auth_file))
+    return serve(c, gen, have_live ? ls.live : 0, have_live ? ls.commit : NULL,
+                 FRC_FROM_CACHE_VERIFIED, out, err);
 
   if (fetch(c, &plan, &fr, err) < 0)
     return fetch_failed(c, gen, have_live ? ls.live : 0, have_live ? ls.commit : NULL, cached, age,
@@ -780,6 +806,14 @@ resolve_live(struct ctx *c, struct frc_resolved *out, frc_error_t *err)
   if (cached && age >= 0 && age < cfg->auth_window_seconds && c->now - ls.checked < cfg->fresh_seconds
       && c->now >= ls.checked)
     return serve(c, ls.live, ls.live, ls.commit, FRC_FROM_CACHE, out, err);
+  /* Another resolution asked FloxHub, for this credential, while this one
+   * waited for the lock: single flight shares its answer. */
+  if (cached)
+    {
+      cleanup_free char *live_path = xasprintf("%s/live.json", c->dir);
+      if (written_since_asked(c, c->auth_file) && written_since_asked(c, live_path))
+        return serve(c, ls.live, ls.live, ls.commit, FRC_FROM_CACHE_VERIFIED, out, err);
+    }
 
   if (fetch(c, &plan, &fr, err) < 0)
     {
@@ -818,6 +852,7 @@ frc_hub_resolve(const struct frc_resolve_request *req, struct frc_resolved *out,
   int r;
 
   memset(out, 0, sizeof(*out));
+  clock_gettime(CLOCK_REALTIME, &c.asked);
   frc_envref_format(req->ref, c.label, sizeof(c.label));
   c.deadline_ns = req->deadline_ns ? req->deadline_ns
                                    : frc_now_ns() + req->config->deadline_seconds * 1000000000LL;

@@ -5,7 +5,8 @@
  * and live generation last seen; gen/<N>/manifest.lock: immutable per
  * generation; auth/<sha256>: when FloxHub last accepted a credential for
  * this environment), single flight (one flock per environment: concurrent
- * resolutions wait for one fetch and then share it), freshness and
+ * resolutions wait for one fetch and then share it, even when the windows
+ * below are 0: what it wrote after they asked), freshness and
  * authorisation windows, retries with backoff inside one deadline, the
  * offline fallbacks, and the user-facing messages for every failure; and
  * the seam of privilege separation: cache hits never fork, a fetch forks

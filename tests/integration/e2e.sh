@@ -46,7 +46,8 @@
 #      and record; `flox-runc gc --max-age 0` + `nix-store --gc` then remove
 #      hello from the store: a deleted container pins nothing.
 #   8. 8 concurrent creates of one cold environment: all succeed, every NAR
-#      is downloaded exactly once and the environment is built once.
+#      is downloaded exactly once, the environment is built once, and FloxHub
+#      sees the requests of one resolution (though every create asks).
 #   9. SIGKILL of flox-runc (its process group) while it realises: nix-store
 #      dies with it, nothing of the killed create remains, a retry succeeds
 #      and leaves no temporary build directory, root or record behind.
@@ -967,6 +968,14 @@ t_concurrent() {
 		flox_bundle "$st/b$i" empty acme/cold hello
 		cleanup_container "$RT_BIN" "$RROOT" "e2e-par-$i"
 	done
+	# the requests of one cold resolution (fresh_seconds 0: every create asks)
+	local one hub0
+	write_config "$st/one.json" "$st/one-store" "$st/one-state" "$(nixcache_url c8)"
+	hub0=$(hub_requests)
+	FLOX_RUNC_CONFIG=$st/one.json "$FLOX_RUNC" resolve acme/cold >/dev/null
+	one=$(($(hub_requests) - hub0))
+	hub0=$(hub_requests)
+	hub_fault '{"delay_ms": 700, "remaining": 1}' # all creates wait for the first
 	for ((i = 0; i < n; i++)); do
 		fr --log "$st/b$i/log.json" --log-format json create --bundle "$st/b$i" \
 			--pid-file "$st/b$i/init.pid" "e2e-par-$i" >"$st/out$i" 2>"$st/err$i" &
@@ -979,6 +988,8 @@ t_concurrent() {
 		fi
 	done
 	((rc == 0))
+	hub_fault '{}'
+	assert_eq "$one" "$(($(hub_requests) - hub0))" "FloxHub requests of $n creates (those of one)"
 	for ((i = 0; i < n; i++)); do
 		assert_eq 0 "$(stat -c %s "$st/out$i")" "stdout of create $i"
 		capture fr start "e2e-par-$i"

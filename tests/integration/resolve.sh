@@ -274,6 +274,44 @@ t_concurrent() {
 	assert_eq "$one" "$many" "8 concurrent resolutions make the requests of one"
 }
 
+# N pods of one environment started at once on a node that asks FloxHub every
+# time (fresh_seconds and auth_window_seconds 0), with a token: the waiters
+# share the resolution that held the lock (its answer came after they
+# asked), live and pinned, cold and warm.  The hub holds the first request
+# so that all of them are waiting.
+t_concurrent_asking() {
+	config fresh_seconds=0 auth_window_seconds=0
+	local round ref state n=20 i one many pids
+	for round in secretcorp/tools,cold secretcorp/tools:1,cold secretcorp/tools,warm \
+		secretcorp/tools:1,warm; do
+		ref=${round%,*} state=${round#*,}
+		if [[ $state == cold ]]; then
+			rm -rf "$STATE"
+		else
+			expect_ok "$ref" --token-file "$TEST_TMPDIR/token"
+		fi
+		: >"$HUB_LOG"
+		expect_ok "$ref" --token-file "$TEST_TMPDIR/token"
+		one=$(hub_requests) # what one resolution asks in that state
+		[[ $state == warm ]] || rm -rf "$STATE"
+		: >"$HUB_LOG"
+		hub_fault '{"delay_ms": 700, "remaining": 1}'
+		pids=()
+		for ((i = 0; i < n; i++)); do
+			"$FLOX_RUNC" resolve --json "$ref" --token-file "$TEST_TMPDIR/token" \
+				>"$TEST_TMPDIR/ca$i.out" 2>"$TEST_TMPDIR/ca$i.err" &
+			pids+=($!)
+		done
+		for ((i = 0; i < n; i++)); do
+			wait "${pids[$i]}" || diag "resolution $i failed: $(cat "$TEST_TMPDIR/ca$i.err")"
+			assert_eq 1 "$(jq -r .generation "$TEST_TMPDIR/ca$i.out")" "$round: resolution $i"
+		done
+		many=$(hub_requests)
+		assert_eq "$one" "$many" "$round: $n concurrent resolutions make the requests of one"
+	done
+	hub_fault '{}'
+}
+
 t_no_token_leak() {
 	local hits
 	hits=$(grep -rl -e "$SECRET" -e "tok-wrong-$TEST_ID" "$STATE" "$HUB_LOG" "$TEST_TMPDIR"/.cap.* 2>/dev/null || true)
@@ -396,6 +434,7 @@ tap_test "warm paths: no request, one ls-refs" t_warm_paths
 tap_test "faults: 503 retried, truncated, dropped, 500, deadline" t_faults
 tap_test "offline: pinned verified, unpinned last live, else fail" t_offline
 tap_test "8 concurrent resolutions make one fetch" t_concurrent
+tap_test "20 concurrent resolutions asking FloxHub every time make the requests of one" t_concurrent_asking
 tap_test "the fetch child: unprivileged ids, no capabilities, no_new_privs, seccomp" t_fetch_child_unprivileged
 tap_test "a cold fetch forks once, a cache hit never forks" t_fork_once
 tap_test "DNS and HTTPS with a root-only CA file in the fetch child" t_https_dns_in_child
