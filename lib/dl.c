@@ -27,8 +27,8 @@ struct lib
 static const struct sym curl_syms[] = {
   S(api, curl_global_init), S(api, curl_easy_init),      S(api, curl_easy_setopt),
   S(api, curl_easy_perform), S(api, curl_easy_getinfo),  S(api, curl_easy_cleanup),
-  S(api, curl_easy_strerror), S(api, curl_slist_append), S(api, curl_slist_free_all),
-  { NULL, 0 },
+  S(api, curl_easy_reset),   S(api, curl_easy_strerror), S(api, curl_slist_append),
+  S(api, curl_slist_free_all), { NULL, 0 },
 };
 #undef api
 #define api frc_zlib_api

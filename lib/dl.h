@@ -30,6 +30,7 @@ struct frc_curl_api
   FRC_DL_FN(curl_easy_perform);
   FRC_DL_FN(curl_easy_getinfo);
   FRC_DL_FN(curl_easy_cleanup);
+  FRC_DL_FN(curl_easy_reset);
   FRC_DL_FN(curl_easy_strerror);
   FRC_DL_FN(curl_slist_append);
   FRC_DL_FN(curl_slist_free_all);

@@ -71,6 +71,7 @@ frc_git_remote_release(struct frc_git_remote *r)
     free(r->refs[i].name);
   free(r->refs);
   frc_odb_release(&r->odb);
+  frc_http_conn_release(&r->conn);
   memset(r, 0, sizeof(*r));
 }
 
@@ -150,7 +151,7 @@ request(struct frc_git_remote *r, const char *method, const char *suffix, const 
   if (r->transport)
     rc = r->transport(r->transport_data, &o, method, url, headers, body, body_len, resp, err);
   else
-    rc = frc_http_request(&o, method, url, headers, body, body_len, resp, err);
+    rc = frc_http_request_on(&r->conn, &o, method, url, headers, body, body_len, resp, err);
   if (rc < 0)
     return -1;
   r->bytes_received += resp->len;
@@ -255,6 +256,7 @@ parse_v2_caps(struct frc_git_remote *r, struct frc_pkt_reader *rd, frc_error_t *
     return protocol_error(r, "protocol v2 without ls-refs and fetch", err);
   r->filter = word_in(fetch, "filter");
   r->shallow = word_in(fetch, "shallow");
+  r->ref_in_want = word_in(fetch, "ref-in-want");
   return check_object_format(r, err);
 }
 
@@ -526,6 +528,8 @@ struct fetch_args
   size_t n;
   bool deepen; /* deepen 1 */
   bool filter; /* filter blob:none */
+  const char *want_ref; /* v2: "want-ref <want_ref>" (a full ref name), NULL: none */
+  char *want_ref_oid; /* [FRC_OID_HEX + 1]: the commit the server named for it */
 };
 
 static size_t
@@ -548,6 +552,8 @@ fetch_body_v2(const struct frc_git_remote *r, const struct fetch_args *a, struct
     frc_pkt_writef(b, "filter blob:none\n");
   for (size_t i = 0; i < a->n; i++)
     frc_pkt_writef(b, "want %s\n", a->wants[i]);
+  if (a->want_ref)
+    frc_pkt_writef(b, "want-ref %s\n", a->want_ref);
   frc_pkt_writef(b, "done\n");
   frc_pkt_flush(b);
 }
@@ -601,9 +607,32 @@ skip_section(const struct frc_git_remote *r, struct frc_pkt_reader *rd, frc_erro
     }
 }
 
+/* The wanted-refs section: exactly one "<oid> <ref>" line, for the ref
+ * asked for. */
 static int
-read_pack_v2(const struct frc_git_remote *r, struct frc_pkt_reader *rd, struct frc_pkt_buf *pack,
-             frc_error_t *err)
+read_wanted_refs(const struct frc_git_remote *r, const struct fetch_args *a,
+                 struct frc_pkt_reader *rd, frc_error_t *err)
+{
+  size_t n = strlen(a->want_ref);
+  for (;;)
+    {
+      struct frc_pkt p;
+      if (frc_pkt_read_line(rd, &p, err) < 0)
+        return -1;
+      if (p.kind == FRC_PKT_DELIM)
+        return a->want_ref_oid[0] ? 0 : protocol_error(r, "empty wanted-refs", err);
+      if (p.kind != FRC_PKT_DATA || p.len != FRC_OID_HEX + 1 + n || p.data[FRC_OID_HEX] != ' '
+          || !valid_oid_hex(p.data, FRC_OID_HEX) || memcmp(p.data + FRC_OID_HEX + 1, a->want_ref, n)
+          || a->want_ref_oid[0])
+        return protocol_error(r, "bad wanted-refs line", err);
+      memcpy(a->want_ref_oid, p.data, FRC_OID_HEX);
+      a->want_ref_oid[FRC_OID_HEX] = '\0';
+    }
+}
+
+static int
+read_pack_v2(const struct frc_git_remote *r, const struct fetch_args *a, struct frc_pkt_reader *rd,
+             struct frc_pkt_buf *pack, frc_error_t *err)
 {
   for (;;)
     {
@@ -611,7 +640,17 @@ read_pack_v2(const struct frc_git_remote *r, struct frc_pkt_reader *rd, struct f
       if (frc_pkt_read_line(rd, &p, err) < 0)
         return -1;
       if (frc_pkt_is(&p, "packfile"))
-        return frc_pkt_demux(rd, pack, r->limits.max_pack, NULL, NULL, err);
+        {
+          if (a->want_ref && !a->want_ref_oid[0])
+            return protocol_error(r, "fetch answer without wanted-refs", err);
+          return frc_pkt_demux(rd, pack, r->limits.max_pack, NULL, NULL, err);
+        }
+      if (a->want_ref && frc_pkt_is(&p, "wanted-refs"))
+        {
+          if (read_wanted_refs(r, a, rd, err) < 0)
+            return -1;
+          continue;
+        }
       if (frc_pkt_is(&p, "acknowledgments") || frc_pkt_is(&p, "shallow-info")
           || frc_pkt_is(&p, "wanted-refs"))
         {
@@ -675,7 +714,7 @@ fetch(struct frc_git_remote *r, const struct fetch_args *a, frc_error_t *err)
       < 0)
     return -1;
   frc_pkt_reader_init(&rd, resp.body, resp.len);
-  rc = r->version == 2 ? read_pack_v2(r, &rd, &pack, err) : read_pack_v0(r, a, &rd, &pack, err);
+  rc = r->version == 2 ? read_pack_v2(r, a, &rd, &pack, err) : read_pack_v0(r, a, &rd, &pack, err);
   if (rc < 0)
     return -1;
   r->pack_bytes += pack.len;
@@ -715,7 +754,7 @@ ensure_commit(struct frc_git_remote *r, const unsigned char id[FRC_OID_RAW],
               const char hex[FRC_OID_HEX + 1], bool full, frc_error_t *err)
 {
   const char(*wants)[FRC_OID_HEX + 1] = (const char(*)[FRC_OID_HEX + 1]) hex;
-  struct fetch_args a = { wants, 1, false, false };
+  struct fetch_args a = { wants, 1, false, false, NULL, NULL };
   const struct frc_object *c;
 
   if (!full && (c = frc_odb_lookup(&r->odb, id)) != NULL)
@@ -743,6 +782,53 @@ ensure_commit(struct frc_git_remote *r, const unsigned char id[FRC_OID_RAW],
       frc_error(err, "FloxHub did not send commit %s of %s", hex, safe);
       return frc_error_code(err, FRC_ECODE_SERVER);
     }
+  return 0;
+}
+
+int
+frc_git_fetch_branch(struct frc_git_remote *r, const char *branch, char oid_hex[FRC_OID_HEX + 1],
+                     frc_error_t *err)
+{
+  cleanup_free char *refname = NULL;
+  char got[FRC_OID_HEX + 1] = "";
+  unsigned char id[FRC_OID_RAW];
+  struct fetch_args a = { NULL, 0, false, false, NULL, got };
+  const struct frc_object *c;
+
+  if (!valid_branch(branch))
+    return frc_git_ls_ref(r, branch, oid_hex, err); /* its message */
+  if (discover(r, err) < 0)
+    return -1;
+  if (r->version != 2 || !r->ref_in_want || r->ref_in_want_failed)
+    return frc_git_ls_ref(r, branch, oid_hex, err);
+  refname = xasprintf("refs/heads/%s", branch);
+  a.want_ref = refname;
+  a.deepen = r->shallow;
+  a.filter = r->filter && r->prefer_filter && !r->full_fetch_only;
+  if (fetch(r, &a, err) < 0)
+    {
+      int code = frc_error_get_code(*err);
+      if (code == FRC_ECODE_AUTH || code == FRC_ECODE_UNREACHABLE || code == FRC_ECODE_DEADLINE)
+        return -1;
+      /* A missing branch (git answers "ERR unknown ref"), a pack over the
+       * limit, a server that does not keep its word: the branch is looked
+       * up as without ref-in-want, which names what is wrong. */
+      frc_error_release(err);
+      r->ref_in_want_failed = true;
+      return frc_git_ls_ref(r, branch, oid_hex, err);
+    }
+  for (char *p = got; *p; p++)
+    if (*p >= 'A' && *p <= 'F')
+      *p = (char) (*p - 'A' + 'a');
+  if (frc_oid_from_hex(got, FRC_OID_HEX, id) < 0 || (c = frc_odb_lookup(&r->odb, id)) == NULL
+      || c->type != FRC_OBJ_COMMIT)
+    {
+      cleanup_free char *safe = frc_url_redact(r->url);
+      frc_error(err, "FloxHub named commit %s for branch %s of %s but did not send it", got, branch,
+                safe);
+      return frc_error_code(err, FRC_ECODE_SERVER);
+    }
+  memcpy(oid_hex, got, sizeof(got));
   return 0;
 }
 
@@ -966,7 +1052,8 @@ frc_git_read_files(struct frc_git_remote *r, const char *commit_hex, const char 
     {
       /* The blobs by id: the server may refuse wants of objects that are not
        * branch tips; then one full depth-1 fetch of the commit. */
-      struct fetch_args a = { (const char(*)[FRC_OID_HEX + 1]) missing, n_missing, false, false };
+      struct fetch_args a = { (const char(*)[FRC_OID_HEX + 1]) missing, n_missing, false, false,
+                              NULL, NULL };
       if (fetch(r, &a, err) < 0)
         {
           if (fatal_code(*err))

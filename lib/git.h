@@ -3,12 +3,14 @@
  * Owns: the conversation with one remote repository URL: discovery
  * (GET info/refs with "Git-Protocol: version=2"; protocol v2 when the server
  * answers with capabilities, else the v0 smart protocol), looking up one
- * branch (v2 ls-refs, or the v0 ref advertisement), fetching one commit at
+ * branch (v2 ls-refs, or the v0 ref advertisement; or none: a v2 fetch by
+ * want-ref where offered), fetching one commit at
  * depth 1 in one request as git does (only its trees, then blobs by id, when
  * that is too big and the server supports filters; one full fetch when it
  * refuses wants by id), and reading files and directories of the fetched
- * commit.  Capabilities are asked for as git's client does and only when
- * offered (docs/design.md, "FloxHub's git protocol").  Every object used comes out of lib/pack's store, so it
+ * commit, all over one kept-alive connection.  Capabilities are asked for
+ * as git's client does and only when offered (docs/design.md, "FloxHub's
+ * git protocol").  Every object used comes out of lib/pack's store, so it
  * is verified by SHA-1; every size is bounded.  Error codes: HTTP 401/403
  * FRC_ECODE_AUTH, 404 and missing branches or paths FRC_ECODE_NOT_FOUND,
  * 5xx, ERR lines, band-3 messages and protocol violations FRC_ECODE_SERVER,
@@ -43,8 +45,9 @@ struct frc_git_remote
   char *url; /* the repository, without a trailing '/' */
   struct frc_http_opts http; /* its strings are copies owned here */
   struct frc_pack_limits limits; /* defaults; set before the first call to change them */
-  frc_git_transport_fn transport; /* NULL: frc_http_request */
+  frc_git_transport_fn transport; /* NULL: frc_http_request_on over conn */
   void *transport_data;
+  struct frc_http_conn conn; /* one connection for all the requests (keep-alive) */
 
   /* Learnt by discovery (the first call that needs the server). */
   bool discovered;
@@ -52,6 +55,8 @@ struct frc_git_remote
   char **caps; /* v2: capability lines ("fetch=shallow filter"); v0: capability words */
   bool filter; /* the server accepts "filter blob:none" */
   bool shallow; /* the server accepts "deepen" */
+  bool ref_in_want; /* v2: the server accepts "want-ref" (fetch=... ref-in-want) */
+  bool ref_in_want_failed; /* a fetch by want-ref failed: look branches up with ls-refs */
   struct frc_git_ref *refs; /* v0: the advertised refs */
   size_t n_refs;
 
@@ -82,6 +87,14 @@ unsigned frc_git_remote_requests(const struct frc_git_remote *r);
  * FRC_ECODE_NOT_FOUND when the repository has no such branch. */
 int frc_git_ls_ref(struct frc_git_remote *r, const char *branch, char oid_hex[FRC_OID_HEX + 1],
                    frc_error_t *err);
+
+/* The same commit id, fetched with its files in the same request where the
+ * server offers v2 "ref-in-want" (a depth-1 fetch naming the branch: no
+ * ls-refs round trip); elsewhere, or when that fetch fails for another
+ * reason than authorisation, transport or deadline, it is frc_git_ls_ref
+ * and the commit is fetched when first read. */
+int frc_git_fetch_branch(struct frc_git_remote *r, const char *branch,
+                         char oid_hex[FRC_OID_HEX + 1], frc_error_t *err);
 
 /* Reads files of commit commit_hex: paths is NULL-terminated ("metadata.json",
  * "3/env/manifest.lock"); contents[i] is malloc'd and NUL-terminated,

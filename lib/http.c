@@ -119,6 +119,19 @@ slist_release(struct slist_holder *h)
     h->c->curl_slist_free_all(h->l);
 }
 
+void
+frc_http_conn_release(struct frc_http_conn *conn)
+{
+  const struct frc_curl_api *c;
+  frc_error_t ignored = NULL;
+  if (conn->handle && (c = frc_dl_curl(&ignored)) != NULL)
+    c->curl_easy_cleanup(conn->handle);
+  frc_error_release(&ignored);
+  conn->handle = NULL;
+}
+
+/* After each request the handle forgets its options (pointers into the
+ * request's stack, the credentials) and keeps only its connections. */
 struct easy_holder
 {
   const struct frc_curl_api *c;
@@ -129,7 +142,7 @@ static void
 easy_release(struct easy_holder *e)
 {
   if (e->c && e->h)
-    e->c->curl_easy_cleanup(e->h);
+    e->c->curl_easy_reset(e->h);
 }
 
 static int
@@ -267,6 +280,17 @@ frc_http_request(const struct frc_http_opts *o, const char *method, const char *
                  const char *const *headers, const void *body, size_t body_len,
                  struct frc_http_response *resp, frc_error_t *err)
 {
+  struct frc_http_conn conn = { NULL };
+  int rc = frc_http_request_on(&conn, o, method, url, headers, body, body_len, resp, err);
+  frc_http_conn_release(&conn);
+  return rc;
+}
+
+int
+frc_http_request_on(struct frc_http_conn *conn, const struct frc_http_opts *o, const char *method,
+                    const char *url, const char *const *headers, const void *body,
+                    size_t body_len, struct frc_http_response *resp, frc_error_t *err)
+{
   const struct frc_curl_api *c = frc_dl_curl(err);
   struct sink sink = { 0 };
   struct easy_holder easy __attribute__((cleanup(easy_release))) = { c, NULL };
@@ -286,9 +310,11 @@ frc_http_request(const struct frc_http_opts *o, const char *method, const char *
       if (timeout_ms <= 0)
         return transport_error(err, "no time left", url, o->deadline_ns);
     }
-  easy.h = c->curl_easy_init();
-  if (easy.h == NULL)
+  if (conn->handle == NULL)
+    conn->handle = c->curl_easy_init();
+  if (conn->handle == NULL)
     return frc_error(err, "cannot initialise libcurl");
+  easy.h = conn->handle;
 
   for (const char *const *h = headers; h && *h; h++)
     hdrs.l = c->curl_slist_append(hdrs.l, *h);

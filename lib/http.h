@@ -42,6 +42,14 @@ struct frc_http_response
   char *redirected_to; /* the URL answered after following redirects, NULL: not redirected */
 };
 
+/* A connection kept open across requests (HTTP keep-alive, TLS session):
+ * the requests of one FloxHub conversation share it.  { NULL }: none yet. */
+struct frc_http_conn
+{
+  void *handle; /* libcurl's easy handle, which keeps its connections */
+};
+void frc_http_conn_release(struct frc_http_conn *conn);
+
 /* Performs one request.  Returns 0 when a complete response arrived, whatever
  * its status; -1 with *err otherwise (code FRC_ECODE_UNREACHABLE for transport
  * failures and truncated bodies, FRC_ECODE_TOO_BIG over max_body,
@@ -50,6 +58,12 @@ struct frc_http_response
 int frc_http_request(const struct frc_http_opts *o, const char *method, const char *url,
                      const char *const *headers, const void *body, size_t body_len,
                      struct frc_http_response *resp, frc_error_t *err);
+/* The same over conn: a connection it kept open to the same server (and
+ * proxy) is used again, else a new one is kept open in it. */
+int frc_http_request_on(struct frc_http_conn *conn, const struct frc_http_opts *o,
+                        const char *method, const char *url, const char *const *headers,
+                        const void *body, size_t body_len, struct frc_http_response *resp,
+                        frc_error_t *err);
 void frc_http_response_release(struct frc_http_response *r);
 #define cleanup_http_response __attribute__((cleanup(frc_http_response_release)))
 

@@ -273,14 +273,17 @@ backoff(struct ctx *c, int attempt, frc_error_t err)
   return true;
 }
 
-/* The branch's commit, retried; AUTH and NOT_FOUND become the messages the
- * user sees. */
+/* The branch's commit, retried; with the commit's files when with_files
+ * and the server can send them in the same request (lib/git.h
+ * frc_git_fetch_branch).  AUTH and NOT_FOUND become the messages the user
+ * sees. */
 static int
-ls_branch(struct ctx *c, char commit[41], frc_error_t *err)
+ls_branch(struct ctx *c, bool with_files, char commit[41], frc_error_t *err)
 {
   for (int attempt = 1;; attempt++)
     {
-      int r = frc_git_ls_ref(&c->remote, c->ref->name, commit, err);
+      int r = with_files ? frc_git_fetch_branch(&c->remote, c->ref->name, commit, err)
+                         : frc_git_ls_ref(&c->remote, c->ref->name, commit, err);
       c->requests = frc_git_remote_requests(&c->remote);
       if (r == 0)
         return 0;
@@ -501,7 +504,8 @@ child_work(struct ctx *c, const struct fetch_plan *p, struct frc_frames *f, frc_
   if (frc_git_remote_init(&c->remote, url, &opts, err) < 0)
     return -1;
   c->remote_open = true;
-  if (ls_branch(c, commit, err) < 0)
+  /* A commit the node may know already: only its id (ls-refs). */
+  if (ls_branch(c, !p->verify_only && !p->known_commit, commit, err) < 0)
     return -1;
   frc_frames_put(f, 'C', commit, 40);
   if (p->verify_only || (p->known_commit && strcmp(commit, p->known_commit) == 0))

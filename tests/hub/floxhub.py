@@ -59,6 +59,7 @@ DEFAULT_CONTROL = {
     "drop_connection": False,
     "v0_only": False,
     "git_defaults": False,
+    "ref_in_want": False,
     "hide_caps": [],
     "redirect": "",
     "redirect_strip": "",
@@ -456,6 +457,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if gp and not (faults and faults.get("v0_only")):
             env["GIT_PROTOCOL"] = gp
         config = DEFAULT_BACKEND_CONFIG if faults and faults.get("git_defaults") else BACKEND_CONFIG
+        if faults and faults.get("ref_in_want"):
+            config = config + [("uploadpack.allowRefInWant", "true")]
         env["GIT_CONFIG_COUNT"] = str(len(config))
         for i, (k, v) in enumerate(config):
             env["GIT_CONFIG_KEY_%d" % i] = k

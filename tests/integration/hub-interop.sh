@@ -10,8 +10,11 @@
 #   (d) dulwich's smart-HTTP server (python3-dulwich, v0 only)
 #   (e) a server advertising neither shallow nor filter (the test hub's
 #       hide_caps knob: such requests are then refused), v2 and v0
-# and, per case, the requests of a cold pinned resolution against those of
-# `git fetch --depth 1` of the same branch (docs/performance.md).
+#   (f) git http-backend, v2 with uploadpack.allowRefInWant (ref-in-want)
+# and, per case, the requests of a cold pinned resolution: exactly the
+# expected number (docs/performance.md), at most those of `git fetch --depth
+# 1` of the same branch, and over one connection where the server keeps
+# connections open (the test hub).
 #
 # Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR.  TAP output; 77 = skipped (under CI=true: a failure).
 
@@ -51,17 +54,19 @@ hub_publish acme/legacy "$TEST_TMPDIR/l3" --metadata-version 1 >/dev/null
 case_setup() {
 	local knobs='{}'
 	GIT_DEPTH=1
+	EXPECT=2 # v0: info/refs (with the refs), one depth-1 fetch
 	URL=$HUB_URL
 	LOG=$HUB_LOG
 	case $1 in
-	v2) ;;
+	v2) EXPECT=3 ;; # info/refs, ls-refs, one depth-1 fetch
+	v2-ref-in-want) knobs='{"ref_in_want": true}' ;; # info/refs, one fetch by want-ref
 	v0) knobs='{"v0_only": true}' ;;
-	default-v2) knobs='{"git_defaults": true}' ;;
+	default-v2) knobs='{"git_defaults": true}' EXPECT=3 ;;
 	default-v0) knobs='{"git_defaults": true, "v0_only": true}' ;;
 	# git's own client hangs in a shallow fetch from dulwich 0.21's server:
 	# compared with its full fetch (the same requests, more objects)
 	dulwich) URL=$DUL_URL LOG=$DUL_LOG GIT_DEPTH= ;;
-	noshallow-v2) knobs='{"git_defaults": true, "hide_caps": ["shallow", "filter"]}' GIT_DEPTH= ;;
+	noshallow-v2) knobs='{"git_defaults": true, "hide_caps": ["shallow", "filter"]}' GIT_DEPTH= EXPECT=3 ;;
 	noshallow-v0) knobs='{"git_defaults": true, "v0_only": true, "hide_caps": ["shallow", "filter"]}' GIT_DEPTH= ;;
 	*) die "unknown case $1" ;;
 	esac
@@ -106,6 +111,12 @@ t_case() {
 	PINNED_LOG=$(tail -n "$pinned" "$LOG" | jq -c '[.method, .path, .status]' | tr '\n' ' ')
 	assert_eq 1 "$(jqo .generation)" "pinned generation"
 	assert_eq hub "$(jqo .source)" "fetched from the server"
+	assert_eq "$EXPECT" "$pinned" "requests of a cold pinned resolution ($PINNED_LOG)"
+	assert_eq "$pinned" "$(jqo .requests)" "as counted by flox-runc"
+	if [[ $LOG == "$HUB_LOG" ]]; then
+		assert_eq 1 "$(tail -n "$pinned" "$LOG" | jq -r .client | sort -u | wc -l)" \
+			"connections of a cold pinned resolution"
+	fi
 	assert_eq "$P1" "$(jqo '.packages[0].store_paths[0]')" "its lockfile"
 	expect_ok acme/hello
 	assert_eq 2 "$(jqo .generation)" "live generation"
@@ -113,6 +124,9 @@ t_case() {
 	resolve acme/hello:9
 	assert_rc 1 "a missing generation"
 	assert_contains "$CAP_ERR" "generation 9 of acme/hello does not exist" "names it"
+	resolve acme/nope:1
+	assert_rc 1 "a missing environment"
+	assert_contains "$CAP_ERR" "environment acme/nope not found on FloxHub" "names it"
 	rm -rf "$STATE"
 	expect_ok acme/legacy
 	assert_eq 2 "$(jqo .generation)" "v1 metadata: live"
@@ -127,7 +141,7 @@ t_case() {
 	hub_fault '{}'
 }
 
-for c in v2 v0 default-v2 default-v0 dulwich noshallow-v2 noshallow-v0; do
-	tap_test "interop: $c: live, pinned, missing generation, metadata v1; requests <= git" t_case "$c"
+for c in v2 v2-ref-in-want v0 default-v2 default-v0 dulwich noshallow-v2 noshallow-v0; do
+	tap_test "interop: $c: live, pinned, missing generation and environment, metadata v1; requests <= git" t_case "$c"
 done
 tap_done

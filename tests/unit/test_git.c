@@ -30,6 +30,7 @@ struct server
 {
   bool v0_only; /* do not pass Git-Protocol on */
   bool no_filter; /* uploadpack.allowFilter=false */
+  bool ref_in_want; /* uploadpack.allowRefInWant=true */
   bool refuse_non_tip; /* fault: ERR for wants other than branch tips */
   bool prefer_filter; /* the client's frc_git_remote.prefer_filter */
   long status; /* fault: answer this status, no backend run */
@@ -37,6 +38,8 @@ struct server
   const char *body; /* fault: canned body (body_len bytes) for matching requests */
   size_t body_len;
   const char *body_on; /* "GET" or "POST": which requests get it */
+  int body_times; /* how many of them (0: all) */
+  int body_served;
   int posts; /* POSTs seen */
   char last_request[4096]; /* the last POST body, truncated */
 };
@@ -170,7 +173,7 @@ cgi_transport(void *data, const struct frc_http_opts *o, const char *method, con
       resp->len = strlen(resp->body);
       return 0;
     }
-  if (s->body && strcmp(s->body_on, method) == 0)
+  if (s->body && strcmp(s->body_on, method) == 0 && (s->body_times == 0 || s->body_served++ < s->body_times))
     {
       resp->status = 200;
       resp->content_type = xstrdup(s->content_type ? s->content_type
@@ -219,9 +222,11 @@ cgi_transport(void *data, const struct frc_http_opts *o, const char *method, con
         }
       if (proto && !s->v0_only)
         setenv("GIT_PROTOCOL", proto, 1);
-      setenv("GIT_CONFIG_COUNT", "1", 1);
+      setenv("GIT_CONFIG_COUNT", "2", 1);
       setenv("GIT_CONFIG_KEY_0", "uploadpack.allowFilter", 1);
       setenv("GIT_CONFIG_VALUE_0", s->no_filter ? "false" : "true", 1);
+      setenv("GIT_CONFIG_KEY_1", "uploadpack.allowRefInWant", 1);
+      setenv("GIT_CONFIG_VALUE_1", s->ref_in_want ? "true" : "false", 1);
       execlp("git", "git", "http-backend", (char *) NULL);
       _exit(127);
     }
@@ -785,6 +790,114 @@ START_TEST(test_canned_results)
 }
 END_TEST
 
+/* A fetch by want-ref where the server offers ref-in-want: the branch's
+ * commit and its files in one request after discovery, no ls-refs. */
+START_TEST(test_v2_ref_in_want)
+{
+  struct server s = { .ref_in_want = true };
+  struct frc_git_remote r;
+  char oid[41];
+  const char *paths[] = { "metadata.json", "2/env/manifest.lock", NULL };
+  char *c[2];
+  size_t l[2];
+  frc_error_t err = NULL;
+
+  open_remote(&r, &s, URL);
+  OK(frc_git_fetch_branch(&r, "hello", oid, err_));
+  ck_assert_str_eq(oid, tip);
+  ck_assert(r.ref_in_want);
+  ck_assert_uint_eq(r.requests, 2);
+  ck_assert_ptr_nonnull(strstr(s.last_request, "want-ref refs/heads/hello\n"));
+  ck_assert_ptr_nonnull(strstr(s.last_request, "deepen 1"));
+  OK(frc_git_read_files(&r, oid, paths, c, l, err_));
+  ck_assert_str_eq(c[0], "{\"version\":2,\"history\":[]}\n");
+  ck_assert_uint_eq(l[1], 13893); /* seq 1 3000 */
+  free(c[0]);
+  free(c[1]);
+  ck_assert_uint_eq(r.requests, 2);
+  /* A missing branch: git answers ERR; ls-refs then says what is wrong. */
+  expect_code(frc_git_fetch_branch(&r, "nope", oid, &err), &err, FRC_ECODE_NOT_FOUND,
+              "branch nope not found");
+  ck_assert(r.ref_in_want_failed);
+  frc_git_remote_release(&r);
+
+  /* Without ref-in-want: ls-refs, the commit fetched when read. */
+  s.ref_in_want = false;
+  open_remote(&r, &s, URL);
+  OK(frc_git_fetch_branch(&r, "hello", oid, err_));
+  ck_assert_str_eq(oid, tip);
+  ck_assert(!r.ref_in_want);
+  ck_assert_uint_eq(r.requests, 2);
+  ck_assert_ptr_null(strstr(s.last_request, "want-ref"));
+  OK(frc_git_read_files(&r, oid, paths, c, l, err_));
+  free(c[0]);
+  free(c[1]);
+  ck_assert_uint_eq(r.requests, 3);
+  frc_git_remote_release(&r);
+}
+END_TEST
+
+/* A server that does not keep its word about want-ref gets no trust: the
+ * branch is looked up with ls-refs (the real backend answers it), or the
+ * fetch fails when it names a commit it did not send. */
+static void
+want_ref_canned(const char *body, size_t len, int code, const char *fragment)
+{
+  struct server s = { .ref_in_want = true, .body = body, .body_len = len, .body_on = "POST",
+                      .body_times = 1 };
+  struct frc_git_remote r;
+  char oid[41] = "";
+  frc_error_t err = NULL;
+
+  open_remote(&r, &s, URL);
+  if (code == 0)
+    {
+      OK(frc_git_fetch_branch(&r, "hello", oid, err_));
+      ck_assert_str_eq(oid, tip);
+      ck_assert(r.ref_in_want_failed);
+      ck_assert_uint_eq(r.requests, 3);
+      ck_assert_ptr_nonnull(strstr(s.last_request, "ls-refs"));
+    }
+  else
+    expect_code(frc_git_fetch_branch(&r, "hello", oid, &err), &err, code, fragment);
+  frc_git_remote_release(&r);
+}
+
+#define WANT_REF(lit, code, frag) want_ref_canned(lit, sizeof(lit) - 1, code, frag)
+#define WR "0010wanted-refs\n"
+#define DELIM_PACK "0001000dpackfile\n"
+
+START_TEST(test_want_ref_hostile)
+{
+  size_t len = 0;
+  cleanup_free char *empty = NULL;
+  cleanup_free char *body = NULL;
+  /* another ref, a bad id, two lines, none, no section at all, an ERR */
+  WANT_REF(WR "003e" ID " refs/heads/other\n" DELIM_PACK "0000", 0, NULL);
+  WANT_REF(WR "003enot-an-id-at-all-not-an-id-at-all-abcdef refs/heads/hello\n" DELIM_PACK "0000", 0,
+           NULL);
+  WANT_REF(WR "003e" ID " refs/heads/hello\n003e" ID " refs/heads/hello\n" DELIM_PACK "0000", 0,
+           NULL);
+  WANT_REF(WR DELIM_PACK "0000", 0, NULL);
+  WANT_REF("000dpackfile\n0000", 0, NULL);
+  WANT_REF("0016ERR unknown ref x\n", 0, NULL);
+  /* names a commit and sends an empty pack */
+  run_sh("git -C acme/floxmeta pack-objects -q --stdout </dev/null > empty.pack");
+  empty = slurp("empty.pack", &len);
+  ck_assert_uint_eq(len, 32);
+  body = xasprintf(WR "003e" ID " refs/heads/hello\n" DELIM_PACK "%04zx\001", len + 5);
+  {
+    size_t n = strlen(body);
+    char *all = xmalloc0(n + len + 5);
+    memcpy(all, body, n);
+    memcpy(all + n, empty, len);
+    memcpy(all + n + len, "0000", 4);
+    want_ref_canned(all, n + len + 4, FRC_ECODE_SERVER, "did not send it");
+    free(all);
+  }
+}
+END_TEST
+
 START_TEST(test_limits)
 {
   struct server s = { 0 };
@@ -836,6 +949,8 @@ main(void)
   tcase_add_test(tc, test_canned_advertisements);
   tcase_add_test(tc, test_canned_results);
   tcase_add_test(tc, test_limits);
+  tcase_add_test(tc, test_v2_ref_in_want);
+  tcase_add_test(tc, test_want_ref_hostile);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
