@@ -66,10 +66,8 @@ frc_git_remote_release(struct frc_git_remote *r)
   free((char *) r->http.proxy);
   free((char *) r->http.no_proxy);
   free(r->url);
-  frc_strv_freep(&r->caps);
-  for (size_t i = 0; i < r->n_refs; i++)
-    free(r->refs[i].name);
-  free(r->refs);
+  frc_git_remote_rediscover(r);
+  free(r->advertisement);
   frc_odb_release(&r->odb);
   frc_http_conn_release(&r->conn);
   memset(r, 0, sizeof(*r));
@@ -359,21 +357,29 @@ rebase_after_redirect(struct frc_git_remote *r, const char *to)
   r->url = xstrndup(to, n - (sizeof(tail) - 1));
 }
 
-static int
-discover(struct frc_git_remote *r, frc_error_t *err)
+void
+frc_git_remote_rediscover(struct frc_git_remote *r)
 {
-  cleanup_http_response struct frc_http_response resp = { 0 };
+  frc_strv_freep(&r->caps);
+  for (size_t i = 0; i < r->n_refs; i++)
+    free(r->refs[i].name);
+  free(r->refs);
+  r->refs = NULL;
+  r->n_refs = 0;
+  r->discovered = r->assumed = false;
+  r->version = 0;
+  r->filter = r->shallow = r->ref_in_want = false;
+}
+
+/* The answer of GET info/refs. */
+static int
+parse_advertisement(struct frc_git_remote *r, const char *body, size_t len, frc_error_t *err)
+{
   struct frc_pkt_reader rd;
   struct frc_pkt p;
 
-  if (r->discovered)
-    return 0;
-  if (request(r, "GET", "/info/refs?service=git-upload-pack", NULL, 0, ADVERTISEMENT_MAX,
-              CT_ADVERTISEMENT, &resp, err)
-      < 0)
-    return -1;
-  rebase_after_redirect(r, resp.redirected_to);
-  frc_pkt_reader_init(&rd, resp.body, resp.len);
+  frc_git_remote_rediscover(r);
+  frc_pkt_reader_init(&rd, body, len);
   if (frc_pkt_read_line(&rd, &p, err) < 0)
     return -1;
   /* "# service=git-upload-pack" and a flush; git's own http-backend leaves
@@ -409,6 +415,46 @@ discover(struct frc_git_remote *r, frc_error_t *err)
     }
   r->discovered = true;
   return 0;
+}
+
+static int
+discover(struct frc_git_remote *r, frc_error_t *err)
+{
+  cleanup_http_response struct frc_http_response resp = { 0 };
+
+  if (r->discovered)
+    return 0;
+  if (request(r, "GET", "/info/refs?service=git-upload-pack", NULL, 0, ADVERTISEMENT_MAX,
+              CT_ADVERTISEMENT, &resp, err)
+      < 0)
+    return -1;
+  rebase_after_redirect(r, resp.redirected_to);
+  if (parse_advertisement(r, resp.body, resp.len, err) < 0)
+    return -1;
+  free(r->advertisement);
+  r->advertisement = NULL;
+  r->advertisement_len = 0;
+  if (r->version == 2 && resp.redirected_to == NULL && resp.len <= FRC_GIT_CAPS_MAX)
+    {
+      r->advertisement = xmalloc0(resp.len + 1);
+      memcpy(r->advertisement, resp.body, resp.len);
+      r->advertisement_len = resp.len;
+    }
+  return 0;
+}
+
+bool
+frc_git_remote_assume(struct frc_git_remote *r, const char *adv, size_t len)
+{
+  frc_error_t ignored = NULL;
+  if (len > FRC_GIT_CAPS_MAX || parse_advertisement(r, adv, len, &ignored) < 0 || r->version != 2)
+    {
+      frc_error_release(&ignored);
+      frc_git_remote_rediscover(r);
+      return false;
+    }
+  r->assumed = true;
+  return true;
 }
 
 /* ---- ls-refs ------------------------------------------------------------- */

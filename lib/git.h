@@ -59,6 +59,9 @@ struct frc_git_remote
   bool ref_in_want_failed; /* a fetch by want-ref failed: look branches up with ls-refs */
   struct frc_git_ref *refs; /* v0: the advertised refs */
   size_t n_refs;
+  bool assumed; /* what discovery learns came from frc_git_remote_assume() */
+  char *advertisement; /* v2, asked now, not redirected: the answer, for assume */
+  size_t advertisement_len;
 
   /* Fetch the commit with its trees only (filter blob:none, when offered),
    * then the files read by id: fewer bytes, more requests.  Default false:
@@ -82,6 +85,19 @@ int frc_git_remote_init(struct frc_git_remote *r, const char *url, const struct 
                         frc_error_t *err);
 void frc_git_remote_release(struct frc_git_remote *r);
 unsigned frc_git_remote_requests(const struct frc_git_remote *r);
+
+/* At most this many bytes of a v2 capability advertisement are kept. */
+#define FRC_GIT_CAPS_MAX 65536
+
+/* Skips discovery (GET info/refs): adv is the v2 capability advertisement an
+ * earlier conversation with this server received (its `advertisement`),
+ * parsed as then.  Only a v2 one is taken (a v0 advertisement holds the
+ * refs of its time); false when adv is not one: the remote then discovers
+ * as usual.  A server that changed since may refuse what the assumed
+ * capabilities ask: frc_git_remote_rediscover() and ask again. */
+bool frc_git_remote_assume(struct frc_git_remote *r, const char *adv, size_t len);
+/* Forgets what discovery learnt or assumed: the next call asks the server. */
+void frc_git_remote_rediscover(struct frc_git_remote *r);
 
 /* The commit id (40 lowercase hex digits) of branch refs/heads/<branch>;
  * FRC_ECODE_NOT_FOUND when the repository has no such branch. */

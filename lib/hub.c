@@ -26,6 +26,9 @@
 #define MESSAGE_MAX 4096
 #define WARNINGS_MAX 16
 #define CA_FILE_MAX (8u << 20)
+/* A kept capability advertisement is asked for again after this long: a
+ * server that gained a capability (ref-in-want) is noticed. */
+#define CAPS_MAX_AGE_S 3600
 
 #define FIX_PRIVATE                                                                                \
   "private environments need the floxhub-token secret mounted at /var/run/secrets/flox.dev"
@@ -38,6 +41,7 @@ struct ctx
   char label[FRC_OWNER_MAX + FRC_ENVNAME_MAX + 16]; /* owner/name or owner/name:N */
   char *dir; /* the environment's cache directory */
   char *auth_file; /* auth/<sha256 of the credential> */
+  char *caps_file; /* <state_dir>/hub/<hub key>/capabilities; NULL: not kept */
   long long deadline_ns;
   time_t now;
   struct timespec asked; /* CLOCK_REALTIME when the resolution was asked for */
@@ -97,6 +101,7 @@ setup_paths(struct ctx *c, frc_error_t *err)
     return -1;
   explicit_bzero(cred, strlen(cred));
   c->auth_file = xasprintf("%s/auth/%s", c->dir, credkey);
+  c->caps_file = xasprintf("%s/hub/%s/capabilities", cfg->state_dir, hubkey);
   if (frc_mkdir_p(c->dir, 0700, err) < 0)
     return frc_error_wrap(err, "cannot prepare the environment cache (state_dir)");
   return 0;
@@ -273,6 +278,19 @@ backoff(struct ctx *c, int attempt, frc_error_t err)
   return true;
 }
 
+/* A request refused by a server that may have changed since its capability
+ * advertisement was kept (lib/git.h frc_git_remote_assume): the next
+ * attempt asks the server again, at once. */
+static bool
+assumed_stale(struct ctx *c, frc_error_t *err)
+{
+  if (!c->remote.assumed || frc_error_get_code(*err) != FRC_ECODE_SERVER)
+    return false;
+  frc_git_remote_rediscover(&c->remote);
+  frc_error_release(err);
+  return true;
+}
+
 /* The branch's commit, retried; with the commit's files when with_files
  * and the server can send them in the same request (lib/git.h
  * frc_git_fetch_branch).  AUTH and NOT_FOUND become the messages the user
@@ -287,6 +305,8 @@ ls_branch(struct ctx *c, bool with_files, char commit[41], frc_error_t *err)
       c->requests = frc_git_remote_requests(&c->remote);
       if (r == 0)
         return 0;
+      if (assumed_stale(c, err))
+        continue;
       if (!retryable(*err) || !backoff(c, attempt, *err))
         break;
       frc_error_release(err);
@@ -328,6 +348,8 @@ read_files(struct ctx *c, const char *commit, const char *const *paths, char **c
       c->requests = frc_git_remote_requests(&c->remote);
       if (r == 0)
         return 0;
+      if (assumed_stale(c, err))
+        continue;
       if (!retryable(*err) || !backoff(c, attempt, *err))
         return -1;
       frc_error_release(err);
@@ -426,10 +448,15 @@ struct fetch_plan
   size_t n_cached;
   char *ca_pem; /* ca_file, read as root before the drop */
   size_t ca_pem_len;
+  char *caps; /* the hub's v2 capability advertisement kept on the node */
+  size_t caps_len;
 };
 
 struct fetch_result
 {
+  bool discovered; /* the child asked for the capabilities: caps is the answer to keep */
+  char *caps; /* NULL or "": nothing to keep */
+  size_t caps_len;
   char commit[41];
   unsigned live; /* 0: the child stopped after the branch */
   unsigned gen; /* the generation of lockfile */
@@ -442,12 +469,14 @@ fetch_plan_release(struct fetch_plan *p)
 {
   free(p->cached);
   free(p->ca_pem);
+  free(p->caps);
 }
 
 static void
 fetch_result_release(struct fetch_result *r)
 {
   free(r->lockfile);
+  free(r->caps);
   memset(r, 0, sizeof(*r));
 }
 
@@ -504,6 +533,10 @@ child_work(struct ctx *c, const struct fetch_plan *p, struct frc_frames *f, frc_
   if (frc_git_remote_init(&c->remote, url, &opts, err) < 0)
     return -1;
   c->remote_open = true;
+  /* The server's capabilities as a former resolution learnt them: no
+   * info/refs round trip (v2; its answer is the same for every owner). */
+  if (p->caps)
+    (void) frc_git_remote_assume(&c->remote, p->caps, p->caps_len);
   /* A commit the node may know already: only its id (ls-refs). */
   if (ls_branch(c, !p->verify_only && !p->known_commit, commit, err) < 0)
     return -1;
@@ -558,6 +591,10 @@ child_fetch(void *data, int out)
       frc_error_release(&err);
     }
   frc_frames_put_u32(&f, 'R', c->requests);
+  /* Asked now: the advertisement to keep, or none (v0, redirected). */
+  if (c->remote_open && c->remote.discovered && !c->remote.assumed)
+    frc_frames_put(&f, 'D', c->remote.advertisement ? c->remote.advertisement : "",
+                   c->remote.advertisement_len);
   if (c->remote_open)
     frc_git_remote_release(&c->remote); /* wipes its copy of the token */
   if (c->req->token)
@@ -657,6 +694,15 @@ parse_reply(struct ctx *c, const struct fetch_plan *p, const char *reply, size_t
           return bad_reply(c, "request count", err);
         c->requests = v;
         break;
+      case 'D':
+        /* kept as bytes, only ever parsed by a fetch child */
+        if (dl > FRC_GIT_CAPS_MAX || out->discovered)
+          return bad_reply(c, "capabilities", err);
+        out->discovered = true;
+        out->caps = xmalloc0(dl + 1);
+        memcpy(out->caps, d, dl);
+        out->caps_len = dl;
+        break;
       default:
         return bad_reply(c, "unknown frame", err);
       }
@@ -680,6 +726,20 @@ parse_reply(struct ctx *c, const struct fetch_plan *p, const char *reply, size_t
   return 0;
 }
 
+/* The capabilities the child asked for, kept for the next resolutions with
+ * this hub (removed when the server answered without a v2 advertisement). */
+static void
+keep_caps(struct ctx *c, const struct fetch_result *r)
+{
+  frc_error_t ignored = NULL;
+  if (c->caps_file == NULL || !r->discovered)
+    return;
+  if (r->caps_len == 0)
+    unlink(c->caps_file);
+  else if (write_file_atomic(c->caps_file, r->caps, r->caps_len, 0600, &ignored) < 0)
+    frc_error_release(&ignored);
+}
+
 static int
 fetch(struct ctx *c, struct fetch_plan *p, struct fetch_result *out, frc_error_t *err)
 {
@@ -694,6 +754,7 @@ fetch(struct ctx *c, struct fetch_plan *p, struct fetch_result *out, frc_error_t
   cleanup_free char *reply = NULL;
   size_t len = 0;
   int status = 0;
+  struct stat st;
 
   memset(out, 0, sizeof(*out));
   /* The CA bundle may be readable by root only: read it before the drop. */
@@ -702,10 +763,21 @@ fetch(struct ctx *c, struct fetch_plan *p, struct fetch_result *out, frc_error_t
     return frc_error_wrap(err, "cannot read ca_file");
   if (!p->verify_only)
     list_cached(c, p);
+  if (c->caps_file && stat(c->caps_file, &st) == 0 && st.st_mtime <= c->now
+      && c->now - st.st_mtime < CAPS_MAX_AGE_S)
+    {
+      frc_error_t ignored = NULL;
+      if (read_file_bounded(c->caps_file, FRC_GIT_CAPS_MAX, &p->caps, &p->caps_len, &ignored) < 0)
+        frc_error_release(&ignored);
+    }
   if (frc_sandbox_run(&sb, child_fetch, &job, &reply, &len, &status, err) < 0)
     return frc_error_wrap(err, "cannot resolve %s from FloxHub", c->label);
   if (parse_reply(c, p, reply, len, out, err) < 0)
-    return -1;
+    {
+      keep_caps(c, out);
+      return -1;
+    }
+  keep_caps(c, out);
   if (status != 0)
     return bad_reply(c, "it exited with an error", err);
   return 0;
@@ -871,6 +943,7 @@ frc_hub_resolve(const struct frc_resolve_request *req, struct frc_resolved *out,
     frc_git_remote_release(&c.remote);
   free(c.dir);
   free(c.auth_file);
+  free(c.caps_file);
   return r;
 }
 

@@ -4,7 +4,9 @@
  * <state_dir>/hub/<hub key>/<owner>/<name>/ (live.json: the branch commit
  * and live generation last seen; gen/<N>/manifest.lock: immutable per
  * generation; auth/<sha256>: when FloxHub last accepted a credential for
- * this environment), single flight (one flock per environment: concurrent
+ * this environment; <state_dir>/hub/<hub key>/capabilities: the hub's v2
+ * capability advertisement, kept as bytes for the next fetch child, which
+ * then skips info/refs), single flight (one flock per environment: concurrent
  * resolutions wait for one fetch and then share it, even when the windows
  * below are 0: what it wrote after they asked), freshness and
  * authorisation windows, retries with backoff inside one deadline, the

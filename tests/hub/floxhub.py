@@ -214,6 +214,10 @@ class DroppedConnection(Exception):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as HTTP servers set it on kept-alive connections (nginx's
+    # tcp_nodelay): else the answer's second small write waits for the
+    # client's delayed ACK (40 ms) on a connection a client reuses.
+    disable_nagle_algorithm = True
     server_version = "floxhub-test/1"
     sys_version = ""
 

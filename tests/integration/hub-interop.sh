@@ -55,13 +55,14 @@ case_setup() {
 	local knobs='{}'
 	GIT_DEPTH=1
 	EXPECT=2 # v0: info/refs (with the refs), one depth-1 fetch
+	KEPT=2   # then, another environment: the same (v0's info/refs has the refs)
 	URL=$HUB_URL
 	LOG=$HUB_LOG
 	case $1 in
-	v2) EXPECT=3 ;; # info/refs, ls-refs, one depth-1 fetch
-	v2-ref-in-want) knobs='{"ref_in_want": true}' ;; # info/refs, one fetch by want-ref
+	v2) EXPECT=3 ;; # info/refs, ls-refs, one depth-1 fetch; then ls-refs, the fetch
+	v2-ref-in-want) knobs='{"ref_in_want": true}' KEPT=1 ;; # info/refs, one fetch by want-ref
 	v0) knobs='{"v0_only": true}' ;;
-	default-v2) knobs='{"git_defaults": true}' EXPECT=3 ;;
+	default-v2) knobs='{"git_defaults": true}' EXPECT=3 ;; # as v2
 	default-v0) knobs='{"git_defaults": true, "v0_only": true}' ;;
 	# git's own client hangs in a shallow fetch from dulwich 0.21's server:
 	# compared with its full fetch (the same requests, more objects)
@@ -117,6 +118,10 @@ t_case() {
 		assert_eq 1 "$(tail -n "$pinned" "$LOG" | jq -r .client | sort -u | wc -l)" \
 			"connections of a cold pinned resolution"
 	fi
+	assert_eq "$P1" "$(jqo '.packages[0].store_paths[0]')" "its lockfile"
+	before=$(requests)
+	expect_ok acme/legacy:1 # the server's v2 capabilities are kept on the node
+	assert_eq "$KEPT" "$(($(requests) - before))" "requests of another environment's cold pinned resolution"
 	assert_eq "$P1" "$(jqo '.packages[0].store_paths[0]')" "its lockfile"
 	expect_ok acme/hello
 	assert_eq 2 "$(jqo .generation)" "live generation"

@@ -192,12 +192,12 @@ t_warm_paths() {
 	before=$(hub_requests)
 	expect_ok acme/hello
 	assert_eq cache-verified "$(jqo .source)" "unchanged branch: verified"
-	assert_eq 2 "$(($(hub_requests) - before))" "one ls-refs round trip (GET info/refs + POST ls-refs)"
+	assert_eq 1 "$(($(hub_requests) - before))" "one ls-refs round trip (the hub's capabilities kept)"
 	config fresh_seconds=60 auth_window_seconds=0
 	before=$(hub_requests)
 	expect_ok acme/hello:2
 	assert_eq cache-verified "$(jqo .source)" "pinned, credential not recent: authorisation check only"
-	assert_eq 2 "$(($(hub_requests) - before))" "only the ls-refs round trip"
+	assert_eq 1 "$(($(hub_requests) - before))" "only the ls-refs round trip"
 }
 
 t_faults() {
@@ -227,6 +227,51 @@ t_faults() {
 	assert_contains "$CAP_ERR" "deadline" "says deadline"
 	[[ $((SECONDS - t0)) -le 5 ]] || { diag "the deadline was not kept"; return 1; }
 	hub_fault '{}'
+}
+
+# The hub's v2 capability advertisement, kept on the node: later resolutions
+# (other environments too) skip GET info/refs; a server that changed is
+# asked again, a broken or old file is not used.
+t_kept_capabilities() {
+	config fresh_seconds=0 auth_window_seconds=0
+	rm -rf "$STATE"
+	local caps before
+	expect_ok acme/hello:1
+	caps=$(echo "$STATE"/hub/*/capabilities)
+	[[ -f $caps ]] || { diag "no capabilities file"; return 1; }
+	assert_eq 600 "$(stat -c %a "$caps")" "mode of the capabilities file"
+	: >"$HUB_LOG"
+	expect_ok acme/legacy:1
+	assert_eq hub "$(jqo .source)" "another environment, fetched"
+	assert_eq 2 "$(hub_requests)" "ls-refs and the fetch"
+	assert_eq 0 "$(hub_requests '"GET"')" "no info/refs"
+	: >"$HUB_LOG"
+	hub_fault '{"ref_in_want": true}'
+	touch -d '-2 hours' "$caps"
+	rm -rf "$STATE/hub"/*/acme/hello
+	expect_ok acme/hello:2
+	assert_eq 2 "$(hub_requests)" "an old file: asked again (info/refs, the fetch by want-ref)"
+	: >"$HUB_LOG"
+	rm -rf "$STATE/hub"/*/acme/legacy
+	expect_ok acme/legacy:2
+	assert_eq 1 "$(hub_requests)" "now the fetch by want-ref alone"
+	# the server changed: v0 only now
+	hub_fault '{"v0_only": true}'
+	: >"$HUB_LOG"
+	rm -rf "$STATE/hub"/*/acme/hello
+	expect_ok acme/hello:1
+	assert_eq 1 "$(jqo .generation)" "a changed server: still resolved"
+	assert_eq 1 "$(hub_requests '"GET"')" "asked again"
+	[[ ! -e $caps ]] || { diag "the capabilities of a v0 server were kept"; return 1; }
+	hub_fault '{}'
+	expect_ok acme/hello:1
+	[[ -f $caps ]] || { diag "the capabilities were not kept again"; return 1; }
+	printf '0009hello' >"$caps"
+	rm -rf "$STATE/hub"/*/acme/hello
+	: >"$HUB_LOG"
+	expect_ok acme/hello:1
+	assert_eq 1 "$(hub_requests '"GET"')" "a broken file: asked again"
+	assert_eq 3 "$(hub_requests)" "and as a cold resolution"
 }
 
 t_offline() {
@@ -432,6 +477,7 @@ tap_test "private environment: none, wrong, other-owner and valid tokens" t_priv
 tap_test "expired JWT fails before any request" t_expired_token
 tap_test "warm paths: no request, one ls-refs" t_warm_paths
 tap_test "faults: 503 retried, truncated, dropped, 500, deadline" t_faults
+tap_test "the hub's capabilities kept: no info/refs, asked again when changed, old or broken" t_kept_capabilities
 tap_test "offline: pinned verified, unpinned last live, else fail" t_offline
 tap_test "8 concurrent resolutions make one fetch" t_concurrent
 tap_test "20 concurrent resolutions asking FloxHub every time make the requests of one" t_concurrent_asking

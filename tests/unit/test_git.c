@@ -898,6 +898,68 @@ START_TEST(test_want_ref_hostile)
 }
 END_TEST
 
+/* A v2 advertisement kept from one conversation skips discovery in the next;
+ * v0 ones (they hold refs) and broken ones are not taken. */
+START_TEST(test_assume_capabilities)
+{
+  struct server s = { .ref_in_want = true };
+  struct frc_git_remote r;
+  char oid[41];
+  cleanup_free char *adv = NULL;
+  size_t adv_len;
+  frc_error_t e = NULL;
+
+  open_remote(&r, &s, URL);
+  OK(frc_git_ls_ref(&r, "hello", oid, err_));
+  ck_assert(!r.assumed);
+  ck_assert_ptr_nonnull(r.advertisement);
+  adv_len = r.advertisement_len;
+  adv = xmalloc0(adv_len + 1);
+  memcpy(adv, r.advertisement, adv_len);
+  frc_git_remote_release(&r);
+
+  open_remote(&r, &s, URL);
+  ck_assert(frc_git_remote_assume(&r, adv, adv_len));
+  ck_assert(r.assumed && r.discovered && r.ref_in_want && r.version == 2);
+  OK(frc_git_fetch_branch(&r, "hello", oid, err_));
+  ck_assert_str_eq(oid, tip);
+  ck_assert_uint_eq(r.requests, 1); /* the fetch by want-ref alone */
+  ck_assert_ptr_null(r.advertisement);
+  frc_git_remote_release(&r);
+
+  /* Refused: a v0 advertisement, a truncated one, too large, garbage. */
+  s.v0_only = true;
+  open_remote(&r, &s, URL);
+  OK(frc_git_ls_ref(&r, "hello", oid, err_));
+  ck_assert_int_eq(r.version, 0);
+  ck_assert_ptr_null(r.advertisement);
+  frc_git_remote_release(&r);
+  open_remote(&r, &s, URL);
+  ck_assert(!frc_git_remote_assume(&r, SVC "003f" ID " refs/heads/hello\0\n0000",
+                                   sizeof(SVC "003f" ID " refs/heads/hello\0\n0000") - 1));
+  ck_assert(!frc_git_remote_assume(&r, adv, adv_len - 4));
+  ck_assert(!frc_git_remote_assume(&r, adv, FRC_GIT_CAPS_MAX + 1));
+  ck_assert(!frc_git_remote_assume(&r, "0009hello", 9));
+  ck_assert(!r.discovered && !r.assumed && r.caps == NULL);
+  /* ... and the remote discovers as usual */
+  OK(frc_git_ls_ref(&r, "hello", oid, err_));
+  ck_assert_uint_eq(r.requests, 1);
+  frc_git_remote_release(&r);
+
+  /* Assumed, but the server changed (now v0): the request fails; after
+   * frc_git_remote_rediscover() it is asked again. */
+  open_remote(&r, &s, URL);
+  ck_assert(frc_git_remote_assume(&r, adv, adv_len));
+  ck_assert_int_eq(frc_git_ls_ref(&r, "hello", oid, &e), -1);
+  frc_error_release(&e);
+  frc_git_remote_rediscover(&r);
+  OK(frc_git_ls_ref(&r, "hello", oid, err_));
+  ck_assert_str_eq(oid, tip);
+  ck_assert_int_eq(r.version, 0);
+  frc_git_remote_release(&r);
+}
+END_TEST
+
 START_TEST(test_limits)
 {
   struct server s = { 0 };
@@ -951,6 +1013,7 @@ main(void)
   tcase_add_test(tc, test_limits);
   tcase_add_test(tc, test_v2_ref_in_want);
   tcase_add_test(tc, test_want_ref_hostile);
+  tcase_add_test(tc, test_assume_capabilities);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
