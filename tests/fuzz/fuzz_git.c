@@ -5,8 +5,8 @@
  * for `git http-backend`) and answers each request with the next response
  * of the input, whatever was asked; past the last one it fails as an
  * unreachable server would.  Everything above it is the real client:
- * discovery (v2 and v0), ls-refs, fetch bodies, side-band, packs, trees and
- * path walks.
+ * discovery (v2 and v0), ls-refs, fetches by want-ref (wanted-refs),
+ * fetch bodies, side-band, packs, trees and path walks.
  *
  * Input: responses separated by "\n--8<--\n".  A response is a status byte
  * ('2' 200, '1' 401, '3' 403, '4' 404, '5' 500, else 200), a Content-Type byte
@@ -219,7 +219,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   r.limits.max_total = 8u << 20;
   r.limits.max_objects = 5000;
 
-  if (frc_git_ls_ref(&r, "hello", commit, &err) == 0)
+  /* ls-refs, or a fetch by want-ref when the advertisement offers
+   * ref-in-want (then ls-refs again when that answer is refused) */
+  if (frc_git_fetch_branch(&r, "hello", commit, &err) == 0)
     FUZZ_ASSERT(strlen(commit) == FRC_OID_HEX && strspn(commit, "0123456789abcdef") == FRC_OID_HEX);
   else
     {
@@ -256,7 +258,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void) frc_git_stat(&r, commit, "2/env/manifest.lock", &mode, &err);
     check_error(&err);
   }
-  FUZZ_ASSERT(r.requests <= f.n + 1 + 8);
+  FUZZ_ASSERT(r.requests <= f.n + 1 + 9);
   frc_git_remote_release(&r);
   return 0;
 }

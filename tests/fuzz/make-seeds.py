@@ -33,9 +33,12 @@ def pkt(s):
     return b"%04x" % (len(s) + 4) + s
 
 
-def cgi(root, method, path_info, query="", body=b"", v2=True):
+def cgi(root, method, path_info, query="", body=b"", v2=True, config=()):
     env = dict(ENV, GIT_PROJECT_ROOT=root, GIT_HTTP_EXPORT_ALL="1", REQUEST_METHOD=method,
                PATH_INFO=path_info, QUERY_STRING=query, CONTENT_LENGTH=str(len(body)))
+    env["GIT_CONFIG_COUNT"] = str(len(config))
+    for i, (k, v) in enumerate(config):
+        env["GIT_CONFIG_KEY_%d" % i], env["GIT_CONFIG_VALUE_%d" % i] = k, v
     if body:
         env["CONTENT_TYPE"] = "application/x-git-upload-pack-request"
     if v2:
@@ -122,6 +125,14 @@ def main():
                     + pkt("deepen 1\n") + pkt("done\n") + b"0000")
         write("git", "v2-http-backend", SEP.join([b"2aR" + adv, b"2rR" + ls, b"2rR" + fetch]))
         write("git", "v2-pack", SEP.join([b"2aR" + adv, b"2rR" + ls, b"2rP" + pack[:-20]]))
+        # protocol v2 with ref-in-want: discovery, one fetch by want-ref
+        riw = (("uploadpack.allowRefInWant", "true"),)
+        adv_riw = cgi(root, "GET", "/acme/floxmeta/info/refs", "service=git-upload-pack", config=riw)
+        fetch_riw = cgi(root, "POST", "/acme/floxmeta/git-upload-pack", config=riw,
+                        body=pkt("command=fetch\n") + b"0001" + pkt("deepen 1\n")
+                        + pkt("want-ref refs/heads/hello\n") + pkt("done\n") + b"0000")
+        assert b"wanted-refs" in fetch_riw, fetch_riw[:200]
+        write("git", "v2-ref-in-want", SEP.join([b"2aR" + adv_riw, b"2rR" + fetch_riw]))
         # protocol v0: the ref advertisement, then a fetch with side-band-64k
         adv0 = cgi(root, "GET", "/acme/floxmeta/info/refs", "service=git-upload-pack", v2=False)
         fetch0 = cgi(root, "POST", "/acme/floxmeta/git-upload-pack", v2=False,
