@@ -323,7 +323,7 @@ frc_json_doc_save(struct frc_json_doc *doc, frc_error_t *err)
 {
   size_t len;
   cleanup_free char *text = frc_json_serialize(doc->root, &len);
-  return write_file_atomic(doc->path, text, len, -1, err);
+  return write_file_replace(doc->path, text, len, -1, err);
 }
 
 void

@@ -56,7 +56,12 @@ struct frc_json_doc
 };
 
 int frc_json_doc_load(struct frc_json_doc *doc, const char *path, size_t max, frc_error_t *err);
-/* Atomic replacement keeping the file's mode (util.h write_file_atomic). */
+/* Atomic replacement keeping the file's mode, not synced (util.h
+ * write_file_replace): a reader sees the old file or the new one, never a
+ * half-written one.  Its users, a bundle's config.json and an exec process
+ * file, are read by the runtime at once and worthless after a crash (the
+ * container is gone with it); a file that must outlive one uses
+ * write_file_atomic. */
 int frc_json_doc_save(struct frc_json_doc *doc, frc_error_t *err);
 void frc_json_doc_release(struct frc_json_doc *doc);
 #define cleanup_json_doc __attribute__((cleanup(frc_json_doc_release)))

@@ -5,7 +5,8 @@
  * process files, and the typed views flox-runc edits: annotations, mounts,
  * root.path (resolved against the bundle) and a process object's args and
  * env.  Everything else in the document is kept as loaded (json.h), and a
- * save replaces the file atomically keeping its mode.
+ * save replaces the file atomically keeping its mode, without fsync (the
+ * runtime reads it at once; after a crash the container is gone).
  */
 #ifndef FRC_SPEC_H
 #define FRC_SPEC_H
