@@ -377,7 +377,12 @@ frc_dir_spread(const char *dir)
 int
 frc_mkdir_p(const char *path, int mode, frc_error_t *err)
 {
-  cleanup_free char *p = xstrdup(path);
+  cleanup_free char *p = NULL;
+  /* Mostly it is there already, or only its last component is missing:
+   * one call, not one per component. */
+  if (mkdir(path, (mode_t) mode) == 0 || errno == EEXIST)
+    return 0;
+  p = xstrdup(path);
   for (char *s = p + 1; *s; s++)
     if (*s == '/')
       {

@@ -1,5 +1,5 @@
-/* Tree removal at any depth (frc_rm_rf) and look-ups that stay inside an
- * image's rootfs (frc_stat_in_root), lib/util.c. */
+/* Tree removal at any depth (frc_rm_rf), look-ups that stay inside an
+ * image's rootfs (frc_stat_in_root) and mkdir -p (frc_mkdir_p), lib/util.c. */
 #include <check.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -162,6 +162,37 @@ START_TEST(test_dir_spread)
 }
 END_TEST
 
+/* frc_mkdir_p: every missing component made with the mode, an existing
+ * path is fine, a path lacking only its last component (its shortcut) gets
+ * it with the mode, a file in the way is an error naming the component. */
+START_TEST(test_mkdir_p)
+{
+  cleanup_free char *deep = xasprintf("%s/a/b/c", tmpdir);
+  cleanup_free char *mid = xasprintf("%s/a/b", tmpdir);
+  cleanup_free char *file = xasprintf("%s/f", tmpdir);
+  cleanup_free char *under = xasprintf("%s/f/x/y", tmpdir);
+  frc_error_t err = NULL;
+  struct stat st;
+
+  umask(022);
+  ck_assert_int_eq(frc_mkdir_p(deep, 0700, &err), 0);
+  ck_assert_int_eq(stat(mid, &st), 0);
+  ck_assert(S_ISDIR(st.st_mode));
+  ck_assert_int_eq(st.st_mode & 07777, 0700);
+  ck_assert_int_eq(stat(deep, &st), 0);
+  ck_assert_int_eq(st.st_mode & 07777, 0700);
+  ck_assert_int_eq(frc_mkdir_p(deep, 0700, &err), 0); /* there: fine */
+  ck_assert_int_eq(rmdir(deep), 0);
+  ck_assert_int_eq(frc_mkdir_p(deep, 0755, &err), 0); /* the last one only */
+  ck_assert_int_eq(stat(deep, &st), 0);
+  ck_assert_int_eq(st.st_mode & 07777, 0755);
+  touch(file);
+  ck_assert_int_eq(frc_mkdir_p(under, 0700, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "/f/x"));
+  frc_error_release(&err);
+}
+END_TEST
+
 START_TEST(test_strv)
 {
   cleanup_strv char **v = NULL;
@@ -259,6 +290,7 @@ main(void)
   tcase_add_test(tc, test_stat_in_root);
   tcase_add_test(tc, test_strv);
   tcase_add_test(tc, test_dir_spread);
+  tcase_add_test(tc, test_mkdir_p);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
