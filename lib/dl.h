@@ -101,6 +101,9 @@ void frc_dl_reset(void);
  * that cache keys never load libcrypto.  out holds 20 / 32 bytes. */
 int frc_sha1(const void *data, size_t len, unsigned char out[20], frc_error_t *err);
 int frc_sha256(const void *data, size_t len, unsigned char out[32], frc_error_t *err);
+/* The same without the CPU's SHA instructions (what frc_sha256 does on a CPU
+ * without them; the tests compare the two). */
+void frc_sha256_portable(const void *data, size_t len, unsigned char out[32]);
 /* Lowercase hex of n bytes into out (2n+1 bytes). */
 void frc_hex(const unsigned char *in, size_t n, char *out);
 

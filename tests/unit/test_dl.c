@@ -1,5 +1,6 @@
 /* The digests (lib/sha256.c, lib/dl.c): SHA-256 against the FIPS 180-4
- * vectors and against libcrypto on many lengths; SHA-1 through libcrypto. */
+ * vectors and against libcrypto on many lengths, with the CPU's SHA
+ * instructions where it has them and without; SHA-1 through libcrypto. */
 #include <check.h>
 #include <openssl/evp.h>
 #include <string.h>
@@ -52,6 +53,33 @@ START_TEST(test_against_libcrypto)
 }
 END_TEST
 
+/* The portable blocks too, and both on inputs of many blocks (a lockfile):
+ * on a CPU with SHA-NI test_against_libcrypto checks only the fast path. */
+START_TEST(test_portable_and_accelerated)
+{
+  const struct frc_crypto_api *c;
+  frc_error_t err = NULL;
+  size_t big = 150 * 1024 + 37;
+  cleanup_free unsigned char *buf = xmalloc0(big);
+  static const size_t lens[] = { 0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 1000, 4096 };
+  c = frc_dl_crypto(&err);
+  ck_assert_ptr_nonnull(c);
+  for (size_t i = 0; i < big; i++)
+    buf[i] = (unsigned char) ((i * 2654435761u) >> 13);
+  for (size_t j = 0; j <= sizeof(lens) / sizeof(lens[0]); j++)
+    {
+      size_t len = j < sizeof(lens) / sizeof(lens[0]) ? lens[j] : big;
+      unsigned char fast[32], portable[32], theirs[32];
+      unsigned int n = 0;
+      ck_assert_int_eq(frc_sha256(buf, len, fast, &err), 0);
+      frc_sha256_portable(buf, len, portable);
+      ck_assert(c->EVP_Digest(buf, len, theirs, &n, c->EVP_sha256(), NULL));
+      ck_assert_msg(memcmp(fast, theirs, 32) == 0, "length %zu", len);
+      ck_assert_msg(memcmp(portable, theirs, 32) == 0, "portable, length %zu", len);
+    }
+}
+END_TEST
+
 START_TEST(test_sha1)
 {
   unsigned char d[20];
@@ -72,6 +100,7 @@ main(void)
   int failed;
   tcase_add_test(tc, test_vectors);
   tcase_add_test(tc, test_against_libcrypto);
+  tcase_add_test(tc, test_portable_and_accelerated);
   tcase_add_test(tc, test_sha1);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
