@@ -45,6 +45,15 @@
 
 /* ---- the environment ---- */
 
+static void
+log_prepared(const struct frc_prepare_request *req, const struct frc_prepared *out)
+{
+  if (req->container_id)
+    frc_log(req->log, FRC_LOG_INFO, "flox-runc: container %s: %s (%s), %zu packages, from %s",
+            req->container_id, out->ref, frc_mode_name(out->mode), out->npkgs,
+            frc_resolve_source_name(out->resolved.source));
+}
+
 int
 frc_environment_prepare(const struct frc_prepare_request *req, struct frc_prepared *out,
                         frc_error_t *err)
@@ -63,26 +72,37 @@ frc_environment_prepare(const struct frc_prepare_request *req, struct frc_prepar
   rreq.deadline_ns = deadline;
   if (frc_hub_resolve(&rreq, &out->resolved, err) < 0)
     return -1;
+  snprintf(out->ref, sizeof(out->ref), "%s/%s:%u", ref->owner, ref->name,
+           out->resolved.generation);
+  ereq->config = req->config;
+  ereq->log = req->log;
+  ereq->deadline_ns = deadline;
+  ereq->name = ref->name;
+  ereq->mode = req->mode;
+  ereq->lockfile = out->resolved.lockfile;
+  ereq->lockfile_len = out->resolved.lockfile_len;
+
+  /* Warm: the environment's record summarises the lockfile. */
+  switch (frc_environment_find(ereq, req->has_mode, &out->env, &out->lock, &out->npkgs, err))
+    {
+    case -1:
+      return frc_error_wrap(err, "environment %s", out->ref);
+    case 1:
+      out->mode = ereq->mode = frc_lock_pick_mode(&out->lock, req->has_mode, req->mode);
+      log_prepared(req, out);
+      return 0;
+    default:
+      break;
+    }
+
   if (frc_lockfile_parse(out->resolved.lockfile, out->resolved.lockfile_len, frc_nix_system(),
                          &out->lock, err)
       < 0)
     return frc_error_wrap(err, "environment %s/%s generation %u", ref->owner, ref->name,
                           out->resolved.generation);
-  out->mode = frc_lock_pick_mode(&out->lock, req->has_mode, req->mode);
-  snprintf(out->ref, sizeof(out->ref), "%s/%s:%u", ref->owner, ref->name,
-           out->resolved.generation);
-  if (req->container_id)
-    frc_log(req->log, FRC_LOG_INFO, "flox-runc: container %s: %s (%s), %zu packages, from %s",
-            req->container_id, out->ref, frc_mode_name(out->mode), out->lock.npkgs,
-            frc_resolve_source_name(out->resolved.source));
-
-  ereq->config = req->config;
-  ereq->log = req->log;
-  ereq->deadline_ns = deadline;
-  ereq->name = ref->name;
-  ereq->mode = out->mode;
-  ereq->lockfile = out->resolved.lockfile;
-  ereq->lockfile_len = out->resolved.lockfile_len;
+  out->mode = ereq->mode = frc_lock_pick_mode(&out->lock, req->has_mode, req->mode);
+  out->npkgs = out->lock.npkgs;
+  log_prepared(req, out);
   ereq->lock = &out->lock;
   if (frc_environment_materialise(ereq, &out->env, err) < 0)
     return frc_error_wrap(err, "environment %s", out->ref);

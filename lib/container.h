@@ -43,16 +43,21 @@ struct frc_prepare_request
 struct frc_prepared
 {
   struct frc_resolved resolved;
+  /* parsed for this system; when the environment was found on the node by
+   * its record (frc_environment_find), only its mode and vars */
   struct frc_lockfile lock;
+  size_t npkgs;
   struct frc_environment env;
   struct frc_env_request env_request; /* what env was materialised with */
   enum frc_mode mode;
   char ref[256]; /* owner/name:N as resolved, for messages */
 };
 
-/* Resolves the reference (lib/hub.h), parses its lockfile for this node's
- * system (lib/lockfile.h), picks the mode and materialises the environment
- * (lib/environment.h).  On error *out holds what it held so far: release it. */
+/* Resolves the reference (lib/hub.h), finds the environment on the node by
+ * its record (lib/environment.h frc_environment_find) or else parses its
+ * lockfile for this node's system (lib/lockfile.h), picks the mode and
+ * materialises the environment.  On error *out holds what it held so far:
+ * release it. */
 int frc_environment_prepare(const struct frc_prepare_request *req, struct frc_prepared *out,
                             frc_error_t *err);
 void frc_prepared_release(struct frc_prepared *p);

@@ -52,9 +52,75 @@ enum record_state
   RECORD_NO_VIEW, /* usable, but from before closure-only /nix: add_view */
 };
 
-/* Loads the record; usable when its paths are in the store and rooted. */
+/* The record's summary of its lockfile (save_record): what a warm create
+ * takes from the lockfile, so that it need not parse it (a 150 KiB one:
+ * ~1.1 ms).  false when there is none (a record of an older release) or it
+ * is damaged. */
+static bool
+load_summary(yajl_val o, struct frc_lockfile *l, size_t *npkgs, bool *has_hook)
+{
+  yajl_val mode = frc_json_get(o, "mode");
+  yajl_val n = frc_json_get(o, "packages");
+  yajl_val names = frc_json_get(o, "var_names");
+  yajl_val values = frc_json_get(o, "var_values");
+  yajl_val hook = frc_json_get(o, "has_hook");
+  size_t nv;
+
+  if (o == NULL || o->type != yajl_t_object || n == NULL || n->type != yajl_t_number
+      || n->u.number.i < 0 || names == NULL || names->type != yajl_t_array || values == NULL
+      || values->type != yajl_t_array || names->u.array.len != values->u.array.len || hook == NULL
+      || (hook->type != yajl_t_true && hook->type != yajl_t_false)
+      || (mode && (mode->type != yajl_t_string
+                   || (strcmp(mode->u.string, "run") != 0 && strcmp(mode->u.string, "dev") != 0))))
+    return false;
+  nv = names->u.array.len;
+  for (size_t i = 0; i < nv; i++)
+    if (names->u.array.values[i]->type != yajl_t_string
+        || values->u.array.values[i]->type != yajl_t_string)
+      return false;
+  memset(l, 0, sizeof(*l));
+  l->has_mode = mode != NULL;
+  l->mode = mode && strcmp(mode->u.string, "dev") == 0 ? FRC_MODE_DEV : FRC_MODE_RUN;
+  l->var_names = xmalloc0((nv + 1) * sizeof(char *));
+  l->var_values = xmalloc0((nv + 1) * sizeof(char *));
+  for (size_t i = 0; i < nv; i++)
+    {
+      l->var_names[i] = xstrdup(names->u.array.values[i]->u.string);
+      l->var_values[i] = xstrdup(values->u.array.values[i]->u.string);
+    }
+  l->nvars = nv;
+  *npkgs = (size_t) n->u.number.i;
+  *has_hook = hook->type == yajl_t_true;
+  return true;
+}
+
+static yajl_val
+summary_json(const struct frc_lockfile *l)
+{
+  yajl_val o = frc_json_new_object();
+  yajl_val names = frc_json_new_array();
+  yajl_val values = frc_json_new_array();
+  if (l->has_mode)
+    frc_json_set(o, "mode", frc_json_new_string(frc_mode_name(l->mode)));
+  frc_json_set(o, "packages", frc_json_new_int((long long) l->npkgs));
+  for (size_t i = 0; i < l->nvars; i++)
+    {
+      frc_json_append(names, frc_json_new_string(l->var_names[i]));
+      frc_json_append(values, frc_json_new_string(l->var_values[i]));
+    }
+  frc_json_set(o, "var_names", names);
+  frc_json_set(o, "var_values", values);
+  frc_json_set(o, "has_hook", frc_json_new_bool(l->hook_on_activate != NULL));
+  return o;
+}
+
+/* Loads the record; usable when its paths are in the store and rooted.
+ * Without req->lock (frc_environment_find) only a record with its
+ * lockfile's summary is: *sum and *npkgs get it.  *summarised (optional)
+ * says whether the record has one. */
 static enum record_state
-load_record(const struct frc_env_request *req, struct frc_environment *env)
+load_record(const struct frc_env_request *req, struct frc_environment *env, struct frc_lockfile *sum,
+            size_t *npkgs, bool *summarised)
 {
   cleanup_free char *path = record_path(req, env->key);
   cleanup_free char *root = frc_gcroot_dir(req->config, "envs", env->key);
@@ -63,12 +129,27 @@ load_record(const struct frc_env_request *req, struct frc_environment *env)
   yajl_val pins, closure;
   const char *sp, *bash;
   struct stat st;
+  struct frc_lockfile found = { 0 };
+  size_t found_npkgs = 0;
+  bool has_hook = false, has_summary;
 
   if (frc_json_doc_load(&doc, path, ENV_RECORD_MAX, &ignored) < 0)
     {
       frc_error_release(&ignored);
       return RECORD_UNUSABLE;
     }
+  has_summary = load_summary(frc_json_get(doc.root, "lock"), &found, &found_npkgs, &has_hook);
+  if (summarised)
+    *summarised = has_summary;
+  if (req->lock == NULL && sum != NULL && has_summary)
+    {
+      *sum = found;
+      *npkgs = found_npkgs;
+    }
+  else
+    frc_lockfile_release(&found);
+  if (req->lock == NULL && !has_summary)
+    return RECORD_UNUSABLE;
   sp = frc_json_get_string(doc.root, "path");
   bash = frc_json_get_string(doc.root, "bash");
   pins = frc_json_get(doc.root, "pins");
@@ -94,7 +175,7 @@ load_record(const struct frc_env_request *req, struct frc_environment *env)
     return RECORD_UNUSABLE;
   env->path = xstrdup(sp);
   env->bash = bash ? xstrdup(bash) : NULL;
-  env->has_hook = req->lock->hook_on_activate != NULL;
+  env->has_hook = req->lock ? req->lock->hook_on_activate != NULL : has_hook;
   frc_env_features_from_json(frc_json_get(doc.root, "features"), &env->features);
   env->view = frc_view_dir(req->config, env->key);
   if (closure == NULL || stat(env->view, &st) < 0)
@@ -136,6 +217,7 @@ save_record(const struct frc_env_request *req, const struct frc_environment *env
   for (char **p = env->closure; *p; p++)
     frc_json_append(closure, frc_json_new_string(*p));
   frc_json_set(o, "closure", closure);
+  frc_json_set(o, "lock", summary_json(req->lock));
   snprintf(ref, sizeof(ref), "%lld", (long long) time(NULL));
   frc_json_set(o, "built_at", frc_json_new_string(ref));
   text = frc_json_serialize(o, &len);
@@ -601,6 +683,7 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
                             frc_error_t *err)
 {
   cleanup_close int lock_fd = -1;
+  bool summarised = false;
 
   memset(env, 0, sizeof(*env));
   if (private_dirs(req->config, err) < 0)
@@ -612,13 +695,21 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
    * exclusive, so it either sees this use or is done before it. */
   if (lock_key(req, env->key, true, &lock_fd, err) < 0)
     return -1;
-  if (load_record(req, env) == RECORD_USABLE)
-    return 0;
+  if (load_record(req, env, NULL, NULL, &summarised) == RECORD_USABLE)
+    {
+      if (!summarised) /* a record of an older release: later creates need not parse */
+        {
+          frc_error_t ignored = NULL;
+          save_record(req, env, &ignored);
+          frc_error_release(&ignored);
+        }
+      return 0;
+    }
   close(steal_fd(&lock_fd));
   frc_environment_release(env);
   if (compute_key(req, env->key, err) < 0 || lock_key(req, env->key, false, &lock_fd, err) < 0)
     return -1;
-  switch (load_record(req, env))
+  switch (load_record(req, env, NULL, NULL, NULL))
     {
     case RECORD_USABLE: /* built by the create we waited for */
       return 0;
@@ -637,6 +728,44 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
       frc_error_release(&ignored);
       return -1;
     }
+  return 0;
+}
+
+int
+frc_environment_find(const struct frc_env_request *req, bool annotated, struct frc_environment *env,
+                     struct frc_lockfile *summary, size_t *npkgs, frc_error_t *err)
+{
+  struct frc_env_request r = *req;
+  /* Without the annotation the mode is the manifest's (run when it has
+   * none), which the records of both modes say. */
+  const enum frc_mode modes[2] = { annotated ? req->mode : FRC_MODE_RUN, FRC_MODE_DEV };
+
+  memset(env, 0, sizeof(*env));
+  memset(summary, 0, sizeof(*summary));
+  r.lock = NULL;
+  if (private_dirs(req->config, err) < 0)
+    return -1;
+  for (int i = 0; i < (annotated ? 1 : 2); i++)
+    {
+      cleanup_close int lock_fd = -1;
+      cleanup_free char *path = NULL;
+      r.mode = modes[i];
+      if (compute_key(&r, env->key, err) < 0)
+        return -1;
+      /* no record, no lock file made for a key never built */
+      path = record_path(&r, env->key);
+      if (access(path, F_OK) < 0)
+        continue;
+      if (lock_key(&r, env->key, true, &lock_fd, err) < 0)
+        return -1;
+      if (load_record(&r, env, summary, npkgs, NULL) == RECORD_USABLE
+          && frc_lock_pick_mode(summary, annotated, req->mode) == r.mode)
+        return 1;
+      frc_environment_release(env);
+      frc_lockfile_release(summary);
+    }
+  frc_environment_release(env);
+  frc_lockfile_release(summary);
   return 0;
 }
 

@@ -20,7 +20,8 @@
  * The record is written last, so a crash at any point leaves nothing that a
  * later create would use; concurrent creates of one environment take one
  * flock and all but the first find the record.  A warm create only reads the
- * record and checks that its paths are still there.
+ * record, which summarises the lockfile (frc_environment_find: no parse),
+ * and checks that its paths are still there.
  */
 #ifndef FRC_ENVIRONMENT_H
 #define FRC_ENVIRONMENT_H
@@ -42,7 +43,7 @@ struct frc_env_request
   enum frc_mode mode;
   const char *lockfile; /* the text: part of the key and copied into the tree */
   size_t lockfile_len;
-  const struct frc_lockfile *lock; /* parsed for this system */
+  const struct frc_lockfile *lock; /* parsed for this system (NULL in frc_environment_find) */
 };
 
 struct frc_environment
@@ -63,6 +64,17 @@ struct frc_environment
 
 int frc_environment_materialise(const struct frc_env_request *req, struct frc_environment *env,
                                 frc_error_t *err);
+/* A warm create's look-up without parsing the lockfile (req->lock unused):
+ * each record keeps a summary of its lockfile (the manifest's mode option,
+ * the number of packages, the vars, whether there is a hook).  1 when the
+ * environment of req's lockfile is on the node in the mode
+ * frc_lock_pick_mode(summary, annotated, req->mode) picks, usable as
+ * frc_environment_materialise would find it: *env, and *summary filled
+ * with has_mode, mode and the vars only (no packages: *npkgs counts them).
+ * 0 when it is not (then parse and materialise; *env and *summary are
+ * empty), -1 on error. */
+int frc_environment_find(const struct frc_env_request *req, bool annotated, struct frc_environment *env,
+                         struct frc_lockfile *summary, size_t *npkgs, frc_error_t *err);
 /* The Nix database of env's closure for a writable /nix (nix-mutable):
  * built once per environment under its lock (lib/store.h
  * frc_store_db_template) at <state_dir>/views/<key>.nixdb/ and removed with

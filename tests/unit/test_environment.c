@@ -6,7 +6,8 @@
  * reads the record, calls no nix-store and marks the record used (gc's
  * clock); a damaged record, a missing tree or a released GC root rebuild; a
  * record from before closure-only /nix gets its closure and view with one
- * query and no rebuild; the mode is part of the key.  Built trees are sealed
+ * query and no rebuild; the mode is part of the key; a warm look-up by the
+ * record's summary of the lockfile needs no parse.  Built trees are sealed
  * (0555) as on a node, where flox-runc runs as root: an unprivileged run of
  * this test first makes itself root of a user namespace of its own (its
  * files are then its to manage, nothing else is). */
@@ -302,6 +303,112 @@ START_TEST(test_mode_in_key)
 }
 END_TEST
 
+/* A manifest without a mode, on a node that has only its dev environment
+ * (an annotated pod's): an unannotated create gets run, which is not
+ * there, never the dev one. */
+START_TEST(test_find_no_mode_not_dev)
+{
+  cleanup_environment struct frc_environment dev = { 0 };
+  cleanup_environment struct frc_environment found = { 0 };
+  cleanup_lockfile struct frc_lockfile sum = { 0 };
+  frc_error_t err = NULL;
+  size_t npkgs = 0;
+  struct frc_env_request req = { .config = &cfg, .log = &quiet, .name = "hello",
+                                 .mode = FRC_MODE_RUN, .lockfile = lock_text,
+                                 .lockfile_len = strlen(lock_text) };
+  ck_assert_msg(materialise(FRC_MODE_DEV, &dev, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_int_eq(frc_environment_find(&req, false, &found, &sum, &npkgs, &err), 0);
+  ck_assert_ptr_null(found.path);
+  req.mode = FRC_MODE_DEV;
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 1);
+  ck_assert_str_eq(found.key, dev.key);
+  ck_assert(!sum.has_mode);
+}
+END_TEST
+
+/* A warm create finds the environment by its record alone, without the
+ * parsed lockfile (frc_environment_find): the record summarises the
+ * lockfile's mode option, packages and vars; without the annotation the
+ * manifest's mode decides which environment; a record without the summary
+ * (an older release) is not found that way, and the next materialise adds
+ * the summary to it without a build. */
+START_TEST(test_find_by_summary)
+{
+  cleanup_environment struct frc_environment built = { 0 };
+  cleanup_environment struct frc_environment found = { 0 };
+  cleanup_environment struct frc_environment again = { 0 };
+  cleanup_lockfile struct frc_lockfile dev_lock = { 0 };
+  cleanup_lockfile struct frc_lockfile sum = { 0 };
+  frc_error_t err = NULL;
+  size_t npkgs = 0;
+  cleanup_free char *text = xasprintf(
+      "{\"lockfile-version\":1,\"manifest\":{\"version\":1,\"vars\":{\"GREETING\":\"hi there\","
+      "\"EMPTY\":\"\"},\"options\":{\"activate\":{\"mode\":\"dev\"}}},\"packages\":["
+      "{\"install_id\":\"hello\",\"system\":\"%s\",\"priority\":5,"
+      "\"outputs_to_install\":[\"out\"],\"outputs\":{\"out\":\"%s\"}}]}",
+      frc_nix_system(), P1);
+  struct frc_env_request req = { .config = &cfg, .log = &quiet, .name = "hello",
+                                 .lockfile = text, .lockfile_len = strlen(text) };
+
+  ck_assert_msg(frc_lockfile_parse(text, strlen(text), frc_nix_system(), &dev_lock, &err) == 0, "%s",
+                err ? err->msg : "");
+  req.mode = frc_lock_pick_mode(&dev_lock, false, FRC_MODE_RUN);
+  ck_assert_int_eq(req.mode, FRC_MODE_DEV);
+  req.lock = &dev_lock;
+  ck_assert_msg(frc_environment_materialise(&req, &built, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert(built.built);
+
+  /* unannotated: the record's summary says dev */
+  req.lock = NULL;
+  req.mode = FRC_MODE_RUN;
+  forget_calls();
+  ck_assert_int_eq(frc_environment_find(&req, false, &found, &sum, &npkgs, &err), 1);
+  ck_assert_str_eq(found.key, built.key);
+  ck_assert_str_eq(found.path, built.path);
+  ck_assert_ptr_nonnull(found.closure);
+  ck_assert(sum.has_mode);
+  ck_assert_int_eq(sum.mode, FRC_MODE_DEV);
+  ck_assert_int_eq(frc_lock_pick_mode(&sum, false, FRC_MODE_RUN), FRC_MODE_DEV);
+  ck_assert_uint_eq(npkgs, 1);
+  ck_assert_uint_eq(sum.nvars, 2);
+  ck_assert_str_eq(sum.var_names[0], "GREETING");
+  ck_assert_str_eq(sum.var_values[0], "hi there");
+  ck_assert_str_eq(sum.var_names[1], "EMPTY");
+  ck_assert_str_eq(sum.var_values[1], "");
+  ck_assert(!found.has_hook);
+  cleanup_free char *c = calls();
+  ck_assert_str_eq(c, "");
+  frc_environment_release(&found);
+  frc_lockfile_release(&sum);
+
+  /* annotated run: that environment is not on the node */
+  req.mode = FRC_MODE_RUN;
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 0);
+  ck_assert_ptr_null(found.path);
+  ck_assert_ptr_null(sum.var_names);
+
+  /* a record without the summary */
+  cleanup_free char *rec = record_of(&built);
+  cleanup_json_doc struct frc_json_doc doc = { 0 };
+  ck_assert_int_eq(frc_json_doc_load(&doc, rec, 1 << 20, &err), 0);
+  ck_assert_ptr_nonnull(frc_json_get(doc.root, "lock"));
+  frc_json_set(doc.root, "lock", frc_json_new_bool(false));
+  ck_assert_int_eq(frc_json_doc_save(&doc, &err), 0);
+  req.mode = FRC_MODE_DEV;
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 0);
+  req.lock = &dev_lock;
+  forget_calls();
+  ck_assert_msg(frc_environment_materialise(&req, &again, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert(!again.built);
+  cleanup_free char *c2 = calls();
+  ck_assert_str_eq(c2, "");
+  req.lock = NULL;
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 1);
+  ck_assert_str_eq(found.key, built.key);
+  ck_assert_uint_eq(sum.nvars, 2);
+}
+END_TEST
+
 static void
 write_proc(const char *path, const char *text)
 {
@@ -350,6 +457,8 @@ main(void)
   tcase_add_test(tc, test_warm_waits_for_gc);
   tcase_add_test(tc, test_record_without_closure);
   tcase_add_test(tc, test_mode_in_key);
+  tcase_add_test(tc, test_find_by_summary);
+  tcase_add_test(tc, test_find_no_mode_not_dev);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
