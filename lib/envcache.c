@@ -45,7 +45,10 @@ frc_env_cache_prepare(const struct frc_env_cache_request *r, char **dir, frc_err
     {
       cleanup_free char *rf = xasprintf("%s/" ROOT_FILE, top);
       const char *root = r->runtime_root ? r->runtime_root : "";
-      if (access(rf, F_OK) < 0 && write_file_atomic(rf, root, strlen(root), 0600, err) < 0)
+      /* Not synced: after a crash every sandbox is gone, and gc removes a
+       * directory whose file is missing or damaged as it would with it
+       * (the runtime has no such sandbox). */
+      if (access(rf, F_OK) < 0 && write_file_replace(rf, root, strlen(root), 0600, err) < 0)
         return frc_error_wrap(err, "cannot create the FLOX_ENV_CACHE directory");
     }
   if (mkdir(d, 0755) < 0 && errno != EEXIST)
