@@ -2,6 +2,9 @@
 #
 # tests/bench/flox.sh [-n N] [--check] [RUNTIME]
 #
+# FLOX_RUNC_BASE=other/flox-runc adds an A/B of the stub-runtime rows: that
+# binary against $FLOX_RUNC in the same rounds, alternating (a lever's gain).
+#
 # The Flox-path budgets (BRIEF.md), against the real runtime (default runc),
 # the test FloxHub and a signed binary cache on 127.0.0.1:
 #  1. warm create: `flox-runc create` of a Flox bundle whose environment is
@@ -255,38 +258,48 @@ many_pins=$(jq '.packages | length' "$TEST_TMPDIR/lock-many")
 mkdir -p "$TEST_TMPDIR/sb/rootfs"
 cp -r "$TEST_TMPDIR/pristine" "$TEST_TMPDIR/stub-ex"
 FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" create --bundle "$TEST_TMPDIR/stub-ex" stub-ex >/dev/null
+# stub_side SRC DST OUT_NEW OUT_BASE CMD...: copies SRC to DST, times CMD with
+# $FLOX_RUNC for the word FR into OUT_NEW and, with FLOX_RUNC_BASE set, the
+# same with that binary into OUT_BASE, the two in an order that flips every
+# round ($i); a create is deleted again, untimed
+stub_side() {
+	local src=$1 dst=$2 new=$3 base=$4 sides="new" s bin t0 t1
+	shift 4
+	if [[ -n ${FLOX_RUNC_BASE:-} ]]; then
+		if ((i % 2)); then sides="base new"; else sides="new base"; fi
+	fi
+	for s in $sides; do
+		bin=$FLOX_RUNC
+		[[ $s == base ]] && bin=$FLOX_RUNC_BASE
+		cp "$src" "$dst"
+		t0=$(now_us)
+		FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "${@/#FR/$bin}"
+		t1=$(now_us)
+		if [[ $s == new ]]; then echo $((t1 - t0)) >>"$new"; else echo $((t1 - t0)) >>"$base"; fi
+		if [[ " $* " == *" create "* ]]; then
+			FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$bin" --root "$ROOT" delete "${*: -1}" >/dev/null
+		fi
+	done
+}
 for i in $(seq "$N"); do
 	cp "$TEST_TMPDIR/pristine/config.json" "$TEST_TMPDIR/sb/config.json"
 	t0=$(now_us)
 	"$TEST_TMPDIR/stub" --root "$ROOT" create --bundle "$TEST_TMPDIR/sb" "s$i"
 	t1=$(now_us)
 	echo $((t1 - t0)) >>"$TEST_TMPDIR/sc.st"
-	t0=$(now_us)
-	FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" create --bundle "$TEST_TMPDIR/sb" "s$i"
-	t1=$(now_us)
-	echo $((t1 - t0)) >>"$TEST_TMPDIR/sc.fr"
-	FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" delete "s$i" >/dev/null
-	cp "$TEST_TMPDIR/pristine-big/config.json" "$TEST_TMPDIR/sb/config.json"
-	t0=$(now_us)
-	FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" create --bundle "$TEST_TMPDIR/sb" "sb$i"
-	t1=$(now_us)
-	echo $((t1 - t0)) >>"$TEST_TMPDIR/sc.big"
-	FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" delete "sb$i" >/dev/null
-	cp "$TEST_TMPDIR/pristine-many/config.json" "$TEST_TMPDIR/sb/config.json"
-	t0=$(now_us)
-	FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" create --bundle "$TEST_TMPDIR/sb" "sm$i"
-	t1=$(now_us)
-	echo $((t1 - t0)) >>"$TEST_TMPDIR/sc.many"
-	FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" delete "sm$i" >/dev/null
+	stub_side "$TEST_TMPDIR/pristine/config.json" "$TEST_TMPDIR/sb/config.json" \
+		"$TEST_TMPDIR/sc.fr" "$TEST_TMPDIR/sc.fr.base" FR --root "$ROOT" create --bundle "$TEST_TMPDIR/sb" "s$i"
+	stub_side "$TEST_TMPDIR/pristine-big/config.json" "$TEST_TMPDIR/sb/config.json" \
+		"$TEST_TMPDIR/sc.big" "$TEST_TMPDIR/sc.big.base" FR --root "$ROOT" create --bundle "$TEST_TMPDIR/sb" "sb$i"
+	stub_side "$TEST_TMPDIR/pristine-many/config.json" "$TEST_TMPDIR/sb/config.json" \
+		"$TEST_TMPDIR/sc.many" "$TEST_TMPDIR/sc.many.base" FR --root "$ROOT" create --bundle "$TEST_TMPDIR/sb" "sm$i"
 	cp "$TEST_TMPDIR/proc.json" "$TEST_TMPDIR/p.json"
 	t0=$(now_us)
 	"$TEST_TMPDIR/stub" --root "$ROOT" exec --process "$TEST_TMPDIR/p.json" stub-ex
 	t1=$(now_us)
 	echo $((t1 - t0)) >>"$TEST_TMPDIR/se.st"
-	t0=$(now_us)
-	FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" exec --process "$TEST_TMPDIR/p.json" stub-ex
-	t1=$(now_us)
-	echo $((t1 - t0)) >>"$TEST_TMPDIR/se.fr"
+	stub_side "$TEST_TMPDIR/proc.json" "$TEST_TMPDIR/p.json" \
+		"$TEST_TMPDIR/se.fr" "$TEST_TMPDIR/se.fr.base" FR --root "$ROOT" exec --process "$TEST_TMPDIR/p.json" stub-ex
 done
 FLOX_RUNC_CONFIG=$TEST_TMPDIR/stub.json "$FLOX_RUNC" --root "$ROOT" delete stub-ex >/dev/null
 sc_st=$(median <"$TEST_TMPDIR/sc.st")
@@ -316,6 +329,20 @@ cat <<MD
 | warm create, $many_pins packages pinned, flox-runc alone (stub runtime) | $sc_st | $sc_many | $((sc_many - sc_st)) µs | 10000 µs | $(verdict $((sc_many - sc_st)) 10000) |
 | exec rewrite, flox-runc alone (stub runtime) | $se_st | $se_fr | $((se_fr - se_st)) µs | 2000 µs | $(verdict $((se_fr - se_st)) 2000) |
 MD
+if [[ -n ${FLOX_RUNC_BASE:-} ]]; then
+	cat <<MD
+
+A/B, stub runtime, the same rounds: \`$FLOX_RUNC_BASE\` (before) against \`$FLOX_RUNC\` (after), order flipped every round; load $(cut -d' ' -f1-3 /proc/loadavg)
+
+| measure (stub runtime alone: $sc_st µs create, $se_st µs exec) | before, median µs | after, median µs | gain |
+|---|---|---|---|
+MD
+	for row in "warm create:sc.fr" "warm create, $big_closure-path closure:sc.big" "warm create, $many_pins packages pinned:sc.many" "exec rewrite:se.fr"; do
+		b=$(median <"$TEST_TMPDIR/${row#*:}.base")
+		a=$(median <"$TEST_TMPDIR/${row#*:}")
+		echo "| ${row%%:*} | $b | $a | $((b - a)) µs |"
+	done
+fi
 if ((CHECK)) && { ((add_create > 10000)) || ((add_create_big > 10000)) || ((add_exec > 2000)) || ((over > 10)); }; then
 	exit 1
 fi
