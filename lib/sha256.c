@@ -67,8 +67,8 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void
 blocks_sha_ni(uint32_t h[8], const unsigned char *p, size_t n)
 {
   const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
-  __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *) &h[0]), 0xB1); /* CDAB */
-  __m128i st1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *) &h[4]), 0x1B); /* EFGH */
+  __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i_u *) &h[0]), 0xB1); /* CDAB */
+  __m128i st1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i_u *) &h[4]), 0x1B); /* EFGH */
   __m128i st0 = _mm_alignr_epi8(tmp, st1, 8); /* ABEF */
   st1 = _mm_blend_epi16(st1, tmp, 0xF0); /* CDGH */
 
@@ -76,10 +76,10 @@ blocks_sha_ni(uint32_t h[8], const unsigned char *p, size_t n)
     {
       __m128i save0 = st0, save1 = st1, w[4];
       for (int i = 0; i < 4; i++)
-        w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *) (p + 16 * i)), swap);
+        w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i_u *) (p + 16 * i)), swap);
       for (int r = 0; r < 16; r++)
         {
-          __m128i m = _mm_add_epi32(w[r & 3], _mm_loadu_si128((const __m128i *) &k[4 * r]));
+          __m128i m = _mm_add_epi32(w[r & 3], _mm_loadu_si128((const __m128i_u *) &k[4 * r]));
           st1 = _mm_sha256rnds2_epu32(st1, st0, m);
           st0 = _mm_sha256rnds2_epu32(st0, st1, _mm_shuffle_epi32(m, 0x0E));
           if (r < 12)
@@ -95,8 +95,8 @@ blocks_sha_ni(uint32_t h[8], const unsigned char *p, size_t n)
     }
   tmp = _mm_shuffle_epi32(st0, 0x1B); /* FEBA */
   st1 = _mm_shuffle_epi32(st1, 0xB1); /* DCHG */
-  _mm_storeu_si128((__m128i *) &h[0], _mm_blend_epi16(tmp, st1, 0xF0)); /* A B C D */
-  _mm_storeu_si128((__m128i *) &h[4], _mm_alignr_epi8(st1, tmp, 8)); /* E F G H */
+  _mm_storeu_si128((__m128i_u *) &h[0], _mm_blend_epi16(tmp, st1, 0xF0)); /* A B C D */
+  _mm_storeu_si128((__m128i_u *) &h[4], _mm_alignr_epi8(st1, tmp, 8)); /* E F G H */
 }
 
 /* Asked once per process (cpuid leaves the VM: microseconds); the answer
