@@ -168,8 +168,9 @@ check_string(const struct key_def *k, const char *v, const char *origin, frc_err
 
   /* A URL is printed with its userinfo masked (frc_config_to_json), which
    * must load again: bound that form too. */
-  if (k->check == CHECK_HTTP_URL && frc_url_userinfo(v, &ustart, &ulen) && ulen > 0)
-    n = n > n - ulen + strlen(FRC_URL_MASK) ? n : n - ulen + strlen(FRC_URL_MASK);
+  if (k->check == CHECK_HTTP_URL && frc_url_userinfo(v, &ustart, &ulen) && ulen > 0
+      && ulen < strlen(FRC_URL_MASK))
+    n += strlen(FRC_URL_MASK) - ulen;
   if (has_control_chars(v) || n > 4096)
     why = "a value without control characters, at most 4096 bytes";
   else

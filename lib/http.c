@@ -15,14 +15,6 @@
 #define DEFAULT_MAX_BODY (64u << 20)
 #define CONNECT_TIMEOUT_MS 10000L
 
-long long
-frc_now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long) ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* After "scheme://" when url has one (RFC 3986 scheme), else url itself:
  * a proxy given without a scheme ("user:pw@host:3128") is still a URL to
  * curl. */

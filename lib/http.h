@@ -76,8 +76,6 @@ const char *frc_http_env_ca_file(void);
  * NULL: none. */
 const char *frc_http_proxy_in_use(const struct frc_http_opts *o, const char *url);
 
-/* CLOCK_MONOTONIC now, in nanoseconds. */
-long long frc_now_ns(void);
 
 /* The userinfo of url ("scheme://USERINFO@host..."; a URL without a scheme,
  * as proxies may be given, starts with its authority): [*start, +*len),

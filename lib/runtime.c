@@ -247,14 +247,6 @@ frc_runtime_release(struct frc_runtime *rt)
   rt->path = NULL;
 }
 
-static long long
-mono_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long) ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 int
 frc_runtime_run(const struct frc_runtime *rt, char **argv, bool quiet, int keep_fds,
                 frc_error_t *err)
@@ -266,7 +258,7 @@ int
 frc_runtime_run_timed(const struct frc_runtime *rt, char **argv, bool quiet, int keep_fds,
                       long long timeout_ns, frc_error_t *err)
 {
-  long long deadline = timeout_ns > 0 ? mono_ns() + timeout_ns : 0;
+  long long deadline = timeout_ns > 0 ? frc_now_ns() + timeout_ns : 0;
   /* While the runtime runs, flox-runc stays in between (it releases what
    * create took afterwards): signals meant for the runtime are handed on,
    * and flox-runc itself is not killed by them.  SIGINT and SIGQUIT from a
@@ -323,7 +315,7 @@ frc_runtime_run_timed(const struct frc_runtime *rt, char **argv, bool quiet, int
         }
       if (deadline)
         {
-          long long left = deadline - mono_ns();
+          long long left = deadline - frc_now_ns();
           if (left <= 0)
             {
               kill(pid, SIGKILL);

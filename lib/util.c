@@ -159,7 +159,6 @@ lock_file(const char *path, int op, long long deadline_ns, const char *what, int
   for (;;)
     {
       struct timespec pause = { 0, 20 * 1000000L };
-      struct timespec now;
       if (flock(*fd, op | LOCK_NB) == 0)
         {
           struct stat held, named;
@@ -177,8 +176,7 @@ lock_file(const char *path, int op, long long deadline_ns, const char *what, int
         }
       if (errno != EWOULDBLOCK && errno != EINTR)
         return frc_error_errno(err, errno, "cannot lock `%s`", path);
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      if ((long long) now.tv_sec * 1000000000LL + now.tv_nsec >= deadline_ns)
+      if (frc_now_ns() >= deadline_ns)
         {
           frc_error(err, "timed out waiting for %s on this node", what);
           return frc_error_code(err, FRC_ECODE_DEADLINE);
@@ -361,6 +359,14 @@ escape_for_message(const char *s, size_t len, size_t max)
     }
   *o = '\0';
   return out;
+}
+
+long long
+frc_now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long) ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 void

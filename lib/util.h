@@ -106,6 +106,9 @@ int frc_stat_in_root(int root_fd, const char *rel, bool follow, struct stat *st)
  * ~30 us.  Elsewhere it does nothing. */
 void frc_dir_spread(const char *dir);
 
+/* CLOCK_MONOTONIC now, in nanoseconds (deadlines). */
+long long frc_now_ns(void);
+
 /* mkdir -p with mode for every directory created. */
 int frc_mkdir_p(const char *path, int mode, frc_error_t *err);
 /* Removes a tree without following symlinks (read-only directories too),
