@@ -197,6 +197,7 @@ check_hub(const struct frc_config *c, struct doc *d)
 {
   const char *token = d->o->token, *env_arg = d->o->environment;
   struct frc_http_opts o = http_opts(c, c->floxhub_git_url, 1 << 20);
+  cleanup_free char *shown = frc_url_mask(c->floxhub_git_url); /* what `flox-runc config` shows */
   cleanup_free char *path = via(&o, c->floxhub_git_url);
   cleanup_http_response struct frc_http_response resp = { 0 };
   cleanup_error frc_error_t err = NULL;
@@ -204,19 +205,19 @@ check_hub(const struct frc_config *c, struct doc *d)
   if (frc_http_request(&o, "GET", c->floxhub_git_url, NULL, NULL, 0, &resp, &err) < 0)
     {
       line(d, PROBLEM, "FloxHub git service %s%s: %s: check the network, the proxy keys or `ca_file`",
-           c->floxhub_git_url, strstr(err->msg, "through the proxy") ? "" : path, err->msg);
+           shown, strstr(err->msg, "through the proxy") ? "" : path, err->msg);
       return;
     }
   if (resp.status >= 500)
     line(d, PROBLEM, "FloxHub git service %s answers HTTP %ld%s: the hub is failing: retry later, or "
                      "fix `floxhub_url` / `floxhub_git_url`",
-         c->floxhub_git_url, resp.status, path);
+         shown, resp.status, path);
   else if (resp.status >= 400 && env_arg == NULL)
     line(d, NOTE, "FloxHub git service %s is reachable but answers HTTP %ld at its root%s, which "
                   "proves little: pass --environment OWNER/NAME to check an environment you use",
-         c->floxhub_git_url, resp.status, path);
+         shown, resp.status, path);
   else if (resp.status < 400)
-    line(d, OK, "FloxHub git service %s answers (HTTP %ld)%s", c->floxhub_git_url, resp.status, path);
+    line(d, OK, "FloxHub git service %s answers (HTTP %ld)%s", shown, resp.status, path);
   if (token && frc_token_check(token, (long long) time(NULL), &err) < 0)
     {
       line(d, PROBLEM, "token: %s", err->msg);
@@ -249,6 +250,7 @@ check_substituters(const struct frc_config *c, struct doc *d)
   for (char **s = c->substituters; s && *s; s++)
     {
       cleanup_free char *url = xasprintf("%s/nix-cache-info", *s);
+      cleanup_free char *shown = frc_url_mask(*s); /* never a cache's credentials */
       /* nix-store reaches it with the system's CA bundle, through the proxy */
       struct frc_http_opts o = http_opts(c, url, 65536);
       cleanup_free char *path = NULL;
@@ -260,19 +262,19 @@ check_substituters(const struct frc_config *c, struct doc *d)
         {
           cleanup_free char *p = xasprintf("%s/nix-cache-info", *s + strlen("file://"));
           bool ok = access(p, R_OK) == 0;
-          line(d, ok ? OK : PROBLEM, "substituter %s%s", *s,
+          line(d, ok ? OK : PROBLEM, "substituter %s%s", shown,
                ok ? "" : ": no nix-cache-info there: fix `substituters`");
           continue;
         }
       if (frc_http_request(&o, "GET", url, NULL, NULL, 0, &resp, &err) < 0)
-        line(d, PROBLEM, "substituter %s%s: %s: fix the URL, the network or the proxy keys", *s,
+        line(d, PROBLEM, "substituter %s%s: %s: fix the URL, the network or the proxy keys", shown,
              strstr(err->msg, "through the proxy") ? "" : path, err->msg);
       else if (resp.status != 200 || strstr(resp.body, "StoreDir: /nix/store") == NULL)
         line(d, PROBLEM, "substituter %s: /nix-cache-info answered HTTP %ld without StoreDir: "
                          "/nix/store: it is not a Nix binary cache for /nix/store",
-             *s, resp.status);
+             shown, resp.status);
       else
-        line(d, OK, "substituter %s is a binary cache for /nix/store%s", *s, path);
+        line(d, OK, "substituter %s is a binary cache for /nix/store%s", shown, path);
     }
   for (char **k = c->trusted_public_keys; k && *k; k++)
     {

@@ -9,7 +9,8 @@
 # the imports when no containerd binary is there), a drop-in that makes
 # containerd 1.x drop the node's CRI settings, a version 3 config that
 # containerd 1.x does not read, CRI-O drop-ins with and without flox-runc, a
-# private environment with no, a valid and an expired token.  Each broken
+# private environment with no, a valid and an expired token, credentials in
+# the hub and cache URLs (masked, never printed or logged).  Each broken
 # case must exit 1 with its own PROBLEM line; the good node exits 0.  Uses
 # the test hub, the test binary cache on 127.0.0.1 and Debian's containerd
 # (1.6: config version 2).  TAP; 77 = skipped (under CI=true: a failure).
@@ -259,6 +260,34 @@ t_private_env() {
 	expect_problem "token: the FloxHub token in the floxhub-token secret expired at 2023-11-14T22:13:20Z"
 }
 
+# Credentials in the hub's and the caches' URLs: doctor shows them masked as
+# `flox-runc config` does, on ok and on PROBLEM lines, and never writes the
+# passwords to stdout, stderr or the --log file.
+t_credentials() {
+	local pw=hubpw-$TEST_ID cpw=cachepw-$TEST_ID dpw=deadpw-$TEST_ID log=$TEST_TMPDIR/doctor-creds.log
+	: >"$log"
+	config "$(jq -n --arg g "${HUB_URL/:\/\//://hubuser:$pw@}/git" \
+		--arg s "${CACHE/:\/\//://cacheuser:$cpw@}" --arg d "http://deaduser:$dpw@127.0.0.1:1" \
+		'{floxhub_git_url: $g, substituters: [$s, $d]}')"
+	capture "$FLOX_RUNC" --log "$log" doctor --containerd-config "$GOOD_CD"
+	expect_problem "substituter http://***@127.0.0.1:1: cannot reach"
+	assert_contains "$CAP_OUT" "FloxHub git service ${HUB_URL/:\/\//://***@}/git" "the hub, masked"
+	assert_contains "$CAP_OUT" "ok       substituter ${CACHE/:\/\//://***@} is a binary cache" "the cache, masked"
+	local all
+	all="$CAP_OUT$CAP_ERR$(cat "$log")"
+	for p in "$pw" "$cpw" "$dpw" hubuser cacheuser deaduser; do
+		assert_not_contains "$all" "$p" "no $p in stdout, stderr or the log"
+	done
+	# the hub answering 503 to a URL with credentials: the PROBLEM line too
+	config "$(jq -n --arg g "${HUB_URL/:\/\//://hubuser:$pw@}/git/acme/floxmeta" '{floxhub_git_url: $g}')"
+	hub_fault '{"status": 503}'
+	capture "$FLOX_RUNC" --log "$log" doctor --containerd-config "$GOOD_CD"
+	hub_fault '{}'
+	expect_problem "FloxHub git service ${HUB_URL/:\/\//://***@}/git/acme/floxmeta answers HTTP 503"
+	all="$CAP_OUT$CAP_ERR$(cat "$log")"
+	assert_not_contains "$all" "$pw" "no hub password on a 503"
+}
+
 t_bad_node_config() {
 	printf '{"runtim": "runc"}\n' >"$TEST_TMPDIR/config.json"
 	export FLOX_RUNC_CONFIG=$TEST_TMPDIR/config.json
@@ -279,4 +308,5 @@ tap_test "containerd: config version 3" t_containerd_v3
 tap_test "CRI-O drop-in with and without flox-runc" t_crio
 tap_test "private environment: no token, expired token" t_private_env
 tap_test "node config with an unknown key" t_bad_node_config
+tap_test "credentials in the hub and cache URLs are masked, never printed or logged" t_credentials
 tap_done
