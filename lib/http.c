@@ -67,6 +67,41 @@ frc_url_mask(const char *url)
   return xasprintf("%.*s" FRC_URL_MASK "%s", (int) start, url, url + start + len);
 }
 
+char *
+frc_url_mask_text(const char *text)
+{
+  size_t cap = strlen(text) + 1, n = 0;
+  char *out = xmalloc0(cap);
+  const char *p = text, *sep;
+
+  while ((sep = strstr(p, "://")) != NULL)
+    {
+      const char *auth = sep + 3;
+      size_t alen = strcspn(auth, "/?#'\"<> \t\r\n");
+      const char *at = NULL;
+      for (size_t i = 0; i < alen; i++)
+        if (auth[i] == '@')
+          at = auth + i;
+      if (at == NULL || at == auth)
+        {
+          memcpy(out + n, p, (size_t) (auth - p));
+          n += (size_t) (auth - p);
+          p = auth;
+          continue;
+        }
+      /* the mask is never longer than what it replaces plus its own size */
+      cap += sizeof(FRC_URL_MASK);
+      out = xrealloc(out, cap);
+      memcpy(out + n, p, (size_t) (auth - p));
+      n += (size_t) (auth - p);
+      memcpy(out + n, FRC_URL_MASK, strlen(FRC_URL_MASK));
+      n += strlen(FRC_URL_MASK);
+      p = at;
+    }
+  memcpy(out + n, p, strlen(p) + 1);
+  return out;
+}
+
 struct sink
 {
   char *buf;

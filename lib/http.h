@@ -89,5 +89,10 @@ char *frc_url_redact(const char *url);
  * Idempotent, and the result is a valid URL wherever url was one. */
 #define FRC_URL_MASK "***"
 char *frc_url_mask(const char *url);
+/* text (a program's message: Nix quotes the URLs it fetched) with the
+ * userinfo of every "scheme://USERINFO@host" in it masked as frc_url_mask
+ * does; an authority ends at '/', '?', '#', a quote, '<', '>' or white
+ * space (malloc'd). */
+char *frc_url_mask_text(const char *text);
 
 #endif

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "lockfile.h"
 #include "proc.h"
 #include "store.h"
@@ -81,12 +83,169 @@ join(char *const *v, const char *sep)
   return out;
 }
 
+/* The %XX escapes of a URL's userinfo decoded (as curl decodes them), or
+ * NULL when that gives a control character or a NUL (malloc'd). */
+static char *
+userinfo_decode(const char *s, size_t len)
+{
+  char *out = xmalloc0(len + 1), *o = out;
+  for (size_t i = 0; i < len; i++)
+    {
+      unsigned char c = (unsigned char) s[i];
+      if (c == '%' && i + 2 < len && frc_hex_digit(s[i + 1]) >= 0 && frc_hex_digit(s[i + 2]) >= 0)
+        {
+          c = (unsigned char) (frc_hex_digit(s[i + 1]) * 16 + frc_hex_digit(s[i + 2]));
+          i += 2;
+        }
+      if (c < 0x20 || c == 0x7f)
+        {
+          free(out);
+          return NULL;
+        }
+      *o++ = (char) c;
+    }
+  return out;
+}
+
+/* Appends "<word> <v>" to *text: v as it is, or quoted (curl >= 7.84 reads
+ * "..." with \" and \\ escapes) when it holds white space, a quote or a
+ * backslash, or is empty. */
+static void
+netrc_add(char **text, const char *word, const char *v)
+{
+  char *old = *text;
+  if (v[0] && strpbrk(v, " \t\"\\") == NULL)
+    *text = xasprintf("%s%s %s", old, word, v);
+  else
+    {
+      char *q = xmalloc0(2 * strlen(v) + 3), *o = q;
+      *o++ = '"';
+      for (const char *c = v; *c; c++)
+        {
+          if (*c == '"' || *c == '\\')
+            *o++ = '\\';
+          *o++ = *c;
+        }
+      *o = '"';
+      *text = xasprintf("%s%s %s", old, word, q);
+      free(q);
+    }
+  free(old);
+}
+
+int
+frc_store_netrc(char *const *substituters, char **text, frc_error_t *err)
+{
+  cleanup_free char *out = xstrdup("");
+  cleanup_strv char **hosts = xmalloc0(sizeof(char *)), **creds = xmalloc0(sizeof(char *));
+  size_t nhosts = 0, ncreds = 0;
+
+  *text = NULL;
+  for (char *const *s = substituters; s && *s; s++)
+    {
+      size_t start, len, hlen;
+      const char *host, *colon;
+      bool seen = false;
+      cleanup_free char *shown = NULL, *h = NULL, *user = NULL, *pass = NULL, *cred = NULL;
+      if (!frc_url_userinfo(*s, &start, &len) || len == 0)
+        continue;
+      shown = frc_url_mask(*s);
+      host = *s + start + len + 1;
+      if (host[0] == '[') /* an IPv6 literal: curl matches it without brackets */
+        {
+          const char *end = strchr(host, ']');
+          hlen = end ? (size_t) (end - host - 1) : 0;
+          host++;
+        }
+      else
+        hlen = strcspn(host, ":/?#");
+      colon = memchr(*s + start, ':', len);
+      user = userinfo_decode(*s + start, colon ? (size_t) (colon - *s - start) : len);
+      pass = colon ? userinfo_decode(colon + 1, (size_t) (*s + start + len - colon - 1)) : xstrdup("");
+      if (hlen == 0 || user == NULL || pass == NULL)
+        return frc_error(err, "the substituter %s has credentials Nix's netrc file cannot hold (a "
+                              "control character, or no host): fix `substituters`",
+                         shown);
+      h = xstrndup(host, hlen);
+      cred = xasprintf("%s:%s", user, pass);
+      for (size_t i = 0; i < nhosts && !seen; i++)
+        if (strcasecmp(hosts[i], h) == 0) /* curl's match */
+          {
+            if (strcmp(creds[i], cred) != 0)
+              return frc_error(err, "the substituters on %s carry different credentials (%s is one "
+                                    "of them): Nix's netrc file holds one per host: give them the "
+                                    "same, or serve them from different hosts",
+                               h, shown);
+            seen = true;
+          }
+      if (seen)
+        continue;
+      netrc_add(&out, "machine", h);
+      netrc_add(&out, " login", user);
+      netrc_add(&out, " password", pass);
+      {
+        char *line = xasprintf("%s\n", out);
+        free(out);
+        out = line;
+      }
+      frc_strv_push(&hosts, &nhosts, steal_pointer(&h));
+      frc_strv_push(&creds, &ncreds, steal_pointer(&cred));
+    }
+  if (nhosts > 0)
+    *text = steal_pointer(&out);
+  return 0;
+}
+
+/* Nix's netrc-file for the substituters' credentials, which never go on
+ * nix-store's command line (world-readable in /proc/PID/cmdline):
+ * <state_dir>/secrets/netrc, mode 0600 in a directory of mode 0700,
+ * replaced by a rename when what it must hold changes, removed when no
+ * substituter has credentials.  It stays between calls: it holds what the
+ * node config (root-only too) already holds, a create killed by its engine
+ * leaves no copy elsewhere, and concurrent creates never remove it under
+ * each other's nix-store.  *path: NULL without credentials. */
+static int
+netrc_file(const struct frc_config *c, char **path, frc_error_t *err)
+{
+  cleanup_free char *text = NULL, *old = NULL;
+  cleanup_free char *dir = xasprintf("%s/secrets", c->state_dir);
+  cleanup_free char *file = xasprintf("%s/netrc", dir);
+  frc_error_t ignored = NULL;
+  struct stat st;
+
+  *path = NULL;
+  if (frc_store_netrc(c->substituters, &text, err) < 0)
+    return -1;
+  if (text == NULL)
+    {
+      if (unlink(file) < 0 && errno != ENOENT && errno != ENOTDIR)
+        return frc_error_errno(err, errno, "cannot remove the stale `%s`", file);
+      return 0;
+    }
+  if (frc_mkdir_p(dir, 0700, err) < 0)
+    return -1;
+  if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+    return frc_error(err, "`%s` is not a directory of flox-runc's user: remove it", dir);
+  if ((st.st_mode & 077) != 0 && chmod(dir, 0700) < 0)
+    return frc_error_errno(err, errno, "cannot make `%s` private (mode 0700)", dir);
+  if (read_file_bounded(file, 1 << 20, &old, NULL, &ignored) < 0 || strcmp(old, text) != 0)
+    {
+      frc_error_release(&ignored);
+      /* mkostemp's 0600 from the start; a crash loses nothing the next call
+       * does not write again */
+      if (write_file_replace(file, text, strlen(text), 0600, err) < 0)
+        return -1;
+    }
+  *path = steal_pointer(&file);
+  return 0;
+}
+
 /* argv for nix-store with the store, substituter and key options. */
 struct nix_argv
 {
   const char *argv[64 + 4096];
   size_t n;
-  char *nix_store, *subs, *keys, *cache_env;
+  char *nix_store, *subs, *keys, *cache_env, *netrc;
   char max_jobs[16];
   char *proxy_env[7]; /* the node config's proxies (frc_config_proxy_env) */
   const char *env[9]; /* cache_env, proxy_env: nix-store's extra environment */
@@ -121,7 +280,16 @@ nix_argv_init(struct nix_argv *a, const struct frc_store *s, unsigned jobs, frc_
   if (a->nix_store == NULL)
     return frc_error(err, "cannot find the node's nix-store: install Nix on the node (Debian: "
                           "apt-get install nix-bin)");
-  a->subs = join(c->substituters, " ");
+  /* The URLs without their credentials: those go through the netrc file. */
+  {
+    size_t n = 0;
+    cleanup_strv char **bare = xmalloc0(sizeof(char *));
+    for (char **p = c->substituters; p && *p; p++)
+      frc_strv_push(&bare, &n, frc_url_redact(*p));
+    a->subs = join(bare, " ");
+  }
+  if (netrc_file(c, &a->netrc, err) < 0)
+    return -1;
   a->keys = join(c->trusted_public_keys, " ");
   /* Nix's narinfo cache goes under flox-runc's state, not $HOME. */
   a->cache_env = xasprintf("XDG_CACHE_HOME=%s/cache", c->state_dir);
@@ -145,6 +313,12 @@ nix_argv_init(struct nix_argv *a, const struct frc_store *s, unsigned jobs, frc_
   a->argv[a->n++] = "--option";
   a->argv[a->n++] = "require-sigs";
   a->argv[a->n++] = "true";
+  if (a->netrc)
+    {
+      a->argv[a->n++] = "--option";
+      a->argv[a->n++] = "netrc-file";
+      a->argv[a->n++] = a->netrc;
+    }
   a->argv[a->n++] = "--option";
   a->argv[a->n++] = "max-jobs";
   snprintf(a->max_jobs, sizeof(a->max_jobs), "%u", jobs);
@@ -159,6 +333,7 @@ nix_argv_release(struct nix_argv *a)
   free(a->subs);
   free(a->keys);
   free(a->cache_env);
+  free(a->netrc);
   for (size_t i = 0; a->proxy_env[i]; i++)
     free(a->proxy_env[i]);
 }
@@ -243,9 +418,11 @@ progress_release(struct progress *p)
 }
 
 static void
-on_nix_line(const char *line, void *data)
+on_nix_line(const char *raw, void *data)
 {
   struct progress *p = data;
+  /* Nix names the URLs it fetched: never a credential in the log or an error */
+  cleanup_free char *line = frc_url_mask_text(raw);
   note_nix_error(&p->errs, line);
   if (str_has_prefix(line, "copying path "))
     {
@@ -262,10 +439,16 @@ static int
 nix_failed(const struct frc_store *s, const char *what, const struct frc_proc_result *r,
            const struct nix_errors *e, char *const *paths, frc_error_t *err)
 {
-  cleanup_free char *subs = join(s->config->substituters, ", ");
-  cleanup_free char *detail = escape_for_message(r->last_err, strlen(r->last_err), 600);
+  cleanup_strv char **shown = xmalloc0(sizeof(char *));
+  cleanup_free char *subs = NULL;
+  cleanup_free char *last_err = frc_url_mask_text(r->last_err);
+  cleanup_free char *detail = escape_for_message(last_err, strlen(last_err), 600);
   const char *line = nix_error_line(e);
   cleanup_free char *nix = line ? escape_for_message(line, strlen(line), 600) : NULL;
+  size_t n = 0;
+  for (char **p = s->config->substituters; p && *p; p++)
+    frc_strv_push(&shown, &n, frc_url_mask(*p));
+  subs = join(shown, ", ");
   if (r->timed_out)
     {
       frc_error(err, "%s did not finish before the deadline (deadline_seconds=%ld); what was "
@@ -294,7 +477,7 @@ nix_failed(const struct frc_store *s, const char *what, const struct frc_proc_re
                             "to a binary cache or add one to `substituters`",
                        what, missing ? missing : "a store path", subs);
     }
-  if (nix && strstr(r->last_err, line) == NULL)
+  if (nix && strstr(last_err, line) == NULL)
     return frc_error(err, "%s failed (nix-store exit %d): Nix says \"%s\"; its last output: %s", what,
                      r->status, nix, detail);
   return frc_error(err, "%s failed (nix-store exit %d): %s", what, r->status, detail);

@@ -4,7 +4,9 @@
  * profile directories) on the store under store_root (`/` is the node's own
  * store; any other directory is a chroot store `--store <root>` whose paths
  * still read /nix/store/...), with the configured substituters and trusted
- * public keys and signatures required: realising a batch of paths under the
+ * public keys and signatures required (a substituter's credentials go to Nix
+ * through a root-only netrc file, never on its command line, and every URL
+ * Nix quotes is shown with its userinfo masked): realising a batch of paths under the
  * deadline with progress in the log, several substitutions at a time and
  * never building (no derivation is realised), and querying closures; failures are
  * reported with Nix's own `error:` line (a download error it only warned
@@ -45,6 +47,12 @@ char *frc_store_physical(const struct frc_config *c, const char *store_path);
 char *frc_nix_resolve(const char *prefix, const char *logical);
 /* Whether every path is present (directory entry exists) in the store. */
 bool frc_store_all_present(const struct frc_config *c, char *const *paths);
+
+/* Nix's netrc text for the credentials in substituters' URLs (one
+ * "machine HOST login USER password PASS" line per host, %XX decoded), NULL
+ * in *text when none has any; two different credentials for one host, or
+ * one with a control character, are an error naming the (masked) URL. */
+int frc_store_netrc(char *const *substituters, char **text, frc_error_t *err);
 
 /* How many substitutions a realisation runs at once (Nix's max-jobs). */
 unsigned frc_store_substitution_jobs(void);

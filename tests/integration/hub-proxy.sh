@@ -7,7 +7,9 @@
 #   cache requests; the standard http_proxy environment works the same;
 #   no_proxy bypasses it; https goes through a CONNECT tunnel; a proxy that
 #   is down or refuses gives one line
-#   naming the proxy.
+#   naming the proxy; a binary cache demanding HTTP basic credentials (its
+#   URL carries them): realisation works, and the password is on no
+#   nix-store command line, in no child's environment, log or error.
 #
 # Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR.  TAP output; 77 = skipped.
 
@@ -21,6 +23,8 @@ tmpdir_setup flox-runc-proxy
 nixcache_build
 hub_start
 nixcache_serve main signed
+CACHE_PW="cache pw:$TEST_ID@%"
+nixcache_serve authcache signed --basic-auth "cacheuser:$CACHE_PW"
 STORE=$TEST_TMPDIR/store
 STATE=$TEST_TMPDIR/state
 nixcache_lock "$TEST_TMPDIR/hello.lock" hello
@@ -194,6 +198,64 @@ t_proxy_credentials_hidden() {
 	assert_contains "$CAP_OUT" "http://***@127.0.0.1:" "config shows that credentials are set"
 }
 
+# A cache that demands HTTP basic credentials, given in its URL (the
+# password percent-encoded, as a URL has it): nix-store gets the URL
+# without them and the credentials in a root-only netrc file; a wrapper
+# nix-store records its own /proc/PID/cmdline and environment.
+t_cache_credentials() {
+	local wrap=$TEST_TMPDIR/nixwrap bare enc sub real
+	real=$(command -v nix-store)
+	mkdir -p "$wrap"
+	cat >"$wrap/nix-store" <<SH
+#!/bin/sh
+tr '\\0' '\\n' </proc/\$\$/cmdline >>"$wrap/cmdline"
+tr '\\0' '\\n' </proc/\$\$/environ >>"$wrap/environ"
+exec "$real" "\$@"
+SH
+	chmod +x "$wrap/nix-store"
+	bare=$(nixcache_url authcache)
+	enc=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$CACHE_PW")
+	sub=${bare/:\/\//://cacheuser:$enc@}
+	# without the credentials the cache refuses: it really demands them
+	config "substituters=[\"$bare\"]"
+	capture "$FLOX_RUNC" prefetch acme/hello
+	assert_rc 1 "no credentials, no packages"
+	grep -q ' 401 ' "$(nixcache_log authcache)" || { diag "the cache answered no 401"; return 1; }
+	config "substituters=$(jq -cn --arg s "$sub" '[$s]')"
+	: >"$wrap/cmdline"
+	: >"$wrap/environ"
+	capture env PATH="$wrap:$PATH" "$FLOX_RUNC" --debug --log "$TEST_TMPDIR/cache-cred.log" prefetch acme/hello
+	assert_rc 0 "prefetch from the authenticating cache: $CAP_ERR"
+	[[ -e $STORE$(nixcache_path hello) ]] || { diag "hello was not substituted"; return 1; }
+	grep -q ' GET /nar/.* 200 ' "$(nixcache_log authcache)" || { diag "no NAR served"; return 1; }
+	[[ -s $wrap/cmdline ]] || { diag "the wrapper nix-store did not run"; return 1; }
+	assert_contains "$(cat "$wrap/cmdline")" "$bare" "the cache's URL on the command line, bare"
+	assert_contains "$(cat "$wrap/cmdline")" "netrc-file" "the credentials through a netrc file"
+	local all
+	all="$(cat "$wrap/cmdline" "$wrap/environ" "$TEST_TMPDIR/cache-cred.log")$CAP_OUT$CAP_ERR"
+	for p in "$CACHE_PW" "$enc" cacheuser "cache pw"; do
+		assert_not_contains "$all" "$p" "no $p on nix-store's command line, in its environment or flox-runc's output and log"
+	done
+	assert_eq 600 "$(stat -c %a "$STATE/secrets/netrc")" "the netrc file is 0600"
+	assert_eq 700 "$(stat -c %a "$STATE/secrets")" "in a 0700 directory"
+	# a failing cache: the error names it masked
+	config "substituters=$(jq -cn --arg s "$sub" '[$s]')"
+	nixcache_fault authcache '{"status": 500}'
+	capture "$FLOX_RUNC" --log "$TEST_TMPDIR/cache-cred.log" prefetch acme/hello
+	nixcache_fault authcache '{}'
+	assert_rc 1 "a failing cache"
+	assert_contains "$CAP_ERR" "${bare/:\/\//://***@}" "the cache named, masked"
+	all="$(cat "$TEST_TMPDIR/cache-cred.log")$CAP_OUT$CAP_ERR"
+	for p in "$CACHE_PW" "$enc" cacheuser; do
+		assert_not_contains "$all" "$p" "no $p in the error or the log"
+	done
+	# no credentials any more: the netrc file goes
+	config
+	capture "$FLOX_RUNC" prefetch acme/hello
+	assert_rc 0 "prefetch without credentials: $CAP_ERR"
+	[[ ! -e $STATE/secrets/netrc ]] || { diag "the netrc file stayed"; return 1; }
+}
+
 tap_test "node config http_proxy: FloxHub and the cache through tinyproxy, prefetch works" t_config_proxy
 tap_test "http_proxy in the environment: the same" t_env_proxy
 tap_test "a proxy's password: used, never printed (config, --log, stderr)" t_proxy_credentials_hidden
@@ -202,4 +264,5 @@ tap_test "a proxy that is down: one line naming it" t_proxy_down
 tap_test "a proxy that refuses: one line naming it" t_proxy_refuses
 tap_test "https_proxy: FloxHub over https through a CONNECT tunnel" t_https_connect
 tap_test "doctor: the proxy path to FloxHub and the substituter, which one fails" t_doctor
+tap_test "a cache demanding credentials: realised, the password on no command line, environment, log or error" t_cache_credentials
 tap_done

@@ -15,10 +15,11 @@
 #                              first time, 0.05 s after). Sets NIX_FX (the
 #                              directory), NIX_FX_PKGS (packages.json),
 #                              NIX_FX_KEY (the trusted public key text).
-#   nixcache_serve LABEL [VARIANT]
+#   nixcache_serve LABEL [VARIANT [OPTION...]]
 #                              serve NIX_FX/VARIANT's cache (signed | unsigned
 #                              | badsig | otherkey; default signed) on
-#                              127.0.0.1 with a request log and a control file;
+#                              127.0.0.1 with a request log and a control file
+#                              (OPTIONs to serve-cache.py: --basic-auth U:P);
 #                              stopped at cleanup. Files $TEST_TMPDIR/cache-LABEL.*
 #   nixcache_url LABEL         http://127.0.0.1:PORT of that server
 #   nixcache_fault LABEL JSON  its control file (serve-cache.py: status,
@@ -68,7 +69,7 @@ nixcache_serve() {
 	: >"$f.log"
 	printf '{}\n' >"$f.ctl"
 	sh "$NIX_TESTS/serve-cache.sh" "$NIX_FX/$sub" "$f.port" --log "$f.log" \
-		--control "$f.ctl" --quiet &
+		--control "$f.ctl" --quiet "${@:3}" &
 	pid=$!
 	cleanup_pid "$pid"
 	printf '%s\n' "$pid" >"$f.pid"

@@ -3,6 +3,7 @@
 
     python3 serve-cache.py --dir DIR [--port 0] [--host 127.0.0.1]
                            [--port-file F] [--control FILE] [--log FILE] [--quiet]
+                           [--basic-auth USER:PASSWORD]
 
 GET and HEAD of files under DIR (nix-cache-info, *.narinfo, nar/...); anything
 else is 404 (Nix treats a missing .narinfo as "not in this cache").  The port
@@ -17,10 +18,15 @@ with fault knobs (all optional):
      "truncate_after": -1,      # send only this many body bytes, then close
      "only_paths_matching": ""} # regex (re.search on the path): where the knobs apply
 
+--basic-auth: every request must carry these HTTP basic credentials, else
+401 with a WWW-Authenticate challenge (an authenticated cache, as private
+caches are: Nix reads the credentials from its netrc-file).
+
 SIGTERM / SIGINT: exit 0.  Python 3 standard library only.
 """
 
 import argparse
+import base64
 import http.server
 import json
 import os
@@ -88,7 +94,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
         self._record(status, 0 if head else len(body))
 
+    def _authorised(self):
+        want = self.server.basic_auth
+        if want is None:
+            return True
+        return self.headers.get("Authorization", "") == "Basic " + want
+
     def _serve(self, head):
+        if not self._authorised():
+            body = b"401\n"
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="test cache"')
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+            self._record(401, 0 if head else len(body))
+            return
         ctl = self._control()
         if ctl.get("delay_ms"):
             time.sleep(float(ctl["delay_ms"]) / 1000.0)
@@ -158,6 +181,8 @@ def main():
     ap.add_argument("--control", help="JSON file with fault knobs, re-read per request")
     ap.add_argument("--log", help="append one line per request here")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--basic-auth", metavar="USER:PASSWORD",
+                    help="require these HTTP basic credentials (401 otherwise)")
     args = ap.parse_args()
 
     root = os.path.realpath(args.dir)
@@ -169,6 +194,8 @@ def main():
     srv.control = args.control
     srv.log_file = open(args.log, "a") if args.log else None
     srv.log_lock = threading.Lock()
+    srv.basic_auth = (base64.b64encode(args.basic_auth.encode()).decode()
+                      if args.basic_auth else None)
     port = srv.server_address[1]
 
     def stop(signum, frame):

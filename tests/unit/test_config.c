@@ -210,6 +210,29 @@ START_TEST(test_url_mask)
 }
 END_TEST
 
+/* frc_url_mask_text: every URL's userinfo in a program's message (Nix
+ * quotes URLs in '...') masked, the rest kept. */
+START_TEST(test_url_mask_text)
+{
+  static const struct
+  {
+    const char *in, *out;
+  } t[] = {
+    { "unable to download 'http://u:p@ss@127.0.0.1:5000/x.narinfo': HTTP error 401",
+      "unable to download 'http://***@127.0.0.1:5000/x.narinfo': HTTP error 401" },
+    { "a https://tok@h/p?q=a@b and s3://k:s@bucket, http://h/a@b",
+      "a https://***@h/p?q=a@b and s3://***@bucket, http://h/a@b" },
+    { "\"http://u:p@h\" <ftp://x@y> http://@h :// x://", "\"http://***@h\" <ftp://***@y> http://@h :// x://" },
+    { "no url here", "no url here" },
+  };
+  for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+    {
+      cleanup_free char *m = frc_url_mask_text(t[i].in);
+      ck_assert_str_eq(m, t[i].out);
+    }
+}
+END_TEST
+
 /* `flox-runc config` prints the proxies' and caches' URLs without their
  * credentials, and what it prints loads back as the masked configuration. */
 START_TEST(test_print_masks_credentials)
@@ -270,6 +293,7 @@ main(void)
   tcase_add_test(tc, test_parse_text_defaults);
   tcase_add_test(tc, test_env_path);
   tcase_add_loop_test(tc, test_url_mask, 0, sizeof(masks) / sizeof(masks[0]));
+  tcase_add_test(tc, test_url_mask_text);
   tcase_add_test(tc, test_print_masks_credentials);
   tcase_add_test(tc, test_error_masks_credentials);
   suite_add_tcase(s, tc);

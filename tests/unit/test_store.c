@@ -276,6 +276,94 @@ START_TEST(test_failure_names_nix_error)
 }
 END_TEST
 
+/* Nix's netrc text for the credentials in substituter URLs: decoded,
+ * quoted when needed, one line per host; conflicts and control characters
+ * refused without the password in the message. */
+START_TEST(test_netrc)
+{
+  frc_error_t err = NULL;
+  char *text = NULL;
+  char *none[] = { "http://127.0.0.1:5000", "https://cache.example", NULL };
+  char *two[] = { "http://u%3Ax:p%40ss@127.0.0.1:5000", "https://cache.example/a",
+                  "https://tok@cache.other/x", "http://u%3Ax:p%40ss@127.0.0.1:5001/b",
+                  "https://me:two%20words%22q%5C@[::1]:8443", NULL };
+  char *clash[] = { "http://a:pw1@host:1", "http://a:pw2@HOST:2", NULL };
+  char *ctl[] = { "http://a:pw%0A1@host", NULL };
+
+  ck_assert_int_eq(frc_store_netrc(none, &text, &err), 0);
+  ck_assert_ptr_null(text);
+  ck_assert_int_eq(frc_store_netrc(two, &text, &err), 0);
+  ck_assert_str_eq(text, "machine 127.0.0.1 login u:x password p@ss\n"
+                         "machine cache.other login tok password \"\"\n"
+                         "machine ::1 login me password \"two words\\\"q\\\\\"\n");
+  free(text);
+  ck_assert_int_lt(frc_store_netrc(clash, &text, &err), 0);
+  ck_assert_msg(strstr(err->msg, "different credentials") && !strstr(err->msg, "pw1")
+                    && !strstr(err->msg, "pw2") && strstr(err->msg, "http://***@"),
+                "%s", err->msg);
+  frc_error_release(&err);
+  ck_assert_int_lt(frc_store_netrc(ctl, &text, &err), 0);
+  ck_assert_msg(strstr(err->msg, "control character") && !strstr(err->msg, "pw"), "%s", err->msg);
+  frc_error_release(&err);
+}
+END_TEST
+
+/* A substituter's credentials never reach nix-store's argv: the bare URL
+ * there, the credentials in <state_dir>/secrets/netrc (0600 in 0700),
+ * which goes when no URL has any; Nix's lines quoting a URL with
+ * credentials are masked in the error. */
+START_TEST(test_credentials_not_on_argv)
+{
+  char *const paths[] = { (char *) P1, NULL };
+  frc_error_t err = NULL;
+  cleanup_free char *argv = NULL, *netrc = NULL, *want = NULL;
+  cleanup_free char *file = xasprintf("%s/secrets/netrc", cfg.state_dir);
+  cleanup_free char *sdir = xasprintf("%s/secrets", cfg.state_dir);
+  struct stat st;
+
+  free(cfg.substituters[0]);
+  cfg.substituters[0] = xstrdup("http://cu:s3cr%40t@127.0.0.1:5000");
+  ck_assert_int_eq(frc_store_realise(&store, paths, &err), 0);
+  argv = get("argv");
+  ck_assert_ptr_null(strstr(argv, "s3cr"));
+  ck_assert_ptr_null(strstr(argv, "cu:"));
+  want = xasprintf("substituters\nhttp://127.0.0.1:5000 https://cache.example\n");
+  ck_assert_msg(strstr(argv, want) != NULL, "%s", argv);
+  free(want);
+  want = xasprintf("--option\nnetrc-file\n%s\n", file);
+  ck_assert_msg(strstr(argv, want) != NULL, "%s", argv);
+  ck_assert_int_eq(read_file_bounded(file, 4096, &netrc, NULL, &err), 0);
+  ck_assert_str_eq(netrc, "machine 127.0.0.1 login cu password s3cr@t\n");
+  ck_assert_int_eq(stat(file, &st), 0);
+  ck_assert_uint_eq(st.st_mode & 07777, 0600);
+  ck_assert_int_eq(stat(sdir, &st), 0);
+  ck_assert_uint_eq(st.st_mode & 07777, 0700);
+
+  /* Nix quoting a URL with credentials (another tool's, or an older
+   * flox-runc's narinfo cache): masked in the error */
+  put("rc", "1\n");
+  put("stderr", "warning: error: unable to download 'http://cu:s3cr%40t@127.0.0.1:5000/nix-cache-info': "
+                "HTTP error 500\n"
+                "error: build of '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12' failed\n");
+  ck_assert_int_lt(frc_store_realise(&store, paths, &err), 0);
+  ck_assert_msg(strstr(err->msg, "s3cr") == NULL && strstr(err->msg, "http://***@127.0.0.1:5000")
+                    && strstr(err->msg, "HTTP error 500"),
+                "%s", err->msg);
+  frc_error_release(&err);
+
+  /* no credentials any more: the file goes, no netrc-file option */
+  put("rc", "0\n");
+  put("stderr", "");
+  free(cfg.substituters[0]);
+  cfg.substituters[0] = xstrdup("http://127.0.0.1:5000");
+  ck_assert_int_eq(frc_store_realise(&store, paths, &err), 0);
+  ck_assert_int_lt(access(file, F_OK), 0);
+  free(argv);
+  argv = get("argv");
+  ck_assert_ptr_null(strstr(argv, "netrc-file"));
+}
+END_TEST
+
 START_TEST(test_no_nix_store)
 {
   char *const paths[] = { (char *) P1, NULL };
@@ -313,6 +401,8 @@ main(void)
   tcase_add_test(tc, test_add);
   tcase_add_test(tc, test_failure_names_nix_error);
   tcase_add_test(tc, test_no_nix_store);
+  tcase_add_test(tc, test_netrc);
+  tcase_add_test(tc, test_credentials_not_on_argv);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
