@@ -366,9 +366,9 @@ frc_git_remote_rediscover(struct frc_git_remote *r)
   free(r->refs);
   r->refs = NULL;
   r->n_refs = 0;
-  r->discovered = r->assumed = false;
+  r->discovered = r->assumed = r->redirected = false;
   r->version = 0;
-  r->filter = r->shallow = r->ref_in_want = false;
+  r->filter = r->shallow = r->ref_in_want = r->ref_in_want_failed = false;
 }
 
 /* The answer of GET info/refs. */
@@ -434,6 +434,7 @@ discover(struct frc_git_remote *r, frc_error_t *err)
   free(r->advertisement);
   r->advertisement = NULL;
   r->advertisement_len = 0;
+  r->redirected = resp.redirected_to != NULL;
   if (r->version == 2 && resp.redirected_to == NULL && resp.len <= FRC_GIT_CAPS_MAX)
     {
       r->advertisement = xmalloc0(resp.len + 1);

@@ -62,6 +62,7 @@ struct frc_git_remote
   bool assumed; /* what discovery learns came from frc_git_remote_assume() */
   char *advertisement; /* v2, asked now, not redirected: the answer, for assume */
   size_t advertisement_len;
+  bool redirected; /* discovery was redirected (an owner moved): nothing learnt for the hub */
 
   /* Fetch the commit with its trees only (filter blob:none, when offered),
    * then the files read by id: fewer bytes, more requests.  Default false:
@@ -96,7 +97,8 @@ unsigned frc_git_remote_requests(const struct frc_git_remote *r);
  * as usual.  A server that changed since may refuse what the assumed
  * capabilities ask: frc_git_remote_rediscover() and ask again. */
 bool frc_git_remote_assume(struct frc_git_remote *r, const char *adv, size_t len);
-/* Forgets what discovery learnt or assumed: the next call asks the server. */
+/* Forgets what discovery learnt or assumed (and that a fetch by want-ref
+ * failed, maybe because of it): the next call asks the server. */
 void frc_git_remote_rediscover(struct frc_git_remote *r);
 
 /* The commit id (40 lowercase hex digits) of branch refs/heads/<branch>;

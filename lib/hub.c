@@ -279,12 +279,15 @@ backoff(struct ctx *c, int attempt, frc_error_t err)
 }
 
 /* A request refused by a server that may have changed since its capability
- * advertisement was kept (lib/git.h frc_git_remote_assume): the next
- * attempt asks the server again, at once. */
+ * advertisement was kept (lib/git.h frc_git_remote_assume), or a 404 where
+ * discovery would have followed a redirect (an owner moved; the kept
+ * advertisement skips GET info/refs, which redirects): the next attempt
+ * asks the server again, at once (once: it is not assumed then). */
 static bool
 assumed_stale(struct ctx *c, frc_error_t *err)
 {
-  if (!c->remote.assumed || frc_error_get_code(*err) != FRC_ECODE_SERVER)
+  int code = frc_error_get_code(*err);
+  if (!c->remote.assumed || (code != FRC_ECODE_SERVER && code != FRC_ECODE_NOT_FOUND))
     return false;
   frc_git_remote_rediscover(&c->remote);
   frc_error_release(err);
@@ -591,8 +594,10 @@ child_fetch(void *data, int out)
       frc_error_release(&err);
     }
   frc_frames_put_u32(&f, 'R', c->requests);
-  /* Asked now: the advertisement to keep, or none (v0, redirected). */
-  if (c->remote_open && c->remote.discovered && !c->remote.assumed)
+  /* Asked now: the advertisement to keep, or none (v0, too large); a
+   * redirected discovery says where one owner went, nothing of the hub's
+   * capabilities: what is kept stays. */
+  if (c->remote_open && c->remote.discovered && !c->remote.assumed && !c->remote.redirected)
     frc_frames_put(&f, 'D', c->remote.advertisement ? c->remote.advertisement : "",
                    c->remote.advertisement_len);
   if (c->remote_open)

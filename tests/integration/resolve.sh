@@ -272,6 +272,24 @@ t_kept_capabilities() {
 	expect_ok acme/hello:1
 	assert_eq 1 "$(hub_requests '"GET"')" "a broken file: asked again"
 	assert_eq 3 "$(hub_requests)" "and as a cold resolution"
+	# An owner moved: its info/refs redirects, its old repository is gone
+	# (404).  Discovery follows the redirect; the kept advertisement skips
+	# it, so the POST's 404 means "ask again", not "not found"; and the
+	# hub's advertisement stays kept (the redirect is the owner's).
+	hub_publish movedco/hello "$TEST_TMPDIR/l3" >/dev/null
+	hub_fault "{\"redirect\": \"$HUB_URL/git/movedco\", \"redirect_strip\": \"/git/oldco\",
+		\"only_paths_matching\": \"^/git/oldco/floxmeta/info/refs\"}"
+	[[ -f $caps ]] || { diag "no capabilities file to assume"; return 1; }
+	: >"$HUB_LOG"
+	expect_ok oldco/hello:1 || return 1
+	assert_eq "$P3" "$(jqo '.packages[0].store_paths[0]')" "the moved owner's lockfile"
+	assert_eq 1 "$(hub_requests '"GET".*"status": 302')" "the redirect followed"
+	[[ -f $caps ]] || { diag "a redirected discovery dropped the hub's capabilities"; return 1; }
+	: >"$HUB_LOG"
+	rm -rf "$STATE/hub"/*/acme/hello
+	expect_ok acme/hello:1
+	assert_eq 0 "$(hub_requests '"GET"')" "the kept advertisement still used"
+	hub_fault '{}'
 }
 
 t_offline() {

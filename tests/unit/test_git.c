@@ -819,6 +819,15 @@ START_TEST(test_v2_ref_in_want)
   expect_code(frc_git_fetch_branch(&r, "nope", oid, &err), &err, FRC_ECODE_NOT_FOUND,
               "branch nope not found");
   ck_assert(r.ref_in_want_failed);
+  /* Asked again (the kept advertisement was stale, lib/hub.c): the fetch
+   * by want-ref is tried again with what the server says now. */
+  frc_git_remote_rediscover(&r);
+  ck_assert(!r.ref_in_want_failed);
+  s.posts = 0;
+  OK(frc_git_fetch_branch(&r, "hello", oid, err_));
+  ck_assert_str_eq(oid, tip);
+  ck_assert_int_eq(s.posts, 1);
+  ck_assert_ptr_nonnull(strstr(s.last_request, "want-ref refs/heads/hello\n"));
   frc_git_remote_release(&r);
 
   /* Without ref-in-want: ls-refs, the commit fetched when read. */
