@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "activate.h"
+#include "http.h"
 #include "json.h"
 #include "spec.h"
 #include "store.h"
@@ -351,14 +352,16 @@ wrap_bash(const struct frc_activation *a, yajl_val process)
   frc_json_set(process, "args", wrapped);
 }
 
-/* https://hub.flox.dev -> https://hub.flox.dev/ (the url crate's form) */
+/* https://hub.flox.dev -> https://hub.flox.dev/ (the url crate's form),
+ * without any userinfo: a hub URL's credentials never reach a container. */
 static char *
-url_normalised(const char *url)
+url_normalised(const char *with_userinfo)
 {
+  cleanup_free char *url = frc_url_redact(with_userinfo);
   const char *host = strstr(url, "://");
   if (host && strchr(host + 3, '/') == NULL)
     return xasprintf("%s/", url);
-  return xstrdup(url);
+  return steal_pointer(&url);
 }
 
 /* _FLOX_ACTIVE_ENVIRONMENTS: the serde JSON of Flox's ActiveEnvironments

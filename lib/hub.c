@@ -331,11 +331,14 @@ ls_branch(struct ctx *c, bool with_files, char commit[41], frc_error_t *err)
         return frc_error_code(err, FRC_ECODE_AUTH);
       }
     case FRC_ECODE_NOT_FOUND:
-      frc_error_release(err);
-      frc_error(err, "environment %s/%s not found on FloxHub (%s): check the owner and name in "
-                     "flox.dev/environment",
-                c->ref->owner, c->ref->name, c->req->config->floxhub_url);
-      return frc_error_code(err, FRC_ECODE_NOT_FOUND);
+      {
+        cleanup_free char *hub = frc_url_mask(c->req->config->floxhub_url);
+        frc_error_release(err);
+        frc_error(err, "environment %s/%s not found on FloxHub (%s): check the owner and name in "
+                       "flox.dev/environment",
+                  c->ref->owner, c->ref->name, hub);
+        return frc_error_code(err, FRC_ECODE_NOT_FOUND);
+      }
     default:
       return -1;
     }

@@ -129,6 +129,13 @@ t_unknown() {
 	resolve acme/nope
 	assert_rc 1 "unknown environment"
 	assert_contains "$CAP_ERR" "environment acme/nope not found on FloxHub" "message"
+	# a hub URL with credentials: named masked, the password never shown
+	config "floxhub_url=\"${HUB_URL/:\/\//://hubuser:hubpw-$TEST_ID@}\""
+	resolve acme/nope
+	assert_rc 1 "unknown environment on a hub URL with credentials"
+	assert_contains "$CAP_ERR" "not found on FloxHub (${HUB_URL/:\/\//://***@})" "the hub, masked"
+	assert_not_contains "$CAP_ERR$CAP_OUT" "hubpw-$TEST_ID" "no password"
+	config
 	resolve nobody/hello
 	assert_rc 1 "unknown owner"
 	assert_contains "$CAP_ERR" "not found" "message"

@@ -99,6 +99,22 @@ assert_idempotent(const struct frc_activation *a, yajl_val p)
   ck_assert_str_eq(once, twice);
 }
 
+/* A hub URL with credentials (a private hub behind basic auth): the
+ * container's _FLOX_ACTIVE_ENVIRONMENTS names the hub without them. */
+START_TEST(test_hub_credentials_not_in_env)
+{
+  cleanup_json yajl_val p = process("{\"args\":[\"hello\"]}");
+  struct frc_activation a = activation(FRC_MODE_RUN);
+  frc_error_t err = NULL;
+  a.floxhub_url = "https://user:s3cret@hub.example";
+  ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
+  const char *v = frc_process_getenv(p, "_FLOX_ACTIVE_ENVIRONMENTS");
+  ck_assert_msg(strstr(v, "\"floxhub_url\":\"https://hub.example/\"") && !strstr(v, "s3cret")
+                    && !strstr(v, "user"),
+                "%s", v);
+}
+END_TEST
+
 START_TEST(test_run_mode)
 {
   cleanup_json yajl_val p = process("{\"args\":[\"hello\",\"--x\"],\"cwd\":\"/work\",\"env\":["
@@ -357,6 +373,7 @@ main(void)
   SRunner *sr;
   int failed;
   tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_hub_credentials_not_in_env);
   tcase_add_test(tc, test_run_mode);
   tcase_add_test(tc, test_existing_values);
   tcase_add_test(tc, test_dev_mode);
