@@ -667,37 +667,88 @@ frc_gcroot_dir(const struct frc_config *c, const char *kind, const char *name)
                    is_root_store(c) ? "" : c->store_root, kind, name);
 }
 
+/* Where a new root is made before it replaces root: ".<name>.new" beside
+ * it, under gcroots too, so Nix's GC counts what it pins while it is there
+ * (malloc'd).  The caller holds the name's lock: a leftover of a crash is
+ * simply replaced. */
+static char *
+gcroot_tmp(const char *root)
+{
+  const char *base = strrchr(root, '/') + 1;
+  return xasprintf("%.*s.%s.new", (int) (base - root), root, base);
+}
+
+/* Puts the new root tmp (a directory of links, or one link) at root in one
+ * step: renameat2 RENAME_EXCHANGE when root exists (the old one, then at
+ * tmp, is removed after), rename(2) when it does not.  root never goes
+ * missing and is never partly built, so a `nix-store --gc` (or `flox-runc
+ * gc`) running at any moment finds the old set or the new one, whole.  A
+ * file system without RENAME_EXCHANGE (EINVAL) gets two renames, old away
+ * then new in: both sets stay under gcroots in between. */
+static int
+gcroot_replace(const char *tmp, const char *root, frc_error_t *err)
+{
+  frc_error_t ignored = NULL;
+  if (renameat2(AT_FDCWD, tmp, AT_FDCWD, root, RENAME_EXCHANGE) < 0)
+    {
+      cleanup_free char *old = NULL;
+      if (errno == ENOENT && rename(tmp, root) == 0)
+        return 0;
+      if (errno != EINVAL)
+        return frc_error_errno(err, errno, "cannot put the GC root `%s` in place", root);
+      old = xasprintf("%s.old", tmp);
+      if (frc_rm_rf(old, err) < 0)
+        return -1;
+      if ((rename(root, old) < 0 && errno != ENOENT) || rename(tmp, root) < 0)
+        return frc_error_errno(err, errno, "cannot put the GC root `%s` in place", root);
+      frc_rm_rf(old, &ignored);
+    }
+  /* The old set: a failure leaves it pinning until the next set or release. */
+  frc_rm_rf(tmp, &ignored);
+  frc_error_release(&ignored);
+  return 0;
+}
+
 int
 frc_gcroot_set(const struct frc_config *c, const char *kind, const char *name, char *const *paths,
                frc_error_t *err)
 {
   cleanup_free char *dir = frc_gcroot_dir(c, kind, name);
+  cleanup_free char *tmp = gcroot_tmp(dir);
   cleanup_free char *parent = xstrdup(dir);
   size_t i = 0;
 
   *strrchr(parent, '/') = '\0';
   if (frc_mkdir_p(parent, 0755, err) < 0)
     return frc_error_wrap(err, "cannot create the GC root directory");
-  /* A root set left by a crashed create of the same name is replaced; the
-   * paths it pinned are the ones being pinned again. */
-  if (frc_rm_rf(dir, err) < 0)
+  /* The new set is made whole beside the old one (a set of the same name,
+   * left by a crashed create or being rebuilt, pins the paths until the
+   * new one replaces it). */
+  if (frc_rm_rf(tmp, err) < 0)
     return -1;
-  if (mkdir(dir, 0755) < 0)
-    return frc_error_errno(err, errno, "cannot create `%s`", dir);
+  if (mkdir(tmp, 0755) < 0)
+    return frc_error_errno(err, errno, "cannot create `%s`", tmp);
   for (char *const *p = paths; p && *p; p++, i++)
     {
       char link[32];
       cleanup_free char *lp = NULL;
       snprintf(link, sizeof(link), "%zu", i);
-      lp = xasprintf("%s/%s", dir, link);
+      lp = xasprintf("%s/%s", tmp, link);
       if (symlink(*p, lp) < 0)
         {
           int e = errno;
           frc_error_t ignored = NULL;
-          frc_rm_rf(dir, &ignored);
+          frc_rm_rf(tmp, &ignored);
           frc_error_release(&ignored);
           return frc_error_errno(err, e, "cannot create the GC root `%s`", lp);
         }
+    }
+  if (gcroot_replace(tmp, dir, err) < 0)
+    {
+      frc_error_t ignored = NULL;
+      frc_rm_rf(tmp, &ignored);
+      frc_error_release(&ignored);
+      return -1;
     }
   return 0;
 }
@@ -706,6 +757,7 @@ int
 frc_gcroot_link(const struct frc_config *c, const char *name, const char *env_key, frc_error_t *err)
 {
   cleanup_free char *link = frc_gcroot_dir(c, "containers", name);
+  cleanup_free char *tmp = gcroot_tmp(link);
   cleanup_free char *target = xasprintf("../envs/%s", env_key);
   cleanup_free char *parent = xstrdup(link);
 
@@ -713,11 +765,17 @@ frc_gcroot_link(const struct frc_config *c, const char *name, const char *env_ke
   if (frc_mkdir_p(parent, 0755, err) < 0)
     return frc_error_wrap(err, "cannot create the GC root directory");
   /* One left by a crashed create of the same name (a link, or a directory
-   * of links from before) is replaced. */
-  if (frc_rm_rf(link, err) < 0)
+   * of links from before) is replaced, never missing in between: `flox-runc
+   * gc` keeps an environment while a container root names it. */
+  if (frc_rm_rf(tmp, err) < 0)
     return -1;
-  if (symlink(target, link) < 0)
-    return frc_error_errno(err, errno, "cannot create the GC root `%s`", link);
+  if (symlink(target, tmp) < 0)
+    return frc_error_errno(err, errno, "cannot create the GC root `%s`", tmp);
+  if (gcroot_replace(tmp, link, err) < 0)
+    {
+      unlink(tmp);
+      return -1;
+    }
   return 0;
 }
 
@@ -744,7 +802,9 @@ int
 frc_gcroot_release(const struct frc_config *c, const char *kind, const char *name, frc_error_t *err)
 {
   cleanup_free char *dir = frc_gcroot_dir(c, kind, name);
-  return frc_rm_rf(dir, err);
+  cleanup_free char *tmp = gcroot_tmp(dir);
+  /* and what a create killed while it replaced the root left */
+  return frc_rm_rf(tmp, err) < 0 ? -1 : frc_rm_rf(dir, err);
 }
 
 /* Resolves the logical path (inside the container, where the node's store

@@ -16,7 +16,9 @@
  * and the GC roots flox-runc keeps as plain symlinks under
  * <store_root>/nix/var/nix/gcroots/flox-runc/ (an environment's root
  * directory holds one link per store path it pins; removing the directory
- * releases them; a container's root is one link to its environment's).
+ * releases them; a container's root is one link to its environment's;
+ * either is replaced in one step, built beside it and swapped in by
+ * renameat2 RENAME_EXCHANGE, never missing or half made in between).
  */
 #ifndef FRC_STORE_H
 #define FRC_STORE_H
@@ -75,7 +77,8 @@ int frc_store_db_template(const struct frc_store *s, char *const *paths, const c
                           frc_error_t *err);
 
 /* GC roots: <gcroots>/flox-runc/<kind>/<name>/ with one symlink per path
- * (a set of the same name is replaced): an environment's ("envs/<key>"). */
+ * (a set of the same name is replaced atomically: a concurrent GC finds the
+ * old set or the new one, whole): an environment's ("envs/<key>"). */
 char *frc_gcroot_dir(const struct frc_config *c, const char *kind, const char *name);
 int frc_gcroot_set(const struct frc_config *c, const char *kind, const char *name,
                    char *const *paths, frc_error_t *err);

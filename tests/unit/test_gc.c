@@ -9,12 +9,17 @@
  * of deleted sandboxes and containers; leftovers of interrupted writes and
  * builds; --dry-run removes nothing and counts the same records.  A
  * container's root is one link to its environment's root, whatever the
- * number of packages, and keeps that environment while it is there. */
+ * number of packages, and keeps that environment while it is there.
+ * Replacing either root never leaves it missing or partly built: a reader
+ * racing the replacements always finds every link. */
 #include <check.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <utime.h>
@@ -370,6 +375,129 @@ START_TEST(test_root_keeps_environment)
 }
 END_TEST
 
+/* What a racing reader (a process, as Nix's GC is) saw. */
+struct race
+{
+  volatile int stop;
+  int checks, missing;
+  char why[256];
+};
+
+#define RACE_LINKS 64
+
+/* Until told to stop: the environment root eroot must hold links 0..63
+ * and the container root croot must be a link, at every look.  A link
+ * missing from a directory that was swapped for another during the look
+ * is a look at the old set being removed, not a missing root: the
+ * directory's inode tells. */
+static void
+race_reader(struct race *r, const char *eroot, const char *croot)
+{
+  char target[256];
+  while (!r->stop)
+    {
+      struct stat before, after;
+      if (lstat(eroot, &before) < 0)
+        {
+          r->missing++;
+          snprintf(r->why, sizeof(r->why), "the environment root was missing");
+          r->checks++;
+          continue;
+        }
+      for (int i = 0; i < RACE_LINKS; i++)
+        {
+          char lp[4096];
+          snprintf(lp, sizeof(lp), "%s/%d", eroot, i);
+          if (readlink(lp, target, sizeof(target)) > 0)
+            continue;
+          if (lstat(eroot, &after) < 0 || after.st_ino == before.st_ino)
+            {
+              r->missing++;
+              snprintf(r->why, sizeof(r->why), "link %d of the environment root was missing", i);
+            }
+          break;
+        }
+      if (readlink(croot, target, sizeof(target)) <= 0)
+        {
+          r->missing++;
+          snprintf(r->why, sizeof(r->why), "the container root was missing");
+        }
+      r->checks++;
+    }
+}
+
+/* A root set again (a rebuild of the environment, a create again of the
+ * same container) replaces the old one in one step: never missing, never
+ * half made, so a concurrent `nix-store --gc` cannot collect the
+ * environment in between; nothing is left beside it. */
+START_TEST(test_root_replaced_atomically)
+{
+  char *a[RACE_LINKS + 1], *b[RACE_LINKS + 1];
+  cleanup_free char *eroot = frc_gcroot_dir(&cfg, "envs", "e-race");
+  cleanup_free char *croot = frc_gcroot_dir(&cfg, "containers", "k-race");
+  cleanup_free char *parent = frc_gcroot_dir(&cfg, "envs", "");
+  frc_error_t err = NULL;
+  struct race *r = mmap(NULL, sizeof(*r), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  int status, n = 0;
+  pid_t pid;
+  char target[256];
+  ssize_t len;
+
+  ck_assert_ptr_ne(r, MAP_FAILED);
+  memset(r, 0, sizeof(*r));
+  for (int i = 0; i < RACE_LINKS; i++)
+    {
+      a[i] = xasprintf("/nix/store/%032d-a-%d", i, i);
+      b[i] = xasprintf("/nix/store/%032d-b-%d", i, i);
+    }
+  a[RACE_LINKS] = b[RACE_LINKS] = NULL;
+  ck_assert_int_eq(frc_gcroot_set(&cfg, "envs", "e-race", a, &err), 0);
+  ck_assert_int_eq(frc_gcroot_link(&cfg, "k-race", "e-race", &err), 0);
+  pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0)
+    {
+      race_reader(r, eroot, croot);
+      _exit(0);
+    }
+  /* at least 200 rounds, and until the reader looked often enough */
+  for (int round = 0; round < 200 || (r->checks < 200 && round < 20000); round++)
+    {
+      ck_assert_int_eq(frc_gcroot_set(&cfg, "envs", "e-race", round % 2 ? a : b, &err), 0);
+      ck_assert_int_eq(frc_gcroot_link(&cfg, "k-race", round % 2 ? "e-race" : "e-other", &err), 0);
+    }
+  ck_assert_int_eq(frc_gcroot_set(&cfg, "envs", "e-race", b, &err), 0);
+  ck_assert_int_eq(frc_gcroot_link(&cfg, "k-race", "e-other", &err), 0);
+  r->stop = 1;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_int_gt(r->checks, 0);
+  ck_assert_msg(r->missing == 0, "%d of %d looks: %s", r->missing, r->checks, r->why);
+  /* the last set is in place, whole, and nothing is left beside it */
+  len = readlink(croot, target, sizeof(target) - 1);
+  ck_assert_int_gt(len, 0);
+  target[len] = '\0';
+  ck_assert_str_eq(target, "../envs/e-other");
+  for (int i = 0; i < RACE_LINKS; i++)
+    {
+      cleanup_free char *lp = xasprintf("%s/%d", eroot, i);
+      len = readlink(lp, target, sizeof(target) - 1);
+      ck_assert_int_gt(len, 0);
+      target[len] = '\0';
+      ck_assert_str_eq(target, b[i]);
+      free(a[i]);
+      free(b[i]);
+    }
+  {
+    cleanup_dir DIR *d = opendir(parent);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+      n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    ck_assert_int_eq(n, 1);
+  }
+  munmap(r, sizeof(*r));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -382,6 +510,7 @@ main(void)
   tcase_add_test(tc, test_release_then_evict);
   tcase_add_test(tc, test_container_root_is_one_link);
   tcase_add_test(tc, test_root_keeps_environment);
+  tcase_add_test(tc, test_root_replaced_atomically);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
