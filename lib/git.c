@@ -129,6 +129,19 @@ status_error(const struct frc_git_remote *r, const struct frc_http_response *res
   return frc_error_code(err, FRC_ECODE_SERVER);
 }
 
+/* After a failed request or a refused answer (its status, its type, its
+ * content) the server and this client may disagree on where answers end:
+ * the connection is not used again.  libcurl (7.88) reuses a kept
+ * connection with bytes waiting on it and reads them as the next answer;
+ * a retry then reads whatever the confused server sent after the refused
+ * one.  Returns -1. */
+static int
+drop_connection(struct frc_git_remote *r)
+{
+  frc_http_conn_release(&r->conn);
+  return -1;
+}
+
 /* One request to <url><suffix>; a non-200 status or another Content-Type than
  * want_ct is an error. */
 static int
@@ -151,10 +164,13 @@ request(struct frc_git_remote *r, const char *method, const char *suffix, const 
   else
     rc = frc_http_request_on(&r->conn, &o, method, url, headers, body, body_len, resp, err);
   if (rc < 0)
-    return -1;
+    return drop_connection(r);
   r->bytes_received += resp->len;
   if (resp->status != 200)
-    return status_error(r, resp, err);
+    {
+      status_error(r, resp, err);
+      return drop_connection(r);
+    }
   if (!content_type_is(resp->content_type, want_ct))
     {
       cleanup_free char *safe = frc_url_redact(r->url);
@@ -163,7 +179,8 @@ request(struct frc_git_remote *r, const char *method, const char *suffix, const 
       frc_error(err, "%s is not a git smart HTTP service (Content-Type %s, expected %s): check "
                      "floxhub_git_url",
                 safe, ct, want_ct);
-      return frc_error_code(err, FRC_ECODE_SERVER);
+      frc_error_code(err, FRC_ECODE_SERVER);
+      return drop_connection(r);
     }
   return 0;
 }
@@ -430,7 +447,7 @@ discover(struct frc_git_remote *r, frc_error_t *err)
     return -1;
   rebase_after_redirect(r, resp.redirected_to);
   if (parse_advertisement(r, resp.body, resp.len, err) < 0)
-    return -1;
+    return drop_connection(r);
   free(r->advertisement);
   r->advertisement = NULL;
   r->advertisement_len = 0;
@@ -485,24 +502,16 @@ command_header(const struct frc_git_remote *r, struct frc_pkt_buf *b, const char
   frc_pkt_delim(b);
 }
 
+/* The ls-refs answer: 1 with oid_hex when it names refname, else 0. */
 static int
-ls_ref_v2(struct frc_git_remote *r, const char *refname, char oid_hex[FRC_OID_HEX + 1],
-          frc_error_t *err)
+read_ls_refs(const struct frc_git_remote *r, const struct frc_http_response *resp,
+             const char *refname, char oid_hex[FRC_OID_HEX + 1], frc_error_t *err)
 {
-  cleanup_pkt_buf struct frc_pkt_buf body = { NULL, 0, 0 };
-  cleanup_http_response struct frc_http_response resp = { 0 };
   struct frc_pkt_reader rd;
   size_t nlen = strlen(refname);
   bool found = false;
 
-  command_header(r, &body, "ls-refs");
-  frc_pkt_writef(&body, "ref-prefix %s\n", refname);
-  frc_pkt_flush(&body);
-  if (request(r, "POST", "/git-upload-pack", body.data, body.len, ADVERTISEMENT_MAX, CT_RESULT,
-              &resp, err)
-      < 0)
-    return -1;
-  frc_pkt_reader_init(&rd, resp.body, resp.len);
+  frc_pkt_reader_init(&rd, resp->body, resp->len);
   for (;;)
     {
       struct frc_pkt p;
@@ -524,6 +533,25 @@ ls_ref_v2(struct frc_git_remote *r, const char *refname, char oid_hex[FRC_OID_HE
         }
     }
   return found ? 1 : 0;
+}
+
+static int
+ls_ref_v2(struct frc_git_remote *r, const char *refname, char oid_hex[FRC_OID_HEX + 1],
+          frc_error_t *err)
+{
+  cleanup_pkt_buf struct frc_pkt_buf body = { NULL, 0, 0 };
+  cleanup_http_response struct frc_http_response resp = { 0 };
+  int found;
+
+  command_header(r, &body, "ls-refs");
+  frc_pkt_writef(&body, "ref-prefix %s\n", refname);
+  frc_pkt_flush(&body);
+  if (request(r, "POST", "/git-upload-pack", body.data, body.len, ADVERTISEMENT_MAX, CT_RESULT,
+              &resp, err)
+      < 0)
+    return -1;
+  found = read_ls_refs(r, &resp, refname, oid_hex, err);
+  return found < 0 ? drop_connection(r) : found;
 }
 
 int
@@ -763,10 +791,12 @@ fetch(struct frc_git_remote *r, const struct fetch_args *a, frc_error_t *err)
   frc_pkt_reader_init(&rd, resp.body, resp.len);
   rc = r->version == 2 ? read_pack_v2(r, a, &rd, &pack, err) : read_pack_v0(r, a, &rd, &pack, err);
   if (rc < 0)
-    return -1;
+    return drop_connection(r);
   r->pack_bytes += pack.len;
   r->odb.limits = r->limits;
-  return frc_odb_add_pack(&r->odb, pack.data, pack.len, err);
+  if (frc_odb_add_pack(&r->odb, pack.data, pack.len, err) < 0)
+    return drop_connection(r);
+  return 0;
 }
 
 /* ---- the commit's tree --------------------------------------------------- */

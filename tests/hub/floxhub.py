@@ -63,6 +63,7 @@ DEFAULT_CONTROL = {
     "hide_caps": [],
     "redirect": "",
     "redirect_strip": "",
+    "stale_response": "",
     "only_paths_matching": "",
     "remaining": -1,
 }
@@ -386,6 +387,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                   {"Connection": "close"} if status >= 500 else None)
                 if status >= 500:
                     self.close_connection = True
+                elif faults.get("stale_response"):
+                    # a desynchronised server: more bytes after the
+                    # answer, on the kept connection, before the next request
+                    time.sleep(0.05)
+                    self.connection.sendall(faults["stale_response"].encode("latin-1"))
+                    self.entry["stale_bytes"] = len(faults["stale_response"])
                 return
 
         hidden = (faults or {}).get("hide_caps") or []

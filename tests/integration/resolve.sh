@@ -299,6 +299,33 @@ t_kept_capabilities() {
 	hub_fault '{}'
 }
 
+# A desynchronised server (or middlebox): after a refused request (HTTP 429,
+# retried), the bytes of another answer arrive on the kept-open connection
+# before the retry is sent.  They are not the retry's answer: read as it,
+# they name the branch's commit before its new generation, and the old live
+# generation would be served as verified.
+t_stale_answer() {
+	config fresh_seconds=0 auth_window_seconds=60
+	hub_publish acme/stale "$TEST_TMPDIR/l1" >/dev/null
+	expect_ok acme/stale || return 1
+	local old stale
+	old=$(jqo .commit)
+	rm -f "$STATE"/hub/*/capabilities # discovery first: the refused POST is retried after a backoff
+	hub_publish acme/stale "$TEST_TMPDIR/l2" >/dev/null
+	# an ls-refs answer naming the old commit, as a whole HTTP response
+	stale=$(printf '003e%s refs/heads/stale\n0000' "$old")
+	stale=$(printf 'HTTP/1.1 200 OK\r\nContent-Type: application/x-git-upload-pack-result\r\nContent-Length: %d\r\n\r\n%s' \
+		"${#stale}" "$stale")
+	hub_fault "$(jq -cn --arg s "$stale" '{status: 429, remaining: 1,
+		only_paths_matching: "/git-upload-pack$", stale_response: $s}')"
+	: >"$HUB_LOG"
+	expect_ok acme/stale || return 1
+	assert_eq 1 "$(hub_requests '"stale_bytes"')" "the stale bytes were sent"
+	assert_eq 2 "$(jqo .generation)" "the new live generation, not the stale answer's"
+	assert_eq "$P2" "$(jqo '.packages[0].store_paths[0]')" "its lockfile"
+	hub_fault '{}'
+}
+
 t_offline() {
 	config fresh_seconds=0 auth_window_seconds=0
 	rm -rf "$STATE"
@@ -503,6 +530,7 @@ tap_test "expired JWT fails before any request" t_expired_token
 tap_test "warm paths: no request, one ls-refs" t_warm_paths
 tap_test "faults: 503 retried, truncated, dropped, 500, deadline" t_faults
 tap_test "the hub's capabilities kept: no info/refs, asked again when changed, old or broken" t_kept_capabilities
+tap_test "a stale answer on a kept connection is never read as the next one" t_stale_answer
 tap_test "offline: pinned verified, unpinned last live, else fail" t_offline
 tap_test "8 concurrent resolutions make one fetch" t_concurrent
 tap_test "20 concurrent resolutions asking FloxHub every time make the requests of one" t_concurrent_asking
