@@ -766,12 +766,18 @@ frc_gcroot_link(const struct frc_config *c, const char *name, const char *env_ke
     return frc_error_wrap(err, "cannot create the GC root directory");
   /* One left by a crashed create of the same name (a link, or a directory
    * of links from before) is replaced, never missing in between: `flox-runc
-   * gc` keeps an environment while a container root names it. */
-  if (frc_rm_rf(tmp, err) < 0)
-    return -1;
+   * gc` keeps an environment while a container root names it.  rename(2)
+   * replaces a link in one step; a directory needs gcroot_replace.  Two
+   * calls on the warm create, as many as removing and linking took. */
   if (symlink(target, tmp) < 0)
-    return frc_error_errno(err, errno, "cannot create the GC root `%s`", tmp);
-  if (gcroot_replace(tmp, link, err) < 0)
+    {
+      if (errno != EEXIST || unlink(tmp) < 0 || symlink(target, tmp) < 0)
+        return frc_error_errno(err, errno, "cannot create the GC root `%s`", tmp);
+    }
+  if (rename(tmp, link) < 0
+      && (errno == EISDIR ? gcroot_replace(tmp, link, err) /* a directory of links from before */
+                          : frc_error_errno(err, errno, "cannot put the GC root `%s` in place", link))
+             < 0)
     {
       unlink(tmp);
       return -1;
