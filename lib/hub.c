@@ -240,6 +240,97 @@ hub_unavailable(frc_error_t err)
   return retryable(err) || frc_error_get_code(err) == FRC_ECODE_DEADLINE;
 }
 
+/* A run of this many characters of the token in a message is masked. */
+#define TOKEN_RUN_MIN 12
+
+/* base64 of "oauth:<token>": the Authorization header libcurl sends. */
+static char *
+basic_auth_of(const char *token)
+{
+  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char *plain = xasprintf("oauth:%s", token);
+  size_t n = strlen(plain);
+  char *out = xmalloc0((n + 2) / 3 * 4 + 1), *o = out;
+  for (size_t i = 0; i < n; i += 3)
+    {
+      unsigned v = (unsigned) (unsigned char) plain[i] << 16;
+      if (i + 1 < n)
+        v |= (unsigned) (unsigned char) plain[i + 1] << 8;
+      if (i + 2 < n)
+        v |= (unsigned char) plain[i + 2];
+      *o++ = tab[v >> 18 & 63];
+      *o++ = tab[v >> 12 & 63];
+      *o++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+      *o++ = i + 2 < n ? tab[v & 63] : '=';
+    }
+  explicit_bzero(plain, n);
+  free(plain);
+  return out;
+}
+
+/* The longest run at msg (up to its end) that occurs in secret, when it
+ * has at least TOKEN_RUN_MIN characters; else 0. */
+static size_t
+secret_run(const char *msg, size_t left, const char *secret)
+{
+  size_t slen = strlen(secret), best = 0;
+  const char *at = secret;
+  if (left < TOKEN_RUN_MIN)
+    return 0;
+  while ((at = memmem(at, slen - (size_t) (at - secret), msg, TOKEN_RUN_MIN)) != NULL)
+    {
+      size_t k = TOKEN_RUN_MIN;
+      while (k < left && (size_t) (at - secret) + k < slen && msg[k] == at[k])
+        k++;
+      if (k > best)
+        best = k;
+      at++;
+    }
+  return best;
+}
+
+/* Masks the token in msg (in place): a server or a proxy may quote the
+ * request back (an error page echoing its headers), and the messages of the
+ * conversation are logged.  Every run of TOKEN_RUN_MIN or more characters
+ * of the token, of its basic-auth header or of the token as a message
+ * quotes it becomes "***": a quote cut short is masked too. */
+static void
+mask_token(const struct ctx *c, char *msg)
+{
+  const char *token = c->req->token;
+  char *secrets[3];
+  size_t len, out = 0;
+  if (token == NULL || strlen(token) < TOKEN_RUN_MIN || msg == NULL)
+    return;
+  secrets[0] = xstrdup(token);
+  secrets[1] = basic_auth_of(token);
+  secrets[2] = escape_for_message(token, strlen(token), strlen(token));
+  len = strlen(msg);
+  for (size_t i = 0; i < len;)
+    {
+      size_t run = 0;
+      for (size_t k = 0; k < 3; k++)
+        {
+          size_t r = secret_run(msg + i, len - i, secrets[k]);
+          run = r > run ? r : run;
+        }
+      if (run > 0)
+        {
+          memcpy(msg + out, "***", 3); /* run > 3: never ahead of i */
+          out += 3;
+          i += run;
+        }
+      else
+        msg[out++] = msg[i++];
+    }
+  msg[out] = '\0';
+  for (size_t k = 0; k < 3; k++)
+    {
+      explicit_bzero(secrets[k], strlen(secrets[k]));
+      free(secrets[k]);
+    }
+}
+
 /* A warning of the network conversation: logged by the parent (the child
  * cannot open the root-owned log file). */
 static void __attribute__((format(printf, 2, 3)))
@@ -253,6 +344,7 @@ note_warning(struct ctx *c, const char *fmt, ...)
   va_end(ap);
   if (msg == NULL)
     return;
+  mask_token(c, msg);
   if (c->notes_fd >= 0)
     {
       struct frc_frames f = { 0 };
@@ -592,6 +684,7 @@ child_fetch(void *data, int out)
   c->notes_fd = out;
   if (child_work(c, j->plan, &f, &err) < 0)
     {
+      mask_token(c, err->msg);
       frc_frames_put_u32(&f, 'E', (uint32_t) err->code);
       frc_frames_put(&f, 'e', err->msg, strlen(err->msg));
       frc_error_release(&err);

@@ -64,6 +64,7 @@ DEFAULT_CONTROL = {
     "redirect": "",
     "redirect_strip": "",
     "stale_response": "",
+    "echo_auth": False,
     "only_paths_matching": "",
     "remaining": -1,
 }
@@ -383,7 +384,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             status = int(faults.get("status") or 0)
             if status:
-                self._send_simple(status, "injected fault: HTTP %d\n" % status,
+                text = "injected fault: HTTP %d\n" % status
+                if faults.get("echo_auth"):
+                    # an error page quoting the request back
+                    text += "Authorization: %s\ntoken %s\n" % (
+                        self.headers.get("Authorization"), token)
+                self._send_simple(status, text,
                                   {"Connection": "close"} if status >= 500 else None)
                 if status >= 500:
                     self.close_connection = True

@@ -326,6 +326,39 @@ t_stale_answer() {
 	hub_fault '{}'
 }
 
+# A server (or proxy) whose error page quotes the request back, the token
+# and its basic-auth header with it: the warnings and the error that quote
+# the page never hold the token, whole or cut.
+t_echoed_token() {
+	config fresh_seconds=0 auth_window_seconds=0
+	local b64 jwt
+	b64=$(printf 'oauth:%s' "$SECRET" | base64 -w0)
+	rm -rf "$STATE"
+	hub_fault '{"status": 503, "echo_auth": true, "remaining": 1}'
+	expect_ok secretcorp/tools --token-file "$TEST_TMPDIR/token" || return 1
+	assert_contains "$CAP_ERR" "retrying" "the refused request is logged"
+	assert_contains "$CAP_ERR" "Authorization: Basic ***" "with the quoted header masked"
+	assert_not_contains "$CAP_ERR" "$SECRET" "no token in the warning"
+	assert_not_contains "$CAP_ERR" "$b64" "no basic-auth header in the warning"
+	rm -rf "$STATE"
+	hub_fault '{"status": 503, "echo_auth": true}'
+	resolve secretcorp/tools --token-file "$TEST_TMPDIR/token"
+	assert_rc 1 "a hub failing for good"
+	assert_contains "$CAP_ERR" "cannot resolve secretcorp/tools" "says so"
+	assert_not_contains "$CAP_ERR" "$SECRET" "no token in the error"
+	assert_not_contains "$CAP_ERR" "$b64" "no basic-auth header in the error"
+	# a long token (a JWT) whose quote the message cuts: not even its start
+	jwt=$(hub_jwt $(($(date +%s) + 3600)))
+	hub_token "$jwt" secretcorp
+	printf '%s\n' "$jwt" >"$TEST_TMPDIR/jwt"
+	b64=$(printf 'oauth:%s' "$jwt" | base64 -w0)
+	resolve secretcorp/tools --token-file "$TEST_TMPDIR/jwt"
+	assert_rc 1 "a hub failing for good, with a JWT"
+	assert_not_contains "$CAP_ERR" "${b64:8:24}" "no part of the basic-auth header"
+	assert_not_contains "$CAP_ERR" "${jwt:0:24}" "no part of the JWT"
+	hub_fault '{}'
+}
+
 t_offline() {
 	config fresh_seconds=0 auth_window_seconds=0
 	rm -rf "$STATE"
@@ -531,6 +564,7 @@ tap_test "warm paths: no request, one ls-refs" t_warm_paths
 tap_test "faults: 503 retried, truncated, dropped, 500, deadline" t_faults
 tap_test "the hub's capabilities kept: no info/refs, asked again when changed, old or broken" t_kept_capabilities
 tap_test "a stale answer on a kept connection is never read as the next one" t_stale_answer
+tap_test "a token the hub quotes back is never logged" t_echoed_token
 tap_test "offline: pinned verified, unpinned last live, else fail" t_offline
 tap_test "8 concurrent resolutions make one fetch" t_concurrent
 tap_test "20 concurrent resolutions asking FloxHub every time make the requests of one" t_concurrent_asking
