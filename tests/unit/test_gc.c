@@ -11,13 +11,21 @@
  * container's root is one link to its environment's root, whatever the
  * number of packages, and keeps that environment while it is there.
  * Replacing either root never leaves it missing or partly built: a reader
- * racing the replacements always finds every link. */
+ * racing the replacements always finds every link, and where renameat2
+ * has no RENAME_EXCHANGE (a seccomp filter says EINVAL) they are replaced
+ * all the same. */
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -498,6 +506,80 @@ START_TEST(test_root_replaced_atomically)
 }
 END_TEST
 
+/* Where the file system has no RENAME_EXCHANGE (renameat2 answers EINVAL,
+ * here by a seccomp filter in a child): the roots are still replaced,
+ * whole, a container root over a directory of links from before too, and
+ * nothing is left beside them.  The child's exit status says which check
+ * failed. */
+static int
+without_exchange(const char *eroot, const char *croot, char *const *a, char *const *b)
+{
+  struct sock_filter prog[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_renameat2, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EINVAL & SECCOMP_RET_DATA)),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog fprog = { .len = sizeof(prog) / sizeof(prog[0]), .filter = prog };
+  frc_error_t err = NULL;
+  cleanup_free char *parent = xstrdup(eroot);
+  char target[256];
+  ssize_t len;
+
+  *strrchr(parent, '/') = '\0';
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog) < 0)
+    return 10;
+  if (renameat2(AT_FDCWD, eroot, AT_FDCWD, croot, RENAME_EXCHANGE) == 0 || errno != EINVAL)
+    return 11;
+  if (frc_gcroot_set(&cfg, "envs", "e-noex", b, &err) < 0 || mkdir(croot, 0755) < 0
+      || frc_gcroot_link(&cfg, "k-noex", "e-noex", &err) < 0)
+    return 12;
+  for (int i = 0; b[i]; i++)
+    {
+      cleanup_free char *lp = xasprintf("%s/%d", eroot, i);
+      len = readlink(lp, target, sizeof(target) - 1);
+      if (len <= 0 || (target[len] = '\0', strcmp(target, b[i]) != 0))
+        return 13;
+    }
+  len = readlink(croot, target, sizeof(target) - 1);
+  if (len <= 0 || (target[len] = '\0', strcmp(target, "../envs/e-noex") != 0))
+    return 14;
+  {
+    cleanup_dir DIR *d = opendir(parent);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)) != NULL)
+      n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    if (n != 1)
+      return 15;
+  }
+  (void) a;
+  return 0;
+}
+
+START_TEST(test_root_replaced_without_exchange)
+{
+  char *a[] = { (char *) P1, NULL };
+  char *b[] = { "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-b-1", "/nix/store/cccccccccccccccccccccccccccccccc-c-1",
+                NULL };
+  cleanup_free char *eroot = frc_gcroot_dir(&cfg, "envs", "e-noex");
+  cleanup_free char *croot = frc_gcroot_dir(&cfg, "containers", "k-noex");
+  frc_error_t err = NULL;
+  int status;
+  pid_t pid;
+
+  ck_assert_int_eq(frc_gcroot_set(&cfg, "envs", "e-noex", a, &err), 0);
+  ck_assert_int_eq(frc_gcroot_link(&cfg, "k-noex", "e-noex", &err), 0);
+  ck_assert_int_eq(unlink(croot), 0); /* made a directory of links from before, in the child */
+  pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0)
+    _exit(without_exchange(eroot, croot, a, b));
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -511,6 +593,7 @@ main(void)
   tcase_add_test(tc, test_container_root_is_one_link);
   tcase_add_test(tc, test_root_keeps_environment);
   tcase_add_test(tc, test_root_replaced_atomically);
+  tcase_add_test(tc, test_root_replaced_without_exchange);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
