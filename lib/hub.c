@@ -1021,6 +1021,33 @@ resolve_live(struct ctx *c, struct frc_resolved *out, frc_error_t *err)
   return serve(c, fr.live, fr.live, fr.commit, FRC_FROM_HUB, out, err);
 }
 
+/* The deadline passed while other resolutions of this environment held the
+ * lock (their fetches took that long: FloxHub is slow or unreachable, and
+ * each waiter would take its whole deadline in turn): as when this
+ * resolution's own request hits the deadline, the node's copy for a
+ * credential FloxHub accepted before.  Read without the lock: every file
+ * of the cache is replaced whole. */
+static int
+lock_timed_out(struct ctx *c, struct frc_resolved *out, frc_error_t *err)
+{
+  struct live_state ls;
+  bool have_live;
+  unsigned gen;
+  char what[64];
+
+  if (frc_error_get_code(*err) != FRC_ECODE_DEADLINE)
+    return -1;
+  c->now = time(NULL);
+  have_live = read_live(c, &ls);
+  gen = c->ref->generation ? c->ref->generation : have_live ? ls.live : 0;
+  if (c->ref->generation)
+    snprintf(what, sizeof(what), "from the node cache for a credential FloxHub accepted before");
+  else
+    snprintf(what, sizeof(what), "at generation %u, the live generation last seen on this node", gen);
+  return fetch_failed(c, gen, have_live ? ls.live : 0, have_live ? ls.commit : NULL,
+                      gen != 0 && gen_cached(c, gen), auth_age(c), what, out, err);
+}
+
 int
 frc_hub_resolve(const struct frc_resolve_request *req, struct frc_resolved *out, frc_error_t *err)
 {
@@ -1033,8 +1060,10 @@ frc_hub_resolve(const struct frc_resolve_request *req, struct frc_resolved *out,
   frc_envref_format(req->ref, c.label, sizeof(c.label));
   c.deadline_ns = req->deadline_ns ? req->deadline_ns
                                    : frc_now_ns() + req->config->deadline_seconds * 1000000000LL;
-  if (setup_paths(&c, err) < 0 || lock_environment(&c, &lock_fd, err) < 0)
+  if (setup_paths(&c, err) < 0)
     r = -1;
+  else if (lock_environment(&c, &lock_fd, err) < 0)
+    r = lock_timed_out(&c, out, err);
   else
     {
       c.now = time(NULL);

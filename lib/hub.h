@@ -8,7 +8,8 @@
  * capability advertisement, kept as bytes for the next fetch child, which
  * then skips info/refs), single flight (one flock per environment: concurrent
  * resolutions wait for one fetch and then share it, even when the windows
- * below are 0: what it wrote after they asked), freshness and
+ * below are 0: what it wrote after they asked; one that waits past its
+ * deadline falls back as if its own fetch had), freshness and
  * authorisation windows, retries with backoff inside one deadline, the
  * offline fallbacks, and the user-facing messages for every failure; and
  * the seam of privilege separation: cache hits never fork, a fetch forks

@@ -359,6 +359,33 @@ t_echoed_token() {
 	hub_fault '{}'
 }
 
+# The hub slower than the deadline, concurrent resolutions of an environment
+# the node holds for a credential FloxHub accepted before: each starts from
+# the node's copy, also those that waited for the lock until their deadline
+# (the first ones' fetches took it all).
+t_concurrent_offline() {
+	config fresh_seconds=0 auth_window_seconds=0 deadline_seconds=3
+	rm -rf "$STATE"
+	expect_ok acme/hello:1 || return 1
+	expect_ok acme/hello || return 1
+	local live i pids=() refs=()
+	live=$(jqo .generation)
+	hub_fault '{"delay_ms": 10000}'
+	for i in 0 1 2 3 4 5; do
+		refs[i]=acme/hello
+		((i % 2)) || refs[i]=acme/hello:1
+		"$FLOX_RUNC" resolve --json "${refs[i]}" >"$TEST_TMPDIR/co$i.out" 2>"$TEST_TMPDIR/co$i.err" &
+		pids+=($!)
+	done
+	for i in 0 1 2 3 4 5; do
+		wait "${pids[i]}" || diag "${refs[i]} ($i) failed: $(tail -n1 "$TEST_TMPDIR/co$i.err")"
+		assert_eq cache-offline "$(jq -r .source "$TEST_TMPDIR/co$i.out")" "${refs[i]} ($i): the node's copy"
+	done
+	assert_eq 1 "$(jq -r .generation "$TEST_TMPDIR/co0.out")" "pinned"
+	assert_eq "$live" "$(jq -r .generation "$TEST_TMPDIR/co1.out")" "live: the last seen"
+	hub_fault '{}'
+}
+
 t_offline() {
 	config fresh_seconds=0 auth_window_seconds=0
 	rm -rf "$STATE"
@@ -565,6 +592,7 @@ tap_test "faults: 503 retried, truncated, dropped, 500, deadline" t_faults
 tap_test "the hub's capabilities kept: no info/refs, asked again when changed, old or broken" t_kept_capabilities
 tap_test "a stale answer on a kept connection is never read as the next one" t_stale_answer
 tap_test "a token the hub quotes back is never logged" t_echoed_token
+tap_test "concurrent resolutions past the deadline start from the node's copy" t_concurrent_offline
 tap_test "offline: pinned verified, unpinned last live, else fail" t_offline
 tap_test "8 concurrent resolutions make one fetch" t_concurrent
 tap_test "20 concurrent resolutions asking FloxHub every time make the requests of one" t_concurrent_asking
