@@ -293,15 +293,16 @@ secret_run(const char *msg, size_t left, const char *secret)
  * request back (an error page echoing its headers), and the messages of the
  * conversation are logged.  Every run of TOKEN_RUN_MIN or more characters
  * of the token, of its basic-auth header or of the token as a message
- * quotes it becomes "***": a quote cut short is masked too. */
-static void
+ * quotes it becomes "***": a quote cut short is masked too.  True when
+ * something was. */
+static bool
 mask_token(const struct ctx *c, char *msg)
 {
   const char *token = c->req->token;
   char *secrets[3];
   size_t len, out = 0;
   if (token == NULL || strlen(token) < TOKEN_RUN_MIN || msg == NULL)
-    return;
+    return false;
   secrets[0] = xstrdup(token);
   secrets[1] = basic_auth_of(token);
   secrets[2] = escape_for_message(token, strlen(token), strlen(token));
@@ -329,6 +330,18 @@ mask_token(const struct ctx *c, char *msg)
       explicit_bzero(secrets[k], strlen(secrets[k]));
       free(secrets[k]);
     }
+  return out != len;
+}
+
+/* Whether the server's capability advertisement quotes the token: then it
+ * is not kept on the node. */
+static bool
+quotes_token(const struct ctx *c, const char *adv, size_t len)
+{
+  cleanup_free char *copy = xstrndup(adv, len); /* a v2 one holds no NUL */
+  bool r = mask_token(c, copy);
+  explicit_bzero(copy, strlen(copy));
+  return r;
 }
 
 /* A warning of the network conversation: logged by the parent (the child
@@ -690,12 +703,18 @@ child_fetch(void *data, int out)
       frc_error_release(&err);
     }
   frc_frames_put_u32(&f, 'R', c->requests);
-  /* Asked now: the advertisement to keep, or none (v0, too large); a
-   * redirected discovery says where one owner went, nothing of the hub's
-   * capabilities: what is kept stays. */
+  /* Asked now: the advertisement to keep, or none (v0, too large, quoting
+   * the token); a redirected discovery says where one owner went, nothing
+   * of the hub's capabilities: what is kept stays. */
   if (c->remote_open && c->remote.discovered && !c->remote.assumed && !c->remote.redirected)
-    frc_frames_put(&f, 'D', c->remote.advertisement ? c->remote.advertisement : "",
-                   c->remote.advertisement_len);
+    {
+      const char *adv = c->remote.advertisement;
+      size_t len = c->remote.advertisement_len;
+      if (adv == NULL || quotes_token(c, adv, len))
+        frc_frames_put(&f, 'D', "", 0);
+      else
+        frc_frames_put(&f, 'D', adv, len);
+    }
   if (c->remote_open)
     frc_git_remote_release(&c->remote); /* wipes its copy of the token */
   if (c->req->token)

@@ -445,6 +445,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send_simple(404, "no such owner: %s\n" % owner)
             return
 
+        self.request_token = token  # for the echo_auth knob
         self._backend(owner, rest, query, body, user, faults)
 
     # -- the CGI -------------------------------------------------------------
@@ -547,8 +548,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         truncate = int(faults.get("truncate_after", -1)) if faults else -1
         head_only = self.command == "HEAD"
         hidden = (faults or {}).get("hide_caps") or []
-        if hidden and self.command == "GET" and truncate < 0:
+        echo = (faults or {}).get("echo_auth") and self.request_token
+        if (hidden or echo) and self.command == "GET" and truncate < 0:
             data = strip_caps(out.read(), [c.encode() for c in hidden])
+            if echo and data.startswith(b"000eversion 2\n") and data.endswith(b"0000"):
+                line = b"x-echo=%s\n" % self.request_token.encode()
+                data = data[:-4] + b"%04x" % (len(line) + 4) + line + b"0000"
             self.send_response(status, reason)
             for k, v in headers:
                 if k.lower() != "content-length":

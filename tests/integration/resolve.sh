@@ -356,7 +356,16 @@ t_echoed_token() {
 	assert_rc 1 "a hub failing for good, with a JWT"
 	assert_not_contains "$CAP_ERR" "${b64:8:24}" "no part of the basic-auth header"
 	assert_not_contains "$CAP_ERR" "${jwt:0:24}" "no part of the JWT"
+	# a capability advertisement quoting it is not kept on the node
+	rm -rf "$STATE"
+	hub_fault '{"echo_auth": true}'
+	expect_ok secretcorp/tools --token-file "$TEST_TMPDIR/token" || return 1
+	assert_eq hub "$(jqo .source)" "resolved"
+	assert_empty "$(grep -rl -e "$SECRET" "$STATE" || true)" "files under state_dir holding the token"
 	hub_fault '{}'
+	rm -rf "$STATE"
+	expect_ok secretcorp/tools --token-file "$TEST_TMPDIR/token" || return 1
+	[[ -f $(echo "$STATE"/hub/*/capabilities) ]] || { diag "a plain advertisement was not kept"; return 1; }
 }
 
 # The hub slower than the deadline, concurrent resolutions of an environment
