@@ -16,6 +16,7 @@
 
 #include "envbuild.h"
 #include "json.h"
+#include "linkpool.h"
 #include "lockfile.h"
 #include "util.h"
 
@@ -74,6 +75,7 @@ struct build
   const struct frc_envbuild_input *in;
   size_t max_depth, max_entries, max_dir_entries;
   int store_fd; /* <store_root>/nix/store */
+  int pool_fd; /* in->link_pool, -1: none */
   char *store_phys;
   struct node *root;
   struct node **buckets;
@@ -197,6 +199,8 @@ build_release(struct build *b)
   free(b->hook);
   if (b->store_fd >= 0)
     close(b->store_fd);
+  if (b->pool_fd >= 0)
+    close(b->pool_fd);
 }
 
 /* ---- messages ---- */
@@ -939,6 +943,19 @@ seal(int fd, mode_t mode)
   return fchmod(fd, mode) < 0 || futimens(fd, one_second) < 0 ? -1 : 0;
 }
 
+/* A symlink of the tree, its time 1: from the node's pool when there is
+ * one (lib/linkpool.h). */
+static int
+make_link(struct build *b, int dfd, const char *target, const char *name)
+{
+  bool shared;
+  if (frc_linkpool_symlink(b->pool_fd, target, dfd, name, one_second, &shared) < 0)
+    return -1;
+  b->st.links++;
+  b->st.shared += shared;
+  return 0;
+}
+
 static int
 materialize(struct build *b, struct node *dir, int dfd, const char *rel, frc_error_t *err)
 {
@@ -955,11 +972,8 @@ materialize(struct build *b, struct node *dir, int dfd, const char *rel, frc_err
             cleanup_free char *path = rel[0] ? xasprintf("%s/%s", rel, k->name) : xstrdup(k->name);
             if (k->src_dir && !k->impure && !b->in->expand_all)
               {
-                if (symlinkat(k->src_dir, dfd, k->name) < 0)
+                if (make_link(b, dfd, k->src_dir, k->name) < 0)
                   return write_error(err, errno, "create the symlink", rel, k->name);
-                if (utimensat(dfd, k->name, one_second, AT_SYMLINK_NOFOLLOW) < 0)
-                  return write_error(err, errno, "set the time of", rel, k->name);
-                b->st.links++;
                 break;
               }
             if (mkdirat(dfd, k->name, 0755) < 0)
@@ -975,11 +989,8 @@ materialize(struct build *b, struct node *dir, int dfd, const char *rel, frc_err
             break;
           }
         case K_LINK:
-          if (symlinkat(k->target, dfd, k->name) < 0)
+          if (make_link(b, dfd, k->target, k->name) < 0)
             return write_error(err, errno, "create the symlink", rel, k->name);
-          if (utimensat(dfd, k->name, one_second, AT_SYMLINK_NOFOLLOW) < 0)
-            return write_error(err, errno, "set the time of", rel, k->name);
-          b->st.links++;
           break;
         case K_FILE:
           fd = openat(dfd, k->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
@@ -1063,7 +1074,7 @@ int
 frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
              struct frc_envbuild_stats *stats, frc_error_t *err)
 {
-  struct build b = { .in = in, .store_fd = -1 };
+  struct build b = { .in = in, .store_fd = -1, .pool_fd = -1 };
   const struct frc_envbuild_limits *lim = in->limits;
   cleanup_close int out_fd = -1;
   int rc = -1;
@@ -1101,6 +1112,10 @@ frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
                       m);
       goto out;
     }
+  /* The pool only saves disk: without it (none yet, cannot be opened)
+   * every symlink is the tree's own. */
+  if (in->link_pool)
+    b.pool_fd = open(in->link_pool, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (build_tree(&b, err) < 0 || materialize(&b, b.root, out_fd, "", err) < 0)
     goto out;
   if (seal(out_fd, 0555) < 0)

@@ -5,7 +5,8 @@
  * to the logical store paths (/nix/store/..., never the node's physical
  * <store_root> prefix) of every package output, packages merged by priority,
  * plus the activation files (activate.d/envrc, activate.d/hook-on-activate,
- * activate.d/vars.json, manifest.lock).  Store contents are hostile input:
+ * activate.d/vars.json, manifest.lock), its symlinks shared with other trees
+ * through the node's pool (lib/linkpool.h).  Store contents are hostile input:
  * symlinks are resolved only inside <store_root>/nix/store and the walk is
  * bounded.  Realising the store paths, choosing what to link (lib/lockfile.h,
  * lib/propagate.h: a dev environment is its run packages plus their
@@ -70,12 +71,17 @@ struct frc_envbuild_input
    * one symlink to it, as Nix's buildEnv does; true: always real
    * directories (tests of the merge, debugging). */
   bool expand_all;
+  /* The node's pool of symlinks (lib/linkpool.h), an existing directory on
+   * the file system of out_dir; NULL (or not openable): every symlink is
+   * the tree's own. */
+  const char *link_pool;
 };
 
 struct frc_envbuild_stats
 {
   size_t dirs; /* directories created, out_dir itself not counted */
   size_t links; /* symlinks created */
+  size_t shared; /* of those, hard links of the pool's symlinks */
   size_t files; /* activation files written */
   size_t shadowed; /* entries not linked: a higher-precedence or identical one won */
   size_t skipped; /* entries buildEnv ignores, and propagated paths that are not directories */
@@ -109,6 +115,10 @@ struct frc_envbuild_stats
  * activate.d/vars.json ({"NAME":"value",...} in manifest order) and
  * activate.d/hook-on-activate (when there is a hook: the text outdented by
  * frc_outdent_text).
+ *
+ * With in->link_pool, a symlink is a hard link of the pool's symlink with the
+ * same target when the pool has one, else a new one then added to the pool:
+ * the same tree, one inode per target on the node (lib/linkpool.h).
  *
  * On success every directory (out_dir included) is 0555, every file 0444 and
  * every timestamp 1 (as in the Nix store); entries are created in sorted

@@ -15,6 +15,7 @@
 #include "http.h"
 #include "propagate.h"
 #include "json.h"
+#include "linkpool.h"
 #include "mounts.h"
 #include "store.h"
 #include "util.h"
@@ -476,6 +477,7 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   cleanup_free char *tmp = xasprintf("%s/%s.%d", tmp_parent, env->key, (int) getpid());
   cleanup_free char *envs_dir = frc_store_physical(c, FRC_ENVS_DIR);
   cleanup_free char *final = xasprintf("%s/%s", envs_dir, env->key);
+  cleanup_free char *pool = frc_store_physical(c, FRC_LINKPOOL_DIR);
   struct frc_envbuild_input in = { 0 };
   size_t nout = 0;
   cleanup_free char *bash_pkg = NULL;
@@ -525,6 +527,11 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
 
   if (frc_mkdir_p(tmp_parent, 0755, err) < 0 || frc_mkdir_p(envs_dir, 0755, err) < 0)
     return -1;
+  /* The symlinks the trees share (lib/linkpool.h), beside them; without
+   * it the tree's symlinks are all its own. */
+  if (mkdir(pool, 0700) < 0 && errno != EEXIST)
+    frc_log(req->log, FRC_LOG_DEBUG, "flox-runc: no shared symlinks: cannot create `%s`: %s",
+            pool, strerror(errno));
   frc_dir_spread(tmp_parent);
   remove_crashed_builds(tmp_parent, env->key);
   /* The tree is built at tmp and moved into place by one rename. */
@@ -540,6 +547,7 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   in.hook = l->hook_on_activate;
   in.lockfile = req->lockfile;
   in.lockfile_len = req->lockfile_len;
+  in.link_pool = pool;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: building the %s environment %s", frc_mode_name(req->mode),
           req->name);
   /* The view first, then the tree: each reaches the disk whole (a syncfs

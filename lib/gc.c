@@ -11,6 +11,7 @@
 #include "environment.h"
 #include "container.h"
 #include "gc.h"
+#include "linkpool.h"
 #include "mounts.h"
 #include "record.h"
 #include "store.h"
@@ -235,6 +236,28 @@ remove_environment(const struct frc_gc_opts *o, struct frc_gc_stats *st, frc_err
     failed(o, st, err, &fe);
 }
 
+/* The pool's symlinks no tree uses any more (lib/linkpool.h): after the
+ * trees, so that those of the environments just removed go too.  One line
+ * for all of them. */
+static void
+gc_link_pool(const struct frc_gc_opts *o, struct frc_gc_stats *st, frc_error_t *err)
+{
+  cleanup_free char *pool = frc_store_physical(o->config, FRC_LINKPOOL_DIR);
+  frc_error_t fe = NULL;
+  size_t n = 0;
+  int rc = frc_linkpool_sweep(pool, o->dry_run, &n, &fe);
+
+  st->shared_links += (unsigned) n;
+  if (n > 0)
+    {
+      cleanup_free char *what = xasprintf("%zu shared symlink%s no environment uses", n,
+                                          n == 1 ? "" : "s");
+      report(o, what, pool);
+    }
+  if (rc < 0)
+    failed(o, st, err, &fe);
+}
+
 /* Pass 3: environments no container record or container root uses,
  * unused for max_age; then leftovers of interrupted builds. */
 static int
@@ -287,6 +310,7 @@ gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_sta
       unlink(lock);
     }
   sweep(o, st, err, &leftovers);
+  gc_link_pool(o, st, err);
   return 0;
 }
 

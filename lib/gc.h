@@ -8,6 +8,7 @@
  * views, Nix databases and records: the node's Nix GC then frees the
  * paths);
  * the FLOX_ENV_CACHE directories of deleted pod sandboxes and containers;
+ * the symlinks of the node's pool that no tree uses (lib/linkpool.h);
  * leftovers of interrupted builds, and temporary files of interrupted
  * writes (".<name>.XXXXXX" of write_file_atomic).  Anything younger than a
  * grace period is left alone, so a create in flight is never disturbed.
@@ -39,6 +40,7 @@ struct frc_gc_opts
 struct frc_gc_stats
 {
   unsigned containers, overlays, container_roots, environments, leftovers, env_caches, failures;
+  unsigned shared_links; /* symlinks of the pool no tree uses (lib/linkpool.h) */
 };
 
 int frc_gc_run(const struct frc_gc_opts *o, struct frc_gc_stats *stats, frc_error_t *err);

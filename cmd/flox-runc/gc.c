@@ -54,9 +54,9 @@ frc_cmd_gc(struct frc_ctx *ctx, frc_error_t *err)
   /* One failure does not stop the rest: the summary is printed either way. */
   rc = frc_gc_run(&o, &st, err);
   printf("%s%u container records, %u overlays, %u container roots, %u environments, %u leftovers, "
-         "%u env caches\n",
+         "%u env caches, %u shared symlinks\n",
          dry ? "would remove " : "removed ", st.containers, st.overlays, st.container_roots,
-         st.environments, st.leftovers, st.env_caches);
+         st.environments, st.leftovers, st.env_caches, st.shared_links);
   if (fflush(stdout) != 0 && rc == 0)
     return frc_error(err, "cannot write to stdout");
   return rc;

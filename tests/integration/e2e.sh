@@ -957,6 +957,50 @@ t_gc_many() {
 	done
 }
 
+# 7c: the trees' shared symlinks (lib/linkpool.h): a second environment's
+# symlink to a target the first has is the first's inode; gc of one
+# environment frees the pool entries only it used and leaves the other's
+# tree whole; evicting both empties the pool.
+t_link_pool() {
+	local st=$TEST_TMPDIR/s7c cfg=$TEST_TMPDIR/config7c.json
+	local store=$st/store state=$st/state envs pool k1 k2 before old n
+	write_config "$cfg" "$store" "$state" "$(nixcache_url main)"
+	export FLOX_RUNC_CONFIG=$cfg
+	envs=$store/nix/var/flox-runc/envs pool=$store/nix/var/flox-runc/links
+	capture fr prefetch acme/tools # busybox hello devtool
+	assert_rc 0 "prefetch acme/tools"
+	k1=$(ls "$envs")
+	capture fr prefetch acme/hooked # busybox hello
+	assert_rc 0 "prefetch acme/hooked"
+	k2=$(find "$envs" -mindepth 1 -maxdepth 1 ! -name "$k1" -printf '%f\n')
+	[[ -n "$k1" && -n "$k2" ]] || { diag "FAIL: two environments expected in $envs"; return 1; }
+	[[ -L "$envs/$k1/bin/hello" ]] || { diag "FAIL: bin/hello is not a symlink in the tree"; return 1; }
+	assert_eq "$(readlink "$envs/$k1/bin/hello")" "$(readlink "$envs/$k2/bin/hello")" "one target"
+	assert_eq "$(stat -c %i "$envs/$k1/bin/hello")" "$(stat -c %i "$envs/$k2/bin/hello")" "the second tree's bin/hello is the first's inode"
+	assert_eq 3 "$(stat -c %h "$envs/$k2/bin/hello")" "links: two trees and the pool"
+	assert_eq "" "$(find "$envs/$k2" -type l -links 1)" "every symlink of the second tree is in the pool"
+	[[ "$(stat -c %a "$pool")" == 700 ]] || { diag "FAIL: the pool is not mode 0700"; return 1; }
+
+	# gc evicts acme/tools only (acme/hooked used recently)
+	before=$(cd "$envs/$k2" && find . -printf '%p %y %l\n' | LC_ALL=C sort)
+	old=$(date -d '-2 hours' '+%Y-%m-%d %H:%M:%S')
+	touch -d "$old" "$state/envs/$k1.json"
+	n=$(find "$pool" -type l -links 2 | wc -l) # entries of one tree only (devtool's: acme/tools's)
+	capture fr gc --max-age 3600
+	assert_rc 0 "flox-runc gc --max-age 3600"
+	assert_match "$CAP_OUT" 'removed .* 1 environments, .* [1-9][0-9]* shared symlinks' "gc evicted acme/tools and freed its own shared symlinks"
+	[[ ! -e "$envs/$k1" ]] || { diag "FAIL: acme/tools's tree is still there"; return 1; }
+	assert_eq "" "$(find "$pool" -links 1)" "pool entries no tree uses"
+	assert_eq "$before" "$(cd "$envs/$k2" && find . -printf '%p %y %l\n' | LC_ALL=C sort)" "acme/hooked's tree is whole after gc"
+	assert_eq 2 "$(stat -c %h "$envs/$k2/bin/hello")" "bin/hello: the tree and the pool"
+	((n > 0)) || { diag "FAIL: no pool entry was used by one tree only"; return 1; }
+
+	capture fr gc --max-age 0
+	assert_rc 0 "flox-runc gc --max-age 0"
+	assert_eq "" "$(lsfind "$pool" -mindepth 1)" "the pool is empty once no tree is left"
+	export FLOX_RUNC_CONFIG=$CFG
+}
+
 # -------------------------------------------------------- 8. concurrency
 
 t_concurrent() {
@@ -1199,7 +1243,7 @@ while True: s.accept()[0].close()' "$sock" &
 	touch "$STORE$HELLO/bin/node-probe" || { diag "FAIL: the nested mount is not writable on the node"; return 1; }
 
 	flox_bundle "$b" busybox acme/hello sh -c "echo FLOX_ENV=\$FLOX_ENV; echo NIX=\$(ls -A /nix); echo VAR=\$(ls -A /nix/var);
-		echo ENVS=\$(ls -A /nix/var/flox-runc/envs); ls -A /nix/store | sed 's/^/S /';
+		echo FRC=\$(ls -A /nix/var/flox-runc); echo ENVS=\$(ls -A /nix/var/flox-runc/envs); ls -A /nix/store | sed 's/^/S /';
 		test -e /nix/var/nix && echo HAS-VAR-NIX; test -e $devtool && echo HAS-DEVTOOL;
 		/bin/uconnect /nix/var/nix/daemon-socket/socket;
 		touch $HELLO/bin/pod-probe && echo NESTED-WRITABLE; ls $HELLO/bin | sed 's/^/B /'; hello"
@@ -1212,6 +1256,8 @@ while True: s.accept()[0].close()' "$sock" &
 	own=${fe##*/}
 	assert_eq "store var" "$(env_value NIX "$out")" "/nix holds store and var only"
 	assert_eq "flox-runc" "$(env_value VAR "$out")" "/nix/var holds flox-runc only"
+	assert_eq "envs" "$(env_value FRC "$out")" "/nix/var/flox-runc holds envs only (no shared symlinks, no builds)"
+	[[ -d "$STORE/nix/var/flox-runc/links" ]] || { diag "FAIL: no pool of shared symlinks on the node"; return 1; }
 	assert_eq "$own" "$(env_value ENVS "$out")" "the pod sees its own environment only"
 	assert_ne 1 "$(find "$STORE/nix/var/flox-runc/envs" -mindepth 1 -maxdepth 1 | wc -l)" "other environments are on the node"
 	assert_not_contains "$out" "HAS-VAR-NIX" "/nix/var/nix absent"
@@ -1563,6 +1609,7 @@ t_timed "6a. flox.dev/skip-containers: untouched from its image" t_skip_containe
 t_timed "6b. exec activated into a Flox container, not into a skip-containers-exec one" t_skip_exec
 t_timed "7. GC keeps a running container's closure; delete + gc free everything" t_gc
 t_timed "7b. many packages: one link per container root; a live container keeps all through GC; delete releases" t_gc_many
+t_timed "7c. trees share their symlinks' inodes through the node's pool; gc frees what no tree uses" t_link_pool
 t_timed "8. 8 concurrent creates: one download per NAR, one build" t_concurrent
 t_timed "9. SIGKILL during materialisation: nothing left, the retry succeeds" t_sigkill
 t_timed "9b. SIGKILL while building the tree: the retry removes the half-built one" t_crash_build

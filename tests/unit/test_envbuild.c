@@ -60,7 +60,7 @@ static void
 reset(void)
 {
   cleanup_free char *cmd
-      = xasprintf("cd '%s' && chmod -R u+w . && rm -rf root out out2 l1 l2", tmp);
+      = xasprintf("cd '%s' && chmod -R u+w . && rm -rf root out out2 out3 out4 pool l1 l2 l3 entry", tmp);
   cleanup_free char *store = xasprintf("%s/nix/store", root);
   ck_assert_int_eq(system(cmd), 0);
   mkdirs(store);
@@ -695,6 +695,139 @@ START_TEST(test_deterministic)
 }
 END_TEST
 
+static ino_t
+ino_of(const char *dir, const char *rel, nlink_t *nlink)
+{
+  cleanup_free char *p = xasprintf("%s/%s", dir, rel);
+  struct stat st;
+  ck_assert_msg(lstat(p, &st) == 0 && S_ISLNK(st.st_mode), "%s is not a symlink", p);
+  if (nlink)
+    *nlink = st.st_nlink;
+  return st.st_ino;
+}
+
+/* The listing test_deterministic compares: every entry, kind, mode, target
+ * and time. */
+static char *
+listing(const char *dir, const char *name)
+{
+  cleanup_free char *cmd = xasprintf("cd '%s' && find . -printf '%%p %%y %%m %%l %%T@\\n' | "
+                                     "LC_ALL=C sort > '%s/%s'",
+                                     dir, tmp, name);
+  ck_assert_int_eq(system(cmd), 0);
+  return xasprintf("%s/%s", tmp, name);
+}
+
+/* The node's pool (lib/linkpool.h): a second tree's symlinks with the same
+ * targets are the first's inodes; the trees read exactly as without the
+ * pool; a pool entry that does not hold its target is not used; without a
+ * pool directory every symlink is the tree's own. */
+START_TEST(test_link_pool)
+{
+  cleanup_free char *a = sp("hello-2.12");
+  cleanup_free char *b = sp("jq-1.7");
+  cleanup_free char *c = sp("curl-8.0");
+  cleanup_free char *pool = xasprintf("%s/pool", tmp);
+  cleanup_free char *out2 = xasprintf("%s/out2", tmp);
+  cleanup_free char *out3 = xasprintf("%s/out3", tmp);
+  cleanup_free char *out4 = xasprintf("%s/out4", tmp);
+  cleanup_free char *cmd = NULL;
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL }, *pc[] = { c, NULL };
+  struct frc_envbuild_pkg p1[] = { { "hello", 5, pa, false }, { "jq", 5, pb, false } };
+  struct frc_envbuild_pkg p2[] = { { "hello", 5, pa, false }, { "curl", 5, pc, false } };
+  struct frc_envbuild_input in1 = input(p1, 2), in2 = input(p2, 2);
+  struct frc_envbuild_stats st;
+  frc_error_t err = NULL;
+  nlink_t nl;
+
+  in1.expand_all = in2.expand_all = false;
+  put(a, "bin/hello", NULL);
+  put(a, "share/man/man1/hello.1", NULL);
+  put(a, "share/doc/hello/README", NULL);
+  put(b, "bin/jq", NULL);
+  put(b, "share/man/man1/jq.1", NULL);
+  put(c, "bin/curl", NULL);
+  put(c, "share/man/man1/curl.1", NULL);
+  put(c, "lib/libcurl.so", NULL);
+  mkdirs(pool);
+  in1.link_pool = in2.link_pool = pool;
+
+  ck_assert_msg(build(&in1, &st, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_uint_eq(st.links, 5); /* bin/{hello,jq} share/man/man1/{hello,jq}.1 share/doc */
+  ck_assert_uint_eq(st.shared, 0);
+  ino_of(out, "bin/hello", &nl);
+  ck_assert_uint_eq(nl, 2); /* the tree's and the pool's */
+
+  mkdirs(out2);
+  ck_assert_msg(frc_envbuild(&in2, out2, &st, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_uint_eq(st.links, 6); /* + lib, the one package's directory */
+  ck_assert_uint_eq(st.shared, 3); /* hello's: bin/hello, share/man/man1/hello.1, share/doc */
+  ck_assert(ino_of(out, "bin/hello", NULL) == ino_of(out2, "bin/hello", &nl));
+  ck_assert_uint_eq(nl, 3);
+  ck_assert(ino_of(out, "share/doc", NULL) == ino_of(out2, "share/doc", NULL));
+  ck_assert(ino_of(out, "share/man/man1/hello.1", NULL)
+            == ino_of(out2, "share/man/man1/hello.1", NULL));
+  ino_of(out2, "bin/curl", &nl);
+  ck_assert_uint_eq(nl, 2);
+
+  /* the same tree as without the pool, entry for entry */
+  in2.link_pool = NULL;
+  mkdirs(out3);
+  ck_assert_int_eq(frc_envbuild(&in2, out3, &st, &err), 0);
+  ck_assert_uint_eq(st.shared, 0);
+  {
+    cleanup_free char *l2 = listing(out2, "l2");
+    cleanup_free char *l3 = listing(out3, "l3");
+    cmd = xasprintf("cmp -s '%s' '%s' && ! grep -v ' 1.0000000000$' '%s'", l2, l3, l2);
+    ck_assert_int_eq(system(cmd), 0);
+  }
+
+  /* a pool entry holding another target is not used */
+  {
+    cleanup_free char *hello = xasprintf("%s/bin/hello", a);
+    cleanup_free char *jq = xasprintf("%s/bin/jq", b);
+    cleanup_free char *entry = NULL;
+    /* the pool's entry of bin/hello is the one linked as out/bin/hello */
+    cmd = xasprintf("find '%s' -samefile '%s/bin/hello' | grep -F '%s/' > '%s/entry'", pool, out,
+                    pool, tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    entry = xasprintf("%s/entry", tmp);
+    {
+      char *text = NULL;
+      ck_assert_int_eq(read_file_bounded(entry, 4096, &text, NULL, &err), 0);
+      *strchr(text, '\n') = '\0';
+      free(entry);
+      entry = text;
+    }
+    ck_assert_int_eq(unlink(entry), 0);
+    ck_assert_int_eq(symlink(jq, entry), 0);
+    in2.link_pool = pool;
+    mkdirs(out4);
+    ck_assert_msg(frc_envbuild(&in2, out4, &st, &err) == 0, "%s", err ? err->msg : "");
+    ck_assert_uint_eq(st.shared, 5); /* all of out2's but bin/hello, made anew */
+    {
+      cleanup_free char *p = xasprintf("%s/bin/hello", out4);
+      char buf[PATH_MAX];
+      ssize_t n = readlink(p, buf, sizeof(buf) - 1);
+      ck_assert_int_gt(n, 0);
+      buf[n] = '\0';
+      ck_assert_str_eq(buf, hello);
+    }
+    ino_of(out4, "bin/hello", &nl);
+    ck_assert_uint_eq(nl, 1);
+  }
+
+  /* no pool directory: all the tree's own */
+  cmd = xasprintf("rm -rf '%s' '%s'", pool, out3);
+  ck_assert_int_eq(system(cmd), 0);
+  mkdirs(out3);
+  ck_assert_int_eq(frc_envbuild(&in2, out3, &st, &err), 0);
+  ck_assert_uint_eq(st.shared, 0);
+  ino_of(out3, "bin/hello", &nl);
+  ck_assert_uint_eq(nl, 1);
+}
+END_TEST
+
 /* buildenv/buildenvLib/tests/testData/outdentText: each input and output. */
 START_TEST(test_outdent)
 {
@@ -918,6 +1051,7 @@ main(void)
   tcase_add_test(tc, test_bounds);
   tcase_add_test(tc, test_missing_and_invalid);
   tcase_add_test(tc, test_deterministic);
+  tcase_add_test(tc, test_link_pool);
   tcase_add_test(tc, test_propagate);
   tcase_add_test(tc, test_store_path_order);
   tcase_add_test(tc, test_propagated_collision);

@@ -13,8 +13,10 @@
  * Replacing either root never leaves it missing or partly built: a reader
  * racing the replacements always finds every link, and where renameat2
  * has no RENAME_EXCHANGE (a seccomp filter says EINVAL) they are replaced
- * all the same. */
+ * all the same.  The node's pool of tree symlinks loses the entries no tree
+ * uses, and a tree kept is whole. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -32,8 +34,10 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "envbuild.h"
 #include "envcache.h"
 #include "gc.h"
+#include "linkpool.h"
 #include "record.h"
 #include "store.h"
 #include "testdir.h"
@@ -580,6 +584,156 @@ START_TEST(test_root_replaced_without_exchange)
 }
 END_TEST
 
+/* A store path of store_root with files bin/<name> and share/<shared>
+ * (the latter also in other packages). */
+static char *
+package(const char *hash_char, const char *name)
+{
+  char *sp = xasprintf("/nix/store/%.32s-%s", hash_char, name);
+  const char *files[] = { "bin/", "share/man/man1/", "share/doc/" };
+  for (size_t i = 0; i < 3; i++)
+    {
+      cleanup_free char *f = xasprintf("%s%s/%s%s", cfg.store_root, sp, files[i], name);
+      put(f, name, 0);
+    }
+  return sp;
+}
+
+/* An environment's tree built by lib/envbuild.c with the node's pool, its
+ * record last used `seconds` ago. */
+static void
+built_environment(const char *key, char *const *paths, size_t n, long seconds)
+{
+  struct frc_envbuild_pkg pkgs[8];
+  cleanup_free char *tree = env_tree(key);
+  cleanup_free char *rec = env_record(key);
+  cleanup_free char *pool = frc_store_physical(&cfg, FRC_LINKPOOL_DIR);
+  struct frc_envbuild_input in = { .store_root = cfg.store_root, .mode = FRC_ENVBUILD_RUN,
+                                   .pkgs = pkgs, .npkgs = n, .lockfile = "{}",
+                                   .lockfile_len = 2, .link_pool = pool };
+  char *const *one[8];
+  char *v[8][2];
+  frc_error_t err = NULL;
+
+  ck_assert(n <= 8);
+  for (size_t i = 0; i < n; i++)
+    {
+      v[i][0] = paths[i];
+      v[i][1] = NULL;
+      one[i] = v[i];
+      pkgs[i] = (struct frc_envbuild_pkg) { .label = paths[i] + 44, .priority = 5,
+                                            .store_paths = one[i] };
+    }
+  ck_assert_int_eq(frc_mkdir_p(pool, 0700, &err), 0);
+  ck_assert_int_eq(frc_mkdir_p(tree, 0755, &err), 0);
+  ck_assert_msg(frc_envbuild(&in, tree, NULL, &err) == 0, "%s", err ? err->msg : "");
+  put(rec, "{}", seconds);
+  ck_assert_int_eq(frc_gcroot_set(&cfg, "envs", key, paths, &err), 0);
+}
+
+/* Every entry of dir with its target, in order (the tree as a program
+ * reads it). */
+static char *
+tree_listing(const char *tree)
+{
+  cleanup_free char *cmd = xasprintf("cd '%s' && find . -printf '%%p %%y %%l\\n' | LC_ALL=C sort",
+                                     tree);
+  FILE *f = popen(cmd, "r");
+  char *text = xmalloc0(1 << 16);
+  size_t n;
+  ck_assert_ptr_nonnull(f);
+  n = fread(text, 1, (1 << 16) - 1, f);
+  text[n] = '\0';
+  ck_assert_int_eq(pclose(f), 0);
+  return text;
+}
+
+static size_t
+pool_entries(void)
+{
+  cleanup_free char *pool = frc_store_physical(&cfg, FRC_LINKPOOL_DIR);
+  cleanup_dir DIR *d = opendir(pool);
+  struct dirent *e;
+  size_t n = 0;
+  ck_assert_ptr_nonnull(d);
+  while ((e = readdir(d)) != NULL)
+    n += e->d_name[0] != '.';
+  return n;
+}
+
+/* The node's pool of tree symlinks (lib/linkpool.h): gc removes the entries
+ * of the environments it evicts that no other tree uses, and any other
+ * entry no tree uses; the entries a kept tree uses stay, and that tree is
+ * whole afterwards. */
+START_TEST(test_link_pool)
+{
+  frc_error_t err = NULL;
+  struct frc_gc_stats st;
+  struct frc_gc_opts o = { .config = &cfg, .runtime = &rt, .max_age_seconds = MAX_AGE };
+  cleanup_free char *a = package("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "shared");
+  cleanup_free char *b = package("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "old");
+  cleanup_free char *c = package("cccccccccccccccccccccccccccccccc", "kept");
+  char *old_paths[] = { a, b, NULL }, *kept_paths[] = { a, c, NULL };
+  cleanup_free char *kept_tree = env_tree("e-kept");
+  cleanup_free char *old_tree = env_tree("e-old");
+  cleanup_free char *pool = frc_store_physical(&cfg, FRC_LINKPOOL_DIR);
+  cleanup_free char *stray = xasprintf("%s/%064d", pool, 0);
+  cleanup_free char *before = NULL, *after = NULL;
+  struct stat sst;
+
+  node();
+  built_environment("e-old", old_paths, 2, 2 * MAX_AGE); /* evicted */
+  built_environment("e-kept", kept_paths, 2, 0);
+  /* each tree: bin/ share/man/man1/ share/doc/ of two packages: 6 links;
+   * the shared package's 3 are one entry each */
+  ck_assert_uint_eq(pool_entries(), 9);
+  ck_assert_int_eq(symlink("/nix/store/gone", stray), 0); /* in no tree */
+  before = tree_listing(kept_tree);
+
+  o.dry_run = true;
+  ck_assert_msg(frc_gc_run(&o, &st, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_uint_eq(st.environments, 1);
+  ck_assert_uint_eq(st.shared_links, 1); /* the stray: e-old is still there */
+  ck_assert_uint_eq(pool_entries(), 10);
+
+  o.dry_run = false;
+  ck_assert_msg(frc_gc_run(&o, &st, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_uint_eq(st.environments, 1);
+  ck_assert_uint_eq(st.shared_links, 4); /* e-old's own 3 and the stray */
+  ck_assert_uint_eq(st.failures, 0);
+  ck_assert(!exists(old_tree) && !exists(stray));
+  ck_assert_uint_eq(pool_entries(), 6);
+  after = tree_listing(kept_tree);
+  ck_assert_str_eq(before, after);
+  {
+    cleanup_free char *hello = xasprintf("%s/bin/shared", kept_tree);
+    cleanup_free char *want = xasprintf("%s/bin/shared", a);
+    char target[256];
+    ssize_t n = readlink(hello, target, sizeof(target) - 1);
+    ck_assert_int_gt(n, 0);
+    target[n] = '\0';
+    ck_assert_str_eq(target, want); /* in the store: the file itself */
+    ck_assert_int_eq(lstat(hello, &sst), 0);
+    ck_assert_uint_eq(sst.st_nlink, 2); /* the tree's and the pool's */
+  }
+
+  /* nothing more; a tree built now shares the entries left */
+  ck_assert_int_eq(frc_gc_run(&o, &st, &err), 0);
+  ck_assert_uint_eq(st.shared_links, 0);
+  built_environment("e-again", old_paths, 2, 0);
+  ck_assert_uint_eq(pool_entries(), 9);
+  {
+    cleanup_free char *t = env_tree("e-again");
+    cleanup_free char *p1 = xasprintf("%s/bin/shared", t);
+    cleanup_free char *p2 = xasprintf("%s/bin/shared", kept_tree);
+    struct stat s1, s2;
+    ck_assert_int_eq(lstat(p1, &s1), 0);
+    ck_assert_int_eq(lstat(p2, &s2), 0);
+    ck_assert(s1.st_ino == s2.st_ino);
+  }
+}
+END_TEST
+
 int
 main(void)
 {
@@ -594,6 +748,7 @@ main(void)
   tcase_add_test(tc, test_root_keeps_environment);
   tcase_add_test(tc, test_root_replaced_atomically);
   tcase_add_test(tc, test_root_replaced_without_exchange);
+  tcase_add_test(tc, test_link_pool);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,95 @@
+/* The node's pool of environment-tree symlinks (linkpool.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dl.h"
+#include "linkpool.h"
+#include "util.h"
+
+/* The entry's name: the SHA-256 of the target, in hex. */
+static void
+entry_name(const char *target, char out[65])
+{
+  unsigned char d[32];
+  frc_sha256(target, strlen(target), d, NULL);
+  frc_hex(d, sizeof(d), out);
+}
+
+/* dfd/name is a symlink holding exactly target. */
+static bool
+holds(int dfd, const char *name, const char *target, size_t len)
+{
+  char buf[PATH_MAX];
+  ssize_t n = len < sizeof(buf) ? readlinkat(dfd, name, buf, sizeof(buf)) : -1;
+  return n >= 0 && (size_t) n == len && memcmp(buf, target, len) == 0;
+}
+
+int
+frc_linkpool_symlink(int pool_fd, const char *target, int dfd, const char *name,
+                     const struct timespec times[2], bool *shared)
+{
+  char entry[65];
+  size_t len = strlen(target);
+
+  *shared = false;
+  if (pool_fd >= 0)
+    {
+      entry_name(target, entry);
+      if (linkat(pool_fd, entry, dfd, name, 0) == 0)
+        {
+          if (holds(dfd, name, target, len))
+            {
+              *shared = true;
+              return 0;
+            }
+          /* Not what its name promises (the pool is root's only: a damaged
+           * disk, a hand edit): this tree gets its own symlink. */
+          if (unlinkat(dfd, name, 0) < 0)
+            return -1;
+          pool_fd = -1;
+        }
+      else if (errno != ENOENT)
+        pool_fd = -1; /* EMLINK (the inode's link limit), EXDEV, ...: not pooled */
+    }
+  if (symlinkat(target, dfd, name) < 0 || utimensat(dfd, name, times, AT_SYMLINK_NOFOLLOW) < 0)
+    return -1;
+  /* EEXIST: another build added the same target meanwhile; ENOENT: gc
+   * removed the pool directory.  This tree keeps its own symlink either way. */
+  if (pool_fd >= 0)
+    (void) linkat(dfd, name, pool_fd, entry, 0);
+  return 0;
+}
+
+int
+frc_linkpool_sweep(const char *dir, bool dry_run, size_t *freed, frc_error_t *err)
+{
+  cleanup_dir DIR *d = opendir(dir);
+  struct dirent *e;
+  int rc = 0;
+
+  *freed = 0;
+  if (d == NULL)
+    return errno == ENOENT ? 0 : frc_error_errno(err, errno, "cannot read `%s`", dir);
+  while ((e = readdir(d)) != NULL)
+    {
+      struct stat st;
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+        continue;
+      if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(st.st_mode)
+          || st.st_nlink > 1)
+        continue;
+      if (!dry_run && unlinkat(dirfd(d), e->d_name, 0) < 0)
+        {
+          if (errno != ENOENT && rc == 0)
+            rc = frc_error_errno(err, errno, "cannot remove `%s/%s`", dir, e->d_name);
+          continue;
+        }
+      (*freed)++;
+    }
+  return rc;
+}

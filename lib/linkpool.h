@@ -1,0 +1,47 @@
+/* linkpool.h - the node's pool of environment-tree symlinks.
+ *
+ * Owns: <store_root>/nix/var/flox-runc/links/, which holds one symlink inode
+ * per distinct target, named by the SHA-256 of the target (64 hex digits),
+ * and hard-linked into every environment tree holding a symlink with that
+ * target (linkat of a symlink links the symlink itself).  A target then
+ * costs one inode on the node however many trees use it: on ext4 a symlink
+ * whose target is longer than 60 bytes has a 4 KiB block of its own, and a
+ * tree is thousands of them.  A symlink's target never changes, so a shared
+ * inode reads exactly as a private one.
+ *
+ * The pool is a cache that a tree never depends on: an entry is only ever a
+ * hard link to a whole symlink (made in a tree, its times set, then linked
+ * into the pool); a link taken from the pool is read back and kept only when
+ * it holds the wanted target; any failure on the pool's side gives a
+ * private symlink.  `flox-runc gc` removes the entries no tree uses (link
+ * count 1, frc_linkpool_sweep) without a lock: a build racing it either
+ * linked the entry first (its tree keeps the inode) or finds none and makes
+ * its own.  The pool sits beside the trees (same file system, mode 0700
+ * parent) and is never bound into a container.
+ */
+#ifndef FRC_LINKPOOL_H
+#define FRC_LINKPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "error.h"
+
+#define FRC_LINKPOOL_DIR "/nix/var/flox-runc/links" /* logical, under the store root */
+
+/* Makes dfd/name a symlink to target: a hard link of the pool's entry for
+ * target when pool_fd (the pool directory, -1: none) has one, else a new
+ * symlink whose times are set to times and which is then added to the pool.
+ * 0, with *shared telling which; -1 with errno when the tree's entry cannot
+ * be made (the pool's failures are never errors). */
+int frc_linkpool_symlink(int pool_fd, const char *target, int dfd, const char *name,
+                         const struct timespec times[2], bool *shared);
+
+/* gc: removes (counts only, when dry_run) every entry of the pool directory
+ * dir that no tree uses (a link count of 1; anything but a directory).  A
+ * missing pool is empty.  *freed counts them; -1 with *err naming the first
+ * entry that could not be removed (the others are still tried). */
+int frc_linkpool_sweep(const char *dir, bool dry_run, size_t *freed, frc_error_t *err);
+
+#endif
