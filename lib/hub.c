@@ -240,7 +240,8 @@ hub_unavailable(frc_error_t err)
   return retryable(err) || frc_error_get_code(err) == FRC_ECODE_DEADLINE;
 }
 
-/* A run of this many characters of the token in a message is masked. */
+/* A run of this many characters of the token in a message is masked (of a
+ * shorter token: the whole token). */
 #define TOKEN_RUN_MIN 12
 
 /* base64 of "oauth:<token>": the Authorization header libcurl sends. */
@@ -269,17 +270,19 @@ basic_auth_of(const char *token)
 }
 
 /* The longest run at msg (up to its end) that occurs in secret, when it
- * has at least TOKEN_RUN_MIN characters; else 0. */
+ * has at least TOKEN_RUN_MIN characters (or is all of a shorter secret);
+ * else 0. */
 static size_t
 secret_run(const char *msg, size_t left, const char *secret)
 {
   size_t slen = strlen(secret), best = 0;
+  size_t min = slen < TOKEN_RUN_MIN ? slen : TOKEN_RUN_MIN;
   const char *at = secret;
-  if (left < TOKEN_RUN_MIN)
+  if (min == 0 || left < min)
     return 0;
-  while ((at = memmem(at, slen - (size_t) (at - secret), msg, TOKEN_RUN_MIN)) != NULL)
+  while ((at = memmem(at, slen - (size_t) (at - secret), msg, min)) != NULL)
     {
-      size_t k = TOKEN_RUN_MIN;
+      size_t k = min;
       while (k < left && (size_t) (at - secret) + k < slen && msg[k] == at[k])
         k++;
       if (k > best)
@@ -299,13 +302,14 @@ static bool
 mask_token(const struct ctx *c, char *msg)
 {
   const char *token = c->req->token;
-  char *secrets[3];
+  char *basic, *quoted;
   size_t len, out = 0;
-  if (token == NULL || strlen(token) < TOKEN_RUN_MIN || msg == NULL)
+  bool masked = false;
+  if (token == NULL || token[0] == '\0' || msg == NULL)
     return false;
-  secrets[0] = xstrdup(token);
-  secrets[1] = basic_auth_of(token);
-  secrets[2] = escape_for_message(token, strlen(token), strlen(token));
+  basic = basic_auth_of(token);
+  quoted = escape_for_message(token, strlen(token), strlen(token));
+  const char *secrets[3] = { token, basic, quoted };
   len = strlen(msg);
   for (size_t i = 0; i < len;)
     {
@@ -317,20 +321,21 @@ mask_token(const struct ctx *c, char *msg)
         }
       if (run > 0)
         {
-          memcpy(msg + out, "***", 3); /* run > 3: never ahead of i */
-          out += 3;
+          size_t m = run < 3 ? run : 3; /* never ahead of i */
+          memcpy(msg + out, "***", m);
+          out += m;
           i += run;
+          masked = true;
         }
       else
         msg[out++] = msg[i++];
     }
   msg[out] = '\0';
-  for (size_t k = 0; k < 3; k++)
-    {
-      explicit_bzero(secrets[k], strlen(secrets[k]));
-      free(secrets[k]);
-    }
-  return out != len;
+  explicit_bzero(basic, strlen(basic));
+  explicit_bzero(quoted, strlen(quoted));
+  free(basic);
+  free(quoted);
+  return masked;
 }
 
 /* Whether the server's capability advertisement quotes the token: then it

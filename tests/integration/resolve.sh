@@ -356,6 +356,13 @@ t_echoed_token() {
 	assert_rc 1 "a hub failing for good, with a JWT"
 	assert_not_contains "$CAP_ERR" "${b64:8:24}" "no part of the basic-auth header"
 	assert_not_contains "$CAP_ERR" "${jwt:0:24}" "no part of the JWT"
+	# a short token: masked whole
+	hub_token "s$TEST_ID" secretcorp
+	printf 's%s\n' "$TEST_ID" >"$TEST_TMPDIR/short"
+	resolve secretcorp/tools --token-file "$TEST_TMPDIR/short"
+	assert_rc 1 "a hub failing for good, with a short token"
+	assert_contains "$CAP_ERR" "token ***" "the quoted token masked"
+	assert_not_contains "$CAP_ERR" "s$TEST_ID" "no short token in the error"
 	# a capability advertisement quoting it is not kept on the node
 	rm -rf "$STATE"
 	hub_fault '{"echo_auth": true}'
