@@ -159,12 +159,14 @@ request(struct frc_git_remote *r, const char *method, const char *suffix, const 
 
   o.max_body = max_body;
   r->requests++;
+  r->status = 0;
   if (r->transport)
     rc = r->transport(r->transport_data, &o, method, url, headers, body, body_len, resp, err);
   else
     rc = frc_http_request_on(&r->conn, &o, method, url, headers, body, body_len, resp, err);
   if (rc < 0)
     return drop_connection(r);
+  r->status = resp->status;
   r->bytes_received += resp->len;
   if (resp->status != 200)
     {

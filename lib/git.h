@@ -73,6 +73,8 @@ struct frc_git_remote
   struct frc_odb odb; /* every object fetched so far */
   bool full_fetch_only; /* the server refused wants of blobs by id */
 
+  long status; /* HTTP status of the last answer; 0: none arrived */
+
   /* Counters, for tests and `flox-runc resolve`. */
   unsigned requests; /* HTTP requests made */
   unsigned long long bytes_received; /* response body bytes */

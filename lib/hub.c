@@ -389,15 +389,17 @@ backoff(struct ctx *c, int attempt, frc_error_t err)
 }
 
 /* A request refused by a server that may have changed since its capability
- * advertisement was kept (lib/git.h frc_git_remote_assume), or a 404 where
- * discovery would have followed a redirect (an owner moved; the kept
- * advertisement skips GET info/refs, which redirects): the next attempt
- * asks the server again, at once (once: it is not assumed then). */
+ * advertisement was kept (lib/git.h frc_git_remote_assume), or an HTTP 404
+ * where discovery would have followed a redirect (an owner moved; the kept
+ * advertisement skips GET info/refs, which redirects; a branch that ls-refs
+ * does not name is the server's answer): the next attempt asks the server
+ * again, at once (once: it is not assumed then). */
 static bool
 assumed_stale(struct ctx *c, frc_error_t *err)
 {
   int code = frc_error_get_code(*err);
-  if (!c->remote.assumed || (code != FRC_ECODE_SERVER && code != FRC_ECODE_NOT_FOUND))
+  if (!c->remote.assumed
+      || (code != FRC_ECODE_SERVER && (code != FRC_ECODE_NOT_FOUND || c->remote.status != 404)))
     return false;
   frc_git_remote_rediscover(&c->remote);
   frc_error_release(err);

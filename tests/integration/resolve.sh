@@ -296,6 +296,12 @@ t_kept_capabilities() {
 	rm -rf "$STATE/hub"/*/acme/hello
 	expect_ok acme/hello:1
 	assert_eq 0 "$(hub_requests '"GET"')" "the kept advertisement still used"
+	# a missing environment: the server answered ls-refs, nothing to ask again
+	: >"$HUB_LOG"
+	resolve acme/nope:1
+	assert_rc 1 "a missing environment"
+	assert_contains "$CAP_ERR" "environment acme/nope not found on FloxHub" "names it"
+	assert_eq 1 "$(hub_requests)" "one ls-refs"
 	hub_fault '{}'
 }
 
