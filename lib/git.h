@@ -8,7 +8,8 @@
  * depth 1 in one request as git does (only its trees, then blobs by id, when
  * that is too big and the server supports filters; one full fetch when it
  * refuses wants by id), and reading files and directories of the fetched
- * commit, all over one kept-alive connection.  Capabilities are asked for
+ * commit, all over one kept-alive connection (never used again after a
+ * failed request or a refused answer).  Capabilities are asked for
  * as git's client does and only when offered (docs/design.md, "FloxHub's
  * git protocol").  Every object used comes out of lib/pack's store, so it
  * is verified by SHA-1; every size is bounded.  Error codes: HTTP 401/403
