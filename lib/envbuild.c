@@ -75,7 +75,7 @@ struct build
   const struct frc_envbuild_input *in;
   size_t max_depth, max_entries, max_dir_entries;
   int store_fd; /* <store_root>/nix/store */
-  int pool_fd; /* in->link_pool, -1: none */
+  struct frc_linkpool pool; /* in->link_pool */
   char *store_phys;
   struct node *root;
   struct node **buckets;
@@ -199,8 +199,7 @@ build_release(struct build *b)
   free(b->hook);
   if (b->store_fd >= 0)
     close(b->store_fd);
-  if (b->pool_fd >= 0)
-    close(b->pool_fd);
+  frc_linkpool_close(&b->pool);
 }
 
 /* ---- messages ---- */
@@ -949,7 +948,7 @@ static int
 make_link(struct build *b, int dfd, const char *target, const char *name)
 {
   bool shared;
-  if (frc_linkpool_symlink(b->pool_fd, target, dfd, name, one_second, &shared) < 0)
+  if (frc_linkpool_symlink(&b->pool, target, dfd, name, one_second, &shared) < 0)
     return -1;
   b->st.links++;
   b->st.shared += shared;
@@ -1074,7 +1073,7 @@ int
 frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
              struct frc_envbuild_stats *stats, frc_error_t *err)
 {
-  struct build b = { .in = in, .store_fd = -1, .pool_fd = -1 };
+  struct build b = { .in = in, .store_fd = -1, .pool = { .fd = -1 } };
   const struct frc_envbuild_limits *lim = in->limits;
   cleanup_close int out_fd = -1;
   int rc = -1;
@@ -1114,8 +1113,7 @@ frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
     }
   /* The pool only saves disk: without it (none yet, cannot be opened)
    * every symlink is the tree's own. */
-  if (in->link_pool)
-    b.pool_fd = open(in->link_pool, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  frc_linkpool_open(&b.pool, in->link_pool);
   if (build_tree(&b, err) < 0 || materialize(&b, b.root, out_fd, "", err) < 0)
     goto out;
   if (seal(out_fd, 0555) < 0)

@@ -29,17 +29,51 @@ holds(int dfd, const char *name, const char *target, size_t len)
   return n >= 0 && (size_t) n == len && memcmp(buf, target, len) == 0;
 }
 
+void
+frc_linkpool_open(struct frc_linkpool *p, const char *dir)
+{
+  int fd;
+  DIR *d;
+  struct dirent *e;
+
+  p->fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+  p->empty = true;
+  if (p->fd < 0 || (fd = dup(p->fd)) < 0)
+    return;
+  if ((d = fdopendir(fd)) == NULL)
+    {
+      close(fd);
+      p->empty = false;
+      return;
+    }
+  while (p->empty && (e = readdir(d)) != NULL)
+    p->empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+  closedir(d);
+}
+
+void
+frc_linkpool_close(struct frc_linkpool *p)
+{
+  if (p->fd >= 0)
+    close(p->fd);
+  p->fd = -1;
+}
+
 int
-frc_linkpool_symlink(int pool_fd, const char *target, int dfd, const char *name,
-                     const struct timespec times[2], bool *shared)
+frc_linkpool_symlink(const struct frc_linkpool *p, const char *target, int dfd,
+                     const char *name, const struct timespec times[2], bool *shared)
 {
   char entry[65];
   size_t len = strlen(target);
+  int pool_fd = p->fd;
 
   *shared = false;
   if (pool_fd >= 0)
+    entry_name(target, entry);
+  /* A pool empty when the build began has nothing to look up: a build
+   * alongside adding the same targets only costs sharing (EEXIST below). */
+  if (pool_fd >= 0 && !p->empty)
     {
-      entry_name(target, entry);
       if (linkat(pool_fd, entry, dfd, name, 0) == 0)
         {
           if (holds(dfd, name, target, len))

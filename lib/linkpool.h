@@ -30,13 +30,24 @@
 
 #define FRC_LINKPOOL_DIR "/nix/var/flox-runc/links" /* logical, under the store root */
 
+struct frc_linkpool
+{
+  int fd; /* the pool directory, -1: no pool (every symlink the tree's own) */
+  bool empty; /* it had no entry when opened: nothing to look up (a cold node) */
+};
+
+/* Opens the pool directory dir (NULL: none); never fails: a pool that
+ * cannot be opened is no pool. */
+void frc_linkpool_open(struct frc_linkpool *p, const char *dir);
+void frc_linkpool_close(struct frc_linkpool *p);
+
 /* Makes dfd/name a symlink to target: a hard link of the pool's entry for
- * target when pool_fd (the pool directory, -1: none) has one, else a new
- * symlink whose times are set to times and which is then added to the pool.
- * 0, with *shared telling which; -1 with errno when the tree's entry cannot
- * be made (the pool's failures are never errors). */
-int frc_linkpool_symlink(int pool_fd, const char *target, int dfd, const char *name,
-                         const struct timespec times[2], bool *shared);
+ * target when the pool has one, else a new symlink whose times are set to
+ * times and which is then added to the pool.  0, with *shared telling
+ * which; -1 with errno when the tree's entry cannot be made (the pool's
+ * failures are never errors). */
+int frc_linkpool_symlink(const struct frc_linkpool *p, const char *target, int dfd,
+                         const char *name, const struct timespec times[2], bool *shared);
 
 /* gc: removes (counts only, when dry_run) every entry of the pool directory
  * dir that no tree uses (a link count of 1; anything but a directory).  A
