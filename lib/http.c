@@ -1,9 +1,11 @@
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "dl.h"
@@ -155,6 +157,28 @@ frc_http_conn_release(struct frc_http_conn *conn)
     c->curl_easy_cleanup(conn->handle);
   frc_error_release(&ignored);
   conn->handle = NULL;
+  conn->have_socket = false;
+}
+
+/* Whether bytes wait on the connection the last answer came on, before the
+ * next request is sent: whatever they are, they are not its answer. */
+static bool
+leftovers(const struct frc_http_conn *conn)
+{
+  struct pollfd p = { conn->socket, POLLIN, 0 };
+  char b;
+  return conn->have_socket && poll(&p, 1, 0) > 0 && (p.revents & POLLIN)
+         && recv(conn->socket, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/* Remembers the socket the answer came on, while libcurl keeps it open. */
+static void
+note_socket(const struct frc_curl_api *c, CURL *h, struct frc_http_conn *conn)
+{
+  curl_socket_t s = CURL_SOCKET_BAD;
+  conn->have_socket
+      = c->curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &s) == CURLE_OK && s != CURL_SOCKET_BAD;
+  conn->socket = conn->have_socket ? (int) s : -1;
 }
 
 /* After each request the handle forgets its options (pointers into the
@@ -337,6 +361,8 @@ frc_http_request_on(struct frc_http_conn *conn, const struct frc_http_opts *o, c
       if (timeout_ms <= 0)
         return transport_error(err, "no time left", url, o->deadline_ns);
     }
+  if (conn->handle && leftovers(conn))
+    frc_http_conn_release(conn); /* closes it */
   if (conn->handle == NULL)
     conn->handle = c->curl_easy_init();
   if (conn->handle == NULL)
@@ -395,6 +421,7 @@ frc_http_request_on(struct frc_http_conn *conn, const struct frc_http_opts *o, c
     }
 
   rc = c->curl_easy_perform(easy.h);
+  note_socket(c, easy.h, conn);
   if (rc != CURLE_OK)
     {
       free(sink.buf);

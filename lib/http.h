@@ -43,10 +43,15 @@ struct frc_http_response
 };
 
 /* A connection kept open across requests (HTTP keep-alive, TLS session):
- * the requests of one FloxHub conversation share it.  { NULL }: none yet. */
+ * the requests of one FloxHub conversation share it.  { NULL }: none yet.
+ * When bytes wait on it before a request is sent (a server that sent more
+ * than its answer), it is not used again: they would be read as the answer
+ * (libcurl 7.88 reuses such a connection). */
 struct frc_http_conn
 {
   void *handle; /* libcurl's easy handle, which keeps its connections */
+  bool have_socket; /* socket: the one the last answer came on, still open */
+  int socket;
 };
 void frc_http_conn_release(struct frc_http_conn *conn);
 
