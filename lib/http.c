@@ -331,7 +331,7 @@ frc_http_request(const struct frc_http_opts *o, const char *method, const char *
                  const char *const *headers, const void *body, size_t body_len,
                  struct frc_http_response *resp, frc_error_t *err)
 {
-  struct frc_http_conn conn = { NULL };
+  struct frc_http_conn conn = { .handle = NULL };
   int rc = frc_http_request_on(&conn, o, method, url, headers, body, body_len, resp, err);
   frc_http_conn_release(&conn);
   return rc;

@@ -43,7 +43,7 @@ struct frc_http_response
 };
 
 /* A connection kept open across requests (HTTP keep-alive, TLS session):
- * the requests of one FloxHub conversation share it.  { NULL }: none yet.
+ * the requests of one FloxHub conversation share it.  { .handle = NULL }: none yet.
  * When bytes wait on it before a request is sent (a server that sent more
  * than its answer), it is not used again: they would be read as the answer
  * (libcurl 7.88 reuses such a connection). */

@@ -120,7 +120,7 @@ get(struct server *s, struct frc_http_conn *conn, const char *path, const char *
 START_TEST(test_kept_connection)
 {
   struct server s;
-  struct frc_http_conn conn = { NULL };
+  struct frc_http_conn conn = { .handle = NULL };
   start(&s);
   get(&s, &conn, "/ok", "ok");
   get(&s, &conn, "/again", "again");
@@ -133,7 +133,7 @@ END_TEST
 START_TEST(test_leftovers_never_read_as_the_next_answer)
 {
   struct server s;
-  struct frc_http_conn conn = { NULL };
+  struct frc_http_conn conn = { .handle = NULL };
   start(&s);
   get(&s, &conn, "/leftover", "leftover");
   usleep(200 * 1000); /* the leftover response arrives before the next request */
