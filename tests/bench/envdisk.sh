@@ -92,12 +92,13 @@ for i in $(seq "$N"); do
 		trees=$(du_b "$STORE/nix/var/flox-runc")
 		entries=$(find "$STORE/nix/var/flox-runc/envs" -mindepth 2 | wc -l)
 		dirs=$(find "$STORE/nix/var/flox-runc/envs" -mindepth 2 -type d | wc -l)
-		echo "$total $paths $trees $entries $dirs" >"$TEST_TMPDIR/disk.$side"
+		inodes=$(find "$STORE/nix/var/flox-runc/envs" -mindepth 2 -type l -printf '%i\n' | sort -u | wc -l)
+		echo "$total $paths $trees $entries $dirs $inodes" >"$TEST_TMPDIR/disk.$side"
 	done
 done
-echo "| side | first environment, prefetch | second environment, prefetch | node store + state after 10 | store paths | flox-runc trees (nix/var/flox-runc) | tree entries (directories) | load |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| side | first environment, prefetch | second environment, prefetch | node store + state after 10 | store paths | flox-runc trees (nix/var/flox-runc) | tree entries (directories) | symlink inodes | load |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for side in a b; do
-	read -r total paths trees entries dirs <"$TEST_TMPDIR/disk.$side"
-	echo "| ${side^^} | $(median <"$TEST_TMPDIR/first.$side") µs | $(median <"$TEST_TMPDIR/second.$side") µs | $(mib "$total") MiB | $(mib "$paths") MiB | $(mib "$trees") MiB | $entries ($dirs) | $(cut -d' ' -f1-3 /proc/loadavg) |"
+	read -r total paths trees entries dirs inodes <"$TEST_TMPDIR/disk.$side"
+	echo "| ${side^^} | $(median <"$TEST_TMPDIR/first.$side") µs | $(median <"$TEST_TMPDIR/second.$side") µs | $(mib "$total") MiB | $(mib "$paths") MiB | $(mib "$trees") MiB | $entries ($dirs) | $inodes | $(cut -d' ' -f1-3 /proc/loadavg) |"
 done

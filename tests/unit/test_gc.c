@@ -734,6 +734,103 @@ START_TEST(test_link_pool)
 }
 END_TEST
 
+/* gc's sweep of the pool running all the time beside builds (no lock
+ * between them): every tree built is whole and reads as a tree built
+ * without the pool, whichever of the sweep's removals and the build's
+ * look-ups and additions came first.  The rounds alternate two package sets
+ * and remove the previous tree, so the entries of one set's own package
+ * are in no tree between rounds and the sweep takes them while the next
+ * build wants them again. */
+START_TEST(test_link_pool_concurrent_gc)
+{
+  cleanup_free char *pool = frc_store_physical(&cfg, FRC_LINKPOOL_DIR);
+  cleanup_free char *stop = xasprintf("%s/stop", dir);
+  char *want[2] = { NULL, NULL };
+  char *paths[3];
+  char *sets[2][3];
+  const char *names[] = { "one", "two", "three" };
+  frc_error_t err = NULL;
+  size_t swept = 0;
+  int status;
+  pid_t pid;
+
+  for (int i = 0; i < 3; i++)
+    {
+      char h[33];
+      memset(h, 'a' + i, 32);
+      h[32] = '\0';
+      paths[i] = package(h, names[i]);
+      for (int k = 0; k < 40; k++) /* share/x/ merged: one symlink per file */
+        {
+          cleanup_free char *f = xasprintf("%s%s/share/x/%s-%d", cfg.store_root, paths[i], names[i], k);
+          put(f, "x", 0);
+        }
+    }
+  for (int k = 0; k < 2; k++)
+    {
+      /* the reference: built without the pool */
+      struct frc_envbuild_pkg pkgs[2];
+      char *v[2][2] = { { paths[0], NULL }, { paths[1 + k], NULL } };
+      cleanup_free char *ref = xasprintf("%s/ref%d", dir, k);
+      struct frc_envbuild_input in = { .store_root = cfg.store_root, .mode = FRC_ENVBUILD_RUN,
+                                       .pkgs = pkgs, .npkgs = 2, .lockfile = "{}", .lockfile_len = 2 };
+      for (int i = 0; i < 2; i++)
+        pkgs[i] = (struct frc_envbuild_pkg) { .label = v[i][0] + 44, .priority = 5, .store_paths = v[i] };
+      sets[k][0] = paths[0];
+      sets[k][1] = paths[1 + k];
+      sets[k][2] = NULL;
+      ck_assert_int_eq(frc_mkdir_p(ref, 0755, &err), 0);
+      ck_assert_int_eq(frc_envbuild(&in, ref, NULL, &err), 0);
+      want[k] = tree_listing(ref);
+    }
+  ck_assert_int_eq(frc_mkdir_p(pool, 0700, &err), 0);
+  pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0)
+    {
+      size_t n = 0, total = 0;
+      while (access(stop, F_OK) != 0)
+        {
+          frc_error_t e = NULL;
+          if (frc_linkpool_sweep(pool, false, &n, &e) < 0)
+            _exit(1);
+          total += n;
+          usleep(50);
+        }
+      _exit(total > 0 ? 0 : 2); /* it did remove entries under the builds */
+    }
+  for (int round = 0; round < 40; round++)
+    {
+      cleanup_free char *key = xasprintf("e-%d", round);
+      cleanup_free char *tree = env_tree(key);
+      cleanup_free char *got = NULL;
+      built_environment(key, sets[round % 2], 2, 0);
+      got = tree_listing(tree);
+      ck_assert_str_eq(got, want[round % 2]);
+      if (round > 0)
+        {
+          cleanup_free char *prev_key = xasprintf("e-%d", round - 1);
+          cleanup_free char *prev = env_tree(prev_key);
+          ck_assert_int_eq(frc_rm_rf(prev, &err), 0);
+        }
+    }
+  put(stop, "", 0);
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the sweep: status %d", status);
+  /* quiet again: the one tree left is whole and keeps its entries */
+  ck_assert_int_eq(frc_linkpool_sweep(pool, false, &swept, &err), 0);
+  {
+    cleanup_free char *last = env_tree("e-39");
+    cleanup_free char *got = tree_listing(last);
+    ck_assert_str_eq(got, want[1]);
+  }
+  for (int i = 0; i < 3; i++)
+    free(paths[i]);
+  free(want[0]);
+  free(want[1]);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -749,6 +846,7 @@ main(void)
   tcase_add_test(tc, test_root_replaced_atomically);
   tcase_add_test(tc, test_root_replaced_without_exchange);
   tcase_add_test(tc, test_link_pool);
+  tcase_add_test(tc, test_link_pool_concurrent_gc);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
