@@ -788,6 +788,7 @@ START_TEST(test_link_pool)
     cleanup_free char *jq = xasprintf("%s/bin/jq", b);
     cleanup_free char *entry = NULL;
     /* the pool's entry of bin/hello is the one linked as out/bin/hello */
+    free(cmd);
     cmd = xasprintf("find '%s' -samefile '%s/bin/hello' | grep -F '%s/' > '%s/entry'", pool, out,
                     pool, tmp);
     ck_assert_int_eq(system(cmd), 0);
@@ -818,6 +819,7 @@ START_TEST(test_link_pool)
   }
 
   /* no pool directory: all the tree's own */
+  free(cmd);
   cmd = xasprintf("rm -rf '%s' '%s'", pool, out3);
   ck_assert_int_eq(system(cmd), 0);
   mkdirs(out3);
