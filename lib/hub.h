@@ -11,7 +11,8 @@
  * below are 0: what it wrote after they asked; one that waits past its
  * deadline falls back as if its own fetch had), freshness and
  * authorisation windows, retries with backoff inside one deadline, the
- * offline fallbacks, and the user-facing messages for every failure; and
+ * offline fallbacks, and the user-facing messages for every failure (the
+ * token masked in them, even where a server quotes it back); and
  * the seam of privilege separation: cache hits never fork, a fetch forks
  * once into the unprivileged child of lib/sandbox.h, which talks to FloxHub
  * (lib/git.c), parses every byte and hands back only validated results (a
