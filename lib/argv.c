@@ -104,6 +104,7 @@ static const struct
   { "resolve", FRC_VERB_RESOLVE }, { "prefetch", FRC_VERB_PREFETCH },
   { "gc", FRC_VERB_GC },           { "doctor", FRC_VERB_DOCTOR },
   { "config", FRC_VERB_CONFIG },   { "install", FRC_VERB_INSTALL },
+  { "bind-closure", FRC_VERB_BIND_CLOSURE },
 };
 
 enum frc_verb

@@ -32,6 +32,7 @@ enum frc_verb
   FRC_VERB_DOCTOR,
   FRC_VERB_CONFIG,
   FRC_VERB_INSTALL,
+  FRC_VERB_BIND_CLOSURE, /* the createContainer hook flox-runc writes (lib/bindhook.h) */
 };
 
 struct frc_globals

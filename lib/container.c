@@ -12,6 +12,8 @@
  *   lib/store.c        the container's GC root on the environment's packages
  *   lib/mounts.c       the environment's view of /nix; the private overlay of
  *                      nix-mutable containers
+ *   lib/bindhook.c     the closure's binds as a createContainer hook (large
+ *                      closures)
  *   lib/envcache.c     FLOX_ENV_CACHE
  *   lib/activate.c     the process inside the environment
  *   lib/record.c       the per-container record for exec and delete
@@ -22,12 +24,14 @@
  * again (give_back).
  */
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "activate.h"
+#include "bindhook.h"
 #include "container.h"
 #include "envcache.h"
 #include "environment.h"
@@ -159,6 +163,37 @@ is_dir(int rootfs_fd, const char *rel)
   return rootfs_fd >= 0 && frc_stat_in_root(rootfs_fd, rel, true, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* The closure's binds as flox-runc's createContainer hook (lib/bindhook.h)
+ * when this binary can be named for the runtime to run and the image's /nix
+ * is not a symlink (the hook follows none; the runtime resolves one inside
+ * the rootfs); else one spec mount per path.  Even at 4 paths the hook's
+ * exec costs no more than runc's binds (docs/performance.md, "Lever: warm
+ * start end to end"). */
+static bool
+closure_by_hook(struct frc_spec *spec, const char *rootfs, int rootfs_fd, const char *nix_source,
+                const char *prefix, char *const *closure)
+{
+  char exe[PATH_MAX];
+  ssize_t n;
+  size_t count = 0;
+  struct stat st;
+
+  for (char *const *p = closure; p && *p; p++)
+    count++;
+  if (count == 0 || rootfs_fd < 0)
+    return false;
+  if (frc_stat_in_root(rootfs_fd, "nix", false, &st) == 0 && S_ISLNK(st.st_mode))
+    return false;
+  n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0 || exe[0] != '/')
+    return false;
+  exe[n] = '\0';
+  if (access(exe, X_OK) < 0) /* "... (deleted)": replaced since it started */
+    return false;
+  frc_bindhook_add(spec, exe, rootfs, nix_source, prefix, closure);
+  return true;
+}
+
 /* /nix: the environment's view (or the writable overlay of it), its closure
  * paths and its tree, each bound read-only and non-recursively (nothing
  * mounted below them on the node shows), nosuid, nodev; nothing else of the
@@ -183,11 +218,13 @@ project_mounts(struct frc_spec *spec, const char *rootfs, const struct frc_confi
     return frc_error(err, "the container already mounts something at /nix: remove that volume, "
                           "flox-runc mounts the node's Nix store there");
   frc_spec_add_mount(spec, "/nix", "bind", nix_source, mutable_nix ? rw : ro);
-  for (char **p = env->closure; p && *p; p++)
-    {
-      cleanup_free char *src = xasprintf("%s%s", prefix, *p);
-      frc_spec_add_mount(spec, *p, "bind", src, ro);
-    }
+  frc_bindhook_remove(spec);
+  if (!closure_by_hook(spec, rootfs, rootfs_fd, nix_source, prefix, env->closure))
+    for (char **p = env->closure; p && *p; p++)
+      {
+        cleanup_free char *src = xasprintf("%s%s", prefix, *p);
+        frc_spec_add_mount(spec, *p, "bind", src, ro);
+      }
   {
     cleanup_free char *tree = xasprintf("%s%s", prefix, env->path);
     frc_spec_add_mount(spec, env->path, "bind", tree, ro);

@@ -5,8 +5,9 @@
  * built once with the environment (store/<name> of every closure path as an
  * empty mount point, var/flox-runc/envs/<key>/; symlink store paths copied as
  * they are; everything mode 0555) that the spec binds read-only at /nix, with
- * one read-only non-recursive bind per closure path and one of the tree on
- * top (lib/container.c): the container sees its closure and nothing else of the
+ * one read-only non-recursive bind per closure path (made by the runtime's
+ * createContainer hook, lib/bindhook.h) and one of the tree on top
+ * (lib/container.c): the container sees its closure and nothing else of the
  * node's /nix, and no mount is made on the node for it.
  * And the private writable /nix of a `flox.dev/nix-mutable: "true"`
  * container: a tmpfs of nix_mutable_max_bytes (nosuid, nodev) at

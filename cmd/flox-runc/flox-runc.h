@@ -4,7 +4,7 @@
  * the call to one verb: passthrough.c for every runc verb flox-runc does not
  * handle, create.c (create and run), exec.c, delete.c, version.c, help.c and
  * the node verbs (config.c, resolve.c, prefetch.c, gc.c, doctor.c,
- * install.c).  Each parses its arguments and calls one library function
+ * install.c) and bind-closure.c, the createContainer hook create writes.  Each parses its arguments and calls one library function
  * (create, exec and delete: lib/container.h).  A verb returns -1 with *err set on failure; on success it
  * either execs the real runtime (and never returns) or returns 0 after
  * writing its own output.
@@ -41,6 +41,7 @@ int frc_cmd_gc(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_prefetch(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_doctor(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_install(struct frc_ctx *ctx, frc_error_t *err);
+int frc_cmd_bind_closure(struct frc_ctx *ctx, frc_error_t *err); /* the createContainer hook */
 int frc_cmd_help(struct frc_ctx *ctx, frc_error_t *err); /* --help without a verb */
 
 #endif

@@ -25,7 +25,9 @@ frc_ctx_config(struct frc_ctx *ctx, frc_error_t *err)
 static int
 dispatch(struct frc_ctx *ctx, frc_error_t *err)
 {
-  if (frc_runtime_check_loop(err) < 0)
+  /* The hook runs no runtime, and crun hands hooks its own environment
+   * (with the loop guard of a wrapper runtime in it). */
+  if (ctx->cl.verb != FRC_VERB_BIND_CLOSURE && frc_runtime_check_loop(err) < 0)
     return -1;
   if (ctx->cl.g.version && ctx->cl.verb == FRC_VERB_NONE)
     return frc_cmd_version(ctx, err);
@@ -52,6 +54,8 @@ dispatch(struct frc_ctx *ctx, frc_error_t *err)
       return frc_cmd_doctor(ctx, err);
     case FRC_VERB_INSTALL:
       return frc_cmd_install(ctx, err);
+    case FRC_VERB_BIND_CLOSURE:
+      return frc_cmd_bind_closure(ctx, err);
     default:
       return frc_cmd_passthrough(ctx, err);
     }

@@ -61,7 +61,10 @@
 #  13. closure-only /nix: a pod sees its own environment and closure only:
 #      no other tenant's environment or packages, no /nix/var/nix, connect()
 #      to a nix-daemon stand-in at the node's socket path fails, a mount
-#      below a store path on the node does not show (read-only inside).
+#      below a store path on the node does not show (read-only inside);
+#      the closure's binds made by flox-runc's createContainer hook
+#      (ro,nosuid,nodev inside), by spec mounts when the image's /nix is a
+#      symlink.
 #  14. private on the node: a node user (uid 65534) reads nothing derived
 #      from an environment (trees, records, hub cache, GC roots), while a
 #      container running as that uid reads its own environment.
@@ -1246,7 +1249,8 @@ while True: s.accept()[0].close()' "$sock" &
 		echo FRC=\$(ls -A /nix/var/flox-runc); echo ENVS=\$(ls -A /nix/var/flox-runc/envs); ls -A /nix/store | sed 's/^/S /';
 		test -e /nix/var/nix && echo HAS-VAR-NIX; test -e $devtool && echo HAS-DEVTOOL;
 		/bin/uconnect /nix/var/nix/daemon-socket/socket;
-		touch $HELLO/bin/pod-probe && echo NESTED-WRITABLE; ls $HELLO/bin | sed 's/^/B /'; hello"
+		touch $HELLO/bin/pod-probe && echo NESTED-WRITABLE; ls $HELLO/bin | sed 's/^/B /';
+		grep ' $HELLO ' /proc/self/mountinfo | sed 's/^/M /'; hello"
 	cp "$TEST_TMPDIR/uconnect" "$b/rootfs/bin/uconnect"
 	run_fg e2e-proj "$b"
 	out=$CAP_OUT
@@ -1276,6 +1280,25 @@ while True: s.accept()[0].close()' "$sock" &
 	assert_eq "$want" "$got" "/nix/store inside is the environment's closure"
 	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/nix")) | .options | index("rbind")] | all(. == null)' "no recursive bind under /nix"
 	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/nix")) | (.options | index("ro") != null and index("nosuid") != null and index("nodev") != null)] | all' "ro,nosuid,nodev"
+	# the closure's binds are flox-runc's createContainer hook, the first one
+	# (lib/bindhook.h): no spec mount per path, each bind read-only, nosuid,
+	# nodev inside
+	assert_json "$b/config.json" '.hooks.createContainer[0].args[1] == "bind-closure"' "the closure hook, first of createContainer"
+	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length == 0' "no spec mount per closure path"
+	assert_contains "$(sed -n 's/^M //p' <<<"$out")" " ro,nosuid,nodev" "the store path's bind inside: ro,nosuid,nodev"
+	# an image whose /nix is a symlink: the runtime resolves it inside the
+	# rootfs, the hook would follow none, so the spec binds each path
+	local bl=$TEST_TMPDIR/t13l
+	flox_bundle "$bl" busybox acme/hello sh -c "ls -A /nix/store | sed 's/^/S /'; touch $HELLO/x 2>&1; hello"
+	mkdir -p "$bl/rootfs/opt/nix"
+	ln -s opt/nix "$bl/rootfs/nix"
+	run_fg e2e-proj-link "$bl"
+	assert_rc 0 "a pod of an image with /nix a symlink runs"
+	assert_contains "$CAP_OUT" "Hello, world!" "hello runs through the image's /nix symlink"
+	assert_contains "$CAP_OUT" "Read-only file system" "its closure paths are read-only"
+	assert_eq "$got" "$(sed -n 's/^S //p' <<<"$CAP_OUT" | LC_ALL=C sort)" "its /nix/store is the closure"
+	assert_json "$bl/config.json" '(.hooks.createContainer // []) | map(.args[1]) | index("bind-closure") == null' "no closure hook"
+	assert_json "$bl/config.json" '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length > 0' "one spec mount per closure path"
 
 	# an environment recorded before closure-only /nix (no closure, no
 	# view): the next create adds them, without rebuilding the tree that

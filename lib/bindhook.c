@@ -1,0 +1,221 @@
+/* bindhook.c - see bindhook.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "bindhook.h"
+#include "json.h"
+#include "util.h"
+
+#define STORE_DIR "/nix/store/"
+
+/* ---- the spec side ---- */
+
+static bool
+is_our_hook(yajl_val h)
+{
+  yajl_val args = frc_json_get(h, "args");
+  return args && args->type == yajl_t_array && args->u.array.len >= 2
+         && args->u.array.values[1]->type == yajl_t_string
+         && strcmp(args->u.array.values[1]->u.string, FRC_BINDHOOK_VERB) == 0;
+}
+
+size_t
+frc_bindhook_remove(struct frc_spec *s)
+{
+  yajl_val list = frc_json_get(frc_json_get(s->doc.root, "hooks"), "createContainer");
+  size_t out = 0, removed = 0;
+
+  if (list == NULL || list->type != yajl_t_array)
+    return 0;
+  for (size_t i = 0; i < list->u.array.len; i++)
+    {
+      yajl_val h = list->u.array.values[i];
+      if (is_our_hook(h))
+        {
+          yajl_tree_free(h);
+          removed++;
+        }
+      else
+        list->u.array.values[out++] = h;
+    }
+  list->u.array.len = out;
+  return removed;
+}
+
+void
+frc_bindhook_add(struct frc_spec *s, const char *exe, const char *rootfs,
+                 const char *nix_source, const char *prefix, char *const *paths)
+{
+  yajl_val hooks = frc_json_get(s->doc.root, "hooks");
+  yajl_val list, hook = frc_json_new_object(), args = frc_json_new_array();
+  yajl_val kept = frc_json_new_array();
+
+  if (hooks == NULL || hooks->type != yajl_t_object)
+    {
+      hooks = frc_json_new_object();
+      frc_json_set(s->doc.root, "hooks", hooks);
+    }
+  frc_bindhook_remove(s);
+  frc_json_append(args, frc_json_new_string(exe));
+  frc_json_append(args, frc_json_new_string(FRC_BINDHOOK_VERB));
+  frc_json_append(args, frc_json_new_string(rootfs));
+  frc_json_append(args, frc_json_new_string(nix_source));
+  frc_json_append(args, frc_json_new_string(prefix));
+  for (char *const *p = paths; *p; p++)
+    frc_json_append(args, frc_json_new_string(*p));
+  frc_json_set(hook, "path", frc_json_new_string(exe));
+  frc_json_set(hook, "args", args);
+  /* first: an engine's own createContainer hooks see the whole /nix */
+  frc_json_append(kept, hook);
+  list = frc_json_get(hooks, "createContainer");
+  if (list && list->type == yajl_t_array)
+    {
+      for (size_t i = 0; i < list->u.array.len; i++)
+        {
+          frc_json_append(kept, list->u.array.values[i]);
+          list->u.array.values[i] = NULL;
+        }
+      list->u.array.len = 0;
+    }
+  frc_json_set(hooks, "createContainer", kept);
+}
+
+/* ---- the hook ---- */
+
+/* The store path's name, or NULL when p is not /nix/store/<one component>. */
+static const char *
+store_name(const char *p)
+{
+  const char *name;
+  if (strncmp(p, STORE_DIR, strlen(STORE_DIR)) != 0)
+    return NULL;
+  name = p + strlen(STORE_DIR);
+  if (name[0] == '\0' || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0
+      || strlen(name) > NAME_MAX)
+    return NULL;
+  return name;
+}
+
+/* mount(2) of src onto dst through /proc/self/fd, then the read-only
+ * remount of the new mount (opened again: dst names what lies under it),
+ * keeping the flags a user namespace locks (noexec and the atime ones). */
+static int
+bind_legacy(int src, int dst, int parent, const char *name, frc_error_t *err)
+{
+  char from[64], to[64];
+  cleanup_close int top = -1;
+  struct statvfs sv;
+  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV;
+
+  snprintf(from, sizeof(from), "/proc/self/fd/%d", src);
+  snprintf(to, sizeof(to), "/proc/self/fd/%d", dst);
+  if (mount(from, to, NULL, MS_BIND, NULL) < 0)
+    return frc_error_errno(err, errno, "cannot bind `%s` into the container's /nix/store", name);
+  top = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (top < 0 || fstatvfs(top, &sv) < 0)
+    return frc_error_errno(err, errno, "cannot open the bind of `%s`", name);
+  flags |= (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0) | (sv.f_flag & ST_NOATIME ? MS_NOATIME : 0)
+           | (sv.f_flag & ST_NODIRATIME ? MS_NODIRATIME : 0)
+           | (sv.f_flag & ST_RELATIME ? MS_RELATIME : 0);
+  snprintf(to, sizeof(to), "/proc/self/fd/%d", top);
+  if (mount(NULL, to, NULL, flags, NULL) < 0)
+    return frc_error_errno(err, errno, "cannot make the bind of `%s` read-only", name);
+  return 0;
+}
+
+/* 1: done, 0: this kernel lacks the new mount API, -1: error. */
+static int
+bind_new(int src, int dst, const char *name, frc_error_t *err)
+{
+  struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+  cleanup_close int tree = open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+
+  if (tree < 0 && errno == ENOSYS)
+    return 0;
+  if (tree < 0)
+    return frc_error_errno(err, errno, "cannot clone the store path `%s`", name);
+  if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+    {
+      if (errno == ENOSYS)
+        return 0;
+      return frc_error_errno(err, errno, "cannot make the bind of `%s` read-only", name);
+    }
+  if (move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    return frc_error_errno(err, errno, "cannot bind `%s` into the container's /nix/store", name);
+  return 1;
+}
+
+int
+frc_bindhook_run(int argc, char *const *argv, bool legacy, frc_error_t *err)
+{
+  const char *rootfs, *nix_source, *prefix;
+  cleanup_close int root = -1, nix = -1, store = -1;
+  struct stat want, got;
+
+  if (argc < 3)
+    return frc_error(err, "usage: flox-runc " FRC_BINDHOOK_VERB
+                          " ROOTFS NIX_SOURCE STORE_PREFIX STORE_PATH... (the runtime runs it "
+                          "as a createContainer hook that flox-runc writes)");
+  rootfs = argv[0], nix_source = argv[1], prefix = argv[2];
+  if (rootfs[0] != '/' || nix_source[0] != '/' || (prefix[0] != '\0' && prefix[0] != '/'))
+    return frc_error(err, FRC_BINDHOOK_VERB ": ROOTFS, NIX_SOURCE and a non-empty STORE_PREFIX "
+                          "must be absolute paths");
+  root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0)
+    return frc_error_errno(err, errno, "cannot open the container's root `%s`", rootfs);
+  /* the spec's /nix, not an image's symlink or directory */
+  nix = openat(root, "nix", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (nix < 0 || fstat(nix, &got) < 0)
+    return frc_error_errno(err, errno, "the container's /nix is not a directory: the image must "
+                                       "not have /nix as a symlink");
+  if (stat(nix_source, &want) < 0)
+    return frc_error_errno(err, errno, "cannot stat `%s`", nix_source);
+  if (want.st_dev != got.st_dev || want.st_ino != got.st_ino)
+    return frc_error(err, "the container's /nix is not `%s` (flox-runc's view): another mount "
+                          "covers it; remove that volume",
+                     nix_source);
+  store = openat(nix, "store", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (store < 0)
+    return frc_error_errno(err, errno, "the container's /nix has no store directory");
+  for (int i = 3; i < argc; i++)
+    {
+      const char *name = store_name(argv[i]);
+      cleanup_free char *phys = NULL;
+      cleanup_close int src = -1, dst = -1;
+      struct stat sst, dst_st;
+      int r = 0;
+
+      if (name == NULL)
+        {
+          cleanup_free char *esc = escape_for_message(argv[i], strlen(argv[i]), 64);
+          return frc_error(err, FRC_BINDHOOK_VERB ": `%s` is not a store path", esc);
+        }
+      phys = xasprintf("%s%s", prefix, argv[i]);
+      src = open(phys, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (src < 0 || fstat(src, &sst) < 0)
+        return frc_error_errno(err, errno, "closure path `%s` is missing from the store", phys);
+      dst = openat(store, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (dst < 0 || fstat(dst, &dst_st) < 0)
+        return frc_error_errno(err, errno, "no mount point for `%s` in the container's /nix/store",
+                               name);
+      if (S_ISLNK(sst.st_mode) || S_ISLNK(dst_st.st_mode)
+          || S_ISDIR(sst.st_mode) != S_ISDIR(dst_st.st_mode))
+        return frc_error(err, "`%s` in the container's /nix/store does not match the store "
+                              "path's type: rebuild the view (flox-runc gc)",
+                         name);
+      if (!legacy)
+        r = bind_new(src, dst, name, err);
+      if (r < 0)
+        return -1;
+      if (r == 0 && bind_legacy(src, dst, store, name, err) < 0)
+        return -1;
+    }
+  return 0;
+}

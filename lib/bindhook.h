@@ -1,0 +1,44 @@
+/* bindhook.h - a Flox container's closure binds, made by the runtime's
+ * createContainer hook instead of one spec mount per closure path.
+ *
+ * Owns: the hook flox-runc puts first in a Flox container's
+ * hooks.createContainer (`flox-runc bind-closure ROOTFS NIX_SOURCE
+ * STORE_PREFIX STORE_PATH...`), and what it does when the runtime runs it:
+ * in the container's mount namespace, after the runtime's own mounts (the
+ * spec's /nix) and before pivot_root (runc 1.1.5 prepareRootfs, crun 1.8.1
+ * container_init_setup), it binds each STORE_PATH of the node's store
+ * (STORE_PREFIX/nix/store/...) onto its mount point in the container's /nix,
+ * read-only, nosuid, nodev, non-recursive: what the spec mounts did, at a
+ * few syscalls a path (runc spends ~0.15-0.3 ms a bind mount on its checks
+ * and remount).  Nothing is followed that the container's image controls:
+ * ROOTFS/nix must be the very directory the spec bound there (the device
+ * and inode of NIX_SOURCE, opened O_NOFOLLOW), each mount point is opened
+ * O_PATH|O_NOFOLLOW below it, and the mounts go through those descriptors
+ * (open_tree/mount_setattr/move_mount; mount(2) on /proc/self/fd on kernels
+ * without them).  Any failure fails the hook, and so the create.
+ */
+#ifndef FRC_BINDHOOK_H
+#define FRC_BINDHOOK_H
+
+#include <stdbool.h>
+
+#include "error.h"
+#include "spec.h"
+
+#define FRC_BINDHOOK_VERB "bind-closure"
+
+/* Puts the hook that binds paths (NULL-terminated /nix/store/... paths)
+ * first in the spec's hooks.createContainer; exe is the flox-runc binary the
+ * runtime runs, rootfs the bundle's root (absolute), nix_source what the
+ * spec binds at /nix, prefix the node's store prefix ("" for /). */
+void frc_bindhook_add(struct frc_spec *s, const char *exe, const char *rootfs,
+                      const char *nix_source, const char *prefix, char *const *paths);
+/* Removes flox-runc's hook (a bundle edited before); returns how many. */
+size_t frc_bindhook_remove(struct frc_spec *s);
+
+/* The hook: argv as after the verb (ROOTFS NIX_SOURCE STORE_PREFIX
+ * STORE_PATH...).  legacy: mount(2) through /proc/self/fd even where the
+ * new mount API exists (tests). */
+int frc_bindhook_run(int argc, char *const *argv, bool legacy, frc_error_t *err);
+
+#endif

@@ -1,0 +1,280 @@
+/* The closure's createContainer hook (lib/bindhook.c): its place in the
+ * spec, and the binds it makes, run in a private mount namespace of the test
+ * process (as root, or as root of a user namespace of its own): read-only,
+ * nosuid, nodev, through the new mount API and through mount(2); and the
+ * refusals that keep the image's symlinks and foreign mounts from steering
+ * a bind. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "bindhook.h"
+#include "json.h"
+#include "mounts.h"
+#include "spec.h"
+#include "testdir.h"
+#include "util.h"
+
+static char tmpdir[] = "/tmp/frc-test-bindhook-XXXXXX";
+
+static void
+setup(void)
+{
+  frc_test_dir_make(tmpdir, "bindhook");
+}
+
+static void
+teardown(void)
+{
+  /* the test's mounts live in its own namespace: gone with it, but they
+   * would keep the directories from being removed */
+  cleanup_free char *nix = xasprintf("%s/root/nix", tmpdir);
+  umount2(nix, MNT_DETACH);
+  frc_test_dir_remove(tmpdir);
+}
+
+static void
+write_proc(const char *path, const char *text)
+{
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+  ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+  close(fd);
+}
+
+static void
+write_text(const char *path, const char *text)
+{
+  frc_error_t err = NULL;
+  ck_assert_int_eq(write_file_atomic(path, text, strlen(text), 0644, &err), 0);
+}
+
+static void
+mkdir_ok(const char *rel)
+{
+  cleanup_free char *p = xasprintf("%s/%s", tmpdir, rel);
+  ck_assert_msg(mkdir(p, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", p, strerror(errno));
+}
+
+/* ours first, an engine's hook kept after it, one of ours however often */
+START_TEST(test_spec_hook)
+{
+  cleanup_free char *bundle = xasprintf("%s/bundle", tmpdir);
+  cleanup_free char *cfg = xasprintf("%s/config.json", bundle);
+  struct frc_spec s cleanup_spec = { 0 };
+  frc_error_t err = NULL;
+  char *paths[] = { "/nix/store/aaa-a", "/nix/store/bbb-b", NULL };
+  yajl_val list, args;
+
+  ck_assert_int_eq(mkdir(bundle, 0755), 0);
+  write_text(cfg, "{\"root\":{\"path\":\"rootfs\"},\"hooks\":{\"createContainer\":"
+                  "[{\"path\":\"/usr/bin/engine-hook\",\"args\":[\"engine-hook\",\"x\"]}]}}");
+  ck_assert_int_eq(frc_spec_load(&s, bundle, &err), 0);
+  frc_bindhook_add(&s, "/usr/bin/flox-runc", "/b/rootfs", "/v", "", paths);
+  frc_bindhook_add(&s, "/usr/bin/flox-runc", "/b/rootfs", "/v", "", paths);
+  list = frc_json_get(frc_json_get(s.doc.root, "hooks"), "createContainer");
+  ck_assert_int_eq(list->u.array.len, 2);
+  ck_assert_str_eq(frc_json_get_string(list->u.array.values[0], "path"), "/usr/bin/flox-runc");
+  args = frc_json_get(list->u.array.values[0], "args");
+  ck_assert_int_eq(args->u.array.len, 7);
+  ck_assert_str_eq(args->u.array.values[1]->u.string, FRC_BINDHOOK_VERB);
+  ck_assert_str_eq(args->u.array.values[2]->u.string, "/b/rootfs");
+  ck_assert_str_eq(args->u.array.values[4]->u.string, "");
+  ck_assert_str_eq(args->u.array.values[6]->u.string, "/nix/store/bbb-b");
+  ck_assert_str_eq(frc_json_get_string(list->u.array.values[1], "path"), "/usr/bin/engine-hook");
+  ck_assert_int_eq(frc_bindhook_remove(&s), 1);
+  ck_assert_int_eq(list->u.array.len, 1);
+  ck_assert_str_eq(frc_json_get_string(list->u.array.values[0], "path"), "/usr/bin/engine-hook");
+}
+END_TEST
+
+/* A private mount namespace for this (forked) test process; as a user
+ * without privileges, root of a user namespace mapping our own ids. */
+static void
+private_mount_ns(void)
+{
+  if (geteuid() != 0)
+    {
+      uid_t uid = geteuid();
+      gid_t gid = getegid();
+      char map[64];
+      ck_assert_msg(unshare(CLONE_NEWUSER | CLONE_NEWNS) == 0, "unshare: %s", strerror(errno));
+      write_proc("/proc/self/setgroups", "deny");
+      snprintf(map, sizeof(map), "0 %u 1", (unsigned) uid);
+      write_proc("/proc/self/uid_map", map);
+      snprintf(map, sizeof(map), "0 %u 1", (unsigned) gid);
+      write_proc("/proc/self/gid_map", map);
+    }
+  else
+    ck_assert_msg(unshare(CLONE_NEWNS) == 0, "unshare: %s", strerror(errno));
+  ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+}
+
+/* T/store/nix/store/{aaa-pkg/,bbb-file}, the view T/view/store/ with their
+ * mount points, T/root/nix with the view bound on it (the runtime's /nix). */
+static void
+make_tree(void)
+{
+  static const char *const dirs[] = { "store", "store/nix", "store/nix/store", "store/nix/store/aaa-pkg",
+                                      "view", "view/store", "view/store/aaa-pkg", "root",
+                                      "root/nix", "elsewhere", NULL };
+  for (const char *const *d = dirs; *d; d++)
+    mkdir_ok(*d);
+  {
+    cleanup_free char *f = xasprintf("%s/store/nix/store/aaa-pkg/f", tmpdir);
+    cleanup_free char *g = xasprintf("%s/store/nix/store/bbb-file", tmpdir);
+    cleanup_free char *h = xasprintf("%s/view/store/bbb-file", tmpdir);
+    write_text(f, "pkg\n");
+    write_text(g, "file\n");
+    write_text(h, "");
+  }
+}
+
+static void
+bind_view(void)
+{
+  cleanup_free char *view = xasprintf("%s/view", tmpdir);
+  cleanup_free char *nix = xasprintf("%s/root/nix", tmpdir);
+  ck_assert_int_eq(mount(view, nix, NULL, MS_BIND, NULL), 0);
+}
+
+static int
+run_hook(const char *root, const char *const *paths, bool legacy, frc_error_t *err)
+{
+  cleanup_free char *r = xasprintf("%s/%s", tmpdir, root);
+  cleanup_free char *view = xasprintf("%s/view", tmpdir);
+  cleanup_free char *store = xasprintf("%s/store", tmpdir);
+  char *argv[16] = { r, view, store };
+  int n = 3;
+  for (; *paths; paths++)
+    argv[n++] = (char *) *paths;
+  return frc_bindhook_run(n, argv, legacy, err);
+}
+
+static void
+check_binds(void)
+{
+  cleanup_free char *f = xasprintf("%s/root/nix/store/aaa-pkg/f", tmpdir);
+  cleanup_free char *g = xasprintf("%s/root/nix/store/aaa-pkg/g", tmpdir);
+  cleanup_free char *file = xasprintf("%s/root/nix/store/bbb-file", tmpdir);
+  cleanup_free char *text = NULL;
+  size_t len;
+  frc_error_t err = NULL;
+  struct statvfs sv;
+
+  ck_assert_int_eq(read_file_bounded(f, 64, &text, &len, &err), 0);
+  ck_assert_str_eq(text, "pkg\n");
+  ck_assert_int_eq(statvfs(f, &sv), 0);
+  ck_assert(sv.f_flag & ST_RDONLY);
+  ck_assert(sv.f_flag & ST_NOSUID);
+  ck_assert(sv.f_flag & ST_NODEV);
+  ck_assert_int_eq(open(g, O_WRONLY | O_CREAT, 0644), -1);
+  ck_assert_int_eq(errno, EROFS);
+  free(text);
+  text = NULL;
+  ck_assert_int_eq(read_file_bounded(file, 64, &text, &len, &err), 0);
+  ck_assert_str_eq(text, "file\n");
+  ck_assert_int_eq(open(file, O_WRONLY), -1);
+  ck_assert_int_eq(errno, EROFS);
+}
+
+static void
+test_binds(bool legacy)
+{
+  static const char *const paths[] = { "/nix/store/aaa-pkg", "/nix/store/bbb-file", NULL };
+  frc_error_t err = NULL;
+  make_tree();
+  private_mount_ns();
+  bind_view();
+  ck_assert_msg(run_hook("root", paths, legacy, &err) == 0, "%s", err ? err->msg : "");
+  check_binds();
+}
+
+START_TEST(test_binds_new_api)
+{
+  test_binds(false);
+}
+END_TEST
+
+START_TEST(test_binds_mount2)
+{
+  test_binds(true);
+}
+END_TEST
+
+/* nothing the image or another mount controls steers a bind */
+START_TEST(test_refusals)
+{
+  static const char *const one[] = { "/nix/store/aaa-pkg", NULL };
+  static const char *const link[] = { "/nix/store/ccc-link", NULL };
+  static const char *const bad[][2] = { { "/nix/store/..", NULL }, { "/nix/store/a/b", NULL },
+                                        { "/etc", NULL }, { "/nix/store/", NULL } };
+  frc_error_t err = NULL;
+  cleanup_free char *slink = xasprintf("%s/root2/nix", tmpdir);
+  cleanup_free char *view = xasprintf("%s/view", tmpdir);
+  cleanup_free char *vlink = xasprintf("%s/view/store/ccc-link", tmpdir);
+  cleanup_free char *elsewhere = xasprintf("%s/elsewhere", tmpdir);
+  cleanup_free char *sdir = xasprintf("%s/store/nix/store/ccc-link", tmpdir);
+  struct stat st;
+
+  make_tree();
+  mkdir_ok("root2");
+  mkdir_ok("root3");
+  mkdir_ok("root3/nix");
+  ck_assert_int_eq(symlink(view, slink), 0);
+  ck_assert_int_eq(symlink(elsewhere, vlink), 0);
+  ck_assert_int_eq(mkdir(sdir, 0755), 0);
+  private_mount_ns();
+  bind_view();
+
+  /* the image's /nix a symlink (even to the view itself) */
+  ck_assert_int_eq(run_hook("root2", one, false, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "symlink"));
+  frc_error_release(&err);
+  /* a /nix that is not the view the spec bound */
+  ck_assert_int_eq(run_hook("root3", one, false, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "is not"));
+  frc_error_release(&err);
+  /* a mount point that is a symlink: nothing is mounted where it leads */
+  ck_assert_int_eq(run_hook("root", link, false, &err), -1);
+  frc_error_release(&err);
+  ck_assert_int_eq(run_hook("root", link, true, &err), -1);
+  frc_error_release(&err);
+  ck_assert_int_eq(lstat(elsewhere, &st), 0);
+  ck_assert(!frc_is_mountpoint(elsewhere));
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    {
+      ck_assert_int_eq(run_hook("root", bad[i], false, &err), -1);
+      ck_assert_ptr_nonnull(strstr(err->msg, "not a store path"));
+      frc_error_release(&err);
+    }
+}
+END_TEST
+
+int
+main(void)
+{
+  Suite *s = suite_create("bindhook");
+  TCase *tc = tcase_create("bindhook");
+  SRunner *sr;
+  int failed;
+
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_spec_hook);
+  tcase_add_test(tc, test_binds_new_api);
+  tcase_add_test(tc, test_binds_mount2);
+  tcase_add_test(tc, test_refusals);
+  suite_add_tcase(s, tc);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
