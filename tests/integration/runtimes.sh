@@ -18,6 +18,8 @@
 #      stdout, config.json byte-identical, no container.
 #   d. argv edge cases: a container named `create`, --root=DIR / --root DIR,
 #      --flag=value forms of the other global flags, bundle from the cwd.
+#   e. the closure hook (bind-closure) reads its stdin to the end (crun
+#      fails on EPIPE writing the state to a hook that has exited).
 #
 # Environment: FLOX_RUNC (absolute path of the flox-runc binary),
 # FLOX_RUNC_SRCDIR (repository root; defaults to this script's ../..).
@@ -542,6 +544,17 @@ t_cwd_bundle() {
 	assert_eq from-cwd "$CAP_OUT" "output"
 }
 
+t_hook_stdin() {
+	# the closure hook (bind-closure, lib/bindhook.h) reads the state the
+	# runtime writes on its stdin to the end before it exits, whatever its
+	# outcome: crun fails the create with "writing to pipe: Broken pipe"
+	# when the hook is gone before it wrote (seen under load in e2e 8)
+	local st rc
+	capture bash -c '{ sleep 0.3; head -c 200000 /dev/zero; }| "$1" bind-closure /nonexistent-root /nonexistent-view ""; echo "writer=${PIPESTATUS[0]} hook=${PIPESTATUS[1]}"' _ "$FLOX_RUNC"
+	assert_contains "$CAP_OUT" "writer=0 hook=1" "the writer is not cut off (no SIGPIPE); the hook fails"
+	assert_contains "$CAP_ERR" "cannot open the container's root" "the hook's error"
+}
+
 # ------------------------------------------------------------------- main
 
 for v in sandbox passthrough-config; do
@@ -566,5 +579,6 @@ tap_test "failing run: command never runs, no container" t_invalid_run
 tap_test "container id 'create' works and is validated" t_id_create
 tap_test "--root=DIR and --root DIR, --flag=value forms" t_root_forms
 tap_test "bundle defaults to the current directory" t_cwd_bundle
+tap_test "the closure hook reads the runtime's state from its stdin to the end" t_hook_stdin
 
 tap_done
