@@ -27,6 +27,7 @@ enum key_type
   KEY_STRING,
   KEY_STRING_LIST,
   KEY_INT,
+  KEY_BOOL,
   KEY_ENUM_ON_MISSING,
 };
 
@@ -73,6 +74,7 @@ static const struct key_def keys[] = {
   { "fetch_uid", KEY_INT, CHECK_NONE, F(fetch_uid), 1, 2147483646 },
   { "fetch_gid", KEY_INT, CHECK_NONE, F(fetch_gid), 1, 2147483646 },
   { "nix_mutable_max_bytes", KEY_INT, CHECK_NONE, F(nix_mutable_max_bytes), 1L << 20, 1L << 40 },
+  { "share_tree_symlinks", KEY_BOOL, CHECK_NONE, F(share_tree_symlinks), 0, 0 },
   { NULL, 0, 0, 0, 0, 0 },
 };
 
@@ -113,6 +115,7 @@ set_defaults(struct frc_config *c)
   c->fetch_gid = 65534; /* nogroup */
   c->bash = xstrdup(FRC_DEFAULT_BASH);
   c->nix_mutable_max_bytes = 1L << 30;
+  c->share_tree_symlinks = true;
 }
 
 /* /nix/store/<hash>-name/rest -> /nix/store/<hash>-name, or NULL. */
@@ -289,6 +292,12 @@ apply_key(struct frc_config *c, const struct key_def *k, yajl_val v, const char 
         return frc_error(err, "`%s` in %s must be an integer from %ld to %ld", k->name, origin,
                          k->min, k->max);
       *(long *) field = (long) v->u.number.i;
+      return 0;
+    case KEY_BOOL:
+      if (v->type != yajl_t_true && v->type != yajl_t_false)
+        return frc_error(err, "`%s` in %s must be true or false, not %s", k->name, origin,
+                         type_name(v));
+      *(bool *) field = v->type == yajl_t_true;
       return 0;
     case KEY_ENUM_ON_MISSING:
       if (v->type == yajl_t_string && strcmp(v->u.string, "fail") == 0)
@@ -499,6 +508,10 @@ frc_config_equal(const struct frc_config *a, const struct frc_config *b)
           if (*(const long *) fa != *(const long *) fb)
             return false;
           break;
+        case KEY_BOOL:
+          if (*(const bool *) fa != *(const bool *) fb)
+            return false;
+          break;
         case KEY_ENUM_ON_MISSING:
           if (a->on_missing_environment != b->on_missing_environment)
             return false;
@@ -538,6 +551,9 @@ frc_config_to_json(const struct frc_config *c)
           break;
         case KEY_INT:
           yajl_gen_integer(g, *(const long *) field);
+          break;
+        case KEY_BOOL:
+          yajl_gen_bool(g, *(const bool *) field);
           break;
         case KEY_ENUM_ON_MISSING:
           gen_str(g, c->on_missing_environment == FRC_ON_MISSING_FAIL ? "fail" : "passthrough");

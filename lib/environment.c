@@ -528,8 +528,8 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   if (frc_mkdir_p(tmp_parent, 0755, err) < 0 || frc_mkdir_p(envs_dir, 0755, err) < 0)
     return -1;
   /* The symlinks the trees share (lib/linkpool.h), beside them; without
-   * it the tree's symlinks are all its own. */
-  if (mkdir(pool, 0700) < 0 && errno != EEXIST)
+   * it (or with share_tree_symlinks off) the tree's symlinks are all its own. */
+  if (c->share_tree_symlinks && mkdir(pool, 0700) < 0 && errno != EEXIST)
     frc_log(req->log, FRC_LOG_DEBUG, "flox-runc: no shared symlinks: cannot create `%s`: %s",
             pool, strerror(errno));
   frc_dir_spread(tmp_parent);
@@ -547,7 +547,7 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   in.hook = l->hook_on_activate;
   in.lockfile = req->lockfile;
   in.lockfile_len = req->lockfile_len;
-  in.link_pool = pool;
+  in.link_pool = c->share_tree_symlinks ? pool : NULL;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: building the %s environment %s", frc_mode_name(req->mode),
           req->name);
   /* The view first, then the tree: each reaches the disk whole (a syncfs

@@ -1004,6 +1004,29 @@ t_link_pool() {
 	export FLOX_RUNC_CONFIG=$CFG
 }
 
+# 7d: share_tree_symlinks false: a tree's symlinks are its own (no pool
+# entry, no inode shared with another tree).
+t_link_pool_off() {
+	local st=$TEST_TMPDIR/s7d cfg=$TEST_TMPDIR/config7d.json
+	local store=$st/store state=$st/state envs k1 k2
+	write_config "$cfg" "$store" "$state" "$(nixcache_url main)" share_tree_symlinks=false
+	export FLOX_RUNC_CONFIG=$cfg
+	envs=$store/nix/var/flox-runc/envs
+	capture fr prefetch acme/tools
+	assert_rc 0 "prefetch acme/tools"
+	k1=$(ls "$envs")
+	capture fr prefetch acme/hooked
+	assert_rc 0 "prefetch acme/hooked"
+	k2=$(find "$envs" -mindepth 1 -maxdepth 1 ! -name "$k1" -printf '%f\n')
+	[[ -n "$k1" && -n "$k2" ]] || { diag "FAIL: two environments expected in $envs"; return 1; }
+	assert_eq "$(readlink "$envs/$k1/bin/hello")" "$(readlink "$envs/$k2/bin/hello")" "one target"
+	[[ "$(stat -c %i "$envs/$k1/bin/hello")" != "$(stat -c %i "$envs/$k2/bin/hello")" ]] ||
+		{ diag "FAIL: the trees share bin/hello's inode with share_tree_symlinks false"; return 1; }
+	assert_eq "" "$(find "$envs/$k1" "$envs/$k2" -type l ! -links 1)" "every symlink is its tree's own"
+	[[ ! -e $store/nix/var/flox-runc/links ]] || { diag "FAIL: a pool was made"; return 1; }
+	export FLOX_RUNC_CONFIG=$CFG
+}
+
 # -------------------------------------------------------- 8. concurrency
 
 t_concurrent() {
@@ -1633,6 +1656,7 @@ t_timed "6b. exec activated into a Flox container, not into a skip-containers-ex
 t_timed "7. GC keeps a running container's closure; delete + gc free everything" t_gc
 t_timed "7b. many packages: one link per container root; a live container keeps all through GC; delete releases" t_gc_many
 t_timed "7c. trees share their symlinks' inodes through the node's pool; gc frees what no tree uses" t_link_pool
+t_timed "7d. share_tree_symlinks false: every tree's symlinks are its own" t_link_pool_off
 t_timed "8. 8 concurrent creates: one download per NAR, one build" t_concurrent
 t_timed "9. SIGKILL during materialisation: nothing left, the retry succeeds" t_sigkill
 t_timed "9b. SIGKILL while building the tree: the retry removes the half-built one" t_crash_build

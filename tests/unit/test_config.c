@@ -40,6 +40,31 @@ START_TEST(test_missing_file_defaults)
   ck_assert_ptr_nonnull(strstr(c.trusted_public_keys[1], "flox-cache-public-1:"));
   ck_assert_int_eq(c.on_missing_environment, FRC_ON_MISSING_FAIL);
   ck_assert_int_eq(c.deadline_seconds, 110);
+  ck_assert(c.share_tree_symlinks);
+  frc_config_release(&c);
+}
+END_TEST
+
+/* A boolean key: true/false only; printed and compared. */
+START_TEST(test_bool_key)
+{
+  struct frc_config c, d;
+  frc_error_t err = NULL;
+  cleanup_free char *json = NULL;
+  ck_assert_int_eq(parse(&c, "{\"share_tree_symlinks\":false}", &err), 0);
+  ck_assert(!c.share_tree_symlinks);
+  json = frc_config_to_json(&c);
+  ck_assert_ptr_nonnull(strstr(json, "\"share_tree_symlinks\": false"));
+  ck_assert_int_eq(parse(&d, "{}", &err), 0);
+  ck_assert(d.share_tree_symlinks);
+  ck_assert(!frc_config_equal(&c, &d));
+  frc_config_release(&d);
+  ck_assert_int_eq(parse(&d, "{\"share_tree_symlinks\":true}", &err), 0);
+  ck_assert(d.share_tree_symlinks);
+  frc_config_release(&d);
+  ck_assert_int_eq(parse(&d, "{\"share_tree_symlinks\":false}", &err), 0);
+  ck_assert(frc_config_equal(&c, &d));
+  frc_config_release(&d);
   frc_config_release(&c);
 }
 END_TEST
@@ -116,6 +141,8 @@ static const struct
   { "{\"bash\":\"/nix/store/not-a-store-path/bin/bash\"}", "inside a store path" },
   { "{\"hook_shell\":\"/bin/sh\"}", "unknown key `hook_shell`" },
   { "{\"container_ca_bundle\":\"certs.pem\"}", "absolute path" },
+  { "{\"share_tree_symlinks\":1}", "true or false, not a number" },
+  { "{\"share_tree_symlinks\":\"no\"}", "true or false, not a string" },
 };
 
 START_TEST(test_bad)
@@ -286,6 +313,7 @@ main(void)
   int failed;
 
   tcase_add_test(tc, test_missing_file_defaults);
+  tcase_add_test(tc, test_bool_key);
   tcase_add_test(tc, test_all_keys);
   tcase_add_test(tc, test_git_url_derivation);
   tcase_add_test(tc, test_bash);
