@@ -50,7 +50,7 @@ frc_bindhook_remove(struct frc_spec *s)
 }
 
 void
-frc_bindhook_add(struct frc_spec *s, const char *exe, const char *rootfs,
+frc_bindhook_add(struct frc_spec *s, const char *exe, const char *root,
                  const char *nix_source, const char *prefix, char *const *paths)
 {
   yajl_val hooks = frc_json_get(s->doc.root, "hooks");
@@ -65,7 +65,7 @@ frc_bindhook_add(struct frc_spec *s, const char *exe, const char *rootfs,
   frc_bindhook_remove(s);
   frc_json_append(args, frc_json_new_string(exe));
   frc_json_append(args, frc_json_new_string(FRC_BINDHOOK_VERB));
-  frc_json_append(args, frc_json_new_string(rootfs));
+  frc_json_append(args, frc_json_new_string(root));
   frc_json_append(args, frc_json_new_string(nix_source));
   frc_json_append(args, frc_json_new_string(prefix));
   for (char *const *p = paths; *p; p++)
@@ -153,20 +153,32 @@ bind_new(int src, int dst, const char *name, frc_error_t *err)
 }
 
 int
-frc_bindhook_run(int argc, char *const *argv, bool legacy, frc_error_t *err)
+frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy, frc_error_t *err)
 {
-  const char *rootfs, *nix_source, *prefix;
+  const char *nix_source, *prefix;
+  cleanup_free char *rootfs = NULL;
   cleanup_close int root = -1, nix = -1, store = -1;
   struct stat want, got;
 
   if (argc < 3)
     return frc_error(err, "usage: flox-runc " FRC_BINDHOOK_VERB
-                          " ROOTFS NIX_SOURCE STORE_PREFIX STORE_PATH... (the runtime runs it "
+                          " ROOT NIX_SOURCE STORE_PREFIX STORE_PATH... (the runtime runs it "
                           "as a createContainer hook that flox-runc writes)");
-  rootfs = argv[0], nix_source = argv[1], prefix = argv[2];
-  if (rootfs[0] != '/' || nix_source[0] != '/' || (prefix[0] != '\0' && prefix[0] != '/'))
-    return frc_error(err, FRC_BINDHOOK_VERB ": ROOTFS, NIX_SOURCE and a non-empty STORE_PREFIX "
-                          "must be absolute paths");
+  nix_source = argv[1], prefix = argv[2];
+  if (nix_source[0] != '/' || (prefix[0] != '\0' && prefix[0] != '/'))
+    return frc_error(err, FRC_BINDHOOK_VERB ": NIX_SOURCE and a non-empty STORE_PREFIX must be "
+                          "absolute paths");
+  if (argv[0][0] == '/')
+    rootfs = xstrdup(argv[0]);
+  else if (bundle && bundle[0] == '/')
+    rootfs = xasprintf("%s/%s", bundle, argv[0]);
+  else
+    {
+      cleanup_free char *esc = escape_for_message(argv[0], strlen(argv[0]), 64);
+      return frc_error(err, FRC_BINDHOOK_VERB ": the root `%s` is relative and the runtime's "
+                            "state on stdin names no absolute bundle",
+                       esc);
+    }
   root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root < 0)
     return frc_error_errno(err, errno, "cannot open the container's root `%s`", rootfs);

@@ -2,8 +2,11 @@
  * createContainer hook instead of one spec mount per closure path.
  *
  * Owns: the hook flox-runc puts first in a Flox container's
- * hooks.createContainer (`flox-runc bind-closure ROOTFS NIX_SOURCE
- * STORE_PREFIX STORE_PATH...`), and what it does when the runtime runs it:
+ * hooks.createContainer (`flox-runc bind-closure ROOT NIX_SOURCE
+ * STORE_PREFIX STORE_PATH...`, ROOT the spec's root.path as written: a
+ * relative one is resolved against the "bundle" of the state the runtime
+ * writes on the hook's stdin, so a bundle moved or copied whole still
+ * works), and what it does when the runtime runs it:
  * in the container's mount namespace, after the runtime's own mounts (the
  * spec's /nix) and before pivot_root (runc 1.1.5 prepareRootfs, crun 1.8.1
  * container_init_setup), it binds each STORE_PATH of the node's store
@@ -29,16 +32,18 @@
 
 /* Puts the hook that binds paths (NULL-terminated /nix/store/... paths)
  * first in the spec's hooks.createContainer; exe is the flox-runc binary the
- * runtime runs, rootfs the bundle's root (absolute), nix_source what the
- * spec binds at /nix, prefix the node's store prefix ("" for /). */
-void frc_bindhook_add(struct frc_spec *s, const char *exe, const char *rootfs,
+ * runtime runs, root the spec's root.path, nix_source what the spec binds
+ * at /nix, prefix the node's store prefix ("" for /). */
+void frc_bindhook_add(struct frc_spec *s, const char *exe, const char *root,
                       const char *nix_source, const char *prefix, char *const *paths);
 /* Removes flox-runc's hook (a bundle edited before); returns how many. */
 size_t frc_bindhook_remove(struct frc_spec *s);
 
-/* The hook: argv as after the verb (ROOTFS NIX_SOURCE STORE_PREFIX
- * STORE_PATH...).  legacy: mount(2) through /proc/self/fd even where the
- * new mount API exists (tests). */
-int frc_bindhook_run(int argc, char *const *argv, bool legacy, frc_error_t *err);
+/* The hook: argv as after the verb (ROOT NIX_SOURCE STORE_PREFIX
+ * STORE_PATH...); bundle: the state's "bundle" (NULL when none), against
+ * which a relative ROOT resolves.  legacy: mount(2) through /proc/self/fd
+ * even where the new mount API exists (tests). */
+int frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy,
+                     frc_error_t *err);
 
 #endif

@@ -170,9 +170,10 @@ is_dir(int rootfs_fd, const char *rel)
  * exec costs no more than runc's binds (docs/performance.md, "Lever: warm
  * start end to end"). */
 static bool
-closure_by_hook(struct frc_spec *spec, const char *rootfs, int rootfs_fd, const char *nix_source,
-                const char *prefix, char *const *closure)
+closure_by_hook(struct frc_spec *spec, int rootfs_fd, const char *nix_source, const char *prefix,
+                char *const *closure)
 {
+  const char *root = frc_json_get_string(frc_json_get(spec->doc.root, "root"), "path");
   char exe[PATH_MAX];
   ssize_t n;
   size_t count = 0;
@@ -180,7 +181,7 @@ closure_by_hook(struct frc_spec *spec, const char *rootfs, int rootfs_fd, const 
 
   for (char *const *p = closure; p && *p; p++)
     count++;
-  if (count == 0 || rootfs_fd < 0)
+  if (count == 0 || rootfs_fd < 0 || root == NULL || root[0] == '\0')
     return false;
   if (frc_stat_in_root(rootfs_fd, "nix", false, &st) == 0 && S_ISLNK(st.st_mode))
     return false;
@@ -190,7 +191,7 @@ closure_by_hook(struct frc_spec *spec, const char *rootfs, int rootfs_fd, const 
   exe[n] = '\0';
   if (access(exe, X_OK) < 0) /* "... (deleted)": replaced since it started */
     return false;
-  frc_bindhook_add(spec, exe, rootfs, nix_source, prefix, closure);
+  frc_bindhook_add(spec, exe, root, nix_source, prefix, closure);
   return true;
 }
 
@@ -219,7 +220,7 @@ project_mounts(struct frc_spec *spec, const char *rootfs, const struct frc_confi
                           "flox-runc mounts the node's Nix store there");
   frc_spec_add_mount(spec, "/nix", "bind", nix_source, mutable_nix ? rw : ro);
   frc_bindhook_remove(spec);
-  if (!closure_by_hook(spec, rootfs, rootfs_fd, nix_source, prefix, env->closure))
+  if (!closure_by_hook(spec, rootfs_fd, nix_source, prefix, env->closure))
     for (char **p = env->closure; p && *p; p++)
       {
         cleanup_free char *src = xasprintf("%s%s", prefix, *p);

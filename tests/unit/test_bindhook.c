@@ -155,7 +155,7 @@ run_hook(const char *root, const char *const *paths, bool legacy, frc_error_t *e
   int n = 3;
   for (; *paths; paths++)
     argv[n++] = (char *) *paths;
-  return frc_bindhook_run(n, argv, legacy, err);
+  return frc_bindhook_run(NULL, n, argv, legacy, err);
 }
 
 static void
@@ -206,6 +206,29 @@ END_TEST
 START_TEST(test_binds_mount2)
 {
   test_binds(true);
+}
+END_TEST
+
+/* a relative root (the spec's "rootfs") is the state's bundle's: a bundle
+ * copied elsewhere whole still works; without a bundle it is refused */
+START_TEST(test_relative_root)
+{
+  static const char *const paths[] = { "/nix/store/aaa-pkg", "/nix/store/bbb-file", NULL };
+  cleanup_free char *view = xasprintf("%s/view", tmpdir);
+  cleanup_free char *store = xasprintf("%s/store", tmpdir);
+  char *argv[] = { "root", view, store, (char *) paths[0], (char *) paths[1] };
+  frc_error_t err = NULL;
+
+  make_tree();
+  private_mount_ns();
+  bind_view();
+  ck_assert_int_eq(frc_bindhook_run(NULL, 5, argv, false, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "relative"));
+  frc_error_release(&err);
+  ck_assert_int_eq(frc_bindhook_run("relative/bundle", 5, argv, false, &err), -1);
+  frc_error_release(&err);
+  ck_assert_msg(frc_bindhook_run(tmpdir, 5, argv, false, &err) == 0, "%s", err ? err->msg : "");
+  check_binds();
 }
 END_TEST
 
@@ -270,6 +293,7 @@ main(void)
   tcase_add_test(tc, test_spec_hook);
   tcase_add_test(tc, test_binds_new_api);
   tcase_add_test(tc, test_binds_mount2);
+  tcase_add_test(tc, test_relative_root);
   tcase_add_test(tc, test_refusals);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
