@@ -49,6 +49,65 @@ frc_bindhook_remove(struct frc_spec *s)
   return removed;
 }
 
+static bool
+has_user_namespace(struct frc_spec *s)
+{
+  yajl_val linux_ = frc_json_get(s->doc.root, "linux");
+  yajl_val ns = frc_json_get(linux_, "namespaces");
+  yajl_val maps = frc_json_get(linux_, "uidMappings");
+  if (maps && maps->type == yajl_t_array && maps->u.array.len > 0)
+    return true;
+  for (size_t i = 0; ns && ns->type == yajl_t_array && i < ns->u.array.len; i++)
+    {
+      const char *t = frc_json_get_string(ns->u.array.values[i], "type");
+      if (t && strcmp(t, "user") == 0)
+        return true;
+    }
+  return false;
+}
+
+/* The spec's RLIMIT_STACK soft limit when it sets one below limit. */
+static unsigned long long
+spec_stack_limit(struct frc_spec *s, unsigned long long limit)
+{
+  yajl_val rl = frc_json_get(frc_spec_process(s), "rlimits");
+  for (size_t i = 0; rl && rl->type == yajl_t_array && i < rl->u.array.len; i++)
+    {
+      const char *t = frc_json_get_string(rl->u.array.values[i], "type");
+      yajl_val soft = frc_json_get(rl->u.array.values[i], "soft");
+      if (t && strcmp(t, "RLIMIT_STACK") == 0 && soft && YAJL_IS_INTEGER(soft)
+          && soft->u.number.i >= 0 && (unsigned long long) soft->u.number.i < limit)
+        limit = (unsigned long long) soft->u.number.i;
+    }
+  return limit;
+}
+
+bool
+frc_bindhook_usable(struct frc_spec *s, const char *exe, const char *root,
+                    const char *nix_source, const char *prefix, char *const *paths,
+                    unsigned long long stack_limit)
+{
+  const char *fixed[] = { exe, FRC_BINDHOOK_VERB, root, nix_source, prefix };
+  unsigned long long budget = spec_stack_limit(s, stack_limit) / 4, size = 0;
+
+  if (has_user_namespace(s))
+    return false;
+  if (budget > 6ULL * 1024 * 1024)
+    budget = 6ULL * 1024 * 1024;
+  if (budget < 128 * 1024)
+    budget = 128 * 1024;
+  budget -= FRC_BINDHOOK_ENV_RESERVE;
+  for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+    size += strlen(fixed[i]) + 1 + sizeof(char *);
+  for (char *const *p = paths; p && *p; p++)
+    {
+      size += strlen(*p) + 1 + sizeof(char *);
+      if (size > budget)
+        return false;
+    }
+  return size <= budget;
+}
+
 void
 frc_bindhook_add(struct frc_spec *s, const char *exe, const char *root,
                  const char *nix_source, const char *prefix, char *const *paths)

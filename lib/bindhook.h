@@ -30,6 +30,21 @@
 
 #define FRC_BINDHOOK_VERB "bind-closure"
 
+/* Whether the hook can make this spec's closure binds; when not, the
+ * caller makes one spec mount per path.  Not in a user namespace (the
+ * spec's linux.namespaces has "user"): the hook runs as that namespace's
+ * root, which cannot open the node's private state (the view) or a private
+ * store prefix, where the runtime opens spec mount sources on the node.
+ * And only while the hook's argv (exe, the verb, root, nix_source, prefix
+ * and paths) fits what execve(2) takes beside an environment: a quarter of
+ * stack_limit (RLIMIT_STACK, the spec's process.rlimits one when lower),
+ * 128 KiB at least, 6 MiB at most, less FRC_BINDHOOK_ENV_RESERVE (crun
+ * hands a hook its own environment). */
+#define FRC_BINDHOOK_ENV_RESERVE (32 * 1024)
+bool frc_bindhook_usable(struct frc_spec *s, const char *exe, const char *root,
+                         const char *nix_source, const char *prefix, char *const *paths,
+                         unsigned long long stack_limit);
+
 /* Puts the hook that binds paths (NULL-terminated /nix/store/... paths)
  * first in the spec's hooks.createContainer; exe is the flox-runc binary the
  * runtime runs, root the spec's root.path, nix_source what the spec binds

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -164,11 +165,12 @@ is_dir(int rootfs_fd, const char *rel)
 }
 
 /* The closure's binds as flox-runc's createContainer hook (lib/bindhook.h)
- * when this binary can be named for the runtime to run and the image's /nix
+ * when this binary can be named for the runtime to run, the image's /nix
  * is not a symlink (the hook follows none; the runtime resolves one inside
- * the rootfs); else one spec mount per path.  Even at 4 paths the hook's
- * exec costs no more than runc's binds (docs/performance.md, "Lever: warm
- * start end to end"). */
+ * the rootfs), the pod has no user namespace and the hook's argv fits
+ * execve (frc_bindhook_usable); else one spec mount per path.  Even at 4
+ * paths the hook's exec costs no more than runc's binds
+ * (docs/performance.md, "Lever: warm start end to end"). */
 static bool
 closure_by_hook(struct frc_spec *spec, int rootfs_fd, const char *nix_source, const char *prefix,
                 char *const *closure)
@@ -178,6 +180,7 @@ closure_by_hook(struct frc_spec *spec, int rootfs_fd, const char *nix_source, co
   ssize_t n;
   size_t count = 0;
   struct stat st;
+  struct rlimit stack;
 
   for (char *const *p = closure; p && *p; p++)
     count++;
@@ -190,6 +193,11 @@ closure_by_hook(struct frc_spec *spec, int rootfs_fd, const char *nix_source, co
     return false;
   exe[n] = '\0';
   if (access(exe, X_OK) < 0) /* "... (deleted)": replaced since it started */
+    return false;
+  if (getrlimit(RLIMIT_STACK, &stack) < 0)
+    return false;
+  if (!frc_bindhook_usable(spec, exe, root, nix_source, prefix, closure,
+                           stack.rlim_cur == RLIM_INFINITY ? ~0ULL : stack.rlim_cur))
     return false;
   frc_bindhook_add(spec, exe, root, nix_source, prefix, closure);
   return true;

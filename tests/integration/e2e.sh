@@ -64,7 +64,8 @@
 #      below a store path on the node does not show (read-only inside);
 #      the closure's binds made by flox-runc's createContainer hook
 #      (ro,nosuid,nodev inside), by spec mounts when the image's /nix is a
-#      symlink.
+#      symlink.  13b: in a user namespace (the hook's root there cannot
+#      read the node's private state) by spec mounts, read-only.
 #  14. private on the node: a node user (uid 65534) reads nothing derived
 #      from an environment (trees, records, hub cache, GC roots), while a
 #      container running as that uid reads its own environment.
@@ -1339,6 +1340,32 @@ while True: s.accept()[0].close()' "$sock" &
 	[[ -d "$STATE/views/$own/store" ]] || { diag "FAIL: no view"; return 1; }
 }
 
+# ------------------------------------- 13b. closure in a user namespace
+
+# A pod in a user namespace (linux.uidMappings, Kubernetes hostUsers:
+# false): its runtime makes the spec's mounts from sources it opens on the
+# node, while a createContainer hook runs as the namespace's root, which
+# cannot read the node's private flox-runc state (the view) nor a private
+# store prefix: the closure is then bound by spec mounts, read-only.
+t_projection_userns() {
+	local b=$TEST_TMPDIR/t13u mode
+	# the namespace's root reaches the bundle (as with containerd's bundles)
+	mode=$(stat -c %a "$TEST_TMPDIR")
+	chmod 0711 "$TEST_TMPDIR"
+	flox_bundle "$b" busybox acme/hello sh -c "grep ' $HELLO ' /proc/self/mountinfo | sed 's/^/M /'; touch $HELLO/x 2>&1; id -u; hello"
+	chown -R 100000:100000 "$b/rootfs" # the image's files are the namespace's, as containerd does
+	bundle_jq "$b" '.linux.namespaces += [{type: "user"}]
+		| .linux.uidMappings = [{containerID: 0, hostID: 100000, size: 65536}]
+		| .linux.gidMappings = [{containerID: 0, hostID: 100000, size: 65536}]'
+	run_fg e2e-proj-userns "$b"
+	chmod "$mode" "$TEST_TMPDIR"
+	assert_rc 0 "a pod in a user namespace runs (log: $(cat "$b/log.json" 2>/dev/null))"
+	assert_contains "$CAP_OUT" "Hello, world!" "hello runs"
+	assert_contains "$CAP_OUT" "Read-only file system" "its closure paths are read-only"
+	assert_contains "$(sed -n 's/^M //p' <<<"$CAP_OUT")" " ro,nosuid,nodev" "the store path's bind inside: ro,nosuid,nodev"
+	assert_json "$b/config.json" '(.hooks.createContainer // []) | map(.args[1]) | index("bind-closure") == null' "no closure hook in a user namespace"
+}
+
 # ---------------------------------------- 14. private on the node
 
 as_nobody() { setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
@@ -1666,6 +1693,7 @@ t_timed "10b. a wrongly signed cache is refused" t_refused badsig
 t_timed "11a. a package in no cache fails naming the path and the substituters" t_missing
 t_timed "11b. an equal-priority file conflict fails naming both packages and the file" t_conflict
 t_timed "13. closure-only /nix: no other tenant, no /nix/var/nix, no daemon socket, nested mounts hidden" t_projection
+t_timed "13b. a pod in a user namespace: its closure read-only by spec mounts" t_projection_userns
 t_timed "14. a node user reads nothing derived from an environment; the container does" t_private
 t_timed "15. a deeply nested mutable pod is released; bounded nosuid,nodev layer; gc carries on" t_release
 t_timed "16. image symlinks never lead look-ups onto the node" t_rootfs_lookup

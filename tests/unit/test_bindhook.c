@@ -95,6 +95,73 @@ START_TEST(test_spec_hook)
 }
 END_TEST
 
+/* n store paths of 80-odd bytes each (NULL-terminated; free with free_paths) */
+static char **
+many_paths(size_t n)
+{
+  char **v = xmalloc0((n + 1) * sizeof(char *));
+  for (size_t i = 0; i < n; i++)
+    v[i] = xasprintf("/nix/store/%032zu-package-number-%06zu-with-a-name-1.2.3", i, i);
+  v[n] = NULL;
+  return v;
+}
+
+static void
+free_paths(char **v)
+{
+  for (char **p = v; *p; p++)
+    free(*p);
+  free(v);
+}
+
+static bool
+usable(const char *spec_json, char *const *paths, unsigned long long stack)
+{
+  cleanup_free char *bundle = xasprintf("%s/bundle-usable", tmpdir);
+  cleanup_free char *cfg = xasprintf("%s/config.json", bundle);
+  struct frc_spec s cleanup_spec = { 0 };
+  frc_error_t err = NULL;
+  ck_assert_msg(mkdir(bundle, 0755) == 0 || errno == EEXIST, "mkdir: %s", strerror(errno));
+  write_text(cfg, spec_json);
+  ck_assert_int_eq(frc_spec_load(&s, bundle, &err), 0);
+  return frc_bindhook_usable(&s, "/usr/bin/flox-runc", "/b/rootfs", "/v", "", paths, stack);
+}
+
+/* no hook in a user namespace (its root cannot open the node's private
+ * view: e2e 13b); none whose argv execve would refuse (E2BIG: a quarter of
+ * the stack limit, 128 KiB at least, less the environment's reserve) */
+START_TEST(test_usable)
+{
+  static const char plain[] = "{\"root\":{\"path\":\"rootfs\"}}";
+  char *two[] = { "/nix/store/aaa-a", "/nix/store/bbb-b", NULL };
+  char **k3 = many_paths(3000), **k30 = many_paths(30000);
+  const unsigned long long mib8 = 8ULL << 20;
+
+  ck_assert(usable(plain, two, mib8));
+  ck_assert(!usable("{\"root\":{\"path\":\"rootfs\"},\"linux\":{\"namespaces\":"
+                    "[{\"type\":\"mount\"},{\"type\":\"user\"}]}}",
+                    two, mib8));
+  ck_assert(!usable("{\"root\":{\"path\":\"rootfs\"},\"linux\":{\"uidMappings\":"
+                    "[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]}}",
+                    two, mib8));
+  /* ~270 KB of argv: fine under 8 MiB of stack (2 MiB), not under 512 KiB
+   * (128 KiB), nor when the spec lowers RLIMIT_STACK so */
+  ck_assert(usable(plain, k3, mib8));
+  ck_assert(usable(plain, k3, ~0ULL));
+  ck_assert(!usable(plain, k3, 512 * 1024));
+  ck_assert(!usable("{\"root\":{\"path\":\"rootfs\"},\"process\":{\"rlimits\":"
+                    "[{\"type\":\"RLIMIT_STACK\",\"soft\":524288,\"hard\":524288}]}}",
+                    k3, mib8));
+  /* ~2.7 MB: more than execve takes under 8 MiB (runc: "fork/exec ...:
+   * argument list too long") */
+  ck_assert(!usable(plain, k30, mib8));
+  ck_assert(usable(plain, k30, 64ULL << 20)); /* 6 MiB: the kernel's most */
+  ck_assert(usable(plain, k30, ~0ULL));
+  free_paths(k3);
+  free_paths(k30);
+}
+END_TEST
+
 /* A private mount namespace for this (forked) test process; as a user
  * without privileges, root of a user namespace mapping our own ids. */
 static void
@@ -291,6 +358,7 @@ main(void)
 
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_spec_hook);
+  tcase_add_test(tc, test_usable);
   tcase_add_test(tc, test_binds_new_api);
   tcase_add_test(tc, test_binds_mount2);
   tcase_add_test(tc, test_relative_root);
