@@ -94,6 +94,30 @@ set_dedup(yajl_val process, const char *name, const char *dirs, const char *suff
   frc_process_setenv(process, name, v);
 }
 
+/* FLOX_ENV_DIRS: FLOX_ENV prepended unless already an entry, which then
+ * keeps its place; the other entries as they are
+ * (cli/flox-activations/src/cli/set_env_dirs.rs:77-123 populate_env_dirs;
+ * an empty or "empty" value has no entry, cli/mod.rs:80-88). */
+static void
+set_env_dirs(yajl_val process, const char *env)
+{
+  const char *old = frc_process_getenv(process, "FLOX_ENV_DIRS");
+  size_t n = 0;
+  bool present = false;
+  cleanup_strv char **v = NULL;
+  cleanup_free char *val = NULL;
+
+  if (old && strcmp(old, "empty") == 0)
+    old = NULL;
+  v = split_dirs(old, &n);
+  present = frc_strv_has(v, n, env);
+  if (present)
+    val = xstrdup(old);
+  else
+    val = old && old[0] ? xasprintf("%s:%s", env, old) : xstrdup(env);
+  frc_process_setenv(process, "FLOX_ENV_DIRS", val);
+}
+
 /* ---- the built tree ---- */
 
 static bool
@@ -296,6 +320,13 @@ resolve_command(const struct frc_activation *a, yajl_val process, const char *im
       cleanup_free char *logical = xasprintf("%s/%s/%s", a->env_path, dirs[i], cmd);
       if (is_store_executable(a->store_prefix ? a->store_prefix : "", logical))
         {
+          /* in bin: the runtime (or bash's exec) finds it through PATH, whose
+           * first entry is bin, and argv[0] stays the name, as Flox's exec
+           * of the command leaves it (cli/flox-activations/src/attach.rs:
+           * 262-280, Command::new(name)).  In sbin, which is not on PATH
+           * without --add-sbin: the path. */
+          if (i == 0)
+            return 0;
           args = frc_json_get(process, "args");
           yajl_tree_free(args->u.array.values[0]);
           args->u.array.values[0] = frc_json_new_string(logical);
@@ -321,10 +352,45 @@ is_wrapped(yajl_val process)
   return a3 && strcmp(a3, FRC_HOOK_ARGV0) == 0;
 }
 
-/* [bash, -c, script, flox-activate, cmd...]: Flox's activate script
- * (assets/environment-interpreter/activate/activate:34,278,286-309):
- * envrc sourced under `set -euo pipefail`, the hook without it and with its
- * stdout on stderr, then `exec "$@"`. */
+/* The exported names of the shell, into __flox_runc_x (bash builtins only:
+ * no fork, no compgen, which a bash without programmable completion lacks). */
+#define EXPORTED_FN                                                                               \
+  "__flox_runc_exported() {\n"                                                                    \
+  "  __flox_runc_x=()\n"                                                                          \
+  "  for __flox_runc_n in ${!A@} ${!B@} ${!C@} ${!D@} ${!E@} ${!F@} ${!G@} ${!H@} ${!I@} "       \
+  "${!J@} ${!K@} ${!L@} ${!M@} ${!N@} ${!O@} ${!P@} ${!Q@} ${!R@} ${!S@} ${!T@} ${!U@} ${!V@} "   \
+  "${!W@} ${!X@} ${!Y@} ${!Z@} ${!a@} ${!b@} ${!c@} ${!d@} ${!e@} ${!f@} ${!g@} ${!h@} ${!i@} "   \
+  "${!j@} ${!k@} ${!l@} ${!m@} ${!n@} ${!o@} ${!p@} ${!q@} ${!r@} ${!s@} ${!t@} ${!u@} ${!v@} "   \
+  "${!w@} ${!x@} ${!y@} ${!z@} ${!_@}; do\n"                                                      \
+  "    if [[ $__flox_runc_n != __flox_runc_* && -n ${!__flox_runc_n+1} "                          \
+  "&& ${!__flox_runc_n@a} == *x* ]]; then __flox_runc_x+=(\"$__flox_runc_n\"); fi\n"              \
+  "  done\n"                                                                                      \
+  "}\n"
+
+/* Flox's messages when the activate script fails (cli/flox-activations/src/
+ * start.rs:105-118, printed as `✘ ERROR: ...` by main.rs and
+ * flox-core/src/util/message.rs); flox-activations then exits 1. */
+#define HOOK_FAILED "printf '%%s\\n' '\xe2\x9c\x98 ERROR: Running hook.on-activate failed' >&2\n"
+#define HOOK_INCOMPLETE                                                                          \
+  "printf '%%s\\n' '\xe2\x9c\x98 ERROR: The hook.on-activate script did not complete normally.' '' " \
+  "'Review your script for the use of:' "                                                        \
+  "\"- 'exit' commands, which should be replaced with 'return'\" "                               \
+  "\"- 'exec' commands, which should be run in a subshell: '(exec command)'\" >&2\n"
+
+/* [bash, -c, script, flox-activate, cmd...].  Flox runs its activate script
+ * (envrc under `set -euo pipefail`, then the hook without it and with its
+ * stdout on stderr: assets/environment-interpreter/activate/activate:34,
+ * 278,286-302) as a process of its own, records what it changes in the
+ * environment, and applies that to the command it then execs
+ * (cli/flox-activations/src/start.rs:98-118, attach.rs:262-280): a `cd`,
+ * `umask`, `ulimit` or file opened by the hook does not reach the command;
+ * an `exit` or `exec` in the hook, or a failing envrc, fails the
+ * activation (exit 1) and the command does not run.  The same here: a
+ * subshell sources envrc and the hook and writes, NUL-separated, the
+ * exported variables it set or changed (sNAME=VALUE) or unset (uNAME), then
+ * `e`; the parent applies them and execs the command.  The parent reads up
+ * to `e`, not to the end of the pipe, which a background job of the hook
+ * may hold open.  Without a hook, envrc is sourced in place. */
 static void
 wrap_bash(const struct frc_activation *a, yajl_val process)
 {
@@ -332,13 +398,57 @@ wrap_bash(const struct frc_activation *a, yajl_val process)
   yajl_val wrapped = frc_json_new_array();
   cleanup_free char *script = NULL;
 
-  script = xasprintf("set -euo pipefail\n"
-                     ". '%s/activate.d/envrc'\n"
-                     "%s%s%s"
-                     "exec \"$@\"\n",
-                     a->env_path, a->has_hook ? "set +euo pipefail\n. '" : "",
-                     a->has_hook ? a->env_path : "",
-                     a->has_hook ? "/activate.d/hook-on-activate' 1>&2\nset -euo pipefail\n" : "");
+  if (!a->has_hook)
+    script = xasprintf("set -euo pipefail\n"
+                       "__flox_runc_failed() {\n" HOOK_FAILED "}\n"
+                       "trap '__flox_runc_failed; exit 1' EXIT\n"
+                       ". '%s/activate.d/envrc'\n"
+                       "trap - EXIT\n"
+                       "exec \"$@\"\n",
+                       a->env_path);
+  else
+    script = xasprintf(
+        "set -euo pipefail\n" EXPORTED_FN
+        "exec {__flox_runc_fd}< <(\n"
+        "  __flox_runc_exported\n"
+        "  declare -A __flox_runc_old=()\n"
+        "  for __flox_runc_n in \"${__flox_runc_x[@]}\"; do "
+        "__flox_runc_old[$__flox_runc_n]=${!__flox_runc_n}; done\n"
+        "  . '%s/activate.d/envrc'\n"
+        "  set +euo pipefail\n"
+        "  . '%s/activate.d/hook-on-activate' 1>&2\n"
+        "  set -euo pipefail\n"
+        "  __flox_runc_exported\n"
+        "  for __flox_runc_n in \"${__flox_runc_x[@]}\"; do\n"
+        "    case $__flox_runc_n in PWD|OLDPWD|SHLVL|_) ;; *)\n"
+        "      if [[ -z ${__flox_runc_old[$__flox_runc_n]+1} || "
+        "${__flox_runc_old[$__flox_runc_n]} != \"${!__flox_runc_n}\" ]]; then "
+        "printf 's%%s=%%s\\0' \"$__flox_runc_n\" \"${!__flox_runc_n}\"; fi ;;\n"
+        "    esac\n"
+        "    unset '__flox_runc_old[$__flox_runc_n]'\n"
+        "  done\n"
+        "  for __flox_runc_n in \"${!__flox_runc_old[@]}\"; do "
+        "printf 'u%%s\\0' \"$__flox_runc_n\"; done\n"
+        "  printf 'e\\0')\n"
+        "__flox_runc_pid=$!\n"
+        "__flox_runc_end=\n"
+        "while IFS= read -r -d '' __flox_runc_kv <&\"$__flox_runc_fd\"; do\n"
+        "  case $__flox_runc_kv in\n"
+        "    s*) __flox_runc_kv=${__flox_runc_kv#s}; "
+        "export \"${__flox_runc_kv%%%%=*}=${__flox_runc_kv#*=}\" || true ;;\n"
+        "    u*) unset \"${__flox_runc_kv#u}\" || true ;;\n"
+        "    e) __flox_runc_end=1; break ;;\n"
+        "  esac\n"
+        "done\n"
+        "exec {__flox_runc_fd}<&-\n"
+        "__flox_runc_rc=0\n"
+        "wait \"$__flox_runc_pid\" || __flox_runc_rc=$?\n"
+        "if [ -z \"$__flox_runc_end\" ]; then\n"
+        "  if [ \"$__flox_runc_rc\" -ne 0 ]; then " HOOK_FAILED "  else " HOOK_INCOMPLETE "  fi\n"
+        "  exit 1\n"
+        "fi\n"
+        "exec \"$@\"\n",
+        a->env_path, a->env_path);
   frc_json_append(wrapped, frc_json_new_string(a->bash));
   frc_json_append(wrapped, frc_json_new_string("-c"));
   frc_json_append(wrapped, frc_json_new_string(script));
@@ -515,6 +625,9 @@ frc_activate_process(const struct frc_activation *a, yajl_val process, frc_error
     frc_process_setenv(process, "FLOX_ENV_DESCRIPTION", d);
   }
   set_active_environments(a, process);
+  /* a pod starts no services (cli/flox-activations/src/attach_diff/mod.rs:
+   * 362-367, documented in cli/flox/doc/flox-activate.md) */
+  frc_process_setenv(process, "FLOX_ACTIVATE_START_SERVICES", "false");
 
   /* flox-core/src/util/mod.rs:21-49 and the default envrc
    * (pkgs/flox-buildenv/default.nix:36-50): SSL_CERT_FILE kept when set,
@@ -547,7 +660,7 @@ frc_activate_process(const struct frc_activation *a, yajl_val process, frc_error
   /* set-env-dirs and fix-paths (activate:212-237): FLOX_ENV_DIRS, PATH
    * (bin of every environment; sbin only with --add-sbin, which a pod has
    * not), MANPATH with a trailing ':' */
-  set_dedup(process, "FLOX_ENV_DIRS", a->env_path, NULL);
+  set_env_dirs(process, a->env_path);
   env_dirs = xstrdup(frc_process_getenv(process, "FLOX_ENV_DIRS"));
   {
     cleanup_free char *p = frc_prepend_dedup(env_dirs, "bin", old_path ? old_path : FRC_DEFAULT_PATH);

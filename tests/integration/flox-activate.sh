@@ -106,6 +106,18 @@ publish_real llama-runtime barstoolbluz__llama-demo__llama-runtime.lock
 # not a real manifest: the test package with what the activation probes
 nixcache_lock "$L/langtools" busybox langtools
 hub_publish local/langtools "$L/langtools" >/dev/null
+# not real manifests: hooks that change what Flox's activate script, a
+# process of its own, keeps from the command (its cwd, umask), or end it
+printf '%s\n' 'echo hook-says-hi' 'cd /nix' 'umask 077' 'export FROM_HOOK="a b"' 'unset DROPME' \
+	'( sleep 600; : ) >/dev/null 2>&1 &' >"$L/hooky.hook"
+nixcache_lock "$L/hooky" busybox --var 'V=$HOME/v' --hook-file "$L/hooky.hook"
+hub_publish local/hooky "$L/hooky" >/dev/null
+printf 'exit 0\n' >"$L/hookexit.hook"
+nixcache_lock "$L/hookexit" busybox --hook-file "$L/hookexit.hook"
+hub_publish local/hookexit "$L/hookexit" >/dev/null
+
+# owner_of SHORT: real/ for the real manifests, local/ for the others
+owner_of() { if [[ -n ${REALF[$1]:-} ]]; then echo real; else echo local; fi; }
 
 # bundle DIR SHORT EXTRA-ENV-JSON ARG...: an empty rootfs (writable, as a
 # pod's), the pod sandbox sb-SHORT, HOME=/root and EXTRA-ENV in the spec.
@@ -122,9 +134,10 @@ bundle() {
 		| .annotations["io.kubernetes.cri.container-type"] = "container"
 		| .annotations["io.kubernetes.cri.container-name"] = "app"
 		| .annotations["io.kubernetes.cri.sandbox-id"] = $sb
-		| .annotations["flox.dev/environment"] = (if $short == "langtools" then "local/" else "real/" end) + $short' \
+		| .annotations["flox.dev/environment"] = $owner + "/" + $short' \
 		--arg cg "/flox-runc-test-$TEST_ID-$tag" --argjson args "$(json_array "$@")" \
-		--arg path "$SPEC_PATH" --argjson extra "$extra" --arg short "$short" --arg sb "sb-$short-$TEST_ID"
+		--arg path "$SPEC_PATH" --argjson extra "$extra" --arg short "$short" --arg sb "sb-$short-$TEST_ID" \
+		--arg owner "$(owner_of "$short")"
 }
 
 # run_fg ID BUNDLE, and capture0 CMD...: capture for a command whose
@@ -143,8 +156,8 @@ run_fg() {
 }
 
 node_cache() {
-	local owner=real
-	[[ $1 != langtools ]] || owner=local
+	local owner
+	owner=$(owner_of "$1")
 	printf '%s/env-cache/sandbox/sb-%s-%s/%s/%s\n' "$STATE" "$1" "$TEST_ID" "$owner" "$1"
 }
 
@@ -174,9 +187,11 @@ expect_flox() {
 	EXP[FLOX_ENV]=$fe
 	EXP[FLOX_ENV_CACHE]=$CACHE
 	EXP[FLOX_ENV_PROJECT]=/
-	local owner=real
-	[[ $short != langtools ]] || owner=local
+	local owner
+	owner=$(owner_of "$short")
 	EXP[FLOX_ENV_DESCRIPTION]=$owner/$short
+	# a pod starts no services (attach_diff/mod.rs:362-367)
+	EXP[FLOX_ACTIVATE_START_SERVICES]=false
 	# cli/flox/src/utils/active_environments.rs (serde), the url crate's "/"
 	EXP[_FLOX_ACTIVE_ENVIRONMENTS]=$(jq -cn --arg n "$short" --arg u "$HUB_URL/" --arg m "$mode" --arg o "$owner" \
 		'[{environment: {type: "remote", owner: $o, name: $n, floxhub_url: $u, version: 1}, mode: $m}]')
@@ -315,6 +330,43 @@ t_langtools() {
 	assert_eq $'  [global]\n  require-virtualenv = true' "$(cat "$(node_cache langtools)/pip.ini")" "pip.ini as setup_python writes it"
 }
 
+# Flox sources envrc and the hook in its activate script, a process of its
+# own, and applies what they export or unset to the command it execs
+# (cli/flox-activations/src/start.rs:98-118, attach.rs:262-280): the hook's
+# cd and umask stay behind; its background job does not hold the command
+# back; the command's argv[0] is its name. An `exit` in the hook fails the
+# activation with exit 1 and the command does not run.
+t_hook_process() {
+	activate hooky run '["DROPME=1"]'
+	EXP[FROM_HOOK]="a b"
+	unset 'EXP[DROPME]'
+	compare "hooky"
+	assert_contains "$CAP_ERR" "hook-says-hi" "the hook's output on stderr"
+	local b=$TEST_TMPDIR/hooky-cwd
+	bundle "$b" hooky '[]' sh -c 'pwd; umask'
+	bundle_jq "$b" '.process.cwd = "/root"'
+	mkdir -p "$b/rootfs/root"
+	run_fg hooky-cwd "$b"
+	assert_rc 0 "hooky runs"
+	assert_eq $'/root\n0022' "$CAP_OUT" "the container's cwd and umask, not the hook's"
+	b=$TEST_TMPDIR/hooky-argv0
+	bundle "$b" hooky '[]' cat /proc/self/cmdline
+	run_fg hooky-argv0 "$b"
+	assert_rc 0 "hooky runs cat"
+	assert_eq "cat/proc/self/cmdline" "$CAP_OUT" "argv[0] is the name, not the path (bash wrapper)"
+	b=$TEST_TMPDIR/langtools-argv0
+	bundle "$b" langtools '[]' cat /proc/self/cmdline
+	run_fg langtools-argv0 "$b"
+	assert_rc 0 "langtools runs"
+	assert_eq "cat/proc/self/cmdline" "$CAP_OUT" "argv[0] is the name, not the path (no bash wrapper)"
+	b=$TEST_TMPDIR/hookexit
+	bundle "$b" hookexit '[]' echo the-command-ran
+	run_fg hookexit "$b"
+	assert_rc 1 "an exit in the hook fails the activation"
+	assert_contains "$CAP_ERR" "The hook.on-activate script did not complete normally." "Flox's message"
+	assert_not_contains "$CAP_OUT" "the-command-ran" "the command did not run"
+}
+
 # A container restarted in the same pod (new id, same sandbox) finds
 # FLOX_ENV_CACHE as the last one left it; deleting the sandbox removes it.
 t_cache_lifecycle() {
@@ -402,6 +454,7 @@ tap_test "aicr: the hook's exports under FLOX_ENV_CACHE reach the command" t_aic
 tap_test "r-posit: vars and a hook of functions under FLOX_ENV_CACHE" t_r_posit
 tap_test "llama-runtime in dev mode: \${FLOX_ENV} var, warning to stderr" t_llama_dev
 tap_test "langtools: the environment's CA bundle, locales and dev profile variables" t_langtools
+tap_test "the hook runs apart from the command: cwd, umask, exit; argv[0]" t_hook_process
 tap_test "FLOX_ENV_CACHE survives a restart in the pod, goes with its sandbox" t_cache_lifecycle
 tap_test "exec gets the container's activation" t_exec
 tap_test "gc removes the FLOX_ENV_CACHE of a gone sandbox, keeps a live one's" t_gc

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include "activate.h"
+#include "config.h"
 #include "json.h"
+#include "proc.h"
 #include "spec.h"
 #include "testdir.h"
 #include "util.h"
@@ -144,7 +146,9 @@ START_TEST(test_run_mode)
   ck_assert_ptr_null(frc_process_getenv(p, "LOCALE_ARCHIVE"));
   ck_assert_str_eq(frc_process_getenv(p, "FLOX_DISABLE_METRICS"), "1");
   ck_assert_ptr_null(frc_process_getenv(p, "CPATH"));
-  ck_assert_str_eq(frc_process_arg(p, 0), ENV "/bin/hello"); /* found through bin -> pkg/bin */
+  ck_assert_str_eq(frc_process_getenv(p, "FLOX_ACTIVATE_START_SERVICES"), "false");
+  /* found through bin -> pkg/bin; argv[0] stays the name, found through PATH */
+  ck_assert_str_eq(frc_process_arg(p, 0), "hello");
   ck_assert_str_eq(frc_process_arg(p, 1), "--x");
   ck_assert_uint_eq(frc_process_nargs(p), 2); /* no bash needed */
   assert_idempotent(&a, p);
@@ -181,6 +185,17 @@ START_TEST(test_existing_values)
                    "\"mode\":\"dev\"}]");
   ck_assert_str_eq(frc_process_getenv(p, "FLOX_PROMPT_ENVIRONMENTS"), "hello other");
   assert_idempotent(&a, p);
+
+  /* FLOX_ENV_DIRS already holding the environment: as it is (populate_env_dirs) */
+  frc_json_freep(&p);
+  p = process("{\"args\":[\"hello\"],\"env\":[\"FLOX_ENV_DIRS=/o:" ENV ":/o\",\"PATH=/usr/bin\"]}");
+  ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
+  ck_assert_str_eq(frc_process_getenv(p, "FLOX_ENV_DIRS"), "/o:" ENV ":/o");
+  ck_assert_str_eq(frc_process_getenv(p, "PATH"), "/o/bin:" ENV "/bin:/usr/bin");
+  frc_json_freep(&p);
+  p = process("{\"args\":[\"hello\"],\"env\":[\"FLOX_ENV_DIRS=empty\"]}");
+  ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
+  ck_assert_str_eq(frc_process_getenv(p, "FLOX_ENV_DIRS"), ENV);
 
   /* the environment's own bundle when the process has none */
   frc_json_freep(&p);
@@ -245,14 +260,12 @@ START_TEST(test_bash)
   ck_assert_uint_eq(frc_process_nargs(p), 6);
   ck_assert_str_eq(frc_process_arg(p, 0), PKG "/bin/bash");
   ck_assert_str_eq(frc_process_arg(p, 1), "-c");
-  ck_assert_str_eq(frc_process_arg(p, 2), "set -euo pipefail\n"
-                                          ". '" ENV "/activate.d/envrc'\n"
-                                          "set +euo pipefail\n"
-                                          ". '" ENV "/activate.d/hook-on-activate' 1>&2\n"
-                                          "set -euo pipefail\n"
-                                          "exec \"$@\"\n");
+  /* envrc and the hook in a process of their own (test_hook_process runs it) */
+  ck_assert_ptr_nonnull(strstr(frc_process_arg(p, 2), "exec {__flox_runc_fd}< <(\n"));
+  ck_assert_ptr_nonnull(strstr(frc_process_arg(p, 2), "  . '" ENV "/activate.d/envrc'\n  set +euo pipefail\n"
+                                                     "  . '" ENV "/activate.d/hook-on-activate' 1>&2\n"));
   ck_assert_str_eq(frc_process_arg(p, 3), FRC_HOOK_ARGV0);
-  ck_assert_str_eq(frc_process_arg(p, 4), ENV "/bin/hello");
+  ck_assert_str_eq(frc_process_arg(p, 4), "hello");
   ck_assert_str_eq(frc_process_arg(p, 5), "a b");
   /* bash exports the vars: the spec's value is not replaced */
   ck_assert_str_eq(frc_process_getenv(p, "GREETING"), "old");
@@ -269,7 +282,8 @@ START_TEST(test_bash)
     a.var_values = values;
     ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
     ck_assert_uint_eq(frc_process_nargs(p), 5);
-    ck_assert_str_eq(frc_process_arg(p, 2), "set -euo pipefail\n. '" ENV "/activate.d/envrc'\nexec \"$@\"\n");
+    ck_assert_ptr_nonnull(strstr(frc_process_arg(p, 2), "\n. '" ENV "/activate.d/envrc'\n"));
+    ck_assert_ptr_null(strstr(frc_process_arg(p, 2), "hook-on-activate"));
     ck_assert_ptr_null(frc_process_getenv(p, "PORT"));
   }
   ck_assert(!frc_activation_needs_bash((char *[]){ (char *) "a b 'c'" }, 1, false));
@@ -343,6 +357,104 @@ START_TEST(test_features_probe)
 }
 END_TEST
 
+/* Runs the activated process p (args and env, nothing inherited) with the
+ * node's bash; its stdout in *r. */
+static void
+run_activated(yajl_val p, struct frc_proc_result *r)
+{
+  yajl_val args = frc_json_get(p, "args"), env = frc_json_get(p, "env");
+  const char **argv = xmalloc0((args->u.array.len + env->u.array.len + 3) * sizeof(char *));
+  size_t n = 0;
+  frc_error_t err = NULL;
+  struct frc_proc proc = { .capture_stdout = 1 };
+
+  argv[n++] = "/usr/bin/env";
+  argv[n++] = "-i";
+  for (size_t i = 0; i < env->u.array.len; i++)
+    argv[n++] = YAJL_GET_STRING(env->u.array.values[i]);
+  for (size_t i = 0; i < args->u.array.len; i++)
+    argv[n++] = YAJL_GET_STRING(args->u.array.values[i]);
+  proc.argv = argv;
+  proc.deadline_ns = frc_now_ns() + 3LL * 1000000000LL;
+  ck_assert_msg(frc_proc_run(&proc, r, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_msg(!r->timed_out, "the activated process did not finish in 3 s");
+  free(argv);
+}
+
+/* Flox runs envrc and the hook in its activate script, a process of its
+ * own, and applies what they change in the environment to the command
+ * (start.rs:98-118, attach.rs:262-280): the hook's exports and unsets reach
+ * the command, its `cd` and `umask` do not; an `exit` (any status) or an
+ * `exec` in it fails the activation with exit 1 and the command does not
+ * run; so does a failing envrc.  A background job of the hook does not hold
+ * the command back. */
+START_TEST(test_hook_process)
+{
+  static const struct
+  {
+    const char *hook; /* NULL: none */
+    const char *envrc;
+    int status;
+    const char *out, *err;
+  } cases[] = {
+    { "echo hook-out\ncd /usr\numask 077\nexport FROM_HOOK=\"a b\"\nunset DROPME\n"
+      "export PATH=\"/hook:$PATH\"\n( sleep 20; : ) >/dev/null 2>&1 &\n",
+      "export V=\"$HOME/v\"\n", 0, "/|0022|/h/v|a b|unset|/hook:", "hook-out" },
+    { "return 2\n", "", 0, "/|0022||-|1|", NULL },
+    { "exit 0\n", "", 1, "", "did not complete normally" },
+    { "exit 3\n", "", 1, "", "Running hook.on-activate failed" },
+    { "exec /bin/sh -c 'echo exec-ran'\n", "", 1, "", "did not complete normally" },
+    { "true\n", "export V=\"$UNDEFINED_IN_TEST\"\n", 1, "", "Running hook.on-activate failed" },
+    { NULL, "export V=\"$UNDEFINED_IN_TEST\"\n", 1, "", "Running hook.on-activate failed" },
+    { NULL, "export V=\"$HOME/w\"\n", 0, "/|0022|/h/w|-|1|", NULL },
+  };
+  cleanup_free char *env = xasprintf("%s/env", dir);
+  cleanup_free char *ad = xasprintf("%s/env/activate.d", dir);
+
+  if (access(FRC_DEFAULT_BASH, X_OK) != 0)
+    ck_abort_msg("%s is missing: apt-get install bash-static (tests/deps.sh)", FRC_DEFAULT_BASH);
+  mk("/env/activate.d");
+  ck_assert_int_eq(chdir("/"), 0);
+  umask(022);
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    {
+      cleanup_json yajl_val p = process(
+          "{\"args\":[\"/bin/sh\",\"-c\",\"echo \\\"$(pwd)|$(umask)|${V-}|${FROM_HOOK--}|${DROPME-unset}|"
+          "${PATH%%/usr/bin*}\\\"\"],\"cwd\":\"/\",\"env\":[\"HOME=/h\",\"DROPME=1\",\"PATH=/usr/bin:/bin\"]}");
+      static char *names[] = { (char *) "V", NULL };
+      static char *values[] = { (char *) "$HOME", NULL };
+      struct frc_activation a = activation(FRC_MODE_RUN);
+      cleanup_proc_result struct frc_proc_result r = { 0 };
+      cleanup_free char *envrc = xasprintf("%s/envrc", ad);
+      cleanup_free char *hook = xasprintf("%s/hook-on-activate", ad);
+      frc_error_t err = NULL;
+
+      a.env_path = env;
+      a.store_prefix = "";
+      a.bash = FRC_DEFAULT_BASH;
+      a.var_names = names;
+      a.var_values = values;
+      a.has_hook = cases[i].hook != NULL;
+      ck_assert_int_eq(write_file_replace(envrc, cases[i].envrc, strlen(cases[i].envrc), 0644, &err), 0);
+      unlink(hook);
+      if (cases[i].hook)
+        ck_assert_int_eq(write_file_replace(hook, cases[i].hook, strlen(cases[i].hook), 0644, &err), 0);
+      ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
+      run_activated(p, &r);
+      ck_assert_msg(r.status == cases[i].status, "case %zu: status %d, stderr %s", i, r.status,
+                    r.last_err ? r.last_err : "");
+      {
+        /* PATH: env/bin first, then the hook's and the old entries */
+        cleanup_free char *want = cases[i].out[0] ? xasprintf("%s%s/bin:\n", cases[i].out, env) : xstrdup("");
+        ck_assert_msg(strcmp(r.out, want) == 0, "case %zu: stdout [%s], want [%s]", i, r.out, want);
+      }
+      if (cases[i].err)
+        ck_assert_msg(r.last_err && strstr(r.last_err, cases[i].err), "case %zu: stderr %s", i,
+                      r.last_err ? r.last_err : "");
+    }
+}
+END_TEST
+
 START_TEST(test_command_lookup)
 {
   struct frc_activation a = activation(FRC_MODE_RUN);
@@ -350,6 +462,7 @@ START_TEST(test_command_lookup)
   cleanup_json yajl_val missing = process("{\"args\":[\"nope\"],\"env\":[\"PATH=/bin\"]}");
   cleanup_json yajl_val explicit_path = process("{\"args\":[\"/bin/sh\",\"-c\",\"x\"]}");
   cleanup_json yajl_val none = process("{\"args\":[]}");
+  cleanup_json yajl_val in_sbin = process("{\"args\":[\"admin\"]}");
   cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
 
   a.rootfs = rootfs; /* an empty image */
@@ -359,6 +472,11 @@ START_TEST(test_command_lookup)
   frc_error_release(&err);
   ck_assert_int_eq(frc_activate_process(&a, explicit_path, &err), 0);
   ck_assert_str_eq(frc_process_arg(explicit_path, 0), "/bin/sh");
+  /* in sbin, not on PATH without --add-sbin: the path */
+  mk(ENV "/sbin");
+  put_file(ENV "/sbin/admin", 0755);
+  ck_assert_int_eq(frc_activate_process(&a, in_sbin, &err), 0);
+  ck_assert_str_eq(frc_process_arg(in_sbin, 0), ENV "/sbin/admin");
   ck_assert_int_lt(frc_activate_process(&a, none, &err), 0);
   ck_assert_ptr_nonnull(strstr(err->msg, "has no command"));
   frc_error_release(&err);
@@ -381,6 +499,7 @@ main(void)
   tcase_add_test(tc, test_prepend_dedup);
   tcase_add_test(tc, test_features_probe);
   tcase_add_test(tc, test_command_lookup);
+  tcase_add_test(tc, test_hook_process);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
