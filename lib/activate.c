@@ -382,7 +382,8 @@ is_wrapped(yajl_val process)
  * stdout on stderr: assets/environment-interpreter/activate/activate:34,
  * 278,286-302) as a process of its own, records what it changes in the
  * environment, and applies that to the command it then execs
- * (cli/flox-activations/src/start.rs:98-118, attach.rs:262-280): a `cd`,
+ * (cli/flox-activations/src/start.rs:98-118, attach.rs:262-280), under
+ * `umask 077` (activate:239-241, never reset before the hook): a `cd`,
  * `umask`, `ulimit` or file opened by the hook does not reach the command;
  * an `exit` or `exec` in the hook, or a failing envrc, fails the
  * activation (exit 1) and the command does not run.  The same here: a
@@ -410,6 +411,7 @@ wrap_bash(const struct frc_activation *a, yajl_val process)
     script = xasprintf(
         "set -euo pipefail\n" EXPORTED_FN
         "exec {__flox_runc_fd}< <(\n"
+        "  umask 077\n"
         "  __flox_runc_exported\n"
         "  declare -A __flox_runc_old=()\n"
         "  for __flox_runc_n in \"${__flox_runc_x[@]}\"; do "

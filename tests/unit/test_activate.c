@@ -384,7 +384,8 @@ run_activated(yajl_val p, struct frc_proc_result *r)
 /* Flox runs envrc and the hook in its activate script, a process of its
  * own, and applies what they change in the environment to the command
  * (start.rs:98-118, attach.rs:262-280): the hook's exports and unsets reach
- * the command, its `cd` and `umask` do not; an `exit` (any status) or an
+ * the command, its `cd` and `umask` do not; it runs under umask 077
+ * (activate:239-241); an `exit` (any status) or an
  * `exec` in it fails the activation with exit 1 and the command does not
  * run; so does a failing envrc.  A background job of the hook does not hold
  * the command back. */
@@ -397,16 +398,16 @@ START_TEST(test_hook_process)
     int status;
     const char *out, *err;
   } cases[] = {
-    { "echo hook-out\ncd /usr\numask 077\nexport FROM_HOOK=\"a b\"\nunset DROPME\n"
+    { "echo hook-out\nexport HOOK_UMASK=\"$(umask)\"\ncd /usr\numask 027\nexport FROM_HOOK=\"a b\"\nunset DROPME\n"
       "export PATH=\"/hook:$PATH\"\n( sleep 20; : ) >/dev/null 2>&1 &\n",
-      "export V=\"$HOME/v\"\n", 0, "/|0022|/h/v|a b|unset|/hook:", "hook-out" },
-    { "return 2\n", "", 0, "/|0022||-|1|", NULL },
+      "export V=\"$HOME/v\"\n", 0, "/|0022|/h/v|a b|unset|0077|/hook:", "hook-out" },
+    { "return 2\n", "", 0, "/|0022||-|1|-|", NULL },
     { "exit 0\n", "", 1, "", "did not complete normally" },
     { "exit 3\n", "", 1, "", "Running hook.on-activate failed" },
     { "exec /bin/sh -c 'echo exec-ran'\n", "", 1, "", "did not complete normally" },
     { "true\n", "export V=\"$UNDEFINED_IN_TEST\"\n", 1, "", "Running hook.on-activate failed" },
     { NULL, "export V=\"$UNDEFINED_IN_TEST\"\n", 1, "", "Running hook.on-activate failed" },
-    { NULL, "export V=\"$HOME/w\"\n", 0, "/|0022|/h/w|-|1|", NULL },
+    { NULL, "export V=\"$HOME/w\"\n", 0, "/|0022|/h/w|-|1|-|", NULL },
   };
   cleanup_free char *env = xasprintf("%s/env", dir);
   cleanup_free char *ad = xasprintf("%s/env/activate.d", dir);
@@ -419,7 +420,7 @@ START_TEST(test_hook_process)
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     {
       cleanup_json yajl_val p = process(
-          "{\"args\":[\"/bin/sh\",\"-c\",\"echo \\\"$(pwd)|$(umask)|${V-}|${FROM_HOOK--}|${DROPME-unset}|"
+          "{\"args\":[\"/bin/sh\",\"-c\",\"echo \\\"$(pwd)|$(umask)|${V-}|${FROM_HOOK--}|${DROPME-unset}|${HOOK_UMASK--}|"
           "${PATH%%/usr/bin*}\\\"\"],\"cwd\":\"/\",\"env\":[\"HOME=/h\",\"DROPME=1\",\"PATH=/usr/bin:/bin\"]}");
       static char *names[] = { (char *) "V", NULL };
       static char *values[] = { (char *) "$HOME", NULL };
