@@ -11,12 +11,15 @@
  * PKG_CONFIG_PATH, ACLOCAL_PATH, RUST_SRC_PATH, JUPYTER_PATH, JAVA_HOME,
  * PYTHONPATH, PIP_CONFIG_FILE, CMAKE_PREFIX_PATH), computed here from what
  * the built tree holds (struct frc_env_features, probed once at build time);
- * FLOX_DISABLE_METRICS; the command found in the environment; and the
- * manifest's vars and on-activate hook, which bash evaluates inside the
- * container: the process becomes [bash, -c, SCRIPT, flox-activate, CMD...]
- * where SCRIPT sources $FLOX_ENV/activate.d/envrc under `set -euo pipefail`,
- * then the hook (stdout to stderr) without, then execs CMD.  Vars that need
- * no evaluation (no $ ` \ ") and no hook: set directly, no bash.
+ * FLOX_DISABLE_METRICS, FLOX_ACTIVATE_START_SERVICES; the command found in
+ * the environment (argv[0] kept: PATH finds it); and the manifest's vars and
+ * on-activate hook, which bash evaluates inside the container: the process
+ * becomes [bash, -c, SCRIPT, flox-activate, CMD...] where SCRIPT runs, in a
+ * subshell as Flox's activate script is a process of its own,
+ * $FLOX_ENV/activate.d/envrc under `set -euo pipefail` then the hook
+ * (stdout to stderr) without, applies the variables they exported or unset,
+ * and execs CMD (a hook that exits or execs: exit 1).  Vars that need no
+ * evaluation (no $ ` \ ") and no hook: set directly, no bash.
  * Applying it twice gives the same process (an exec of an activated
  * container gets the same variables, and is wrapped once).
  */
