@@ -391,26 +391,32 @@ is_wrapped(yajl_val process)
  * exported variables it set or changed (sNAME=VALUE) or unset (uNAME), then
  * `e`; the parent applies them and execs the command.  The parent reads up
  * to `e`, not to the end of the pipe, which a background job of the hook
- * may hold open.  Without a hook, envrc is sourced in place. */
+ * may hold open.  Without a hook, envrc is sourced in place.  envrc and
+ * the hook see no positional parameters, as in Flox's script after its
+ * options. */
 static void
 wrap_bash(const struct frc_activation *a, yajl_val process)
 {
   yajl_val args = frc_json_get(process, "args");
   yajl_val wrapped = frc_json_new_array();
   cleanup_free char *script = NULL;
+  /* bash exports PWD, which Flox's exec of the command does not add */
+  const char *pwd = frc_process_getenv(process, "PWD") ? "" : "export -n PWD\n";
 
   if (!a->has_hook)
     script = xasprintf("set -euo pipefail\n"
                        "__flox_runc_failed() {\n" HOOK_FAILED "}\n"
+                       "__flox_runc_envrc() { . '%s/activate.d/envrc'; }\n"
                        "trap '__flox_runc_failed; exit 1' EXIT\n"
-                       ". '%s/activate.d/envrc'\n"
+                       "__flox_runc_envrc\n"
                        "trap - EXIT\n"
-                       "exec \"$@\"\n",
-                       a->env_path);
+                       "%sexec \"$@\"\n",
+                       a->env_path, pwd);
   else
     script = xasprintf(
         "set -euo pipefail\n" EXPORTED_FN
         "exec {__flox_runc_fd}< <(\n"
+        "  set --\n"
         "  umask 077\n"
         "  __flox_runc_exported\n"
         "  declare -A __flox_runc_old=()\n"
@@ -449,8 +455,8 @@ wrap_bash(const struct frc_activation *a, yajl_val process)
         "  if [ \"$__flox_runc_rc\" -ne 0 ]; then " HOOK_FAILED "  else " HOOK_INCOMPLETE "  fi\n"
         "  exit 1\n"
         "fi\n"
-        "exec \"$@\"\n",
-        a->env_path, a->env_path);
+        "%sexec \"$@\"\n",
+        a->env_path, a->env_path, pwd);
   frc_json_append(wrapped, frc_json_new_string(a->bash));
   frc_json_append(wrapped, frc_json_new_string("-c"));
   frc_json_append(wrapped, frc_json_new_string(script));

@@ -282,7 +282,7 @@ START_TEST(test_bash)
     a.var_values = values;
     ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
     ck_assert_uint_eq(frc_process_nargs(p), 5);
-    ck_assert_ptr_nonnull(strstr(frc_process_arg(p, 2), "\n. '" ENV "/activate.d/envrc'\n"));
+    ck_assert_ptr_nonnull(strstr(frc_process_arg(p, 2), " . '" ENV "/activate.d/envrc'; }\n"));
     ck_assert_ptr_null(strstr(frc_process_arg(p, 2), "hook-on-activate"));
     ck_assert_ptr_null(frc_process_getenv(p, "PORT"));
   }
@@ -398,16 +398,16 @@ START_TEST(test_hook_process)
     int status;
     const char *out, *err;
   } cases[] = {
-    { "echo hook-out\nexport HOOK_UMASK=\"$(umask)\"\ncd /usr\numask 027\nexport FROM_HOOK=\"a b\"\nunset DROPME\n"
+    { "echo hook-out\nexport HOOK_UMASK=\"$(umask)\" HOOK_ARGS=\"$#\"\ncd /usr\numask 027\nexport FROM_HOOK=\"a b\"\nunset DROPME\n"
       "export PATH=\"/hook:$PATH\"\n( sleep 20; : ) >/dev/null 2>&1 &\n",
-      "export V=\"$HOME/v\"\n", 0, "/|0022|/h/v|a b|unset|0077|/hook:", "hook-out" },
-    { "return 2\n", "", 0, "/|0022||-|1|-|", NULL },
+      "export V=\"$HOME/v\"\n", 0, "/|0022|/h/v|a b|unset|0077|0|0|/hook:", "hook-out" },
+    { "return 2\n", "", 0, "/|0022||-|1|-|-|0|", NULL },
     { "exit 0\n", "", 1, "", "did not complete normally" },
     { "exit 3\n", "", 1, "", "Running hook.on-activate failed" },
     { "exec /bin/sh -c 'echo exec-ran'\n", "", 1, "", "did not complete normally" },
     { "true\n", "export V=\"$UNDEFINED_IN_TEST\"\n", 1, "", "Running hook.on-activate failed" },
     { NULL, "export V=\"$UNDEFINED_IN_TEST\"\n", 1, "", "Running hook.on-activate failed" },
-    { NULL, "export V=\"$HOME/w\"\n", 0, "/|0022|/h/w|-|1|-|", NULL },
+    { NULL, "export V=\"$HOME/w\"\n", 0, "/|0022|/h/w|-|1|-|-|0|", NULL },
   };
   cleanup_free char *env = xasprintf("%s/env", dir);
   cleanup_free char *ad = xasprintf("%s/env/activate.d", dir);
@@ -420,8 +420,7 @@ START_TEST(test_hook_process)
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
     {
       cleanup_json yajl_val p = process(
-          "{\"args\":[\"/bin/sh\",\"-c\",\"echo \\\"$(pwd)|$(umask)|${V-}|${FROM_HOOK--}|${DROPME-unset}|${HOOK_UMASK--}|"
-          "${PATH%%/usr/bin*}\\\"\"],\"cwd\":\"/\",\"env\":[\"HOME=/h\",\"DROPME=1\",\"PATH=/usr/bin:/bin\"]}");
+          "{\"args\":[\"/bin/sh\",\"-c\",\"echo \\\"$(pwd)|$(umask)|${V-}|${FROM_HOOK--}|${DROPME-unset}|${HOOK_UMASK--}|${HOOK_ARGS--}|$(tr '\\\\0' '\\\\n' </proc/$$/environ | grep -c '^PWD=')|${PATH%%/usr/bin*}\\\"\"],\"cwd\":\"/\",\"env\":[\"HOME=/h\",\"DROPME=1\",\"PATH=/usr/bin:/bin\"]}");
       static char *names[] = { (char *) "V", NULL };
       static char *values[] = { (char *) "$HOME", NULL };
       struct frc_activation a = activation(FRC_MODE_RUN);
