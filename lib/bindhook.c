@@ -17,13 +17,24 @@
 
 /* ---- the spec side ---- */
 
+/* args[1] the verb, or after flox-runc's --log and --log-format flags */
 static bool
 is_our_hook(yajl_val h)
 {
   yajl_val args = frc_json_get(h, "args");
-  return args && args->type == yajl_t_array && args->u.array.len >= 2
-         && args->u.array.values[1]->type == yajl_t_string
-         && strcmp(args->u.array.values[1]->u.string, FRC_BINDHOOK_VERB) == 0;
+  if (args == NULL || args->type != yajl_t_array)
+    return false;
+  for (size_t i = 1; i < args->u.array.len && i <= 5; i += 2)
+    {
+      yajl_val a = args->u.array.values[i];
+      if (a->type != yajl_t_string)
+        return false;
+      if (strcmp(a->u.string, FRC_BINDHOOK_VERB) == 0)
+        return true;
+      if (strcmp(a->u.string, "--log") != 0 && strcmp(a->u.string, "--log-format") != 0)
+        return false;
+    }
+  return false;
 }
 
 size_t
@@ -83,11 +94,13 @@ spec_stack_limit(struct frc_spec *s, unsigned long long limit)
 }
 
 bool
-frc_bindhook_usable(struct frc_spec *s, const char *exe, const char *root,
-                    const char *nix_source, const char *prefix, char *const *paths,
-                    unsigned long long stack_limit)
+frc_bindhook_usable(struct frc_spec *s, const char *exe, const struct frc_logger *log,
+                    const char *root, const char *nix_source, const char *prefix,
+                    char *const *paths, unsigned long long stack_limit)
 {
-  const char *fixed[] = { exe, FRC_BINDHOOK_VERB, root, nix_source, prefix };
+  const char *fixed[] = { exe,         FRC_BINDHOOK_VERB, root,  nix_source,
+                          prefix,      "--log",           "--log-format", "text",
+                          log && log->path ? log->path : "" };
   unsigned long long budget = spec_stack_limit(s, stack_limit) / 4, size = 0;
 
   if (has_user_namespace(s))
@@ -109,8 +122,9 @@ frc_bindhook_usable(struct frc_spec *s, const char *exe, const char *root,
 }
 
 void
-frc_bindhook_add(struct frc_spec *s, const char *exe, const char *root,
-                 const char *nix_source, const char *prefix, char *const *paths)
+frc_bindhook_add(struct frc_spec *s, const char *exe, const struct frc_logger *log,
+                 const char *root, const char *nix_source, const char *prefix,
+                 char *const *paths)
 {
   yajl_val hooks = frc_json_get(s->doc.root, "hooks");
   yajl_val list, hook = frc_json_new_object(), args = frc_json_new_array();
@@ -123,6 +137,15 @@ frc_bindhook_add(struct frc_spec *s, const char *exe, const char *root,
     }
   frc_bindhook_remove(s);
   frc_json_append(args, frc_json_new_string(exe));
+  if (log && log->path)
+    {
+      /* its error, a line of the runtime's log (crun sends a hook's stderr
+       * to /dev/null) */
+      frc_json_append(args, frc_json_new_string("--log"));
+      frc_json_append(args, frc_json_new_string(log->path));
+      frc_json_append(args, frc_json_new_string("--log-format"));
+      frc_json_append(args, frc_json_new_string(log->json ? "json" : "text"));
+    }
   frc_json_append(args, frc_json_new_string(FRC_BINDHOOK_VERB));
   frc_json_append(args, frc_json_new_string(root));
   frc_json_append(args, frc_json_new_string(nix_source));

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 
 #include "error.h"
+#include "log.h"
 #include "spec.h"
 
 #define FRC_BINDHOOK_VERB "bind-closure"
@@ -41,16 +42,19 @@
  * 128 KiB at least, 6 MiB at most, less FRC_BINDHOOK_ENV_RESERVE (crun
  * hands a hook its own environment). */
 #define FRC_BINDHOOK_ENV_RESERVE (32 * 1024)
-bool frc_bindhook_usable(struct frc_spec *s, const char *exe, const char *root,
-                         const char *nix_source, const char *prefix, char *const *paths,
-                         unsigned long long stack_limit);
+bool frc_bindhook_usable(struct frc_spec *s, const char *exe, const struct frc_logger *log,
+                         const char *root, const char *nix_source, const char *prefix,
+                         char *const *paths, unsigned long long stack_limit);
 
 /* Puts the hook that binds paths (NULL-terminated /nix/store/... paths)
  * first in the spec's hooks.createContainer; exe is the flox-runc binary the
- * runtime runs, root the spec's root.path, nix_source what the spec binds
+ * runtime runs, log the runtime's --log (the hook's error then goes there
+ * too, `exe --log PATH --log-format FMT bind-closure ...`; NULL or no path:
+ * none), root the spec's root.path, nix_source what the spec binds
  * at /nix, prefix the node's store prefix ("" for /). */
-void frc_bindhook_add(struct frc_spec *s, const char *exe, const char *root,
-                      const char *nix_source, const char *prefix, char *const *paths);
+void frc_bindhook_add(struct frc_spec *s, const char *exe, const struct frc_logger *log,
+                      const char *root, const char *nix_source, const char *prefix,
+                      char *const *paths);
 /* Removes flox-runc's hook (a bundle edited before); returns how many. */
 size_t frc_bindhook_remove(struct frc_spec *s);
 

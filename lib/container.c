@@ -172,8 +172,8 @@ is_dir(int rootfs_fd, const char *rel)
  * paths the hook's exec costs no more than runc's binds
  * (docs/performance.md, "Lever: warm start end to end"). */
 static bool
-closure_by_hook(struct frc_spec *spec, int rootfs_fd, const char *nix_source, const char *prefix,
-                char *const *closure)
+closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_fd,
+                const char *nix_source, const char *prefix, char *const *closure)
 {
   const char *root = frc_json_get_string(frc_json_get(spec->doc.root, "root"), "path");
   char exe[PATH_MAX];
@@ -181,7 +181,18 @@ closure_by_hook(struct frc_spec *spec, int rootfs_fd, const char *nix_source, co
   size_t count = 0;
   struct stat st;
   struct rlimit stack;
+  struct frc_logger hook_log = { 0 };
+  cleanup_free char *log_abs = NULL;
 
+  /* The runtime runs the hook in the rootfs (runc's cwd there): a relative
+   * --log would name a file of the image's. */
+  if (log && log->path && log->path[0] == '/')
+    hook_log = *log;
+  else if (log && log->path && getcwd(exe, sizeof(exe)))
+    {
+      hook_log = *log;
+      hook_log.path = log_abs = xasprintf("%s/%s", exe, log->path);
+    }
   for (char *const *p = closure; p && *p; p++)
     count++;
   if (count == 0 || rootfs_fd < 0 || root == NULL || root[0] == '\0')
@@ -196,10 +207,10 @@ closure_by_hook(struct frc_spec *spec, int rootfs_fd, const char *nix_source, co
     return false;
   if (getrlimit(RLIMIT_STACK, &stack) < 0)
     return false;
-  if (!frc_bindhook_usable(spec, exe, root, nix_source, prefix, closure,
+  if (!frc_bindhook_usable(spec, exe, &hook_log, root, nix_source, prefix, closure,
                            stack.rlim_cur == RLIM_INFINITY ? ~0ULL : stack.rlim_cur))
     return false;
-  frc_bindhook_add(spec, exe, root, nix_source, prefix, closure);
+  frc_bindhook_add(spec, exe, &hook_log, root, nix_source, prefix, closure);
   return true;
 }
 
@@ -209,8 +220,8 @@ closure_by_hook(struct frc_spec *spec, int rootfs_fd, const char *nix_source, co
  * node's /nix.  And /tmp and /run/flox when the image lacks them. */
 static int
 project_mounts(struct frc_spec *spec, const char *rootfs, const struct frc_config *cfg,
-               const struct frc_environment *env, const char *nix_source, bool mutable_nix,
-               frc_error_t *err)
+               const struct frc_logger *log, const struct frc_environment *env,
+               const char *nix_source, bool mutable_nix, frc_error_t *err)
 {
   static const char *const ro[] = { "bind", "ro", "nosuid", "nodev", NULL };
   static const char *const rw[] = { "bind", "rw", "nosuid", "nodev", NULL };
@@ -228,7 +239,7 @@ project_mounts(struct frc_spec *spec, const char *rootfs, const struct frc_confi
                           "flox-runc mounts the node's Nix store there");
   frc_spec_add_mount(spec, "/nix", "bind", nix_source, mutable_nix ? rw : ro);
   frc_bindhook_remove(spec);
-  if (!closure_by_hook(spec, rootfs_fd, nix_source, prefix, env->closure))
+  if (!closure_by_hook(spec, log, rootfs_fd, nix_source, prefix, env->closure))
     for (char **p = env->closure; p && *p; p++)
       {
         cleanup_free char *src = xasprintf("%s%s", prefix, *p);
@@ -430,7 +441,7 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
   else
     nix_source = xstrdup(p.env.view);
 
-  if (project_mounts(spec, rootfs, cfg, &p.env, nix_source, d->ann.nix_mutable, err) < 0
+  if (project_mounts(spec, rootfs, cfg, c->log, &p.env, nix_source, d->ann.nix_mutable, err) < 0
       || activation_mounts(c, spec, d, p.mode, &p.env, &taken, &rec, err) < 0)
     return -1;
   act.env_path = p.env.path;

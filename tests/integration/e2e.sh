@@ -65,7 +65,8 @@
 #      the closure's binds made by flox-runc's createContainer hook
 #      (ro,nosuid,nodev inside), by spec mounts when the image's /nix is a
 #      symlink.  13b: in a user namespace (the hook's root there cannot
-#      read the node's private state) by spec mounts, read-only.
+#      read the node's private state) by spec mounts, read-only.  13c: a
+#      failing hook's cause is a flox-runc error line in the runtime's log.
 #  14. private on the node: a node user (uid 65534) reads nothing derived
 #      from an environment (trees, records, hub cache, GC roots), while a
 #      container running as that uid reads its own environment.
@@ -1307,7 +1308,7 @@ while True: s.accept()[0].close()' "$sock" &
 	# the closure's binds are flox-runc's createContainer hook, the first one
 	# (lib/bindhook.h): no spec mount per path, each bind read-only, nosuid,
 	# nodev inside
-	assert_json "$b/config.json" '.hooks.createContainer[0].args[1] == "bind-closure"' "the closure hook, first of createContainer"
+	assert_json "$b/config.json" '.hooks.createContainer[0].args | index("bind-closure") != null' "the closure hook, first of createContainer"
 	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length == 0' "no spec mount per closure path"
 	assert_contains "$(sed -n 's/^M //p' <<<"$out")" " ro,nosuid,nodev" "the store path's bind inside: ro,nosuid,nodev"
 	# an image whose /nix is a symlink: the runtime resolves it inside the
@@ -1321,7 +1322,7 @@ while True: s.accept()[0].close()' "$sock" &
 	assert_contains "$CAP_OUT" "Hello, world!" "hello runs through the image's /nix symlink"
 	assert_contains "$CAP_OUT" "Read-only file system" "its closure paths are read-only"
 	assert_eq "$got" "$(sed -n 's/^S //p' <<<"$CAP_OUT" | LC_ALL=C sort)" "its /nix/store is the closure"
-	assert_json "$bl/config.json" '(.hooks.createContainer // []) | map(.args[1]) | index("bind-closure") == null' "no closure hook"
+	assert_json "$bl/config.json" '(.hooks.createContainer // []) | map(.args | index("bind-closure")) | all(. == null)' "no closure hook"
 	assert_json "$bl/config.json" '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length > 0' "one spec mount per closure path"
 
 	# an environment recorded before closure-only /nix (no closure, no
@@ -1363,7 +1364,35 @@ t_projection_userns() {
 	assert_contains "$CAP_OUT" "Hello, world!" "hello runs"
 	assert_contains "$CAP_OUT" "Read-only file system" "its closure paths are read-only"
 	assert_contains "$(sed -n 's/^M //p' <<<"$CAP_OUT")" " ro,nosuid,nodev" "the store path's bind inside: ro,nosuid,nodev"
-	assert_json "$b/config.json" '(.hooks.createContainer // []) | map(.args[1]) | index("bind-closure") == null' "no closure hook in a user namespace"
+	assert_json "$b/config.json" '(.hooks.createContainer // []) | map(.args | index("bind-closure")) | all(. == null)' "no closure hook in a user namespace"
+}
+
+# ------------------------------------- 13c. a failing closure hook
+
+# The hook's cause reaches the runtime's --log as flox-runc's own error line
+# (crun 1.8.1 sends a hook's stderr to /dev/null and logs only "error
+# executing hook"): a spec whose /nix is not the view the hook was given
+# (here: its NIX_SOURCE argument changed to another directory) fails, and
+# the log names why.
+t_hook_failure() {
+	local b=$TEST_TMPDIR/t13c
+	flox_bundle "$b" busybox acme/hello hello
+	cleanup_add "$FLOX_RUNC" --root "$RROOT" delete --force e2e-hookfail
+	capture fr --log "$b/log.json" --log-format json create --bundle "$b" e2e-hookfail
+	assert_rc 0 "the create"
+	# the runtime's container goes, flox-runc's state for it stays
+	rt delete --force e2e-hookfail
+	assert_json "$b/config.json" '.hooks.createContainer[0].args | index("bind-closure") != null' "the closure hook"
+	# the runtime alone, on the spec flox-runc wrote, with the hook's
+	# NIX_SOURCE (the argument after ROOT) pointed elsewhere
+	bundle_jq "$b" '.hooks.createContainer[0].args |= (index("bind-closure") as $v | .[$v + 2] = "/tmp")'
+	: >"$b/log.json"
+	cleanup_container "$RT_BIN" "$RROOT" e2e-hookfail2
+	capture "$RT_BIN" --root "$RROOT" --log "$b/log.json" --log-format json run --bundle "$b" e2e-hookfail2
+	assert_ne 0 "$CAP_RC" "the create fails"
+	assert_eq 1 "$(jq -c 'select(.level == "error" and (.msg | startswith("flox-runc: ")))' "$b/log.json" | grep -c "is not \`/tmp\`")" \
+		"one flox-runc error line in the runtime's log names the cause (log: $(cat "$b/log.json"))"
+	fr delete --force e2e-hookfail
 }
 
 # ---------------------------------------- 14. private on the node
@@ -1694,6 +1723,7 @@ t_timed "11a. a package in no cache fails naming the path and the substituters" 
 t_timed "11b. an equal-priority file conflict fails naming both packages and the file" t_conflict
 t_timed "13. closure-only /nix: no other tenant, no /nix/var/nix, no daemon socket, nested mounts hidden" t_projection
 t_timed "13b. a pod in a user namespace: its closure read-only by spec mounts" t_projection_userns
+t_timed "13c. a failing closure hook: its cause in the runtime's log" t_hook_failure
 t_timed "14. a node user reads nothing derived from an environment; the container does" t_private
 t_timed "15. a deeply nested mutable pod is released; bounded nosuid,nodev layer; gc carries on" t_release
 t_timed "16. image symlinks never lead look-ups onto the node" t_rootfs_lookup

@@ -77,8 +77,8 @@ START_TEST(test_spec_hook)
   write_text(cfg, "{\"root\":{\"path\":\"rootfs\"},\"hooks\":{\"createContainer\":"
                   "[{\"path\":\"/usr/bin/engine-hook\",\"args\":[\"engine-hook\",\"x\"]}]}}");
   ck_assert_int_eq(frc_spec_load(&s, bundle, &err), 0);
-  frc_bindhook_add(&s, "/usr/bin/flox-runc", "/b/rootfs", "/v", "", paths);
-  frc_bindhook_add(&s, "/usr/bin/flox-runc", "/b/rootfs", "/v", "", paths);
+  frc_bindhook_add(&s, "/usr/bin/flox-runc", NULL, "/b/rootfs", "/v", "", paths);
+  frc_bindhook_add(&s, "/usr/bin/flox-runc", NULL, "/b/rootfs", "/v", "", paths);
   list = frc_json_get(frc_json_get(s.doc.root, "hooks"), "createContainer");
   ck_assert_int_eq(list->u.array.len, 2);
   ck_assert_str_eq(frc_json_get_string(list->u.array.values[0], "path"), "/usr/bin/flox-runc");
@@ -92,6 +92,44 @@ START_TEST(test_spec_hook)
   ck_assert_int_eq(frc_bindhook_remove(&s), 1);
   ck_assert_int_eq(list->u.array.len, 1);
   ck_assert_str_eq(frc_json_get_string(list->u.array.values[0], "path"), "/usr/bin/engine-hook");
+}
+END_TEST
+
+/* with the runtime's --log: the hook's error goes there too (crun sends a
+ * hook's stderr to /dev/null; e2e 13c); still ours, still replaced */
+START_TEST(test_spec_hook_log)
+{
+  cleanup_free char *bundle = xasprintf("%s/bundle", tmpdir);
+  cleanup_free char *cfg = xasprintf("%s/config.json", bundle);
+  struct frc_spec s cleanup_spec = { 0 };
+  struct frc_logger log = { .path = "/run/x/log.json", .json = true };
+  frc_error_t err = NULL;
+  char *paths[] = { "/nix/store/aaa-a", NULL };
+  yajl_val list, args;
+
+  ck_assert_int_eq(mkdir(bundle, 0755), 0);
+  write_text(cfg, "{\"root\":{\"path\":\"rootfs\"}}");
+  ck_assert_int_eq(frc_spec_load(&s, bundle, &err), 0);
+  frc_bindhook_add(&s, "/usr/bin/flox-runc", &log, "/b/rootfs", "/v", "", paths);
+  frc_bindhook_add(&s, "/usr/bin/flox-runc", &log, "/b/rootfs", "/v", "", paths);
+  list = frc_json_get(frc_json_get(s.doc.root, "hooks"), "createContainer");
+  ck_assert_int_eq(list->u.array.len, 1);
+  args = frc_json_get(list->u.array.values[0], "args");
+  ck_assert_int_eq(args->u.array.len, 10);
+  ck_assert_str_eq(args->u.array.values[1]->u.string, "--log");
+  ck_assert_str_eq(args->u.array.values[2]->u.string, "/run/x/log.json");
+  ck_assert_str_eq(args->u.array.values[3]->u.string, "--log-format");
+  ck_assert_str_eq(args->u.array.values[4]->u.string, "json");
+  ck_assert_str_eq(args->u.array.values[5]->u.string, FRC_BINDHOOK_VERB);
+  ck_assert_str_eq(args->u.array.values[6]->u.string, "/b/rootfs");
+  log.json = false;
+  frc_bindhook_add(&s, "/usr/bin/flox-runc", &log, "/b/rootfs", "/v", "", paths);
+  list = frc_json_get(frc_json_get(s.doc.root, "hooks"), "createContainer");
+  ck_assert_int_eq(list->u.array.len, 1);
+  args = frc_json_get(list->u.array.values[0], "args");
+  ck_assert_str_eq(args->u.array.values[4]->u.string, "text");
+  ck_assert_int_eq(frc_bindhook_remove(&s), 1);
+  ck_assert_int_eq(list->u.array.len, 0);
 }
 END_TEST
 
@@ -124,7 +162,7 @@ usable(const char *spec_json, char *const *paths, unsigned long long stack)
   ck_assert_msg(mkdir(bundle, 0755) == 0 || errno == EEXIST, "mkdir: %s", strerror(errno));
   write_text(cfg, spec_json);
   ck_assert_int_eq(frc_spec_load(&s, bundle, &err), 0);
-  return frc_bindhook_usable(&s, "/usr/bin/flox-runc", "/b/rootfs", "/v", "", paths, stack);
+  return frc_bindhook_usable(&s, "/usr/bin/flox-runc", NULL, "/b/rootfs", "/v", "", paths, stack);
 }
 
 /* no hook in a user namespace (its root cannot open the node's private
@@ -358,6 +396,7 @@ main(void)
 
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_spec_hook);
+  tcase_add_test(tc, test_spec_hook_log);
   tcase_add_test(tc, test_usable);
   tcase_add_test(tc, test_binds_new_api);
   tcase_add_test(tc, test_binds_mount2);
