@@ -304,7 +304,7 @@ found_in_image(const char *rootfs, const char *path_value, const char *cmd)
 
 static int
 resolve_command(const struct frc_activation *a, yajl_val process, const char *image_path,
-                frc_error_t *err)
+                bool wrapped, frc_error_t *err)
 {
   const char *cmd = frc_process_arg(process, 0);
   static const char *const dirs[] = { "bin", "sbin" };
@@ -333,7 +333,11 @@ resolve_command(const struct frc_activation *a, yajl_val process, const char *im
           return 0;
         }
     }
-  if (found_in_image(a->rootfs, image_path, cmd))
+  /* The bash wrapper execs it with the PATH the vars and hook leave, which
+   * may hold it (a venv or tool the hook puts in FLOX_ENV_CACHE, as Flox's
+   * exec finds it, attach.rs:262-280): the wrapper looks, and fails as
+   * Flox does when it is not there. */
+  if (wrapped || found_in_image(a->rootfs, image_path, cmd))
     return 0;
   {
     cleanup_free char *esc = escape_for_message(cmd, strlen(cmd), 64);
@@ -371,6 +375,10 @@ is_wrapped(yajl_val process)
  * start.rs:105-118, printed as `✘ ERROR: ...` by main.rs and
  * flox-core/src/util/message.rs); flox-activations then exits 1. */
 #define HOOK_FAILED "printf '%%s\\n' '\xe2\x9c\x98 ERROR: Running hook.on-activate failed' >&2\n"
+/* attach.rs:262-280: a command name PATH does not find */
+#define NOT_FOUND                                                                                \
+  "if [[ $1 != */* ]] && ! type -P -- \"$1\" >/dev/null; then "                                  \
+  "printf '%%s\\n' \"\xe2\x9c\x98 ERROR: $1: command not found\" >&2; exit 1; fi\n"
 #define HOOK_INCOMPLETE                                                                          \
   "printf '%%s\\n' '\xe2\x9c\x98 ERROR: The hook.on-activate script did not complete normally.' '' " \
   "'Review your script for the use of:' "                                                        \
@@ -409,7 +417,7 @@ wrap_bash(const struct frc_activation *a, yajl_val process)
                        "__flox_runc_envrc() { . '%s/activate.d/envrc'; }\n"
                        "trap '__flox_runc_failed; exit 1' EXIT\n"
                        "__flox_runc_envrc\n"
-                       "trap - EXIT\n"
+                       "trap - EXIT\n" NOT_FOUND
                        "%sexec \"$@\"\n",
                        a->env_path, pwd);
   else
@@ -454,7 +462,7 @@ wrap_bash(const struct frc_activation *a, yajl_val process)
         "if [ -z \"$__flox_runc_end\" ]; then\n"
         "  if [ \"$__flox_runc_rc\" -ne 0 ]; then " HOOK_FAILED "  else " HOOK_INCOMPLETE "  fi\n"
         "  exit 1\n"
-        "fi\n"
+        "fi\n" NOT_FOUND
         "%sexec \"$@\"\n",
         a->env_path, a->env_path, pwd);
   frc_json_append(wrapped, frc_json_new_string(a->bash));
@@ -705,7 +713,7 @@ frc_activate_process(const struct frc_activation *a, yajl_val process, frc_error
 
   if (is_wrapped(process))
     return 0;
-  if (resolve_command(a, process, image_path, err) < 0)
+  if (resolve_command(a, process, image_path, bash, err) < 0)
     return -1;
   if (bash)
     wrap_bash(a, process);

@@ -112,6 +112,11 @@ printf '%s\n' 'echo hook-says-hi' 'cd /nix' 'umask 077' 'export FROM_HOOK="a b"'
 	'( sleep 600; : ) >/dev/null 2>&1 &' >"$L/hooky.hook"
 nixcache_lock "$L/hooky" busybox --var 'V=$HOME/v' --hook-file "$L/hooky.hook"
 hub_publish local/hooky "$L/hooky" >/dev/null
+printf '%s\n' 'mkdir -p "$FLOX_ENV_CACHE/bin"' \
+	'printf "#!%s/bin/sh\necho from-the-hook\n" "$FLOX_ENV" >"$FLOX_ENV_CACHE/bin/cachetool"' \
+	'chmod +x "$FLOX_ENV_CACHE/bin/cachetool"' 'export PATH="$FLOX_ENV_CACHE/bin:$PATH"' >"$L/hooktool.hook"
+nixcache_lock "$L/hooktool" busybox --hook-file "$L/hooktool.hook"
+hub_publish local/hooktool "$L/hooktool" >/dev/null
 printf 'exit 0\n' >"$L/hookexit.hook"
 nixcache_lock "$L/hookexit" busybox --hook-file "$L/hookexit.hook"
 hub_publish local/hookexit "$L/hookexit" >/dev/null
@@ -343,7 +348,8 @@ t_langtools() {
 # own, and applies what they export or unset to the command it execs
 # (cli/flox-activations/src/start.rs:98-118, attach.rs:262-280): the hook's
 # cd and umask stay behind; its background job does not hold the command
-# back; the command's argv[0] is its name. An `exit` in the hook fails the
+# back; the command's argv[0] is its name, found through the PATH the hook
+# leaves (a tool it puts in FLOX_ENV_CACHE). An `exit` in the hook fails the
 # activation with exit 1 and the command does not run.
 t_hook_process() {
 	activate hooky run '["DROPME=1"]'
@@ -368,6 +374,16 @@ t_hook_process() {
 	run_fg langtools-argv0 "$b"
 	assert_rc 0 "langtools runs"
 	assert_eq "cat/proc/self/cmdline" "$CAP_OUT" "argv[0] is the name, not the path (no bash wrapper)"
+	# a command the hook puts on PATH, in neither the environment nor the image
+	b=$TEST_TMPDIR/hooktool
+	bundle "$b" hooktool '[]' cachetool
+	run_fg hooktool "$b"
+	assert_rc 0 "a command the hook provides runs"
+	assert_eq from-the-hook "$CAP_OUT" "found through the hook's PATH"
+	bundle "$b" hooktool '[]' nosuchtool
+	run_fg hooktool-missing "$b"
+	assert_rc 1 "a command nowhere fails"
+	assert_contains "$CAP_ERR" "nosuchtool: command not found" "Flox's message"
 	b=$TEST_TMPDIR/hookexit
 	bundle "$b" hookexit '[]' echo the-command-ran
 	run_fg hookexit "$b"
@@ -463,7 +479,7 @@ tap_test "aicr: the hook's exports under FLOX_ENV_CACHE reach the command" t_aic
 tap_test "r-posit: vars and a hook of functions under FLOX_ENV_CACHE" t_r_posit
 tap_test "llama-runtime in dev mode: \${FLOX_ENV} var, warning to stderr" t_llama_dev
 tap_test "langtools: the environment's CA bundle, locales and dev profile variables" t_langtools
-tap_test "the hook runs apart from the command: cwd, umask, exit; argv[0]" t_hook_process
+tap_test "the hook runs apart from the command: cwd, umask, exit; argv[0]; its PATH finds the command" t_hook_process
 tap_test "FLOX_ENV_CACHE survives a restart in the pod, goes with its sandbox" t_cache_lifecycle
 tap_test "exec gets the container's activation" t_exec
 tap_test "gc removes the FLOX_ENV_CACHE of a gone sandbox, keeps a live one's" t_gc

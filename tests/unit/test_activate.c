@@ -452,6 +452,51 @@ START_TEST(test_hook_process)
         ck_assert_msg(r.last_err && strstr(r.last_err, cases[i].err), "case %zu: stderr %s", i,
                       r.last_err ? r.last_err : "");
     }
+
+  /* a command the hook puts on PATH (a venv, a tool in FLOX_ENV_CACHE): in
+   * neither the environment nor the (empty) image, found when the hook has
+   * run; one nowhere fails as Flox's exec does */
+  {
+    cleanup_free char *tool = xasprintf("%s/hookbin/hooktool", dir);
+    cleanup_free char *hook = xasprintf("%s/hook-on-activate", ad);
+    cleanup_free char *text = xasprintf("export PATH=\"%s/hookbin:$PATH\"\n", dir);
+    cleanup_free char *rootfs = xasprintf("%s/rootfs", dir);
+    cleanup_free char *envrc = xasprintf("%s/envrc", ad);
+    const char *cmds[] = { "hooktool", "missingtool" };
+    frc_error_t err = NULL;
+
+    mk("/hookbin");
+    mk("/rootfs");
+    ck_assert_int_eq(write_file_replace(tool, "#!/bin/sh\necho hooktool-ran\n", 27, 0755, &err), 0);
+    ck_assert_int_eq(write_file_replace(hook, text, strlen(text), 0644, &err), 0);
+    ck_assert_int_eq(write_file_replace(envrc, "", 0, 0644, &err), 0);
+    for (size_t i = 0; i < 2; i++)
+      {
+        cleanup_free char *json = xasprintf("{\"args\":[\"%s\"],\"env\":[\"PATH=/usr/bin:/bin\"]}", cmds[i]);
+        cleanup_json yajl_val p = process(json);
+        struct frc_activation a = activation(FRC_MODE_RUN);
+        cleanup_proc_result struct frc_proc_result r = { 0 };
+
+        a.env_path = env;
+        a.store_prefix = "";
+        a.bash = FRC_DEFAULT_BASH;
+        a.has_hook = true;
+        a.rootfs = rootfs;
+        ck_assert_msg(frc_activate_process(&a, p, &err) == 0, "%s", err ? err->msg : "");
+        run_activated(p, &r);
+        if (i == 0)
+          {
+            ck_assert_msg(r.status == 0, "hooktool: status %d, %s", r.status, r.last_err ? r.last_err : "");
+            ck_assert_str_eq(r.out, "hooktool-ran\n");
+          }
+        else
+          {
+            ck_assert_int_eq(r.status, 1);
+            ck_assert_msg(r.last_err && strstr(r.last_err, "missingtool: command not found"), "%s",
+                          r.last_err ? r.last_err : "");
+          }
+      }
+  }
 }
 END_TEST
 
