@@ -423,14 +423,19 @@ read_names(struct build *b, int dfd, const char *src, char ***names, size_t *n, 
   return 0;
 }
 
-/* Entries buildEnv leaves out of every environment. */
+/* Entries buildEnv leaves out of a directory it merges (builder.pl
+ * findFiles:191-204): /nix-support, /propagated-build-inputs, a path ending
+ * in info/dir, everything under share/mime/ but share/mime/packages, and
+ * any entry named perllocal.pod or log.  A directory of one package is
+ * linked whole (findFiles:210-219), these with it. */
 static bool
 ignored(const char *rel, const char *name)
 {
   size_t n = strlen(rel);
   return strcmp(rel, "nix-support") == 0 || strcmp(rel, "propagated-build-inputs") == 0
-         || strcmp(name, "perllocal.pod") == 0 || strcmp(rel, "info/dir") == 0
-         || (n > 9 && strcmp(rel + n - 9, "/info/dir") == 0);
+         || (n >= 8 && strcmp(rel + n - 8, "info/dir") == 0)
+         || (str_has_prefix(rel, "share/mime/") && !str_has_prefix(rel, "share/mime/packages"))
+         || strcmp(name, "perllocal.pod") == 0 || strcmp(name, "log") == 0;
 }
 
 static bool
@@ -488,10 +493,11 @@ walk_entry(struct build *b, struct node *dir, int dfd, const char *src_dir, cons
                 m, b->max_depth);
       return frc_error_code(err, FRC_ECODE_TOO_BIG);
     }
+  /* left out of the tree, but a directory that stays one package's is
+   * still linked whole (with it) as buildEnv links it */
   if (ignored(relpath, name))
     {
       b->st.skipped++;
-      taint(dir);
       return 0;
     }
   if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)

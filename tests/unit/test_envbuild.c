@@ -219,10 +219,43 @@ START_TEST(test_collapse)
   assert_link("share/man", a, "share/man"); /* one package: one link */
   assert_link("share/doc", b, "share/doc");
   assert_link("lib", a, "lib");
-  ck_assert(is_dir("info")); /* info/dir is skipped: not a mirror */
-  assert_link("info/hello.info", a, "info/hello.info");
-  ck_assert(!exists("info/dir"));
+  /* one package's info, linked whole as buildEnv links it: info/dir with it
+   * (builder.pl findFiles skips it only in a directory it merges) */
+  assert_link("info", a, "info");
   ck_assert(is_dir("activate.d"));
+}
+END_TEST
+
+/* builder.pl findFiles:191-204: in a directory two packages merge, what
+ * buildEnv leaves out does not conflict: share/mime/ but its packages, any
+ * entry named log or perllocal.pod, a path ending in info/dir. */
+START_TEST(test_merge_ignored)
+{
+  cleanup_free char *a = sp("gui-1");
+  cleanup_free char *b = sp("gui2-1");
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "gui", 5, pa, false }, { "gui2", 5, pb, false } };
+  struct frc_envbuild_input in = input(pkgs, 2);
+  struct frc_envbuild_stats st;
+  frc_error_t err = NULL;
+
+  put(a, "share/mime/mime.cache", "a");
+  put(a, "share/mime/packages/a.xml", NULL);
+  put(a, "share/gui/log", "a");
+  put(a, "lib/perl5/perllocal.pod", "a");
+  put(a, "share/info/dir", "a");
+  put(b, "share/mime/mime.cache", "b");
+  put(b, "share/mime/packages/b.xml", NULL);
+  put(b, "share/gui/log", "b");
+  put(b, "lib/perl5/perllocal.pod", "b");
+  put(b, "share/info/dir", "b");
+  ck_assert_msg(build(&in, &st, &err) == 0, "%s", err ? err->msg : "");
+  assert_link("share/mime/packages/a.xml", a, "share/mime/packages/a.xml");
+  assert_link("share/mime/packages/b.xml", b, "share/mime/packages/b.xml");
+  ck_assert(!exists("share/mime/mime.cache"));
+  ck_assert(!exists("share/gui/log"));
+  ck_assert(!exists("lib/perl5/perllocal.pod"));
+  ck_assert(!exists("share/info/dir"));
 }
 END_TEST
 
@@ -1040,6 +1073,7 @@ main(void)
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_collapse);
   tcase_add_test(tc, test_merge_bin);
+  tcase_add_test(tc, test_merge_ignored);
   tcase_add_test(tc, test_priority);
   tcase_add_test(tc, test_conflict);
   tcase_add_test(tc, test_file_vs_dir);
