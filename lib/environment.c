@@ -463,6 +463,12 @@ pairs_release(struct pairs *p)
   free(p->v);
 }
 
+static void
+closure_query_abort(struct frc_store_query **q)
+{
+  frc_store_closure_abort(*q);
+}
+
 static int
 build(const struct frc_env_request *req, struct frc_environment *env, frc_error_t *err)
 {
@@ -473,6 +479,7 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   cleanup_free struct frc_envbuild_pkg *pkgs = NULL;
   struct pairs pkg_paths __attribute__((cleanup(pairs_release))) = { 0 };
   cleanup_strv char **closure = NULL;
+  struct frc_store_query *closure_query __attribute__((cleanup(closure_query_abort))) = NULL;
   cleanup_free char *tmp_parent = frc_store_physical(c, "/nix/var/flox-runc/tmp");
   cleanup_free char *tmp = xasprintf("%s/%s.%d", tmp_parent, env->key, (int) getpid());
   cleanup_free char *envs_dir = frc_store_physical(c, FRC_ENVS_DIR);
@@ -519,10 +526,12 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   }
   if (nout > 0 && frc_store_realise(&store, outputs, err) < 0)
     return -1;
-  if (link_list(req, &pkgs, &pkg_paths.n, &pkg_paths.v, err) < 0)
+  /* The closure: what a container of the environment sees (its view).
+   * nix-store answers while the tree, which does not need it, is built
+   * (docs/performance.md, "Lever: cold start fixed costs"). */
+  if (nout > 0 && frc_store_closure_start(&store, outputs, &closure_query, err) < 0)
     return -1;
-  /* The closure: what a container of the environment sees (its view). */
-  if (nout > 0 && frc_store_closure(&store, outputs, &closure, err) < 0)
+  if (link_list(req, &pkgs, &pkg_paths.n, &pkg_paths.v, err) < 0)
     return -1;
 
   if (frc_mkdir_p(tmp_parent, 0755, err) < 0 || frc_mkdir_p(envs_dir, 0755, err) < 0)
@@ -556,7 +565,9 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
    * used (load_record), comes last.  A crash leaves a whole tree and view
    * or none in place, and at most a record naming a tree not there (it is
    * rebuilt); the record needs no fsync of its own. */
-  if (frc_envbuild(&in, tmp, NULL, err) < 0 || frc_view_build(c, env->key, closure, &env->closure, err) < 0
+  if (frc_envbuild(&in, tmp, NULL, err) < 0
+      || (closure_query && frc_store_closure_finish(steal_pointer(&closure_query), &closure, err) < 0)
+      || frc_view_build(c, env->key, closure, &env->closure, err) < 0
       || sync_tree(tmp, err) < 0 || frc_rm_rf(final, err) < 0) /* a tree left by a crash */
     {
       frc_error_t ignored = NULL;

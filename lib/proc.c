@@ -122,18 +122,25 @@ child(const struct frc_proc *p, int out_fd, int err_fd, char **env)
   _exit(127);
 }
 
+/* A started child: what frc_proc_finish needs to read it to the end. */
+struct frc_proc_running
+{
+  const struct frc_proc *p;
+  pid_t pid;
+  int out_fd, err_fd;
+  struct sigaction old_pipe;
+};
+
 int
-frc_proc_run(const struct frc_proc *p, struct frc_proc_result *r, frc_error_t *err)
+frc_proc_start(const struct frc_proc *p, struct frc_proc_running **run, frc_error_t *err)
 {
   int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
   cleanup_free char **env = build_env(p->extra_env);
-  struct line_buf lb = { .len = 0 };
   struct sigaction ign = { .sa_handler = SIG_IGN }, old_pipe;
+  struct frc_proc_running *rp;
   pid_t pid;
-  int open_fds;
-  int wstatus = 0;
 
-  memset(r, 0, sizeof(*r));
+  *run = NULL;
   if (pipe2(err_pipe, O_CLOEXEC) < 0 || (p->capture_stdout && pipe2(out_pipe, O_CLOEXEC) < 0))
     {
       int e = errno;
@@ -163,8 +170,27 @@ frc_proc_run(const struct frc_proc *p, struct frc_proc_result *r, frc_error_t *e
   close(err_pipe[1]);
   if (out_pipe[1] >= 0)
     close(out_pipe[1]);
-  open_fds = 1 + (out_pipe[0] >= 0);
+  rp = xmalloc0(sizeof(*rp));
+  rp->p = p;
+  rp->pid = pid;
+  rp->out_fd = out_pipe[0];
+  rp->err_fd = err_pipe[0];
+  rp->old_pipe = old_pipe;
+  *run = rp;
+  return 0;
+}
 
+int
+frc_proc_finish(struct frc_proc_running *run, struct frc_proc_result *r)
+{
+  const struct frc_proc *p = run->p;
+  int err_pipe[2] = { run->err_fd, -1 }, out_pipe[2] = { run->out_fd, -1 };
+  struct line_buf lb = { .len = 0 };
+  pid_t pid = run->pid;
+  int open_fds = 1 + (out_pipe[0] >= 0);
+  int wstatus = 0;
+
+  memset(r, 0, sizeof(*r));
   while (open_fds > 0)
     {
       struct pollfd fds[2] = { { err_pipe[0], POLLIN, 0 }, { out_pipe[0], POLLIN, 0 } };
@@ -223,7 +249,8 @@ frc_proc_run(const struct frc_proc *p, struct frc_proc_result *r, frc_error_t *e
     ;
   /* Nothing of the group may outlive the call (substituter helpers). */
   kill(-pid, SIGKILL);
-  sigaction(SIGPIPE, &old_pipe, NULL);
+  sigaction(SIGPIPE, &run->old_pipe, NULL);
+  free(run);
   r->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
   if (r->out == NULL)
     r->out = xmalloc0(1);
@@ -241,6 +268,28 @@ frc_proc_run(const struct frc_proc *p, struct frc_proc_result *r, frc_error_t *e
       }
   }
   return 0;
+}
+
+int
+frc_proc_run(const struct frc_proc *p, struct frc_proc_result *r, frc_error_t *err)
+{
+  struct frc_proc_running *run;
+  memset(r, 0, sizeof(*r));
+  if (frc_proc_start(p, &run, err) < 0)
+    return -1;
+  return frc_proc_finish(run, r);
+}
+
+void
+frc_proc_abort(struct frc_proc_running *run)
+{
+  struct frc_proc_result r;
+  if (run == NULL)
+    return;
+  kill(-run->pid, SIGKILL);
+  kill(run->pid, SIGKILL);
+  frc_proc_finish(run, &r);
+  frc_proc_result_release(&r);
 }
 
 void

@@ -45,6 +45,15 @@ void frc_close_fds_from(int first);
 /* Runs p to completion.  Returns 0 when it ran (whatever its status), -1
  * when it could not be started. */
 int frc_proc_run(const struct frc_proc *p, struct frc_proc_result *r, frc_error_t *err);
+/* The same in two steps, for work done while the child runs: start it,
+ * then read it to the end and reap it (its output is read only there, so
+ * a child writing more than a pipe holds waits until then; the deadline is
+ * enforced there).  p must stay valid until finish; finish (0 always) or
+ * abort (SIGKILL to its group, then reaped) frees run. */
+struct frc_proc_running;
+int frc_proc_start(const struct frc_proc *p, struct frc_proc_running **run, frc_error_t *err);
+int frc_proc_finish(struct frc_proc_running *run, struct frc_proc_result *r);
+void frc_proc_abort(struct frc_proc_running *run);
 void frc_proc_result_release(struct frc_proc_result *r);
 #define cleanup_proc_result __attribute__((cleanup(frc_proc_result_release)))
 

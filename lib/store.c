@@ -558,20 +558,74 @@ split_lines(const char *text, size_t *n_out)
   return v;
 }
 
-int
-frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure, frc_error_t *err)
+/* A closure query running (frc_store_closure_start). */
+struct frc_store_query
 {
-  struct nix_argv a __attribute__((cleanup(nix_argv_release)));
+  const struct frc_store *s;
+  char *const *paths;
+  struct nix_argv a;
+  struct progress prog;
+  struct frc_proc p;
+  struct frc_proc_running *run;
+};
+
+static void
+query_free(struct frc_store_query *q)
+{
+  nix_argv_release(&q->a);
+  progress_release(&q->prog);
+  free(q);
+}
+
+int
+frc_store_closure_start(const struct frc_store *s, char *const *paths, struct frc_store_query **out,
+                        frc_error_t *err)
+{
+  struct frc_store_query *q = xmalloc0(sizeof(*q));
+
+  *out = NULL;
+  q->s = s;
+  q->paths = paths;
+  q->prog.s = s;
+  if (nix_argv_init(&q->a, s, 0, err) < 0)
+    {
+      query_free(q);
+      return -1;
+    }
+  q->a.argv[q->a.n++] = "--query";
+  q->a.argv[q->a.n++] = "--requisites";
+  if (add_paths(&q->a, paths, err) < 0)
+    {
+      query_free(q);
+      return -1;
+    }
+  q->p.argv = q->a.argv;
+  q->p.extra_env = q->a.env;
+  q->p.deadline_ns = s->deadline_ns;
+  q->p.on_stderr_line = on_nix_line;
+  q->p.cb_data = &q->prog;
+  q->p.capture_stdout = 1;
+  if (frc_proc_start(&q->p, &q->run, err) < 0)
+    {
+      query_free(q);
+      return -1;
+    }
+  *out = q;
+  return 0;
+}
+
+int
+frc_store_closure_finish(struct frc_store_query *q, char ***closure, frc_error_t *err)
+{
   cleanup_proc_result struct frc_proc_result r = { 0 };
   char **v;
+  int rc = 0;
 
-  if (nix_argv_init(&a, s, 0, err) < 0)
-    return -1;
-  a.argv[a.n++] = "--query";
-  a.argv[a.n++] = "--requisites";
-  if (add_paths(&a, paths, err) < 0)
-    return -1;
-  if (run_query(s, &a, "querying the environment's closure", paths, &r, err) < 0)
+  frc_proc_finish(q->run, &r);
+  if (r.status != 0 || r.timed_out)
+    rc = nix_failed(q->s, "querying the environment's closure", &r, &q->prog.errs, q->paths, err);
+  query_free(q);
+  if (rc < 0)
     return -1;
   v = split_lines(r.out, NULL);
   for (char **p = v; *p; p++)
@@ -582,6 +636,24 @@ frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure
       }
   *closure = v;
   return 0;
+}
+
+void
+frc_store_closure_abort(struct frc_store_query *q)
+{
+  if (q == NULL)
+    return;
+  frc_proc_abort(q->run);
+  query_free(q);
+}
+
+int
+frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure, frc_error_t *err)
+{
+  struct frc_store_query *q;
+  if (frc_store_closure_start(s, paths, &q, err) < 0)
+    return -1;
+  return frc_store_closure_finish(q, closure, err);
 }
 
 int

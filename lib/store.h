@@ -64,6 +64,15 @@ int frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t
 /* The closure (nix-store -qR) of paths, NULL-terminated, malloc'd. */
 int frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure,
                       frc_error_t *err);
+/* The same in two steps, for work that does not need the closure done
+ * while nix-store answers: start, then finish (the closure, or Nix's
+ * error) or abort (nix-store killed).  s and paths stay valid until then;
+ * either frees q. */
+struct frc_store_query;
+int frc_store_closure_start(const struct frc_store *s, char *const *paths, struct frc_store_query **q,
+                            frc_error_t *err);
+int frc_store_closure_finish(struct frc_store_query *q, char ***closure, frc_error_t *err);
+void frc_store_closure_abort(struct frc_store_query *q);
 
 /* Adds the directory dir to the store (nix-store --add: a
  * content-addressed path named after dir's last component). */

@@ -51,6 +51,11 @@ def atomic_write(path, text):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as HTTP servers set it on kept-alive connections (nginx's
+    # tcp_nodelay, Go's net/http): else the body, written after the headers,
+    # waits for the client's delayed ACK (40 ms) on a connection Nix reuses
+    # (nix-cache-info, then a narinfo on the same connection).
+    disable_nagle_algorithm = True
     server_version = "flox-runc-test-cache/1"
 
     def log_message(self, fmt, *args):  # silence the default stderr log

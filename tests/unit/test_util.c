@@ -1,5 +1,6 @@
 /* Tree removal at any depth (frc_rm_rf), look-ups that stay inside an
- * image's rootfs (frc_stat_in_root) and mkdir -p (frc_mkdir_p), lib/util.c. */
+ * image's rootfs (frc_stat_in_root) and mkdir -p (frc_mkdir_p), lib/util.c;
+ * a helper started, then finished or aborted (lib/proc.c). */
 #include <check.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "testdir.h"
 #include "util.h"
 
@@ -275,6 +277,42 @@ START_TEST(test_stat_in_root)
 }
 END_TEST
 
+/* A child started while other work goes on (frc_proc_start): finish gives
+ * exactly what frc_proc_run gives, output written before finish included;
+ * abort kills a child that would run on and reaps it at once. */
+START_TEST(test_proc_start_finish_abort)
+{
+  const char *const argv[] = { "/bin/sh", "-c", "echo out; echo err >&2; exit 3", NULL };
+  const char *const slow[] = { "/bin/sh", "-c", "echo early; sleep 30; echo late", NULL };
+  struct frc_proc p = { .argv = argv, .capture_stdout = 1 };
+  struct frc_proc q = { .argv = slow, .capture_stdout = 1 };
+  struct frc_proc_running *run = NULL;
+  struct frc_proc_result r;
+  frc_error_t err = NULL;
+  long long t0;
+
+  ck_assert_int_eq(frc_proc_start(&p, &run, &err), 0);
+  ck_assert_ptr_nonnull(run);
+  usleep(100000); /* the child is done before it is read */
+  ck_assert_int_eq(frc_proc_finish(run, &r), 0);
+  ck_assert_int_eq(r.status, 3);
+  ck_assert_str_eq(r.out, "out\n");
+  ck_assert_str_eq(r.last_err, "err");
+  frc_proc_result_release(&r);
+
+  ck_assert_int_eq(frc_proc_run(&p, &r, &err), 0);
+  ck_assert_int_eq(r.status, 3);
+  ck_assert_str_eq(r.out, "out\n");
+  frc_proc_result_release(&r);
+
+  t0 = frc_now_ns();
+  ck_assert_int_eq(frc_proc_start(&q, &run, &err), 0);
+  frc_proc_abort(run);
+  ck_assert_int_lt(frc_now_ns() - t0, 5000000000LL);
+  frc_proc_abort(NULL);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -291,6 +329,7 @@ main(void)
   tcase_add_test(tc, test_strv);
   tcase_add_test(tc, test_dir_spread);
   tcase_add_test(tc, test_mkdir_p);
+  tcase_add_test(tc, test_proc_start_finish_abort);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
