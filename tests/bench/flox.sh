@@ -2,8 +2,9 @@
 #
 # tests/bench/flox.sh [-n N] [--check] [RUNTIME]
 #
-# FLOX_RUNC_BASE=other/flox-runc adds an A/B of the stub-runtime rows: that
-# binary against $FLOX_RUNC in the same rounds, alternating (a lever's gain).
+# FLOX_RUNC_BASE=other/flox-runc adds an A/B of the stub-runtime rows and of
+# the warm creates through the real runtime: that binary against $FLOX_RUNC
+# in the same rounds, alternating (a lever's gain).
 #
 # The Flox-path budgets (BRIEF.md), against the real runtime (default runc),
 # the test FloxHub and a signed binary cache on 127.0.0.1:
@@ -99,8 +100,13 @@ warm_create() {
 	log "warm create of $env: $N rounds"
 	: >"$TEST_TMPDIR/c.rt"
 	: >"$TEST_TMPDIR/c.fr"
+	: >"$TEST_TMPDIR/c.base"
 	for i in $(seq "$N"); do
-		for side in $(order "$i"); do
+		sides=$(order "$i")
+		if [[ -n ${FLOX_RUNC_BASE:-} ]]; then # the base binary too, first or last in turn
+			if ((i % 2)); then sides="base $sides"; else sides="$sides base"; fi
+		fi
+		for side in $sides; do
 			b=$TEST_TMPDIR/b-$side-$i
 			mkdir -p "$b/rootfs"
 			if [[ $side == rt ]]; then
@@ -110,11 +116,13 @@ warm_create() {
 				t1=$(now_us)
 				"$RT" --root "$ROOT" delete --force "c-$side-$i"
 			else
+				bin=$FLOX_RUNC
+				[[ $side == base ]] && bin=$FLOX_RUNC_BASE
 				cp "$TEST_TMPDIR/pristine-$tag/config.json" "$b/config.json"
 				t0=$(now_us)
-				"$FLOX_RUNC" --root "$ROOT" create --bundle "$b" "c-$side-$i" >/dev/null
+				"$bin" --root "$ROOT" create --bundle "$b" "c-$side-$i" >/dev/null
 				t1=$(now_us)
-				"$FLOX_RUNC" --root "$ROOT" delete --force "c-$side-$i"
+				"$bin" --root "$ROOT" delete --force "c-$side-$i"
 			fi
 			echo $((t1 - t0)) >>"$TEST_TMPDIR/c.$side"
 			rm -rf "$b"
@@ -123,10 +131,12 @@ warm_create() {
 	"$FLOX_RUNC" --root "$ROOT" delete --force "prime-$tag"
 	CREATE_RT=$(median <"$TEST_TMPDIR/c.rt")
 	CREATE_FR=$(median <"$TEST_TMPDIR/c.fr")
+	CREATE_BASE=$([[ -s "$TEST_TMPDIR/c.base" ]] && median <"$TEST_TMPDIR/c.base" || echo 0)
 }
 warm_create bench/hello:1 small
 create_rt=$CREATE_RT
 create_fr=$CREATE_FR
+create_base=$CREATE_BASE
 
 # The same for an environment whose closure has 150 store paths: hello,
 # busybox and bench-top, which references 148 leaf packages (built here by
@@ -173,9 +183,13 @@ jq --rawfile ls "$TEST_TMPDIR/leaves" '.packages += [($ls | split("\n") | map(se
 	"$TEST_TMPDIR/lock" >"$TEST_TMPDIR/lock-many"
 hub_publish bench/many "$TEST_TMPDIR/lock-many" >/dev/null
 warm_create bench/big:1 big
-big_closure=$(jq '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length' "$TEST_TMPDIR/projected-big/config.json")
+# closure paths bound: spec mounts, or the arguments of flox-runc's bind-closure hook
+big_closure=$(jq '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length
+	+ ([(.hooks.createContainer // [])[] | select(.args[1] == "bind-closure") | .args | length - 5] | add // 0)' \
+	"$TEST_TMPDIR/projected-big/config.json")
 create_rt_big=$CREATE_RT
 create_fr_big=$CREATE_FR
+create_base_big=$CREATE_BASE
 
 log "exec rewrite: $N rounds"
 cp -r "$TEST_TMPDIR/pristine" "$TEST_TMPDIR/run"
@@ -342,6 +356,8 @@ MD
 		a=$(median <"$TEST_TMPDIR/${row#*:}")
 		echo "| ${row%%:*} | $b | $a | $((b - a)) µs |"
 	done
+	echo "| warm create through $RT_NAME (2-path closure) | $create_base | $create_fr | $((create_base - create_fr)) µs |"
+	echo "| warm create through $RT_NAME ($big_closure-path closure) | $create_base_big | $create_fr_big | $((create_base_big - create_fr_big)) µs |"
 fi
 if ((CHECK)) && { ((add_create > 10000)) || ((add_create_big > 10000)) || ((add_exec > 2000)) || ((over > 10)); }; then
 	exit 1

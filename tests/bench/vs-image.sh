@@ -44,6 +44,10 @@
 #              prefetch`.
 # generation and pods use the size --at (default 100) and the first
 # compression of --compression; disk uses the first compression.
+# warm also runs, in the same rounds, the same closure published without
+# manifest vars and hook (its command runs without the bash activation
+# wrapper), and with FLOX_RUNC_BASE=<another flox-runc binary>, that binary
+# (an A/B of a change end to end: "Warm start, parts").
 #
 # Options (default: everything):
 #   --sizes 2,100,500  --compression xz,zstd  --image one,layered
@@ -250,17 +254,26 @@ md "### vs-image: $(date -u '+%Y-%m-%d %H:%M') UTC, commit $HEAD, $N rounds, med
 
 # --------------------------------------------------------------- cold / warm
 if want cold || want warm; then
-	cold_rows=() warm_rows=()
+	cold_rows=() warm_rows=() parts_rows=()
 	for mib in "${SIZES[@]}"; do
 		e=$(envdir "$mib")
 		bb=$(head -1 "$e/paths")
 		publish "bench/s$mib" "$e/paths"
+		if want warm; then # the same closure, no vars and no hook
+			make_lock "$TEST_TMPDIR/lock" $(sed 's#^/nix/store/[^-]*-\(.*\)#\1=&#' "$e/paths")
+			jq '.manifest.vars = {} | .manifest.hook = {}' "$TEST_TMPDIR/lock" >"$TEST_TMPDIR/lock.plain"
+			hub_publish "bench/p$mib" "$TEST_TMPDIR/lock.plain" >/dev/null
+		fi
 		for c in "${COMPS[@]}"; do serve "$e" "$c"; done
 		for k in "${KINDS[@]}"; do push_image "$e" "$e/paths" "s$mib" "$k"; done
 		desc=$(env_desc "$e")
 		variants=()
 		for c in "${COMPS[@]}"; do variants+=("fr-$c"); done
 		for k in "${KINDS[@]}"; do variants+=("img-$k"); done
+		if want warm; then
+			variants+=(frplain)
+			[[ -z "${FLOX_RUNC_BASE:-}" ]] || variants+=(frbase)
+		fi
 		for v in "${variants[@]}"; do : >"$TEST_TMPDIR/cold-$v" && : >"$TEST_TMPDIR/warm-$v"; done
 		modes=()
 		want cold && modes+=(cold)
@@ -270,6 +283,9 @@ if want cold || want warm; then
 			if [[ $mode == warm ]]; then # the environment on the node, every image pulled
 				use_cache "$e" "${COMPS[0]}"
 				flox_run "bench/s$mib" >/dev/null 2>&1 || die "flox-runc pod of bench/s$mib failed"
+				flox_run "bench/p$mib" >/dev/null 2>&1 || die "flox-runc pod of bench/p$mib failed"
+				[[ -z "${FLOX_RUNC_BASE:-}" ]] || RUNC_BIN=$FLOX_RUNC_BASE flox_run "bench/s$mib" >/dev/null 2>&1 ||
+					die "a pod of bench/s$mib with FLOX_RUNC_BASE failed"
 				for k in "${KINDS[@]}"; do img_pull "$REG/bench/s$mib-$k:1"; done
 			fi
 			for ((ROUND = 0; ROUND < N; ROUND++)); do
@@ -278,10 +294,13 @@ if want cold || want warm; then
 						case $v in
 						fr-"${COMPS[0]}") first_output flox_run "bench/s$mib" ;;
 						fr-*) continue ;; # the compression plays no part once the environment is there
+						frplain) first_output flox_run "bench/p$mib" ;;
+						frbase) RUNC_BIN=$FLOX_RUNC_BASE first_output flox_run "bench/s$mib" ;;
 						img-*) first_output img_run "$REG/bench/s$mib-${v#img-}:1" "$bb" ;;
 						esac
 					else
 						case $v in
+						frplain | frbase) continue ;;
 						fr-*) cold_node && use_cache "$e" "${v#fr-}" && first_output flox_run "bench/s$mib" ;;
 						img-*) no_images && first_output img_pull_run "$REG/bench/s$mib-${v#img-}:1" "$bb" ;;
 						esac
@@ -296,6 +315,7 @@ if want cold || want warm; then
 				[[ -s "$TEST_TMPDIR/$mode-$v" ]] || continue
 				m=$(median <"$TEST_TMPDIR/$mode-$v")
 				eval "m_${v//-/_}=$m"
+				[[ $v != frplain && $v != frbase ]] || continue # "Warm start, parts"
 				row+=" | $(sec "$m" $([[ $mode == warm ]] && echo 3 || echo 2)) s"
 			done
 			for v in "${variants[@]}"; do
@@ -316,6 +336,13 @@ if want cold || want warm; then
 					row+=" | $(awk -v a="${!a}" -v b="${!b}" 'BEGIN{printf "%+.1f", (a-b)/1000}') ms"
 				done
 				warm_rows+=("$row |")
+				prow="| $desc | $(sec "${!a}" 3) s | $(sec "$m_frplain" 3) s | $(awk -v a="${!a}" -v b="$m_frplain" 'BEGIN{printf "%+.1f", (a-b)/1000}') ms"
+				if [[ -n "${FLOX_RUNC_BASE:-}" ]]; then
+					prow+=" | $(sec "$m_frbase" 3) s | $(awk -v a="${!a}" -v b="$m_frbase" 'BEGIN{printf "%+.1f", (a-b)/1000}') ms"
+					b=m_img_${KINDS[0]}
+					prow+=" | $(awk -v a="$m_frbase" -v b="${!b}" 'BEGIN{printf "%+.1f", (a-b)/1000}') ms"
+				fi
+				parts_rows+=("$prow |")
 			fi
 		done
 	done
@@ -332,6 +359,9 @@ if want cold || want warm; then
 		for k in "${KINDS[@]}"; do h+=" | ratio / $k" sep+="|---"; done
 		for k in "${KINDS[@]}"; do h+=" | added over $k" sep+="|---"; done
 		md "Warm start to first output (environment on the node, image pulled):" "" "$h |" "$sep|" "${warm_rows[@]}" ""
+		h="| environment | flox-runc | the same closure, no vars or hook (no bash) | added by the activation" sep="|---|---|---|---"
+		[[ -z "${FLOX_RUNC_BASE:-}" ]] || { h+=" | FLOX_RUNC_BASE | flox-runc minus base | base added over ${KINDS[0]}"; sep+="|---|---|---"; }
+		md "Warm start, parts (same rounds):" "" "$h |" "$sep|" "${parts_rows[@]}" ""
 	fi
 fi
 
