@@ -184,8 +184,8 @@ jq --rawfile ls "$TEST_TMPDIR/leaves" '.packages += [($ls | split("\n") | map(se
 hub_publish bench/many "$TEST_TMPDIR/lock-many" >/dev/null
 warm_create bench/big:1 big
 # closure paths bound: spec mounts, or the arguments of flox-runc's bind-closure hook
-big_closure=$(jq '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length
-	+ ([(.hooks.createContainer // [])[] | select(.args[1] == "bind-closure") | .args | length - 5] | add // 0)' \
+big_closure=$(jq '([.mounts[] | select(.destination | startswith("/nix/store/"))] | length)
+	+ ([(.hooks.createContainer // [])[] | select(.args[1] == "bind-closure") | (.args | length) - 5] | add // 0)' \
 	"$TEST_TMPDIR/projected-big/config.json")
 create_rt_big=$CREATE_RT
 create_fr_big=$CREATE_FR
