@@ -14,6 +14,8 @@
 #include "util.h"
 
 #define STORE_DIR "/nix/store/"
+/* crun: where hooks' stderr goes (else /dev/null) */
+#define CRUN_HOOKS_STDERR "run.oci.hooks.stderr"
 
 /* ---- the spec side ---- */
 
@@ -129,6 +131,7 @@ frc_bindhook_add(struct frc_spec *s, const char *exe, const struct frc_logger *l
   yajl_val hooks = frc_json_get(s->doc.root, "hooks");
   yajl_val list, hook = frc_json_new_object(), args = frc_json_new_array();
   yajl_val kept = frc_json_new_array();
+  struct stat st;
 
   if (hooks == NULL || hooks->type != yajl_t_object)
     {
@@ -146,6 +149,14 @@ frc_bindhook_add(struct frc_spec *s, const char *exe, const struct frc_logger *l
       frc_json_append(args, frc_json_new_string("--log-format"));
       frc_json_append(args, frc_json_new_string(log->json ? "json" : "text"));
     }
+  else if (fstat(2, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))
+           && frc_spec_annotation(s, CRUN_HOOKS_STDERR, NULL) == NULL)
+    /* no log (conmon's way): the user reads the runtime's stderr, which
+     * crun (opening this in its own process) then hands the hooks; runc
+     * puts a hook's stderr in its error anyway.  A pipe (conmon's) or a
+     * terminal only: a socket cannot be opened again, and crun's own
+     * writes to a file would overwrite the hook's appended line. */
+    frc_spec_set_annotation(s, CRUN_HOOKS_STDERR, "/proc/self/fd/2");
   frc_json_append(args, frc_json_new_string(FRC_BINDHOOK_VERB));
   frc_json_append(args, frc_json_new_string(root));
   frc_json_append(args, frc_json_new_string(nix_source));

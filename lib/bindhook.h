@@ -50,7 +50,8 @@ bool frc_bindhook_usable(struct frc_spec *s, const char *exe, const struct frc_l
  * first in the spec's hooks.createContainer; exe is the flox-runc binary the
  * runtime runs, log the runtime's --log (the hook's error then goes there
  * too, `exe --log PATH --log-format FMT bind-closure ...`; NULL or no path:
- * none), root the spec's root.path, nix_source what the spec binds
+ * none, and crun's run.oci.hooks.stderr annotation, unless set, names the
+ * runtime's stderr), root the spec's root.path, nix_source what the spec binds
  * at /nix, prefix the node's store prefix ("" for /). */
 void frc_bindhook_add(struct frc_spec *s, const char *exe, const struct frc_logger *log,
                       const char *root, const char *nix_source, const char *prefix,

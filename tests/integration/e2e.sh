@@ -66,7 +66,8 @@
 #      (ro,nosuid,nodev inside), by spec mounts when the image's /nix is a
 #      symlink.  13b: in a user namespace (the hook's root there cannot
 #      read the node's private state) by spec mounts, read-only.  13c: a
-#      failing hook's cause is a flox-runc error line in the runtime's log.
+#      failing hook's cause is a flox-runc error line in the runtime's log,
+#      and without --log (conmon) on the runtime's stderr.
 #  14. private on the node: a node user (uid 65534) reads nothing derived
 #      from an environment (trees, records, hub cache, GC roots), while a
 #      container running as that uid reads its own environment.
@@ -1393,6 +1394,26 @@ t_hook_failure() {
 	assert_eq 1 "$(jq -c 'select(.level == "error" and (.msg | startswith("flox-runc: ")))' "$b/log.json" | grep -c "is not \`/tmp\`")" \
 		"one flox-runc error line in the runtime's log names the cause (log: $(cat "$b/log.json"))"
 	fr delete --force e2e-hookfail
+	# conmon's way (CRI-O, podman): no --log, the user reads the runtime's
+	# stderr; crun hands the hook the stderr its run.oci.hooks.stderr
+	# annotation names (runc puts the hook's stderr in its own error)
+	rt delete --force e2e-hookfail2 >/dev/null 2>&1
+	cleanup_add "$FLOX_RUNC" --root "$RROOT" delete --force e2e-hookfail3
+	bundle_jq "$b" 'del(.hooks)'
+	# stderr a pipe, as conmon's
+	# (the container's init keeps its stdio: nothing waits for the pipe's end)
+	local rc=0
+	fr create --bundle "$b" e2e-hookfail3 >/dev/null 2> >(cat >"$b/create.err") || rc=$?
+	assert_eq 0 "$rc" "the create without --log"
+	assert_json "$b/config.json" '.annotations["run.oci.hooks.stderr"] == "/proc/self/fd/2"' "crun hands the hooks its stderr"
+	rt delete --force e2e-hookfail3
+	bundle_jq "$b" '.hooks.createContainer[0].args |= (index("bind-closure") as $v | .[$v + 2] = "/tmp")'
+	cleanup_container "$RT_BIN" "$RROOT" e2e-hookfail4
+	# stderr a pipe, as conmon's
+	CAP_ERR=$({ "$RT_BIN" --root "$RROOT" run --bundle "$b" e2e-hookfail4 2>&1 >/dev/null; echo "rc=$?"; } | cat)
+	assert_not_contains "$CAP_ERR" "rc=0" "the create fails"
+	assert_contains "$CAP_ERR" "flox-runc: the container's /nix is not \`/tmp\`" "the runtime's stderr names the cause"
+	fr delete --force e2e-hookfail3
 }
 
 # ---------------------------------------- 14. private on the node
