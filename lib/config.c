@@ -74,6 +74,7 @@ static const struct key_def keys[] = {
   { "fetch_uid", KEY_INT, CHECK_NONE, F(fetch_uid), 1, 2147483646 },
   { "fetch_gid", KEY_INT, CHECK_NONE, F(fetch_gid), 1, 2147483646 },
   { "nix_mutable_max_bytes", KEY_INT, CHECK_NONE, F(nix_mutable_max_bytes), 1L << 20, 1L << 40 },
+  { "closure_hook_min_paths", KEY_INT, CHECK_NONE, F(closure_hook_min_paths), 1, 1000000 },
   { "share_tree_symlinks", KEY_BOOL, CHECK_NONE, F(share_tree_symlinks), 0, 0 },
   { NULL, 0, 0, 0, 0, 0 },
 };
@@ -116,6 +117,7 @@ set_defaults(struct frc_config *c)
   c->bash = xstrdup(FRC_DEFAULT_BASH);
   c->nix_mutable_max_bytes = 1L << 30;
   c->share_tree_symlinks = true;
+  c->closure_hook_min_paths = 32;
 }
 
 /* /nix/store/<hash>-name/rest -> /nix/store/<hash>-name, or NULL. */

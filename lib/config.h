@@ -56,6 +56,7 @@ struct frc_config
   long gc_max_age_seconds; /* `flox-runc gc` evicts environments unused this long */
   long fetch_uid, fetch_gid; /* the unprivileged ids FloxHub fetches run as (lib/sandbox.h) */
   long nix_mutable_max_bytes; /* size of a nix-mutable container's writable layer */
+  long closure_hook_min_paths; /* closures this large are bound by the createContainer hook */
   bool share_tree_symlinks; /* environment trees hard-link the node's pool (lib/linkpool.h) */
 };
 

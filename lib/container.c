@@ -168,12 +168,13 @@ is_dir(int rootfs_fd, const char *rel)
  * when this binary can be named for the runtime to run, the image's /nix
  * is not a symlink (the hook follows none; the runtime resolves one inside
  * the rootfs), the pod has no user namespace and the hook's argv fits
- * execve (frc_bindhook_usable); else one spec mount per path.  Even at 4
- * paths the hook's exec costs no more than runc's binds
- * (docs/performance.md, "Lever: warm start end to end"). */
+ * execve (frc_bindhook_usable), and the closure has at least min_paths
+ * paths (closure_hook_min_paths): running a hook costs runc a few ms of its
+ * own, which its binds of a small closure cost less than (docs/performance.md,
+ * "Lever: warm start end to end"); else one spec mount per path. */
 static bool
 closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_fd,
-                const char *nix_source, const char *prefix, char *const *closure)
+                const char *nix_source, const char *prefix, char *const *closure, long min_paths)
 {
   const char *root = frc_json_get_string(frc_json_get(spec->doc.root, "root"), "path");
   char exe[PATH_MAX];
@@ -195,7 +196,8 @@ closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_
     }
   for (char *const *p = closure; p && *p; p++)
     count++;
-  if (count == 0 || rootfs_fd < 0 || root == NULL || root[0] == '\0')
+  if (count == 0 || count < (size_t) min_paths || rootfs_fd < 0 || root == NULL
+      || root[0] == '\0')
     return false;
   if (frc_stat_in_root(rootfs_fd, "nix", false, &st) == 0 && S_ISLNK(st.st_mode))
     return false;
@@ -239,7 +241,8 @@ project_mounts(struct frc_spec *spec, const char *rootfs, const struct frc_confi
                           "flox-runc mounts the node's Nix store there");
   frc_spec_add_mount(spec, "/nix", "bind", nix_source, mutable_nix ? rw : ro);
   frc_bindhook_remove(spec);
-  if (!closure_by_hook(spec, log, rootfs_fd, nix_source, prefix, env->closure))
+  if (!closure_by_hook(spec, log, rootfs_fd, nix_source, prefix, env->closure,
+                       cfg->closure_hook_min_paths))
     for (char **p = env->closure; p && *p; p++)
       {
         cleanup_free char *src = xasprintf("%s%s", prefix, *p);

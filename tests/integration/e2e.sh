@@ -139,7 +139,7 @@ write_config() {
 		--arg sub "$url" --arg key "$NIX_FX_KEY" --argjson x "$extra" \
 		'{runtime: $rt, floxhub_url: $hub, store_root: $store, state_dir: $state,
 		  substituters: [$sub], trusted_public_keys: [$key],
-		  fresh_seconds: 0, deadline_seconds: 60} + $x' >"$file"
+		  fresh_seconds: 0, deadline_seconds: 60, closure_hook_min_paths: 1} + $x' >"$file"
 }
 write_config "$CFG" "$STORE" "$STATE" "$(nixcache_url main)"
 export FLOX_RUNC_CONFIG=$CFG
@@ -1325,6 +1325,18 @@ while True: s.accept()[0].close()' "$sock" &
 	assert_eq "$got" "$(sed -n 's/^S //p' <<<"$CAP_OUT" | LC_ALL=C sort)" "its /nix/store is the closure"
 	assert_json "$bl/config.json" '(.hooks.createContainer // []) | map(.args | index("bind-closure")) | all(. == null)' "no closure hook"
 	assert_json "$bl/config.json" '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length > 0' "one spec mount per closure path"
+	# a closure smaller than closure_hook_min_paths: spec mounts (running a
+	# hook costs runc more than binding a few paths)
+	local bs=$TEST_TMPDIR/t13s cfgs=$TEST_TMPDIR/config13s.json
+	write_config "$cfgs" "$STORE" "$STATE" "$(nixcache_url main)" closure_hook_min_paths=1000
+	flox_bundle "$bs" busybox acme/hello sh -c "ls -A /nix/store | sed 's/^/S /'; touch $HELLO/x 2>&1; hello"
+	FLOX_RUNC_CONFIG=$cfgs run_fg e2e-proj-small "$bs"
+	assert_rc 0 "a pod whose closure is under closure_hook_min_paths runs"
+	assert_contains "$CAP_OUT" "Hello, world!" "hello runs with spec mounts"
+	assert_contains "$CAP_OUT" "Read-only file system" "its closure paths are read-only"
+	assert_eq "$got" "$(sed -n 's/^S //p' <<<"$CAP_OUT" | LC_ALL=C sort)" "its /nix/store is the closure"
+	assert_json "$bs/config.json" '(.hooks.createContainer // []) | map(.args | index("bind-closure")) | all(. == null)' "no closure hook under the threshold"
+	assert_json "$bs/config.json" '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length > 0' "one spec mount per closure path under the threshold"
 
 	# an environment recorded before closure-only /nix (no closure, no
 	# view): the next create adds them, without rebuilding the tree that

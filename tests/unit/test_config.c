@@ -41,6 +41,7 @@ START_TEST(test_missing_file_defaults)
   ck_assert_int_eq(c.on_missing_environment, FRC_ON_MISSING_FAIL);
   ck_assert_int_eq(c.deadline_seconds, 110);
   ck_assert(c.share_tree_symlinks);
+  ck_assert_int_eq(c.closure_hook_min_paths, 32);
   frc_config_release(&c);
 }
 END_TEST
@@ -141,6 +142,7 @@ static const struct
   { "{\"bash\":\"/nix/store/not-a-store-path/bin/bash\"}", "inside a store path" },
   { "{\"hook_shell\":\"/bin/sh\"}", "unknown key `hook_shell`" },
   { "{\"container_ca_bundle\":\"certs.pem\"}", "absolute path" },
+  { "{\"closure_hook_min_paths\":0}", "from 1 to 1000000" },
   { "{\"share_tree_symlinks\":1}", "true or false, not a number" },
   { "{\"share_tree_symlinks\":\"no\"}", "true or false, not a string" },
 };
