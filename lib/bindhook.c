@@ -16,6 +16,7 @@
 #define STORE_DIR "/nix/store/"
 /* crun: where hooks' stderr goes (else /dev/null) */
 #define CRUN_HOOKS_STDERR "run.oci.hooks.stderr"
+#define CRUN_HOOKS_STDOUT "run.oci.hooks.stdout"
 
 /* ---- the spec side ---- */
 
@@ -106,6 +107,11 @@ frc_bindhook_usable(struct frc_spec *s, const char *exe, const struct frc_logger
   unsigned long long budget = spec_stack_limit(s, stack_limit) / 4, size = 0;
 
   if (has_user_namespace(s))
+    return false;
+  /* crun opens these annotations' paths on the node, as root, O_CREAT, for
+   * the hooks' output, and a pod can carry them: a pod without hooks of its
+   * own never makes crun open them, so flox-runc's hook must not either. */
+  if (frc_spec_annotation(s, CRUN_HOOKS_STDOUT, NULL) || frc_spec_annotation(s, CRUN_HOOKS_STDERR, NULL))
     return false;
   if (budget > 6ULL * 1024 * 1024)
     budget = 6ULL * 1024 * 1024;

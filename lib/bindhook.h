@@ -40,7 +40,9 @@
  * and paths) fits what execve(2) takes beside an environment: a quarter of
  * stack_limit (RLIMIT_STACK, the spec's process.rlimits one when lower),
  * 128 KiB at least, 6 MiB at most, less FRC_BINDHOOK_ENV_RESERVE (crun
- * hands a hook its own environment). */
+ * hands a hook its own environment).  And never when the spec carries
+ * crun's run.oci.hooks.stdout/stderr annotations: crun opens those node
+ * paths as root for hooks, and a pod may set them. */
 #define FRC_BINDHOOK_ENV_RESERVE (32 * 1024)
 bool frc_bindhook_usable(struct frc_spec *s, const char *exe, const struct frc_logger *log,
                          const char *root, const char *nix_source, const char *prefix,

@@ -182,6 +182,17 @@ START_TEST(test_usable)
   ck_assert(!usable("{\"root\":{\"path\":\"rootfs\"},\"linux\":{\"uidMappings\":"
                     "[{\"containerID\":0,\"hostID\":100000,\"size\":65536}]}}",
                     two, mib8));
+  /* a pod's crun hook-output annotations (host paths crun opens as root
+   * for hooks): no hook of flox-runc's makes crun open them */
+  ck_assert(!usable("{\"root\":{\"path\":\"rootfs\"},\"annotations\":"
+                    "{\"run.oci.hooks.stdout\":\"/etc/nologin\"}}",
+                    two, mib8));
+  ck_assert(!usable("{\"root\":{\"path\":\"rootfs\"},\"annotations\":"
+                    "{\"run.oci.hooks.stderr\":\"/etc/nologin\"}}",
+                    two, mib8));
+  ck_assert(usable("{\"root\":{\"path\":\"rootfs\"},\"annotations\":"
+                   "{\"flox.dev/environment\":\"a/b\"}}",
+                   two, mib8));
   /* ~270 KB of argv: fine under 8 MiB of stack (2 MiB), not under 512 KiB
    * (128 KiB), nor when the spec lowers RLIMIT_STACK so */
   ck_assert(usable(plain, k3, mib8));
