@@ -22,7 +22,7 @@
 
 /* args[1] the verb, or after flox-runc's --log and --log-format flags */
 static bool
-is_our_hook(yajl_val h)
+is_our_hook(yajl_val h, const void *unused __attribute__((unused)))
 {
   yajl_val args = frc_json_get(h, "args");
   if (args == NULL || args->type != yajl_t_array)
@@ -43,24 +43,8 @@ is_our_hook(yajl_val h)
 size_t
 frc_bindhook_remove(struct frc_spec *s)
 {
-  yajl_val list = frc_json_get(frc_json_get(s->doc.root, "hooks"), "createContainer");
-  size_t out = 0, removed = 0;
-
-  if (list == NULL || list->type != yajl_t_array)
-    return 0;
-  for (size_t i = 0; i < list->u.array.len; i++)
-    {
-      yajl_val h = list->u.array.values[i];
-      if (is_our_hook(h))
-        {
-          yajl_tree_free(h);
-          removed++;
-        }
-      else
-        list->u.array.values[out++] = h;
-    }
-  list->u.array.len = out;
-  return removed;
+  return frc_json_array_remove_if(
+    frc_json_get(frc_json_get(s->doc.root, "hooks"), "createContainer"), is_our_hook, NULL);
 }
 
 static bool

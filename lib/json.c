@@ -206,6 +206,28 @@ frc_json_append(yajl_val arr, yajl_val v)
   arr->u.array.values[arr->u.array.len++] = v;
 }
 
+size_t
+frc_json_array_remove_if(yajl_val arr, bool (*drop)(yajl_val v, const void *data),
+                         const void *data)
+{
+  size_t out = 0, removed = 0;
+  if (arr == NULL || arr->type != yajl_t_array)
+    return 0;
+  for (size_t i = 0; i < arr->u.array.len; i++)
+    {
+      yajl_val v = arr->u.array.values[i];
+      if (drop(v, data))
+        {
+          yajl_tree_free(v);
+          removed++;
+        }
+      else
+        arr->u.array.values[out++] = v;
+    }
+  arr->u.array.len = out;
+  return removed;
+}
+
 bool
 frc_json_equal(yajl_val a, yajl_val b)
 {

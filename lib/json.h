@@ -44,6 +44,11 @@ void frc_json_set(yajl_val obj, const char *key, yajl_val v);
 /* Removes every occurrence of key; returns whether one existed. */
 bool frc_json_remove(yajl_val obj, const char *key);
 void frc_json_append(yajl_val arr, yajl_val v);
+/* Frees and removes the elements of arr (an array; anything else: none)
+ * for which drop(element, data) says true, keeping the others' order;
+ * returns how many. */
+size_t frc_json_array_remove_if(yajl_val arr, bool (*drop)(yajl_val v, const void *data),
+                                const void *data);
 /* Semantic equality: objects compare as maps (last duplicate wins), numbers by
  * their text. */
 bool frc_json_equal(yajl_val a, yajl_val b);

@@ -113,31 +113,29 @@ frc_spec_add_mount(struct frc_spec *s, const char *destination, const char *type
   frc_json_append(mounts, m);
 }
 
+struct mount_drop
+{
+  bool (*drop)(const char *d, const char *src, const void *data);
+  const void *data;
+};
+
+static bool
+mount_dropped(yajl_val m, const void *data)
+{
+  const struct mount_drop *md = data;
+  const char *d = frc_json_get_string(m, "destination");
+  const char *src = frc_json_get_string(m, "source");
+  return d && src && md->drop(d, src, md->data);
+}
+
 /* Removes the mounts (destination d, source src) for which drop says
  * true; returns how many. */
 static size_t
 remove_mounts_if(struct frc_spec *s, bool (*drop)(const char *d, const char *src, const void *data),
                  const void *data)
 {
-  yajl_val mounts = frc_json_get(s->doc.root, "mounts");
-  size_t out = 0, removed = 0;
-  if (mounts == NULL || mounts->type != yajl_t_array)
-    return 0;
-  for (size_t i = 0; i < mounts->u.array.len; i++)
-    {
-      yajl_val m = mounts->u.array.values[i];
-      const char *d = frc_json_get_string(m, "destination");
-      const char *src = frc_json_get_string(m, "source");
-      if (d && src && drop(d, src, data))
-        {
-          yajl_tree_free(m);
-          removed++;
-        }
-      else
-        mounts->u.array.values[out++] = m;
-    }
-  mounts->u.array.len = out;
-  return removed;
+  const struct mount_drop md = { .drop = drop, .data = data };
+  return frc_json_array_remove_if(frc_json_get(s->doc.root, "mounts"), mount_dropped, &md);
 }
 
 struct mount_match
