@@ -1,6 +1,4 @@
 #include <dirent.h>
-#include <elf.h>
-#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +15,7 @@
 #include "json.h"
 #include "linkpool.h"
 #include "mounts.h"
+#include "nodebash.h"
 #include "store.h"
 #include "util.h"
 
@@ -252,123 +251,6 @@ lock_key(const struct frc_env_request *req, const char *key, bool shared, int *f
   return 0;
 }
 
-#define BASH_RECORD_MAX (64u << 10)
-
-/* The node file's identity, for the cache of its store path. */
-static char *
-bash_source_id(const struct stat *st)
-{
-  return xasprintf("%llu:%llu:%lld:%lld.%09ld", (unsigned long long) st->st_dev,
-                   (unsigned long long) st->st_ino, (long long) st->st_size,
-                   (long long) st->st_mtim.tv_sec, (long) st->st_mtim.tv_nsec);
-}
-
-/* Whether the ELF file in data (n bytes) of this machine's class runs
- * without a dynamic loader (no PT_INTERP): a container with an empty image
- * has no libc for anything else. */
-static bool
-elf_is_static(const unsigned char *data, size_t n)
-{
-  ElfW(Ehdr) eh;
-  if (n < sizeof(eh) || memcmp(data, ELFMAG, SELFMAG) != 0)
-    return false;
-  memcpy(&eh, data, sizeof(eh));
-  if (eh.e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32)
-      || eh.e_phentsize != sizeof(ElfW(Phdr)) || eh.e_phoff > n
-      || (size_t) eh.e_phnum * sizeof(ElfW(Phdr)) > n - eh.e_phoff)
-    return false;
-  for (size_t i = 0; i < eh.e_phnum; i++)
-    {
-      ElfW(Phdr) ph;
-      memcpy(&ph, data + eh.e_phoff + i * sizeof(ph), sizeof(ph));
-      if (ph.p_type == PT_INTERP)
-        return false;
-    }
-  return true;
-}
-
-/* A static bash on the node, in the store as <hash>-flox-runc-bash/bin/bash:
- * added once (nix-store --add), then found in <state_dir>/bash.json while
- * the node file is unchanged and the path is still in the store. */
-static int
-add_node_bash(const struct frc_env_request *req, char **pkg, frc_error_t *err)
-{
-  const struct frc_config *c = req->config;
-  struct frc_store store = { c, req->log, req->deadline_ns };
-  cleanup_free char *cache = xasprintf("%s/bash.json", c->state_dir);
-  cleanup_free char *id = NULL;
-  cleanup_free char *tmp = NULL;
-  cleanup_free char *bin = NULL;
-  cleanup_free char *text = NULL;
-  cleanup_json yajl_val o = NULL;
-  struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
-  frc_error_t ignored = NULL;
-  struct stat st;
-  size_t len;
-  int rc;
-
-  if (stat(c->bash, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111))
-    return frc_error(err, "the environment needs bash for its vars or hook, and `%s` (the node "
-                          "config's `bash`) is not an executable file: install Debian's "
-                          "bash-static on the node or set `bash` to a static bash",
-                     c->bash);
-  id = bash_source_id(&st);
-  if (frc_json_doc_load(&doc, cache, BASH_RECORD_MAX, &ignored) == 0)
-    {
-      const char *src = frc_json_get_string(doc.root, "source");
-      const char *sid = frc_json_get_string(doc.root, "id");
-      const char *path = frc_json_get_string(doc.root, "path");
-      char *const one[] = { (char *) path, NULL };
-      if (src && sid && path && strcmp(src, c->bash) == 0 && strcmp(sid, id) == 0
-          && frc_store_path_valid(path) && frc_store_all_present(c, one))
-        {
-          *pkg = xstrdup(path);
-          return 0;
-        }
-    }
-  frc_error_release(&ignored);
-
-  tmp = xasprintf("%s/tmp/bash.%d", c->state_dir, (int) getpid());
-  bin = xasprintf("%s/flox-runc-bash/bin", tmp);
-  {
-    cleanup_free char *data = NULL;
-    cleanup_free char *dst = xasprintf("%s/bash", bin);
-    size_t n = 0;
-    frc_rm_rf(tmp, &ignored);
-    frc_error_release(&ignored);
-    if (read_file_bounded(c->bash, 64u << 20, &data, &n, err) < 0)
-      return frc_error_wrap(err, "cannot read `%s` (the node config's `bash`)", c->bash);
-    if (!elf_is_static((const unsigned char *) data, n))
-      return frc_error(err, "`%s` (the node config's `bash`) is not a statically linked program "
-                            "of this machine: containers on an empty image could not run it; "
-                            "install Debian's bash-static and set `bash` to /bin/bash-static",
-                       c->bash);
-    if (frc_mkdir_p(bin, 0755, err) < 0 || write_file_atomic(dst, data, n, 0555, err) < 0)
-      {
-        frc_rm_rf(tmp, &ignored);
-        frc_error_release(&ignored);
-        return frc_error_wrap(err, "cannot copy `%s` (the node config's `bash`)", c->bash);
-      }
-  }
-  {
-    cleanup_free char *dir = xasprintf("%s/flox-runc-bash", tmp);
-    frc_log(req->log, FRC_LOG_INFO, "flox-runc: adding %s to the node's store", c->bash);
-    rc = frc_store_add(&store, dir, pkg, err);
-  }
-  frc_rm_rf(tmp, &ignored);
-  frc_error_release(&ignored);
-  if (rc < 0)
-    return -1;
-  o = frc_json_new_object();
-  frc_json_set(o, "source", frc_json_new_string(c->bash));
-  frc_json_set(o, "id", frc_json_new_string(id));
-  frc_json_set(o, "path", frc_json_new_string(*pkg));
-  text = frc_json_serialize(o, &len);
-  if (write_file_atomic(cache, text, len, 0600, &ignored) < 0) /* only a cache */
-    frc_error_release(&ignored);
-  return 0;
-}
-
 /* The bash of the activation: the store package to pin and its bin/bash. */
 static int
 provide_bash(const struct frc_env_request *req, char **pkg, char **bash, frc_error_t *err)
@@ -380,8 +262,12 @@ provide_bash(const struct frc_env_request *req, char **pkg, char **bash, frc_err
       *bash = xstrdup(c->bash);
       return 0;
     }
-  if (add_node_bash(req, pkg, err) < 0)
-    return -1;
+  {
+    struct frc_store store = { c, req->log, req->deadline_ns };
+    bool added;
+    if (frc_node_bash(&store, pkg, &added, err) < 0)
+      return -1;
+  }
   *bash = xasprintf("%s/bin/bash", *pkg);
   return 0;
 }

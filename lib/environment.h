@@ -10,10 +10,9 @@
  * and, at its first nix-mutable create, the Nix database of its closure,
  * and recording it in <state_dir>/envs/<key>.json; and the bash that
  * evaluates the manifest's vars and hook inside containers: the node
- * config's `bash`, a store file, or a static bash on the node added to the
- * store once as a content-addressed path (nix-store --add;
- * <state_dir>/bash.json remembers it), pinned with the environment's
- * packages (and so in its closure).  The directories holding what is
+ * config's `bash`, a store file, or a static bash on the node in the store
+ * once per node (lib/nodebash.h), pinned with the environment's packages
+ * (and so in its closure).  The directories holding what is
  * derived from an environment (<store_root>/nix/var/flox-runc,
  * gcroots/flox-runc and state_dir) are kept 0700: only root on the node,
  * and the containers of the environment through their binds, read them.

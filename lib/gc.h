@@ -10,7 +10,8 @@
  * the FLOX_ENV_CACHE directories of deleted pod sandboxes and containers;
  * the symlinks of the node's pool that no tree uses (lib/linkpool.h);
  * leftovers of interrupted builds, and temporary files of interrupted
- * writes (".<name>.XXXXXX" of write_file_atomic).  Anything younger than a
+ * writes (".<name>.XXXXXX" of write_file_atomic).  The node's own root
+ * (gcroots/flox-runc/node: its bash, lib/nodebash.h) is never touched.  Anything younger than a
  * grace period is left alone, so a create in flight is never disturbed.
  * A failure to remove one thing is reported and counted, and gc carries on
  * with the rest; frc_gc_run then fails naming the first.

@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "dl.h"
 #include "http.h"
 #include "install.h"
+#include "nodebash.h"
 #include "nodefiles.h"
 #include "proc.h"
 #include "util.h"
@@ -695,6 +697,110 @@ check_node(struct inst *in)
     frc_config_release(&c);
 }
 
+/* ------------------------------------------------------ the node's bash */
+
+/* In the host root as a create on the node sees it (the node config at
+ * /etc/flox-runc/config.json, its nix-store, its store): the node's bash
+ * added to its store and rooted (lib/nodebash.h), or, uninstalling, its
+ * root released.  Writes one line to fd: "ok ...", "note ..." or "warn ...". */
+static void
+node_bash_in_host(int fd, bool uninstall)
+{
+  struct frc_config c;
+  cleanup_error frc_error_t err = NULL;
+  cleanup_free char *line = NULL;
+  cleanup_free char *nix = NULL;
+  bool loaded = frc_config_load(&c, "/etc/flox-runc/config.json", &err) == 0;
+
+  if (!loaded)
+    line = xasprintf("warn the node config: %s", err->msg);
+  else if (uninstall)
+    line = frc_node_bash_release(&c, &err) < 0
+               ? xasprintf("warn the node's bash stays rooted: %s", err->msg)
+               : xstrdup("ok the node's bash is no longer rooted (gcroots/flox-runc/node): Nix's GC "
+                         "may collect it");
+  else if (c.bash_package)
+    line = xasprintf("ok the node config's `bash` %s is a store path: realised with each "
+                     "environment",
+                     c.bash);
+  else if (access(c.bash, X_OK) != 0 || (nix = frc_nix_store_find()) == NULL)
+    line = xasprintf("note the node's bash is not in the store yet (%s): the first Flox create "
+                     "that needs it adds it",
+                     nix == NULL && access(c.bash, X_OK) == 0 ? "no nix-store" : c.bash);
+  else
+    {
+      struct frc_store s = { &c, NULL, frc_now_ns() + (long long) c.deadline_seconds * 1000000000LL };
+      cleanup_free char *pkg = NULL;
+      bool added = false;
+      if (frc_node_bash(&s, &pkg, &added, &err) < 0)
+        line = xasprintf("warn the node's bash is not in the store (the first Flox create that "
+                         "needs it adds it): %s",
+                         err->msg);
+      else
+        line = xasprintf("ok %s %s the node's store as %s, rooted (gcroots/flox-runc/node/bash)",
+                         c.bash, added ? "added to" : "already in", pkg);
+    }
+  if (line)
+    write_all(fd, line, strlen(line));
+  if (loaded)
+    frc_config_release(&c);
+}
+
+/* node_bash_in_host, in a child chrooted into the host root (not "/"),
+ * reported here.  Never a failure: a create adds the bash when missing. */
+static void
+node_bash(struct inst *in, bool uninstall)
+{
+  int p[2];
+  pid_t pid;
+  char buf[4096];
+  size_t n = 0;
+  ssize_t r;
+  int status;
+
+  if (pipe2(p, O_CLOEXEC) < 0)
+    {
+      report(in, FRC_FINDING_PROBLEM, "cannot add the node's bash to its store: pipe: %s",
+             strerror(errno));
+      return;
+    }
+  fflush(NULL);
+  pid = fork();
+  if (pid == 0)
+    {
+      close(p[0]);
+      if (strcmp(in->nf.root, "/") != 0 && (chroot(in->nf.root) < 0 || chdir("/") < 0))
+        {
+          const char *m = "warn cannot enter the host root to add the node's bash";
+          write_all(p[1], m, strlen(m));
+          _exit(1);
+        }
+      node_bash_in_host(p[1], uninstall);
+      _exit(0);
+    }
+  close(p[1]);
+  if (pid < 0)
+    {
+      close(p[0]);
+      report(in, FRC_FINDING_PROBLEM, "cannot add the node's bash to its store: fork: %s",
+             strerror(errno));
+      return;
+    }
+  while (n < sizeof(buf) - 1 && ((r = read(p[0], buf + n, sizeof(buf) - 1 - n)) > 0 || (r < 0 && errno == EINTR)))
+    if (r > 0)
+      n += (size_t) r;
+  buf[n] = '\0';
+  close(p[0]);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (str_has_prefix(buf, "ok "))
+    report(in, FRC_FINDING_OK, "%s", buf + 3);
+  else if (str_has_prefix(buf, "note "))
+    report(in, FRC_FINDING_NOTE, "%s", buf + 5);
+  else
+    report(in, FRC_FINDING_PROBLEM, "%s", n > 5 ? buf + 5 : "adding the node's bash failed");
+}
+
 /* ------------------------------------------------------------- the verbs */
 
 static int
@@ -869,10 +975,14 @@ frc_install(const struct frc_install_opts *o, frc_error_t *err)
       if (in.nf.nch == 0)
         {
           report(&in, FRC_FINDING_OK, "nothing to change: flox-runc is installed and registered");
+          node_bash(&in, false);
           return 0;
         }
     }
 
+  /* with the node config that is about to go */
+  if (o->uninstall)
+    node_bash(&in, true);
   if (frc_nodefiles_apply(&in.nf, err) < 0)
     goto undo;
   if (in.containerd && validate_containerd(&in, !o->uninstall, err) < 0)
@@ -889,6 +999,8 @@ frc_install(const struct frc_install_opts *o, frc_error_t *err)
     report(&in, FRC_FINDING_OK, "%s", in.where);
   if (o->uninstall)
     frc_nodefiles_forget(&in.nf, o->report, o->data);
+  if (!o->uninstall)
+    node_bash(&in, false);
   ret = restart(&in, err);
   return ret;
 

@@ -10,7 +10,9 @@
  * CRI-O (a crio.conf.d drop-in); the merged configuration validated with
  * the engine itself (`containerd config dump`, run in the host root) before
  * the engine is restarted, every file put back byte for byte when it does
- * not validate; with the record lib/nodefiles.c keeps under
+ * not validate; the node's static bash added to its store and rooted
+ * (lib/nodebash.h, inside the host root), or released by --uninstall;
+ * with the record lib/nodefiles.c keeps under
  * /var/lib/flox-runc/install, a second run changes nothing and --uninstall
  * restores the node byte for byte (a file changed since is left, or only
  * flox-runc's block removed, and said).  Restarting the engine: --restart-command, else

@@ -24,9 +24,11 @@
 #     fresh each call).  Budget: 2 ms added.
 #     Both again with a stub runtime (a static program that exits 0), which
 #     isolates what flox-runc itself adds from runc's noisy tens of ms.
-#  3. cold materialisation: `flox-runc prefetch` into an empty node store
+#  3. cold materialisation: `flox-runc prefetch` on a node where flox-runc is
+#     installed (its static bash in the store, rooted) and no environment is
 #     (resolution cached, so no hub traffic) vs `nix-store --realise` of the
-#     same paths into an empty store alone.  Budget: orchestration overhead
+#     same paths into a store emptied the same way (Nix's GC), the sides in
+#     turn, the order flipped every round.  Budget: orchestration overhead
 #     within 10% of Nix's own time.
 # Prints a markdown report on stdout, progress on stderr.
 set -euo pipefail
@@ -224,27 +226,51 @@ log "cold materialisation: 5 rounds each"
 ncpu=$(nproc)
 NIX_JOBS=$((2 * ncpu < 4 ? 4 : (ncpu >= 8 ? 16 : 2 * ncpu)))
 paths=$(jq -r '.packages[].store_paths[]?, .packages[].outputs[]?' "$TEST_TMPDIR/lock" | sort -u)
-: >"$TEST_TMPDIR/m.nix"
-: >"$TEST_TMPDIR/m.fr"
-for i in 1 2 3 4 5; do
-	rm -rf "$TEST_TMPDIR/nixonly"
+# empty_node STORE: a node where flox-runc is installed and no environment
+# is: what `flox-runc install` leaves (the static bash in the store, held by
+# the node's GC root gcroots/flox-runc/node, and bash.json) stays; every
+# environment's record, tree, view and root goes, and Nix's GC takes the
+# paths (the resolution stays cached).  Nix alone gets the same: its store
+# emptied by Nix's GC, its database kept.
+empty_node() {
+	rm -rf "$TEST_TMPDIR/state/envs" "$TEST_TMPDIR/state/containers" "$TEST_TMPDIR/state/views" \
+		"$1/nix/var/flox-runc" "$1/nix/var/nix/gcroots/flox-runc/envs" "$1/nix/var/nix/gcroots/flox-runc/containers"
+	if [[ -d "$1/nix/store" ]]; then
+		nix-store --store "$1" --gc >/dev/null 2>&1 || die "nix-store --gc of $1 failed"
+	fi
+}
+nix_alone() {
 	# the same concurrency and store-directory flag as flox-runc's realisation
 	# (lib/store.c frc_store_substitution_jobs; lib/environment.c)
-	mkdir -p "$TEST_TMPDIR/nixonly/nix/store"
-	chattr +T "$TEST_TMPDIR/nixonly/nix/store" 2>/dev/null || true
 	# shellcheck disable=SC2086
-	t0=$(now_us)
 	XDG_CACHE_HOME=$TEST_TMPDIR/state/cache nix-store --store "$TEST_TMPDIR/nixonly" \
 		--option substituters "http://127.0.0.1:$(cat "$TEST_TMPDIR/cache.port")" \
 		--option trusted-public-keys "$(cat "$FIX/key.pub")" --option require-sigs true \
 		--option max-jobs "$NIX_JOBS" --realise $paths >/dev/null 2>&1
-	t1=$(now_us)
-	echo $((t1 - t0)) >>"$TEST_TMPDIR/m.nix"
-	rm -rf "$STORE" "$TEST_TMPDIR/state/envs" "$TEST_TMPDIR/state/containers"
-	t0=$(now_us)
-	"$FLOX_RUNC" prefetch bench/hello:1 >/dev/null
-	t1=$(now_us)
-	echo $((t1 - t0)) >>"$TEST_TMPDIR/m.fr"
+}
+rm -rf "$TEST_TMPDIR/nixonly"
+mkdir -p "$TEST_TMPDIR/nixonly/nix/store"
+chattr +T "$TEST_TMPDIR/nixonly/nix/store" 2>/dev/null || true
+# the node's install: the first create on the node added the bash (or
+# `flox-runc install` did); the rounds below keep it
+rm -rf "$STORE"
+"$FLOX_RUNC" prefetch bench/hello:1 >/dev/null
+: >"$TEST_TMPDIR/m.nix"
+: >"$TEST_TMPDIR/m.fr"
+: >"$TEST_TMPDIR/m.base"
+cold_sides="nix fr"
+[[ -z ${FLOX_RUNC_BASE:-} ]] || cold_sides="nix fr base"
+for i in 1 2 3 4 5; do
+	for side in $(if ((i % 2)); then echo "$cold_sides"; else echo "$cold_sides" | tr ' ' '\n' | tac; fi); do
+		empty_node "$STORE"
+		empty_node "$TEST_TMPDIR/nixonly"
+		bin=$FLOX_RUNC
+		[[ $side == base ]] && bin=$FLOX_RUNC_BASE
+		t0=$(now_us)
+		if [[ $side == nix ]]; then nix_alone; else "$bin" prefetch bench/hello:1 >/dev/null; fi
+		t1=$(now_us)
+		echo $((t1 - t0)) >>"$TEST_TMPDIR/m.$side"
+	done
 done
 rm -rf "$TEST_TMPDIR/nixonly"
 mat_nix=$(median <"$TEST_TMPDIR/m.nix")
@@ -356,6 +382,8 @@ MD
 		a=$(median <"$TEST_TMPDIR/${row#*:}")
 		echo "| ${row%%:*} | $b | $a | $((b - a)) µs |"
 	done
+	mat_base=$(median <"$TEST_TMPDIR/m.base")
+	echo "| cold materialisation (hello + busybox; Nix alone $mat_nix) | $mat_base | $mat_fr | $((mat_base - mat_fr)) µs |"
 	echo "| warm create through $RT_NAME (2-path closure) | $create_base | $create_fr | $((create_base - create_fr)) µs |"
 	echo "| warm create through $RT_NAME ($big_closure-path closure) | $create_base_big | $create_fr_big | $((create_base_big - create_fr_big)) µs |"
 fi

@@ -20,9 +20,10 @@
 #
 # Scenarios (--only), each figure a median of N rounds in which the variants
 # alternate (their order rotates and flips every round), cleanup untimed:
-#  cold        per size: flox-runc per NAR compression (node store and state
-#              emptied first: FloxHub fetch, Nix realisation, environment
-#              build, run) vs image pull + run per image kind (every bench
+#  cold        per size: flox-runc per NAR compression (a node where
+#              flox-runc is installed, its store and state emptied of
+#              everything else first, cold_node: FloxHub fetch, Nix
+#              realisation, environment build, run) vs image pull + run per image kind (every bench
 #              image and its content and snapshots removed first);
 #  warm        per size: the environment on the node vs the image pulled;
 #  generation  a node that ran generation 1 starts a pod of generation 2,
@@ -221,7 +222,21 @@ img_run() { # REF BUSYBOX_PATH
 }
 img_pull() { ctr_ "$NS" images pull --plain-http "$1" >/dev/null || die "ctr pull $1 failed"; }
 img_pull_run() { img_pull "$1" && img_run "$1" "$2"; }
-cold_node() { rm -rf "$STORE" "$STATE"; }
+# cold_node: a node where flox-runc is installed and nothing else of it is:
+# what `flox-runc install` leaves (the static bash in the store under the
+# node's GC root gcroots/flox-runc/node, and bash.json) stays; the state
+# (hub cache included), every environment's tree, view and root go, and
+# Nix's GC takes their paths.
+cold_node() {
+	local keep=""
+	[[ ! -f "$STATE/bash.json" ]] || keep=$(cat "$STATE/bash.json")
+	rm -rf "$STATE" "$STORE/nix/var/flox-runc" "$STORE/nix/var/nix/gcroots/flox-runc/envs" \
+		"$STORE/nix/var/nix/gcroots/flox-runc/containers"
+	if [[ -n $keep ]]; then mkdir -m 700 -p "$STATE" && printf '%s' "$keep" >"$STATE/bash.json"; fi
+	if [[ -d "$STORE/nix/store" ]]; then
+		nix-store --store "$STORE" --gc >/dev/null 2>&1 || die "nix-store --gc of the node store failed"
+	fi
+}
 # no bench image, content or snapshot left in containerd
 no_images() {
 	local refs
@@ -280,6 +295,10 @@ if want cold || want warm; then
 		want warm && modes+=(warm)
 		for mode in "${modes[@]}"; do
 			log "$mode start, $mib MiB: $N rounds of ${variants[*]}"
+			if [[ $mode == cold ]]; then # the node's install (its bash), as cold_node keeps it
+				cold_node && use_cache "$e" "${COMPS[0]}"
+				flox_run "bench/s$mib" >/dev/null 2>&1 || die "flox-runc pod of bench/s$mib failed"
+			fi
 			if [[ $mode == warm ]]; then # the environment on the node, every image pulled
 				use_cache "$e" "${COMPS[0]}"
 				flox_run "bench/s$mib" >/dev/null 2>&1 || die "flox-runc pod of bench/s$mib failed"
@@ -351,7 +370,7 @@ if want cold || want warm; then
 		for c in "${COMPS[@]}"; do h+=" | flox-runc, $c NARs" sep+="|---"; done
 		for k in "${KINDS[@]}"; do h+=" | $(kind_name "$k") pull + run" sep+="|---"; done
 		for c in "${COMPS[@]}"; do for k in "${KINDS[@]}"; do h+=" | ratio $c / $k" sep+="|---"; done; done
-		md "Cold start to first output (flox-runc: node store and state emptied; image: no bench image, content or snapshot in containerd):" "" "$h |" "$sep|" "${cold_rows[@]}" ""
+		md "Cold start to first output (flox-runc: a node where flox-runc is installed, its store and state emptied of all else; image: no bench image, content or snapshot in containerd):" "" "$h |" "$sep|" "${cold_rows[@]}" ""
 	fi
 	if want warm; then
 		h="| environment | flox-runc" sep="|---|---"

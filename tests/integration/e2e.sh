@@ -591,6 +591,9 @@ t_vars_hook() {
 	assert_contains "$CAP_ERR" "hook-ran acme/hooked" "the hook's stdout goes to stderr"
 	assert_not_contains "$CAP_OUT" "hook-ran" "nothing of the hook on stdout"
 	assert_json "$b/config.json" '.process.args[0] | test("^/nix/store/[0-9a-z]{32}-flox-runc-bash/bin/bash$")' "the node's bash, from the store"
+	# added by the create (no `flox-runc install` here) under the node's GC root
+	assert_eq "$(jq -r '.process.args[0]' "$b/config.json" | sed 's#/bin/bash$##')" \
+		"$(readlink "$STORE/nix/var/nix/gcroots/flox-runc/node/bash/0")" "the node's GC root holds the bash"
 	assert_json "$b/config.json" '[.mounts[] | select(.destination == "/run/flox/env-cache")] | length == 1' "FLOX_ENV_CACHE mounted"
 	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/run/flox/")) | .options | index("rbind")] | all(. == null)' "FLOX_ENV_CACHE and the CA bundle bound like /nix, not recursively"
 

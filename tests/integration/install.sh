@@ -41,7 +41,7 @@ set -euo pipefail
 
 # shellcheck source=tests/lib/suite.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
-suite_needs --root --flox-runc --nix chroot unshare ldd python3 sha256sum cmp git busybox
+suite_needs --root --flox-runc --nix chroot unshare ldd python3 sha256sum cmp git busybox jq bash-static
 engines_require_cri
 python3 -c 'import yaml' 2>/dev/null || skip_all "python3-yaml is needed to read daemonset.yaml (apt-get install python3-yaml)"
 tmpdir_setup flox-runc-install
@@ -323,11 +323,55 @@ t_node_config() {
 	# a node that has them: no warning (the test machine's own files)
 	mkdir -p "$h/bin" "$h/usr/sbin" "$h/usr/bin"
 	cp "$(command -v runc)" "$h/usr/sbin/runc"
-	cp "$(command -v nix-store)" "$h/usr/bin/nix-store"
-	cp "$(command -v bash-static || command -v bash)" "$h/bin/bash-static"
+	host_nix "$h"
 	install_ "$h"
 	assert_rc 0 "again"
 	assert_not_contains "$CAP_OUT" "WARNING" "nothing missing"
+}
+
+# host_nix H: the test machine's nix-store (the `nix` binary under that
+# name) and its libraries in H, a user name for Nix, a static bash: a
+# node where Nix works (inside H, by chroot, as the installer runs it).
+host_nix() {
+	local h=$1 lib
+	mkdir -p "$h/usr/bin" "$h/bin" "$h/etc" "$h/tmp"
+	cp "$(readlink -f "$(command -v nix-store)")" "$h/usr/bin/nix-store"
+	while read -r lib; do
+		mkdir -p "$h$(dirname "$lib")"
+		cp -L --remove-destination "$lib" "$h$lib"
+	done < <(ldd "$(command -v nix-store)" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+	grep '^root:' /etc/passwd >"$h/etc/passwd"
+	cp "$(command -v bash-static)" "$h/bin/bash-static"
+}
+
+# The node's static bash: added to the node's store by the install and
+# rooted by a node-level GC root (so no Flox create pays `nix-store --add`),
+# which Nix's GC keeps; found by a second install; released by --uninstall.
+t_node_bash() {
+	local h pkg st=/var/lib/test-store
+	h=$(new_host node-bash)
+	host_nix "$h"
+	printf '{"store_root": "%s"}\n' "$st" >"$TEST_TMPDIR/nb.json"
+	install_ "$h" --node-config "$TEST_TMPDIR/nb.json"
+	assert_rc 0 "install"
+	assert_contains "$CAP_OUT" "ok       /bin/bash-static added to the node's store as /nix/store/" "said"
+	pkg=$(readlink "$h$st/nix/var/nix/gcroots/flox-runc/node/bash/0") || die "no node GC root for the bash"
+	[[ "$pkg" =~ ^/nix/store/[0-9a-z]{32}-flox-runc-bash$ ]] || die "root names $pkg"
+	cmp "$h/bin/bash-static" "$h$st$pkg/bin/bash" || die "not the node's bash in the store"
+	assert_eq "$pkg" "$(jq -r .path "$h/var/lib/flox-runc/bash.json")" "bash.json names it"
+	assert_not_contains "$CAP_OUT" "rooted after the add" "the path computed is the one Nix made"
+	install_ "$h"
+	assert_rc 0 "again"
+	assert_contains "$CAP_OUT" "/bin/bash-static already in the node's store as $pkg" "found, not added again"
+	chroot "$h" /usr/bin/nix-store --store "$st" --gc >/dev/null 2>&1 || die "nix-store --gc"
+	[[ -e "$h$st$pkg/bin/bash" ]] || die "Nix's GC took the rooted bash"
+	install_ "$h" --uninstall
+	assert_rc 0 "uninstall"
+	assert_contains "$CAP_OUT" "the node's bash is no longer rooted" "said"
+	[[ ! -e "$h$st/nix/var/nix/gcroots/flox-runc/node/bash" && ! -e "$h/var/lib/flox-runc/bash.json" ]] ||
+		die "root or bash.json left"
+	chroot "$h" /usr/bin/nix-store --store "$st" --gc >/dev/null 2>&1 || die "nix-store --gc"
+	[[ ! -e "$h$st$pkg" ]] || die "the released bash stayed"
 }
 
 t_restart_command() {
@@ -384,6 +428,7 @@ tap_test "version 3 with a MOCK containerd 2.x: drop-in and imports" t_v3_mock
 tap_test "a runtime flox defined by hand" t_conflict
 tap_test "uninstall after the admin changed the file" t_changed_then_uninstalled
 tap_test "--node-config and the node's requirements" t_node_config
+tap_test "the node's bash in its store, rooted" t_node_bash
 tap_test "--restart-command, no systemd" t_restart_command
 tap_test "CRI-O drop-in" t_crio
 

@@ -195,6 +195,15 @@ START_TEST(test_gc)
   ck_assert_int_eq(frc_mkdir_p(orphan, 0755, &err), 0);
   ck_assert_int_eq(frc_mkdir_p(orphan_young, 0755, &err), 0);
   age(orphan, OLD);
+  /* the node's bash (lib/nodebash.h): node/, old, no record names it */
+  cleanup_free char *node_root = frc_gcroot_dir(&cfg, "node", "bash");
+  cleanup_free char *bash_cache = xasprintf("%s/bash.json", cfg.state_dir);
+  {
+    char *const bash[] = { "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-flox-runc-bash", NULL };
+    ck_assert_int_eq(frc_gcroot_set(&cfg, "node", "bash", bash, &err), 0);
+    age(node_root, OLD);
+    put(bash_cache, "{}", OLD);
+  }
 
   environment("e-used", 2 * MAX_AGE); /* old, but a live container uses it */
   environment("e-flaky", 2 * MAX_AGE);
@@ -264,6 +273,7 @@ START_TEST(test_gc)
   ck_assert(exists(r_young));
   ck_assert(!exists(orphan));
   ck_assert(exists(orphan_young));
+  ck_assert_msg(exists(node_root) && exists(bash_cache), "gc released the node's bash");
   /* environments */
   {
     const char *kept[] = { "e-used", "e-flaky", "e-young", "e-recent" };
