@@ -89,6 +89,48 @@ static const struct flag_def exec_flags[] = {
   { NULL, 0, 0, 0 },
 };
 
+/* runc 1.1 and crun 1.8 checkpoint and restore. */
+static const struct flag_def checkpoint_flags[] = {
+  { "image-path", 0, FLAG_VALUE, C(image_path) },
+  { "work-path", 0, FLAG_VALUE, SKIP },
+  { "parent-path", 0, FLAG_VALUE, SKIP },
+  { "leave-running", 0, FLAG_BOOL, SKIP },
+  { "tcp-established", 0, FLAG_BOOL, SKIP },
+  { "ext-unix-sk", 0, FLAG_BOOL, SKIP },
+  { "shell-job", 0, FLAG_BOOL, SKIP },
+  { "lazy-pages", 0, FLAG_BOOL, SKIP },
+  { "status-fd", 0, FLAG_VALUE, SKIP },
+  { "page-server", 0, FLAG_VALUE, SKIP },
+  { "file-locks", 0, FLAG_BOOL, SKIP },
+  { "pre-dump", 0, FLAG_BOOL, C(pre_dump) },
+  { "manage-cgroups-mode", 0, FLAG_VALUE, SKIP },
+  { "empty-ns", 0, FLAG_VALUE, SKIP },
+  { "auto-dedup", 0, FLAG_BOOL, SKIP },
+  { NULL, 0, 0, 0 },
+};
+
+static const struct flag_def restore_flags[] = {
+  { "bundle", 'b', FLAG_VALUE, C(bundle) },
+  { "image-path", 0, FLAG_VALUE, C(image_path) },
+  { "work-path", 0, FLAG_VALUE, SKIP },
+  { "console-socket", 0, FLAG_VALUE, C(console_socket) },
+  { "pid-file", 0, FLAG_VALUE, C(pid_file) },
+  { "detach", 'd', FLAG_BOOL, C(detach) },
+  { "tcp-established", 0, FLAG_BOOL, SKIP },
+  { "ext-unix-sk", 0, FLAG_BOOL, SKIP },
+  { "shell-job", 0, FLAG_BOOL, SKIP },
+  { "file-locks", 0, FLAG_BOOL, SKIP },
+  { "manage-cgroups-mode", 0, FLAG_VALUE, SKIP },
+  { "no-subreaper", 0, FLAG_BOOL, SKIP },
+  { "no-pivot", 0, FLAG_BOOL, SKIP },
+  { "empty-ns", 0, FLAG_VALUE, SKIP },
+  { "auto-dedup", 0, FLAG_BOOL, SKIP },
+  { "lazy-pages", 0, FLAG_BOOL, SKIP },
+  { "lsm-profile", 0, FLAG_VALUE, SKIP },
+  { "lsm-mount-context", 0, FLAG_VALUE, SKIP },
+  { NULL, 0, 0, 0 },
+};
+
 static const struct flag_def delete_flags[] = {
   { "force", 'f', FLAG_BOOL, C(force) },
   { NULL, 0, 0, 0 },
@@ -105,6 +147,7 @@ static const struct
   { "gc", FRC_VERB_GC },           { "doctor", FRC_VERB_DOCTOR },
   { "config", FRC_VERB_CONFIG },   { "install", FRC_VERB_INSTALL },
   { "bind-closure", FRC_VERB_BIND_CLOSURE },
+  { "checkpoint", FRC_VERB_CHECKPOINT }, { "restore", FRC_VERB_RESTORE },
 };
 
 enum frc_verb
@@ -312,6 +355,10 @@ frc_cmdline_parse(int argc, char **argv, struct frc_cmdline *out, frc_error_t *e
       return parse_verb_args(out, exec_flags, true, err);
     case FRC_VERB_DELETE:
       return parse_verb_args(out, delete_flags, false, err);
+    case FRC_VERB_CHECKPOINT:
+      return parse_verb_args(out, checkpoint_flags, false, err);
+    case FRC_VERB_RESTORE:
+      return parse_verb_args(out, restore_flags, false, err);
     default:
       return 0;
     }

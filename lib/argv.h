@@ -25,6 +25,8 @@ enum frc_verb
   FRC_VERB_RUN,
   FRC_VERB_EXEC,
   FRC_VERB_DELETE,
+  FRC_VERB_CHECKPOINT, /* runc/crun checkpoint (CRIU) */
+  FRC_VERB_RESTORE, /* runc/crun restore: creates the container like create */
   /* flox-runc's own node verbs */
   FRC_VERB_RESOLVE,
   FRC_VERB_PREFETCH,
@@ -63,11 +65,13 @@ struct frc_cmdline
   const char *verb_name;
 
   /* Options of the handled verbs (NULL/false when absent). */
-  const char *bundle; /* create, run: --bundle/-b; NULL means the cwd */
+  const char *bundle; /* create, run, restore: --bundle/-b; NULL means the cwd */
   const char *pid_file;
   const char *console_socket;
   const char *preserve_fds; /* create, run: --preserve-fds N (fds 3..N+2 go to the container) */
   const char *process; /* exec --process/-p */
+  const char *image_path; /* checkpoint, restore: --image-path (NULL: the runtime's default) */
+  bool pre_dump; /* checkpoint --pre-dump */
   bool detach;
   bool keep; /* run --keep */
   bool force; /* delete --force/-f */

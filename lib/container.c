@@ -13,7 +13,9 @@
  *   lib/mounts.c       the environment's view of /nix; the private overlay of
  *                      nix-mutable containers
  *   lib/bindhook.c     the closure's binds as a createContainer hook (large
- *                      closures)
+ *                      closures; never at a restore)
+ *   lib/criu.c         CRIU's view of the hook's binds (checkpoint); the
+ *                      generation a restored checkpoint ran
  *   lib/envcache.c     FLOX_ENV_CACHE
  *   lib/activate.c     the process inside the environment
  *   lib/record.c       the per-container record for exec and delete
@@ -34,6 +36,7 @@
 #include "activate.h"
 #include "bindhook.h"
 #include "container.h"
+#include "criu.h"
 #include "envcache.h"
 #include "environment.h"
 #include "http.h"
@@ -223,7 +226,7 @@ closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_
 static int
 project_mounts(struct frc_spec *spec, const char *rootfs, const struct frc_config *cfg,
                const struct frc_logger *log, const struct frc_environment *env,
-               const char *nix_source, bool mutable_nix, frc_error_t *err)
+               const char *nix_source, bool mutable_nix, bool restore, frc_error_t *err)
 {
   static const char *const ro[] = { "bind", "ro", "nosuid", "nodev", NULL };
   static const char *const rw[] = { "bind", "rw", "nosuid", "nodev", NULL };
@@ -241,8 +244,14 @@ project_mounts(struct frc_spec *spec, const char *rootfs, const struct frc_confi
                           "flox-runc mounts the node's Nix store there");
   frc_spec_add_mount(spec, "/nix", "bind", nix_source, mutable_nix ? rw : ro);
   frc_bindhook_remove(spec);
-  if (!closure_by_hook(spec, log, rootfs_fd, nix_source, prefix, env->closure,
-                       cfg->closure_hook_min_paths))
+  frc_criu_unannotate(spec, cfg);
+  /* A restore binds by spec mounts (lib/criu.h); so does a pod with a CRIU
+   * configuration of its own, which the hook's would replace. */
+  if (!restore && !frc_criu_annotation_foreign(spec, cfg)
+      && closure_by_hook(spec, log, rootfs_fd, nix_source, prefix, env->closure,
+                         cfg->closure_hook_min_paths))
+    frc_criu_annotate(spec, cfg, env->key);
+  else
     for (char **p = env->closure; p && *p; p++)
       {
         cleanup_free char *src = xasprintf("%s%s", prefix, *p);
@@ -338,7 +347,7 @@ activation_mounts(const struct frc_container_call *c, struct frc_spec *spec,
   static const char *const rw[] = { "bind", "rw", "nosuid", "nodev", NULL };
   static const char *const ro[] = { "bind", "ro", "nosuid", "nodev", NULL };
   struct frc_env_cache_request r = { 0 };
-  const char *ca;
+  const char *ca, *user_ca;
 
   r.config = c->config;
   r.sandbox_id = d->id.sandbox_id;
@@ -370,7 +379,12 @@ activation_mounts(const struct frc_container_call *c, struct frc_spec *spec,
   ca = node_ca_bundle(c->config);
   if (ca)
     frc_spec_remove_mount(spec, FRC_NODE_CA_BUNDLE, ca);
-  if (ca && !env->features.ca_bundle && frc_process_getenv(frc_spec_process(spec), "SSL_CERT_FILE") == NULL
+  /* (an SSL_CERT_FILE naming ours: a bundle edited before, whose mount was
+   * just removed; a restore of it must have the same mounts) */
+  user_ca = frc_process_getenv(frc_spec_process(spec), "SSL_CERT_FILE");
+  if (user_ca && strcmp(user_ca, FRC_NODE_CA_BUNDLE) == 0)
+    user_ca = NULL;
+  if (ca && !env->features.ca_bundle && user_ca == NULL
       && !frc_spec_has_mount(spec, FRC_NODE_CA_BUNDLE))
     {
       frc_spec_add_mount(spec, FRC_NODE_CA_BUNDLE, "bind", ca, ro);
@@ -399,6 +413,7 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
   cleanup_prepared struct frc_prepared p = { 0 };
   struct taken taken __attribute__((cleanup(give_back))) = { .config = cfg };
   struct frc_prepare_request preq = { 0 };
+  struct frc_envref ref;
   struct frc_activation act = { 0 };
   struct frc_record rec __attribute__((cleanup(record_fields_release))) = { 0 };
   cleanup_free char *rootfs = NULL;
@@ -416,9 +431,20 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
   if (token && frc_token_check(token, (long long) time(NULL), err) < 0)
     return -1;
 
+  /* A restore runs the generation its checkpoint ran (lib/criu.h). */
+  ref = d->ann.env;
+  if (c->restore_image)
+    {
+      bool found = false;
+      if (frc_criu_image_read(c->restore_image, &d->ann.env, &ref.generation, &found, err) < 0)
+        return -1;
+      if (!found)
+        ref.generation = d->ann.env.generation;
+    }
+
   preq.config = cfg;
   preq.log = c->log;
-  preq.ref = &d->ann.env;
+  preq.ref = &ref;
   preq.token = token;
   preq.has_mode = d->ann.has_mode;
   preq.mode = d->ann.mode;
@@ -444,7 +470,9 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
   else
     nix_source = xstrdup(p.env.view);
 
-  if (project_mounts(spec, rootfs, cfg, c->log, &p.env, nix_source, d->ann.nix_mutable, err) < 0
+  if (project_mounts(spec, rootfs, cfg, c->log, &p.env, nix_source, d->ann.nix_mutable,
+                     c->restore_image != NULL, err)
+          < 0
       || activation_mounts(c, spec, d, p.mode, &p.env, &taken, &rec, err) < 0)
     return -1;
   act.env_path = p.env.path;
@@ -452,7 +480,7 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
   act.description = p.ref;
   act.owner = d->ann.env.owner;
   act.name = d->ann.env.name;
-  act.generation = d->ann.env.generation;
+  act.generation = ref.generation;
   act.floxhub_url = cfg->floxhub_url;
   act.mode = p.mode;
   act.var_names = p.lock.var_names;
@@ -481,7 +509,7 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
   rec.bash = p.env.bash;
   rec.owner = (char *) d->ann.env.owner;
   rec.name = (char *) d->ann.env.name;
-  rec.generation = d->ann.env.generation;
+  rec.generation = ref.generation;
   rec.features = p.env.features;
   rec.var_names = p.lock.var_names;
   rec.var_values = p.lock.var_values;

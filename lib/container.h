@@ -72,6 +72,9 @@ struct frc_container_call
   const struct frc_logger *log;
   const char *root; /* the runtime's --root, NULL when the call has none */
   const char *id;
+  /* restore: the checkpoint's directory (--image-path; runc's default
+   * ./checkpoint).  NULL for every other call. */
+  const char *restore_image;
 };
 
 /* create and run: loads <bundle>/config.json and decides.  *flox is false
@@ -83,6 +86,10 @@ struct frc_container_call
  * first. */
 int frc_container_create(const struct frc_container_call *c, const char *bundle, bool *flox,
                          frc_error_t *err);
+/* A restore is a create (c->restore_image set): the same spec, with the
+ * closure always by spec mounts (runc runs no createContainer hook at
+ * restore, and its CRIU maps each spec bind by its destination) and the
+ * generation the checkpoint recorded (lib/criu.h). */
 
 /* exec --process FILE: rewrites the process file with the container's
  * activation.  *flox is false when the container has no record, is in

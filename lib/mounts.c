@@ -145,7 +145,8 @@ frc_view_remove(const struct frc_config *c, const char *env_key, frc_error_t *er
 {
   cleanup_free char *dir = frc_view_dir(c, env_key);
   cleanup_free char *db = xasprintf("%s.nixdb", dir);
-  return frc_rm_rf(dir, err) < 0 || frc_rm_rf(db, err) < 0 ? -1 : 0;
+  cleanup_free char *criu = xasprintf("%s.criu.conf", dir); /* lib/criu.h */
+  return frc_rm_rf(dir, err) < 0 || frc_rm_rf(db, err) < 0 || frc_rm_rf(criu, err) < 0 ? -1 : 0;
 }
 
 /* Copies the regular file from into to (created, mode 0644). */

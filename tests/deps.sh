@@ -35,6 +35,10 @@ packages=(
   python3-yaml
   # the test hub's self-test asks it with plain HTTP too (tests/hub/selftest.sh)
   curl
+  # checkpoint/restore (tests/integration/checkpoint.sh): CRIU, and what
+  # building a newer one needs (below)
+  criu libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev
+  libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler uuid-dev python3-protobuf
 )
 # npm: Debian's package, unless the installed nodejs brings its own (a
 # NodeSource nodejs conflicts with Debian's npm)
@@ -52,6 +56,44 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# CRIU: Debian 12's criu 3.17 cannot dump or restore anything on kernels from
+# 6.13 on (`criu check`: "vdso: Unexpected rt vDSO area bounds", the new
+# vvar_vclock mapping; CRIU issue 2532, fixed in CRIU 4.0).  When its check
+# fails, build Debian 13's criu from its source package (the upstream tarball,
+# checked by apt against the signed Sources index of the machine's own Debian
+# mirror) into /usr/local/sbin, which comes before /usr/sbin in PATH.
+if ! criu check >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "tests/deps.sh: run as root to build criu (criu check fails on this kernel)" >&2
+    exit 1
+  fi
+  mirror=$(apt-get indextargets --format '$(REPO_URI)' 'Origin: Debian' 'Codename: bookworm' \
+    'Identifier: Packages' | head -1)
+  [ -n "$mirror" ] || {
+    echo "tests/deps.sh: no Debian bookworm source in apt's lists to fetch criu's source from" >&2
+    exit 1
+  }
+  work=$(mktemp -d /var/tmp/flox-runc-criu.XXXXXX)
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/src"
+  echo "deb-src $mirror trixie main" >"$work/sources.list"
+  aptsrc=(-o Dir::Etc::sourcelist="$work/sources.list" -o Dir::Etc::sourceparts=-
+    -o Dir::State::Lists="$work/lists" -o Dir::Cache="$work/cache" -o APT::Sandbox::User=root)
+  apt-get "${aptsrc[@]}" update -qq
+  (cd "$work/src" && apt-get "${aptsrc[@]}" source --download-only --tar-only -qq criu)
+  tar -C "$work/src" -xf "$work/src"/criu_*.orig.tar.*
+  make -C "$work/src"/criu-*/ -j"$(nproc)" criu >"$work/build.log" 2>&1 || {
+    echo "tests/deps.sh: building criu failed: $work/build.log" >&2
+    exit 1
+  }
+  install -m 0755 "$work/src"/criu-*/criu/criu /usr/local/sbin/criu
+  rm -rf "$work"
+  hash -r
+  criu check >/dev/null || {
+    echo "tests/deps.sh: the criu built from Debian 13's source fails criu check too" >&2
+    exit 1
+  }
 fi
 
 # The CRI client (tests/tools/cri): @grpc/grpc-js and @grpc/proto-loader at the

@@ -9,7 +9,7 @@
 int
 frc_cmd_delete(struct frc_ctx *ctx, frc_error_t *err)
 {
-  struct frc_container_call c = { &ctx->config, &ctx->log, ctx->cl.g.root, ctx->cl.id };
+  struct frc_container_call c = { &ctx->config, &ctx->log, ctx->cl.g.root, ctx->cl.id, NULL };
   bool ran = false;
 
   if (frc_ctx_config(ctx, err) < 0

@@ -15,7 +15,7 @@
 int
 frc_cmd_exec(struct frc_ctx *ctx, frc_error_t *err)
 {
-  struct frc_container_call c = { &ctx->config, &ctx->log, ctx->cl.g.root, ctx->cl.id };
+  struct frc_container_call c = { &ctx->config, &ctx->log, ctx->cl.g.root, ctx->cl.id, NULL };
   bool flox = false;
 
   if (frc_ctx_config(ctx, err) < 0 || frc_container_exec(&c, ctx->cl.process, &flox, err) < 0)

@@ -2,7 +2,7 @@
  *
  * main.c parses argv (lib/argv.h), sets up logging (lib/log.h) and hands
  * the call to one verb: passthrough.c for every runc verb flox-runc does not
- * handle, create.c (create and run), exec.c, delete.c, version.c, help.c and
+ * handle, create.c (create, run and restore), checkpoint.c, exec.c, delete.c, version.c, help.c and
  * the node verbs (config.c, resolve.c, prefetch.c, gc.c, doctor.c,
  * install.c) and bind-closure.c, the createContainer hook create writes.  Each parses its arguments and calls one library function
  * (create, exec and delete: lib/container.h).  A verb returns -1 with *err set on failure; on success it
@@ -31,7 +31,8 @@ int frc_ctx_config(struct frc_ctx *ctx, frc_error_t *err);
 /* Locates the real runtime and execs it with the original argv. */
 int frc_cmd_passthrough(struct frc_ctx *ctx, frc_error_t *err);
 
-int frc_cmd_create(struct frc_ctx *ctx, frc_error_t *err); /* create and run */
+int frc_cmd_create(struct frc_ctx *ctx, frc_error_t *err); /* create, run and restore */
+int frc_cmd_checkpoint(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_exec(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_delete(struct frc_ctx *ctx, frc_error_t *err);
 int frc_cmd_version(struct frc_ctx *ctx, frc_error_t *err);

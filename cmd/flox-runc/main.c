@@ -37,7 +37,10 @@ dispatch(struct frc_ctx *ctx, frc_error_t *err)
     {
     case FRC_VERB_CREATE:
     case FRC_VERB_RUN:
+    case FRC_VERB_RESTORE:
       return frc_cmd_create(ctx, err);
+    case FRC_VERB_CHECKPOINT:
+      return frc_cmd_checkpoint(ctx, err);
     case FRC_VERB_EXEC:
       return frc_cmd_exec(ctx, err);
     case FRC_VERB_DELETE:
@@ -71,9 +74,11 @@ main(int argc, char **argv)
   frc_logger_init(&ctx.log, &ctx.cl.g);
   if (parsed < 0)
     {
-      /* Malformed flags of exec or delete: nothing of flox-runc's is at
-       * stake, the real runtime reports them.  create and run fail closed. */
-      if (ctx.cl.verb == FRC_VERB_EXEC || ctx.cl.verb == FRC_VERB_DELETE)
+      /* Malformed flags of exec, delete or checkpoint: nothing of
+       * flox-runc's is at stake, the real runtime reports them.  create,
+       * run and restore fail closed. */
+      if (ctx.cl.verb == FRC_VERB_EXEC || ctx.cl.verb == FRC_VERB_DELETE
+          || ctx.cl.verb == FRC_VERB_CHECKPOINT)
         {
           frc_error_release(&err);
           ctx.cl.verb = FRC_VERB_PASSTHROUGH;

@@ -52,6 +52,15 @@ static const struct argv_case cases[] = {
   { { "delete", "x", "--force", NULL }, FRC_VERB_DELETE, "delete", "x", .force = true },
   { { "delete", "-f", "x", NULL }, FRC_VERB_DELETE, "delete", "x", .force = true },
   { { "delete", "--force=false", "x", NULL }, FRC_VERB_DELETE, "delete", "x", .force = false },
+  /* CRI-O's and podman's checkpoint and restore */
+  { { "--root", "/r", "checkpoint", "--image-path", "/i", "--work-path", "/w", "--leave-running",
+      "x", NULL },
+    FRC_VERB_CHECKPOINT, "checkpoint", "x", NULL, "/r" },
+  { { "--root", "/r", "restore", "--image-path", "/i", "--work-path", "/w", "--bundle", "/b",
+      "--detach", "--pid-file", "/p", "--tcp-established", "--file-locks", "x", NULL },
+    FRC_VERB_RESTORE, "restore", "x", "/b", "/r", .detach = true },
+  { { "restore", "-b", "/b", "--lsm-profile", "p", "--manage-cgroups-mode=soft", "x", NULL },
+    FRC_VERB_RESTORE, "restore", "x", "/b" },
   /* bundle defaults to the cwd: NULL */
   { { "create", "x", NULL }, FRC_VERB_CREATE, "create", "x", NULL },
   { { "run", "-d", "--keep", "--no-subreaper", "x", NULL }, FRC_VERB_RUN, "run", "x", .detach = true },
@@ -164,7 +173,9 @@ START_TEST(test_verb_names)
 {
   ck_assert_int_eq(frc_verb_from_name("create"), FRC_VERB_CREATE);
   ck_assert_int_eq(frc_verb_from_name("exec"), FRC_VERB_EXEC);
-  ck_assert_int_eq(frc_verb_from_name("checkpoint"), FRC_VERB_PASSTHROUGH);
+  ck_assert_int_eq(frc_verb_from_name("checkpoint"), FRC_VERB_CHECKPOINT);
+  ck_assert_int_eq(frc_verb_from_name("restore"), FRC_VERB_RESTORE);
+  ck_assert_int_eq(frc_verb_from_name("pause"), FRC_VERB_PASSTHROUGH);
   ck_assert_int_eq(frc_verb_from_name("Create"), FRC_VERB_PASSTHROUGH);
 }
 END_TEST

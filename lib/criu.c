@@ -1,0 +1,216 @@
+/* criu.c - CRIU's configuration for the hook's binds, and the image's
+ * record of the environment (criu.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "criu.h"
+#include "json.h"
+#include "lockfile.h"
+#include "mounts.h"
+#include "record.h"
+#include "util.h"
+
+/* The node's runc.conf is an administrator's file: bounded all the same. */
+#define RUNC_CONF_MAX (64u * 1024)
+/* {"environment": "owner/name:N"}, with room to spare. */
+#define IMAGE_RECORD_MAX 4096u
+
+char *
+frc_criu_config_path(const struct frc_config *c, const char *env_key)
+{
+  cleanup_free char *view = frc_view_dir(c, env_key);
+  return xasprintf("%s.criu.conf", view);
+}
+
+/* flox-runc's value: a file of its views directory. */
+static bool
+is_own(const struct frc_config *c, const char *value)
+{
+  cleanup_free char *prefix = xasprintf("%s/views/", c->state_dir);
+  size_t n = value ? strlen(value) : 0;
+  return value && str_has_prefix(value, prefix) && n > 10
+         && strcmp(value + n - 10, ".criu.conf") == 0 && strchr(value + strlen(prefix), '/') == NULL;
+}
+
+bool
+frc_criu_annotation_foreign(const struct frc_spec *s, const struct frc_config *c)
+{
+  bool present = false;
+  const char *v = frc_spec_annotation(s, FRC_CRIU_ANNOTATION, &present);
+  return present && !is_own(c, v);
+}
+
+void
+frc_criu_annotate(struct frc_spec *s, const struct frc_config *c, const char *env_key)
+{
+  cleanup_free char *path = frc_criu_config_path(c, env_key);
+  frc_spec_set_annotation(s, FRC_CRIU_ANNOTATION, path);
+}
+
+void
+frc_criu_unannotate(struct frc_spec *s, const struct frc_config *c)
+{
+  if (is_own(c, frc_spec_annotation(s, FRC_CRIU_ANNOTATION, NULL)))
+    frc_json_remove(frc_json_get(s->doc.root, "annotations"), FRC_CRIU_ANNOTATION);
+}
+
+int
+frc_criu_write_config(const struct frc_config *c, const char *env_key, frc_error_t *err)
+{
+  cleanup_free char *view = frc_view_dir(c, env_key);
+  cleanup_free char *store = xasprintf("%s/store", view);
+  cleanup_free char *path = frc_criu_config_path(c, env_key);
+  cleanup_free char *node = NULL;
+  cleanup_free char *text = NULL;
+  cleanup_dir DIR *d = opendir(store);
+  size_t len = 0, cap = 0;
+  struct dirent *e;
+
+  if (d == NULL)
+    return frc_error_errno(err, errno,
+                           "cannot list the environment's view `%s` to tell CRIU its closure "
+                           "binds: recreate the container (flox-runc gc removed its view?)",
+                           store);
+  if (access(FRC_CRIU_RUNC_CONF, F_OK) == 0)
+    {
+      size_t n = 0;
+      if (read_file_bounded(FRC_CRIU_RUNC_CONF, RUNC_CONF_MAX, &node, &n, err) < 0)
+        return frc_error_wrap(err, "cannot read the node's CRIU configuration for runc");
+    }
+  text = xasprintf("# flox-runc: CRIU's configuration for containers of the environment %s whose\n"
+                   "# closure flox-runc's createContainer hook binds (docs/troubleshooting.md,\n"
+                   "# \"Checkpoint and restore\"); rewritten at each checkpoint.\n"
+                   "%s%s",
+                   env_key, node ? node : "", node && node[0] && node[strlen(node) - 1] != '\n' ? "\n" : "");
+  len = strlen(text);
+  cap = len + 1;
+  while ((e = readdir(d)) != NULL)
+    {
+      cleanup_free char *sp = NULL;
+      cleanup_free char *line = NULL;
+      struct stat st;
+      size_t n;
+      if (e->d_name[0] == '.')
+        continue;
+      sp = xasprintf("/nix/store/%s", e->d_name);
+      if (!frc_store_path_valid(sp))
+        return frc_error(err, "`%s` in the view `%s` is not a store path: rebuild the view "
+                              "(flox-runc gc)",
+                         e->d_name, store);
+      if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return frc_error_errno(err, errno, "cannot stat `%s/%s`", store, e->d_name);
+      if (S_ISLNK(st.st_mode)) /* the view holds the symlink itself: no bind */
+        continue;
+      line = xasprintf("ext-mount-map %s:%s\n", sp, sp);
+      n = strlen(line);
+      if (len + n + 1 > cap)
+        {
+          cap = (len + n + 1) * 2;
+          text = xrealloc(text, cap);
+        }
+      memcpy(text + len, line, n + 1);
+      len += n;
+    }
+  if (write_file_atomic(path, text, len, 0600, err) < 0)
+    return frc_error_wrap(err, "cannot write CRIU's configuration for the closure binds");
+  return 0;
+}
+
+int
+frc_criu_image_write(const char *image_dir, const char *reference, frc_error_t *err)
+{
+  cleanup_free char *path = xasprintf("%s/" FRC_CRIU_IMAGE_RECORD, image_dir);
+  yajl_val doc __attribute__((cleanup(frc_json_freep))) = frc_json_new_object();
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+
+  if (mkdir(image_dir, 0700) < 0 && errno != EEXIST)
+    return frc_error_errno(err, errno, "cannot make the checkpoint directory `%s`", image_dir);
+  frc_json_set(doc, "environment", frc_json_new_string(reference));
+  text = frc_json_serialize(doc, &len);
+  if (write_file_atomic(path, text, len, 0600, err) < 0)
+    return frc_error_wrap(err, "cannot record the environment in the checkpoint");
+  return 0;
+}
+
+int
+frc_criu_image_read(const char *image_dir, const struct frc_envref *annotated,
+                    unsigned *generation, bool *found, frc_error_t *err)
+{
+  cleanup_free char *path = xasprintf("%s/" FRC_CRIU_IMAGE_RECORD, image_dir);
+  cleanup_free char *text = NULL;
+  size_t len = 0;
+  yajl_val doc __attribute__((cleanup(frc_json_freep))) = NULL;
+  struct frc_envref rec = { 0 };
+  const char *ref;
+  char want[256], got[256];
+  cleanup_close int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  struct stat st;
+
+  *found = false;
+  *generation = 0;
+  if (fd < 0 && errno == ENOENT)
+    return 0;
+  if (fd < 0 || fstat(fd, &st) < 0)
+    return frc_error_errno(err, errno, "cannot open the checkpoint's `%s`", path);
+  if (!S_ISREG(st.st_mode))
+    return frc_error(err, "the checkpoint's `%s` is not a regular file", path);
+  {
+    cleanup_free char *proc = xasprintf("/proc/self/fd/%d", fd);
+    if (read_file_bounded(proc, IMAGE_RECORD_MAX, &text, &len, err) < 0)
+      return frc_error_wrap(err, "the checkpoint's `%s`", path);
+  }
+  if (frc_json_parse(text, len, &doc, err) < 0 || doc == NULL || doc->type != yajl_t_object
+      || (ref = frc_json_get_string(doc, "environment")) == NULL)
+    {
+      frc_error_release(err);
+      return frc_error(err, "the checkpoint's `%s` is not flox-runc's record of an environment "
+                            "(expected {\"environment\": \"owner/name:N\"})",
+                       path);
+    }
+  if (frc_envref_parse(ref, &rec, err) < 0 || rec.generation == 0)
+    {
+      frc_error_release(err);
+      cleanup_free char *esc = escape_for_message(ref, strlen(ref), 64);
+      return frc_error(err, "the checkpoint's `%s` names `%s`, not owner/name:N", path, esc);
+    }
+  frc_envref_format(annotated, want, sizeof(want));
+  frc_envref_format(&rec, got, sizeof(got));
+  if (strcmp(rec.owner, annotated->owner) != 0 || strcmp(rec.name, annotated->name) != 0
+      || (annotated->generation != 0 && annotated->generation != rec.generation))
+    return frc_error(err,
+                     "the checkpoint was taken of a container of %s, but the flox.dev/environment "
+                     "annotation names %s: restore it with flox.dev/environment: %s",
+                     got, want, got);
+  *generation = rec.generation;
+  *found = true;
+  return 0;
+}
+
+int
+frc_criu_checkpoint(const struct frc_config *c, const char *root, const char *id,
+                    const char *image_dir, bool *flox, frc_error_t *err)
+{
+  cleanup_record struct frc_record rec = { 0 };
+  bool found = false;
+
+  *flox = false;
+  if (!frc_container_id_valid(id))
+    return 0;
+  if (frc_record_load(c, root, id, &rec, &found, err) < 0)
+    return -1;
+  if (!found)
+    return 0;
+  *flox = true;
+  if (rec.env_key == NULL || rec.reference == NULL)
+    return frc_error(err, "container %s: its record names no environment: recreate it", id);
+  if (frc_criu_write_config(c, rec.env_key, err) < 0
+      || frc_criu_image_write(image_dir, rec.reference, err) < 0)
+    return frc_error_wrap(err, "container %s", id);
+  return 0;
+}
