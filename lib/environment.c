@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,6 +116,35 @@ summary_json(const struct frc_lockfile *l)
   return o;
 }
 
+/* This boot's id (the kernel makes a new random one at every boot), "" when
+ * it cannot be read. */
+static void
+boot_id(char out[40])
+{
+  cleanup_close int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd < 0 ? -1 : read(fd, out, 39);
+  out[n > 0 ? n : 0] = '\0';
+  out[strcspn(out, "\n")] = '\0';
+}
+
+/* Whether what the record names may be used (docs/design.md, "Durability"):
+ * the tree and view are not synced before the record is written, so a
+ * record is trusted in the boot that wrote it (the page cache holds every
+ * byte written, on the disk or not) and after a reboot only once a syncfs
+ * that followed it has confirmed it ("synced", written after that syncfs
+ * returned).  A record without "boot" is from a release that synced first. */
+static bool
+record_trusted(yajl_val root)
+{
+  const char *boot = frc_json_get_string(root, "boot");
+  yajl_val synced = frc_json_get(root, "synced");
+  char now[40];
+  if (boot == NULL || (synced && synced->type == yajl_t_number && synced->u.number.i == 1))
+    return true;
+  boot_id(now);
+  return now[0] != '\0' && strcmp(boot, now) == 0;
+}
+
 /* Loads the record; usable when its paths are in the store and rooted.
  * Without req->lock (frc_environment_find) only a record with its
  * lockfile's summary is: *sum and *npkgs get it.  *summarised (optional)
@@ -138,6 +169,8 @@ load_record(const struct frc_env_request *req, struct frc_environment *env, stru
       frc_error_release(&ignored);
       return RECORD_UNUSABLE;
     }
+  if (!record_trusted(doc.root))
+    return RECORD_UNUSABLE; /* an earlier boot's, never confirmed on the disk: rebuilt */
   has_summary = load_summary(frc_json_get(doc.root, "lock"), &found, &found_npkgs, &has_hook);
   if (summarised)
     *summarised = has_summary;
@@ -193,8 +226,11 @@ load_record(const struct frc_env_request *req, struct frc_environment *env, stru
   return RECORD_USABLE;
 }
 
+/* build: a new random id naming this write of the record (the confirmation
+ * marks only the record it was started for); synced: already on the disk. */
 static int
-save_record(const struct frc_env_request *req, const struct frc_environment *env, frc_error_t *err)
+save_record(const struct frc_env_request *req, const struct frc_environment *env, char build[33],
+            bool synced, frc_error_t *err)
 {
   cleanup_free char *path = record_path(req, env->key);
   cleanup_json yajl_val o = frc_json_new_object();
@@ -220,18 +256,100 @@ save_record(const struct frc_env_request *req, const struct frc_environment *env
   frc_json_set(o, "lock", summary_json(req->lock));
   snprintf(ref, sizeof(ref), "%lld", (long long) time(NULL));
   frc_json_set(o, "built_at", frc_json_new_string(ref));
+  {
+    char boot[40];
+    unsigned char r[16];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t) sizeof(r))
+      {
+        long long t = frc_now_ns();
+        pid_t p = getpid();
+        memcpy(r, &t, sizeof(t));
+        memcpy(r + sizeof(t), &p, sizeof(p));
+      }
+    frc_hex(r, sizeof(r), build);
+    build[32] = '\0';
+    boot_id(boot);
+    frc_json_set(o, "boot", frc_json_new_string(boot));
+    frc_json_set(o, "build", frc_json_new_string(build));
+    /* a number: confirm_synced turns 0 into 1 in place */
+    frc_json_set(o, "synced", frc_json_new_int(synced ? 1 : 0));
+  }
   text = frc_json_serialize(o, &len);
   return write_file_replace(path, text, len, 0600, err);
 }
 
-/* Makes the file system holding dir durable (syncfs). */
-static int
-sync_tree(const char *dir, frc_error_t *err)
+/* Marks the record build wrote as on the disk, once a syncfs of the
+ * store's and state_dir's file systems (fds opened before anything of the
+ * environment was written, so that a writeback error since is reported)
+ * has returned: in a process of its own, after the create, off its
+ * critical path.  A syncfs failure removes the record instead (the next
+ * create rebuilds).  Nothing here can make a record wrongly trusted: the
+ * mark is written after the syncfs, under the key's lock, only into the
+ * record of this build. */
+static void
+confirm_synced(const struct frc_env_request *req, const char *key, const char *build, int store_fd,
+               int state_fd)
 {
-  cleanup_close int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || syncfs(fd) < 0)
-    return frc_error_errno(err, errno, "cannot write the built environment `%s` to disk", dir);
-  return 0;
+  pid_t pid;
+  int lo, hi, nul;
+
+  if (store_fd < 0 || state_fd < 0 || (pid = fork()) < 0)
+    return; /* no mark: after a reboot the environment is rebuilt */
+  if (pid > 0)
+    {
+      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+      return;
+    }
+  /* No pipe of the caller's and no lock of the create's (a flock lives as
+   * long as any copy of its fd) held open: closed here, before the create
+   * goes on (it waits for this child), then the work in a grandchild the
+   * runtime's caller waits for nothing of. */
+  setsid();
+  nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (nul >= 0)
+    {
+      dup2(nul, 0);
+      dup2(nul, 1);
+      dup2(nul, 2);
+    }
+  lo = store_fd < state_fd ? store_fd : state_fd;
+  hi = store_fd < state_fd ? state_fd : store_fd;
+  if (lo > 3)
+    close_range(3, (unsigned) lo - 1, 0);
+  if (hi > lo + 1)
+    close_range((unsigned) lo + 1, (unsigned) hi - 1, 0);
+  close_range((unsigned) hi + 1, ~0U, 0);
+  if (fork() != 0)
+    _exit(0);
+  {
+    bool ok = syncfs(store_fd) == 0 && syncfs(state_fd) == 0;
+    cleanup_free char *path = record_path(req, key);
+    cleanup_free char *want = xasprintf("\"build\":\"%s\"", build);
+    char *text = xmalloc0(ENV_RECORD_MAX + 1), *mark;
+    /* The record this build wrote, read and marked through one fd: a
+     * record written since (a rebuild) or removed (gc) is another file,
+     * never touched.  No lock: nothing here changes what a create or gc
+     * decides, and nothing is created (one byte written in place), so
+     * nothing appears in a directory that someone may be removing. */
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    ssize_t n = 0, r;
+    while (fd >= 0 && n < (ssize_t) ENV_RECORD_MAX
+           && ((r = pread(fd, text + n, ENV_RECORD_MAX - (size_t) n, n)) > 0 || (r < 0 && errno == EINTR)))
+      n += r > 0 ? r : 0;
+    if (fd >= 0 && strstr(text, want) != NULL && (mark = strstr(text, "\"synced\":0")) != NULL)
+      {
+        struct stat held, named;
+        if (ok)
+          ok = pwrite(fd, "1", 1, (off_t) (mark - text) + (off_t) strlen("\"synced\":")) == 1;
+        /* the syncfs failed: the record goes (the next create rebuilds) */
+        if (!ok && fstat(fd, &held) == 0 && stat(path, &named) == 0 && held.st_ino == named.st_ino
+            && held.st_dev == named.st_dev)
+          unlink(path);
+      }
+    free(text);
+  }
+  _exit(0);
 }
 
 /* The key's lock: exclusive to build (or, in `flox-runc gc`, to evict),
@@ -374,6 +492,9 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   struct frc_envbuild_input in = { 0 };
   size_t nout = 0;
   cleanup_free char *bash_pkg = NULL;
+  cleanup_close int store_fd = -1;
+  cleanup_close int state_fd = open(c->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char build_id[33];
 
   /* What the environment links, each path once (lib/lockfile.c made the
    * list in linear time), and the bash of its vars and hook. */
@@ -409,6 +530,8 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
     if (frc_mkdir_p(store_dir, 0755, err) < 0)
       return -1;
     frc_dir_spread(store_dir);
+    /* for confirm_synced: open before Nix and the build write anything */
+    store_fd = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   }
   if (nout > 0 && frc_store_realise(&store, outputs, err) < 0)
     return -1;
@@ -445,16 +568,17 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   in.link_pool = c->share_tree_symlinks ? pool : NULL;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: building the %s environment %s", frc_mode_name(req->mode),
           req->name);
-  /* The view first, then the tree: each reaches the disk whole (a syncfs
-   * of its file system, the GC roots set above with the tree) before the
-   * rename that puts it in place, and the record, which is what makes them
-   * used (load_record), comes last.  A crash leaves a whole tree and view
-   * or none in place, and at most a record naming a tree not there (it is
-   * rebuilt); the record needs no fsync of its own. */
+  /* The view first, then the tree, each built aside and renamed into
+   * place whole, and the record, which is what makes them used
+   * (load_record), last.  Nothing is synced here: the record says which
+   * boot wrote it, and confirm_synced marks it once a syncfs after it has
+   * returned; a record of an earlier boot without that mark is not trusted
+   * (rebuilt), and a view left incomplete by a crash is built anew
+   * (docs/design.md, "Durability"). */
   if (frc_envbuild(&in, tmp, NULL, err) < 0
       || (closure_query && frc_store_closure_finish(steal_pointer(&closure_query), &closure, err) < 0)
       || frc_view_build(c, env->key, closure, &env->closure, err) < 0
-      || sync_tree(tmp, err) < 0 || frc_rm_rf(final, err) < 0) /* a tree left by a crash */
+      || frc_rm_rf(final, err) < 0) /* a tree left by a crash */
     {
       frc_error_t ignored = NULL;
       frc_rm_rf(tmp, &ignored);
@@ -478,8 +602,9 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
     env->pins[i] = xstrdup(outputs[i]);
   env->view = frc_view_dir(c, env->key);
   /* The GC roots were set to these pins before the realisation. */
-  if (save_record(req, env, err) < 0)
+  if (save_record(req, env, build_id, false, err) < 0)
     return -1;
+  confirm_synced(req, env->key, build_id, store_fd, state_fd);
   env->built = true;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: environment %s (%s) is %s", req->name,
           frc_mode_name(req->mode), env->path);
@@ -527,9 +652,17 @@ add_view(const struct frc_env_request *req, struct frc_environment *env, frc_err
   frc_strv_freep(&env->closure);
   if (env->pins[0] && frc_store_closure(&store, env->pins, &closure, err) < 0)
     return -1;
+  cleanup_close int store_fd = -1;
+  cleanup_close int state_fd = open(req->config->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  char build_id[33];
+  {
+    cleanup_free char *store_dir = frc_store_physical(req->config, "/nix/store");
+    store_fd = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
   if (frc_view_build(req->config, env->key, closure, &env->closure, err) < 0
-      || save_record(req, env, err) < 0)
+      || save_record(req, env, build_id, false, err) < 0)
     return -1;
+  confirm_synced(req, env->key, build_id, store_fd, state_fd);
   return 0;
 }
 
@@ -605,7 +738,8 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
       if (!summarised) /* a record of an older release: later creates need not parse */
         {
           frc_error_t ignored = NULL;
-          save_record(req, env, &ignored);
+          char build_id[33];
+          save_record(req, env, build_id, true, &ignored); /* it was synced before it was written */
           frc_error_release(&ignored);
         }
       return 0;

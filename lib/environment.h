@@ -17,7 +17,9 @@
  * gcroots/flox-runc and state_dir) are kept 0700: only root on the node,
  * and the containers of the environment through their binds, read them.
  * The record is written last, so a crash at any point leaves nothing that a
- * later create would use; concurrent creates of one environment take one
+ * later create would use; nothing is synced before it: a record is trusted
+ * in the boot that wrote it, and after a reboot only once a syncfs after it
+ * confirmed it (docs/design.md, "Durability"); concurrent creates of one environment take one
  * flock and all but the first find the record.  A warm create only reads the
  * record, which summarises the lockfile (frc_environment_find: no parse),
  * and checks that its paths are still there.

@@ -57,6 +57,24 @@ view_entry(const struct frc_config *c, int dfd, const char *store_path, frc_erro
   return 1;
 }
 
+/* Whether the view's entry for the closure path (lstat'd as st) is what
+ * view_entry makes: a directory, a file, or the same symlink. */
+static bool
+view_entry_whole(int dfd, const char *store_path, const char *phys, const struct stat *st)
+{
+  const char *name = store_path + strlen("/nix/store/");
+  struct stat v;
+  if (fstatat(dfd, name, &v, AT_SYMLINK_NOFOLLOW) < 0)
+    return false;
+  if (S_ISLNK(st->st_mode))
+    {
+      char a[PATH_MAX], b[PATH_MAX];
+      ssize_t na = readlink(phys, a, sizeof(a)), nb = readlinkat(dfd, name, b, sizeof(b));
+      return S_ISLNK(v.st_mode) && na >= 0 && na == nb && memcmp(a, b, (size_t) na) == 0;
+    }
+  return S_ISDIR(st->st_mode) ? S_ISDIR(v.st_mode) : S_ISREG(v.st_mode);
+}
+
 int
 frc_view_build(const struct frc_config *c, const char *env_key, char *const *closure, char ***binds,
                frc_error_t *err)
@@ -76,9 +94,17 @@ frc_view_build(const struct frc_config *c, const char *env_key, char *const *clo
   frc_dir_spread(parent);
   /* A key names one closure, so a view once in place never changes; and it
    * must not be replaced: removing a directory that is a mount point in a
-   * running container's namespace detaches that container's mounts. */
+   * running container's namespace detaches that container's mounts.  It is
+   * not synced before it is renamed into place (docs/design.md,
+   * "Durability"): one left by a crash of the node may miss entries, and
+   * such a view, which no container can have bound whole, is built anew. */
   if (access(final, F_OK) == 0)
     {
+      cleanup_free char *fstore = xasprintf("%s/store", final);
+      cleanup_free char *fenv = xasprintf("%s/var/flox-runc/envs/%s", final, env_key);
+      cleanup_close int vfd = open(fstore, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      struct stat est;
+      bool whole = vfd >= 0 && stat(fenv, &est) == 0 && S_ISDIR(est.st_mode);
       for (char *const *p = closure; p && *p; p++)
         {
           cleanup_free char *phys = frc_store_physical(c, *p);
@@ -87,12 +113,21 @@ frc_view_build(const struct frc_config *c, const char *env_key, char *const *clo
             return frc_error(err, "`%s` is not a store path", *p);
           if (lstat(phys, &st) < 0)
             return frc_error_errno(err, errno, "closure path `%s` is missing from the store", phys);
+          whole = whole && view_entry_whole(vfd, *p, phys, &st);
           if (S_ISLNK(st.st_mode))
             continue;
           frc_strv_push(&out, &n, xstrdup(*p));
         }
-      *binds = steal_pointer(&out);
-      return 0;
+      if (whole)
+        {
+          *binds = steal_pointer(&out);
+          return 0;
+        }
+      frc_strv_freep(&out);
+      out = xmalloc0(sizeof(char *));
+      n = 0;
+      if (frc_rm_rf(final, err) < 0)
+        return frc_error_wrap(err, "cannot remove the environment's incomplete view");
     }
   frc_rm_rf(tmp, &ignored);
   frc_error_release(&ignored);
@@ -119,13 +154,6 @@ frc_view_build(const struct frc_config *c, const char *env_key, char *const *clo
         {
           frc_strv_push(&out, &n, xstrdup(*p));
         }
-    }
-  /* Whole on the disk before it is in place (it is never rebuilt once
-   * there): one syncfs rather than an fsync per entry. */
-  if (syncfs(sfd) < 0)
-    {
-      frc_error_errno(err, errno, "cannot write `%s` to disk", tmp);
-      goto fail;
     }
   if (rename(tmp, final) < 0)
     {

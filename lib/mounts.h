@@ -34,8 +34,9 @@ char *frc_view_dir(const struct frc_config *c, const char *env_key);
  * and a view in use must never be removed (removing a directory that is a
  * mount point in a running container's namespace detaches its mounts).
  * *binds gets the closure paths a container must bind (all but the
- * symlinks, which the view holds).  A view is on the disk whole (syncfs)
- * before it is moved into place. */
+ * symlinks, which the view holds).  A view is built aside and moved into
+ * place whole, not synced: one in place that misses an entry (left by a
+ * crash of the node) is built anew (docs/design.md, "Durability"). */
 int frc_view_build(const struct frc_config *c, const char *env_key, char *const *closure,
                    char ***binds, frc_error_t *err);
 /* Removes the view of env_key and its Nix database; missing is fine. */

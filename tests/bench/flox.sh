@@ -258,16 +258,21 @@ rm -rf "$STORE"
 : >"$TEST_TMPDIR/m.nix"
 : >"$TEST_TMPDIR/m.fr"
 : >"$TEST_TMPDIR/m.base"
-cold_sides="nix fr"
-[[ -z ${FLOX_RUNC_BASE:-} ]] || cold_sides="nix fr base"
+# noinst: the same on a node without flox-runc's install (the create adds
+# the static bash to the store itself, as the first create on such a node does)
+cold_sides="nix fr noinst"
+[[ -z ${FLOX_RUNC_BASE:-} ]] || cold_sides="nix fr noinst base"
+: >"$TEST_TMPDIR/m.noinst"
 for i in 1 2 3 4 5; do
 	for side in $(if ((i % 2)); then echo "$cold_sides"; else echo "$cold_sides" | tr ' ' '\n' | tac; fi); do
+		[[ $side != noinst ]] || rm -rf "$STORE/nix/var/nix/gcroots/flox-runc/node" "$TEST_TMPDIR/state/bash.json"
 		empty_node "$STORE"
 		empty_node "$TEST_TMPDIR/nixonly"
+		sync
 		bin=$FLOX_RUNC
 		[[ $side == base ]] && bin=$FLOX_RUNC_BASE
 		t0=$(now_us)
-		if [[ $side == nix ]]; then nix_alone; else "$bin" prefetch bench/hello:1 >/dev/null; fi
+		if [[ $side == nix ]]; then nix_alone; else "$bin" prefetch bench/hello:1 >/dev/null || die "prefetch ($side) failed"; fi
 		t1=$(now_us)
 		echo $((t1 - t0)) >>"$TEST_TMPDIR/m.$side"
 	done
@@ -275,6 +280,7 @@ done
 rm -rf "$TEST_TMPDIR/nixonly"
 mat_nix=$(median <"$TEST_TMPDIR/m.nix")
 mat_fr=$(median <"$TEST_TMPDIR/m.fr")
+mat_noinst=$(median <"$TEST_TMPDIR/m.noinst")
 
 log "flox-runc alone (stub runtime): $N rounds"
 printf 'int main(void){return 0;}\n' >"$TEST_TMPDIR/stub.c"
@@ -364,6 +370,7 @@ cat <<MD
 | the runtime's create: $big_closure-path vs 2-path closure (its cost of the binds) | $create_rt | $create_rt_big | $((create_rt_big - create_rt)) µs | | |
 | exec rewrite | $exec_rt | $exec_fr | $add_exec µs | 2000 µs | $(verdict "$add_exec" 2000) |
 | cold materialisation (hello + busybox) | $mat_nix | $mat_fr | $over % | 10 % | $(verdict "$over" 10) |
+| the same on a node without \`flox-runc install\` (the create adds the static bash) | $mat_nix | $mat_noinst | $(((mat_noinst - mat_nix) * 100 / mat_nix)) % | | |
 | warm create, flox-runc alone (stub runtime) | $sc_st | $sc_fr | $((sc_fr - sc_st)) µs | 10000 µs | $(verdict $((sc_fr - sc_st)) 10000) |
 | warm create, $big_closure-path closure, flox-runc alone (stub runtime) | $sc_st | $sc_big | $((sc_big - sc_st)) µs | 10000 µs | $(verdict $((sc_big - sc_st)) 10000) |
 | warm create, $many_pins packages pinned, flox-runc alone (stub runtime) | $sc_st | $sc_many | $((sc_many - sc_st)) µs | 10000 µs | $(verdict $((sc_many - sc_st)) 10000) |

@@ -1161,24 +1161,33 @@ t_crash_build() {
 	check_no_container "$id" "$state" "$store"
 }
 
-# t_durable_build: what a crash could leave in use reaches the disk first:
-# a syncfs before the rename that puts the view in place, another before the
-# rename that puts the tree in place (its GC roots with it), and the record,
-# which makes both used, renamed last.
+# t_durable_build: nothing a crash of the node could leave half written is
+# trusted after it (docs/design.md, "Durability"): the view and the tree are
+# renamed into place and the record last, with no syncfs on the create's
+# path; then another process syncs the store's and state_dir's file systems
+# and only after that marks the record (synced: 1) in place.  The record
+# names the boot that wrote it (a record of an earlier boot without the
+# mark is rebuilt: tests/unit/test_environment.c).
 t_durable_build() {
-	local st=$TEST_TMPDIR/s9c cfg=$TEST_TMPDIR/config9c.json tr seq
+	local st=$TEST_TMPDIR/s9c cfg=$TEST_TMPDIR/config9c.json tr seq pid rec
 	local store=$st/store state=$st/state
 	write_config "$cfg" "$store" "$state" "$(nixcache_url main)"
 	capture env FLOX_RUNC_CONFIG="$cfg" strace -f -o "$st.strace" -e trace=syncfs,rename,renameat,renameat2 \
 		"$FLOX_RUNC" prefetch acme/cold
 	assert_rc 0 "prefetch"
-	tr=$(grep -E 'syncfs\(|rename' "$st.strace" | grep -v -e resumed -e unfinished)
-	# one letter per call: s = syncfs, v = the view's rename, t = the tree's, r = the record's
-	seq=$(awk '/syncfs\(/ {printf "s"; next}
+	# (a call another process interrupted shows as "<unfinished ...>": kept)
+	tr=$(grep -E 'syncfs\(|rename' "$st.strace" | grep -v -e resumed)
+	pid=$(head -1 "$st.strace" | cut -d' ' -f1)
+	# one letter per call: s = syncfs, v = the view's rename, t = the tree's,
+	# r = the record's; S = a syncfs of the create's own process
+	seq=$(awk -v pid="$pid" '/syncfs\(/ {printf ($1 == pid ? "S" : "s"); next}
 		/\/views\/\.[0-9a-f]+\.[0-9]+"/ {printf "v"; next}
 		/\/nix\/var\/flox-runc\/tmp\/[0-9a-f]+\.[0-9]+"/ {printf "t"; next}
 		/\/envs\/\.[0-9a-f]+\.json\./ {printf "r"; next}' <<<"$tr")
-	assert_eq "svstr" "$seq" "syncfs before each publishing rename, the record last (trace: $(tr '\n' ' ' <<<"$tr"))"
+	assert_eq "vtrss" "$seq" "view, tree, record renamed, then the two syncfs in another process (trace: $(tr '\n' ' ' <<<"$tr"))"
+	rec=$(ls "$state"/envs/*.json)
+	assert_json "$rec" ".boot == \"$(cat /proc/sys/kernel/random/boot_id)\" and .synced == 1" \
+		"the record names this boot and was marked synced after the syncfs"
 	# where the file system keeps inode flags (ext4): the store and the
 	# build and view parents spread their entries (chattr +T)
 	if lsattr -d "$st" >/dev/null 2>&1; then
@@ -1752,7 +1761,7 @@ t_timed "7d. share_tree_symlinks false: every tree's symlinks are its own" t_lin
 t_timed "8. 8 concurrent creates: one download per NAR, one build" t_concurrent
 t_timed "9. SIGKILL during materialisation: nothing left, the retry succeeds" t_sigkill
 t_timed "9b. SIGKILL while building the tree: the retry removes the half-built one" t_crash_build
-t_timed "9c. the tree and view are on disk before they are in place, the record last" t_durable_build
+t_timed "9c. no syncfs on the create's path: the record names its boot, marked synced after a syncfs" t_durable_build
 t_timed "10a. an unsigned cache is refused" t_refused unsigned
 t_timed "10b. a wrongly signed cache is refused" t_refused badsig
 t_timed "11a. a package in no cache fails naming the path and the substituters" t_missing

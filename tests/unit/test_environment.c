@@ -409,6 +409,106 @@ START_TEST(test_find_by_summary)
 }
 END_TEST
 
+/* The record with boot and synced replaced (a new file, as a build
+ * writes it). */
+static void
+set_record_boot(const struct frc_environment *env, const char *boot, int synced)
+{
+  cleanup_free char *rec = record_of(env);
+  struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
+  cleanup_free char *text = NULL;
+  frc_error_t err = NULL;
+  size_t len;
+  ck_assert_int_eq(frc_json_doc_load(&doc, rec, 1 << 20, &err), 0);
+  frc_json_set(doc.root, "boot", frc_json_new_string(boot));
+  frc_json_set(doc.root, "synced", frc_json_new_int(synced));
+  /* another write of the record than the build's (which its confirmation
+   * marks): as a rebuild or an earlier boot's build would have */
+  frc_json_set(doc.root, "build", frc_json_new_string("0123456789abcdef0123456789abcdef"));
+  text = frc_json_serialize(doc.root, &len);
+  ck_assert_int_eq(write_file_atomic(rec, text, len, 0600, &err), 0);
+}
+
+static char *
+this_boot(void)
+{
+  char *id = NULL;
+  size_t len;
+  frc_error_t err = NULL;
+  ck_assert_int_eq(read_file_bounded("/proc/sys/kernel/random/boot_id", 64, &id, &len, &err), 0);
+  id[strcspn(id, "\n")] = '\0';
+  return id;
+}
+
+/* Nothing of a build is synced before its record (docs/design.md,
+ * "Durability"): the record names the boot that wrote it, and a process
+ * of its own marks it synced once a syncfs after it returned.  A record of
+ * an earlier boot without the mark is not trusted: rebuilt (its view, if it
+ * lost an entry in the crash, built anew); with the mark, or of this boot,
+ * it is used. */
+START_TEST(test_record_of_another_boot)
+{
+  cleanup_environment struct frc_environment env = { 0 };
+  frc_error_t err = NULL;
+  cleanup_free char *boot = this_boot();
+  static const char other[] = "00000000-1111-2222-3333-444444444444";
+
+  cold(&env);
+  /* the build's record: this boot, then marked synced in place */
+  {
+    cleanup_free char *rec = record_of(&env);
+    bool marked = false;
+    for (int i = 0; i < 500 && !marked; i++)
+      {
+        struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
+        ck_assert_int_eq(frc_json_doc_load(&doc, rec, 1 << 20, &err), 0);
+        ck_assert_str_eq(frc_json_get_string(doc.root, "boot"), boot);
+        yajl_val s = frc_json_get(doc.root, "synced");
+        ck_assert(s && s->type == yajl_t_number);
+        marked = s->u.number.i == 1;
+        if (!marked)
+          usleep(10000);
+      }
+    ck_assert_msg(marked, "the record was never marked synced");
+  }
+  for (int i = 0; i < 3; i++)
+    {
+      cleanup_environment struct frc_environment again = { 0 };
+      set_record_boot(&env, i == 0 ? boot : other, i == 1 ? 1 : 0);
+      forget_calls();
+      ck_assert_msg(materialise(FRC_MODE_RUN, &again, &err) == 0, "%s", err ? err->msg : "");
+      cleanup_free char *c = calls();
+      if (i < 2) /* this boot unsynced, another boot synced: used */
+        ck_assert_msg(!again.built && c[0] == '\0', "case %d rebuilt: %s", i, c);
+      else
+        ck_assert_msg(again.built && strstr(c, "--realise"), "case %d: not rebuilt: %s", i, c);
+    }
+  /* a view that lost an entry in the crash: built anew with the record */
+  {
+    cleanup_environment struct frc_environment again = { 0 };
+    cleanup_free char *entry = xasprintf("%s/store/%s", env.view, P1 + strlen("/nix/store/"));
+    struct stat st;
+    ck_assert_int_eq(stat(entry, &st), 0);
+    ck_assert_int_eq(rmdir(entry), 0);
+    set_record_boot(&env, other, 0);
+    ck_assert_msg(materialise(FRC_MODE_RUN, &again, &err) == 0, "%s", err ? err->msg : "");
+    ck_assert(again.built);
+    ck_assert_msg(stat(entry, &st) == 0 && S_ISDIR(st.st_mode), "the view's entry is still missing");
+  }
+  /* a whole view is kept (it may be bound in running containers) */
+  {
+    cleanup_environment struct frc_environment again = { 0 };
+    struct stat before, after;
+    ck_assert_int_eq(stat(env.view, &before), 0);
+    set_record_boot(&env, other, 0);
+    ck_assert_msg(materialise(FRC_MODE_RUN, &again, &err) == 0, "%s", err ? err->msg : "");
+    ck_assert(again.built);
+    ck_assert_int_eq(stat(env.view, &after), 0);
+    ck_assert_int_eq(before.st_ino, after.st_ino);
+  }
+}
+END_TEST
+
 static void
 write_proc(const char *path, const char *text)
 {
@@ -459,6 +559,7 @@ main(void)
   tcase_add_test(tc, test_mode_in_key);
   tcase_add_test(tc, test_find_by_summary);
   tcase_add_test(tc, test_find_no_mode_not_dev);
+  tcase_add_test(tc, test_record_of_another_boot);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
