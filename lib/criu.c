@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,7 +13,9 @@
 #include "json.h"
 #include "lockfile.h"
 #include "mounts.h"
+#include "proc.h"
 #include "record.h"
+#include "runtime.h"
 #include "util.h"
 
 /* The node's runc.conf is an administrator's file: bounded all the same. */
@@ -192,12 +195,53 @@ frc_criu_image_read(const char *image_dir, const struct frc_envref *annotated,
   return 0;
 }
 
+bool
+frc_criu_runtime_reads_config(const char *version_line, char *name, size_t size)
+{
+  unsigned major = 0, minor = 0;
+  snprintf(name, size, "%s", version_line ? version_line : "");
+  name[strcspn(name, "\n")] = '\0';
+  /* crun hands CRIU the annotation's file from 1.26 on (and needs libcriu
+   * 4.2 for it); runc from 1.0 on. */
+  if (version_line && sscanf(version_line, "crun version %u.%u", &major, &minor) == 2)
+    return major > 1 || (major == 1 && minor >= 26);
+  return true;
+}
+
+/* The runtime's first line of --version, NULL when it does not answer. */
+static char *
+runtime_version(const struct frc_config *c)
+{
+  cleanup_runtime struct frc_runtime rt = { 0 };
+  cleanup_proc_result struct frc_proc_result res = { 0 };
+  frc_error_t ignored = NULL;
+  const char *argv[3] = { NULL, "--version", NULL };
+  struct frc_proc p = { .argv = argv, .deadline_ns = frc_now_ns() + 10000000000LL,
+                        .capture_stdout = 1 };
+
+  if (frc_runtime_locate(c->runtime, &rt, &ignored) < 0)
+    {
+      frc_error_release(&ignored);
+      return NULL;
+    }
+  argv[0] = rt.path;
+  if (frc_proc_run(&p, &res, &ignored) < 0 || res.status != 0 || res.out == NULL)
+    {
+      frc_error_release(&ignored);
+      return NULL;
+    }
+  res.out[strcspn(res.out, "\n")] = '\0';
+  return xstrdup(res.out);
+}
+
 int
 frc_criu_checkpoint(const struct frc_config *c, const char *root, const char *id,
                     const char *image_dir, bool *flox, frc_error_t *err)
 {
   cleanup_record struct frc_record rec = { 0 };
-  bool found = false;
+  cleanup_spec struct frc_spec spec = { 0 };
+  frc_error_t ignored = NULL;
+  bool found = false, hook = true;
 
   *flox = false;
   if (!frc_container_id_valid(id))
@@ -209,8 +253,26 @@ frc_criu_checkpoint(const struct frc_config *c, const char *root, const char *id
   *flox = true;
   if (rec.env_key == NULL || rec.reference == NULL)
     return frc_error(err, "container %s: its record names no environment: recreate it", id);
-  if (frc_criu_write_config(c, rec.env_key, err) < 0
-      || frc_criu_image_write(image_dir, rec.reference, err) < 0)
+  /* The spec as create left it tells whether the hook binds the closure
+   * (the annotation); one that cannot be read is taken to. */
+  if (rec.bundle && frc_spec_load(&spec, rec.bundle, &ignored) == 0)
+    hook = is_own(c, frc_spec_annotation(&spec, FRC_CRIU_ANNOTATION, NULL));
+  frc_error_release(&ignored);
+  if (hook)
+    {
+      cleanup_free char *version = runtime_version(c);
+      char name[128];
+      if (version && !frc_criu_runtime_reads_config(version, name, sizeof(name)))
+        return frc_error(err,
+                         "container %s: %s cannot checkpoint it: flox-runc's createContainer hook "
+                         "binds its closure, and crun before 1.26 reads no org.criu.config to "
+                         "tell CRIU those binds; set closure_hook_min_paths to 1000000 in the "
+                         "node config (spec mounts) and recreate the container, or use runc",
+                         id, name);
+      if (frc_criu_write_config(c, rec.env_key, err) < 0)
+        return frc_error_wrap(err, "container %s", id);
+    }
+  if (frc_criu_image_write(image_dir, rec.reference, err) < 0)
     return frc_error_wrap(err, "container %s", id);
   return 0;
 }

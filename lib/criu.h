@@ -54,10 +54,17 @@ void frc_criu_unannotate(struct frc_spec *s, const struct frc_config *c);
 
 /* checkpoint of the container id under the runtime's root ("" when the
  * call has none): when flox-runc holds a record of it, writes its
- * environment's CRIU configuration and the image's record into image_dir;
+ * environment's CRIU configuration (when the hook binds its closure: the
+ * spec as create left it carries the annotation; an error when the runtime
+ * is a crun that would not read it) and the image's record into image_dir;
  * *flox false when it holds none (the call passes through untouched). */
 int frc_criu_checkpoint(const struct frc_config *c, const char *root, const char *id,
                         const char *image_dir, bool *flox, frc_error_t *err);
+
+/* Whether the runtime whose `--version` prints version_line hands CRIU the
+ * org.criu.config annotation's file (runc; crun from 1.26); name gets the
+ * line (for messages). */
+bool frc_criu_runtime_reads_config(const char *version_line, char *name, size_t size);
 
 /* checkpoint: writes env_key's CRIU configuration from its view (every
  * store path of the view that is not a symlink is a bind). */

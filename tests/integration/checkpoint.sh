@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 #
-# tests/integration/checkpoint.sh      (runc; CRIU)
+# tests/integration/checkpoint.sh RUNTIME      (RUNTIME: runc | crun)
 #
 # Checkpoint and restore through flox-runc, as Kubernetes' forensic container
 # checkpointing (kubelet -> CRI-O/containerd -> `runtime checkpoint`) and
@@ -25,7 +25,12 @@
 #      CRIU does not know as external mounts unless flox-runc declares them.
 #   4. a restore whose floating environment moved to a new generation since
 #      the checkpoint restores the checkpointed generation (the process's
-#      open files are in its closure), not the live one.
+#      open files are in its closure), not the live one; a checkpoint whose
+#      record names another environment fails the restore in one line.
+#   crun (1.8.1: no org.criu.config before 1.26; Debian's is built without
+#   CRIU): the checkpoint of a container whose closure the hook binds fails
+#   before crun runs, in one line naming the cause and closure_hook_min_paths;
+#   one by spec mounts is crun's own call.
 #
 # Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR, FLOX_RUNC_BUILDDIR (Nix
 # fixtures, tests/lib/nixcache.sh).  Must run as root, with a criu whose
@@ -37,10 +42,13 @@ set -euo pipefail
 
 # shellcheck source=tests/lib/suite.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
-suite_runtime runc
+suite_runtime "${1:-}"
 suite_needs --root --flox-runc --nix jq busybox criu
 criu check >/dev/null 2>&1 ||
 	skip_all "criu check fails on this kernel ($(criu check 2>&1 | grep -m1 Error || true)): tests/deps.sh builds a newer criu"
+if [[ "$RT_NAME" == crun ]]; then
+	crun_cgroup_workaround "$0" "$@"
+fi
 
 tmpdir_setup "flox-runc-ckpt"
 nixcache_build
@@ -269,8 +277,37 @@ t_generation() {
 	assert_rc 0 "delete $id"
 }
 
-tap_test "1. a passthrough container: checkpoint and restore are runc's" t_plain
-tap_test "2. a Flox container, closure by spec mounts: checkpoint, restore (engine's spec, then flox-runc's), exec, delete" t_spec_mounts
-tap_test "3. a Flox container, closure by the createContainer hook: the same" t_hook
-tap_test "4. a restore runs the checkpointed generation of a floating environment" t_generation
+# crun 1.8.1: the hook's binds cannot reach its CRIU.
+t_crun() {
+	local b=$TEST_TMPDIR/crunhook bs=$TEST_TMPDIR/crunspec id=ckpt-crun ids=ckpt-crun-spec capture2
+	write_config "$CFG" closure_hook_min_paths=1
+	counter_bundle "$b" flox
+	start_counter "$id" "$b"
+	capture fr --log "$b/log.json" --log-format json checkpoint --image-path "$b/ckpt" "$id"
+	assert_fail "checkpoint of a hook container with crun 1.8.1"
+	assert_eq "flox-runc: container $id: crun version $("$RT_BIN" --version | sed -n 's/^crun version //p') cannot checkpoint it: flox-runc's createContainer hook binds its closure, and crun before 1.26 reads no org.criu.config to tell CRIU those binds; set closure_hook_min_paths to 1000000 in the node config (spec mounts) and recreate the container, or use runc" "$CAP_ERR" "stderr"
+	assert_contains "$(grep '"level":"error"' "$b/log.json")" "crun before 1.26 reads no org.criu.config" "--log"
+	assert_eq running "$(rt_status "$id")" "the container runs on"
+	capture fr delete --force "$id"
+	assert_rc 0 "delete $id"
+	# spec mounts: crun's own answer
+	write_config "$CFG" closure_hook_min_paths=1000000
+	counter_bundle "$bs" flox
+	start_counter "$ids" "$bs"
+	capture fr checkpoint --image-path "$bs/ckpt" "$ids"
+	capture2=$CAP_ERR
+	capture "$RT_BIN" --root "$RROOT" checkpoint --image-path "$bs/ckpt2" "$ids"
+	assert_eq "$CAP_ERR" "$capture2" "flox-runc's checkpoint of a spec-mount container is crun's"
+	capture fr delete --force "$ids"
+	assert_rc 0 "delete $ids"
+}
+
+if [[ "$RT_NAME" == runc ]]; then
+	tap_test "1. a passthrough container: checkpoint and restore are runc's" t_plain
+	tap_test "2. a Flox container, closure by spec mounts: checkpoint, restore (engine's spec, then flox-runc's), exec, delete" t_spec_mounts
+	tap_test "3. a Flox container, closure by the createContainer hook: the same" t_hook
+	tap_test "4. a restore runs the checkpointed generation of a floating environment" t_generation
+else
+	tap_test "crun 1.8.1: the checkpoint of a hook container fails naming the cause; spec mounts pass through" t_crun
+fi
 tap_done
