@@ -276,6 +276,12 @@ parse_verb_args(struct frc_cmdline *out, const struct flag_def *table, bool stop
           return bad_token(err, "unexpected argument `%s` for `%s`: it takes one container id",
                            tok, out->verb_name);
         }
+      /* `VERB --help` is the runtime's (podman probes `checkpoint --help`). */
+      if (strcmp(tok, "--help") == 0 || strcmp(tok, "-help") == 0 || strcmp(tok, "-h") == 0)
+        {
+          out->verb = FRC_VERB_PASSTHROUGH;
+          return 0;
+        }
       m = match_flag(table, tok);
       if (m.def == NULL)
         return bad_token(err,

@@ -18,6 +18,12 @@
 #      flox.dev/environment): podman's error shows flox-runc's message
 #      (conmon relays the runtime's stderr), exactly.
 #   4. after `podman rm`: no container record, GC root or mount is left.
+#   5. `podman container checkpoint` and `restore` of a Flox container whose
+#      closure the createContainer hook binds (closure_hook_min_paths 1),
+#      in place and through an exported archive restored under another
+#      name: the same process counts on, exec is activated, nothing is
+#      left after rm.  podman checkpoints only through a runtime file named
+#      runc or crun: flox-runc is installed as .../runc for it.
 #
 # Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR (set by meson).  Root only.
 # TAP; exit 77 when it cannot run here (a failure under CI=true, tests/lib/skip.sh).
@@ -109,10 +115,65 @@ t_missing_env() {
 	"${PODMAN[@]}" rm --force p-noenv >/dev/null 2>&1 || true
 }
 
+# t_checkpoint: the counter (a token drawn at start, a number every 0.1 s
+# in /tmp/count, a tmpfs CRIU dumps) goes on after each restore.
+COUNTER='t=$$-$RANDOM$RANDOM; i=0; while :; do i=$((i + 1)); echo "$t $i" >/tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done'
+t_checkpoint() {
+	local bin=$TEST_TMPDIR/rt/runc cfg=$PODMAN_NODE_CONFIG saved=$TEST_TMPDIR/node-config.saved
+	local -a P
+	local before after n archive=$TEST_TMPDIR/ckpt.tar
+	mkdir -p "${bin%/*}"
+	ln -sf "$FLOX_RUNC" "$bin"
+	P=("${PODMAN[@]:0:${#PODMAN[@]}-1}" "$bin")
+	cp "$cfg" "$saved"
+	jq '.closure_hook_min_paths = 1' "$saved" >"$cfg"
+	count() { "${P[@]}" exec "$1" cat /tmp/count 2>/dev/null; }
+	counts_past() { local c; c=$(count "$1") && (("${c#* }" > $2)); }
+
+	"${P[@]}" run "${PODMAN_RUN_OPTS[@]}" -d --name p-ckpt --annotation flox.dev/environment=acme/tools \
+		"$IMG_EMPTY" sh -c "$COUNTER" >/dev/null
+	WAIT_TIMEOUT=20 wait_for counts_past p-ckpt 2
+	local id spec
+	id=$("${P[@]}" inspect --format '{{.Id}}' p-ckpt)
+	spec=$TEST_TMPDIR/podman/root/vfs-containers/$id/userdata/config.json
+	assert_json "$spec" '.hooks.createContainer[0].args | index("bind-closure") != null' "the closure hook"
+
+	capture "${P[@]}" container checkpoint p-ckpt
+	assert_rc 0 "podman container checkpoint"
+	assert_eq exited "$(pod_state p-ckpt)" "state after the checkpoint"
+	capture "${P[@]}" container restore p-ckpt
+	assert_rc 0 "podman container restore"
+	WAIT_TIMEOUT=20 wait_for state_is p-ckpt running
+	before=$(count p-ckpt)
+	WAIT_TIMEOUT=20 wait_for counts_past p-ckpt "$(("${before#* }" + 2))"
+	after=$(count p-ckpt)
+	assert_eq "${before%% *}" "${after%% *}" "the restored process is the checkpointed one (its token)"
+	capture "${P[@]}" exec p-ckpt sh -c 'echo "FLOX_ENV=$FLOX_ENV"; hello'
+	assert_rc 0 "podman exec into the restored container"
+	assert_contains "$CAP_OUT" "Hello, world!" "exec runs in the environment"
+
+	# exported, removed, imported under another name (another id)
+	capture "${P[@]}" container checkpoint --compress none --export "$archive" p-ckpt
+	assert_rc 0 "podman container checkpoint --export"
+	assert_contains "$(tar -tf "$archive")" "checkpoint/flox-runc.json" "the archive carries the environment's generation"
+	"${P[@]}" rm --force --time 0 p-ckpt >/dev/null
+	capture "${P[@]}" container restore --import "$archive" --name p-ckpt2
+	assert_rc 0 "podman container restore --import --name"
+	WAIT_TIMEOUT=20 wait_for state_is p-ckpt2 running
+	n=$(count p-ckpt2)
+	assert_eq "${after%% *}" "${n%% *}" "the imported process is the checkpointed one (its token)"
+	assert_ne "" "$(record_of "$("${P[@]}" inspect --format '{{.Id}}' p-ckpt2)")" "a record of the restored container"
+	"${P[@]}" rm --force --time 0 p-ckpt2 >/dev/null
+	cp "$saved" "$cfg"
+	WAIT_TIMEOUT=10 wait_for test -z "$(engines_leftovers)" || true
+	assert_empty "$(engines_leftovers)" "leftovers after podman rm"
+}
+
 tap_test "podman run: hello from the environment on the empty image" t_run_hello
 tap_test "podman exec into a Flox container runs in the environment" t_exec
 tap_test "a container that exits is cleaned up by conmon's exit command" t_exit_cleanup
 tap_test "podman run of an unknown environment shows flox-runc's message" t_unknown_env
 tap_test "podman run without flox.dev/environment is refused" t_missing_env
+tap_test "podman container checkpoint and restore of a Flox container (the closure hook), in place and by archive" t_checkpoint
 diag "podman suite: $SECONDS s"
 tap_done

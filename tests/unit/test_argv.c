@@ -61,6 +61,11 @@ static const struct argv_case cases[] = {
     FRC_VERB_RESTORE, "restore", "x", "/b", "/r", .detach = true },
   { { "restore", "-b", "/b", "--lsm-profile", "p", "--manage-cgroups-mode=soft", "x", NULL },
     FRC_VERB_RESTORE, "restore", "x", "/b" },
+  /* VERB --help is the runtime's (podman asks `checkpoint --help`) */
+  { { "restore", "--help", NULL }, FRC_VERB_PASSTHROUGH, "restore" },
+  { { "checkpoint", "-h", NULL }, FRC_VERB_PASSTHROUGH, "checkpoint" },
+  { { "create", "x", "--help", NULL }, FRC_VERB_PASSTHROUGH, "create", "x" },
+  { { "exec", "x", "sh", "--help", NULL }, FRC_VERB_EXEC, "exec", "x", .cmd_offset = 3 },
   /* bundle defaults to the cwd: NULL */
   { { "create", "x", NULL }, FRC_VERB_CREATE, "create", "x", NULL },
   { { "run", "-d", "--keep", "--no-subreaper", "x", NULL }, FRC_VERB_RUN, "run", "x", .detach = true },
