@@ -102,7 +102,7 @@ static const struct flag_def checkpoint_flags[] = {
   { "status-fd", 0, FLAG_VALUE, SKIP },
   { "page-server", 0, FLAG_VALUE, SKIP },
   { "file-locks", 0, FLAG_BOOL, SKIP },
-  { "pre-dump", 0, FLAG_BOOL, C(pre_dump) },
+  { "pre-dump", 0, FLAG_BOOL, SKIP },
   { "manage-cgroups-mode", 0, FLAG_VALUE, SKIP },
   { "empty-ns", 0, FLAG_VALUE, SKIP },
   { "auto-dedup", 0, FLAG_BOOL, SKIP },

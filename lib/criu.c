@@ -63,7 +63,8 @@ frc_criu_unannotate(struct frc_spec *s, const struct frc_config *c)
 }
 
 int
-frc_criu_write_config(const struct frc_config *c, const char *env_key, frc_error_t *err)
+frc_criu_write_config(const struct frc_config *c, const char *env_key, const char *node_conf,
+                      frc_error_t *err)
 {
   cleanup_free char *view = frc_view_dir(c, env_key);
   cleanup_free char *store = xasprintf("%s/store", view);
@@ -79,12 +80,9 @@ frc_criu_write_config(const struct frc_config *c, const char *env_key, frc_error
                            "cannot list the environment's view `%s` to tell CRIU its closure "
                            "binds: recreate the container (flox-runc gc removed its view?)",
                            store);
-  if (access(FRC_CRIU_RUNC_CONF, F_OK) == 0)
-    {
-      size_t n = 0;
-      if (read_file_bounded(FRC_CRIU_RUNC_CONF, RUNC_CONF_MAX, &node, &n, err) < 0)
-        return frc_error_wrap(err, "cannot read the node's CRIU configuration for runc");
-    }
+  if (node_conf && access(node_conf, F_OK) == 0
+      && read_file_bounded(node_conf, RUNC_CONF_MAX, &node, NULL, err) < 0)
+    return frc_error_wrap(err, "cannot read the node's CRIU configuration");
   text = xasprintf("# flox-runc: CRIU's configuration for containers of the environment %s whose\n"
                    "# closure flox-runc's createContainer hook binds (docs/troubleshooting.md,\n"
                    "# \"Checkpoint and restore\"); rewritten at each checkpoint.\n"
@@ -261,7 +259,10 @@ frc_criu_checkpoint(const struct frc_config *c, const char *root, const char *id
   if (hook)
     {
       cleanup_free char *version = runtime_version(c);
+      const char *node_conf = FRC_CRIU_RUNC_CONF;
       char name[128];
+      if (version && str_has_prefix(version, "crun ") && access(FRC_CRIU_CRUN_CONF, F_OK) == 0)
+        node_conf = FRC_CRIU_CRUN_CONF;
       if (version && !frc_criu_runtime_reads_config(version, name, sizeof(name)))
         return frc_error(err,
                          "container %s: %s cannot checkpoint it: flox-runc's createContainer hook "
@@ -269,7 +270,7 @@ frc_criu_checkpoint(const struct frc_config *c, const char *root, const char *id
                          "tell CRIU those binds; set closure_hook_min_paths to 1000000 in the "
                          "node config (spec mounts) and recreate the container, or use runc",
                          id, name);
-      if (frc_criu_write_config(c, rec.env_key, err) < 0)
+      if (frc_criu_write_config(c, rec.env_key, node_conf, err) < 0)
         return frc_error_wrap(err, "container %s", id);
     }
   if (frc_criu_image_write(image_dir, rec.reference, err) < 0)

@@ -37,9 +37,11 @@
 
 #define FRC_CRIU_ANNOTATION "org.criu.config"
 #define FRC_CRIU_IMAGE_RECORD "flox-runc.json"
-/* The node's own configuration for runc's CRIU calls, which the annotation
- * replaces: copied at the top of flox-runc's file. */
+/* The node's own configuration for the runtime's CRIU calls, which the
+ * annotation replaces: copied at the top of flox-runc's file (crun from
+ * 1.26 prefers crun.conf when there is one). */
 #define FRC_CRIU_RUNC_CONF "/etc/criu/runc.conf"
+#define FRC_CRIU_CRUN_CONF "/etc/criu/crun.conf"
 
 /* <state_dir>/views/<key>.criu.conf (malloc'd); removed with the view. */
 char *frc_criu_config_path(const struct frc_config *c, const char *env_key);
@@ -67,8 +69,10 @@ int frc_criu_checkpoint(const struct frc_config *c, const char *root, const char
 bool frc_criu_runtime_reads_config(const char *version_line, char *name, size_t size);
 
 /* checkpoint: writes env_key's CRIU configuration from its view (every
- * store path of the view that is not a symlink is a bind). */
-int frc_criu_write_config(const struct frc_config *c, const char *env_key, frc_error_t *err);
+ * store path of the view that is not a symlink is a bind), after the
+ * node's node_conf (FRC_CRIU_RUNC_CONF...) when that file exists. */
+int frc_criu_write_config(const struct frc_config *c, const char *env_key, const char *node_conf,
+                          frc_error_t *err);
 
 /* checkpoint: writes <image_dir>/flox-runc.json naming reference
  * ("owner/name:N"); image_dir is made (0700) when missing, as runc does. */

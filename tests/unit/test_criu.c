@@ -221,7 +221,12 @@ START_TEST(test_write_config)
     cleanup_free char *p = xasprintf("%s/%s", store, link_name);
     ck_assert_int_eq(symlink("/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12.1", p), 0);
   }
-  ck_assert_int_eq(frc_criu_write_config(&cfg, "k1", &err), 0);
+  /* the node's runc.conf first (it lacks its last newline) */
+  {
+    cleanup_free char *node = xasprintf("%s/runc.conf", dir);
+    write_text(node, "tcp-established\nlog-level 4");
+    ck_assert_int_eq(frc_criu_write_config(&cfg, "k1", node, &err), 0);
+  }
   ck_assert_int_eq(stat(conf, &st), 0);
   ck_assert_int_eq(st.st_mode & 07777, 0600);
   ck_assert_int_eq(read_file_bounded(conf, 1 << 20, &text, NULL, &err), 0);
@@ -231,16 +236,22 @@ START_TEST(test_write_config)
       ck_assert_msg(strstr(text, line) != NULL, "%s lacks %s", text, line);
     }
   ck_assert_ptr_null(strstr(text, link_name));
+  ck_assert_ptr_nonnull(strstr(text, "\ntcp-established\nlog-level 4\next-mount-map /nix/store/"));
+  /* a node without one */
+  {
+    cleanup_free char *none = xasprintf("%s/none.conf", dir);
+    ck_assert_int_eq(frc_criu_write_config(&cfg, "k1", none, &err), 0);
+  }
   /* a name that is no store path fails, naming it */
   {
     cleanup_free char *p = xasprintf("%s/not a store path", store);
     ck_assert_int_eq(mkdir(p, 0555), 0);
-    ck_assert_int_eq(frc_criu_write_config(&cfg, "k1", &err), -1);
+    ck_assert_int_eq(frc_criu_write_config(&cfg, "k1", NULL, &err), -1);
     ck_assert_ptr_nonnull(strstr(err->msg, "`not a store path`"));
     frc_error_release(&err);
   }
   /* no view: names the cause */
-  ck_assert_int_eq(frc_criu_write_config(&cfg, "k2", &err), -1);
+  ck_assert_int_eq(frc_criu_write_config(&cfg, "k2", NULL, &err), -1);
   ck_assert_ptr_nonnull(strstr(err->msg, "recreate the container"));
   frc_error_release(&err);
 }
