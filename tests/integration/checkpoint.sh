@@ -27,6 +27,10 @@
 #      the checkpoint restores the checkpointed generation (the process's
 #      open files are in its closure), not the live one; a checkpoint whose
 #      record names another environment fails the restore in one line.
+#   5. Kubernetes' way: `checkpoint --leave-running` (the container counts
+#      on), then a restore under another id from another bundle (a copy of
+#      the rootfs, the engine's spec), while the original still runs; each
+#      has its own record and GC root.
 #   crun (1.8.1: no org.criu.config before 1.26; Debian's is built without
 #   CRIU): the checkpoint of a container whose closure the hook binds fails
 #   before crun runs, in one line naming the cause and closure_hook_min_paths;
@@ -92,9 +96,10 @@ record_of() { { find "$STATE/containers" -name "$1.json" 2>/dev/null || true; } 
 gcroots_of() { find "$STORE/nix/var/nix/gcroots/flox-runc/containers" -mindepth 1 -maxdepth 1 -name "*-$1" 2>/dev/null || true; }
 
 # The counter: its own stdio on the container's /dev/null (runc hands CRIU
-# only pipes as inherited descriptors), one line "TOKEN N" in /data/count.
+# only pipes as inherited descriptors), one line "TOKEN N" in /data/count,
+# N fixed-width (CRIU checks the size of a file the process has open).
 COUNTER='exec </dev/null >/dev/null 2>>/data/err; t=$$-$RANDOM$RANDOM; i=0
-while :; do i=$((i + 1)); echo "$t $i" >/data/count.new; mv /data/count.new /data/count; sleep 0.1; done'
+while :; do i=$((i + 1)); printf "%s %08d\n" "$t" "$i" >/data/count.new; mv /data/count.new /data/count; sleep 0.1; done'
 
 # counter_bundle DIR flox|plain: a bundle running the counter; flox: an
 # empty image annotated with acme/counter (sh, sleep and mv come from the
@@ -119,7 +124,11 @@ counter_bundle() {
 
 count_of() { cat "$1/rootfs/data/count" 2>/dev/null || true; }
 token_of() { count_of "$1" | cut -d' ' -f1; }
-number_of() { count_of "$1" | cut -d' ' -f2; }
+number_of() {
+	local n
+	n=$(count_of "$1" | cut -d' ' -f2)
+	[[ -z "$n" ]] || echo $((10#$n))
+}
 counting() { [[ -n "$(number_of "$1")" && "$(number_of "$1")" -ge "$2" ]]; }
 
 # start_counter ID DIR: create (containerd's argv) and start; waits until
@@ -155,7 +164,7 @@ checkpoint() {
 	TOKEN=$(token_of "$b")
 	NUMBER=$(number_of "$b")
 	sleep 0.5
-	assert_eq "$TOKEN $NUMBER" "$(count_of "$b")" "the count stands still after the checkpoint"
+	assert_eq "$TOKEN $NUMBER" "$(token_of "$b") $(number_of "$b")" "the count stands still after the checkpoint"
 }
 
 # restore ID DIR N: `restore --detach` (CRI-O's argv) from DIR/ckpt-N; the
@@ -277,6 +286,45 @@ t_generation() {
 	assert_rc 0 "delete $id"
 }
 
+t_leave_running() {
+	local b=$TEST_TMPDIR/leave b2=$TEST_TMPDIR/leave2 id=ckpt-leave id2=ckpt-leave2 n
+	write_config "$CFG" closure_hook_min_paths=1
+	counter_bundle "$b" flox
+	start_counter "$id" "$b"
+	capture fr --log "$b/log.json" --log-format json checkpoint --leave-running --image-path "$b/ckpt" \
+		--work-path "$b/work" "$id"
+	assert_rc 0 "checkpoint --leave-running"
+	assert_eq running "$(rt_status "$id")" "$id runs on"
+	TOKEN=$(token_of "$b")
+	NUMBER=$(number_of "$b")
+	n=$NUMBER
+	WAIT_TIMEOUT=20 wait_for counting "$b" $((n + 3))
+	# the restore's bundle: the rootfs as it was at the checkpoint (the
+	# counter's file rewritten), the engine's spec
+	mkdir -p "$b2"
+	cp -a "$b/rootfs" "$b2/rootfs"
+	printf '%s %08d\n' "$TOKEN" "$NUMBER" >"$b2/rootfs/data/count"
+	jq --arg cg "/flox-runc-test-$TEST_ID-leave2" '.linux.cgroupsPath = $cg' "$b/engine.json" >"$b2/config.json"
+	cleanup_container "$RT_BIN" "$RROOT" "$id2"
+	capture fr --log "$b2/log.json" --log-format json restore --bundle "$b2" --image-path "$b/ckpt" \
+		--work-path "$b2/work" --detach "$id2"
+	[[ "$CAP_RC" == 0 ]] || diag "$(grep -m3 Error "$b2/work/restore.log" 2>/dev/null)"
+	assert_rc 0 "restore under another id"
+	WAIT_TIMEOUT=20 wait_for counting "$b2" $((NUMBER + 3))
+	assert_eq "$TOKEN" "$(token_of "$b2")" "the restored copy is the checkpointed process"
+	assert_eq "$TOKEN" "$(token_of "$b")" "the original counts on"
+	assert_eq running "$(rt_status "$id")" "$id after the restore of its copy"
+	assert_ne "" "$(record_of "$id")" "the original's record"
+	assert_ne "" "$(record_of "$id2")" "the copy's record"
+	assert_ne "$(gcroots_of "$id")" "$(gcroots_of "$id2")" "GC roots of each"
+	capture fr delete --force "$id2"
+	assert_rc 0 "delete $id2"
+	assert_empty "$(record_of "$id2")" "the copy's record after delete"
+	assert_ne "" "$(record_of "$id")" "the original's record after the copy's delete"
+	capture fr delete --force "$id"
+	assert_rc 0 "delete $id"
+}
+
 # crun 1.8.1: the hook's binds cannot reach its CRIU.
 t_crun() {
 	local b=$TEST_TMPDIR/crunhook bs=$TEST_TMPDIR/crunspec id=ckpt-crun ids=ckpt-crun-spec capture2
@@ -307,6 +355,7 @@ if [[ "$RT_NAME" == runc ]]; then
 	tap_test "2. a Flox container, closure by spec mounts: checkpoint, restore (engine's spec, then flox-runc's), exec, delete" t_spec_mounts
 	tap_test "3. a Flox container, closure by the createContainer hook: the same" t_hook
 	tap_test "4. a restore runs the checkpointed generation of a floating environment" t_generation
+	tap_test "5. checkpoint --leave-running, restore of a copy under another id while the original runs" t_leave_running
 else
 	tap_test "crun 1.8.1: the checkpoint of a hook container fails naming the cause; spec mounts pass through" t_crun
 fi
