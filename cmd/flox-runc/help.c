@@ -2,7 +2,7 @@
  * runtime (its own verbs and options), then the real runtime's own help (by
  * exec, as version.c does for --version).  Only this exact call is handled:
  * every other call that carries --help (`flox-runc create --help`, ...) is
- * the runtime's business and stays on its path. */
+ * the runtime's business (lib/argv.c hands `VERB --help` to it). */
 #include <stdio.h>
 
 #include "flox-runc.h"
@@ -16,9 +16,10 @@ static const char help_text[] =
   "\n"
   "Engines call flox-runc exactly as they call runc.  It handles `create` and\n"
   "`run` (a container with a flox.dev/environment annotation gets that Flox\n"
-  "environment), `exec` (execs into it get its activation) and `delete`\n"
-  "(releases what create took); every other command and option goes to the real\n"
-  "runtime unchanged.\n"
+  "environment), `exec` (execs into it get its activation), `delete`\n"
+  "(releases what create took), `restore` (a create from a checkpoint) and\n"
+  "`checkpoint` (of a Flox container: what CRIU and the restore need); every\n"
+  "other command and option goes to the real runtime unchanged.\n"
   "\n"
   "flox-runc's own commands, for people running nodes:\n"
   "  resolve OWNER/NAME[:N] [--token-file FILE] [--json]\n"
