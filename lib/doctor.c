@@ -8,6 +8,7 @@
 
 #include <linux/capability.h>
 
+#include "criu.h"
 #include "dl.h"
 #include "doctor.h"
 #include "git.h"
@@ -140,6 +141,57 @@ check_privileges(struct doc *d)
   else
     line(d, PROBLEM, "privileges: no CAP_SYS_ADMIN: engines run flox-runc as root; run doctor as "
                      "root to check the node as they see it");
+}
+
+/* Checkpoint and restore (the kubelet's checkpoint API, podman): CRIU on
+ * the node and whether it works on this kernel, and a crun that cannot
+ * checkpoint the hook's binds.  Notes, never problems: containers run
+ * without them. */
+static void
+check_checkpoint(const struct frc_config *c, struct doc *d)
+{
+  static const char *const dirs[] = { "/usr/local/sbin", "/usr/sbin", "/sbin", NULL };
+  cleanup_free char *criu = find_program("criu", dirs);
+  cleanup_free char *v = NULL;
+  cleanup_runtime struct frc_runtime rt = { 0 };
+  frc_error_t ignored = NULL;
+  char name[128];
+
+  if (criu == NULL)
+    line(d, NOTE, "checkpoint/restore: no criu on the node: the kubelet's checkpoint API and "
+                  "podman container checkpoint fail; install CRIU 4.0 or later "
+                  "(docs/troubleshooting.md, \"Checkpoint and restore\")");
+  else if (!frc_have_capability(CAP_SYS_ADMIN))
+    line(d, NOTE, "checkpoint/restore: %s found; run doctor as root to run `criu check`", criu);
+  else
+    {
+      const char *argv[] = { criu, "check", NULL };
+      struct frc_proc p = { .argv = argv, .deadline_ns = frc_now_ns() + 30000000000LL,
+                            .capture_stdout = 1 };
+      cleanup_proc_result struct frc_proc_result res = { 0 };
+      v = version_of(criu, "--version");
+      if (frc_proc_run(&p, &res, &ignored) == 0 && res.status == 0)
+        line(d, OK, "checkpoint/restore: %s (%s) passes criu check", criu, v ? v : "no version");
+      else
+        line(d, NOTE,
+             "checkpoint/restore: `%s check` fails on this kernel (%s): checkpoints will fail; "
+             "install CRIU 4.0 or later (Debian 12's 3.17 fails on kernels from 6.13)",
+             criu, res.last_err && res.last_err[0] ? res.last_err : ignored ? ignored->msg : "no message");
+      frc_error_release(&ignored);
+    }
+  if (c->closure_hook_min_paths >= 1000000 || frc_runtime_locate(c->runtime, &rt, &ignored) < 0)
+    {
+      frc_error_release(&ignored);
+      return;
+    }
+  free(v);
+  v = version_of(rt.path, "--version");
+  if (v && !frc_criu_runtime_reads_config(v, name, sizeof(name)))
+    line(d, NOTE,
+         "checkpoint/restore: %s reads no org.criu.config (crun 1.26 does): a checkpoint of a "
+         "container whose closure flox-runc's hook binds (closure_hook_min_paths %ld and more "
+         "paths) fails; set closure_hook_min_paths to 1000000 where checkpoints matter",
+         name, c->closure_hook_min_paths);
 }
 
 static void
@@ -392,6 +444,7 @@ frc_doctor_run(const struct frc_config *c, const struct frc_doctor_opts *o)
   check_runtime(c, &d);
   check_nix(c, &d);
   check_privileges(&d);
+  check_checkpoint(c, &d);
   check_state_dir(c, &d);
   check_fetch_uid(c, &d);
   check_hub(c, &d);

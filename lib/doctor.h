@@ -3,7 +3,7 @@
  * Owns: checking a node the way a platform engineer would before scheduling
  * pods: the real runtime, Nix and the store, privileges, the state
  * directory, FloxHub (and an environment, with a token when given), the
- * substituters and keys, and the engine registrations (containerd, read the
+ * substituters and keys, CRIU for checkpoint/restore (notes only), and the engine registrations (containerd, read the
  * way containerd reads it: `containerd config dump` when a containerd binary
  * is there, else its config.toml and `imports` followed by lib/engineconf.c;
  * CRI-O's crio.conf and drop-ins).  Each finding is one line, each problem

@@ -10,14 +10,16 @@
 # containerd 1.x drop the node's CRI settings, a version 3 config that
 # containerd 1.x does not read, CRI-O drop-ins with and without flox-runc, a
 # private environment with no, a valid and an expired token, credentials in
-# the hub and cache URLs (masked, never printed or logged).  Each broken
+# the hub and cache URLs (masked, never printed or logged), CRIU for
+# checkpoint/restore (its `criu check` verdict, Debian's 3.17 and the one on
+# PATH; a crun that reads no org.criu.config: notes).  Each broken
 # case must exit 1 with its own PROBLEM line; the good node exits 0.  Uses
 # the test hub, the test binary cache on 127.0.0.1 and Debian's containerd
 # (1.6: config version 2).  TAP; 77 = skipped (under CI=true: a failure).
 set -euo pipefail
 # shellcheck source=tests/lib/suite.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
-suite_needs --root --flox-runc jq python3 git nix-store runc containerd
+suite_needs --root --flox-runc jq python3 git nix-store runc crun criu containerd
 tmpdir_setup flox-runc-doctor
 
 FIX=${FLOX_RUNC_NIX_FIXTURES:-/var/tmp/flox-runc-nix-fixtures}
@@ -78,6 +80,33 @@ t_good() {
 	assert_contains "$CAP_OUT" "runtime \"flox\" runs flox-runc" "containerd registration"
 	assert_contains "$CAP_OUT" "passes flox.dev/* pod annotations" "pod annotations"
 	assert_not_contains "$CAP_OUT" "PROBLEM" "no problem"
+	assert_contains "$CAP_OUT" "ok       checkpoint/restore: $(command -v criu) (Version: " "CRIU (tests/deps.sh installs one that works)"
+	assert_not_contains "$CAP_OUT" "reads no org.criu.config" "runc reads org.criu.config"
+}
+
+# checkpoint/restore notes: doctor's verdict is criu check's own, for each
+# criu found first on PATH (Debian 12's 3.17 in /usr/sbin fails on kernels
+# from 6.13 on); crun 1.8.1 cannot checkpoint the hook's binds.
+t_checkpoint() {
+	local criu verdict
+	config
+	for criu in /usr/sbin/criu "$(command -v criu)"; do
+		[[ -x "$criu" ]] || continue
+		PATH="${criu%/*}:$PATH" capture "$FLOX_RUNC" doctor --containerd-config "$GOOD_CD"
+		assert_rc 0 "CRIU findings are notes"
+		if "$criu" check >/dev/null 2>&1; then
+			assert_contains "$CAP_OUT" "ok       checkpoint/restore: $criu (" "$criu passes criu check"
+		else
+			verdict=$("$criu" check 2>&1 | grep -m1 Error || true)
+			assert_contains "$CAP_OUT" "note     checkpoint/restore: \`$criu check\` fails on this kernel ($verdict" "$criu fails criu check"
+		fi
+	done
+	config "$(jq -n --arg rt "$(command -v crun)" '{runtime: $rt}')"
+	doctor
+	assert_contains "$CAP_OUT" "note     checkpoint/restore: crun version $(crun --version | sed -n 's/^crun version //p') reads no org.criu.config (crun 1.26 does): a checkpoint of a container whose closure flox-runc's hook binds (closure_hook_min_paths 32 and more paths) fails; set closure_hook_min_paths to 1000000 where checkpoints matter" "crun"
+	config "$(jq -n --arg rt "$(command -v crun)" '{runtime: $rt, closure_hook_min_paths: 1000000}')"
+	doctor
+	assert_not_contains "$CAP_OUT" "reads no org.criu.config" "crun without the hook"
 }
 
 expect_problem() { # TEXT
@@ -297,6 +326,7 @@ t_bad_node_config() {
 }
 
 tap_test "a good node: no problem" t_good
+tap_test "checkpoint/restore: criu check's verdict, crun without org.criu.config (notes)" t_checkpoint
 tap_test "node config naming a missing runtime" t_runtime_missing
 tap_test "unreachable hub" t_hub_unreachable
 tap_test "hub: 404 at the root is a note, 5xx a problem" t_hub_status
