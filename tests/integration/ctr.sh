@@ -15,6 +15,12 @@
 #   4. a container without flox.dev/environment fails saying so.
 #   5. after each container is removed: no container record, GC root or
 #      mount of flox-runc's is left.
+#   6. `ctr container checkpoint --task --rw` of a running Flox container
+#      whose closure the createContainer hook binds (closure_hook_min_paths
+#      1), then `ctr container restore --live --rw` under another id: the
+#      shim's runc checkpoint/restore through flox-runc (containerd keeps
+#      the original spec and hands it to the restore); the same process
+#      counts on, exec is activated, nothing is left.
 #
 # Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR (set by meson).  Root only.
 # TAP; exit 77 when it cannot run here (a failure under CI=true, tests/lib/skip.sh).
@@ -111,6 +117,45 @@ t_missing_env() {
 	ctr_ "$NS" container rm ctr-noenv >/dev/null 2>&1 || true
 }
 
+# t_checkpoint: a counter (a token drawn at start, a number every 0.1 s in
+# /tmp/count, a tmpfs CRIU dumps) goes on after the restore.
+COUNTER='t=$$-$RANDOM$RANDOM; i=0; while :; do i=$((i + 1)); echo "$t $i" >/tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done'
+t_checkpoint() {
+	local ref=flox-runc.test/checkpoint:$TEST_ID before after
+	count() { ctr_ "$NS" task exec --exec-id "c$RANDOM" "$1" cat /tmp/count 2>/dev/null; }
+	counts_past() { local c; c=$(count "$1") && (("${c#* }" > $2)); }
+	gone() { ctr_ "$NS" task rm "$1" >/dev/null 2>&1 || true; ctr_ "$NS" container rm "$1" >/dev/null 2>&1 || true; }
+	# the shim's flox-runc reads the node config at each call
+	cp "$FLOX_CFG" "$TEST_TMPDIR/node-config.saved"
+	jq '.closure_hook_min_paths = 1' "$TEST_TMPDIR/node-config.saved" >"$FLOX_CFG"
+	run_flox ctr-ckpt acme/tools "$IMG_EMPTY" -d --null-io -- sh -c "$COUNTER" >/dev/null
+	WAIT_TIMEOUT=20 wait_for counts_past ctr-ckpt 2
+	local b=$CD_STATE/io.containerd.runtime.v2.task/$NS/ctr-ckpt
+	assert_json "$b/config.json" '.hooks.createContainer[0].args | index("bind-closure") != null' "the closure hook"
+	capture ctr_ "$NS" container checkpoint --task --rw ctr-ckpt "$ref"
+	assert_rc 0 "ctr container checkpoint --task"
+	assert_eq RUNNING "$(task_status ctr-ckpt)" "the container runs on after its checkpoint"
+	before=$(count ctr-ckpt)
+	ctr_ "$NS" task kill -s SIGKILL ctr-ckpt
+	WAIT_TIMEOUT=20 wait_for task_is ctr-ckpt STOPPED
+	gone ctr-ckpt
+	capture ctr_ "$NS" container restore --live --rw ctr-ckpt2 "$ref"
+	assert_rc 0 "ctr container restore --live (another id)"
+	WAIT_TIMEOUT=20 wait_for task_is ctr-ckpt2 RUNNING
+	WAIT_TIMEOUT=20 wait_for counts_past ctr-ckpt2 "${before#* }"
+	after=$(count ctr-ckpt2)
+	assert_eq "${before%% *}" "${after%% *}" "the restored process is the checkpointed one (its token)"
+	capture ctr_ "$NS" task exec --exec-id x3 ctr-ckpt2 sh -c 'echo "FLOX_ENV=$FLOX_ENV"; hello'
+	assert_rc 0 "ctr task exec into the restored container"
+	assert_contains "$CAP_OUT" "Hello, world!" "exec runs in the environment"
+	ctr_ "$NS" task kill -s SIGKILL ctr-ckpt2
+	WAIT_TIMEOUT=20 wait_for task_is ctr-ckpt2 STOPPED
+	gone ctr-ckpt2
+	ctr_ "$NS" image rm "$ref" >/dev/null 2>&1 || true
+	cp "$TEST_TMPDIR/node-config.saved" "$FLOX_CFG"
+	assert_empty "$(engines_leftovers)" "leftovers after task rm"
+}
+
 tap_test "ctr run: hello from the environment on the empty image" t_run_hello
 tap_test "ctr task exec into a Flox container runs in the environment" t_exec
 tap_test "ctr run of an unknown environment shows flox-runc's message" t_unknown_env
@@ -120,6 +165,7 @@ t_nothing_left() {
 	assert_empty "$(runc --root "$RROOT/$NS" list -q 2>/dev/null)" "containers in runc's root"
 }
 
+tap_test "ctr container checkpoint --task and restore --live of a Flox container (the closure hook) under another id" t_checkpoint
 tap_test "nothing left after the containers are gone" t_nothing_left
 diag "ctr suite: $SECONDS s"
 tap_done
