@@ -10,6 +10,7 @@
 #include <sys/statvfs.h>
 
 #include "bindhook.h"
+#include "environment.h"
 #include "json.h"
 #include "util.h"
 
@@ -101,7 +102,7 @@ frc_bindhook_usable(struct frc_spec *s, const char *exe, const struct frc_logger
     budget = 6ULL * 1024 * 1024;
   if (budget < 128 * 1024)
     budget = 128 * 1024;
-  budget -= FRC_BINDHOOK_ENV_RESERVE;
+  budget -= FRC_BINDHOOK_ENV_RESERVE + FRC_BINDHOOK_BINDS_RESERVE;
   for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
     size += strlen(fixed[i]) + 1 + sizeof(char *);
   for (char *const *p = paths; p && *p; p++)
@@ -170,6 +171,22 @@ frc_bindhook_add(struct frc_spec *s, const char *exe, const struct frc_logger *l
   frc_json_set(hooks, "createContainer", kept);
 }
 
+bool
+frc_bindhook_add_bind(struct frc_spec *s, const char *source, const char *destination, bool ro)
+{
+  yajl_val list = frc_json_get(frc_json_get(s->doc.root, "hooks"), "createContainer");
+  yajl_val args;
+
+  if (list == NULL || list->type != yajl_t_array || list->u.array.len == 0
+      || !is_our_hook(list->u.array.values[0], NULL))
+    return false;
+  args = frc_json_get(list->u.array.values[0], "args");
+  frc_json_append(args, frc_json_new_string(ro ? "--bind-ro" : "--bind-rw"));
+  frc_json_append(args, frc_json_new_string(source));
+  frc_json_append(args, frc_json_new_string(destination));
+  return true;
+}
+
 /* ---- the hook ---- */
 
 /* The store path's name, or NULL when p is not /nix/store/<one component>. */
@@ -190,17 +207,17 @@ store_name(const char *p)
  * remount of the new mount (opened again: dst names what lies under it),
  * keeping the flags a user namespace locks (noexec and the atime ones). */
 static int
-bind_legacy(int src, int dst, int parent, const char *name, frc_error_t *err)
+bind_legacy(int src, int dst, int parent, const char *name, bool ro, frc_error_t *err)
 {
   char from[64], to[64];
   cleanup_close int top = -1;
   struct statvfs sv;
-  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV;
+  unsigned long flags = MS_BIND | MS_REMOUNT | (ro ? MS_RDONLY : 0) | MS_NOSUID | MS_NODEV;
 
   snprintf(from, sizeof(from), "/proc/self/fd/%d", src);
   snprintf(to, sizeof(to), "/proc/self/fd/%d", dst);
   if (mount(from, to, NULL, MS_BIND, NULL) < 0)
-    return frc_error_errno(err, errno, "cannot bind `%s` into the container's /nix/store", name);
+    return frc_error_errno(err, errno, "cannot bind `%s` into the container", name);
   top = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (top < 0 || fstatvfs(top, &sv) < 0)
     return frc_error_errno(err, errno, "cannot open the bind of `%s`", name);
@@ -209,15 +226,17 @@ bind_legacy(int src, int dst, int parent, const char *name, frc_error_t *err)
            | (sv.f_flag & ST_RELATIME ? MS_RELATIME : 0);
   snprintf(to, sizeof(to), "/proc/self/fd/%d", top);
   if (mount(NULL, to, NULL, flags, NULL) < 0)
-    return frc_error_errno(err, errno, "cannot make the bind of `%s` read-only", name);
+    return frc_error_errno(err, errno, "cannot set the flags of the bind of `%s`", name);
   return 0;
 }
 
 /* 1: done, 0: this kernel lacks the new mount API, -1: error. */
 static int
-bind_new(int src, int dst, const char *name, frc_error_t *err)
+bind_new(int src, int dst, const char *name, bool ro, frc_error_t *err)
 {
-  struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+  struct mount_attr attr = { .attr_set = (ro ? MOUNT_ATTR_RDONLY : 0) | MOUNT_ATTR_NOSUID
+                                         | MOUNT_ATTR_NODEV,
+                             .attr_clr = ro ? 0 : MOUNT_ATTR_RDONLY };
   cleanup_close int tree = open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
 
   if (tree < 0 && errno == ENOSYS)
@@ -228,11 +247,106 @@ bind_new(int src, int dst, const char *name, frc_error_t *err)
     {
       if (errno == ENOSYS)
         return 0;
-      return frc_error_errno(err, errno, "cannot make the bind of `%s` read-only", name);
+      return frc_error_errno(err, errno, "cannot set the flags of the bind of `%s`", name);
     }
   if (move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-    return frc_error_errno(err, errno, "cannot bind `%s` into the container's /nix/store", name);
+    return frc_error_errno(err, errno, "cannot bind `%s` into the container", name);
   return 1;
+}
+
+/* Binds src onto dst (dst opened O_PATH|O_NOFOLLOW as name in parent),
+ * read-only or not, nosuid, nodev, when both are directories or both are
+ * not (symlinks never). */
+static int
+bind_one(int src, int dst, int parent, const char *name, bool ro, bool legacy, frc_error_t *err)
+{
+  struct stat sst, dst_st;
+  int r = 0;
+
+  if (fstat(src, &sst) < 0 || fstat(dst, &dst_st) < 0)
+    return frc_error_errno(err, errno, "cannot stat the bind of `%s`", name);
+  if (S_ISLNK(sst.st_mode) || S_ISLNK(dst_st.st_mode)
+      || S_ISDIR(sst.st_mode) != S_ISDIR(dst_st.st_mode))
+    return frc_error(err, "`%s` in the container does not match its source's type: rebuild "
+                          "the view (flox-runc gc) or remove what the image has there",
+                     name);
+  if (!legacy)
+    r = bind_new(src, dst, name, ro, err);
+  if (r < 0)
+    return -1;
+  if (r == 0 && bind_legacy(src, dst, parent, name, ro, err) < 0)
+    return -1;
+  return 0;
+}
+
+/* The mount point rel (relative; components neither empty, "." nor "..")
+ * below dir, never through a symlink: each directory opened O_NOFOLLOW and,
+ * with create, made (0755) when missing, as the runtime makes a spec
+ * mount's; the last one too (a directory when is_dir, else an empty file).
+ * Returns its O_PATH descriptor, its directory's in *parent, its name in
+ * name; -1 on error. */
+static int
+open_mount_point(int dir, const char *rel, bool create, bool is_dir, int *parent,
+                 char name[NAME_MAX + 1], frc_error_t *err)
+{
+  int cur = dup(dir);
+  const char *p = rel;
+
+  *parent = -1;
+  if (cur < 0)
+    return frc_error_errno(err, errno, "cannot open the container's root");
+  for (;;)
+    {
+      const char *slash = strchr(p, '/');
+      size_t len = slash ? (size_t) (slash - p) : strlen(p);
+      bool last = slash == NULL;
+      int next;
+
+      if (len == 0 || len > NAME_MAX || (len == 1 && p[0] == '.')
+          || (len == 2 && p[0] == '.' && p[1] == '.'))
+        {
+          close(cur);
+          return frc_error(err, FRC_BINDHOOK_VERB ": `%s` is not a plain path", rel);
+        }
+      memcpy(name, p, len);
+      name[len] = '\0';
+      next = openat(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
+      if (next < 0 && errno == ENOENT && create)
+        {
+          if (!last || is_dir)
+            {
+              if (mkdirat(cur, name, 0755) < 0 && errno != EEXIST)
+                goto fail;
+            }
+          else
+            {
+              int f = openat(cur, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+              if (f < 0 && errno != EEXIST)
+                goto fail;
+              if (f >= 0)
+                close(f);
+            }
+          next = openat(cur, name, O_PATH | O_NOFOLLOW | O_CLOEXEC | (last ? 0 : O_DIRECTORY));
+        }
+      if (next < 0)
+        goto fail;
+      if (last)
+        {
+          *parent = cur;
+          return next;
+        }
+      close(cur);
+      cur = next;
+      p = slash + 1;
+    }
+fail:
+  {
+    int e = errno;
+    close(cur);
+    return frc_error_errno(err, e, "no mount point `%s` in the container (a symlink there is "
+                                   "never followed)",
+                           rel);
+  }
 }
 
 int
@@ -245,7 +359,8 @@ frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy, f
 
   if (argc < 3)
     return frc_error(err, "usage: flox-runc " FRC_BINDHOOK_VERB
-                          " ROOT NIX_SOURCE STORE_PREFIX STORE_PATH... (the runtime runs it "
+                          " ROOT NIX_SOURCE STORE_PREFIX [STORE_PATH | " FRC_ENVS_DIR
+                          "/KEY | --bind-ro SRC DST | --bind-rw SRC DST]... (the runtime runs it "
                           "as a createContainer hook that flox-runc writes)");
   nix_source = argv[1], prefix = argv[2];
   if (nix_source[0] != '/' || (prefix[0] != '\0' && prefix[0] != '/'))
@@ -283,10 +398,49 @@ frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy, f
     {
       const char *name = store_name(argv[i]);
       cleanup_free char *phys = NULL;
-      cleanup_close int src = -1, dst = -1;
-      struct stat sst, dst_st;
-      int r = 0;
+      cleanup_close int src = -1, dst = -1, parent = -1;
+      char leaf[NAME_MAX + 1];
+      bool ro = true;
 
+      if (strcmp(argv[i], "--bind-ro") == 0 || strcmp(argv[i], "--bind-rw") == 0)
+        {
+          /* a node file or directory (followed, as the runtime opens a
+           * spec mount's source) onto DST in the container's root */
+          const char *from = i + 2 < argc ? argv[i + 1] : "", *to = i + 2 < argc ? argv[i + 2] : "";
+          struct stat sst;
+          ro = argv[i][8] == 'o';
+          i += 2;
+          if (from[0] != '/' || to[0] != '/')
+            return frc_error(err, FRC_BINDHOOK_VERB ": --bind-ro and --bind-rw take an absolute "
+                                                    "source and destination");
+          if (strcmp(to, "/nix") == 0 || str_has_prefix(to, "/nix/"))
+            return frc_error(err, FRC_BINDHOOK_VERB ": `%s` is in the container's /nix", to);
+          src = open(from, O_PATH | O_CLOEXEC);
+          if (src < 0 || fstat(src, &sst) < 0)
+            return frc_error_errno(err, errno, "cannot open `%s` to bind it into the container",
+                                   from);
+          dst = open_mount_point(root, to + 1, true, S_ISDIR(sst.st_mode), &parent, leaf, err);
+          if (dst < 0 || bind_one(src, dst, parent, leaf, ro, legacy, err) < 0)
+            return -1;
+          continue;
+        }
+      if (name == NULL && str_has_prefix(argv[i], FRC_ENVS_DIR "/"))
+        {
+          /* the environment's tree, in the view's var/flox-runc/envs/ */
+          const char *key = argv[i] + strlen(FRC_ENVS_DIR "/");
+          if (key[0] != '\0' && strchr(key, '/') == NULL && strcmp(key, ".") != 0
+              && strcmp(key, "..") != 0)
+            {
+              phys = xasprintf("%s%s", prefix, argv[i]);
+              src = open(phys, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+              if (src < 0)
+                return frc_error_errno(err, errno, "the environment's tree `%s` is missing", phys);
+              dst = open_mount_point(nix, argv[i] + strlen("/nix/"), false, true, &parent, leaf, err);
+              if (dst < 0 || bind_one(src, dst, parent, leaf, true, legacy, err) < 0)
+                return -1;
+              continue;
+            }
+        }
       if (name == NULL)
         {
           cleanup_free char *esc = escape_for_message(argv[i], strlen(argv[i]), 64);
@@ -294,22 +448,13 @@ frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy, f
         }
       phys = xasprintf("%s%s", prefix, argv[i]);
       src = open(phys, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-      if (src < 0 || fstat(src, &sst) < 0)
+      if (src < 0)
         return frc_error_errno(err, errno, "closure path `%s` is missing from the store", phys);
       dst = openat(store, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-      if (dst < 0 || fstat(dst, &dst_st) < 0)
+      if (dst < 0)
         return frc_error_errno(err, errno, "no mount point for `%s` in the container's /nix/store",
                                name);
-      if (S_ISLNK(sst.st_mode) || S_ISLNK(dst_st.st_mode)
-          || S_ISDIR(sst.st_mode) != S_ISDIR(dst_st.st_mode))
-        return frc_error(err, "`%s` in the container's /nix/store does not match the store "
-                              "path's type: rebuild the view (flox-runc gc)",
-                         name);
-      if (!legacy)
-        r = bind_new(src, dst, name, err);
-      if (r < 0)
-        return -1;
-      if (r == 0 && bind_legacy(src, dst, store, name, err) < 0)
+      if (bind_one(src, dst, store, name, true, legacy, err) < 0)
         return -1;
     }
   return 0;

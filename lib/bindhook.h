@@ -44,6 +44,8 @@
  * crun's run.oci.hooks.stdout/stderr annotations: crun opens those node
  * paths as root for hooks, and a pod may set them. */
 #define FRC_BINDHOOK_ENV_RESERVE (32 * 1024)
+/* room kept for frc_bindhook_add_bind's arguments (a few binds) */
+#define FRC_BINDHOOK_BINDS_RESERVE (8 * 4096)
 bool frc_bindhook_usable(struct frc_spec *s, const char *exe, const struct frc_logger *log,
                          const char *root, const char *nix_source, const char *prefix,
                          char *const *paths, unsigned long long stack_limit);
@@ -58,6 +60,17 @@ bool frc_bindhook_usable(struct frc_spec *s, const char *exe, const struct frc_l
 void frc_bindhook_add(struct frc_spec *s, const char *exe, const struct frc_logger *log,
                       const char *root, const char *nix_source, const char *prefix,
                       char *const *paths);
+/* Gives flox-runc's hook (when the spec has it) one more bind to make after
+ * the closure's, instead of a spec mount: source, a node path (followed, as
+ * the runtime opens a spec mount's source), onto destination, an absolute
+ * path of the container outside /nix whose components the hook opens
+ * without following symlinks and makes when missing (0755 directories, an
+ * empty file for a file), as the runtime makes a spec mount's; read-only
+ * (ro) or not, nosuid, nodev.  The caller checks that the image has no
+ * symlink on the way (the runtime would resolve it, the hook fails).  false
+ * when the spec has no hook of flox-runc's: make the spec mount. */
+bool frc_bindhook_add_bind(struct frc_spec *s, const char *source, const char *destination,
+                           bool ro);
 /* Removes flox-runc's hook (a bundle edited before); returns how many. */
 size_t frc_bindhook_remove(struct frc_spec *s);
 

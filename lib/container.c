@@ -25,6 +25,7 @@
  * this create took (GC root, overlay, FLOX_ENV_CACHE, record) is released
  * again (give_back).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
@@ -177,8 +178,10 @@ is_dir(int rootfs_fd, const char *rel)
  * "Lever: warm start end to end"); else one spec mount per path. */
 static bool
 closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_fd,
-                const char *nix_source, const char *prefix, char *const *closure, long min_paths)
+                const char *nix_source, const char *prefix, char *const *closure,
+                const char *tree, long min_paths)
 {
+  cleanup_free char **paths = NULL;
   const char *root = frc_json_get_string(frc_json_get(spec->doc.root, "root"), "path");
   char exe[PATH_MAX];
   ssize_t n;
@@ -212,10 +215,15 @@ closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_
     return false;
   if (getrlimit(RLIMIT_STACK, &stack) < 0)
     return false;
-  if (!frc_bindhook_usable(spec, exe, &hook_log, root, nix_source, prefix, closure,
+  /* the closure, then the environment's tree (one bind more in the hook
+   * rather than the runtime's bind and remount) */
+  paths = xmalloc0((count + 2) * sizeof(char *));
+  memcpy(paths, closure, count * sizeof(char *));
+  paths[count] = (char *) tree;
+  if (!frc_bindhook_usable(spec, exe, &hook_log, root, nix_source, prefix, paths,
                            stack.rlim_cur == RLIM_INFINITY ? ~0ULL : stack.rlim_cur))
     return false;
-  frc_bindhook_add(spec, exe, &hook_log, root, nix_source, prefix, closure);
+  frc_bindhook_add(spec, exe, &hook_log, root, nix_source, prefix, paths);
   return true;
 }
 
@@ -248,19 +256,19 @@ project_mounts(struct frc_spec *spec, const char *rootfs, const struct frc_confi
   /* A restore binds by spec mounts (lib/criu.h); so does a pod with a CRIU
    * configuration of its own, which the hook's would replace. */
   if (!restore && !frc_criu_annotation_foreign(spec, cfg)
-      && closure_by_hook(spec, log, rootfs_fd, nix_source, prefix, env->closure,
+      && closure_by_hook(spec, log, rootfs_fd, nix_source, prefix, env->closure, env->path,
                          cfg->closure_hook_min_paths))
     frc_criu_annotate(spec, cfg, env->key);
   else
-    for (char **p = env->closure; p && *p; p++)
-      {
-        cleanup_free char *src = xasprintf("%s%s", prefix, *p);
-        frc_spec_add_mount(spec, *p, "bind", src, ro);
-      }
-  {
-    cleanup_free char *tree = xasprintf("%s%s", prefix, env->path);
-    frc_spec_add_mount(spec, env->path, "bind", tree, ro);
-  }
+    {
+      cleanup_free char *tree = xasprintf("%s%s", prefix, env->path);
+      for (char **p = env->closure; p && *p; p++)
+        {
+          cleanup_free char *src = xasprintf("%s%s", prefix, *p);
+          frc_spec_add_mount(spec, *p, "bind", src, ro);
+        }
+      frc_spec_add_mount(spec, env->path, "bind", tree, ro);
+    }
   if (!frc_spec_has_mount(spec, "/tmp") && !is_dir(rootfs_fd, "tmp"))
     frc_spec_add_mount(spec, "/tmp", "tmpfs", "tmpfs", tmp);
   if (!frc_spec_has_mount(spec, "/run/flox") && !frc_spec_has_mount(spec, "/run")
@@ -338,14 +346,59 @@ remove_own_cache_mount(struct frc_spec *spec, const struct frc_config *cfg)
 /* FLOX_ENV_CACHE (lib/envcache.c) and, when neither the process nor the
  * environment has a CA bundle, the node's, both bind-mounted under
  * /run/flox (after project_mounts' /run/flox tmpfs). */
+/* Whether flox-runc's hook can make the bind at dest (absolute, under
+ * /run/flox) as the runtime would: nothing on the way in the image is a
+ * symlink (the runtime resolves one inside the rootfs, the hook follows
+ * none and would fail), and what is there has the source's type. */
+static bool
+hook_can_bind(int rootfs_fd, const char *dest, bool is_dir)
+{
+  cleanup_free char *rel = xstrdup(dest + 1);
+  struct stat st;
+
+  if (rootfs_fd < 0)
+    return false;
+  for (char *slash = rel;; slash++)
+    {
+      bool last;
+      slash = strchr(slash, '/');
+      last = slash == NULL;
+      if (slash)
+        *slash = '\0';
+      if (frc_stat_in_root(rootfs_fd, rel, false, &st) < 0)
+        return errno == ENOENT; /* made by the runtime's tmpfs or the hook */
+      if (S_ISLNK(st.st_mode) || (!last && !S_ISDIR(st.st_mode))
+          || (last && S_ISDIR(st.st_mode) != is_dir))
+        return false;
+      if (last)
+        return true;
+      *slash = '/';
+    }
+}
+
+/* A bind of activation_mounts: by flox-runc's hook when the spec has it and
+ * it can (one runtime mount and remount fewer), else a spec mount. */
+static void
+activation_bind(struct frc_spec *spec, int rootfs_fd, const char *dest, const char *source,
+                bool ro)
+{
+  static const char *const rw_opts[] = { "bind", "rw", "nosuid", "nodev", NULL };
+  static const char *const ro_opts[] = { "bind", "ro", "nosuid", "nodev", NULL };
+  struct stat st;
+
+  if (stat(source, &st) == 0 && hook_can_bind(rootfs_fd, dest, S_ISDIR(st.st_mode))
+      && frc_bindhook_add_bind(spec, source, dest, ro))
+    return;
+  frc_spec_add_mount(spec, dest, "bind", source, ro ? ro_opts : rw_opts);
+}
+
 static int
-activation_mounts(const struct frc_container_call *c, struct frc_spec *spec,
+activation_mounts(const struct frc_container_call *c, struct frc_spec *spec, const char *rootfs,
                   const struct frc_decision *d, enum frc_mode mode,
                   const struct frc_environment *env, struct taken *taken, struct frc_record *rec,
                   frc_error_t *err)
 {
-  static const char *const rw[] = { "bind", "rw", "nosuid", "nodev", NULL };
-  static const char *const ro[] = { "bind", "ro", "nosuid", "nodev", NULL };
+  cleanup_close int rootfs_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   struct frc_env_cache_request r = { 0 };
   const char *ca, *user_ca;
 
@@ -374,7 +427,7 @@ activation_mounts(const struct frc_container_call *c, struct frc_spec *spec,
   if (frc_spec_has_mount(spec, FRC_ENV_CACHE_DIR))
     return frc_error(err, "the container already mounts something at " FRC_ENV_CACHE_DIR
                           ": remove that volume, flox-runc mounts FLOX_ENV_CACHE there");
-  frc_spec_add_mount(spec, FRC_ENV_CACHE_DIR, "bind", rec->env_cache_dir, rw);
+  activation_bind(spec, rootfs_fd, FRC_ENV_CACHE_DIR, rec->env_cache_dir, false);
 
   ca = node_ca_bundle(c->config);
   if (ca)
@@ -387,7 +440,7 @@ activation_mounts(const struct frc_container_call *c, struct frc_spec *spec,
   if (ca && !env->features.ca_bundle && user_ca == NULL
       && !frc_spec_has_mount(spec, FRC_NODE_CA_BUNDLE))
     {
-      frc_spec_add_mount(spec, FRC_NODE_CA_BUNDLE, "bind", ca, ro);
+      activation_bind(spec, rootfs_fd, FRC_NODE_CA_BUNDLE, ca, true);
       rec->ca_bundle = xstrdup(FRC_NODE_CA_BUNDLE);
     }
   return 0;
@@ -473,7 +526,7 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
   if (project_mounts(spec, rootfs, cfg, c->log, &p.env, nix_source, d->ann.nix_mutable,
                      c->restore_image != NULL, err)
           < 0
-      || activation_mounts(c, spec, d, p.mode, &p.env, &taken, &rec, err) < 0)
+      || activation_mounts(c, spec, rootfs, d, p.mode, &p.env, &taken, &rec, err) < 0)
     return -1;
   act.env_path = p.env.path;
   act.store_prefix = cfg->store_prefix;

@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "activate.h"
 #include "criu.h"
+#include "environment.h"
 #include "json.h"
 #include "lockfile.h"
 #include "mounts.h"
@@ -117,6 +119,21 @@ frc_criu_write_config(const struct frc_config *c, const char *env_key, const cha
       memcpy(text + len, line, n + 1);
       len += n;
     }
+  {
+    /* the hook's other binds (lib/container.c): the environment's tree,
+     * FLOX_ENV_CACHE and the node's CA bundle (a key of a mount the
+     * container lacks is unused) */
+    cleanup_free char *rest = xasprintf("ext-mount-map %s/%s:%s/%s\n"
+                                        "ext-mount-map %s:%s\n"
+                                        "ext-mount-map %s:%s\n",
+                                        FRC_ENVS_DIR, env_key, FRC_ENVS_DIR, env_key,
+                                        FRC_ENV_CACHE_DIR, FRC_ENV_CACHE_DIR, FRC_NODE_CA_BUNDLE,
+                                        FRC_NODE_CA_BUNDLE);
+    size_t n = strlen(rest);
+    text = xrealloc(text, len + n + 1);
+    memcpy(text + len, rest, n + 1);
+    len += n;
+  }
   if (write_file_atomic(path, text, len, 0600, err) < 0)
     return frc_error_wrap(err, "cannot write CRIU's configuration for the closure binds");
   return 0;

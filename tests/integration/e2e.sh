@@ -1288,7 +1288,9 @@ while True: s.accept()[0].close()' "$sock" &
 		test -e /nix/var/nix && echo HAS-VAR-NIX; test -e $devtool && echo HAS-DEVTOOL;
 		/bin/uconnect /nix/var/nix/daemon-socket/socket;
 		touch $HELLO/bin/pod-probe && echo NESTED-WRITABLE; ls $HELLO/bin | sed 's/^/B /';
-		grep ' $HELLO ' /proc/self/mountinfo | sed 's/^/M /'; hello"
+		grep ' $HELLO ' /proc/self/mountinfo | sed 's/^/M /'; grep \" \$FLOX_ENV \" /proc/self/mountinfo | sed 's/^/T /';
+		grep ' /run/flox/env-cache ' /proc/self/mountinfo | sed 's/^/E /'; grep ' /run/flox/ca-bundle.crt ' /proc/self/mountinfo | sed 's/^/C /';
+		touch /run/flox/env-cache/probe && echo CACHE-WRITABLE; head -c 10 /run/flox/ca-bundle.crt >/dev/null && echo CA-READABLE; hello"
 	cp "$TEST_TMPDIR/uconnect" "$b/rootfs/bin/uconnect"
 	run_fg e2e-proj "$b"
 	out=$CAP_OUT
@@ -1324,6 +1326,18 @@ while True: s.accept()[0].close()' "$sock" &
 	assert_json "$b/config.json" '.hooks.createContainer[0].args | index("bind-closure") != null' "the closure hook, first of createContainer"
 	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length == 0' "no spec mount per closure path"
 	assert_contains "$(sed -n 's/^M //p' <<<"$out")" " ro,nosuid,nodev" "the store path's bind inside: ro,nosuid,nodev"
+	# and its binds of the environment's tree, FLOX_ENV_CACHE and the node's
+	# CA bundle (one runtime mount and remount fewer each), with the spec
+	# mounts' flags
+	assert_json "$b/config.json" '[.mounts[] | select(.destination == "'"$fe"'" or .destination == "/run/flox/env-cache" or .destination == "/run/flox/ca-bundle.crt")] | length == 0' "no spec mount of the tree, FLOX_ENV_CACHE or the CA bundle"
+	assert_json "$b/config.json" '.hooks.createContainer[0].args | (index("'"$fe"'") != null) and (index("--bind-rw") != null)' "the hook binds the tree and FLOX_ENV_CACHE"
+	assert_contains "$(sed -n 's/^T //p' <<<"$out")" " ro,nosuid,nodev" "the tree's bind inside: ro,nosuid,nodev"
+	assert_contains "$(sed -n 's/^E //p' <<<"$out")" " rw,nosuid,nodev" "FLOX_ENV_CACHE inside: rw,nosuid,nodev"
+	assert_contains "$out" "CACHE-WRITABLE" "FLOX_ENV_CACHE is writable"
+	if [[ -r /etc/ssl/certs/ca-certificates.crt ]]; then # what node_ca_bundle finds on Debian
+		assert_contains "$(sed -n 's/^C //p' <<<"$out")" " ro,nosuid,nodev" "the CA bundle's bind inside: ro,nosuid,nodev"
+		assert_contains "$out" "CA-READABLE" "the CA bundle is readable"
+	fi
 	# an image whose /nix is a symlink: the runtime resolves it inside the
 	# rootfs, the hook would follow none, so the spec binds each path
 	local bl=$TEST_TMPDIR/t13l

@@ -36,7 +36,11 @@ teardown(void)
   /* the test's mounts live in its own namespace: gone with it, but they
    * would keep the directories from being removed */
   cleanup_free char *nix = xasprintf("%s/root/nix", tmpdir);
+  cleanup_free char *cache = xasprintf("%s/root/run/flox/env-cache", tmpdir);
+  cleanup_free char *ca = xasprintf("%s/root/run/flox/ca-bundle.crt", tmpdir);
   umount2(nix, MNT_DETACH);
+  umount2(cache, MNT_DETACH);
+  umount2(ca, MNT_DETACH);
   frc_test_dir_remove(tmpdir);
 }
 
@@ -267,7 +271,7 @@ run_hook(const char *root, const char *const *paths, bool legacy, frc_error_t *e
   cleanup_free char *r = xasprintf("%s/%s", tmpdir, root);
   cleanup_free char *view = xasprintf("%s/view", tmpdir);
   cleanup_free char *store = xasprintf("%s/store", tmpdir);
-  char *argv[16] = { r, view, store };
+  char *argv[32] = { r, view, store };
   int n = 3;
   for (; *paths; paths++)
     argv[n++] = (char *) *paths;
@@ -322,6 +326,149 @@ END_TEST
 START_TEST(test_binds_mount2)
 {
   test_binds(true);
+}
+END_TEST
+
+/* the environment's tree (a /nix/var/flox-runc/envs/KEY entry) and binds
+ * of node paths outside /nix (--bind-ro, --bind-rw: FLOX_ENV_CACHE, the CA
+ * bundle), with the flags of the spec mounts they replace; the mount points
+ * made where missing, as the runtime makes them */
+static void
+test_other_binds(bool legacy)
+{
+  static const char *const dirs[] = { "store/nix/var", "store/nix/var/flox-runc",
+                                      "store/nix/var/flox-runc/envs",
+                                      "store/nix/var/flox-runc/envs/k1", "view/var",
+                                      "view/var/flox-runc", "view/var/flox-runc/envs",
+                                      "view/var/flox-runc/envs/k1", "cache", "root/run", NULL };
+  cleanup_free char *cache = xasprintf("%s/cache", tmpdir);
+  cleanup_free char *ca = xasprintf("%s/ca.crt", tmpdir);
+  cleanup_free char *tree_f = xasprintf("%s/store/nix/var/flox-runc/envs/k1/f", tmpdir);
+  cleanup_free char *in_tree = xasprintf("%s/root/nix/var/flox-runc/envs/k1/f", tmpdir);
+  cleanup_free char *in_cache = xasprintf("%s/root/run/flox/env-cache/new", tmpdir);
+  cleanup_free char *in_ca = xasprintf("%s/root/run/flox/ca-bundle.crt", tmpdir);
+  cleanup_free char *on_node = xasprintf("%s/cache/new", tmpdir);
+  const char *const paths[] = { "/nix/store/aaa-pkg",
+                                "/nix/var/flox-runc/envs/k1",
+                                "--bind-rw",
+                                cache,
+                                "/run/flox/env-cache",
+                                "--bind-ro",
+                                ca,
+                                "/run/flox/ca-bundle.crt",
+                                NULL };
+  cleanup_free char *text = NULL;
+  size_t len;
+  frc_error_t err = NULL;
+  struct statvfs sv;
+  struct stat st;
+  int fd;
+
+  make_tree();
+  for (const char *const *d = dirs; *d; d++)
+    mkdir_ok(*d);
+  write_text(tree_f, "tree\n");
+  write_text(ca, "ca\n");
+  private_mount_ns();
+  bind_view();
+  ck_assert_msg(run_hook("root", paths, legacy, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_int_eq(read_file_bounded(in_tree, 64, &text, &len, &err), 0);
+  ck_assert_str_eq(text, "tree\n");
+  ck_assert_int_eq(statvfs(in_tree, &sv), 0);
+  ck_assert(sv.f_flag & ST_RDONLY && sv.f_flag & ST_NOSUID && sv.f_flag & ST_NODEV);
+  /* FLOX_ENV_CACHE: writable, the node's directory */
+  fd = open(in_cache, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  ck_assert_msg(fd >= 0, "%s", strerror(errno));
+  close(fd);
+  ck_assert_int_eq(stat(on_node, &st), 0);
+  ck_assert_int_eq(statvfs(in_cache, &sv), 0);
+  ck_assert(!(sv.f_flag & ST_RDONLY) && sv.f_flag & ST_NOSUID && sv.f_flag & ST_NODEV);
+  free(text);
+  text = NULL;
+  ck_assert_int_eq(read_file_bounded(in_ca, 64, &text, &len, &err), 0);
+  ck_assert_str_eq(text, "ca\n");
+  ck_assert_int_eq(statvfs(in_ca, &sv), 0);
+  ck_assert(sv.f_flag & ST_RDONLY && sv.f_flag & ST_NOSUID && sv.f_flag & ST_NODEV);
+  ck_assert_int_eq(open(in_ca, O_WRONLY | O_CLOEXEC), -1);
+}
+
+START_TEST(test_other_binds_new_api)
+{
+  test_other_binds(false);
+}
+END_TEST
+
+START_TEST(test_other_binds_mount2)
+{
+  test_other_binds(true);
+}
+END_TEST
+
+/* an image's symlink on the way to a bind's mount point is never followed:
+ * the hook fails and nothing is mounted where it leads; and the other
+ * entries' forms are checked */
+START_TEST(test_other_binds_refusals)
+{
+  cleanup_free char *cache = xasprintf("%s/cache", tmpdir);
+  cleanup_free char *elsewhere = xasprintf("%s/elsewhere", tmpdir);
+  cleanup_free char *run = xasprintf("%s/root/run", tmpdir);
+  cleanup_free char *led = xasprintf("%s/elsewhere/flox/env-cache", tmpdir);
+  const char *const via_link[] = { "--bind-rw", cache, "/run/flox/env-cache", NULL };
+  const char *const into_nix[] = { "--bind-rw", cache, "/nix/store/aaa-pkg", NULL };
+  const char *const dotdot[] = { "--bind-rw", cache, "/../etc", NULL };
+  const char *const short_[] = { "--bind-ro", cache, NULL };
+  const char *const bad_tree[] = { "/nix/var/flox-runc/envs/..", NULL };
+  const char *const deep_tree[] = { "/nix/var/flox-runc/envs/a/b", NULL };
+  frc_error_t err = NULL;
+
+  make_tree();
+  mkdir_ok("cache");
+  ck_assert_int_eq(symlink(elsewhere, run), 0);
+  private_mount_ns();
+  bind_view();
+  ck_assert_int_eq(run_hook("root", via_link, false, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "symlink"));
+  frc_error_release(&err);
+  ck_assert_int_eq(run_hook("root", via_link, true, &err), -1);
+  frc_error_release(&err);
+  ck_assert(!frc_is_mountpoint(led));
+  ck_assert_int_eq(run_hook("root", into_nix, false, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "/nix"));
+  frc_error_release(&err);
+  ck_assert_int_eq(run_hook("root", dotdot, false, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "plain path"));
+  frc_error_release(&err);
+  ck_assert_int_eq(run_hook("root", short_, false, &err), -1);
+  frc_error_release(&err);
+  ck_assert_int_eq(run_hook("root", bad_tree, false, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "not a store path"));
+  frc_error_release(&err);
+  ck_assert_int_eq(run_hook("root", deep_tree, false, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "not a store path"));
+  frc_error_release(&err);
+}
+END_TEST
+
+/* frc_bindhook_add_bind: appended to flox-runc's hook, none without it */
+START_TEST(test_add_bind)
+{
+  static const char doc[] = "{\"root\":{\"path\":\"rootfs\"}}";
+  char *two[] = { "/nix/store/aaa-a", "/nix/store/bbb-b", NULL };
+  struct frc_spec s = { 0 };
+  frc_error_t err = NULL;
+  yajl_val args;
+
+  ck_assert_int_eq(frc_json_parse(doc, strlen(doc), &s.doc.root, &err), 0);
+  ck_assert(!frc_bindhook_add_bind(&s, "/a", "/run/flox/x", true));
+  frc_bindhook_add(&s, "/usr/bin/flox-runc", NULL, "rootfs", "/v", "", two);
+  ck_assert(frc_bindhook_add_bind(&s, "/a", "/run/flox/x", false));
+  args = frc_json_get(frc_json_get(frc_json_get(s.doc.root, "hooks"), "createContainer")->u.array.values[0], "args");
+  /* exe, the verb, root, view, prefix, the two paths, the bind */
+  ck_assert_uint_eq(args->u.array.len, 5 + 2 + 3);
+  ck_assert_str_eq(args->u.array.values[7]->u.string, "--bind-rw");
+  ck_assert_str_eq(args->u.array.values[8]->u.string, "/a");
+  ck_assert_str_eq(args->u.array.values[9]->u.string, "/run/flox/x");
+  frc_json_freep(&s.doc.root);
 }
 END_TEST
 
@@ -413,6 +560,10 @@ main(void)
   tcase_add_test(tc, test_binds_mount2);
   tcase_add_test(tc, test_relative_root);
   tcase_add_test(tc, test_refusals);
+  tcase_add_test(tc, test_other_binds_new_api);
+  tcase_add_test(tc, test_other_binds_mount2);
+  tcase_add_test(tc, test_other_binds_refusals);
+  tcase_add_test(tc, test_add_bind);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
