@@ -19,6 +19,11 @@
  * O_PATH|O_NOFOLLOW below it, and the mounts go through those descriptors
  * (open_tree/mount_setattr/move_mount; mount(2) on /proc/self/fd on kernels
  * without them).  Any failure fails the hook, and so the create.
+ * Besides store paths, the arguments may name the environment's tree
+ * (FRC_ENVS_DIR/<key>, bound read-only like a store path from its mount
+ * point in the view) and binds of node paths outside /nix (`--bind-ro SRC
+ * DST`, `--bind-rw SRC DST`: FLOX_ENV_CACHE and the CA bundle, which create
+ * gives the hook with frc_bindhook_add_bind instead of spec mounts).
  */
 #ifndef FRC_BINDHOOK_H
 #define FRC_BINDHOOK_H

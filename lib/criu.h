@@ -11,7 +11,9 @@
  * create whose closure goes by the hook sets that annotation to
  * <state_dir>/views/<key>.criu.conf, and `checkpoint` writes the file: the
  * node's /etc/criu/runc.conf (which the annotation replaces) followed by one
- * `ext-mount-map /nix/store/NAME:/nix/store/NAME` per bound path (the same
+ * `ext-mount-map /nix/store/NAME:/nix/store/NAME` per bound path, and one for
+ * each other bind the hook may make (the tree, FLOX_ENV_CACHE, the CA
+ * bundle; a key of a mount the container lacks is unused) (the same
  * keys runc gives spec mounts, so a restore, which binds the closure by
  * spec mounts, maps them back).  A spec that already carries the annotation
  * (the pod's or the engine's CRIU configuration) keeps it, and its closure

@@ -1,8 +1,9 @@
-/* bind-closure ROOT NIX_SOURCE STORE_PREFIX STORE_PATH...: the
+/* bind-closure ROOT NIX_SOURCE STORE_PREFIX ENTRY...: the
  * createContainer hook that create puts in a Flox container's spec; the
  * runtime runs it in the container's mount namespace before pivot_root, and
- * it binds the closure paths read-only into the container's /nix
- * (lib/bindhook.h).  Not for people: no config, no network. */
+ * it binds the closure paths read-only into the container's /nix, and the
+ * environment's tree, FLOX_ENV_CACHE and the CA bundle (lib/bindhook.h).
+ * Not for people: no config, no network. */
 #include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>

@@ -4,7 +4,10 @@
 #
 # FLOX_RUNC_BASE=other/flox-runc adds an A/B of the stub-runtime rows and of
 # the warm creates through the real runtime: that binary against $FLOX_RUNC
-# in the same rounds, alternating (a lever's gain).
+# in the same rounds, alternating (a lever's gain).  With
+# FLOX_RUNC_BASE_CONFIG_EDIT=JQ-FILTER the base side runs with the node
+# config edited so (an A/B of a setting: FLOX_RUNC_BASE=$FLOX_RUNC
+# FLOX_RUNC_BASE_CONFIG_EDIT='.closure_hook_min_paths = 1000000').
 #
 # The Flox-path budgets (BRIEF.md), against the real runtime (default runc),
 # the test FloxHub and a signed binary cache on 127.0.0.1:
@@ -73,6 +76,11 @@ write_config() {
 }
 write_config
 export FLOX_RUNC_CONFIG=$TEST_TMPDIR/config.json
+BASE_CONFIG=$FLOX_RUNC_CONFIG
+if [[ -n ${FLOX_RUNC_BASE_CONFIG_EDIT:-} ]]; then
+	BASE_CONFIG=$TEST_TMPDIR/config-base.json
+	jq "$FLOX_RUNC_BASE_CONFIG_EDIT" "$FLOX_RUNC_CONFIG" >"$BASE_CONFIG"
+fi
 ROOT=$TEST_TMPDIR/rt-root
 cleanup_add rm -rf "$ROOT"
 
@@ -118,13 +126,13 @@ warm_create() {
 				t1=$(now_us)
 				"$RT" --root "$ROOT" delete --force "c-$side-$i"
 			else
-				bin=$FLOX_RUNC
-				[[ $side == base ]] && bin=$FLOX_RUNC_BASE
+				bin=$FLOX_RUNC cfg=$FLOX_RUNC_CONFIG
+				[[ $side == base ]] && bin=$FLOX_RUNC_BASE cfg=$BASE_CONFIG
 				cp "$TEST_TMPDIR/pristine-$tag/config.json" "$b/config.json"
 				t0=$(now_us)
-				"$bin" --root "$ROOT" create --bundle "$b" "c-$side-$i" >/dev/null
+				FLOX_RUNC_CONFIG=$cfg "$bin" --root "$ROOT" create --bundle "$b" "c-$side-$i" >/dev/null
 				t1=$(now_us)
-				"$bin" --root "$ROOT" delete --force "c-$side-$i"
+				FLOX_RUNC_CONFIG=$cfg "$bin" --root "$ROOT" delete --force "c-$side-$i"
 			fi
 			echo $((t1 - t0)) >>"$TEST_TMPDIR/c.$side"
 			rm -rf "$b"
@@ -150,25 +158,26 @@ mkdir -p "$TEST_TMPDIR/nixconf" "$TEST_TMPDIR/bb/bin"
 printf 'build-users-group =\nsandbox = true\nsandbox-paths =\nsubstituters =\nmax-jobs = 4\n' >"$TEST_TMPDIR/nixconf/nix.conf"
 cp "$(command -v busybox)" "$TEST_TMPDIR/bb/bin/busybox"
 cat >"$TEST_TMPDIR/big.nix" <<'EOF'
-{ bb, system }:
+{ bb, system, leaves ? 148, top ? "bench-top" }:
 let
   mk = name: script: builtins.derivation {
     inherit name system;
     builder = "${builtins.storePath bb}/bin/busybox";
     args = [ "sh" "-euc" script ];
   };
-  leaves = builtins.genList (i: let n = toString i; in
-    mk "bench-leaf-${n}" "mkdir -p $out/share/bench-leaf-${n}; echo ${n} > $out/share/bench-leaf-${n}/f") 148;
+  ls = builtins.genList (i: let n = toString i; in
+    mk "bench-leaf-${n}" "mkdir -p $out/share/bench-leaf-${n}; echo ${n} > $out/share/bench-leaf-${n}/f") leaves;
 in
-mk "bench-top" ("mkdir -p $out/share/bench-top; "
-  + builtins.concatStringsSep "" (map (l: "echo ${l} >> $out/share/bench-top/refs; ") leaves))
+mk top ("mkdir -p $out/share/${top}; "
+  + builtins.concatStringsSep "" (map (l: "echo ${l} >> $out/share/${top}/refs; ") ls))
 EOF
-# build_big: bench-top and its leaves into the node store; prints its path
+# build_big [LEAVES TOP]: bench-top (or TOP) and its 148 (LEAVES) leaves into
+# the node store; prints its path
 build_big() {
 	local bb drv
 	bb=$(NIX_CONF_DIR=$TEST_TMPDIR/nixconf nix-store --store "$STORE" --add "$TEST_TMPDIR/bb")
 	drv=$(NIX_CONF_DIR=$TEST_TMPDIR/nixconf nix-instantiate --store "$STORE" --argstr bb "$bb" \
-		--argstr system "$(uname -m)-linux" "$TEST_TMPDIR/big.nix")
+		--argstr system "$(uname -m)-linux" --arg leaves "${1:-148}" --argstr top "${2:-bench-top}" "$TEST_TMPDIR/big.nix")
 	NIX_CONF_DIR=$TEST_TMPDIR/nixconf nix-store --store "$STORE" --realise "$drv" 2>/dev/null
 }
 top=$(build_big)
@@ -184,6 +193,16 @@ jq --rawfile ls "$TEST_TMPDIR/leaves" '.packages += [($ls | split("\n") | map(se
 	| .packages[0] + {install_id: $n, attr_path: $n, pname: $n, name: $n, outputs: {out: $p}}]' \
 	"$TEST_TMPDIR/lock" >"$TEST_TMPDIR/lock-many"
 hub_publish bench/many "$TEST_TMPDIR/lock-many" >/dev/null
+# bench/mid: the same with 38 leaves (a 41-path closure), between the closure
+# hook's threshold and the big one
+mid=$(build_big 38 bench-mid)
+jq --arg p "$mid" '.packages += [.packages[0] + {install_id: "bench-mid", attr_path: "bench-mid",
+	pname: "bench-mid", name: "bench-mid", outputs: {out: $p}}]' "$TEST_TMPDIR/lock" >"$TEST_TMPDIR/lock-mid"
+hub_publish bench/mid "$TEST_TMPDIR/lock-mid" >/dev/null
+warm_create bench/mid:1 mid
+create_rt_mid=$CREATE_RT
+create_fr_mid=$CREATE_FR
+create_base_mid=$CREATE_BASE
 warm_create bench/big:1 big
 # closure paths bound: spec mounts, or the arguments of flox-runc's bind-closure hook
 big_closure=$(jq '([.mounts[] | select(.destination | startswith("/nix/store/"))] | length)
@@ -392,6 +411,7 @@ MD
 	mat_base=$(median <"$TEST_TMPDIR/m.base")
 	echo "| cold materialisation (hello + busybox; Nix alone $mat_nix) | $mat_base | $mat_fr | $((mat_base - mat_fr)) µs |"
 	echo "| warm create through $RT_NAME (2-path closure) | $create_base | $create_fr | $((create_base - create_fr)) µs |"
+	echo "| warm create through $RT_NAME (41-path closure) | $create_base_mid | $create_fr_mid | $((create_base_mid - create_fr_mid)) µs |"
 	echo "| warm create through $RT_NAME ($big_closure-path closure) | $create_base_big | $create_fr_big | $((create_base_big - create_fr_big)) µs |"
 fi
 if ((CHECK)) && { ((add_create > 10000)) || ((add_create_big > 10000)) || ((add_exec > 2000)) || ((over > 10)); }; then
