@@ -279,7 +279,7 @@ parse_verb_args(struct frc_cmdline *out, const struct flag_def *table, bool stop
       /* `VERB --help` is the runtime's (podman probes `checkpoint --help`). */
       if (strcmp(tok, "--help") == 0 || strcmp(tok, "-help") == 0 || strcmp(tok, "-h") == 0)
         {
-          out->verb = FRC_VERB_PASSTHROUGH;
+          out->verb_help = true;
           return 0;
         }
       m = match_flag(table, tok);

@@ -71,6 +71,7 @@ struct frc_cmdline
   const char *preserve_fds; /* create, run: --preserve-fds N (fds 3..N+2 go to the container) */
   const char *process; /* exec --process/-p */
   const char *image_path; /* checkpoint, restore: --image-path (NULL: the runtime's default) */
+  bool verb_help; /* `VERB --help` (-h) of a handled verb: the runtime's to answer */
   bool detach;
   bool keep; /* run --keep */
   bool force; /* delete --force/-f */

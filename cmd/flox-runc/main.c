@@ -33,6 +33,8 @@ dispatch(struct frc_ctx *ctx, frc_error_t *err)
     return frc_cmd_version(ctx, err);
   if (ctx->cl.g.help && ctx->cl.verb == FRC_VERB_NONE)
     return frc_cmd_help(ctx, err);
+  if (ctx->cl.verb_help)
+    return frc_cmd_passthrough(ctx, err);
   switch (ctx->cl.verb)
     {
     case FRC_VERB_CREATE:

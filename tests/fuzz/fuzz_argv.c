@@ -58,6 +58,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       inside(argv, argc, c.console_socket);
       inside(argv, argc, c.process);
       inside(argv, argc, c.id);
+      inside(argv, argc, c.image_path);
     }
   fuzz_check_error(&err);
   (void) frc_verb_from_name(buf);

@@ -61,10 +61,10 @@ static const struct argv_case cases[] = {
     FRC_VERB_RESTORE, "restore", "x", "/b", "/r", .detach = true },
   { { "restore", "-b", "/b", "--lsm-profile", "p", "--manage-cgroups-mode=soft", "x", NULL },
     FRC_VERB_RESTORE, "restore", "x", "/b" },
-  /* VERB --help is the runtime's (podman asks `checkpoint --help`) */
-  { { "restore", "--help", NULL }, FRC_VERB_PASSTHROUGH, "restore" },
-  { { "checkpoint", "-h", NULL }, FRC_VERB_PASSTHROUGH, "checkpoint" },
-  { { "create", "x", "--help", NULL }, FRC_VERB_PASSTHROUGH, "create", "x" },
+  /* VERB --help is the runtime's (podman asks `checkpoint --help`): test_verb_help */
+  { { "restore", "--help", NULL }, FRC_VERB_RESTORE, "restore" },
+  { { "checkpoint", "-h", NULL }, FRC_VERB_CHECKPOINT, "checkpoint" },
+  { { "create", "x", "--help", NULL }, FRC_VERB_CREATE, "create", "x" },
   { { "exec", "x", "sh", "--help", NULL }, FRC_VERB_EXEC, "exec", "x", .cmd_offset = 3 },
   /* bundle defaults to the cwd: NULL */
   { { "create", "x", NULL }, FRC_VERB_CREATE, "create", "x", NULL },
@@ -174,6 +174,28 @@ START_TEST(test_version_flag)
 }
 END_TEST
 
+/* `VERB --help` of a handled verb parses (no error) and is marked for the
+ * runtime; an exec command's own --help is not. */
+START_TEST(test_verb_help)
+{
+  char *a[] = { "flox-runc", "restore", "--help", NULL };
+  char *b[] = { "flox-runc", "create", "-h", NULL };
+  char *c[] = { "flox-runc", "exec", "x", "sh", "--help", NULL };
+  char *d[] = { "flox-runc", "restore", "--image-path", "/i", "x", NULL };
+  struct frc_cmdline cl;
+  frc_error_t err = NULL;
+  ck_assert_int_eq(frc_cmdline_parse(3, a, &cl, &err), 0);
+  ck_assert(cl.verb_help);
+  ck_assert_int_eq(frc_cmdline_parse(3, b, &cl, &err), 0);
+  ck_assert(cl.verb_help);
+  ck_assert_int_eq(frc_cmdline_parse(5, c, &cl, &err), 0);
+  ck_assert(!cl.verb_help);
+  ck_assert_int_eq(frc_cmdline_parse(5, d, &cl, &err), 0);
+  ck_assert(!cl.verb_help);
+  ck_assert_str_eq(cl.image_path, "/i");
+}
+END_TEST
+
 START_TEST(test_verb_names)
 {
   ck_assert_int_eq(frc_verb_from_name("create"), FRC_VERB_CREATE);
@@ -216,6 +238,7 @@ main(void)
   tcase_add_loop_test(tc, test_table, 0, (int) (sizeof(cases) / sizeof(cases[0])));
   tcase_add_test(tc, test_version_flag);
   tcase_add_test(tc, test_verb_names);
+  tcase_add_test(tc, test_verb_help);
   tcase_add_test(tc, test_error_escapes_arguments);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
