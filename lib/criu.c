@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "activate.h"
+#include "bindhook.h"
 #include "criu.h"
 #include "environment.h"
 #include "json.h"
@@ -269,9 +270,19 @@ frc_criu_checkpoint(const struct frc_config *c, const char *root, const char *id
   if (rec.env_key == NULL || rec.reference == NULL)
     return frc_error(err, "container %s: its record names no environment: recreate it", id);
   /* The spec as create left it tells whether the hook binds the closure
-   * (the annotation); one that cannot be read is taken to. */
+   * (the annotation); one that cannot be read is taken to.  A hook without
+   * the annotation: a create by a flox-runc before checkpoints were
+   * handled, whose runtime state names no CRIU configuration. */
   if (rec.bundle && frc_spec_load(&spec, rec.bundle, &ignored) == 0)
-    hook = is_own(c, frc_spec_annotation(&spec, FRC_CRIU_ANNOTATION, NULL));
+    {
+      hook = is_own(c, frc_spec_annotation(&spec, FRC_CRIU_ANNOTATION, NULL));
+      if (!hook && frc_bindhook_remove(&spec) > 0) /* (the copy in memory only) */
+        return frc_error(err,
+                         "container %s: flox-runc's createContainer hook binds its closure and "
+                         "its spec names no CRIU configuration (created by an older flox-runc): "
+                         "recreate the container to checkpoint it",
+                         id);
+    }
   frc_error_release(&ignored);
   if (hook)
     {

@@ -22,7 +22,9 @@
 #      activated; delete releases its GC root and record.
 #   3. the same with the closure bound by flox-runc's createContainer hook
 #      (closure_hook_min_paths 1), which runc does not run at restore and
-#      CRIU does not know as external mounts unless flox-runc declares them.
+#      CRIU does not know as external mounts unless flox-runc declares them;
+#      a hook container whose spec lacks that declaration (an older
+#      flox-runc's) fails its checkpoint in one line and runs on.
 #   4. a restore whose floating environment moved to a new generation since
 #      the checkpoint restores the checkpointed generation (the process's
 #      open files are in its closure), not the live one; a checkpoint whose
@@ -212,6 +214,14 @@ flox_case() {
 		assert_json "$b/config.json" '.hooks.createContainer[0].args | index("bind-closure") != null' "the closure hook"
 		assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length == 0' "no spec mount per closure path"
 		assert_json "$b/config.json" '.annotations["org.criu.config"] | test("/views/[0-9a-f]+[.]criu[.]conf$")' "org.criu.config names flox-runc's CRIU configuration"
+		# a bundle of an older flox-runc: the hook, no org.criu.config
+		cp "$b/config.json" "$b/config.keep"
+		bundle_jq "$b" 'del(.annotations["org.criu.config"])'
+		capture fr checkpoint --image-path "$b/ckpt-old" "$id"
+		assert_fail "checkpoint of a hook container created without org.criu.config"
+		assert_eq "flox-runc: container $id: flox-runc's createContainer hook binds its closure and its spec names no CRIU configuration (created by an older flox-runc): recreate the container to checkpoint it" "$CAP_ERR" "stderr"
+		assert_eq running "$(rt_status "$id")" "$id runs on"
+		mv "$b/config.keep" "$b/config.json"
 	else
 		assert_json "$b/config.json" '(.hooks.createContainer // []) | map(.args | index("bind-closure")) | all(. == null)' "no closure hook"
 		assert_json "$b/config.json" '.annotations["org.criu.config"] == null' "no org.criu.config"
