@@ -6,7 +6,7 @@
  * without blocking or following; the org.criu.config annotation is
  * flox-runc's only when it names a file of its views directory; the CRIU
  * configuration lists every bound closure path of a view, not its
- * symlinks; which runtimes read the annotation.  No root needed. */
+ * symlinks, and the hook's other binds; which runtimes read the annotation.  No root needed. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -237,6 +237,10 @@ START_TEST(test_write_config)
     }
   ck_assert_ptr_null(strstr(text, link_name));
   ck_assert_ptr_nonnull(strstr(text, "\ntcp-established\nlog-level 4\next-mount-map /nix/store/"));
+  /* the hook's other binds: the tree, FLOX_ENV_CACHE, the CA bundle */
+  ck_assert_ptr_nonnull(strstr(text, "\next-mount-map /nix/var/flox-runc/envs/k1:/nix/var/flox-runc/envs/k1\n"));
+  ck_assert_ptr_nonnull(strstr(text, "\next-mount-map /run/flox/env-cache:/run/flox/env-cache\n"));
+  ck_assert_ptr_nonnull(strstr(text, "\next-mount-map /run/flox/ca-bundle.crt:/run/flox/ca-bundle.crt\n"));
   /* a node without one */
   {
     cleanup_free char *none = xasprintf("%s/none.conf", dir);
