@@ -37,7 +37,7 @@ packages=(
   curl
   # checkpoint/restore (tests/integration/checkpoint.sh): CRIU, and what
   # building a newer one needs (below)
-  criu libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev
+  criu make libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev
   libprotobuf-c-dev libprotobuf-dev protobuf-c-compiler protobuf-compiler uuid-dev python3-protobuf
 )
 # npm: Debian's package, unless the installed nodejs brings its own (a
