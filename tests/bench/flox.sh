@@ -66,6 +66,11 @@ wait_for test -s "$TEST_TMPDIR/cache.port"
 hub_start
 python3 "$SRCDIR/tests/nix/make-lock.py" --packages "$FIX/packages.json" hello busybox -o "$TEST_TMPDIR/lock"
 hub_publish bench/hello "$TEST_TMPDIR/lock" >/dev/null
+# the same packages with a var that needs evaluation (as most environments
+# have vars or a hook): its build pins the node's static bash too
+python3 "$SRCDIR/tests/nix/make-lock.py" --packages "$FIX/packages.json" hello busybox \
+	--var 'GREETING=hello from $HOSTNAME' -o "$TEST_TMPDIR/lock.var"
+hub_publish bench/hellovar "$TEST_TMPDIR/lock.var" >/dev/null
 
 STORE=$TEST_TMPDIR/store
 write_config() {
@@ -241,22 +246,48 @@ exec_rt=$(median <"$TEST_TMPDIR/e.rt")
 exec_fr=$(median <"$TEST_TMPDIR/e.fr")
 "$FLOX_RUNC" --root "$ROOT" delete --force ex
 
-log "cold materialisation: 5 rounds each"
+log "cold materialisation: ${COLD_ROUNDS:-5} rounds each (COLD_ROUNDS)"
 ncpu=$(nproc)
 NIX_JOBS=$((2 * ncpu < 4 ? 4 : (ncpu >= 8 ? 16 : 2 * ncpu)))
 paths=$(jq -r '.packages[].store_paths[]?, .packages[].outputs[]?' "$TEST_TMPDIR/lock" | sort -u)
-# empty_node STORE: a node where flox-runc is installed and no environment
-# is: what `flox-runc install` leaves (the static bash in the store, held by
-# the node's GC root gcroots/flox-runc/node, and bash.json) stays; every
-# environment's record, tree, view and root goes, and Nix's GC takes the
-# paths (the resolution stays cached).  Nix alone gets the same: its store
-# emptied by Nix's GC, its database kept.
-empty_node() {
+# The node's install, as `flox-runc install` leaves it: the static bash in
+# the store under the node's GC root gcroots/flox-runc/node, and bash.json.
+# Snapshotted once (make_node_template, after a create added the bash);
+# empty_node STORE then starts each round from it: no environment's record,
+# tree, view, root or path, the Nix database of the node kept.  Nix alone
+# gets the same store.  (Not `nix-store --gc` per round: Nix 2.8's GC scans
+# every process's /proc links and fails on one it cannot read.)
+gc_store() { # STORE: Nix's GC, a few tries
+	local t
+	for t in 1 2 3 4 5; do
+		nix-store --store "$1" --gc >/dev/null 2>"$TEST_TMPDIR/gc.err" && return 0
+		sleep 1
+	done
+	die "nix-store --gc of $1 failed: $(grep -v -e warning "$TEST_TMPDIR/gc.err")"
+}
+make_node_template() {
 	rm -rf "$TEST_TMPDIR/state/envs" "$TEST_TMPDIR/state/containers" "$TEST_TMPDIR/state/views" \
-		"$1/nix/var/flox-runc" "$1/nix/var/nix/gcroots/flox-runc/envs" "$1/nix/var/nix/gcroots/flox-runc/containers"
-	if [[ -d "$1/nix/store" ]]; then
-		nix-store --store "$1" --gc >/dev/null 2>&1 || die "nix-store --gc of $1 failed"
+		"$STORE/nix/var/flox-runc" "$STORE/nix/var/nix/gcroots/flox-runc/envs" "$STORE/nix/var/nix/gcroots/flox-runc/containers"
+	gc_store "$STORE"
+	rm -rf "$TEST_TMPDIR/node-template"
+	cp -a "$STORE" "$TEST_TMPDIR/node-template"
+	cp "$TEST_TMPDIR/state/bash.json" "$TEST_TMPDIR/node-template.bash.json"
+	# and a node without the install: no bash in the store
+	rm -rf "$TEST_TMPDIR/noinst-template"
+	cp -a "$STORE" "$TEST_TMPDIR/noinst-template"
+	rm -rf "$TEST_TMPDIR/noinst-template/nix/var/nix/gcroots/flox-runc/node"
+	gc_store "$TEST_TMPDIR/noinst-template"
+}
+empty_node() { # STORE [noinst]
+	rm -rf "$TEST_TMPDIR/state/envs" "$TEST_TMPDIR/state/containers" "$TEST_TMPDIR/state/views" "$1"
+	if [[ ${2:-} == noinst ]]; then
+		cp -a "$TEST_TMPDIR/noinst-template" "$1"
+		rm -f "$TEST_TMPDIR/state/bash.json"
+	else
+		cp -a "$TEST_TMPDIR/node-template" "$1"
+		cp "$TEST_TMPDIR/node-template.bash.json" "$TEST_TMPDIR/state/bash.json"
 	fi
+	chattr +T "$1/nix/store" 2>/dev/null || true
 }
 nix_alone() {
 	# the same concurrency and store-directory flag as flox-runc's realisation
@@ -268,12 +299,11 @@ nix_alone() {
 		--option max-jobs "$NIX_JOBS" --realise $paths >/dev/null 2>&1
 }
 rm -rf "$TEST_TMPDIR/nixonly"
-mkdir -p "$TEST_TMPDIR/nixonly/nix/store"
-chattr +T "$TEST_TMPDIR/nixonly/nix/store" 2>/dev/null || true
 # the node's install: the first create on the node added the bash (or
 # `flox-runc install` did); the rounds below keep it
 rm -rf "$STORE"
-"$FLOX_RUNC" prefetch bench/hello:1 >/dev/null
+"$FLOX_RUNC" prefetch bench/hellovar:1 >/dev/null
+make_node_template
 : >"$TEST_TMPDIR/m.nix"
 : >"$TEST_TMPDIR/m.fr"
 : >"$TEST_TMPDIR/m.base"
@@ -282,16 +312,15 @@ rm -rf "$STORE"
 cold_sides="nix fr noinst"
 [[ -z ${FLOX_RUNC_BASE:-} ]] || cold_sides="nix fr noinst base"
 : >"$TEST_TMPDIR/m.noinst"
-for i in 1 2 3 4 5; do
+for i in $(seq "${COLD_ROUNDS:-5}"); do
 	for side in $(if ((i % 2)); then echo "$cold_sides"; else echo "$cold_sides" | tr ' ' '\n' | tac; fi); do
-		[[ $side != noinst ]] || rm -rf "$STORE/nix/var/nix/gcroots/flox-runc/node" "$TEST_TMPDIR/state/bash.json"
-		empty_node "$STORE"
 		empty_node "$TEST_TMPDIR/nixonly"
-		sync
+		empty_node "$STORE" "$side"
+		[[ ${COLD_SYNC:-1} == 0 ]] || sync # COLD_SYNC=0: the earlier rounds' writes still dirty
 		bin=$FLOX_RUNC
 		[[ $side == base ]] && bin=$FLOX_RUNC_BASE
 		t0=$(now_us)
-		if [[ $side == nix ]]; then nix_alone; else "$bin" prefetch bench/hello:1 >/dev/null || die "prefetch ($side) failed"; fi
+		if [[ $side == nix ]]; then nix_alone; else "$bin" prefetch bench/hellovar:1 >/dev/null || die "prefetch ($side) failed"; fi
 		t1=$(now_us)
 		echo $((t1 - t0)) >>"$TEST_TMPDIR/m.$side"
 	done
@@ -388,7 +417,7 @@ cat <<MD
 | warm create, $big_closure-path closure | $create_rt_big | $create_fr_big | $add_create_big µs | 10000 µs | $(verdict "$add_create_big" 10000) |
 | the runtime's create: $big_closure-path vs 2-path closure (its cost of the binds) | $create_rt | $create_rt_big | $((create_rt_big - create_rt)) µs | | |
 | exec rewrite | $exec_rt | $exec_fr | $add_exec µs | 2000 µs | $(verdict "$add_exec" 2000) |
-| cold materialisation (hello + busybox) | $mat_nix | $mat_fr | $over % | 10 % | $(verdict "$over" 10) |
+| cold materialisation (hello + busybox, a var: pins the node's bash) | $mat_nix | $mat_fr | $over % | 10 % | $(verdict "$over" 10) |
 | the same on a node without \`flox-runc install\` (the create adds the static bash) | $mat_nix | $mat_noinst | $(((mat_noinst - mat_nix) * 100 / mat_nix)) % | | |
 | warm create, flox-runc alone (stub runtime) | $sc_st | $sc_fr | $((sc_fr - sc_st)) µs | 10000 µs | $(verdict $((sc_fr - sc_st)) 10000) |
 | warm create, $big_closure-path closure, flox-runc alone (stub runtime) | $sc_st | $sc_big | $((sc_big - sc_st)) µs | 10000 µs | $(verdict $((sc_big - sc_st)) 10000) |
@@ -409,7 +438,7 @@ MD
 		echo "| ${row%%:*} | $b | $a | $((b - a)) µs |"
 	done
 	mat_base=$(median <"$TEST_TMPDIR/m.base")
-	echo "| cold materialisation (hello + busybox; Nix alone $mat_nix) | $mat_base | $mat_fr | $((mat_base - mat_fr)) µs |"
+	echo "| cold materialisation (hello + busybox, a var; Nix alone $mat_nix) | $mat_base | $mat_fr | $((mat_base - mat_fr)) µs |"
 	echo "| warm create through $RT_NAME (2-path closure) | $create_base | $create_fr | $((create_base - create_fr)) µs |"
 	echo "| warm create through $RT_NAME (41-path closure) | $create_base_mid | $create_fr_mid | $((create_base_mid - create_fr_mid)) µs |"
 	echo "| warm create through $RT_NAME ($big_closure-path closure) | $create_base_big | $create_fr_big | $((create_base_big - create_fr_big)) µs |"

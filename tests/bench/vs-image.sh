@@ -224,18 +224,33 @@ img_pull() { ctr_ "$NS" images pull --plain-http "$1" >/dev/null || die "ctr pul
 img_pull_run() { img_pull "$1" && img_run "$1" "$2"; }
 # cold_node: a node where flox-runc is installed and nothing else of it is:
 # what `flox-runc install` leaves (the static bash in the store under the
-# node's GC root gcroots/flox-runc/node, and bash.json) stays; the state
-# (hub cache included), every environment's tree, view and root go, and
-# Nix's GC takes their paths.
+# node's GC root gcroots/flox-runc/node, bash.json), snapshotted once by
+# node_template after a pod added the bash; no state (hub cache included),
+# no environment's tree, view, root or path.  Before the snapshot: an empty
+# store and state.  (Not `nix-store --gc` per round: Nix 2.8's GC scans
+# every process's /proc links and fails on one it cannot read.)
+NODE_TEMPLATE=$TEST_TMPDIR/node-template
 cold_node() {
-	local keep=""
-	[[ ! -f "$STATE/bash.json" ]] || keep=$(cat "$STATE/bash.json")
-	rm -rf "$STATE" "$STORE/nix/var/flox-runc" "$STORE/nix/var/nix/gcroots/flox-runc/envs" \
-		"$STORE/nix/var/nix/gcroots/flox-runc/containers"
-	if [[ -n $keep ]]; then mkdir -m 700 -p "$STATE" && printf '%s' "$keep" >"$STATE/bash.json"; fi
-	if [[ -d "$STORE/nix/store" ]]; then
-		nix-store --store "$STORE" --gc >/dev/null 2>&1 || die "nix-store --gc of the node store failed"
+	rm -rf "$STORE" "$STATE"
+	if [[ -d $NODE_TEMPLATE ]]; then
+		cp -a "$NODE_TEMPLATE" "$STORE"
+		mkdir -m 700 -p "$STATE"
+		cp "$NODE_TEMPLATE.bash.json" "$STATE/bash.json"
 	fi
+	sync # what an earlier round left to write (a flush of its own) is not timed in this one
+}
+node_template() {
+	local t
+	[[ ! -d $NODE_TEMPLATE ]] || return 0
+	rm -rf "$STORE/nix/var/flox-runc" "$STORE/nix/var/nix/gcroots/flox-runc/envs" \
+		"$STORE/nix/var/nix/gcroots/flox-runc/containers"
+	for t in 1 2 3 4 5 6; do
+		nix-store --store "$STORE" --gc >/dev/null 2>"$TEST_TMPDIR/gc.err" && break
+		((t < 6)) || die "nix-store --gc of the node store failed: $(grep -v warning "$TEST_TMPDIR/gc.err")"
+		sleep 1
+	done
+	cp -a "$STORE" "$NODE_TEMPLATE"
+	cp "$STATE/bash.json" "$NODE_TEMPLATE.bash.json"
 }
 # no bench image, content or snapshot left in containerd
 no_images() {
@@ -269,7 +284,7 @@ md "### vs-image: $(date -u '+%Y-%m-%d %H:%M') UTC, commit $HEAD, $N rounds, med
 
 # --------------------------------------------------------------- cold / warm
 if want cold || want warm; then
-	cold_rows=() warm_rows=() parts_rows=()
+	cold_rows=() warm_rows=() parts_rows=() cold_ab_rows=()
 	for mib in "${SIZES[@]}"; do
 		e=$(envdir "$mib")
 		bb=$(head -1 "$e/paths")
@@ -285,10 +300,8 @@ if want cold || want warm; then
 		variants=()
 		for c in "${COMPS[@]}"; do variants+=("fr-$c"); done
 		for k in "${KINDS[@]}"; do variants+=("img-$k"); done
-		if want warm; then
-			variants+=(frplain)
-			[[ -z "${FLOX_RUNC_BASE:-}" ]] || variants+=(frbase)
-		fi
+		want warm && variants+=(frplain)
+		[[ -z "${FLOX_RUNC_BASE:-}" ]] || variants+=(frbase)
 		for v in "${variants[@]}"; do : >"$TEST_TMPDIR/cold-$v" && : >"$TEST_TMPDIR/warm-$v"; done
 		modes=()
 		want cold && modes+=(cold)
@@ -298,6 +311,7 @@ if want cold || want warm; then
 			if [[ $mode == cold ]]; then # the node's install (its bash), as cold_node keeps it
 				cold_node && use_cache "$e" "${COMPS[0]}"
 				flox_run "bench/s$mib" >/dev/null 2>&1 || die "flox-runc pod of bench/s$mib failed"
+				node_template
 			fi
 			if [[ $mode == warm ]]; then # the environment on the node, every image pulled
 				use_cache "$e" "${COMPS[0]}"
@@ -319,9 +333,10 @@ if want cold || want warm; then
 						esac
 					else
 						case $v in
-						frplain | frbase) continue ;;
+						frplain) continue ;;
+						frbase) cold_node && use_cache "$e" "${COMPS[0]}" && RUNC_BIN=$FLOX_RUNC_BASE first_output flox_run "bench/s$mib" ;;
 						fr-*) cold_node && use_cache "$e" "${v#fr-}" && first_output flox_run "bench/s$mib" ;;
-						img-*) no_images && first_output img_pull_run "$REG/bench/s$mib-${v#img-}:1" "$bb" ;;
+						img-*) no_images && sync && first_output img_pull_run "$REG/bench/s$mib-${v#img-}:1" "$bb" ;;
 						esac
 					fi >>"$TEST_TMPDIR/$mode-$v"
 				done
@@ -348,6 +363,10 @@ if want cold || want warm; then
 				lay=""
 				for k in "${KINDS[@]}"; do lay+=", $k $(mib "${LAYERS[s$mib-$k]}") MiB"; done
 				cold_rows+=("${row/ | /; gzip layers${lay#,} | } |")
+				if [[ -n "${FLOX_RUNC_BASE:-}" ]]; then
+					a=m_fr_${COMPS[0]}
+					cold_ab_rows+=("| $desc | $(sec "$m_frbase" 3) s | $(sec "${!a}" 3) s | $(awk -v a="${!a}" -v b="$m_frbase" 'BEGIN{printf "%+.1f", (a-b)/1000}') ms |")
+				fi
 			else
 				a=m_fr_${COMPS[0]}
 				for k in "${KINDS[@]}"; do
@@ -371,6 +390,9 @@ if want cold || want warm; then
 		for k in "${KINDS[@]}"; do h+=" | $(kind_name "$k") pull + run" sep+="|---"; done
 		for c in "${COMPS[@]}"; do for k in "${KINDS[@]}"; do h+=" | ratio $c / $k" sep+="|---"; done; done
 		md "Cold start to first output (flox-runc: a node where flox-runc is installed, its store and state emptied of all else; image: no bench image, content or snapshot in containerd):" "" "$h |" "$sep|" "${cold_rows[@]}" ""
+		[[ -z "${FLOX_RUNC_BASE:-}" ]] ||
+			md "Cold start, A/B in the same rounds (${COMPS[0]} NARs): \`$FLOX_RUNC_BASE\` (base) against \`$FLOX_RUNC\`:" "" \
+				"| environment | base | flox-runc | flox-runc minus base |" "|---|---|---|---|" "${cold_ab_rows[@]}" ""
 	fi
 	if want warm; then
 		h="| environment | flox-runc" sep="|---|---"
