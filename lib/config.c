@@ -117,7 +117,7 @@ set_defaults(struct frc_config *c)
   c->bash = xstrdup(FRC_DEFAULT_BASH);
   c->nix_mutable_max_bytes = 1L << 30;
   c->share_tree_symlinks = true;
-  c->closure_hook_min_paths = 32;
+  c->closure_hook_min_paths = 4;
 }
 
 /* /nix/store/<hash>-name/rest -> /nix/store/<hash>-name, or NULL. */

@@ -198,9 +198,10 @@ jq --rawfile ls "$TEST_TMPDIR/leaves" '.packages += [($ls | split("\n") | map(se
 	| .packages[0] + {install_id: $n, attr_path: $n, pname: $n, name: $n, outputs: {out: $p}}]' \
 	"$TEST_TMPDIR/lock" >"$TEST_TMPDIR/lock-many"
 hub_publish bench/many "$TEST_TMPDIR/lock-many" >/dev/null
-# bench/mid: the same with 38 leaves (a 41-path closure), between the closure
-# hook's threshold and the big one
-mid=$(build_big 38 bench-mid)
+# bench/mid: the same with 38 leaves (a 41-path closure; FLOX_RUNC_BENCH_MID_LEAVES),
+# between the closure hook's threshold and the big one
+MID_LEAVES=${FLOX_RUNC_BENCH_MID_LEAVES:-38}
+mid=$(build_big "$MID_LEAVES" "bench-mid-$MID_LEAVES")
 jq --arg p "$mid" '.packages += [.packages[0] + {install_id: "bench-mid", attr_path: "bench-mid",
 	pname: "bench-mid", name: "bench-mid", outputs: {out: $p}}]' "$TEST_TMPDIR/lock" >"$TEST_TMPDIR/lock-mid"
 hub_publish bench/mid "$TEST_TMPDIR/lock-mid" >/dev/null
@@ -440,7 +441,7 @@ MD
 	mat_base=$(median <"$TEST_TMPDIR/m.base")
 	echo "| cold materialisation (hello + busybox, a var; Nix alone $mat_nix) | $mat_base | $mat_fr | $((mat_base - mat_fr)) µs |"
 	echo "| warm create through $RT_NAME (2-path closure) | $create_base | $create_fr | $((create_base - create_fr)) µs |"
-	echo "| warm create through $RT_NAME (41-path closure) | $create_base_mid | $create_fr_mid | $((create_base_mid - create_fr_mid)) µs |"
+	echo "| warm create through $RT_NAME ($((MID_LEAVES + 3))-path closure) | $create_base_mid | $create_fr_mid | $((create_base_mid - create_fr_mid)) µs |"
 	echo "| warm create through $RT_NAME ($big_closure-path closure) | $create_base_big | $create_fr_big | $((create_base_big - create_fr_big)) µs |"
 fi
 if ((CHECK)) && { ((add_create > 10000)) || ((add_create_big > 10000)) || ((add_exec > 2000)) || ((over > 10)); }; then

@@ -41,7 +41,7 @@ START_TEST(test_missing_file_defaults)
   ck_assert_int_eq(c.on_missing_environment, FRC_ON_MISSING_FAIL);
   ck_assert_int_eq(c.deadline_seconds, 110);
   ck_assert(c.share_tree_symlinks);
-  ck_assert_int_eq(c.closure_hook_min_paths, 32);
+  ck_assert_int_eq(c.closure_hook_min_paths, 4);
   frc_config_release(&c);
 }
 END_TEST
