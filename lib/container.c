@@ -173,9 +173,11 @@ is_dir(int rootfs_fd, const char *rel)
  * is not a symlink (the hook follows none; the runtime resolves one inside
  * the rootfs), the pod has no user namespace and the hook's argv fits
  * execve (frc_bindhook_usable), and the closure has at least min_paths
- * paths (closure_hook_min_paths): running a hook costs runc a few ms of its
- * own, which its binds of a small closure cost less than (docs/performance.md,
- * "Lever: warm start end to end"); else one spec mount per path. */
+ * paths (closure_hook_min_paths): running a hook costs runc about a ms of
+ * its own, which the binds it takes over (the closure's, the tree's,
+ * FLOX_ENV_CACHE's, the CA bundle's) pay back from a few paths
+ * (docs/performance.md, "Lever: the hook makes the other binds too"); else
+ * one spec mount per path. */
 static bool
 closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_fd,
                 const char *nix_source, const char *prefix, char *const *closure,
