@@ -594,7 +594,10 @@ t_vars_hook() {
 	# added by the create (no `flox-runc install` here) under the node's GC root
 	assert_eq "$(jq -r '.process.args[0]' "$b/config.json" | sed 's#/bin/bash$##')" \
 		"$(readlink "$STORE/nix/var/nix/gcroots/flox-runc/node/bash/0")" "the node's GC root holds the bash"
-	assert_json "$b/config.json" '[.mounts[] | select(.destination == "/run/flox/env-cache")] | length == 1' "FLOX_ENV_CACHE mounted"
+	# by a spec mount, or by flox-runc's closure hook (its --bind-rw SRC DST)
+	assert_json "$b/config.json" '([.mounts[] | select(.destination == "/run/flox/env-cache")] | length)
+		+ ([(.hooks.createContainer // [])[].args | select(index("bind-closure") != null) | . as $a
+		| range(0; length) | select($a[.] == "--bind-rw" and $a[. + 2] == "/run/flox/env-cache")] | length) == 1' "FLOX_ENV_CACHE mounted"
 	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/run/flox/")) | .options | index("rbind")] | all(. == null)' "FLOX_ENV_CACHE and the CA bundle bound like /nix, not recursively"
 
 	# ${PORT:-8000} without PORT in the container

@@ -339,7 +339,8 @@ t_langtools() {
 		fi
 		compare "langtools ($mode)"
 		assert_json "$TEST_TMPDIR/langtools-$mode/config.json" \
-			'[.mounts[] | select(.destination == "/run/flox/ca-bundle.crt")] | length == 0' "no node bundle mounted"
+			'([.mounts[] | select(.destination == "/run/flox/ca-bundle.crt")] | length == 0)
+			and ([(.hooks.createContainer // [])[].args[] | select(. == "/run/flox/ca-bundle.crt")] | length == 0)' "no node bundle mounted (spec or hook)"
 	done
 	assert_eq $'  [global]\n  require-virtualenv = true' "$(cat "$(node_cache langtools)/pip.ini")" "pip.ini as setup_python writes it"
 }
