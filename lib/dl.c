@@ -63,12 +63,21 @@ static const struct sym capng_syms[] = {
 };
 #undef api
 
+#define api frc_sqlite_api
+static const struct sym sqlite_syms[] = {
+  S(api, sqlite3_open_v2), S(api, sqlite3_close),     S(api, sqlite3_prepare_v2),
+  S(api, sqlite3_step),    S(api, sqlite3_finalize),  S(api, sqlite3_column_text),
+  S(api, sqlite3_errmsg),  S(api, sqlite3_busy_timeout), { NULL, 0 },
+};
+#undef api
+
 /* Loaded tables: written once on first use, read-only afterwards. */
 static struct frc_curl_api curl_table;
 static struct frc_zlib_api zlib_table;
 static struct frc_crypto_api crypto_table;
 static struct frc_mount_api mount_table;
 static struct frc_capng_api capng_table;
+static struct frc_sqlite_api sqlite_table;
 
 static struct lib libs[] = {
   { "libcurl.so.4", "libcurl4", curl_syms, &curl_table, sizeof(curl_table), NULL, 0 },
@@ -76,6 +85,7 @@ static struct lib libs[] = {
   { "libcrypto.so.3", "libssl3", crypto_syms, &crypto_table, sizeof(crypto_table), NULL, 0 },
   { "libmount.so.1", "libmount1", mount_syms, &mount_table, sizeof(mount_table), NULL, 0 },
   { "libcap-ng.so.0", "libcap-ng0", capng_syms, &capng_table, sizeof(capng_table), NULL, 0 },
+  { "libsqlite3.so.0", "libsqlite3-0", sqlite_syms, &sqlite_table, sizeof(sqlite_table), NULL, 0 },
 };
 
 static const void *
@@ -136,6 +146,12 @@ const struct frc_capng_api *
 frc_dl_capng(frc_error_t *err)
 {
   return load(&libs[4], err);
+}
+
+const struct frc_sqlite_api *
+frc_dl_sqlite(frc_error_t *err)
+{
+  return load(&libs[5], err);
 }
 
 bool

@@ -1,7 +1,7 @@
 /* dl.h - libraries loaded on first use.
  *
  * Owns: dlopen()ing libcurl, zlib and libcrypto when a code path first needs
- * them (and libmount, libcap-ng), and the typed tables of the functions flox-runc calls.  Linking them
+ * them (and libmount, libcap-ng, and libsqlite3 for Nix's database), and the typed tables of the functions flox-runc calls.  Linking them
  * would cost every passthrough call milliseconds and megabytes (docs/design.md);
  * their headers still come from pkg-config, so each pointer has the exact type
  * of the library's prototype.  A table is loaded once per process and never
@@ -16,6 +16,7 @@
 #include <cap-ng.h>
 #include <libmount.h>
 #include <openssl/evp.h>
+#include <sqlite3.h>
 #include <zlib.h>
 
 #include "error.h"
@@ -84,6 +85,18 @@ struct frc_capng_api
   FRC_DL_FN(capng_change_id);
 };
 
+struct frc_sqlite_api
+{
+  FRC_DL_FN(sqlite3_open_v2);
+  FRC_DL_FN(sqlite3_close);
+  FRC_DL_FN(sqlite3_prepare_v2);
+  FRC_DL_FN(sqlite3_step);
+  FRC_DL_FN(sqlite3_finalize);
+  FRC_DL_FN(sqlite3_column_text);
+  FRC_DL_FN(sqlite3_errmsg);
+  FRC_DL_FN(sqlite3_busy_timeout);
+};
+
 /* The tables, loaded on first call; NULL with *err set when the library or a
  * symbol is missing (the message names the Debian package to install). */
 const struct frc_curl_api *frc_dl_curl(frc_error_t *err);
@@ -91,6 +104,7 @@ const struct frc_zlib_api *frc_dl_zlib(frc_error_t *err);
 const struct frc_crypto_api *frc_dl_crypto(frc_error_t *err);
 const struct frc_mount_api *frc_dl_mount(frc_error_t *err);
 const struct frc_capng_api *frc_dl_capng(frc_error_t *err);
+const struct frc_sqlite_api *frc_dl_sqlite(frc_error_t *err);
 
 /* Whether this process has capability cap (CAP_SYS_ADMIN, ...) in its
  * effective set, through libcap-ng; false when that cannot be told. */

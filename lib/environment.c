@@ -538,8 +538,19 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   /* The closure: what a container of the environment sees (its view).
    * nix-store answers while the tree, which does not need it, is built
    * (docs/performance.md, "Lever: cold start fixed costs"). */
-  if (nout > 0 && frc_store_closure_start(&store, outputs, &closure_query, err) < 0)
-    return -1;
+  if (nout > 0)
+    {
+      /* from Nix's database when it can be read (no process: ~20 ms),
+       * else from nix-store, which answers while the tree is built */
+      frc_error_t dberr = NULL;
+      if (frc_store_closure_db(c, outputs, &closure, &dberr) < 0)
+        {
+          frc_log(req->log, FRC_LOG_DEBUG, "flox-runc: the closure from nix-store: %s", dberr->msg);
+          frc_error_release(&dberr);
+          if (frc_store_closure_start(&store, outputs, &closure_query, err) < 0)
+            return -1;
+        }
+    }
   if (link_list(req, &pkgs, &pkg_paths.n, &pkg_paths.v, err) < 0)
     return -1;
 

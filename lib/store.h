@@ -11,6 +11,7 @@
  * never building (no derivation is realised), and querying closures; failures are
  * reported with Nix's own `error:` line (a download error it only warned
  * about when that is all it said), never only "build of ... failed";
+ * closures read from Nix's database (libsqlite3, read-only) when it can be;
  * a Nix database registering a closure in a private root (--dump-db, then
  * --load-db);
  * and the GC roots flox-runc keeps as plain symlinks under
@@ -73,6 +74,12 @@ int frc_store_closure_start(const struct frc_store *s, char *const *paths, struc
                             frc_error_t *err);
 int frc_store_closure_finish(struct frc_store_query *q, char ***closure, frc_error_t *err);
 void frc_store_closure_abort(struct frc_store_query *q);
+
+/* The same closure read from Nix's database (<store_root>/nix/var/nix/db/
+ * db.sqlite, read-only, through libsqlite3, which every Nix node has): no
+ * nix-store process (~20 ms of its start).  An error when the database
+ * cannot be read or lacks one of the paths: the caller asks nix-store. */
+int frc_store_closure_db(const struct frc_config *c, char *const *paths, char ***closure, frc_error_t *err);
 
 /* Adds the directory dir to the store (nix-store --add: a
  * content-addressed path named after dir's last component). */

@@ -11,7 +11,7 @@ set -euo pipefail
 packages=(
   # build
   meson ninja-build gcc pkg-config libc6-dev
-  libyajl-dev libcurl4-openssl-dev libmount-dev libcap-ng-dev check
+  libyajl-dev libcurl4-openssl-dev libmount-dev libcap-ng-dev libsqlite3-dev check
   # the sanitizer builds and libFuzzer (tests/check.sh, tests/fuzz)
   clang libclang-rt-14-dev
   # real runtimes and test tools

@@ -1175,9 +1175,15 @@ t_durable_build() {
 	local st=$TEST_TMPDIR/s9c cfg=$TEST_TMPDIR/config9c.json tr seq pid rec
 	local store=$st/store state=$st/state
 	write_config "$cfg" "$store" "$state" "$(nixcache_url main)"
-	capture env FLOX_RUNC_CONFIG="$cfg" strace -f -o "$st.strace" -e trace=syncfs,rename,renameat,renameat2 \
+	capture env FLOX_RUNC_CONFIG="$cfg" strace -f -o "$st.strace" -e trace=syncfs,rename,renameat,renameat2,execve \
 		"$FLOX_RUNC" prefetch acme/cold
 	assert_rc 0 "prefetch"
+	# one nix-store, the realisation: the closure comes from Nix's database
+	# (lib/store.h frc_store_closure_db), the same as nix-store -qR's
+	assert_eq 1 "$(grep -c 'execve("[^"]*/nix-store".* = 0' "$st.strace")" "one nix-store process (trace: $(grep execve "$st.strace" | tr '\n' ' '))"
+	rec=$(ls "$state"/envs/*.json)
+	assert_eq "$(nix_store "$store" -qR $(jq -r '.pins[]' "$rec") | LC_ALL=C sort)" \
+		"$(jq -r '.closure[]' "$rec" | LC_ALL=C sort)" "the recorded closure is nix-store -qR's"
 	# (a call another process interrupted shows as "<unfinished ...>": kept)
 	tr=$(grep -E 'syncfs\(|rename' "$st.strace" | grep -v -e resumed)
 	pid=$(head -1 "$st.strace" | cut -d' ' -f1)
@@ -1188,7 +1194,6 @@ t_durable_build() {
 		/\/nix\/var\/flox-runc\/tmp\/[0-9a-f]+\.[0-9]+"/ {printf "t"; next}
 		/\/envs\/\.[0-9a-f]+\.json\./ {printf "r"; next}' <<<"$tr")
 	assert_eq "vtrss" "$seq" "view, tree, record renamed, then the two syncfs in another process (trace: $(tr '\n' ' ' <<<"$tr"))"
-	rec=$(ls "$state"/envs/*.json)
 	assert_json "$rec" ".boot == \"$(cat /proc/sys/kernel/random/boot_id)\" and .synced == 1" \
 		"the record names this boot and was marked synced after the syncfs"
 	# where the file system keeps inode flags (ext4): the store and the

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "store.h"
 #include "util.h"
 
@@ -224,6 +226,69 @@ START_TEST(test_closure)
 }
 END_TEST
 
+/* The closure from Nix's database: the tables Nix keeps (ValidPaths, Refs)
+ * in <store_root>/nix/var/nix/db/db.sqlite, written here with libsqlite3:
+ * P1 -> P2 -> P3 (and P3 -> P3, a self-reference), P4 apart.  Its answer is
+ * what nix-store -qR would print (as a set); a path the database lacks, or
+ * no database, is an error (the caller then asks nix-store). */
+START_TEST(test_closure_db)
+{
+  static const char P3[] = "/nix/store/cccccccccccccccccccccccccccccccc-libc";
+  static const char P4[] = "/nix/store/dddddddddddddddddddddddddddddddd-other";
+  cleanup_free char *root = xasprintf("%s/root", dir);
+  cleanup_free char *dbdir = xasprintf("%s/nix/var/nix/db", root);
+  cleanup_free char *db = xasprintf("%s/db.sqlite", dbdir);
+  cleanup_free char *sql = xasprintf(
+      "PRAGMA journal_mode=WAL;"
+      "CREATE TABLE ValidPaths (id integer primary key autoincrement not null, path text unique not null,"
+      " hash text not null, registrationTime integer not null, deriver text, narSize integer,"
+      " ultimate integer, sigs text, ca text);"
+      "CREATE TABLE Refs (referrer integer not null, reference integer not null, primary key (referrer, reference));"
+      "INSERT INTO ValidPaths (id, path, hash, registrationTime) VALUES (1, '%s', 'h', 0), (2, '%s', 'h', 0),"
+      " (3, '%s', 'h', 0), (4, '%s', 'h', 0);"
+      "INSERT INTO Refs VALUES (1, 2), (2, 3), (3, 3);",
+      P1, P2, P3, P4);
+  struct frc_config c = { 0 };
+  frc_error_t err = NULL;
+  char **closure = NULL;
+  sqlite3 *h = NULL;
+
+  c.store_root = root;
+  ck_assert_int_lt(frc_store_closure_db(&c, (char *const[]) { (char *) P1, NULL }, &closure, &err), 0);
+  frc_error_release(&err); /* no database yet */
+  ck_assert_int_eq(frc_mkdir_p(dbdir, 0755, &err), 0);
+  ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
+
+  ck_assert_msg(frc_store_closure_db(&c, (char *const[]) { (char *) P1, NULL }, &closure, &err) == 0, "%s",
+                err ? err->msg : "");
+  {
+    size_t n = 0;
+    bool seen[3] = { false, false, false };
+    for (char **p = closure; *p; p++, n++)
+      {
+        seen[0] |= strcmp(*p, P1) == 0;
+        seen[1] |= strcmp(*p, P2) == 0;
+        seen[2] |= strcmp(*p, P3) == 0;
+      }
+    ck_assert_uint_eq(n, 3);
+    ck_assert(seen[0] && seen[1] && seen[2]);
+  }
+  frc_strv_freep(&closure);
+  /* a path the database does not have: an error, not a short closure */
+  ck_assert_int_lt(frc_store_closure_db(&c, (char *const[]) { (char *) P4, "/nix/store/gggggggggggggggggggggggggggggggg-gone", NULL },
+                                        &closure, &err),
+                   0);
+  ck_assert_msg(strstr(err->msg, "lacks 1 of the paths") != NULL, "%s", err->msg);
+  frc_error_release(&err);
+  /* never a quote into the query */
+  ck_assert_int_lt(frc_store_closure_db(&c, (char *const[]) { "/nix/store/x'", NULL }, &closure, &err), 0);
+  frc_error_release(&err);
+  c.store_root = NULL;
+}
+END_TEST
+
 START_TEST(test_add)
 {
   cleanup_free char *path = NULL;
@@ -398,6 +463,7 @@ main(void)
   tcase_add_test(tc, test_invalid_path_refused);
   tcase_add_test(tc, test_derivation_refused);
   tcase_add_test(tc, test_closure);
+  tcase_add_test(tc, test_closure_db);
   tcase_add_test(tc, test_add);
   tcase_add_test(tc, test_failure_names_nix_error);
   tcase_add_test(tc, test_no_nix_store);
