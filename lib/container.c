@@ -379,7 +379,12 @@ hook_can_bind(int rootfs_fd, const char *dest, bool is_dir)
 }
 
 /* A bind of activation_mounts: by flox-runc's hook when the spec has it and
- * it can (one runtime mount and remount fewer), else a spec mount. */
+ * it can (one runtime mount and remount fewer), else a spec mount.  Only
+ * into a mount of the spec at /run/flox (project_mounts' tmpfs when the
+ * image lacks run/flox): crun 1.8.1 makes a read-only root read-only before
+ * the hooks run, so the hook could not make a mount point in the image's
+ * own run/flox (e2e 5 through crun: a second run of a bundle whose rootfs
+ * kept the run/flox the first one made). */
 static void
 activation_bind(struct frc_spec *spec, int rootfs_fd, const char *dest, const char *source,
                 bool ro)
@@ -388,7 +393,8 @@ activation_bind(struct frc_spec *spec, int rootfs_fd, const char *dest, const ch
   static const char *const ro_opts[] = { "bind", "ro", "nosuid", "nodev", NULL };
   struct stat st;
 
-  if (stat(source, &st) == 0 && hook_can_bind(rootfs_fd, dest, S_ISDIR(st.st_mode))
+  if (frc_spec_has_mount(spec, "/run/flox") && stat(source, &st) == 0
+      && hook_can_bind(rootfs_fd, dest, S_ISDIR(st.st_mode))
       && frc_bindhook_add_bind(spec, source, dest, ro))
     return;
   frc_spec_add_mount(spec, dest, "bind", source, ro ? ro_opts : rw_opts);
