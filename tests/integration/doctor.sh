@@ -103,7 +103,7 @@ t_checkpoint() {
 	done
 	config "$(jq -n --arg rt "$(command -v crun)" '{runtime: $rt}')"
 	doctor
-	assert_contains "$CAP_OUT" "note     checkpoint/restore: crun version $(crun --version | sed -n 's/^crun version //p') reads no org.criu.config (crun 1.26 does): a checkpoint of a container whose closure flox-runc's hook binds (closure_hook_min_paths 32 and more paths) fails; set closure_hook_min_paths to 1000000 where checkpoints matter" "crun"
+	assert_contains "$CAP_OUT" "note     checkpoint/restore: crun version $(crun --version | sed -n 's/^crun version //p') reads no org.criu.config (crun 1.26 does): a checkpoint of a container whose closure flox-runc's hook binds (closure_hook_min_paths $("$FLOX_RUNC" config | jq .closure_hook_min_paths) and more paths) fails; set closure_hook_min_paths to 1000000 where checkpoints matter" "crun"
 	config "$(jq -n --arg rt "$(command -v crun)" '{runtime: $rt, closure_hook_min_paths: 1000000}')"
 	doctor
 	assert_not_contains "$CAP_OUT" "reads no org.criu.config" "crun without the hook"
