@@ -306,6 +306,12 @@ confirm_synced(const struct frc_env_request *req, const char *key, const char *b
    * goes on (it waits for this child), then the work in a grandchild the
    * runtime's caller waits for nothing of. */
   setsid();
+  /* above the standard fds, which /dev/null replaces (a caller may have
+   * started us with one of them closed) */
+  store_fd = fcntl(store_fd, F_DUPFD_CLOEXEC, 3);
+  state_fd = fcntl(state_fd, F_DUPFD_CLOEXEC, 3);
+  if (store_fd < 0 || state_fd < 0)
+    _exit(0);
   nul = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (nul >= 0)
     {

@@ -723,10 +723,13 @@ node_bash_in_host(int fd, bool uninstall)
     line = xasprintf("ok the node config's `bash` %s is a store path: realised with each "
                      "environment",
                      c.bash);
-  else if (access(c.bash, X_OK) != 0 || (nix = frc_nix_store_find()) == NULL)
-    line = xasprintf("note the node's bash is not in the store yet (%s): the first Flox create "
-                     "that needs it adds it",
-                     nix == NULL && access(c.bash, X_OK) == 0 ? "no nix-store" : c.bash);
+  else if (access(c.bash, X_OK) != 0)
+    line = xasprintf("note the node's bash is not in the store yet (no %s on the node): the first "
+                     "Flox create that needs it adds it",
+                     c.bash);
+  else if ((nix = frc_nix_store_find()) == NULL)
+    line = xstrdup("note the node's bash is not in the store yet (no nix-store on the node): the "
+                   "first Flox create that needs it adds it");
   else
     {
       struct frc_store s = { &c, NULL, frc_now_ns() + (long long) c.deadline_seconds * 1000000000LL };
