@@ -12,8 +12,10 @@
  *   lib/store.c        the container's GC root on the environment's packages
  *   lib/mounts.c       the environment's view of /nix; the private overlay of
  *                      nix-mutable containers
- *   lib/bindhook.c     the closure's binds as a createContainer hook (large
- *                      closures; never at a restore)
+ *   lib/bindhook.c     the closure's binds as a createContainer hook (from
+ *                      closure_hook_min_paths paths, with the tree's,
+ *                      FLOX_ENV_CACHE's and the CA bundle's; never at a
+ *                      restore)
  *   lib/criu.c         CRIU's view of the hook's binds (checkpoint); the
  *                      generation a restored checkpoint ran
  *   lib/envcache.c     FLOX_ENV_CACHE
