@@ -2,7 +2,10 @@
  *
  * Owns: making a fresh /tmp/frc-test-<name>-XXXXXX for a test fixture and
  * removing it (with frc_rm_rf, the library's own removal) in its teardown;
- * both fail the test when they cannot.
+ * both fail the test when they cannot.  Each program runs with a /tmp of
+ * its own (tests/unit/private-tmp.sh, meson.build), so what a failing test
+ * leaves there (its Check child exits before the teardown) is removed when
+ * the program ends.
  */
 #ifndef FRC_TESTDIR_H
 #define FRC_TESTDIR_H

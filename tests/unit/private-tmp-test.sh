@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Checks tests/unit/private-tmp.sh, which gives each unit test program a
+# /tmp of its own: what a failing program leaves in /tmp is gone when it
+# ends, its status comes through, and a run killed with its wrapper is
+# swept by the next run.
+set -euo pipefail
+wrap=${1:?usage: private-tmp-test.sh PATH/private-tmp.sh}
+name=frc-test-privtmp-$$
+fail() { echo "not ok: $*" >&2; exit 1; }
+trap 'rm -rf /tmp/$name' EXIT
+
+# 1. a failing program's leftovers in /tmp do not outlive it; status 3 kept
+status=0
+"$wrap" sh -c "mkdir /tmp/$name && touch /tmp/$name/f && exit 3" || status=$?
+[[ $status -eq 3 ]] || fail "the program's status 3 came back as $status"
+[[ ! -e /tmp/$name ]] || fail "/tmp/$name outlived the program"
+echo "ok 1 - a failing program's /tmp is removed, its status kept"
+
+# 2. the program saw a writable, empty /tmp of its own
+out=$("$wrap" sh -c 'ls -A /tmp | wc -l; touch /tmp/x && echo w')
+[[ $out == $'0\nw' ]] || fail "the program's /tmp was not empty and writable: $out"
+echo "ok 2 - an empty, writable /tmp"
+
+# 3. a run killed together with its wrapper is swept by the next run
+"$wrap" sleep 30 &
+pid=$!
+for _ in $(seq 50); do
+	left=$(find /var/tmp/flox-runc-unit -mindepth 1 -maxdepth 1 -type d | head -1)
+	[[ -n $left ]] && break
+	sleep 0.1
+done
+[[ -n $left ]] || fail "no directory for the running program"
+pkill -KILL -P "$pid" 2>/dev/null || true
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null || true
+[[ -d $left ]] || fail "the killed run's directory went before the sweep (test broken)"
+"$wrap" true
+[[ ! -d $left ]] || fail "the killed run's $left was not swept"
+echo "ok 3 - a killed run's directory is swept by the next run"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# tests/unit/private-tmp.sh EXE [ARGS...]: runs one unit test program with
+# a /tmp of its own, so that nothing it leaves there outlives it, even when
+# a test fails and its Check child exits before the fixture's teardown.
+#
+# The program runs in a mount namespace of its own (unshare -m, private
+# propagation) in which /tmp is a bind of a fresh directory on the same
+# file system (the same semantics as /tmp: ext4, +T, RENAME_EXCHANGE...).
+# This script removes that directory when the program ends, whatever its
+# status.  It holds a lock on the directory while the test runs; a
+# directory left by a run that was killed with this script (meson's timeout
+# kills the process group) has no holder and is removed by the next run.
+set -euo pipefail
+base=/var/tmp/flox-runc-unit
+mkdir -p "$base"
+# Under the base's lock (meson runs the programs in parallel): the sweep,
+# then this run's directory, made and locked before anyone can sweep it.
+exec 8>"$base/.lock"
+flock 8
+for d in "$base"/*/; do
+	[[ -d $d ]] || continue
+	# a free lock: its run is gone
+	if flock -n "$d" true 2>/dev/null; then rm -rf -- "$d"; fi
+done
+dir=$(mktemp -d "$base/XXXXXXXX")
+exec 9<"$dir"
+flock 9
+exec 8>&-
+chmod 1777 "$dir"
+status=0
+unshare -m --propagation private \
+	sh -c 'mount --bind "$1" /tmp && shift && exec "$@"' sh "$dir" "$@" 9<&- || status=$?
+rm -rf -- "$dir"
+exit "$status"
