@@ -26,12 +26,14 @@ echo "ok 2 - an empty, writable /tmp"
 pid=$!
 for _ in $(seq 50); do
 	left=$(find /var/tmp/flox-runc-unit -mindepth 1 -maxdepth 1 -type d | head -1)
-	[[ -n $left ]] && break
+	[[ -n $left ]] && pgrep -P "$pid" >/dev/null && break
 	sleep 0.1
 done
 [[ -n $left ]] || fail "no directory for the running program"
-pkill -KILL -P "$pid" 2>/dev/null || true
+# the wrapper first (so it cannot clean up), then its program
+child=$(pgrep -P "$pid" || true)
 kill -KILL "$pid"
+[[ -z $child ]] || kill -KILL $child 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 [[ -d $left ]] || fail "the killed run's directory went before the sweep (test broken)"
 "$wrap" true
