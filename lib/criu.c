@@ -168,7 +168,9 @@ frc_criu_image_read(const char *image_dir, const struct frc_envref *annotated,
   struct frc_envref rec = { 0 };
   const char *ref;
   char want[256], got[256];
-  cleanup_close int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  /* O_PATH: nothing but a regular file is ever opened for reading (a
+   * device node of a hostile archive would act at its open) */
+  cleanup_close int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   struct stat st;
 
   *found = false;

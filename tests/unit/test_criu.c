@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "criu.h"
@@ -159,6 +160,17 @@ START_TEST(test_image_hostile)
   ck_assert_int_eq(frc_criu_image_read(dir, &floating, &gen, &found, &err), -1);
   ck_assert_ptr_nonnull(strstr(err->msg, "not a regular file"));
   frc_error_release(&err);
+  /* a device node (root: a node without a driver, whose open fails with
+   * ENXIO, or EACCES on a nodev /tmp): refused without being opened */
+  unlink(p);
+  if (mknod(p, S_IFCHR | 0600, makedev(240, 77)) == 0)
+    {
+      ck_assert_int_eq(frc_criu_image_read(dir, &floating, &gen, &found, &err), -1);
+      ck_assert_msg(strstr(err->msg, "not a regular file") != NULL, "%s", err->msg);
+      frc_error_release(&err);
+    }
+  else
+    ck_assert_int_eq(errno, EPERM);
 }
 END_TEST
 
