@@ -657,16 +657,35 @@ frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure
   return frc_store_closure_finish(q, closure, err);
 }
 
+/* Nix's database opened by frc_store_closure_db, and its statement: closed
+ * when it goes out of scope. */
+struct nix_db
+{
+  const struct frc_sqlite_api *q;
+  sqlite3 *h;
+  sqlite3_stmt *st;
+};
+
+static void
+nix_db_close(struct nix_db *d)
+{
+  if (d->st)
+    d->q->sqlite3_finalize(d->st);
+  if (d->h)
+    d->q->sqlite3_close(d->h);
+  d->st = NULL, d->h = NULL;
+}
+
 int
 frc_store_closure_db(const struct frc_config *c, char *const *paths, char ***closure, frc_error_t *err)
 {
-  const struct frc_sqlite_api *q = frc_dl_sqlite(err);
+  struct nix_db d __attribute__((cleanup(nix_db_close))) = { frc_dl_sqlite(err), NULL, NULL };
+  const struct frc_sqlite_api *q = d.q;
   cleanup_free char *db = xasprintf("%s/nix/var/nix/db/db.sqlite", is_root_store(c) ? "" : c->store_root);
   size_t n = 0, cap = 256, len = 0, want = 0, found_roots = 0;
   cleanup_free char *sql = NULL;
+  cleanup_free char *query = NULL;
   cleanup_strv char **out = xmalloc0(sizeof(char *));
-  sqlite3 *h = NULL;
-  sqlite3_stmt *st = NULL;
   int rc;
 
   if (q == NULL)
@@ -690,55 +709,33 @@ frc_store_closure_db(const struct frc_config *c, char *const *paths, char ***clo
       *closure = steal_pointer(&out);
       return 0;
     }
-  {
-    /* the closure over Refs (what `nix-store -qR` answers), and which of
-     * the paths themselves are valid (all must be) */
-    cleanup_free char *query = xasprintf(
-        "WITH RECURSIVE r(id) AS (SELECT id FROM ValidPaths WHERE path IN (%s)), "
-        "c(id) AS (SELECT id FROM r UNION SELECT reference FROM Refs JOIN c ON referrer = c.id) "
-        "SELECT path, id IN (SELECT id FROM r) FROM ValidPaths WHERE id IN (SELECT id FROM c)",
-        sql);
-    if (q->sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-      {
-        frc_error(err, "cannot open Nix's database `%s`: %s", db, h ? q->sqlite3_errmsg(h) : "");
-        goto done;
-      }
-    q->sqlite3_busy_timeout(h, 2000);
-    if (q->sqlite3_prepare_v2(h, query, -1, &st, NULL) != SQLITE_OK)
-      {
-        frc_error(err, "cannot query Nix's database `%s`: %s", db, q->sqlite3_errmsg(h));
-        goto done;
-      }
-    while ((rc = q->sqlite3_step(st)) == SQLITE_ROW)
-      {
-        const char *path = (const char *) q->sqlite3_column_text(st, 0);
-        const char *root = (const char *) q->sqlite3_column_text(st, 1);
-        if (path == NULL || !frc_store_path_valid(path))
-          {
-            frc_error(err, "Nix's database `%s` holds an unexpected path", db);
-            goto done;
-          }
-        found_roots += root && root[0] == '1';
-        frc_strv_push(&out, &n, xstrdup(path));
-      }
-    if (rc != SQLITE_DONE)
-      {
-        frc_error(err, "cannot read Nix's database `%s`: %s", db, q->sqlite3_errmsg(h));
-        goto done;
-      }
-    if (found_roots != want)
-      {
-        frc_error(err, "Nix's database `%s` lacks %zu of the paths", db, want - found_roots);
-        goto done;
-      }
-    *closure = steal_pointer(&out);
-  }
-done:
-  if (st)
-    q->sqlite3_finalize(st);
-  if (h)
-    q->sqlite3_close(h);
-  return *err ? -1 : 0;
+  /* the closure over Refs (what `nix-store -qR` answers), and which of
+   * the paths themselves are valid (all must be) */
+  query = xasprintf(
+      "WITH RECURSIVE r(id) AS (SELECT id FROM ValidPaths WHERE path IN (%s)), "
+      "c(id) AS (SELECT id FROM r UNION SELECT reference FROM Refs JOIN c ON referrer = c.id) "
+      "SELECT path, id IN (SELECT id FROM r) FROM ValidPaths WHERE id IN (SELECT id FROM c)",
+      sql);
+  if (q->sqlite3_open_v2(db, &d.h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+    return frc_error(err, "cannot open Nix's database `%s`: %s", db, d.h ? q->sqlite3_errmsg(d.h) : "");
+  q->sqlite3_busy_timeout(d.h, 2000);
+  if (q->sqlite3_prepare_v2(d.h, query, -1, &d.st, NULL) != SQLITE_OK)
+    return frc_error(err, "cannot query Nix's database `%s`: %s", db, q->sqlite3_errmsg(d.h));
+  while ((rc = q->sqlite3_step(d.st)) == SQLITE_ROW)
+    {
+      const char *path = (const char *) q->sqlite3_column_text(d.st, 0);
+      const char *root = (const char *) q->sqlite3_column_text(d.st, 1);
+      if (path == NULL || !frc_store_path_valid(path))
+        return frc_error(err, "Nix's database `%s` holds an unexpected path", db);
+      found_roots += root && root[0] == '1';
+      frc_strv_push(&out, &n, xstrdup(path));
+    }
+  if (rc != SQLITE_DONE)
+    return frc_error(err, "cannot read Nix's database `%s`: %s", db, q->sqlite3_errmsg(d.h));
+  if (found_roots != want)
+    return frc_error(err, "Nix's database `%s` lacks %zu of the paths", db, want - found_roots);
+  *closure = steal_pointer(&out);
+  return 0;
 }
 
 int
