@@ -1359,6 +1359,21 @@ while True: s.accept()[0].close()' "$sock" &
 	assert_eq "$got" "$(sed -n 's/^S //p' <<<"$CAP_OUT" | LC_ALL=C sort)" "its /nix/store is the closure"
 	assert_json "$bl/config.json" '(.hooks.createContainer // []) | map(.args | index("bind-closure")) | all(. == null)' "no closure hook"
 	assert_json "$bl/config.json" '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length > 0' "one spec mount per closure path"
+	# an image whose /run is an absolute symlink out of its rootfs: the hook
+	# still binds the closure, FLOX_ENV_CACHE and the CA bundle go by spec
+	# mounts, which the runtime resolves inside the rootfs; the node's
+	# directory the symlink names gets nothing
+	local br=$TEST_TMPDIR/t13r host=$TEST_TMPDIR/t13r-host
+	flox_bundle "$br" busybox acme/hello sh -c "touch /run/flox/env-cache/probe && echo CACHE-WRITABLE; hello"
+	mkdir -p "$host"
+	rm -rf "$br/rootfs/run"
+	ln -s "$host" "$br/rootfs/run"
+	run_fg e2e-proj-runlink "$br"
+	assert_rc 0 "a pod of an image with /run an absolute symlink runs"
+	assert_contains "$CAP_OUT" "CACHE-WRITABLE" "its FLOX_ENV_CACHE is writable"
+	assert_eq "" "$(ls -A "$host")" "nothing made in the node's directory the image's /run names"
+	assert_json "$br/config.json" '.hooks.createContainer[0].args | (index("bind-closure") != null) and (index("--bind-rw") == null)' "the hook binds the closure, not FLOX_ENV_CACHE"
+	assert_json "$br/config.json" '[.mounts[] | select(.destination == "/run/flox/env-cache")] | length == 1' "FLOX_ENV_CACHE by a spec mount"
 	# a closure smaller than closure_hook_min_paths: spec mounts (running a
 	# hook costs runc more than binding a few paths)
 	local bs=$TEST_TMPDIR/t13s cfgs=$TEST_TMPDIR/config13s.json
