@@ -1365,7 +1365,7 @@ while True: s.accept()[0].close()' "$sock" &
 	# directory the symlink names gets nothing
 	local br=$TEST_TMPDIR/t13r host=$TEST_TMPDIR/t13r-host
 	flox_bundle "$br" busybox acme/hello sh -c "touch /run/flox/env-cache/probe && echo CACHE-WRITABLE; hello"
-	mkdir -p "$host"
+	mkdir -p "$host" "$br/rootfs$host" # (crun makes no directory through a dangling symlink)
 	rm -rf "$br/rootfs/run"
 	ln -s "$host" "$br/rootfs/run"
 	run_fg e2e-proj-runlink "$br"
