@@ -16,10 +16,21 @@ status=0
 [[ ! -e /tmp/$name ]] || fail "/tmp/$name outlived the program"
 echo "ok 1 - a failing program's /tmp is removed, its status kept"
 
-# 2. the program saw a writable, empty /tmp of its own
-out=$("$wrap" sh -c 'ls -A /tmp | wc -l; touch /tmp/x && echo w')
-[[ $out == $'0\nw' ]] || fail "the program's /tmp was not empty and writable: $out"
-echo "ok 2 - an empty, writable /tmp"
+# 2. the program saw a writable /tmp of its own: nothing of the node's
+# /tmp but the entries holding the checkout, the build and ../shared
+touch "/tmp/$name.outside"
+trap 'rm -rf /tmp/$name /tmp/$name.outside' EXIT
+out=$("$wrap" sh -c "[ ! -e /tmp/$name.outside ] && echo hidden; touch /tmp/x && echo w")
+[[ $out == $'hidden\nw' ]] || fail "the program's /tmp showed the node's files or was not writable: $out"
+echo "ok 2 - a writable /tmp of its own"
+
+# 2b. a checkout under /tmp (a CI clone) and the build directory stay
+# visible and writable in place
+src=$(cd "$(dirname "$wrap")/../.." && pwd -P)
+out=$("$wrap" sh -c "cat '$src/tests/unit/private-tmp.sh' >/dev/null && touch '$(pwd -P)/.private-tmp-$$' && echo seen")
+[[ $out == seen && -e $(pwd -P)/.private-tmp-$$ ]] || fail "the source or build directory was hidden: $out"
+rm -f "$(pwd -P)/.private-tmp-$$"
+echo "ok 2b - the checkout and the build directory stay in place"
 
 # 3. a run killed together with its wrapper is swept by the next run
 "$wrap" sleep 30 &

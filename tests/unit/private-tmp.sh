@@ -27,8 +27,28 @@ exec 9<"$dir"
 flock 9
 exec 8>&-
 chmod 1777 "$dir"
+# A checkout or build under /tmp (a CI clone in a temporary directory) stays
+# visible: each top-level entry of /tmp that holds the build directory (the
+# cwd), the source tree or the ../shared beside it is bound back in place.
+src=$(cd "$(dirname "$0")/../.." && pwd -P)
+keep=()
+for p in "$(pwd -P)" "$src" "$(dirname "$src")/shared"; do
+	[[ -e $p ]] || continue
+	p=$(realpath -- "$p")
+	[[ $p == /tmp/?* ]] || continue
+	top=${p#/tmp/}
+	top=${top%%/*}
+	[[ " ${keep[*]-} " == *" $top "* ]] || keep+=("$top")
+done
 status=0
-unshare -m --propagation private \
-	sh -c 'mount --bind "$1" /tmp && shift && exec "$@"' sh "$dir" "$@" 9<&- || status=$?
+unshare -m --propagation private sh -c '
+	dir=$1 n=$2
+	shift 2
+	while [ "$n" -gt 0 ]; do
+		mkdir "$dir/$1" && mount --bind "/tmp/$1" "$dir/$1" || exit 125
+		shift
+		n=$((n - 1))
+	done
+	mount --rbind "$dir" /tmp && exec "$@"' sh "$dir" "${#keep[@]}" "${keep[@]}" "$@" 9<&- || status=$?
 rm -rf -- "$dir"
 exit "$status"
