@@ -148,10 +148,11 @@ record_trusted(yajl_val root)
 /* Loads the record; usable when its paths are in the store and rooted.
  * Without req->lock (frc_environment_find) only a record with its
  * lockfile's summary is: *sum and *npkgs get it.  *summarised (optional)
- * says whether the record has one. */
+ * says whether the record has one, *on_disk (optional) whether it is
+ * trusted across a reboot (synced before it was written, or marked). */
 static enum record_state
 load_record(const struct frc_env_request *req, struct frc_environment *env, struct frc_lockfile *sum,
-            size_t *npkgs, bool *summarised)
+            size_t *npkgs, bool *summarised, bool *on_disk)
 {
   cleanup_free char *path = record_path(req, env->key);
   cleanup_free char *root = frc_gcroot_dir(req->config, "envs", env->key);
@@ -174,6 +175,12 @@ load_record(const struct frc_env_request *req, struct frc_environment *env, stru
   has_summary = load_summary(frc_json_get(doc.root, "lock"), &found, &found_npkgs, &has_hook);
   if (summarised)
     *summarised = has_summary;
+  if (on_disk)
+    {
+      yajl_val synced = frc_json_get(doc.root, "synced");
+      *on_disk = frc_json_get_string(doc.root, "boot") == NULL
+                 || (synced && synced->type == yajl_t_number && synced->u.number.i == 1);
+    }
   if (req->lock == NULL && sum != NULL && has_summary)
     {
       *sum = found;
@@ -738,7 +745,7 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
                             frc_error_t *err)
 {
   cleanup_close int lock_fd = -1;
-  bool summarised = false;
+  bool summarised = false, on_disk = false;
 
   memset(env, 0, sizeof(*env));
   if (private_dirs(req->config, err) < 0)
@@ -750,13 +757,16 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
    * exclusive, so it either sees this use or is done before it. */
   if (lock_key(req, env->key, true, &lock_fd, err) < 0)
     return -1;
-  if (load_record(req, env, NULL, NULL, &summarised) == RECORD_USABLE)
+  if (load_record(req, env, NULL, NULL, &summarised, &on_disk) == RECORD_USABLE)
     {
       if (!summarised) /* a record of an older release: later creates need not parse */
         {
           frc_error_t ignored = NULL;
           char build_id[33];
-          save_record(req, env, build_id, true, &ignored); /* it was synced before it was written */
+          /* as trusted as the record it replaces: one of an older release
+           * was synced before it was written; one of this boot not yet
+           * marked stays unmarked (rebuilt after a reboot) */
+          save_record(req, env, build_id, on_disk, &ignored);
           frc_error_release(&ignored);
         }
       return 0;
@@ -765,7 +775,7 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
   frc_environment_release(env);
   if (compute_key(req, env->key, err) < 0 || lock_key(req, env->key, false, &lock_fd, err) < 0)
     return -1;
-  switch (load_record(req, env, NULL, NULL, NULL))
+  switch (load_record(req, env, NULL, NULL, NULL, NULL))
     {
     case RECORD_USABLE: /* built by the create we waited for */
       return 0;
@@ -814,7 +824,7 @@ frc_environment_find(const struct frc_env_request *req, bool annotated, struct f
         continue;
       if (lock_key(&r, env->key, true, &lock_fd, err) < 0)
         return -1;
-      if (load_record(&r, env, summary, npkgs, NULL) == RECORD_USABLE
+      if (load_record(&r, env, summary, npkgs, NULL, NULL) == RECORD_USABLE
           && frc_lock_pick_mode(summary, annotated, req->mode) == r.mode)
         return 1;
       frc_environment_release(env);

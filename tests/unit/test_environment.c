@@ -495,6 +495,29 @@ START_TEST(test_record_of_another_boot)
     ck_assert(again.built);
     ck_assert_msg(stat(entry, &st) == 0 && S_ISDIR(st.st_mode), "the view's entry is still missing");
   }
+  /* a record of this boot, not yet marked, without the lockfile's summary:
+   * rewritten with the summary, and still unmarked (it was marked synced,
+   * so trusted after a crash that its syncfs never covered) */
+  {
+    cleanup_environment struct frc_environment again = { 0 };
+    cleanup_free char *rec = record_of(&env);
+    set_record_boot(&env, boot, 0);
+    {
+      struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
+      ck_assert_int_eq(frc_json_doc_load(&doc, rec, 1 << 20, &err), 0);
+      frc_json_set(doc.root, "lock", frc_json_new_bool(false));
+      ck_assert_int_eq(frc_json_doc_save(&doc, &err), 0);
+    }
+    ck_assert_msg(materialise(FRC_MODE_RUN, &again, &err) == 0, "%s", err ? err->msg : "");
+    ck_assert(!again.built);
+    struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
+    ck_assert_int_eq(frc_json_doc_load(&doc, rec, 1 << 20, &err), 0);
+    yajl_val summary = frc_json_get(doc.root, "lock");
+    ck_assert_msg(summary && summary->type == yajl_t_object, "the record was not rewritten with its summary");
+    yajl_val s = frc_json_get(doc.root, "synced");
+    ck_assert(s && s->type == yajl_t_number);
+    ck_assert_msg(s->u.number.i == 0, "an unmarked record was rewritten as synced");
+  }
   /* a whole view is kept (it may be bound in running containers) */
   {
     cleanup_environment struct frc_environment again = { 0 };
