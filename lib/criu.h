@@ -39,6 +39,8 @@
 
 #define FRC_CRIU_ANNOTATION "org.criu.config"
 #define FRC_CRIU_IMAGE_RECORD "flox-runc.json"
+/* The checkpoint's directory without --image-path (runc's and crun's). */
+#define FRC_CRIU_DEFAULT_IMAGE "checkpoint"
 /* The node's own configuration for the runtime's CRIU calls, which the
  * annotation replaces: copied at the top of flox-runc's file (crun from
  * 1.26 prefers crun.conf when there is one). */

@@ -10,7 +10,6 @@
 #include "util.h"
 
 #define STORE_DIR "/nix/store/"
-static const char nix32_chars[] = "0123456789abcdfghijklmnpqrsvwxyz";
 
 bool
 frc_store_path_valid(const char *path)
@@ -22,7 +21,7 @@ frc_store_path_valid(const char *path)
     return false;
   p = path + strlen(STORE_DIR);
   for (int i = 0; i < 32; i++)
-    if (p[i] == '\0' || strchr(nix32_chars, p[i]) == NULL)
+    if (p[i] == '\0' || strchr(FRC_NIX32_CHARS, p[i]) == NULL)
       return false;
   if (p[32] != '-')
     return false;

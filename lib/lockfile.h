@@ -106,6 +106,9 @@ size_t frc_lock_links(const struct frc_lockfile *l, enum frc_mode m, struct frc_
  * options.activate.mode, else run. */
 enum frc_mode frc_lock_pick_mode(const struct frc_lockfile *l, bool annotated, enum frc_mode ann);
 
+/* Nix's base-32 alphabet (store path hashes, printHash32). */
+#define FRC_NIX32_CHARS "0123456789abcdfghijklmnpqrsvwxyz"
+
 /* "/nix/store/" + 32 nix32 characters + "-" + a name of [A-Za-z0-9+-._?=],
  * not starting with '.', at most 211 characters, nothing after it. */
 bool frc_store_path_valid(const char *path);

@@ -61,13 +61,12 @@ nar_s(struct nar *w, const char *s)
 static void
 nix32(const unsigned char h[20], char out[33])
 {
-  static const char chars[] = "0123456789abcdfghijklmnpqrsvwxyz";
   int k = 0;
   for (int n = 31; n >= 0; n--, k++)
     {
       unsigned b = (unsigned) n * 5, i = b / 8, j = b % 8;
       unsigned c = (unsigned) (h[i] >> j) | (i >= 19 ? 0u : (unsigned) h[i + 1] << (8 - j));
-      out[k] = chars[c & 0x1f];
+      out[k] = FRC_NIX32_CHARS[c & 0x1f];
     }
   out[32] = '\0';
 }

@@ -9,7 +9,7 @@
 int
 frc_cmd_checkpoint(struct frc_ctx *ctx, frc_error_t *err)
 {
-  const char *image = ctx->cl.image_path ? ctx->cl.image_path : "checkpoint";
+  const char *image = ctx->cl.image_path ? ctx->cl.image_path : FRC_CRIU_DEFAULT_IMAGE;
   bool flox = false;
 
   if (frc_ctx_config(ctx, err) < 0

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "container.h"
+#include "criu.h"
 #include "flox-runc.h"
 
 /* run's --preserve-fds N: the runtime child keeps fds 3..N+2 (it hands them
@@ -33,7 +34,7 @@ frc_cmd_create(struct frc_ctx *ctx, frc_error_t *err)
   bool flox = false;
 
   if (restore)
-    c.restore_image = ctx->cl.image_path ? ctx->cl.image_path : "checkpoint";
+    c.restore_image = ctx->cl.image_path ? ctx->cl.image_path : FRC_CRIU_DEFAULT_IMAGE;
   if (frc_ctx_config(ctx, err) < 0 || frc_container_create(&c, ctx->cl.bundle, &flox, err) < 0)
     return -1;
   if (flox && !ctx->cl.detach && ((ctx->cl.verb == FRC_VERB_RUN && !ctx->cl.keep) || restore))
