@@ -28,6 +28,7 @@
 #include "json.h"
 #include "lockfile.h"
 #include "store.h"
+#include "testdir.h"
 #include "util.h"
 
 static char dir[] = "/tmp/frc-test-environment-XXXXXX";
@@ -66,8 +67,6 @@ setup(void)
   frc_error_t err = NULL;
   strcpy(dir, "/tmp/frc-test-environment-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(dir));
-  cleanup_free char *bin = xasprintf("%s/bin", dir);
-  cleanup_free char *fake = xasprintf("%s/bin/nix-store", dir);
   /* one line per call: the verb (the argument after the options) */
   cleanup_free char *script = xasprintf("#!/bin/sh\n"
                                         "d='%s'\n"
@@ -75,11 +74,7 @@ setup(void)
                                         "case \"$*\" in *--query*) echo '%s' ;; esac\n"
                                         "exit 0\n",
                                         dir, P1);
-  ck_assert_int_eq(mkdir(bin, 0755), 0);
-  ck_assert_int_eq(write_file_atomic(fake, script, strlen(script), 0755, &err), 0);
-  old_path = xstrdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-  cleanup_free char *path = xasprintf("%s:%s", bin, old_path);
-  setenv("PATH", path, 1);
+  old_path = frc_test_fake_program(dir, "nix-store", script);
 
   memset(&cfg, 0, sizeof(cfg));
   cleanup_free char *json = xasprintf("{\"store_root\": \"%s/store\", \"state_dir\": \"%s/state\"}",
@@ -104,8 +99,7 @@ static void
 teardown(void)
 {
   cleanup_free char *cmd = xasprintf("/bin/rm -rf '%s'", dir);
-  setenv("PATH", old_path, 1);
-  free(old_path);
+  frc_test_path_restore(old_path);
   free(lock_text);
   frc_lockfile_release(&lock);
   frc_config_release(&cfg);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "nodebash.h"
+#include "testdir.h"
 #include "util.h"
 
 static char dir[] = "/tmp/frc-test-nodebash-XXXXXX";
@@ -71,8 +72,6 @@ setup(void)
   frc_error_t err = NULL;
   strcpy(dir, "/tmp/frc-test-nodebash-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(dir));
-  cleanup_free char *bin = xasprintf("%s/bin", dir);
-  cleanup_free char *fake = xasprintf("%s/bin/nix-store", dir);
   /* --add prints what the node's root names at that moment */
   cleanup_free char *script = xasprintf(
       "#!/bin/sh\n"
@@ -81,11 +80,7 @@ setup(void)
       "readlink \"$d/store/nix/var/nix/gcroots/flox-runc/node/bash/0\" || exit 1 ;; esac\n"
       "exit 0\n",
       dir);
-  ck_assert_int_eq(mkdir(bin, 0755), 0);
-  ck_assert_int_eq(write_file_atomic(fake, script, strlen(script), 0755, &err), 0);
-  old_path = xstrdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-  cleanup_free char *path = xasprintf("%s:%s", bin, old_path);
-  setenv("PATH", path, 1);
+  old_path = frc_test_fake_program(dir, "nix-store", script);
   cleanup_free char *bash = xasprintf("%s/bash-static", dir);
   write_static_elf(bash, "one");
   memset(&cfg, 0, sizeof(cfg));
@@ -100,8 +95,7 @@ static void
 teardown(void)
 {
   cleanup_free char *cmd = xasprintf("/bin/rm -rf '%s'", dir);
-  setenv("PATH", old_path, 1);
-  free(old_path);
+  frc_test_path_restore(old_path);
   frc_config_release(&cfg);
   ck_assert_int_eq(system(cmd), 0);
 }

@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "testdir.h"
 #include "util.h"
 
 static char dir[] = "/tmp/frc-test-store-XXXXXX";
@@ -58,8 +59,6 @@ setup(void)
   frc_error_t err = NULL;
   strcpy(dir, "/tmp/frc-test-store-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(dir));
-  cleanup_free char *bin = xasprintf("%s/bin", dir);
-  cleanup_free char *fake = xasprintf("%s/bin/nix-store", dir);
   cleanup_free char *script = xasprintf(
       "#!/bin/sh\n"
       "d='%s'\n"
@@ -69,11 +68,7 @@ setup(void)
       "[ ! -f \"$d/stderr\" ] || cat \"$d/stderr\" >&2\n"
       "exit $(cat \"$d/rc\" 2>/dev/null || echo 0)\n",
       dir);
-  ck_assert_int_eq(mkdir(bin, 0755), 0);
-  ck_assert_int_eq(write_file_atomic(fake, script, strlen(script), 0755, &err), 0);
-  old_path = xstrdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-  cleanup_free char *path = xasprintf("%s:%s", bin, old_path);
-  setenv("PATH", path, 1);
+  old_path = frc_test_fake_program(dir, "nix-store", script);
 
   memset(&cfg, 0, sizeof(cfg));
   const char *json = "{\"substituters\": [\"http://127.0.0.1:5000\", \"https://cache.example\"],"
@@ -88,8 +83,7 @@ static void
 teardown(void)
 {
   cleanup_free char *cmd = xasprintf("/bin/rm -rf '%s'", dir);
-  setenv("PATH", old_path, 1);
-  free(old_path);
+  frc_test_path_restore(old_path);
   frc_config_release(&cfg);
   ck_assert_int_eq(system(cmd), 0);
 }
