@@ -148,8 +148,9 @@ frc_criu_image_write(const char *image_dir, const char *reference, frc_error_t *
   cleanup_free char *text = NULL;
   size_t len = 0;
 
-  if (mkdir(image_dir, 0700) < 0 && errno != EEXIST)
-    return frc_error_errno(err, errno, "cannot make the checkpoint directory `%s`", image_dir);
+  /* with its missing parents, as runc's MkdirAll makes --image-path */
+  if (frc_mkdir_p(image_dir, 0700, err) < 0)
+    return frc_error_wrap(err, "cannot make the checkpoint directory `%s`", image_dir);
   frc_json_set(doc, "environment", frc_json_new_string(reference));
   text = frc_json_serialize(doc, &len);
   if (write_file_atomic(path, text, len, 0600, err) < 0)

@@ -71,6 +71,12 @@ START_TEST(test_image_roundtrip)
   ck_assert_int_eq(frc_criu_image_write(img, "acme/tools:3", &err), 0);
   ck_assert_int_eq(stat(img, &st), 0);
   ck_assert_int_eq(st.st_mode & 07777, 0700);
+  /* with missing parents, as runc makes --image-path (MkdirAll) */
+  {
+    cleanup_free char *deep = xasprintf("%s/new/parents/img", dir);
+    ck_assert_msg(frc_criu_image_write(deep, "acme/tools:3", &err) == 0, "%s", err ? err->msg : "");
+    ck_assert_int_eq(stat(deep, &st), 0);
+  }
   ck_assert_int_eq(frc_criu_image_read(img, &floating, &gen, &found, &err), 0);
   ck_assert(found);
   ck_assert_uint_eq(gen, 3);
