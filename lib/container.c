@@ -195,6 +195,11 @@ closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_
   struct frc_logger hook_log = { 0 };
   cleanup_free char *log_abs = NULL;
 
+  for (char *const *p = closure; p && *p; p++)
+    count++;
+  if (count == 0 || count < (size_t) min_paths || rootfs_fd < 0 || root == NULL
+      || root[0] == '\0')
+    return false;
   /* The runtime runs the hook in the rootfs (runc's cwd there): a relative
    * --log would name a file of the image's. */
   if (log && log->path && log->path[0] == '/')
@@ -204,11 +209,6 @@ closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_
       hook_log = *log;
       hook_log.path = log_abs = xasprintf("%s/%s", exe, log->path);
     }
-  for (char *const *p = closure; p && *p; p++)
-    count++;
-  if (count == 0 || count < (size_t) min_paths || rootfs_fd < 0 || root == NULL
-      || root[0] == '\0')
-    return false;
   if (frc_stat_in_root(rootfs_fd, "nix", false, &st) == 0 && S_ISLNK(st.st_mode))
     return false;
   n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
