@@ -230,7 +230,7 @@ add(const struct frc_store *s, const char *data, size_t n, char **pkg, frc_error
     return frc_error_wrap(err, "cannot root the node's bash");
   frc_rm_rf(tmp, &ignored);
   frc_error_release(&ignored);
-  if (frc_mkdir_p(bin, 0755, err) < 0 || write_file_atomic(dst, data, n, 0555, err) < 0)
+  if (frc_mkdir_p(bin, 0755, err) < 0 || write_file_replace(dst, data, n, 0555, err) < 0)
     {
       frc_rm_rf(tmp, &ignored);
       frc_error_release(&ignored);
@@ -304,7 +304,7 @@ frc_node_bash(const struct frc_store *s, char **pkg, bool *added, frc_error_t *e
   frc_json_set(o, "id", frc_json_new_string(id));
   frc_json_set(o, "path", frc_json_new_string(*pkg));
   text = frc_json_serialize(o, &len);
-  if (write_file_atomic(cache, text, len, 0600, &ignored) < 0) /* only a cache */
+  if (write_file_replace(cache, text, len, 0600, &ignored) < 0) /* only a cache */
     frc_error_release(&ignored);
   return 0;
 }

@@ -78,7 +78,8 @@ void frc_store_closure_abort(struct frc_store_query *q);
 /* The same closure read from Nix's database (<store_root>/nix/var/nix/db/
  * db.sqlite, read-only, through libsqlite3, which every Nix node has): no
  * nix-store process (~20 ms of its start).  An error when the database
- * cannot be read or lacks one of the paths: the caller asks nix-store. */
+ * cannot be read or lacks one of the paths: the caller asks nix-store.  The
+ * paths must be distinct (a repeated one reads as missing). */
 int frc_store_closure_db(const struct frc_config *c, char *const *paths, char ***closure, frc_error_t *err);
 
 /* Adds the directory dir to the store (nix-store --add: a
