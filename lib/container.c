@@ -257,8 +257,10 @@ project_mounts(struct frc_spec *spec, const char *rootfs, const struct frc_confi
   frc_spec_add_mount(spec, "/nix", "bind", nix_source, mutable_nix ? rw : ro);
   frc_bindhook_remove(spec);
   frc_criu_unannotate(spec, cfg);
+  frc_criu_screen(spec, cfg, log);
   /* A restore binds by spec mounts (lib/criu.h); so does a pod with a CRIU
-   * configuration of its own, which the hook's would replace. */
+   * configuration of its own (allow_criu_config_annotation), which the hook's
+   * would replace. */
   if (!restore && !frc_criu_annotation_foreign(spec, cfg)
       && closure_by_hook(spec, log, rootfs_fd, nix_source, prefix, env->closure, env->path,
                          cfg->closure_hook_min_paths))

@@ -65,6 +65,33 @@ frc_criu_unannotate(struct frc_spec *s, const struct frc_config *c)
     frc_json_remove(frc_json_get(s->doc.root, "annotations"), FRC_CRIU_ANNOTATION);
 }
 
+bool
+frc_criu_screen(struct frc_spec *s, const struct frc_config *c, const struct frc_logger *log)
+{
+  const char *v;
+  cleanup_free char *esc = NULL;
+
+  if (!frc_criu_annotation_foreign(s, c))
+    return false;
+  v = frc_spec_annotation(s, FRC_CRIU_ANNOTATION, NULL);
+  esc = escape_for_message(v ? v : "", v ? strlen(v) : 0, 128);
+  if (c->allow_criu_config_annotation)
+    {
+      frc_log(log, FRC_LOG_DEBUG,
+              "flox-runc: kept the spec's " FRC_CRIU_ANNOTATION " `%s` "
+              "(allow_criu_config_annotation): its closure goes by spec mounts",
+              esc);
+      return false;
+    }
+  frc_json_remove(frc_json_get(s->doc.root, "annotations"), FRC_CRIU_ANNOTATION);
+  frc_log(log, FRC_LOG_WARNING,
+          "flox-runc: removed the spec's " FRC_CRIU_ANNOTATION " `%s` (a CRIU configuration can "
+          "run scripts as root): set allow_criu_config_annotation to true in the node config "
+          "to let specs choose it",
+          esc);
+  return true;
+}
+
 int
 frc_criu_write_config(const struct frc_config *c, const char *env_key, const char *node_conf,
                       frc_error_t *err)

@@ -16,7 +16,9 @@
  * bundle; a key of a mount the container lacks is unused) (the same
  * keys runc gives spec mounts, so a restore, which binds the closure by
  * spec mounts, maps them back).  A spec that already carries the annotation
- * (the pod's or the engine's CRIU configuration) keeps it, and its closure
+ * loses it (frc_criu_screen: a CRIU configuration can run scripts as root,
+ * and a pod must not choose one) unless the node config's
+ * allow_criu_config_annotation is true; then it keeps it, and its closure
  * goes by spec mounts.
  * (2) the image's record, <image-path>/flox-runc.json, written by
  * `checkpoint` ({"environment": "owner/name:N"}, the generation the
@@ -35,6 +37,7 @@
 #include "annotations.h"
 #include "config.h"
 #include "error.h"
+#include "log.h"
 #include "spec.h"
 
 #define FRC_CRIU_ANNOTATION "org.criu.config"
@@ -57,6 +60,12 @@ bool frc_criu_annotation_foreign(const struct frc_spec *s, const struct frc_conf
  * flox-runc set before (a bundle edited by an earlier create). */
 void frc_criu_annotate(struct frc_spec *s, const struct frc_config *c, const char *env_key);
 void frc_criu_unannotate(struct frc_spec *s, const struct frc_config *c);
+/* A Flox container's spec (create and restore), after frc_criu_unannotate:
+ * an org.criu.config flox-runc did not set is removed (a warning in log
+ * names its value and the key that keeps it) unless the node config's
+ * allow_criu_config_annotation is true (then a debug line says it is kept).
+ * Returns whether it removed one. */
+bool frc_criu_screen(struct frc_spec *s, const struct frc_config *c, const struct frc_logger *log);
 
 /* checkpoint of the container id under the runtime's root ("" when the
  * call has none): when flox-runc holds a record of it, writes its

@@ -179,6 +179,12 @@ check_checkpoint(const struct frc_config *c, struct doc *d)
              criu, res.last_err && res.last_err[0] ? res.last_err : ignored ? ignored->msg : "no message");
       frc_error_release(&ignored);
     }
+  if (c->allow_criu_config_annotation)
+    line(d, NOTE,
+         "checkpoint/restore: allow_criu_config_annotation is true: a Flox container keeps its "
+         "spec's org.criu.config, so whatever sets that annotation (a pod, where the engine passes "
+         "it) chooses CRIU's configuration and its action-scripts, run as root at a checkpoint; "
+         "set it to false unless only the engine sets it (docs/security.md)");
   if (c->closure_hook_min_paths >= 1000000 || frc_runtime_locate(c->runtime, &rt, &ignored) < 0)
     {
       frc_error_release(&ignored);

@@ -33,6 +33,11 @@
 #      on), then a restore under another id from another bundle (a copy of
 #      the rootfs, the engine's spec), while the original still runs; each
 #      has its own record and GC root.
+#   6. a pod's own org.criu.config, whose action-script would run as root at
+#      the checkpoint: removed from a Flox container's spec at create and
+#      restore (a warning in --log), so the script never runs and the hook
+#      container's own value stands; with allow_criu_config_annotation true
+#      it is kept (closure by spec mounts) and CRIU runs the script.
 #   crun (1.8.1: no org.criu.config before 1.26; Debian's is built without
 #   CRIU): the checkpoint of a container whose closure the hook binds fails
 #   before crun runs, in one line naming the cause and closure_hook_min_paths;
@@ -335,6 +340,41 @@ t_leave_running() {
 	assert_rc 0 "delete $id"
 }
 
+# A pod's CRIU configuration: action-script appends CRIU's phase to $ran.
+t_pod_criu_config() {
+	local b=$TEST_TMPDIR/podcriu id=ckpt-podcriu ran=$TEST_TMPDIR/podcriu-ran
+	local script=$TEST_TMPDIR/podcriu.sh pconf=$TEST_TMPDIR/podcriu.conf
+	printf '#!/bin/sh\necho "$CRTOOLS_SCRIPT_ACTION" >>%s\n' "$ran" >"$script"
+	chmod 0755 "$script"
+	printf 'action-script %s\n' "$script" >"$pconf"
+	write_config "$CFG" closure_hook_min_paths=1
+	counter_bundle "$b" flox
+	bundle_annotate "$b" org.criu.config "$pconf"
+	cp "$b/config.json" "$b/engine.json"
+	start_counter "$id" "$b"
+	assert_json "$b/config.json" '.annotations["org.criu.config"] | test("/views/[0-9a-f]+[.]criu[.]conf$")' "flox-runc's own org.criu.config, not the pod's"
+	assert_contains "$(grep '"level":"warning"' "$b/log.json")" "removed the spec's org.criu.config \`$pconf\`" "--log names the value"
+	checkpoint "$id" "$b" 1
+	cp "$b/engine.json" "$b/config.json"
+	restore "$id" "$b" 1
+	assert_json "$b/config.json" '.annotations["org.criu.config"] == null' "no org.criu.config after a restore"
+	assert_eq "" "$(cat "$ran" 2>/dev/null)" "the pod's action-script never ran"
+	capture fr delete --force "$id"
+	assert_rc 0 "delete $id"
+	# where the node allows it: kept, CRIU runs the script
+	write_config "$CFG" closure_hook_min_paths=1 allow_criu_config_annotation=true
+	cp "$b/engine.json" "$b/config.json"
+	rm -f "$b/rootfs/data/count"
+	start_counter "$id" "$b"
+	assert_json "$b/config.json" ".annotations[\"org.criu.config\"] == \"$pconf\"" "the pod's org.criu.config kept"
+	assert_json "$b/config.json" '(.hooks.createContainer // []) | map(.args | index("bind-closure")) | all(. == null)' "no closure hook"
+	checkpoint "$id" "$b" 2
+	assert_contains "$(cat "$ran" 2>/dev/null)" "post-dump" "CRIU ran the allowed configuration's action-script"
+	capture fr delete --force "$id"
+	assert_rc 0 "delete $id"
+	write_config "$CFG"
+}
+
 # crun 1.8.1: the hook's binds cannot reach its CRIU.
 t_crun() {
 	local b=$TEST_TMPDIR/crunhook bs=$TEST_TMPDIR/crunspec id=ckpt-crun ids=ckpt-crun-spec capture2
@@ -366,6 +406,7 @@ if [[ "$RT_NAME" == runc ]]; then
 	tap_test "3. a Flox container, closure by the createContainer hook: the same" t_hook
 	tap_test "4. a restore runs the checkpointed generation of a floating environment" t_generation
 	tap_test "5. checkpoint --leave-running, restore of a copy under another id while the original runs" t_leave_running
+	tap_test "6. a pod's org.criu.config: removed from a Flox container unless the node config allows it" t_pod_criu_config
 else
 	tap_test "crun 1.8.1: the checkpoint of a hook container fails naming the cause; spec mounts pass through" t_crun
 fi

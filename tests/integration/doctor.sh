@@ -12,7 +12,8 @@
 # private environment with no, a valid and an expired token, credentials in
 # the hub and cache URLs (masked, never printed or logged), CRIU for
 # checkpoint/restore (its `criu check` verdict, Debian's 3.17 and the one on
-# PATH; a crun that reads no org.criu.config: notes).  Each broken
+# PATH; a crun that reads no org.criu.config; allow_criu_config_annotation
+# set: notes).  Each broken
 # case must exit 1 with its own PROBLEM line; the good node exits 0.  Uses
 # the test hub, the test binary cache on 127.0.0.1 and Debian's containerd
 # (1.6: config version 2).  TAP; 77 = skipped (under CI=true: a failure).
@@ -107,6 +108,10 @@ t_checkpoint() {
 	config "$(jq -n --arg rt "$(command -v crun)" '{runtime: $rt, closure_hook_min_paths: 1000000}')"
 	doctor
 	assert_not_contains "$CAP_OUT" "reads no org.criu.config" "crun without the hook"
+	assert_not_contains "$CAP_OUT" "allow_criu_config_annotation" "no note by default"
+	config '{"allow_criu_config_annotation": true}'
+	doctor
+	assert_contains "$CAP_OUT" "note     checkpoint/restore: allow_criu_config_annotation is true: a Flox container keeps its spec's org.criu.config" "a note where pods may choose CRIU's configuration"
 }
 
 expect_problem() { # TEXT
@@ -326,7 +331,7 @@ t_bad_node_config() {
 }
 
 tap_test "a good node: no problem" t_good
-tap_test "checkpoint/restore: criu check's verdict, crun without org.criu.config (notes)" t_checkpoint
+tap_test "checkpoint/restore: criu check's verdict, crun without org.criu.config, allow_criu_config_annotation (notes)" t_checkpoint
 tap_test "node config naming a missing runtime" t_runtime_missing
 tap_test "unreachable hub" t_hub_unreachable
 tap_test "hub: 404 at the root is a note, 5xx a problem" t_hub_status

@@ -41,6 +41,7 @@ START_TEST(test_missing_file_defaults)
   ck_assert_int_eq(c.on_missing_environment, FRC_ON_MISSING_FAIL);
   ck_assert_int_eq(c.deadline_seconds, 110);
   ck_assert(c.share_tree_symlinks);
+  ck_assert(!c.allow_criu_config_annotation);
   ck_assert_int_eq(c.closure_hook_min_paths, 4);
   frc_config_release(&c);
 }
@@ -59,6 +60,9 @@ START_TEST(test_bool_key)
   ck_assert_int_eq(parse(&d, "{}", &err), 0);
   ck_assert(d.share_tree_symlinks);
   ck_assert(!frc_config_equal(&c, &d));
+  frc_config_release(&d);
+  ck_assert_int_eq(parse(&d, "{\"allow_criu_config_annotation\":true}", &err), 0);
+  ck_assert(d.allow_criu_config_annotation);
   frc_config_release(&d);
   ck_assert_int_eq(parse(&d, "{\"share_tree_symlinks\":true}", &err), 0);
   ck_assert(d.share_tree_symlinks);
@@ -145,6 +149,7 @@ static const struct
   { "{\"closure_hook_min_paths\":0}", "from 1 to 1000000" },
   { "{\"share_tree_symlinks\":1}", "true or false, not a number" },
   { "{\"share_tree_symlinks\":\"no\"}", "true or false, not a string" },
+  { "{\"allow_criu_config_annotation\":\"yes\"}", "true or false, not a string" },
 };
 
 START_TEST(test_bad)

@@ -4,7 +4,9 @@
  * names another environment or generation; hostile records (a symlink, a
  * FIFO, oversized, not JSON, no generation, control characters) fail
  * without blocking or following; the org.criu.config annotation is
- * flox-runc's only when it names a file of its views directory; the CRIU
+ * flox-runc's only when it names a file of its views directory, and a
+ * pod's is removed from a Flox container's spec unless the node config
+ * allows it; the CRIU
  * configuration lists every bound closure path of a view, not its
  * symlinks, and the hook's other binds; which runtimes read the annotation.  No root needed. */
 #include <check.h>
@@ -218,6 +220,62 @@ START_TEST(test_annotation)
 }
 END_TEST
 
+/* A Flox container's spec: a pod's org.criu.config is removed, with one
+ * warning line in the log naming its value (escaped) and the key that keeps
+ * it; flox-runc's own value and other annotations stay; with
+ * allow_criu_config_annotation the pod's stays, with a debug line. */
+START_TEST(test_screen)
+{
+  cleanup_free char *bundle = xasprintf("%s/bundle", dir);
+  cleanup_free char *conf = xasprintf("%s/config.json", bundle);
+  cleanup_free char *logfile = xasprintf("%s/log", dir);
+  cleanup_free char *own = xasprintf("%s/views/abc.criu.conf", dir);
+  struct frc_logger log = { .path = logfile, .json = false, .debug = true, .stderr_fd = -1 };
+  struct frc_spec s cleanup_spec = { 0 };
+  frc_error_t err = NULL;
+  bool present = true;
+
+  ck_assert_int_eq(mkdir(bundle, 0755), 0);
+  write_text(conf, "{\"root\":{\"path\":\"rootfs\"},\"annotations\":{\"a\":\"b\","
+                   "\"org.criu.config\":\"/etc/criu/pod.conf\\naction-script /x\"}}");
+  ck_assert_int_eq(frc_spec_load(&s, bundle, &err), 0);
+  ck_assert(frc_criu_screen(&s, &cfg, &log));
+  ck_assert_ptr_null(frc_spec_annotation(&s, FRC_CRIU_ANNOTATION, &present));
+  ck_assert(!present);
+  ck_assert_str_eq(frc_spec_annotation(&s, "a", NULL), "b");
+  {
+    cleanup_free char *text = NULL;
+    ck_assert_int_eq(read_file_bounded(logfile, 1 << 16, &text, NULL, &err), 0);
+    ck_assert_ptr_nonnull(strstr(text, "level=warning"));
+    ck_assert_ptr_nonnull(strstr(text, "removed the spec's org.criu.config `/etc/criu/pod.conf"));
+    ck_assert_ptr_nonnull(strstr(text, "set allow_criu_config_annotation to true in the node config"));
+    ck_assert_ptr_null(strstr(text, "\naction-script")); /* one line: the newline escaped */
+    ck_assert_int_eq(strchr(text, '\n') - text + 1, (long) strlen(text));
+  }
+  /* nothing to remove: none, flox-runc's own, an empty one is a pod's */
+  ck_assert(!frc_criu_screen(&s, &cfg, &log));
+  frc_spec_set_annotation(&s, FRC_CRIU_ANNOTATION, own);
+  ck_assert(!frc_criu_screen(&s, &cfg, &log));
+  ck_assert_str_eq(frc_spec_annotation(&s, FRC_CRIU_ANNOTATION, NULL), own);
+  frc_spec_set_annotation(&s, FRC_CRIU_ANNOTATION, "");
+  ck_assert(frc_criu_screen(&s, &cfg, NULL));
+  ck_assert_ptr_null(frc_spec_annotation(&s, FRC_CRIU_ANNOTATION, NULL));
+  /* allowed by the node config: kept */
+  ck_assert_int_eq(unlink(logfile), 0);
+  cfg.allow_criu_config_annotation = true;
+  frc_spec_set_annotation(&s, FRC_CRIU_ANNOTATION, "/etc/criu/pod.conf");
+  ck_assert(!frc_criu_screen(&s, &cfg, &log));
+  ck_assert_str_eq(frc_spec_annotation(&s, FRC_CRIU_ANNOTATION, NULL), "/etc/criu/pod.conf");
+  {
+    cleanup_free char *text = NULL;
+    ck_assert_int_eq(read_file_bounded(logfile, 1 << 16, &text, NULL, &err), 0);
+    ck_assert_ptr_nonnull(strstr(text, "level=debug"));
+    ck_assert_ptr_nonnull(strstr(text, "kept the spec's org.criu.config `/etc/criu/pod.conf` "
+                                       "(allow_criu_config_annotation)"));
+  }
+}
+END_TEST
+
 START_TEST(test_write_config)
 {
   static const char *const binds[] = { "0123456789abcdfghijklmnpqrsvwxyz-busybox-1.35.0",
@@ -305,6 +363,7 @@ main(void)
   tcase_add_test(tc, test_image_mismatch);
   tcase_add_test(tc, test_image_hostile);
   tcase_add_test(tc, test_annotation);
+  tcase_add_test(tc, test_screen);
   tcase_add_test(tc, test_write_config);
   tcase_add_test(tc, test_runtimes);
   suite_add_tcase(s, tc);
