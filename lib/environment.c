@@ -13,6 +13,7 @@
 #include "envbuild.h"
 #include "environment.h"
 #include "http.h"
+#include "proc.h"
 #include "propagate.h"
 #include "json.h"
 #include "linkpool.h"
@@ -297,44 +298,15 @@ static void
 confirm_synced(const struct frc_env_request *req, const char *key, const char *build, int store_fd,
                int state_fd)
 {
-  pid_t pid;
-  int lo, hi, nul;
+  int keep[2] = { store_fd, state_fd };
 
-  if (store_fd < 0 || state_fd < 0 || (pid = fork()) < 0)
-    return; /* no mark: after a reboot the environment is rebuilt */
-  if (pid > 0)
-    {
-      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-      return;
-    }
   /* No pipe of the caller's and no lock of the create's (a flock lives as
-   * long as any copy of its fd) held open: closed here, before the create
-   * goes on (it waits for this child), then the work in a grandchild the
-   * runtime's caller waits for nothing of. */
-  setsid();
-  /* above the standard fds, which /dev/null replaces (a caller may have
-   * started us with one of them closed) */
-  store_fd = fcntl(store_fd, F_DUPFD_CLOEXEC, 3);
-  state_fd = fcntl(state_fd, F_DUPFD_CLOEXEC, 3);
-  if (store_fd < 0 || state_fd < 0)
-    _exit(0);
-  nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (nul >= 0)
-    {
-      dup2(nul, 0);
-      dup2(nul, 1);
-      dup2(nul, 2);
-    }
-  lo = store_fd < state_fd ? store_fd : state_fd;
-  hi = store_fd < state_fd ? state_fd : store_fd;
-  if (lo > 3)
-    close_range(3, (unsigned) lo - 1, 0);
-  if (hi > lo + 1)
-    close_range((unsigned) lo + 1, (unsigned) hi - 1, 0);
-  close_range((unsigned) hi + 1, ~0U, 0);
-  if (fork() != 0)
-    _exit(0);
+   * long as any copy of its fd) held open, no directory of its kept busy:
+   * the create waits only for the intermediate child (lib/proc.h). */
+  if (store_fd < 0 || state_fd < 0 || frc_proc_detach(keep, 2) != 0)
+    return; /* no mark: after a reboot the environment is rebuilt */
+  store_fd = keep[0];
+  state_fd = keep[1];
   {
     bool ok = syncfs(store_fd) == 0 && syncfs(state_fd) == 0;
     cleanup_free char *path = record_path(req, key);

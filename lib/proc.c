@@ -97,6 +97,63 @@ frc_close_fds_from(int first)
     close((int) fd);
 }
 
+int
+frc_proc_detach(int *keep, size_t n)
+{
+  struct sigaction dfl = { .sa_handler = SIG_DFL };
+  sigset_t none;
+  int fds[8], nul, last = 2;
+  pid_t pid;
+
+  if (n > 8)
+    return -1;
+  if ((pid = fork()) < 0)
+    return -1;
+  if (pid > 0)
+    {
+      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+      return 1;
+    }
+  setsid();
+  if (chdir("/") < 0)
+    _exit(0);
+  /* the defaults before the mask is emptied: no handler of the caller's
+   * runs for a signal that was pending */
+  for (int sig = 1; sig < NSIG; sig++)
+    sigaction(sig, &dfl, NULL); /* SIGKILL, SIGSTOP, libc's own: EINVAL */
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  for (size_t i = 0; i < n; i++)
+    if ((keep[i] = fds[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 3)) < 0)
+      _exit(0);
+  nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (nul >= 0)
+    {
+      dup2(nul, 0);
+      dup2(nul, 1);
+      dup2(nul, 2);
+    }
+  /* every descriptor above 2 but the copies, closed gap by gap */
+  for (size_t i = 1; i < n; i++)
+    for (size_t j = i; j > 0 && fds[j - 1] > fds[j]; j--)
+      {
+        int t = fds[j];
+        fds[j] = fds[j - 1];
+        fds[j - 1] = t;
+      }
+  for (size_t i = 0; i < n; i++)
+    {
+      if (fds[i] > last + 1)
+        close_range((unsigned) last + 1, (unsigned) fds[i] - 1, 0);
+      last = fds[i];
+    }
+  frc_close_fds_from(last + 1);
+  if (fork() != 0)
+    _exit(0);
+  return 0;
+}
+
 static void __attribute__((noreturn))
 child(const struct frc_proc *p, int out_fd, int err_fd, char **env)
 {

@@ -7,6 +7,8 @@
  * (bounded) or discarded, stderr read line by line and handed to a callback
  * (progress) while the last lines are kept for the error message, and the
  * deadline: when it passes, the whole process group is killed with SIGKILL.
+ * And a process detached from the caller, for work off its critical path
+ * (frc_proc_detach).
  */
 #ifndef FRC_PROC_H
 #define FRC_PROC_H
@@ -41,6 +43,16 @@ struct frc_proc_result
  * to the descriptor limit): what a helper must not inherit.  For a child
  * between fork and exec. */
 void frc_close_fds_from(int first);
+
+/* Detaches a process for work the caller waits for nothing of: the caller
+ * gets 1 once the intermediate child has exited (-1: fork failed), and the
+ * detached grandchild gets 0 and must end with _exit.  The grandchild runs
+ * in a session of its own, in "/" (it keeps no directory of the caller's
+ * busy: a bundle's mount stays unmountable), with every signal's default
+ * action and none blocked, /dev/null on 0-2 and no other descriptor but
+ * keep[0..n-1] (n <= 8), each moved above 2 (the new numbers written back,
+ * close-on-exec). */
+int frc_proc_detach(int *keep, size_t n);
 
 /* Runs p to completion.  Returns 0 when it ran (whatever its status), -1
  * when it could not be started. */

@@ -1,10 +1,13 @@
 /* Tree removal at any depth (frc_rm_rf), look-ups that stay inside an
  * image's rootfs (frc_stat_in_root) and mkdir -p (frc_mkdir_p), lib/util.c;
- * a helper started, then finished or aborted (lib/proc.c). */
+ * a helper started, then finished or aborted, a detached process that
+ * inherits no cwd, signal state or descriptor of its caller (lib/proc.c). */
 #include <check.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,6 +316,88 @@ START_TEST(test_proc_start_finish_abort)
 }
 END_TEST
 
+/* The detached process (frc_proc_detach, confirm_synced's): its cwd is /
+ * (the caller's directory, here the test's, stays unmountable otherwise),
+ * no signal blocked or ignored, /dev/null on 0-2 and no descriptor but the
+ * one kept; it reports through that one (a pipe whose end comes once it
+ * exits).  The caller returns at once and keeps its own state. */
+START_TEST(test_proc_detach)
+{
+  int p[2], extra = open("/dev/null", O_RDONLY | O_CLOEXEC), keep[1];
+  sigset_t usr1, old;
+  char report[4096], cwd[PATH_MAX];
+  size_t len = 0;
+  ssize_t r;
+  pid_t me = getpid();
+
+  ck_assert_int_ge(extra, 0);
+  ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+  ck_assert_int_eq(chdir(tmpdir), 0);
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  ck_assert_int_eq(sigprocmask(SIG_BLOCK, &usr1, &old), 0);
+  signal(SIGUSR2, SIG_IGN);
+  keep[0] = p[1];
+  r = frc_proc_detach(keep, 1);
+  if (r == 0)
+    {
+      FILE *st = fopen("/proc/self/status", "r");
+      DIR *d = opendir("/proc/self/fd");
+      struct dirent *e;
+      char line[256], link[PATH_MAX];
+      ssize_t n = readlink("/proc/self/cwd", link, sizeof(link) - 1);
+      link[n > 0 ? n : 0] = '\0';
+      dprintf(keep[0], "cwd=%s ppid-is-caller=%d\n", link, getppid() == me);
+      while (st && fgets(line, sizeof(line), st))
+        if (strncmp(line, "SigBlk:", 7) == 0 || strncmp(line, "SigIgn:", 7) == 0)
+          dprintf(keep[0], "%s", line);
+      if (st)
+        fclose(st);
+      dprintf(keep[0], "fds=");
+      while (d && (e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d))
+          {
+            char fdlink[64];
+            n = readlink(strcat(strcpy(fdlink, "/proc/self/fd/"), e->d_name), link, sizeof(link) - 1);
+            link[n > 0 ? n : 0] = '\0';
+            dprintf(keep[0], "%s%s ", e->d_name,
+                    atoi(e->d_name) < 3 && strcmp(link, "/dev/null") != 0 ? "(not /dev/null)" : "");
+          }
+      dprintf(keep[0], "keep=%d\n", keep[0]);
+      _exit(0);
+    }
+  ck_assert_int_eq(r, 1);
+  ck_assert_int_eq(keep[0], p[1]); /* the caller's own numbers */
+  ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+  ck_assert_str_eq(cwd, tmpdir);
+  ck_assert_int_eq(sigprocmask(SIG_SETMASK, &old, NULL), 0);
+  signal(SIGUSR2, SIG_DFL);
+  ck_assert_int_eq(chdir("/"), 0);
+  close(p[1]);
+  while (len < sizeof(report) - 1 && (r = read(p[0], report + len, sizeof(report) - 1 - len)) > 0)
+    len += (size_t) r;
+  report[len] = '\0';
+  close(p[0]);
+  close(extra);
+  ck_assert_msg(strstr(report, "cwd=/ ppid-is-caller=0\n") != NULL, "%s", report);
+  ck_assert_msg(strstr(report, "SigBlk:\t0000000000000000\n") != NULL, "%s", report);
+  ck_assert_msg(strstr(report, "SigIgn:\t0000000000000000\n") != NULL, "%s", report);
+  {
+    /* 0, 1, 2 on /dev/null and the kept copy, nothing else */
+    const char *fds = strstr(report, "fds=");
+    int k = -1;
+    ck_assert_ptr_nonnull(fds);
+    ck_assert_int_eq(sscanf(strstr(fds, "keep=") ? strstr(fds, "keep=") : "", "keep=%d", &k), 1);
+    ck_assert_int_gt(k, 2);
+    {
+      char want[64];
+      snprintf(want, sizeof(want), "fds=0 1 2 %d keep=%d\n", k, k);
+      ck_assert_msg(strstr(report, want) != NULL, "%s", report);
+    }
+  }
+}
+END_TEST
+
 int
 main(void)
 {
@@ -330,6 +415,7 @@ main(void)
   tcase_add_test(tc, test_dir_spread);
   tcase_add_test(tc, test_mkdir_p);
   tcase_add_test(tc, test_proc_start_finish_abort);
+  tcase_add_test(tc, test_proc_detach);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
