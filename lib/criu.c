@@ -92,9 +92,36 @@ frc_criu_screen(struct frc_spec *s, const struct frc_config *c, const struct frc
   return true;
 }
 
+/* The first of node_confs that exists, opened once and read bounded
+ * through that descriptor (no access() then open of the same name); *text
+ * NULL when none exists. */
+static int
+read_node_conf(const char *const *node_confs, char **text, frc_error_t *err)
+{
+  *text = NULL;
+  for (const char *const *p = node_confs; p && *p; p++)
+    {
+      /* O_NONBLOCK: a FIFO there is refused below, never waited on */
+      cleanup_close int fd = open(*p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+      struct stat st;
+      if (fd < 0 && errno == ENOENT)
+        continue;
+      if (fd < 0 || fstat(fd, &st) < 0)
+        return frc_error_errno(err, errno, "cannot open the node's CRIU configuration `%s`", *p);
+      if (!S_ISREG(st.st_mode))
+        return frc_error(err, "the node's CRIU configuration `%s` is not a regular file: make it "
+                              "one, or remove it",
+                         *p);
+      if (read_fd_bounded(fd, *p, RUNC_CONF_MAX, text, NULL, err) < 0)
+        return frc_error_wrap(err, "cannot read the node's CRIU configuration");
+      return 0;
+    }
+  return 0;
+}
+
 int
-frc_criu_write_config(const struct frc_config *c, const char *env_key, const char *node_conf,
-                      frc_error_t *err)
+frc_criu_write_config(const struct frc_config *c, const char *env_key,
+                      const char *const *node_confs, frc_error_t *err)
 {
   cleanup_free char *view = frc_view_dir(c, env_key);
   cleanup_free char *store = xasprintf("%s/store", view);
@@ -110,9 +137,8 @@ frc_criu_write_config(const struct frc_config *c, const char *env_key, const cha
                            "cannot list the environment's view `%s` to tell CRIU its closure "
                            "binds: recreate the container (flox-runc gc removed its view?)",
                            store);
-  if (node_conf && access(node_conf, F_OK) == 0
-      && read_file_bounded(node_conf, RUNC_CONF_MAX, &node, NULL, err) < 0)
-    return frc_error_wrap(err, "cannot read the node's CRIU configuration");
+  if (read_node_conf(node_confs, &node, err) < 0)
+    return -1;
   text = xasprintf("# flox-runc: CRIU's configuration for containers of the environment %s whose\n"
                    "# closure flox-runc's createContainer hook binds (docs/troubleshooting.md,\n"
                    "# \"Checkpoint and restore\"); rewritten at each checkpoint.\n"
@@ -210,8 +236,20 @@ frc_criu_image_read(const char *image_dir, const struct frc_envref *annotated,
   if (!S_ISREG(st.st_mode))
     return frc_error(err, "the checkpoint's `%s` is not a regular file", path);
   {
-    cleanup_free char *proc = xasprintf("/proc/self/fd/%d", fd);
-    if (read_file_bounded(proc, IMAGE_RECORD_MAX, &text, &len, err) < 0)
+    /* The O_PATH descriptor cannot be read: reopened through /proc/self/fd,
+     * which opens that very inode (an open of the name could meet a device
+     * node swapped in since the fstat), checked again and read through the
+     * new descriptor. */
+    char proc[64];
+    cleanup_close int rfd = -1;
+    struct stat rst;
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    rfd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (rfd < 0 || fstat(rfd, &rst) < 0)
+      return frc_error_errno(err, errno, "cannot open the checkpoint's `%s` (is /proc mounted?)", path);
+    if (rst.st_dev != st.st_dev || rst.st_ino != st.st_ino)
+      return frc_error(err, "the checkpoint's `%s` changed while it was read: restore again", path);
+    if (read_fd_bounded(rfd, path, IMAGE_RECORD_MAX, &text, &len, err) < 0)
       return frc_error_wrap(err, "the checkpoint's `%s`", path);
   }
   if (frc_json_parse(text, len, &doc, err) < 0 || doc == NULL || doc->type != yajl_t_object
@@ -317,10 +355,9 @@ frc_criu_checkpoint(const struct frc_config *c, const char *root, const char *id
   if (hook)
     {
       cleanup_free char *version = runtime_version(c);
-      const char *node_conf = FRC_CRIU_RUNC_CONF;
+      static const char *const runc_confs[] = { FRC_CRIU_RUNC_CONF, NULL };
+      static const char *const crun_confs[] = { FRC_CRIU_CRUN_CONF, FRC_CRIU_RUNC_CONF, NULL };
       char name[128];
-      if (version && str_has_prefix(version, "crun ") && access(FRC_CRIU_CRUN_CONF, F_OK) == 0)
-        node_conf = FRC_CRIU_CRUN_CONF;
       if (version && !frc_criu_runtime_reads_config(version, name, sizeof(name)))
         return frc_error(err,
                          "container %s: %s cannot checkpoint it: flox-runc's createContainer hook "
@@ -328,7 +365,10 @@ frc_criu_checkpoint(const struct frc_config *c, const char *root, const char *id
                          "tell CRIU those binds; set closure_hook_min_paths to 1000000 in the "
                          "node config (spec mounts) and recreate the container, or use runc",
                          id, name);
-      if (frc_criu_write_config(c, rec.env_key, node_conf, err) < 0)
+      if (frc_criu_write_config(c, rec.env_key,
+                                version && str_has_prefix(version, "crun ") ? crun_confs : runc_confs,
+                                err)
+          < 0)
         return frc_error_wrap(err, "container %s", id);
     }
   if (frc_criu_image_write(image_dir, rec.reference, err) < 0)

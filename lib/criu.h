@@ -82,10 +82,12 @@ int frc_criu_checkpoint(const struct frc_config *c, const char *root, const char
 bool frc_criu_runtime_reads_config(const char *version_line, char *name, size_t size);
 
 /* checkpoint: writes env_key's CRIU configuration from its view (every
- * store path of the view that is not a symlink is a bind), after the
- * node's node_conf (FRC_CRIU_RUNC_CONF...) when that file exists. */
-int frc_criu_write_config(const struct frc_config *c, const char *env_key, const char *node_conf,
-                          frc_error_t *err);
+ * store path of the view that is not a symlink is a bind), after the first
+ * of the node's node_confs (NULL-terminated: FRC_CRIU_CRUN_CONF,
+ * FRC_CRIU_RUNC_CONF...) that exists, opened once and read bounded (a
+ * file that is not a regular one is an error naming it). */
+int frc_criu_write_config(const struct frc_config *c, const char *env_key,
+                          const char *const *node_confs, frc_error_t *err);
 
 /* checkpoint: writes <image_dir>/flox-runc.json naming reference
  * ("owner/name:N"); image_dir is made (0700) when missing, as runc does. */

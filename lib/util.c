@@ -238,11 +238,18 @@ int
 read_file_bounded(const char *path, size_t max, char **out, size_t *len, frc_error_t *err)
 {
   cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  cleanup_free char *buf = NULL;
-  size_t used = 0, cap = 0;
 
   if (fd < 0)
     return frc_error_errno(err, errno, "cannot open `%s`", path);
+  return read_fd_bounded(fd, path, max, out, len, err);
+}
+
+int
+read_fd_bounded(int fd, const char *path, size_t max, char **out, size_t *len, frc_error_t *err)
+{
+  cleanup_free char *buf = NULL;
+  size_t used = 0, cap = 0;
+
   for (;;)
     {
       ssize_t r;

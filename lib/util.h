@@ -65,6 +65,9 @@ int frc_lock_file_shared(const char *path, long long deadline_ns, const char *wh
 /* Reads at most max bytes; a bigger file is an error naming path and bound.
  * The result is NUL-terminated; *len (optional) excludes the NUL. */
 int read_file_bounded(const char *path, size_t max, char **out, size_t *len, frc_error_t *err);
+/* The same from an open descriptor (read to its end from where it is);
+ * name is the file's name in messages. */
+int read_fd_bounded(int fd, const char *name, size_t max, char **out, size_t *len, frc_error_t *err);
 
 /* Replaces path atomically with data: writes "<dir>/.<base>.XXXXXX", fsyncs it,
  * renames it over path, fsyncs the directory.  mode < 0 keeps the mode of the

@@ -297,11 +297,14 @@ START_TEST(test_write_config)
     cleanup_free char *p = xasprintf("%s/%s", store, link_name);
     ck_assert_int_eq(symlink("/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12.1", p), 0);
   }
-  /* the node's runc.conf first (it lacks its last newline) */
+  /* the node's runc.conf first (it lacks its last newline), the first of
+   * the candidates that exists (crun.conf missing here) */
   {
     cleanup_free char *node = xasprintf("%s/runc.conf", dir);
+    cleanup_free char *crun = xasprintf("%s/crun.conf", dir);
+    const char *const confs[] = { crun, node, NULL };
     write_text(node, "tcp-established\nlog-level 4");
-    ck_assert_int_eq(frc_criu_write_config(&cfg, "k1", node, &err), 0);
+    ck_assert_int_eq(frc_criu_write_config(&cfg, "k1", confs, &err), 0);
   }
   ck_assert_int_eq(stat(conf, &st), 0);
   ck_assert_int_eq(st.st_mode & 07777, 0600);
@@ -320,7 +323,52 @@ START_TEST(test_write_config)
   /* a node without one */
   {
     cleanup_free char *none = xasprintf("%s/none.conf", dir);
-    ck_assert_int_eq(frc_criu_write_config(&cfg, "k1", none, &err), 0);
+    const char *const confs[] = { none, NULL };
+    cleanup_free char *plain = NULL;
+    ck_assert_int_eq(frc_criu_write_config(&cfg, "k1", confs, &err), 0);
+    ck_assert_int_eq(read_file_bounded(conf, 1 << 20, &plain, NULL, &err), 0);
+    ck_assert_ptr_null(strstr(plain, "tcp-established"));
+  }
+  /* the first that exists wins: crun.conf before runc.conf */
+  {
+    cleanup_free char *node = xasprintf("%s/runc.conf", dir);
+    cleanup_free char *crun = xasprintf("%s/crun.conf", dir);
+    const char *const confs[] = { crun, node, NULL };
+    cleanup_free char *both = NULL;
+    write_text(crun, "log-level 2\n");
+    ck_assert_int_eq(frc_criu_write_config(&cfg, "k1", confs, &err), 0);
+    ck_assert_int_eq(read_file_bounded(conf, 1 << 20, &both, NULL, &err), 0);
+    ck_assert_ptr_nonnull(strstr(both, "\nlog-level 2\next-mount-map "));
+    ck_assert_ptr_null(strstr(both, "tcp-established"));
+  }
+  /* not a regular file (a FIFO is never waited on, a directory), or larger
+   * than 64 KiB: an error naming it, and the file written before stays */
+  {
+    cleanup_free char *fifo = xasprintf("%s/fifo.conf", dir);
+    cleanup_free char *sub = xasprintf("%s/dir.conf", dir);
+    cleanup_free char *big = xasprintf("%s/big.conf", dir);
+    const char *const *cases[3];
+    const char *const c1[] = { fifo, NULL }, *const c2[] = { sub, NULL }, *const c3[] = { big, NULL };
+    const char *want[] = { "is not a regular file", "is not a regular file", "larger than the limit" };
+    FILE *f;
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    f = fopen(big, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 70 * 1024; i++)
+      fputc('#', f);
+    ck_assert_int_eq(fclose(f), 0);
+    cases[0] = c1;
+    cases[1] = c2;
+    cases[2] = c3;
+    for (int i = 0; i < 3; i++)
+      {
+        ck_assert_int_eq(frc_criu_write_config(&cfg, "k1", cases[i], &err), -1);
+        ck_assert_msg(strstr(err->msg, want[i]) != NULL && strstr(err->msg, cases[i][0]) != NULL,
+                      "%s", err->msg);
+        frc_error_release(&err);
+      }
+    ck_assert_int_eq(stat(conf, &st), 0);
   }
   /* a name that is no store path fails, naming it */
   {
