@@ -127,9 +127,8 @@ frc_criu_write_config(const struct frc_config *c, const char *env_key,
   cleanup_free char *store = xasprintf("%s/store", view);
   cleanup_free char *path = frc_criu_config_path(c, env_key);
   cleanup_free char *node = NULL;
-  cleanup_free char *text = NULL;
+  cleanup_buf struct frc_buf text = { 0 };
   cleanup_dir DIR *d = opendir(store);
-  size_t len = 0, cap = 0;
   struct dirent *e;
 
   if (d == NULL)
@@ -139,19 +138,16 @@ frc_criu_write_config(const struct frc_config *c, const char *env_key,
                            store);
   if (read_node_conf(node_confs, &node, err) < 0)
     return -1;
-  text = xasprintf("# flox-runc: CRIU's configuration for containers of the environment %s whose\n"
-                   "# closure flox-runc's createContainer hook binds (docs/troubleshooting.md,\n"
-                   "# \"Checkpoint and restore\"); rewritten at each checkpoint.\n"
-                   "%s%s",
-                   env_key, node ? node : "", node && node[0] && node[strlen(node) - 1] != '\n' ? "\n" : "");
-  len = strlen(text);
-  cap = len + 1;
+  frc_buf_addf(&text,
+               "# flox-runc: CRIU's configuration for containers of the environment %s whose\n"
+               "# closure flox-runc's createContainer hook binds (docs/troubleshooting.md,\n"
+               "# \"Checkpoint and restore\"); rewritten at each checkpoint.\n"
+               "%s%s",
+               env_key, node ? node : "", node && node[0] && node[strlen(node) - 1] != '\n' ? "\n" : "");
   while ((e = readdir(d)) != NULL)
     {
       cleanup_free char *sp = NULL;
-      cleanup_free char *line = NULL;
       struct stat st;
-      size_t n;
       if (e->d_name[0] == '.')
         continue;
       sp = xasprintf("/nix/store/%s", e->d_name);
@@ -163,32 +159,18 @@ frc_criu_write_config(const struct frc_config *c, const char *env_key,
         return frc_error_errno(err, errno, "cannot stat `%s/%s`", store, e->d_name);
       if (S_ISLNK(st.st_mode)) /* the view holds the symlink itself: no bind */
         continue;
-      line = xasprintf("ext-mount-map %s:%s\n", sp, sp);
-      n = strlen(line);
-      if (len + n + 1 > cap)
-        {
-          cap = (len + n + 1) * 2;
-          text = xrealloc(text, cap);
-        }
-      memcpy(text + len, line, n + 1);
-      len += n;
+      frc_buf_addf(&text, "ext-mount-map %s:%s\n", sp, sp);
     }
-  {
-    /* the hook's other binds (lib/container.c): the environment's tree,
-     * FLOX_ENV_CACHE and the node's CA bundle (a key of a mount the
-     * container lacks is unused) */
-    cleanup_free char *rest = xasprintf("ext-mount-map %s/%s:%s/%s\n"
-                                        "ext-mount-map %s:%s\n"
-                                        "ext-mount-map %s:%s\n",
-                                        FRC_ENVS_DIR, env_key, FRC_ENVS_DIR, env_key,
-                                        FRC_ENV_CACHE_DIR, FRC_ENV_CACHE_DIR, FRC_NODE_CA_BUNDLE,
-                                        FRC_NODE_CA_BUNDLE);
-    size_t n = strlen(rest);
-    text = xrealloc(text, len + n + 1);
-    memcpy(text + len, rest, n + 1);
-    len += n;
-  }
-  if (write_file_atomic(path, text, len, 0600, err) < 0)
+  /* the hook's other binds (lib/container.c): the environment's tree,
+   * FLOX_ENV_CACHE and the node's CA bundle (a key of a mount the
+   * container lacks is unused) */
+  frc_buf_addf(&text,
+               "ext-mount-map %s/%s:%s/%s\n"
+               "ext-mount-map %s:%s\n"
+               "ext-mount-map %s:%s\n",
+               FRC_ENVS_DIR, env_key, FRC_ENVS_DIR, env_key, FRC_ENV_CACHE_DIR, FRC_ENV_CACHE_DIR,
+               FRC_NODE_CA_BUNDLE, FRC_NODE_CA_BUNDLE);
+  if (write_file_atomic(path, text.data, text.len, 0600, err) < 0)
     return frc_error_wrap(err, "cannot write CRIU's configuration for the closure binds");
   return 0;
 }

@@ -494,7 +494,7 @@ valid_branch(const char *b)
 }
 
 static void
-command_header(const struct frc_git_remote *r, struct frc_pkt_buf *b, const char *command)
+command_header(const struct frc_git_remote *r, struct frc_buf *b, const char *command)
 {
   frc_pkt_writef(b, "command=%s\n", command);
   if (cap_value(r, "agent"))
@@ -541,7 +541,7 @@ static int
 ls_ref_v2(struct frc_git_remote *r, const char *refname, char oid_hex[FRC_OID_HEX + 1],
           frc_error_t *err)
 {
-  cleanup_pkt_buf struct frc_pkt_buf body = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf body = { NULL, 0, 0 };
   cleanup_http_response struct frc_http_response resp = { 0 };
   int found;
 
@@ -617,7 +617,7 @@ pack_response_max(const struct frc_git_remote *r)
 }
 
 static void
-fetch_body_v2(const struct frc_git_remote *r, const struct fetch_args *a, struct frc_pkt_buf *b)
+fetch_body_v2(const struct frc_git_remote *r, const struct fetch_args *a, struct frc_buf *b)
 {
   command_header(r, b, "fetch");
   frc_pkt_writef(b, "no-progress\n");
@@ -636,27 +636,27 @@ fetch_body_v2(const struct frc_git_remote *r, const struct fetch_args *a, struct
 }
 
 static void
-fetch_body_v0(const struct frc_git_remote *r, const struct fetch_args *a, struct frc_pkt_buf *b)
+fetch_body_v0(const struct frc_git_remote *r, const struct fetch_args *a, struct frc_buf *b)
 {
   /* What git's own client asks for (dulwich refuses clients without
    * thin-pack); each only when offered.  Without "have" lines a thin pack
    * is a complete one. */
   static const char *const wanted[] = { "side-band-64k", "ofs-delta", "shallow", "no-progress",
                                         "filter", "thin-pack" };
-  cleanup_pkt_buf struct frc_pkt_buf caps = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf caps = { NULL, 0, 0 };
   bool band64 = cap_value(r, "side-band-64k") != NULL;
 
   for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++)
     {
       if (cap_value(r, wanted[i]) == NULL || (i == 2 && !a->deepen) || (i == 4 && !a->filter))
         continue;
-      frc_pkt_buf_append(&caps, " ", 1);
-      frc_pkt_buf_append(&caps, wanted[i], strlen(wanted[i]));
+      frc_buf_add(&caps, " ", 1);
+      frc_buf_add(&caps, wanted[i], strlen(wanted[i]));
     }
   if (!band64 && cap_value(r, "side-band"))
-    frc_pkt_buf_append(&caps, " side-band", 10);
+    frc_buf_add(&caps, " side-band", 10);
   if (cap_value(r, "agent"))
-    frc_pkt_buf_append(&caps, " agent=" AGENT, strlen(" agent=" AGENT));
+    frc_buf_add(&caps, " agent=" AGENT, strlen(" agent=" AGENT));
   for (size_t i = 0; i < a->n; i++)
     frc_pkt_writef(b, "want %s%.*s\n", a->wants[i], i == 0 ? (int) caps.len : 0,
                    caps.data ? caps.data : "");
@@ -709,7 +709,7 @@ read_wanted_refs(const struct frc_git_remote *r, const struct fetch_args *a,
 
 static int
 read_pack_v2(const struct frc_git_remote *r, const struct fetch_args *a, struct frc_pkt_reader *rd,
-             struct frc_pkt_buf *pack, frc_error_t *err)
+             struct frc_buf *pack, frc_error_t *err)
 {
   for (;;)
     {
@@ -743,7 +743,7 @@ read_pack_v2(const struct frc_git_remote *r, const struct fetch_args *a, struct 
 
 static int
 read_pack_v0(const struct frc_git_remote *r, const struct fetch_args *a,
-             struct frc_pkt_reader *rd, struct frc_pkt_buf *pack, frc_error_t *err)
+             struct frc_pkt_reader *rd, struct frc_buf *pack, frc_error_t *err)
 {
   struct frc_pkt p;
   if (a->deepen)
@@ -768,7 +768,7 @@ read_pack_v0(const struct frc_git_remote *r, const struct fetch_args *a,
       frc_error(err, "FloxHub sent more than %zu bytes of git pack data", r->limits.max_pack);
       return frc_error_code(err, FRC_ECODE_TOO_BIG);
     }
-  frc_pkt_buf_append(pack, rd->buf + rd->pos, rd->len - rd->pos);
+  frc_buf_add(pack, rd->buf + rd->pos, rd->len - rd->pos);
   rd->pos = rd->len;
   return 0;
 }
@@ -776,8 +776,8 @@ read_pack_v0(const struct frc_git_remote *r, const struct fetch_args *a,
 static int
 fetch(struct frc_git_remote *r, const struct fetch_args *a, frc_error_t *err)
 {
-  cleanup_pkt_buf struct frc_pkt_buf body = { NULL, 0, 0 };
-  cleanup_pkt_buf struct frc_pkt_buf pack = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf body = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf pack = { NULL, 0, 0 };
   cleanup_http_response struct frc_http_response resp = { 0 };
   struct frc_pkt_reader rd;
   int rc;

@@ -19,40 +19,22 @@
 
 /* ------------------------------------------------ the path Nix gives it */
 
-struct nar
-{
-  unsigned char *buf;
-  size_t len, cap;
-};
-
-static void
-nar_bytes(struct nar *w, const void *p, size_t n)
-{
-  if (w->len + n > w->cap)
-    {
-      w->cap = (w->len + n) * 2;
-      w->buf = xrealloc(w->buf, w->cap);
-    }
-  memcpy(w->buf + w->len, p, n);
-  w->len += n;
-}
-
 /* Nix's archive string: length (u64 little endian), bytes, zeros to 8. */
 static void
-nar_str(struct nar *w, const void *p, size_t n)
+nar_str(struct frc_buf *w, const void *p, size_t n)
 {
   static const unsigned char zero[8] = { 0 };
   unsigned char len[8];
   for (int i = 0; i < 8; i++)
     len[i] = (unsigned char) ((uint64_t) n >> (8 * i));
-  nar_bytes(w, len, 8);
-  nar_bytes(w, p, n);
+  frc_buf_add(w, len, 8);
+  frc_buf_add(w, p, n);
   if (n % 8)
-    nar_bytes(w, zero, 8 - n % 8);
+    frc_buf_add(w, zero, 8 - n % 8);
 }
 
 static void
-nar_s(struct nar *w, const char *s)
+nar_s(struct frc_buf *w, const char *s)
 {
   nar_str(w, s, strlen(s));
 }
@@ -75,11 +57,10 @@ int
 frc_node_bash_store_path(const void *data, size_t n, const char *name, char *out, size_t out_len,
                          frc_error_t *err)
 {
-  struct nar w = { 0 };
+  cleanup_buf struct frc_buf w = { 0 };
   unsigned char nar_hash[32], h[32], h20[20] = { 0 };
   char hex[65];
   cleanup_free char *fp = NULL;
-  int rc;
 
   /* dumpPath of NAME/: a directory "bin" holding the executable "bash" */
   nar_s(&w, "nix-archive-1");
@@ -111,9 +92,7 @@ frc_node_bash_store_path(const void *data, size_t n, const char *name, char *out
   nar_s(&w, ")");
   nar_s(&w, ")");
   nar_s(&w, ")");
-  rc = frc_sha256(w.buf, w.len, nar_hash, err);
-  free(w.buf);
-  if (rc < 0)
+  if (frc_sha256(w.data, w.len, nar_hash, err) < 0)
     return -1;
   /* makeFixedOutputPath(recursive, sha256): makeStorePath("source", ...),
    * the fingerprint's SHA-256 folded to 20 bytes */

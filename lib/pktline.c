@@ -109,45 +109,20 @@ frc_pkt_has_prefix(const struct frc_pkt *p, const char *prefix, const char **res
   return true;
 }
 
-void
-frc_pkt_buf_append(struct frc_pkt_buf *b, const void *data, size_t len)
-{
-  if (len == 0)
-    return;
-  if (b->cap - b->len < len)
-    {
-      size_t cap = b->cap ? b->cap : 256;
-      while (cap - b->len < len)
-        cap *= 2;
-      b->data = xrealloc(b->data, cap);
-      b->cap = cap;
-    }
-  memcpy(b->data + b->len, data, len);
-  b->len += len;
-}
-
-void
-frc_pkt_buf_release(struct frc_pkt_buf *b)
-{
-  free(b->data);
-  b->data = NULL;
-  b->len = b->cap = 0;
-}
-
 int
-frc_pkt_write(struct frc_pkt_buf *b, const void *data, size_t len)
+frc_pkt_write(struct frc_buf *b, const void *data, size_t len)
 {
   char hdr[5];
   if (len > FRC_PKT_DATA_MAX)
     return -1;
   snprintf(hdr, sizeof(hdr), "%04zx", len + 4);
-  frc_pkt_buf_append(b, hdr, 4);
-  frc_pkt_buf_append(b, data, len);
+  frc_buf_add(b, hdr, 4);
+  frc_buf_add(b, data, len);
   return 0;
 }
 
 int
-frc_pkt_writef(struct frc_pkt_buf *b, const char *fmt, ...)
+frc_pkt_writef(struct frc_buf *b, const char *fmt, ...)
 {
   cleanup_free char *s = NULL;
   va_list ap;
@@ -165,19 +140,19 @@ frc_pkt_writef(struct frc_pkt_buf *b, const char *fmt, ...)
 }
 
 void
-frc_pkt_flush(struct frc_pkt_buf *b)
+frc_pkt_flush(struct frc_buf *b)
 {
-  frc_pkt_buf_append(b, "0000", 4);
+  frc_buf_add(b, "0000", 4);
 }
 
 void
-frc_pkt_delim(struct frc_pkt_buf *b)
+frc_pkt_delim(struct frc_buf *b)
 {
-  frc_pkt_buf_append(b, "0001", 4);
+  frc_buf_add(b, "0001", 4);
 }
 
 int
-frc_pkt_demux(struct frc_pkt_reader *r, struct frc_pkt_buf *out, size_t max,
+frc_pkt_demux(struct frc_pkt_reader *r, struct frc_buf *out, size_t max,
               frc_pkt_progress_fn progress, void *progress_data, frc_error_t *err)
 {
   for (;;)
@@ -208,7 +183,7 @@ frc_pkt_demux(struct frc_pkt_reader *r, struct frc_pkt_buf *out, size_t max,
                              "repository is larger than flox-runc accepts", max);
               return frc_error_code(err, FRC_ECODE_TOO_BIG);
             }
-          frc_pkt_buf_append(out, p.data + 1, p.len - 1);
+          frc_buf_add(out, p.data + 1, p.len - 1);
           break;
         case 2:
           if (progress)

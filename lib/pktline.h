@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "util.h" /* struct frc_buf */
 
 #define FRC_PKT_MAX 65520 /* a whole packet, with its 4-byte header */
 #define FRC_PKT_DATA_MAX (FRC_PKT_MAX - 4)
@@ -59,25 +60,13 @@ bool frc_pkt_is(const struct frc_pkt *p, const char *s);
 bool frc_pkt_has_prefix(const struct frc_pkt *p, const char *prefix, const char **rest,
                         size_t *rest_len);
 
-/* A growable byte buffer: request bodies and demultiplexed pack data. */
-struct frc_pkt_buf
-{
-  char *data;
-  size_t len;
-  size_t cap;
-};
-
-void frc_pkt_buf_append(struct frc_pkt_buf *b, const void *data, size_t len);
-void frc_pkt_buf_release(struct frc_pkt_buf *b);
-#define cleanup_pkt_buf __attribute__((cleanup(frc_pkt_buf_release)))
-
 /* Writers.  The request bodies flox-runc builds are its own text, so a packet
  * longer than FRC_PKT_DATA_MAX is a bug: it is refused with -1. */
-int frc_pkt_write(struct frc_pkt_buf *b, const void *data, size_t len);
-int frc_pkt_writef(struct frc_pkt_buf *b, const char *fmt, ...)
+int frc_pkt_write(struct frc_buf *b, const void *data, size_t len);
+int frc_pkt_writef(struct frc_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void frc_pkt_flush(struct frc_pkt_buf *b);
-void frc_pkt_delim(struct frc_pkt_buf *b);
+void frc_pkt_flush(struct frc_buf *b);
+void frc_pkt_delim(struct frc_buf *b);
 
 /* Progress text from band 2 (one packet's worth, not NUL-terminated). */
 typedef void (*frc_pkt_progress_fn)(const char *text, size_t len, void *data);
@@ -88,7 +77,7 @@ typedef void (*frc_pkt_progress_fn)(const char *text, size_t len, void *data);
  * "FloxHub git service error: <text>" (FRC_ECODE_SERVER); the stream ending
  * without its flush, an unknown band or an empty packet are protocol errors
  * (FRC_ECODE_SERVER).  progress may be NULL. */
-int frc_pkt_demux(struct frc_pkt_reader *r, struct frc_pkt_buf *out, size_t max,
+int frc_pkt_demux(struct frc_pkt_reader *r, struct frc_buf *out, size_t max,
                   frc_pkt_progress_fn progress, void *progress_data, frc_error_t *err);
 
 /* Sets *err to "FloxHub git service error: <text>" (escaped, bounded, a

@@ -682,8 +682,8 @@ frc_store_closure_db(const struct frc_config *c, char *const *paths, char ***clo
   struct nix_db d __attribute__((cleanup(nix_db_close))) = { frc_dl_sqlite(err), NULL, NULL };
   const struct frc_sqlite_api *q = d.q;
   cleanup_free char *db = xasprintf("%s/nix/var/nix/db/db.sqlite", is_root_store(c) ? "" : c->store_root);
-  size_t n = 0, cap = 256, len = 0, want = 0, found_roots = 0;
-  cleanup_free char *sql = NULL;
+  size_t n = 0, want = 0, found_roots = 0;
+  cleanup_buf struct frc_buf sql = { 0 };
   cleanup_free char *query = NULL;
   cleanup_strv char **out = xmalloc0(sizeof(char *));
   int rc;
@@ -691,18 +691,11 @@ frc_store_closure_db(const struct frc_config *c, char *const *paths, char ***clo
   if (q == NULL)
     return -1;
   /* the paths inline: store paths (validated: no quote can be in one) */
-  sql = xmalloc0(cap);
   for (char *const *p = paths; p && *p; p++, want++)
     {
-      size_t need = strlen(*p) + 4;
       if (!frc_store_path_valid(*p))
         return frc_error(err, "`%s` is not a store path", *p);
-      if (len + need + 1 > cap)
-        {
-          cap = (len + need + 1) * 2;
-          sql = xrealloc(sql, cap);
-        }
-      len += (size_t) snprintf(sql + len, cap - len, "%s'%s'", len ? "," : "", *p);
+      frc_buf_addf(&sql, "%s'%s'", sql.len ? "," : "", *p);
     }
   if (want == 0)
     {
@@ -715,7 +708,7 @@ frc_store_closure_db(const struct frc_config *c, char *const *paths, char ***clo
       "WITH RECURSIVE r(id) AS (SELECT id FROM ValidPaths WHERE path IN (%s)), "
       "c(id) AS (SELECT id FROM r UNION SELECT reference FROM Refs JOIN c ON referrer = c.id) "
       "SELECT path, id IN (SELECT id FROM r) FROM ValidPaths WHERE id IN (SELECT id FROM c)",
-      sql);
+      sql.data);
   if (q->sqlite3_open_v2(db, &d.h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
     return frc_error(err, "cannot open Nix's database `%s`: %s", db, d.h ? q->sqlite3_errmsg(d.h) : "");
   q->sqlite3_busy_timeout(d.h, 2000);

@@ -234,6 +234,67 @@ write_all(int fd, const void *buf, size_t len)
   return 0;
 }
 
+void
+frc_buf_add(struct frc_buf *b, const void *data, size_t len)
+{
+  if (b->data == NULL || b->cap - b->len <= len)
+    {
+      size_t cap = b->cap ? b->cap : 256;
+      while (cap - b->len <= len)
+        cap *= 2;
+      b->data = xrealloc(b->data, cap);
+      b->cap = cap;
+    }
+  if (len)
+    memcpy(b->data + b->len, data, len);
+  b->len += len;
+  b->data[b->len] = '\0';
+}
+
+void
+frc_buf_addf(struct frc_buf *b, const char *fmt, ...)
+{
+  va_list ap;
+  int n;
+
+  /* formatted in place; a second pass when it did not fit */
+  frc_buf_add(b, "", 0);
+  va_start(ap, fmt);
+  n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    abort();
+  if ((size_t) n >= b->cap - b->len)
+    {
+      size_t cap = b->cap;
+      while (cap - b->len <= (size_t) n)
+        cap *= 2;
+      b->data = xrealloc(b->data, cap);
+      b->cap = cap;
+      va_start(ap, fmt);
+      vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+      va_end(ap);
+    }
+  b->len += (size_t) n;
+}
+
+char *
+frc_buf_steal(struct frc_buf *b)
+{
+  char *d = b->data ? b->data : xmalloc0(1);
+  b->data = NULL;
+  b->len = b->cap = 0;
+  return d;
+}
+
+void
+frc_buf_release(struct frc_buf *b)
+{
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
 int
 read_file_bounded(const char *path, size_t max, char **out, size_t *len, frc_error_t *err)
 {

@@ -2,7 +2,8 @@
  *
  * Owns: the __attribute__((cleanup)) helpers (cleanup_free, cleanup_close,
  * cleanup_file, cleanup_dir, cleanup_strv, ...), checked allocation, the
- * NULL-terminated string list (frc_strv_*), and whole-file I/O with a size bound
+ * NULL-terminated string list (frc_strv_*), the growing buffer (frc_buf),
+ * whole-file I/O with a size bound
  * (read_file_bounded) and atomic replacement (write_file_atomic: temporary
  * file in the same directory, fsync, rename, fsync of the directory), and
  * the placement hint for directories that receive whole trees
@@ -48,6 +49,23 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* A growing byte buffer (text or binary): data holds len bytes and, once
+ * anything was added, a NUL after them (data is NULL before).  Grows by
+ * doubling; add/addf never fail (allocation aborts, as xmalloc0).  steal
+ * hands data out (an empty string when nothing was added) and empties b. */
+struct frc_buf
+{
+  char *data;
+  size_t len;
+  size_t cap;
+};
+
+void frc_buf_add(struct frc_buf *b, const void *data, size_t len);
+void frc_buf_addf(struct frc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *frc_buf_steal(struct frc_buf *b);
+void frc_buf_release(struct frc_buf *b);
+#define cleanup_buf __attribute__((cleanup(frc_buf_release)))
 
 /* The value of a hex digit, -1 when c is not one. */
 int frc_hex_digit(char c);

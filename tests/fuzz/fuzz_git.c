@@ -41,7 +41,7 @@ struct fake
 };
 
 static void
-wrap_pack(struct frc_pkt_buf *b, const uint8_t *pack, size_t len, char v0)
+wrap_pack(struct frc_buf *b, const uint8_t *pack, size_t len, char v0)
 {
   cleanup_free unsigned char *full = xmalloc0(len + FRC_OID_RAW);
   frc_error_t err = NULL;
@@ -60,9 +60,9 @@ wrap_pack(struct frc_pkt_buf *b, const uint8_t *pack, size_t len, char v0)
       size_t n = len - off > FRC_PKT_DATA_MAX - 1 ? FRC_PKT_DATA_MAX - 1 : len - off;
       char hdr[5];
       snprintf(hdr, sizeof(hdr), "%04zx", n + 5);
-      frc_pkt_buf_append(b, hdr, 4);
-      frc_pkt_buf_append(b, "\1", 1);
-      frc_pkt_buf_append(b, full + off, n);
+      frc_buf_add(b, hdr, 4);
+      frc_buf_add(b, "\1", 1);
+      frc_buf_add(b, full + off, n);
       off += n;
     }
   frc_pkt_flush(b);
@@ -118,9 +118,9 @@ fake_transport(void *data, const struct frc_http_opts *o, const char *method, co
   resp->content_type = ct ? xstrdup(ct) : NULL;
   if (r->len > 2 && r->d[2] && strchr("PQq", r->d[2]))
     {
-      struct frc_pkt_buf b = { NULL, 0, 0 };
+      struct frc_buf b = { NULL, 0, 0 };
       wrap_pack(&b, r->d + 3, r->len - 3, r->d[2] == 'P' ? 0 : (char) r->d[2]);
-      frc_pkt_buf_append(&b, "", 1);
+      frc_buf_add(&b, "", 1);
       resp->body = b.data;
       resp->len = b.len - 1;
     }

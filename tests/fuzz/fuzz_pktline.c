@@ -23,8 +23,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   struct frc_pkt_reader r;
   frc_error_t err = NULL;
-  cleanup_pkt_buf struct frc_pkt_buf again = { NULL, 0, 0 };
-  cleanup_pkt_buf struct frc_pkt_buf out = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf again = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf out = { NULL, 0, 0 };
   size_t progress_bytes = 0, consumed = 0;
 
   /* Packets, as frc_pkt_read gives them, written back. */
@@ -49,7 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       else if (p.kind == FRC_PKT_DELIM)
         frc_pkt_delim(&again);
       else
-        frc_pkt_buf_append(&again, "0002", 4);
+        frc_buf_add(&again, "0002", 4);
       consumed = r.pos;
     }
   fuzz_check_error(&err);

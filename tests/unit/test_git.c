@@ -122,9 +122,9 @@ refuse(struct server *s, const void *body, size_t len, struct frc_http_response 
       size_t n;
       if (frc_pkt_has_prefix(&p, "want ", &oid, &n) && n >= 40 && memcmp(oid, tip, 40) != 0)
         {
-          struct frc_pkt_buf b = { NULL, 0, 0 };
+          struct frc_buf b = { NULL, 0, 0 };
           frc_pkt_writef(&b, "ERR upload-pack: not our ref %.40s", oid);
-          frc_pkt_buf_append(&b, "", 1);
+          frc_buf_add(&b, "", 1);
           resp->status = 200;
           resp->content_type = xstrdup("application/x-git-upload-pack-result");
           resp->body = b.data;

@@ -362,13 +362,13 @@ my_adler32(const unsigned char *d, size_t n)
 
 /* A zlib stream of stored blocks. */
 static void
-zstored(struct frc_pkt_buf *b, const void *data, size_t len)
+zstored(struct frc_buf *b, const void *data, size_t len)
 {
   const unsigned char *d = data;
   unsigned char hdr[5];
   uint32_t ad = my_adler32(d, len);
   size_t pos = 0;
-  frc_pkt_buf_append(b, "\x78\x01", 2);
+  frc_buf_add(b, "\x78\x01", 2);
   do
     {
       size_t n = len - pos > 65535 ? 65535 : len - pos;
@@ -377,8 +377,8 @@ zstored(struct frc_pkt_buf *b, const void *data, size_t len)
       hdr[2] = (unsigned char) (n >> 8);
       hdr[3] = (unsigned char) (~n & 0xff);
       hdr[4] = (unsigned char) ((~n >> 8) & 0xff);
-      frc_pkt_buf_append(b, hdr, 5);
-      frc_pkt_buf_append(b, d + pos, n);
+      frc_buf_add(b, hdr, 5);
+      frc_buf_add(b, d + pos, n);
       pos += n;
     }
   while (pos < len);
@@ -386,12 +386,12 @@ zstored(struct frc_pkt_buf *b, const void *data, size_t len)
   hdr[1] = (unsigned char) (ad >> 16);
   hdr[2] = (unsigned char) (ad >> 8);
   hdr[3] = (unsigned char) ad;
-  frc_pkt_buf_append(b, hdr, 4);
+  frc_buf_add(b, hdr, 4);
 }
 
 struct mkpack
 {
-  struct frc_pkt_buf b;
+  struct frc_buf b;
   uint32_t count;
 };
 
@@ -399,7 +399,7 @@ static void
 mk_start(struct mkpack *m)
 {
   memset(m, 0, sizeof(*m));
-  frc_pkt_buf_append(&m->b, "PACK\0\0\0\2\0\0\0\0", 12);
+  frc_buf_add(&m->b, "PACK\0\0\0\2\0\0\0\0", 12);
 }
 
 /* Appends an object; returns its offset.  size is what the header declares. */
@@ -412,11 +412,11 @@ mk_obj(struct mkpack *m, int type, uint64_t size, size_t ofs_base, const unsigne
   size >>= 4;
   while (size)
     {
-      frc_pkt_buf_append(&m->b, (unsigned char[]){ c | 0x80 }, 1);
+      frc_buf_add(&m->b, (unsigned char[]){ c | 0x80 }, 1);
       c = size & 0x7f;
       size >>= 7;
     }
-  frc_pkt_buf_append(&m->b, &c, 1);
+  frc_buf_add(&m->b, &c, 1);
   if (type == FRC_OBJ_OFS_DELTA)
     {
       size_t ofs = at - ofs_base;
@@ -425,10 +425,10 @@ mk_obj(struct mkpack *m, int type, uint64_t size, size_t ofs_base, const unsigne
       tmp[pos] = ofs & 127;
       while (ofs >>= 7)
         tmp[--pos] = (unsigned char) (128 | (--ofs & 127));
-      frc_pkt_buf_append(&m->b, tmp + pos, (size_t) (16 - pos));
+      frc_buf_add(&m->b, tmp + pos, (size_t) (16 - pos));
     }
   if (type == FRC_OBJ_REF_DELTA)
-    frc_pkt_buf_append(&m->b, ref_base, FRC_OID_RAW);
+    frc_buf_add(&m->b, ref_base, FRC_OID_RAW);
   zstored(&m->b, data, len);
   m->count++;
   return at;
@@ -444,7 +444,7 @@ mk_finish(struct mkpack *m)
   m->b.data[10] = (char) (m->count >> 8);
   m->b.data[11] = (char) m->count;
   ck_assert_int_eq(frc_sha1(m->b.data, m->b.len, sum, &err), 0);
-  frc_pkt_buf_append(&m->b, sum, 20);
+  frc_buf_add(&m->b, sum, 20);
 }
 
 #define BLOB(m, s) mk_obj(m, FRC_OBJ_BLOB, sizeof(s) - 1, 0, NULL, s, sizeof(s) - 1)
@@ -486,7 +486,7 @@ START_TEST(test_crafted_valid)
   o = frc_odb_lookup(&db, id);
   ck_assert_ptr_nonnull(o);
   ck_assert_uint_eq(o->len, 0x10001);
-  frc_pkt_buf_release(&m.b);
+  frc_buf_release(&m.b);
 
   /* A REF_DELTA in a second pack on a base held by the store (a thin pack). */
   ck_assert_int_eq(frc_object_id(FRC_OBJ_BLOB, "hello world\n", 12, id, &err), 0);
@@ -497,7 +497,7 @@ START_TEST(test_crafted_valid)
   ck_assert_uint_eq(db.last.added, 1);
   ck_assert_int_eq(frc_object_id(FRC_OBJ_BLOB, "hello!", 6, id, &err), 0);
   ck_assert_ptr_nonnull(frc_odb_lookup(&db, id));
-  frc_pkt_buf_release(&m.b);
+  frc_buf_release(&m.b);
   frc_odb_release(&db);
 }
 END_TEST
@@ -513,7 +513,7 @@ delta_case(const char *delta, size_t delta_len, int code, const char *fragment)
   mk_obj(&m, FRC_OBJ_OFS_DELTA, delta_len, base, NULL, delta, delta_len);
   mk_finish(&m);
   expect_fail(m.b.data, m.b.len, NULL, code, fragment);
-  frc_pkt_buf_release(&m.b);
+  frc_buf_release(&m.b);
 }
 
 #define DELTA(d, code, frag) delta_case(d, sizeof(d) - 1, code, frag)
@@ -552,7 +552,7 @@ START_TEST(test_crafted_bad_packs)
   mk_obj(&m, FRC_OBJ_REF_DELTA, 4, 0, a, "\x01\x01\x01y", 4);
   mk_finish(&m);
   expect_fail(m.b.data, m.b.len, NULL, FRC_ECODE_SERVER, "2 deltas whose base is missing");
-  frc_pkt_buf_release(&m.b);
+  frc_buf_release(&m.b);
 
   /* A chain of 5 OFS deltas with a bound of 3. */
   {
@@ -566,7 +566,7 @@ START_TEST(test_crafted_bad_packs)
     frc_pack_limits_default(&l);
     l.max_delta_depth = 3;
     expect_fail(m.b.data, m.b.len, &l, FRC_ECODE_TOO_BIG, "delta chain longer than 3");
-    frc_pkt_buf_release(&m.b);
+    frc_buf_release(&m.b);
   }
 
   /* OFS base offset that is not the start of an object, or before the pack. */
@@ -575,48 +575,48 @@ START_TEST(test_crafted_bad_packs)
   mk_obj(&m, FRC_OBJ_OFS_DELTA, 4, base + 1, NULL, "\x0c\x05\x90\x05", 4);
   mk_finish(&m);
   expect_fail(m.b.data, m.b.len, NULL, FRC_ECODE_SERVER, "delta base offset is not an object");
-  frc_pkt_buf_release(&m.b);
+  frc_buf_release(&m.b);
   mk_start(&m);
   base = BLOB(&m, "hello world\n");
   mk_obj(&m, FRC_OBJ_OFS_DELTA, 4, 2, NULL, "\x0c\x05\x90\x05", 4);
   mk_finish(&m);
   expect_fail(m.b.data, m.b.len, NULL, FRC_ECODE_SERVER, "delta base offset out of range");
-  frc_pkt_buf_release(&m.b);
+  frc_buf_release(&m.b);
 
   /* Declared sizes: huge, and different from the data. */
   mk_start(&m);
   mk_obj(&m, FRC_OBJ_BLOB, (uint64_t) 1 << 40, 0, NULL, "x", 1);
   mk_finish(&m);
   expect_fail(m.b.data, m.b.len, NULL, FRC_ECODE_TOO_BIG, "declared object size");
-  frc_pkt_buf_release(&m.b);
+  frc_buf_release(&m.b);
   mk_start(&m);
   mk_obj(&m, FRC_OBJ_BLOB, UINT64_MAX, 0, NULL, "x", 1);
   mk_finish(&m);
   expect_fail(m.b.data, m.b.len, NULL, FRC_ECODE_TOO_BIG, "declared object size");
-  frc_pkt_buf_release(&m.b);
+  frc_buf_release(&m.b);
   mk_start(&m);
   mk_obj(&m, FRC_OBJ_BLOB, 3, 0, NULL, "hello", 5);
   mk_finish(&m);
   expect_fail(m.b.data, m.b.len, NULL, FRC_ECODE_SERVER, "longer than declared");
-  frc_pkt_buf_release(&m.b);
+  frc_buf_release(&m.b);
   mk_start(&m);
   mk_obj(&m, FRC_OBJ_BLOB, 9, 0, NULL, "hello", 5);
   mk_finish(&m);
   expect_fail(m.b.data, m.b.len, NULL, FRC_ECODE_SERVER, "object size differs");
-  frc_pkt_buf_release(&m.b);
+  frc_buf_release(&m.b);
 
   /* Invalid type 5; bytes after the last object; count too large. */
   mk_start(&m);
   mk_obj(&m, 5, 1, 0, NULL, "x", 1);
   mk_finish(&m);
   expect_fail(m.b.data, m.b.len, NULL, FRC_ECODE_SERVER, "invalid object type");
-  frc_pkt_buf_release(&m.b);
+  frc_buf_release(&m.b);
   mk_start(&m);
   BLOB(&m, "x");
-  frc_pkt_buf_append(&m.b, "junk", 4);
+  frc_buf_add(&m.b, "junk", 4);
   mk_finish(&m);
   expect_fail(m.b.data, m.b.len, NULL, FRC_ECODE_SERVER, "bytes after the last object");
-  frc_pkt_buf_release(&m.b);
+  frc_buf_release(&m.b);
   mk_start(&m);
   BLOB(&m, "x");
   mk_finish(&m);
@@ -636,7 +636,7 @@ START_TEST(test_crafted_bad_packs)
   m.b.data[0] = 'X';
   fix_trailer((unsigned char *) m.b.data, m.b.len);
   expect_fail(m.b.data, m.b.len, NULL, FRC_ECODE_SERVER, "not a packfile");
-  frc_pkt_buf_release(&m.b);
+  frc_buf_release(&m.b);
 }
 END_TEST
 

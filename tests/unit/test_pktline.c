@@ -113,7 +113,7 @@ END_TEST
 
 START_TEST(test_writer)
 {
-  cleanup_pkt_buf struct frc_pkt_buf b = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf b = { NULL, 0, 0 };
   cleanup_free char *big = xmalloc0(FRC_PKT_DATA_MAX + 2);
   ck_assert_int_eq(frc_pkt_writef(&b, "command=%s\n", "ls-refs"), 0);
   frc_pkt_delim(&b);
@@ -129,7 +129,7 @@ END_TEST
 
 /* Side-band: builds a stream of banded packets. */
 static void
-band(struct frc_pkt_buf *b, int n, const char *data, size_t len)
+band(struct frc_buf *b, int n, const char *data, size_t len)
 {
   cleanup_free char *pkt = xmalloc0(len + 1);
   pkt[0] = (char) n;
@@ -155,8 +155,8 @@ on_progress(const char *text, size_t len, void *data)
 
 START_TEST(test_demux)
 {
-  cleanup_pkt_buf struct frc_pkt_buf in = { NULL, 0, 0 };
-  cleanup_pkt_buf struct frc_pkt_buf out = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf in = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf out = { NULL, 0, 0 };
   struct progress_seen seen = { 0, { 0 } };
   struct frc_pkt_reader r;
   frc_error_t err = NULL;
@@ -165,7 +165,7 @@ START_TEST(test_demux)
   band(&in, 2, S("Counting objects: 3\r"));
   band(&in, 1, S("\0\0\0\2"));
   frc_pkt_flush(&in);
-  frc_pkt_buf_append(&in, "trailing", 8);
+  frc_buf_add(&in, "trailing", 8);
   frc_pkt_reader_init(&r, in.data, in.len);
   ck_assert_int_eq(frc_pkt_demux(&r, &out, 100, on_progress, &seen, &err), 0);
   ck_assert_uint_eq(out.len, 8);
@@ -178,9 +178,9 @@ START_TEST(test_demux)
 END_TEST
 
 static void
-demux_fails(struct frc_pkt_buf *in, size_t max, int code, const char *msg)
+demux_fails(struct frc_buf *in, size_t max, int code, const char *msg)
 {
-  cleanup_pkt_buf struct frc_pkt_buf out = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf out = { NULL, 0, 0 };
   cleanup_error frc_error_t err = NULL;
   struct frc_pkt_reader r;
   frc_pkt_reader_init(&r, in->data, in->len);
@@ -191,8 +191,8 @@ demux_fails(struct frc_pkt_buf *in, size_t max, int code, const char *msg)
 
 START_TEST(test_demux_band3)
 {
-  cleanup_pkt_buf struct frc_pkt_buf in = { NULL, 0, 0 };
-  cleanup_pkt_buf struct frc_pkt_buf out = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf in = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf out = { NULL, 0, 0 };
   cleanup_error frc_error_t err = NULL;
   struct frc_pkt_reader r;
   band(&in, 1, S("PACK"));
@@ -207,12 +207,12 @@ END_TEST
 
 START_TEST(test_demux_errors)
 {
-  cleanup_pkt_buf struct frc_pkt_buf a = { NULL, 0, 0 };
-  cleanup_pkt_buf struct frc_pkt_buf b = { NULL, 0, 0 };
-  cleanup_pkt_buf struct frc_pkt_buf c = { NULL, 0, 0 };
-  cleanup_pkt_buf struct frc_pkt_buf d = { NULL, 0, 0 };
-  cleanup_pkt_buf struct frc_pkt_buf e = { NULL, 0, 0 };
-  cleanup_pkt_buf struct frc_pkt_buf f = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf a = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf b = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf c = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf d = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf e = { NULL, 0, 0 };
+  cleanup_buf struct frc_buf f = { NULL, 0, 0 };
 
   /* Over the bound. */
   band(&a, 1, S("0123456789"));
@@ -221,7 +221,7 @@ START_TEST(test_demux_errors)
   demux_fails(&a, 15, FRC_ECODE_TOO_BIG, "more than 15 bytes");
   /* Exactly the bound is fine. */
   {
-    cleanup_pkt_buf struct frc_pkt_buf out = { NULL, 0, 0 };
+    cleanup_buf struct frc_buf out = { NULL, 0, 0 };
     frc_error_t err = NULL;
     struct frc_pkt_reader r;
     frc_pkt_reader_init(&r, a.data, a.len);

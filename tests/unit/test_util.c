@@ -1,7 +1,8 @@
 /* Tree removal at any depth (frc_rm_rf), look-ups that stay inside an
  * image's rootfs (frc_stat_in_root) and mkdir -p (frc_mkdir_p), lib/util.c;
  * a helper started, then finished or aborted, a detached process that
- * inherits no cwd, signal state or descriptor of its caller (lib/proc.c). */
+ * inherits no cwd, signal state or descriptor of its caller (lib/proc.c);
+ * the growing buffer (frc_buf). */
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -316,6 +317,57 @@ START_TEST(test_proc_start_finish_abort)
 }
 END_TEST
 
+/* The growing buffer: binary bytes (NULs inside) and text, NUL-terminated
+ * after len at every step, across many doublings; steal hands the bytes
+ * out and empties it; an untouched one steals as "" and releases. */
+START_TEST(test_buf)
+{
+  cleanup_buf struct frc_buf b = { 0 };
+  struct frc_buf empty = { 0 };
+  cleanup_free char *s = NULL;
+  cleanup_free char *e = NULL;
+  static const char bin[] = { 'a', '\0', 'b' };
+
+  frc_buf_add(&b, bin, 3);
+  ck_assert_uint_eq(b.len, 3);
+  ck_assert_int_eq(memcmp(b.data, bin, 3), 0);
+  ck_assert_int_eq(b.data[3], '\0');
+  frc_buf_add(&b, "", 0);
+  ck_assert_uint_eq(b.len, 3);
+  for (int i = 0; i < 10000; i++)
+    {
+      frc_buf_addf(&b, "%s%d", i ? "," : "", i);
+      ck_assert_int_eq(b.data[b.len], '\0');
+      ck_assert_uint_gt(b.cap, b.len);
+    }
+  ck_assert_uint_eq(b.len, 3 + 48889);
+  ck_assert_int_eq(strncmp(b.data + 3, "0,1,2,3", 7), 0);
+  ck_assert_str_eq(b.data + b.len - 9, "9998,9999");
+  s = frc_buf_steal(&b);
+  ck_assert_ptr_null(b.data);
+  ck_assert_uint_eq(b.len, 0);
+  ck_assert_uint_eq(b.cap, 0);
+  ck_assert_int_eq(memcmp(s, "a\0b0,1,2", 8), 0);
+  e = frc_buf_steal(&empty);
+  ck_assert_str_eq(e, "");
+  frc_buf_release(&empty);
+  frc_buf_addf(&b, "again %s", "x");
+  ck_assert_str_eq(b.data, "again x");
+  {
+    /* one piece larger than what the buffer holds: formatted again */
+    char big[5000];
+    memset(big, 'z', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    frc_buf_addf(&b, "[%s]", big);
+    ck_assert_uint_eq(b.len, 7 + 5001);
+    ck_assert_int_eq(b.data[7], '[');
+    ck_assert_int_eq(b.data[b.len - 1], ']');
+    ck_assert_int_eq(b.data[b.len], '\0');
+    ck_assert_uint_eq(strspn(b.data + 8, "z"), 4999);
+  }
+}
+END_TEST
+
 /* The detached process (frc_proc_detach, confirm_synced's): its cwd is /
  * (the caller's directory, here the test's, stays unmountable otherwise),
  * no signal blocked or ignored, /dev/null on 0-2 and no descriptor but the
@@ -416,6 +468,7 @@ main(void)
   tcase_add_test(tc, test_mkdir_p);
   tcase_add_test(tc, test_proc_start_finish_abort);
   tcase_add_test(tc, test_proc_detach);
+  tcase_add_test(tc, test_buf);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
