@@ -205,35 +205,26 @@ frc_criu_image_read(const char *image_dir, const struct frc_envref *annotated,
   const char *ref;
   char want[256], got[256];
   /* O_PATH: nothing but a regular file is ever opened for reading (a
-   * device node of a hostile archive would act at its open) */
-  cleanup_close int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+   * device node of a hostile archive would act at its open); the reopen
+   * (lib/util.h) reads that very inode */
+  cleanup_close int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_close int fd = -1;
   struct stat st;
 
   *found = false;
   *generation = 0;
-  if (fd < 0 && errno == ENOENT)
+  if (pfd < 0 && errno == ENOENT)
     return 0;
-  if (fd < 0 || fstat(fd, &st) < 0)
+  if (pfd < 0)
     return frc_error_errno(err, errno, "cannot open the checkpoint's `%s`", path);
-  if (!S_ISREG(st.st_mode))
-    return frc_error(err, "the checkpoint's `%s` is not a regular file", path);
-  {
-    /* The O_PATH descriptor cannot be read: reopened through /proc/self/fd,
-     * which opens that very inode (an open of the name could meet a device
-     * node swapped in since the fstat), checked again and read through the
-     * new descriptor. */
-    char proc[64];
-    cleanup_close int rfd = -1;
-    struct stat rst;
-    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-    rfd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (rfd < 0 || fstat(rfd, &rst) < 0)
-      return frc_error_errno(err, errno, "cannot open the checkpoint's `%s` (is /proc mounted?)", path);
-    if (rst.st_dev != st.st_dev || rst.st_ino != st.st_ino)
-      return frc_error(err, "the checkpoint's `%s` changed while it was read: restore again", path);
-    if (read_fd_bounded(rfd, path, IMAGE_RECORD_MAX, &text, &len, err) < 0)
-      return frc_error_wrap(err, "the checkpoint's `%s`", path);
-  }
+  fd = frc_reopen_regular(pfd, &st);
+  if (fd == -2)
+    return frc_error(err, "the checkpoint's `%s` is not a regular file (it is a %s)", path,
+                     frc_file_kind(st.st_mode));
+  if (fd < 0)
+    return frc_error_errno(err, errno, "cannot open the checkpoint's `%s` (is /proc mounted?)", path);
+  if (read_fd_bounded(fd, path, IMAGE_RECORD_MAX, &text, &len, err) < 0)
+    return frc_error_wrap(err, "the checkpoint's `%s`", path);
   if (frc_json_parse(text, len, &doc, err) < 0 || doc == NULL || doc->type != yajl_t_object
       || (ref = frc_json_get_string(doc, "environment")) == NULL)
     {

@@ -63,35 +63,15 @@ frc_node_bash_store_path(const void *data, size_t n, const char *name, char *out
   cleanup_free char *fp = NULL;
 
   /* dumpPath of NAME/: a directory "bin" holding the executable "bash" */
-  nar_s(&w, "nix-archive-1");
-  nar_s(&w, "(");
-  nar_s(&w, "type");
-  nar_s(&w, "directory");
-  nar_s(&w, "entry");
-  nar_s(&w, "(");
-  nar_s(&w, "name");
-  nar_s(&w, "bin");
-  nar_s(&w, "node");
-  nar_s(&w, "(");
-  nar_s(&w, "type");
-  nar_s(&w, "directory");
-  nar_s(&w, "entry");
-  nar_s(&w, "(");
-  nar_s(&w, "name");
-  nar_s(&w, "bash");
-  nar_s(&w, "node");
-  nar_s(&w, "(");
-  nar_s(&w, "type");
-  nar_s(&w, "regular");
-  nar_s(&w, "executable");
-  nar_s(&w, "");
-  nar_s(&w, "contents");
+  static const char *const head[] = { "nix-archive-1", "(", "type", "directory", "entry", "(",
+                                      "name", "bin", "node", "(", "type", "directory", "entry",
+                                      "(", "name", "bash", "node", "(", "type", "regular",
+                                      "executable", "", "contents", NULL };
+  for (const char *const *t = head; *t; t++)
+    nar_s(&w, *t);
   nar_str(&w, data, n);
-  nar_s(&w, ")");
-  nar_s(&w, ")");
-  nar_s(&w, ")");
-  nar_s(&w, ")");
-  nar_s(&w, ")");
+  for (int i = 0; i < 5; i++) /* the file, its entry, bin, its entry, NAME */
+    nar_s(&w, ")");
   if (frc_sha256(w.data, w.len, nar_hash, err) < 0)
     return -1;
   /* makeFixedOutputPath(recursive, sha256): makeStorePath("source", ...),

@@ -102,24 +102,13 @@ read_token_fd(int fd, const char *where, char **token, frc_error_t *err)
 static int
 reopen_regular(int pfd, const char *where, frc_error_t *err)
 {
-  char proc[64];
   struct stat st;
-  int fd;
+  int fd = frc_reopen_regular(pfd, &st);
 
-  if (fstat(pfd, &st) < 0)
-    return frc_error_errno(err, errno, "cannot inspect the floxhub-token secret in `%s`", where);
-  if (!S_ISREG(st.st_mode))
+  if (fd == -2)
     return frc_error(err, "the floxhub-token in `%s` is not a regular file (it is a %s): recreate "
                           "the secret with `kubectl create secret generic floxhub-token ...`",
-                     where,
-                     S_ISFIFO(st.st_mode)  ? "FIFO"
-                     : S_ISCHR(st.st_mode) ? "character device"
-                     : S_ISBLK(st.st_mode) ? "block device"
-                     : S_ISSOCK(st.st_mode) ? "socket"
-                     : S_ISDIR(st.st_mode) ? "directory"
-                                           : "special file");
-  snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
-  fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                     where, frc_file_kind(st.st_mode));
   if (fd < 0)
     return frc_error_errno(err, errno, "cannot open the floxhub-token secret in `%s` (is /proc "
                                        "mounted?)",

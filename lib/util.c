@@ -345,6 +345,31 @@ read_fd_bounded(int fd, const char *path, size_t max, char **out, size_t *len, f
   return 0;
 }
 
+const char *
+frc_file_kind(mode_t mode)
+{
+  return S_ISFIFO(mode)   ? "FIFO"
+         : S_ISCHR(mode)  ? "character device"
+         : S_ISBLK(mode)  ? "block device"
+         : S_ISSOCK(mode) ? "socket"
+         : S_ISDIR(mode)  ? "directory"
+         : S_ISLNK(mode)  ? "symlink"
+         : S_ISREG(mode)  ? "regular file"
+                          : "special file";
+}
+
+int
+frc_reopen_regular(int pfd, struct stat *st)
+{
+  char proc[64];
+  if (fstat(pfd, st) < 0)
+    return -1;
+  if (!S_ISREG(st->st_mode))
+    return -2;
+  snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+  return open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+}
+
 static int
 replace_file(const char *path, const void *data, size_t len, int mode, bool durable,
              frc_error_t *err)

@@ -3,8 +3,9 @@
  * Owns: the __attribute__((cleanup)) helpers (cleanup_free, cleanup_close,
  * cleanup_file, cleanup_dir, cleanup_strv, ...), checked allocation, the
  * NULL-terminated string list (frc_strv_*), the growing buffer (frc_buf),
- * whole-file I/O with a size bound
- * (read_file_bounded) and atomic replacement (write_file_atomic: temporary
+ * whole-file I/O with a size bound (read_file_bounded, read_fd_bounded; an
+ * O_PATH descriptor reopened only when it holds a regular file:
+ * frc_reopen_regular) and atomic replacement (write_file_atomic: temporary
  * file in the same directory, fsync, rename, fsync of the directory), and
  * the placement hint for directories that receive whole trees
  * (frc_dir_spread).
@@ -86,6 +87,17 @@ int read_file_bounded(const char *path, size_t max, char **out, size_t *len, frc
 /* The same from an open descriptor (read to its end from where it is);
  * name is the file's name in messages. */
 int read_fd_bounded(int fd, const char *name, size_t max, char **out, size_t *len, frc_error_t *err);
+
+/* What mode's file type is, for messages: "FIFO", "character device",
+ * "block device", "socket", "directory", "symlink", "regular file". */
+const char *frc_file_kind(mode_t mode);
+/* Opens for reading (O_RDONLY|O_NONBLOCK|O_NOCTTY|O_CLOEXEC) the file the
+ * O_PATH descriptor pfd holds, once fstat (into *st) says it is a regular
+ * file, through /proc/self/fd: that very inode, never a name looked up
+ * again.  A device node, FIFO or socket is never open()ed (a device's
+ * driver would run as root, a FIFO block): -2 (st says what it is).  -1
+ * with errno when fstat or the reopen fails (/proc not mounted). */
+int frc_reopen_regular(int pfd, struct stat *st);
 
 /* Replaces path atomically with data: writes "<dir>/.<base>.XXXXXX", fsyncs it,
  * renames it over path, fsyncs the directory.  mode < 0 keeps the mode of the

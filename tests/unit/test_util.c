@@ -317,6 +317,47 @@ START_TEST(test_proc_start_finish_abort)
 }
 END_TEST
 
+/* An O_PATH descriptor reopened for reading only when it holds a regular
+ * file (that very file: renamed away meanwhile, it still reads); a FIFO,
+ * a directory, a symlink (O_NOFOLLOW) are never opened: -2, named. */
+START_TEST(test_reopen_regular)
+{
+  cleanup_free char *file = xasprintf("%s/f", tmpdir);
+  cleanup_free char *moved = xasprintf("%s/g", tmpdir);
+  cleanup_free char *fifo = xasprintf("%s/fifo", tmpdir);
+  cleanup_free char *link = xasprintf("%s/link", tmpdir);
+  struct {
+    const char *path;
+    const char *kind;
+  } special[] = { { fifo, "FIFO" }, { tmpdir, "directory" }, { link, "symlink" } };
+  frc_error_t err = NULL;
+  struct stat st;
+  char buf[16] = { 0 };
+
+  ck_assert_int_eq(write_file_atomic(file, "data", 4, 0600, &err), 0);
+  ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+  ck_assert_int_eq(symlink(file, link), 0);
+  {
+    cleanup_close int pfd = open(file, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    cleanup_close int fd = -1;
+    ck_assert_int_ge(pfd, 0);
+    ck_assert_int_eq(rename(file, moved), 0);
+    fd = frc_reopen_regular(pfd, &st);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(read(fd, buf, sizeof(buf) - 1), 4);
+    ck_assert_str_eq(buf, "data");
+    ck_assert_str_eq(frc_file_kind(st.st_mode), "regular file");
+  }
+  for (size_t i = 0; i < 3; i++)
+    {
+      cleanup_close int pfd = open(special[i].path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      ck_assert_int_ge(pfd, 0);
+      ck_assert_int_eq(frc_reopen_regular(pfd, &st), -2);
+      ck_assert_str_eq(frc_file_kind(st.st_mode), special[i].kind);
+    }
+}
+END_TEST
+
 /* The growing buffer: binary bytes (NULs inside) and text, NUL-terminated
  * after len at every step, across many doublings; steal hands the bytes
  * out and empties it; an untouched one steals as "" and releases. */
@@ -469,6 +510,7 @@ main(void)
   tcase_add_test(tc, test_proc_start_finish_abort);
   tcase_add_test(tc, test_proc_detach);
   tcase_add_test(tc, test_buf);
+  tcase_add_test(tc, test_reopen_regular);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
