@@ -43,28 +43,39 @@ norm_path(const char *s, size_t len)
   return out;
 }
 
+/* Steps the string state over s[*i] (TOML's "..." with backslash escapes,
+ * '...' literal): true when s[*i] is outside every string and no quote;
+ * *i moves over an escaped character. */
+static bool
+outside_string(const char *s, size_t *i, char *quote)
+{
+  if (*quote)
+    {
+      if (s[*i] == '\\' && *quote == '"' && s[*i + 1])
+        ++*i;
+      else if (s[*i] == *quote)
+        *quote = 0;
+      return false;
+    }
+  if (s[*i] == '"' || s[*i] == '\'')
+    {
+      *quote = s[*i];
+      return false;
+    }
+  return true;
+}
+
 /* Strips a comment that is not inside a string. */
 static void
 strip_comment(char *line)
 {
   char quote = 0;
-  for (char *p = line; *p; p++)
-    {
-      if (quote)
-        {
-          if (*p == '\\' && quote == '"' && p[1])
-            p++;
-          else if (*p == quote)
-            quote = 0;
-        }
-      else if (*p == '"' || *p == '\'')
-        quote = *p;
-      else if (*p == '#')
-        {
-          *p = '\0';
-          return;
-        }
-    }
+  for (size_t i = 0; line[i]; i++)
+    if (outside_string(line, &i, &quote) && line[i] == '#')
+      {
+        line[i] = '\0';
+        return;
+      }
 }
 
 static char *
@@ -85,22 +96,9 @@ array_closed(const char *v)
 {
   int depth = 0;
   char quote = 0;
-  for (const char *p = v; *p; p++)
-    {
-      if (quote)
-        {
-          if (*p == '\\' && quote == '"' && p[1])
-            p++;
-          else if (*p == quote)
-            quote = 0;
-        }
-      else if (*p == '"' || *p == '\'')
-        quote = *p;
-      else if (*p == '[')
-        depth++;
-      else if (*p == ']')
-        depth--;
-    }
+  for (size_t i = 0; v[i]; i++)
+    if (outside_string(v, &i, &quote))
+      depth += v[i] == '[' ? 1 : v[i] == ']' ? -1 : 0;
   return depth <= 0;
 }
 

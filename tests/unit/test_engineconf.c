@@ -98,7 +98,9 @@ START_TEST(test_toml_reader)
                      "  list = [\n"
                      "    \"a\",  # one\n"
                      "    'b#c',\n"
+                     "    \"c]#d\", # a bracket and a hash in a string\n"
                      "  ]\n"
+                     "  esc = \"a\\\"#b\" # an escaped quote\n"
                      "[ a . 'b.c' ]\n"
                      "k.l = true\n";
   ck_assert_int_eq(frc_toml_parse(text, "f", &t, &err), 0);
@@ -109,13 +111,17 @@ START_TEST(test_toml_reader)
   ck_assert_int_eq(kv->line, 2);
   kv = frc_toml_find(&t, "plugins.io.containerd.grpc.v1.cri", "list");
   ck_assert_int_eq(kv->line, 3);
-  ck_assert_int_eq(kv->end_line, 6);
+  ck_assert_int_eq(kv->end_line, 7);
   a = frc_toml_string_array(kv->value);
   ck_assert_ptr_nonnull(a);
   ck_assert_str_eq(a[0], "a");
   ck_assert_str_eq(a[1], "b#c");
-  ck_assert_ptr_null(a[2]);
+  ck_assert_str_eq(a[2], "c]#d");
+  ck_assert_ptr_null(a[3]);
   frc_strv_freep(&a);
+  kv = frc_toml_find(&t, "plugins.io.containerd.grpc.v1.cri", "esc");
+  ck_assert_ptr_nonnull(kv);
+  ck_assert_str_eq(kv->value, "\"a\\\"#b\"");
   ck_assert_ptr_nonnull(frc_toml_find(&t, "a.b.c", "k.l"));
   frc_toml_release(&t);
   ck_assert_int_eq(frc_toml_parse("[a\n", "f", &t, &err), -1);
