@@ -115,15 +115,8 @@ frc_proc_detach(int *keep, size_t n)
         ;
       return 1;
     }
+  /* here what the caller must not wait on past this child: its fds */
   setsid();
-  if (chdir("/") < 0)
-    _exit(0);
-  /* the defaults before the mask is emptied: no handler of the caller's
-   * runs for a signal that was pending */
-  for (int sig = 1; sig < NSIG; sig++)
-    sigaction(sig, &dfl, NULL); /* SIGKILL, SIGSTOP, libc's own: EINVAL */
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, NULL);
   for (size_t i = 0; i < n; i++)
     if ((keep[i] = fds[i] = fcntl(keep[i], F_DUPFD_CLOEXEC, 3)) < 0)
       _exit(0);
@@ -151,6 +144,15 @@ frc_proc_detach(int *keep, size_t n)
   frc_close_fds_from(last + 1);
   if (fork() != 0)
     _exit(0);
+  /* the rest in the grandchild, which nobody waits for */
+  if (chdir("/") < 0)
+    _exit(0);
+  /* the defaults before the mask is emptied: no handler of the caller's
+   * runs for a signal that was pending */
+  for (int sig = 1; sig < NSIG; sig++)
+    sigaction(sig, &dfl, NULL); /* SIGKILL, SIGSTOP, libc's own: EINVAL */
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
   return 0;
 }
 
