@@ -357,7 +357,8 @@ is_wrapped(yajl_val process)
 }
 
 /* The exported names of the shell, into __flox_runc_x (bash builtins only:
- * no fork, no compgen, which a bash without programmable completion lacks). */
+ * no fork, no compgen, which a bash without programmable completion lacks):
+ * for a bash before 5.2 only (hook_legacy below). */
 #define EXPORTED_FN                                                                               \
   "__flox_runc_exported() {\n"                                                                    \
   "  __flox_runc_x=()\n"                                                                          \
@@ -367,9 +368,14 @@ is_wrapped(yajl_val process)
   "${!j@} ${!k@} ${!l@} ${!m@} ${!n@} ${!o@} ${!p@} ${!q@} ${!r@} ${!s@} ${!t@} ${!u@} ${!v@} "   \
   "${!w@} ${!x@} ${!y@} ${!z@} ${!_@}; do\n"                                                      \
   "    if [[ $__flox_runc_n != __flox_runc_* && -n ${!__flox_runc_n+1} "                          \
-  "&& ${!__flox_runc_n@a} == *x* ]]; then __flox_runc_x+=(\"$__flox_runc_n\"); fi\n"              \
+  "&& ${!__flox_runc_n@a} == *x* && ${!__flox_runc_n@a} != *[aA]* ]]; then "                   \
+  "__flox_runc_x+=(\"$__flox_runc_n\"); fi\n"              \
   "  done\n"                                                                                      \
   "}\n"
+
+/* The names an activation never takes over from the hook's process: bash's
+ * own, and the wrapper's. */
+#define SKIPPED_NAMES "PWD|OLDPWD|SHLVL|_|__flox_runc_*"
 
 /* Flox's messages when the activate script fails (cli/flox-activations/src/
  * start.rs:105-118, printed as `✘ ERROR: ...` by main.rs and
@@ -385,6 +391,118 @@ is_wrapped(yajl_val process)
   "\"- 'exit' commands, which should be replaced with 'return'\" "                               \
   "\"- 'exec' commands, which should be run in a subshell: '(exec command)'\" >&2\n"
 
+/* bash 5.2 and later: the hook's process writes `declare -px` before envrc
+ * and after the hook (bash quotes every value on one line, with $'...' for
+ * control characters), then 4096 bytes of padding, so that the parent reads
+ * the pipe in blocks (`read -N`: one read per block, where `read -d` reads a
+ * byte at a time) and still reaches the end marker while a background job
+ * of the hook holds the pipe open.  Two arguments: the environment. */
+static const char hook_fast[] =
+    "set -euo pipefail\n"
+    "if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 502)); then\n"
+    "  __flox_runc_dp=1\n"
+    "  exec {__flox_runc_fd}< <(\n"
+    "    set --\n"
+    "    umask 077\n"
+    "    builtin declare -px\n"
+    "    builtin printf 'flox-runc:before\\n'\n"
+    "    . '" "%s" "/activate.d/envrc'\n"
+    "    set +euo pipefail\n"
+    "    . '" "%s" "/activate.d/hook-on-activate' 1>&2\n"
+    "    set -euo pipefail\n"
+    "    builtin declare -px\n"
+    "    builtin printf 'flox-runc:after\\n%%4096s' '')\n"
+    "  __flox_runc_pid=$!\n"
+    "  __flox_runc_b=$'\\n'\n"
+    "  __flox_runc_end=\n"
+    "  while :; do\n"
+    "    __flox_runc_c=\n"
+    "    if ! IFS= read -r -N 4096 -u \"$__flox_runc_fd\" __flox_runc_c; then __flox_runc_b+=$__flox_runc_c; break; fi\n"
+    "    __flox_runc_b+=$__flox_runc_c\n"
+    "    if [[ $__flox_runc_b == *$'\\nflox-runc:after\\n'* ]]; then __flox_runc_end=1; break; fi\n"
+    "  done\n";
+
+/* Before bash 5.2 (`declare -p` writes a newline in a value as it is): the
+ * hook's process scans the exported names before and after, and writes
+ * NUL-separated what changed (sNAME=VALUE), what it unset (uNAME), then
+ * `e`; the parent reads it a byte at a time.  Two arguments: the
+ * environment. */
+static const char hook_legacy[] =
+    "else\n"
+    "  __flox_runc_dp=\n"
+    EXPORTED_FN
+    "  exec {__flox_runc_fd}< <(\n"
+    "    set --\n"
+    "    umask 077\n"
+    "    __flox_runc_exported\n"
+    "    declare -A __flox_runc_old=()\n"
+    "    for __flox_runc_n in \"${__flox_runc_x[@]}\"; do __flox_runc_old[$__flox_runc_n]=${!__flox_runc_n}; done\n"
+    "    . '" "%s" "/activate.d/envrc'\n"
+    "    set +euo pipefail\n"
+    "    . '" "%s" "/activate.d/hook-on-activate' 1>&2\n"
+    "    set -euo pipefail\n"
+    "    __flox_runc_exported\n"
+    "    for __flox_runc_n in \"${__flox_runc_x[@]}\"; do\n"
+    "      case $__flox_runc_n in PWD|OLDPWD|SHLVL|_) ;; *)\n"
+    "        if [[ -z ${__flox_runc_old[$__flox_runc_n]+1} || ${__flox_runc_old[$__flox_runc_n]} != \"${!__flox_runc_n}\" ]]; then printf 's%%s=%%s\\0' \"$__flox_runc_n\" \"${!__flox_runc_n}\"; fi ;;\n"
+    "      esac\n"
+    "      unset '__flox_runc_old[$__flox_runc_n]'\n"
+    "    done\n"
+    "    for __flox_runc_n in \"${!__flox_runc_old[@]}\"; do printf 'u%%s\\0' \"$__flox_runc_n\"; done\n"
+    "    printf 'e\\0')\n"
+    "  __flox_runc_pid=$!\n"
+    "  __flox_runc_end=\n"
+    "  while IFS= read -r -d '' __flox_runc_kv <&\"$__flox_runc_fd\"; do\n"
+    "    case $__flox_runc_kv in\n"
+    "      s*) __flox_runc_kv=${__flox_runc_kv#s}; export \"${__flox_runc_kv%%%%=*}=${__flox_runc_kv#*=}\" || true ;;\n"
+    "      u*) unset \"${__flox_runc_kv#u}\" || true ;;\n"
+    "      e) __flox_runc_end=1; break ;;\n"
+    "    esac\n"
+    "  done\n"
+    "fi\n";
+
+/* Both: the hook's result, then bash 5.2's comparison of the two lists,
+ * applied in the parent: each variable whose line changed is exported (an
+ * eval of bash's own quoting), each one gone, turned into an array or left
+ * without a value is unset; then the command.  One argument: the PWD line. */
+static const char hook_apply[] =
+    "exec {__flox_runc_fd}<&-\n"
+    "__flox_runc_rc=0\n"
+    "wait \"$__flox_runc_pid\" || __flox_runc_rc=$?\n"
+    "if [ -z \"$__flox_runc_end\" ]; then\n"
+    "  if [ \"$__flox_runc_rc\" -ne 0 ]; then " HOOK_FAILED "  else " HOOK_INCOMPLETE "  fi\n"
+    "  exit 1\n"
+    "fi\n"
+    "if [ -n \"$__flox_runc_dp\" ]; then\n"
+    "  set -f\n"
+    "  IFS=$'\\n'\n"
+    "  __flox_runc_b=($__flox_runc_b)\n"
+    "  IFS=$' \\t\\n'\n"
+    "  set +f\n"
+    "  declare -A __flox_runc_old=()\n"
+    "  __flox_runc_p=\n"
+    "  for __flox_runc_l in \"${__flox_runc_b[@]}\"; do\n"
+    "    case $__flox_runc_l in\n"
+    "      flox-runc:before) __flox_runc_p=1; continue ;;\n"
+    "      flox-runc:after) break ;;\n"
+    "    esac\n"
+    "    __flox_runc_v=${__flox_runc_l#declare -* }\n"
+    "    __flox_runc_n=${__flox_runc_v%%%%=*}\n"
+    "    if [ -z \"$__flox_runc_p\" ]; then __flox_runc_old[$__flox_runc_n]=$__flox_runc_l; continue; fi\n"
+    "    case $__flox_runc_n in " SKIPPED_NAMES ") ;; *)\n"
+    "      if [[ ${__flox_runc_old[$__flox_runc_n]-} != \"$__flox_runc_l\" ]]; then\n"
+    "        __flox_runc_f=${__flox_runc_l#declare -}\n"
+    "        if [[ ${__flox_runc_f%%%% *} == *[aAn]* ]]; then unset \"$__flox_runc_n\" || true\n"
+    "        elif [[ $__flox_runc_v == *=* ]]; then eval \"export $__flox_runc_v\" || true\n"
+    "        else unset \"$__flox_runc_n\" || true; fi\n"
+    "      fi ;;\n"
+    "    esac\n"
+    "    unset '__flox_runc_old[$__flox_runc_n]'\n"
+    "  done\n"
+    "  for __flox_runc_n in \"${!__flox_runc_old[@]}\"; do case $__flox_runc_n in __flox_runc_*) ;; *) unset \"$__flox_runc_n\" || true ;; esac; done\n"
+    "fi\n"
+    NOT_FOUND "%sexec \"$@\"\n";
+
 /* [bash, -c, script, flox-activate, cmd...].  Flox runs its activate script
  * (envrc under `set -euo pipefail`, then the hook without it and with its
  * stdout on stderr: assets/environment-interpreter/activate/activate:34,
@@ -395,13 +513,16 @@ is_wrapped(yajl_val process)
  * `umask`, `ulimit` or file opened by the hook does not reach the command;
  * an `exit` or `exec` in the hook, or a failing envrc, fails the
  * activation (exit 1) and the command does not run.  The same here: a
- * subshell sources envrc and the hook and writes, NUL-separated, the
- * exported variables it set or changed (sNAME=VALUE) or unset (uNAME), then
- * `e`; the parent applies them and execs the command.  The parent reads up
- * to `e`, not to the end of the pipe, which a background job of the hook
- * may hold open.  Without a hook, envrc is sourced in place.  envrc and
- * the hook see no positional parameters, as in Flox's script after its
- * options. */
+ * subshell sources envrc and the hook and tells the parent what they
+ * changed among the exported variables (hook_fast or hook_legacy above,
+ * by the bash's version); the parent applies it and execs the command.
+ * The parent reads up to an end mark, not to the end of the pipe, which a
+ * background job of the hook may hold open.  Without a hook, envrc is
+ * sourced in place.  envrc and the hook see no positional parameters, as
+ * in Flox's script after its options.  What it costs grows with the
+ * environment's size (a pod with many service links has hundreds of
+ * variables): bash 5.2's path does a constant number of builtins and one
+ * pass of a few string operations per variable. */
 static void
 wrap_bash(const struct frc_activation *a, yajl_val process)
 {
@@ -421,50 +542,12 @@ wrap_bash(const struct frc_activation *a, yajl_val process)
                        "%sexec \"$@\"\n",
                        a->env_path, pwd);
   else
-    script = xasprintf(
-        "set -euo pipefail\n" EXPORTED_FN
-        "exec {__flox_runc_fd}< <(\n"
-        "  set --\n"
-        "  umask 077\n"
-        "  __flox_runc_exported\n"
-        "  declare -A __flox_runc_old=()\n"
-        "  for __flox_runc_n in \"${__flox_runc_x[@]}\"; do "
-        "__flox_runc_old[$__flox_runc_n]=${!__flox_runc_n}; done\n"
-        "  . '%s/activate.d/envrc'\n"
-        "  set +euo pipefail\n"
-        "  . '%s/activate.d/hook-on-activate' 1>&2\n"
-        "  set -euo pipefail\n"
-        "  __flox_runc_exported\n"
-        "  for __flox_runc_n in \"${__flox_runc_x[@]}\"; do\n"
-        "    case $__flox_runc_n in PWD|OLDPWD|SHLVL|_) ;; *)\n"
-        "      if [[ -z ${__flox_runc_old[$__flox_runc_n]+1} || "
-        "${__flox_runc_old[$__flox_runc_n]} != \"${!__flox_runc_n}\" ]]; then "
-        "printf 's%%s=%%s\\0' \"$__flox_runc_n\" \"${!__flox_runc_n}\"; fi ;;\n"
-        "    esac\n"
-        "    unset '__flox_runc_old[$__flox_runc_n]'\n"
-        "  done\n"
-        "  for __flox_runc_n in \"${!__flox_runc_old[@]}\"; do "
-        "printf 'u%%s\\0' \"$__flox_runc_n\"; done\n"
-        "  printf 'e\\0')\n"
-        "__flox_runc_pid=$!\n"
-        "__flox_runc_end=\n"
-        "while IFS= read -r -d '' __flox_runc_kv <&\"$__flox_runc_fd\"; do\n"
-        "  case $__flox_runc_kv in\n"
-        "    s*) __flox_runc_kv=${__flox_runc_kv#s}; "
-        "export \"${__flox_runc_kv%%%%=*}=${__flox_runc_kv#*=}\" || true ;;\n"
-        "    u*) unset \"${__flox_runc_kv#u}\" || true ;;\n"
-        "    e) __flox_runc_end=1; break ;;\n"
-        "  esac\n"
-        "done\n"
-        "exec {__flox_runc_fd}<&-\n"
-        "__flox_runc_rc=0\n"
-        "wait \"$__flox_runc_pid\" || __flox_runc_rc=$?\n"
-        "if [ -z \"$__flox_runc_end\" ]; then\n"
-        "  if [ \"$__flox_runc_rc\" -ne 0 ]; then " HOOK_FAILED "  else " HOOK_INCOMPLETE "  fi\n"
-        "  exit 1\n"
-        "fi\n" NOT_FOUND
-        "%sexec \"$@\"\n",
-        a->env_path, a->env_path, pwd);
+    {
+      cleanup_free char *fast = xasprintf(hook_fast, a->env_path, a->env_path);
+      cleanup_free char *legacy = xasprintf(hook_legacy, a->env_path, a->env_path);
+      cleanup_free char *apply = xasprintf(hook_apply, pwd);
+      script = xasprintf("%s%s%s", fast, legacy, apply);
+    }
   frc_json_append(wrapped, frc_json_new_string(a->bash));
   frc_json_append(wrapped, frc_json_new_string("-c"));
   frc_json_append(wrapped, frc_json_new_string(script));

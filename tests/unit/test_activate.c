@@ -262,8 +262,8 @@ START_TEST(test_bash)
   ck_assert_str_eq(frc_process_arg(p, 1), "-c");
   /* envrc and the hook in a process of their own (test_hook_process runs it) */
   ck_assert_ptr_nonnull(strstr(frc_process_arg(p, 2), "exec {__flox_runc_fd}< <(\n"));
-  ck_assert_ptr_nonnull(strstr(frc_process_arg(p, 2), "  . '" ENV "/activate.d/envrc'\n  set +euo pipefail\n"
-                                                     "  . '" ENV "/activate.d/hook-on-activate' 1>&2\n"));
+  ck_assert_ptr_nonnull(strstr(frc_process_arg(p, 2), "    . '" ENV "/activate.d/envrc'\n    set +euo pipefail\n"
+                                                     "    . '" ENV "/activate.d/hook-on-activate' 1>&2\n"));
   ck_assert_str_eq(frc_process_arg(p, 3), FRC_HOOK_ARGV0);
   ck_assert_str_eq(frc_process_arg(p, 4), "hello");
   ck_assert_str_eq(frc_process_arg(p, 5), "a b");
@@ -380,6 +380,69 @@ run_activated(yajl_val p, struct frc_proc_result *r)
   ck_assert_msg(!r->timed_out, "the activated process did not finish in 3 s");
   free(argv);
 }
+
+/* What the hook's process hands back, on both of the wrapper's paths (bash
+ * 5.2's `declare -px` lists, and the name scan kept for an older bash, forced
+ * here by raising the version the first needs): values with a newline,
+ * quotes, `$`, backquotes, backslashes and UTF-8 arrive as they are; an
+ * unset, a variable turned into an array (bash exports no array: it used to
+ * arrive as its first element) and one left without a value do not reach
+ * the command; an environment far larger than a pipe's buffer (1500
+ * variables, ~70 KiB) goes through whole. */
+START_TEST(test_hook_values)
+{
+  cleanup_free char *env = xasprintf("%s/env", dir);
+  cleanup_free char *ad = xasprintf("%s/env/activate.d", dir);
+  cleanup_free char *envrc = xasprintf("%s/envrc", ad);
+  cleanup_free char *hook = xasprintf("%s/hook-on-activate", ad);
+  static const char hook_text[] = "export NL=$'a\\nb' Q='x\"y$z`w\\v' U8='\xc3\xa9\xe2\x9c\x93'\n"
+                                  "unset DROPME\ndeclare -ax ARR=(p q)\nunset VALUELESS; export VALUELESS\n";
+  static const char want[] = "[a\nb][x\"y$z`w\\v][\xc3\xa9\xe2\x9c\x93][unset][unset][unset][1]1500\n";
+  cleanup_free char *json = NULL;
+  size_t json_len = 0;
+  frc_error_t err = NULL;
+  FILE *f;
+
+  if (access(FRC_DEFAULT_BASH, X_OK) != 0)
+    ck_abort_msg("%s is missing: apt-get install bash-static (tests/deps.sh)", FRC_DEFAULT_BASH);
+  mk("/env/activate.d");
+  ck_assert_int_eq(write_file_replace(envrc, "", 0, 0644, &err), 0);
+  ck_assert_int_eq(write_file_replace(hook, hook_text, strlen(hook_text), 0644, &err), 0);
+  f = open_memstream(&json, &json_len);
+  ck_assert_ptr_nonnull(f);
+  fputs("{\"args\":[\"/bin/sh\",\"-c\",\"printf '[%s]' \\\"$NL\\\" \\\"$Q\\\" \\\"$U8\\\" \\\"${DROPME-unset}\\\" "
+        "\\\"${ARR-unset}\\\" \\\"${VALUELESS-unset}\\\" \\\"${KEEP-}\\\"; env | grep -c '^BIG_'\"],"
+        "\"cwd\":\"/\",\"env\":[\"PATH=/usr/bin:/bin\",\"DROPME=1\",\"ARR=x\",\"VALUELESS=v\",\"KEEP=1\"",
+        f);
+  for (int i = 0; i < 1500; i++)
+    fprintf(f, ",\"BIG_%04d_SERVICE_PORT=tcp://10.96.%d.%d:8080\"", i, i / 250, i % 250);
+  fputs("]}", f);
+  ck_assert_int_eq(fclose(f), 0);
+  for (int legacy = 0; legacy < 2; legacy++)
+    {
+      cleanup_json yajl_val p = process(json);
+      struct frc_activation a = activation(FRC_MODE_RUN);
+      cleanup_proc_result struct frc_proc_result r = { 0 };
+      yajl_val args;
+      char *script, *gate;
+
+      a.env_path = env;
+      a.store_prefix = "";
+      a.bash = FRC_DEFAULT_BASH;
+      a.has_hook = true;
+      ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
+      args = frc_json_get(p, "args");
+      script = (char *) YAJL_GET_STRING(args->u.array.values[2]);
+      gate = strstr(script, "BASH_VERSINFO[1] >= 502");
+      ck_assert_ptr_nonnull(gate);
+      if (legacy)
+        memcpy(gate + strlen("BASH_VERSINFO[1] >= "), "999", 3);
+      run_activated(p, &r);
+      ck_assert_msg(r.status == 0, "legacy %d: status %d, stderr %s", legacy, r.status, r.last_err ? r.last_err : "");
+      ck_assert_msg(strcmp(r.out, want) == 0, "legacy %d: stdout [%s], want [%s]", legacy, r.out, want);
+    }
+}
+END_TEST
 
 /* Flox runs envrc and the hook in its activate script, a process of its
  * own, and applies what they change in the environment to the command
@@ -545,6 +608,7 @@ main(void)
   tcase_add_test(tc, test_features_probe);
   tcase_add_test(tc, test_command_lookup);
   tcase_add_test(tc, test_hook_process);
+  tcase_add_test(tc, test_hook_values);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
