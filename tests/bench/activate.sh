@@ -18,6 +18,8 @@
 #
 # Prints a markdown report on stdout; cleans up its temporary directory.
 set -euo pipefail
+# shellcheck source=tests/lib/suite.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/suite.sh"
 
 ROUNDS=5 RUNS=200
 while (($#)); do
@@ -27,13 +29,12 @@ while (($#)); do
 	*) echo "usage: $0 [-n ROUNDS] [-r RUNS]" >&2; exit 2 ;;
 	esac
 done
-GEN=${ACTIVATE_GEN:-$(dirname "${FLOX_RUNC:-build/cmd/flox-runc/flox-runc}")/../../tests/activate-gen}
+GEN=${ACTIVATE_GEN:-$(dirname "${FLOX_RUNC:-$SRCDIR/build/cmd/flox-runc/flox-runc}")/../../tests/activate-gen}
 BASH_STATIC=${FLOX_RUNC_BASH:-/bin/bash-static}
-[[ -x $GEN ]] || { echo "activate.sh: no generator at $GEN: build first (ninja -C build)" >&2; exit 1; }
-[[ -x $BASH_STATIC ]] || { echo "activate.sh: no static bash at $BASH_STATIC: apt-get install bash-static" >&2; exit 1; }
-
-T=$(mktemp -d /tmp/frc-bench-activate.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+[[ -x $GEN ]] || die "no generator at $GEN: build first (ninja -C build)"
+suite_needs "$BASH_STATIC"
+tmpdir_setup flox-runc-bench-activate
+T=$TEST_TMPDIR
 mkdir -p "$T/env/activate.d" "$T/env/bin"
 printf 'export GREETING="hello $HOME"\n' >"$T/env/activate.d/envrc"
 printf 'export FROM_HOOK=1\n' >"$T/env/activate.d/hook-on-activate"
@@ -65,7 +66,7 @@ for ((r = 0; r < ROUNDS; r++)); do
 	for row in "${order[@]}"; do
 		runs=$RUNS
 		[[ $row == *-600 ]] && runs=$((RUNS / 4 > 5 ? RUNS / 4 : 5))
-		m=$("$GEN" time "$T/$row" "$runs" | median) || { echo "activate.sh: $row failed" >&2; exit 1; }
+		m=$("$GEN" time "$T/$row" "$runs" | median) || die "$row failed"
 		per[$row]+="$m "
 	done
 done
