@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +241,8 @@ frc_buf_add(struct frc_buf *b, const void *data, size_t len)
   if (b->data == NULL || b->cap - b->len <= len)
     {
       size_t cap = b->cap ? b->cap : 256;
+      if (len >= SIZE_MAX / 4 - b->len)
+        abort(); /* as an allocation that fails */
       while (cap - b->len <= len)
         cap *= 2;
       b->data = xrealloc(b->data, cap);
