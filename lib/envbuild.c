@@ -338,6 +338,32 @@ resolve(struct build *b, const char *p, char **out, struct stat *st)
   return S_ISDIR(st->st_mode) ? RES_DIR : RES_FILE;
 }
 
+/* resolve() of src_dir/name for the common symlink whose target is one name
+ * beside it (busybox's applets, "libfoo.so -> libfoo.so.1"): src_dir is a
+ * resolved logical directory (no symlink on the way) and dfd that directory
+ * opened without following any, so the answer is the sibling's lstat
+ * (two system calls instead of resolve()'s walk over every component).
+ * RES_ESCAPE stands for "not this case": the caller resolves in full. */
+static enum res
+resolve_sibling(int dfd, const char *src_dir, const char *name, char **out, struct stat *st)
+{
+  char target[NAME_MAX + 1];
+  ssize_t n = readlinkat(dfd, name, target, sizeof(target));
+
+  if (n <= 0 || (size_t) n >= sizeof(target))
+    return RES_ESCAPE;
+  target[n] = '\0';
+  if (memchr(target, '/', (size_t) n) != NULL || strcmp(target, ".") == 0
+      || strcmp(target, "..") == 0)
+    return RES_ESCAPE;
+  if (fstatat(dfd, target, st, AT_SYMLINK_NOFOLLOW) < 0)
+    return RES_DANGLING;
+  if (S_ISLNK(st->st_mode))
+    return RES_ESCAPE; /* a chain: resolve() counts its hops */
+  *out = xasprintf("%s/%s", src_dir, target);
+  return S_ISDIR(st->st_mode) ? RES_DIR : RES_FILE;
+}
+
 /* Opens a resolved logical directory without following any symlink. */
 static int
 open_store_dir(struct build *b, const char *logical)
@@ -511,7 +537,9 @@ walk_entry(struct build *b, struct node *dir, int dfd, const char *src_dir, cons
   else if (S_ISLNK(st.st_mode))
     {
       struct stat rst;
-      enum res r = resolve(b, src, &resolved, &rst);
+      enum res r = resolve_sibling(dfd, src_dir, name, &resolved, &rst);
+      if (r == RES_ESCAPE)
+        r = resolve(b, src, &resolved, &rst);
       if (r == RES_DIR && !is_ancestor(b, &rst))
         is_dir = via_link = true;
     }

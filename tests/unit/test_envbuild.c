@@ -428,6 +428,53 @@ START_TEST(test_identical)
 }
 END_TEST
 
+/* Symlinks to a name beside them (busybox's applets, libfoo.so ->
+ * libfoo.so.1), resolved without walking their whole path: the same
+ * answers as any other symlink. */
+START_TEST(test_sibling_links)
+{
+  cleanup_free char *a = sp("busybox-1.35");
+  cleanup_free char *b = sp("other-1");
+  cleanup_free char *abs_target = xasprintf("%s/bin/busybox", a);
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "busybox", 5, pa, false }, { "other", 5, pb, false } };
+  struct frc_envbuild_input in = input(pkgs, 2);
+  struct frc_envbuild_stats st;
+  frc_error_t err = NULL;
+
+  put(a, "bin/busybox", NULL);
+  lnk(a, "bin/ls", "busybox");
+  lnk(a, "bin/sh", "ash"); /* a chain: sh -> ash -> busybox */
+  lnk(a, "bin/ash", "busybox");
+  lnk(a, "bin/gone", "missing"); /* dangling: linked as it is */
+  lnk(a, "bin/up", ".."); /* the package itself: not followed */
+  put(a, "share/doc/x", NULL);
+  lnk(a, "share/docs", "doc"); /* a directory beside it */
+  lnk(b, "bin/ls", abs_target); /* the same file: not a conflict */
+  lnk(b, "bin/sh", abs_target);
+  put(b, "share/docs/y", NULL); /* merged with the linked directory */
+  ck_assert_msg(build(&in, &st, &err) == 0, "%s", err ? err->msg : "");
+  assert_link("bin/ls", a, "bin/ls");
+  assert_link("bin/sh", a, "bin/sh");
+  assert_link("bin/gone", a, "bin/gone");
+  assert_link("bin/up", a, "bin/up");
+  ck_assert_uint_eq(st.shadowed, 2);
+  ck_assert(is_dir("share/docs"));
+  assert_link("share/docs/x", a, "share/doc/x");
+  assert_link("share/docs/y", b, "share/docs/y");
+
+  /* a sibling that is another file does conflict */
+  reset();
+  put(a, "bin/busybox", NULL);
+  put(a, "bin/toybox", NULL);
+  lnk(a, "bin/ls", "toybox");
+  lnk(b, "bin/ls", abs_target);
+  ck_assert_int_lt(build(&in, &st, &err), 0);
+  ck_assert_ptr_nonnull(strstr(err->msg, "both provide bin/ls"));
+  frc_error_release(&err);
+}
+END_TEST
+
 START_TEST(test_symlinked_dirs)
 {
   cleanup_free char *a = sp("zlib-1.3");
@@ -1079,6 +1126,7 @@ main(void)
   tcase_add_test(tc, test_file_vs_dir);
   tcase_add_test(tc, test_identical);
   tcase_add_test(tc, test_symlinked_dirs);
+  tcase_add_test(tc, test_sibling_links);
   tcase_add_test(tc, test_escape);
   tcase_add_test(tc, test_activation_files);
   tcase_add_test(tc, test_outdent);
