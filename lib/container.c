@@ -236,7 +236,7 @@ closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_
  * mounted below them on the node shows), nosuid, nodev; nothing else of the
  * node's /nix.  And /tmp and /run/flox when the image lacks them. */
 static int
-project_mounts(struct frc_spec *spec, const char *rootfs, const struct frc_config *cfg,
+project_mounts(struct frc_spec *spec, int rootfs_fd, const struct frc_config *cfg,
                const struct frc_logger *log, const struct frc_environment *env,
                const char *nix_source, bool mutable_nix, bool restore, frc_error_t *err)
 {
@@ -247,7 +247,6 @@ project_mounts(struct frc_spec *spec, const char *rootfs, const struct frc_confi
   const char *prefix = cfg->store_prefix;
   cleanup_free char *store_nix = xasprintf("%s/nix", prefix);
   const char *const ours[] = { store_nix, cfg->state_dir, NULL };
-  cleanup_close int rootfs_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
 
   /* A bundle flox-runc edited before (a person's second `run` of it). */
   frc_spec_remove_mounts_below(spec, "/nix", ours);
@@ -405,12 +404,11 @@ activation_bind(struct frc_spec *spec, int rootfs_fd, const char *dest, const ch
 }
 
 static int
-activation_mounts(const struct frc_container_call *c, struct frc_spec *spec, const char *rootfs,
+activation_mounts(const struct frc_container_call *c, struct frc_spec *spec, int rootfs_fd,
                   const struct frc_decision *d, enum frc_mode mode,
                   const struct frc_environment *env, struct taken *taken, struct frc_record *rec,
                   frc_error_t *err)
 {
-  cleanup_close int rootfs_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   struct frc_env_cache_request r = { 0 };
   const char *ca, *user_ca;
 
@@ -484,6 +482,7 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
   cleanup_free char *rootfs = NULL;
   cleanup_free char *nix_source = NULL;
   cleanup_free char *merged = NULL;
+  cleanup_close int rootfs_fd = -1;
 
   if (frc_record_key(root, c->id, &taken.gcroot, err) < 0)
     return -1;
@@ -535,10 +534,13 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
   else
     nix_source = xstrdup(p.env.view);
 
-  if (project_mounts(spec, rootfs, cfg, c->log, &p.env, nix_source, d->ann.nix_mutable,
+  /* the image's rootfs, opened once for both (-1 when it cannot be: every
+   * check on it then answers as for a missing entry, and no hook is used) */
+  rootfs_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (project_mounts(spec, rootfs_fd, cfg, c->log, &p.env, nix_source, d->ann.nix_mutable,
                      c->restore_image != NULL, err)
           < 0
-      || activation_mounts(c, spec, rootfs, d, p.mode, &p.env, &taken, &rec, err) < 0)
+      || activation_mounts(c, spec, rootfs_fd, d, p.mode, &p.env, &taken, &rec, err) < 0)
     return -1;
   act.env_path = p.env.path;
   act.store_prefix = cfg->store_prefix;
