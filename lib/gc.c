@@ -138,7 +138,10 @@ json_stem(const char *name)
 }
 
 /* One container record: kept (its names marked in use) while the runtime
- * may still have the container, else released as delete would. */
+ * may still have the container, else released as delete would.  A damaged
+ * one (a crash of the node: records are not synced, docs/design.md) names
+ * nothing, and create, exec and delete read it as no record: removed once
+ * past the grace period (its GC root and overlay are then orphans). */
 static void
 gc_record(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st, frc_error_t *err,
           const char *path)
@@ -149,6 +152,8 @@ gc_record(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st
   if (frc_record_read(path, &r, &fe) < 0)
     {
       frc_error_release(&fe);
+      if (old_enough(path, FRC_GC_GRACE_SECONDS))
+        remove_one(o, st, err, "damaged container record", path, &st->containers, NULL);
       return;
     }
   if (!old_enough(path, FRC_GC_GRACE_SECONDS) || container_exists(o, &r))
