@@ -458,6 +458,18 @@ closure_query_abort(struct frc_store_query **q)
   frc_store_closure_abort(*q);
 }
 
+static void
+realising_abort(struct frc_store_realising **r)
+{
+  frc_store_realise_abort(*r);
+}
+
+static void
+closure_dbq_free(struct frc_store_closure_dbq **q)
+{
+  frc_store_closure_db_free(*q);
+}
+
 static int
 build(const struct frc_env_request *req, struct frc_environment *env, frc_error_t *err)
 {
@@ -469,6 +481,9 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   struct pairs pkg_paths __attribute__((cleanup(pairs_release))) = { 0 };
   cleanup_strv char **closure = NULL;
   struct frc_store_query *closure_query __attribute__((cleanup(closure_query_abort))) = NULL;
+  struct frc_store_realising *realising __attribute__((cleanup(realising_abort))) = NULL;
+  struct frc_store_closure_dbq *dbq __attribute__((cleanup(closure_dbq_free))) = NULL;
+  frc_error_t dberr = NULL;
   cleanup_free char *tmp_parent = frc_store_physical(c, "/nix/var/flox-runc/tmp");
   cleanup_free char *tmp = xasprintf("%s/%s.%d", tmp_parent, env->key, (int) getpid());
   cleanup_free char *envs_dir = frc_store_physical(c, FRC_ENVS_DIR);
@@ -518,7 +533,22 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
     /* for confirm_synced: open before Nix and the build write anything */
     store_fd = open(store_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   }
-  if (nout > 0 && frc_store_realise(&store, outputs, err) < 0)
+  /* While nix-store realises, what does not need the paths: Nix's
+   * database opened for the closure and the build's directories
+   * (docs/performance.md, "Lever: ... (cold3)"). */
+  if (nout > 0 && frc_store_realise_start(&store, outputs, &realising, err) < 0)
+    return -1;
+  if (nout > 0 && frc_store_closure_db_prepare(c, outputs, &dbq, &dberr) < 0)
+    frc_error_release(&dberr); /* a new node: nix-store makes the database; again below */
+  if (frc_mkdir_p(tmp_parent, 0755, err) < 0 || frc_mkdir_p(envs_dir, 0755, err) < 0)
+    return -1;
+  /* The symlinks the trees share (lib/linkpool.h), beside them; without
+   * it (or with share_tree_symlinks off) the tree's symlinks are all its own. */
+  if (c->share_tree_symlinks && mkdir(pool, 0700) < 0 && errno != EEXIST)
+    frc_log(req->log, FRC_LOG_DEBUG, "flox-runc: no shared symlinks: cannot create `%s`: %s",
+            pool, strerror(errno));
+  frc_dir_spread(tmp_parent);
+  if (realising && frc_store_realise_finish(steal_pointer(&realising), err) < 0)
     return -1;
   /* The closure: what a container of the environment sees (its view).
    * nix-store answers while the tree, which does not need it, is built
@@ -527,8 +557,9 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
     {
       /* from Nix's database when it can be read (no process: ~20 ms),
        * else from nix-store, which answers while the tree is built */
-      frc_error_t dberr = NULL;
-      if (frc_store_closure_db(c, outputs, &closure, &dberr) < 0)
+      if ((dbq ? frc_store_closure_db_read(steal_pointer(&dbq), &closure, &dberr)
+               : frc_store_closure_db(c, outputs, &closure, &dberr))
+          < 0)
         {
           frc_log(req->log, FRC_LOG_DEBUG, "flox-runc: the closure from nix-store: %s", dberr->msg);
           frc_error_release(&dberr);
@@ -539,14 +570,6 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   if (link_list(req, &pkgs, &pkg_paths.n, &pkg_paths.v, err) < 0)
     return -1;
 
-  if (frc_mkdir_p(tmp_parent, 0755, err) < 0 || frc_mkdir_p(envs_dir, 0755, err) < 0)
-    return -1;
-  /* The symlinks the trees share (lib/linkpool.h), beside them; without
-   * it (or with share_tree_symlinks off) the tree's symlinks are all its own. */
-  if (c->share_tree_symlinks && mkdir(pool, 0700) < 0 && errno != EEXIST)
-    frc_log(req->log, FRC_LOG_DEBUG, "flox-runc: no shared symlinks: cannot create `%s`: %s",
-            pool, strerror(errno));
-  frc_dir_spread(tmp_parent);
   remove_crashed_builds(tmp_parent, env->key);
   /* The tree is built at tmp and moved into place by one rename. */
   if (mkdir(tmp, 0755) < 0)

@@ -484,44 +484,104 @@ nix_failed(const struct frc_store *s, const char *what, const struct frc_proc_re
   return frc_error(err, "%s failed (nix-store exit %d): %s", what, r->status, detail);
 }
 
-int
-frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t *err)
+/* A realisation running (frc_store_realise_start). */
+struct frc_store_realising
 {
-  struct nix_argv a __attribute__((cleanup(nix_argv_release)));
-  cleanup_proc_result struct frc_proc_result r = { 0 };
-  struct progress prog __attribute__((cleanup(progress_release))) = { s, 0, { NULL, NULL, NULL } };
-  struct frc_proc p = { 0 };
-  size_t npaths = 0;
+  const struct frc_store *s;
+  char *const *paths;
+  size_t npaths;
+  struct nix_argv a;
+  struct progress prog;
+  struct frc_proc p;
+  struct frc_proc_running *run;
+};
 
-  if (nix_argv_init(&a, s, frc_store_substitution_jobs(), err) < 0)
-    return -1;
-  a.argv[a.n++] = "--realise";
-  if (add_paths(&a, paths, err) < 0)
-    return -1;
-  for (char *const *q = paths; q && *q; q++, npaths++)
+static void
+realising_free(struct frc_store_realising *r)
+{
+  nix_argv_release(&r->a);
+  progress_release(&r->prog);
+  free(r);
+}
+
+int
+frc_store_realise_start(const struct frc_store *s, char *const *paths,
+                        struct frc_store_realising **out, frc_error_t *err)
+{
+  struct frc_store_realising *r = xmalloc0(sizeof(*r));
+
+  *out = NULL;
+  r->s = s;
+  r->paths = paths;
+  r->prog.s = s;
+  if (nix_argv_init(&r->a, s, frc_store_substitution_jobs(), err) < 0)
+    goto fail;
+  r->a.argv[r->a.n++] = "--realise";
+  if (add_paths(&r->a, paths, err) < 0)
+    goto fail;
+  for (char *const *q = paths; q && *q; q++, r->npaths++)
     {
       /* nix-store --realise builds a .drv, and max-jobs > 0 would let it:
        * an environment names outputs, and nothing is built on the node. */
       size_t len = strlen(*q);
       if (len > 4 && strcmp(*q + len - 4, ".drv") == 0)
-        return frc_error(err, "refusing to realise the derivation \"%s\": an environment names "
-                              "the store paths of outputs, which are substituted, never built on "
-                              "the node",
-                         *q);
+        {
+          frc_error(err, "refusing to realise the derivation \"%s\": an environment names "
+                         "the store paths of outputs, which are substituted, never built on "
+                         "the node",
+                    *q);
+          goto fail;
+        }
     }
-  p.argv = a.argv;
-  p.extra_env = a.env;
-  p.deadline_ns = s->deadline_ns;
-  p.on_stderr_line = on_nix_line;
-  p.cb_data = &prog;
-  frc_log(s->log, FRC_LOG_INFO, "flox-runc: realising %zu store paths with %s", npaths, a.nix_store);
-  if (frc_proc_run(&p, &r, err) < 0)
-    return -1;
-  if (r.status != 0 || r.timed_out)
-    return nix_failed(s, "realising the environment's packages", &r, &prog.errs, paths, err);
-  frc_log(s->log, FRC_LOG_INFO, "flox-runc: realised %zu store paths (%u substituted)", npaths,
-          prog.copied);
+  r->p.argv = r->a.argv;
+  r->p.extra_env = r->a.env;
+  r->p.deadline_ns = s->deadline_ns;
+  r->p.on_stderr_line = on_nix_line;
+  r->p.cb_data = &r->prog;
+  frc_log(s->log, FRC_LOG_INFO, "flox-runc: realising %zu store paths with %s", r->npaths,
+          r->a.nix_store);
+  if (frc_proc_start(&r->p, &r->run, err) < 0)
+    goto fail;
+  *out = r;
   return 0;
+fail:
+  realising_free(r);
+  return -1;
+}
+
+int
+frc_store_realise_finish(struct frc_store_realising *r, frc_error_t *err)
+{
+  cleanup_proc_result struct frc_proc_result res = { 0 };
+  int rc = 0;
+
+  frc_proc_finish(r->run, &res);
+  if (res.status != 0 || res.timed_out)
+    rc = nix_failed(r->s, "realising the environment's packages", &res, &r->prog.errs, r->paths,
+                    err);
+  else
+    frc_log(r->s->log, FRC_LOG_INFO, "flox-runc: realised %zu store paths (%u substituted)",
+            r->npaths, r->prog.copied);
+  realising_free(r);
+  return rc;
+}
+
+void
+frc_store_realise_abort(struct frc_store_realising *r)
+{
+  if (r == NULL)
+    return;
+  frc_proc_abort(r->run);
+  realising_free(r);
+}
+
+int
+frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t *err)
+{
+  struct frc_store_realising *r;
+  if (frc_store_realise_start(s, paths, &r, err) < 0)
+    return -1;
+  return frc_store_realise_finish(r, err);
 }
 
 static int
@@ -676,30 +736,60 @@ nix_db_close(struct nix_db *d)
   d->st = NULL, d->h = NULL;
 }
 
-int
-frc_store_closure_db(const struct frc_config *c, char *const *paths, char ***closure, frc_error_t *err)
+/* Nix's database opened and the closure's statement prepared
+ * (frc_store_closure_db_prepare); nothing is read until _read steps it. */
+struct frc_store_closure_dbq
 {
-  struct nix_db d __attribute__((cleanup(nix_db_close))) = { frc_dl_sqlite(err), NULL, NULL };
-  const struct frc_sqlite_api *q = d.q;
-  cleanup_free char *db = xasprintf("%s/nix/var/nix/db/db.sqlite", is_root_store(c) ? "" : c->store_root);
-  size_t n = 0, want = 0, found_roots = 0;
-  cleanup_buf struct frc_buf sql = { 0 };
-  cleanup_free char *query = NULL;
-  cleanup_strv char **out = xmalloc0(sizeof(char *));
-  int rc;
+  struct nix_db d;
+  char *db;
+  size_t want;
+};
 
+void
+frc_store_closure_db_free(struct frc_store_closure_dbq *q)
+{
   if (q == NULL)
-    return -1;
+    return;
+  nix_db_close(&q->d);
+  free(q->db);
+  free(q);
+}
+
+int
+frc_store_closure_db_prepare(const struct frc_config *c, char *const *paths,
+                             struct frc_store_closure_dbq **out, frc_error_t *err)
+{
+  struct frc_store_closure_dbq *q = xmalloc0(sizeof(*q));
+  const struct frc_sqlite_api *api;
+  size_t cap = 256, len = 0;
+  cleanup_free char *sql = NULL;
+  cleanup_free char *query = NULL;
+
+  *out = NULL;
+  q->d.q = api = frc_dl_sqlite(err);
+  q->db = xasprintf("%s/nix/var/nix/db/db.sqlite", is_root_store(c) ? "" : c->store_root);
+  if (api == NULL)
+    goto fail;
   /* the paths inline: store paths (validated: no quote can be in one) */
-  for (char *const *p = paths; p && *p; p++, want++)
+  sql = xmalloc0(cap);
+  for (char *const *p = paths; p && *p; p++, q->want++)
     {
+      size_t need = strlen(*p) + 4;
       if (!frc_store_path_valid(*p))
-        return frc_error(err, "`%s` is not a store path", *p);
-      frc_buf_addf(&sql, "%s'%s'", sql.len ? "," : "", *p);
+        {
+          frc_error(err, "`%s` is not a store path", *p);
+          goto fail;
+        }
+      if (len + need + 1 > cap)
+        {
+          cap = (len + need + 1) * 2;
+          sql = xrealloc(sql, cap);
+        }
+      len += (size_t) snprintf(sql + len, cap - len, "%s'%s'", len ? "," : "", *p);
     }
-  if (want == 0)
+  if (q->want == 0)
     {
-      *closure = steal_pointer(&out);
+      *out = q;
       return 0;
     }
   /* the closure over Refs (what `nix-store -qR` answers), and which of
@@ -708,27 +798,72 @@ frc_store_closure_db(const struct frc_config *c, char *const *paths, char ***clo
       "WITH RECURSIVE r(id) AS (SELECT id FROM ValidPaths WHERE path IN (%s)), "
       "c(id) AS (SELECT id FROM r UNION SELECT reference FROM Refs JOIN c ON referrer = c.id) "
       "SELECT path, id IN (SELECT id FROM r) FROM ValidPaths WHERE id IN (SELECT id FROM c)",
-      sql.data);
-  if (q->sqlite3_open_v2(db, &d.h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-    return frc_error(err, "cannot open Nix's database `%s`: %s", db, d.h ? q->sqlite3_errmsg(d.h) : "");
-  q->sqlite3_busy_timeout(d.h, 2000);
-  if (q->sqlite3_prepare_v2(d.h, query, -1, &d.st, NULL) != SQLITE_OK)
-    return frc_error(err, "cannot query Nix's database `%s`: %s", db, q->sqlite3_errmsg(d.h));
-  while ((rc = q->sqlite3_step(d.st)) == SQLITE_ROW)
+      sql);
+  if (api->sqlite3_open_v2(q->db, &q->d.h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
     {
-      const char *path = (const char *) q->sqlite3_column_text(d.st, 0);
-      const char *root = (const char *) q->sqlite3_column_text(d.st, 1);
+      frc_error(err, "cannot open Nix's database `%s`: %s", q->db,
+                q->d.h ? api->sqlite3_errmsg(q->d.h) : "");
+      goto fail;
+    }
+  api->sqlite3_busy_timeout(q->d.h, 2000);
+  if (api->sqlite3_prepare_v2(q->d.h, query, -1, &q->d.st, NULL) != SQLITE_OK)
+    {
+      frc_error(err, "cannot query Nix's database `%s`: %s", q->db, api->sqlite3_errmsg(q->d.h));
+      goto fail;
+    }
+  *out = q;
+  return 0;
+fail:
+  frc_store_closure_db_free(q);
+  return -1;
+}
+
+int
+frc_store_closure_db_read(struct frc_store_closure_dbq *q, char ***closure, frc_error_t *err)
+{
+  const struct frc_sqlite_api *api = q->d.q;
+  cleanup_strv char **out = xmalloc0(sizeof(char *));
+  size_t n = 0, found_roots = 0;
+  int rc = 0;
+
+  /* the read transaction begins here: what Nix committed until now */
+  while (q->want > 0 && (rc = api->sqlite3_step(q->d.st)) == SQLITE_ROW)
+    {
+      const char *path = (const char *) api->sqlite3_column_text(q->d.st, 0);
+      const char *root = (const char *) api->sqlite3_column_text(q->d.st, 1);
       if (path == NULL || !frc_store_path_valid(path))
-        return frc_error(err, "Nix's database `%s` holds an unexpected path", db);
+        {
+          frc_error(err, "Nix's database `%s` holds an unexpected path", q->db);
+          goto fail;
+        }
       found_roots += root && root[0] == '1';
       frc_strv_push(&out, &n, xstrdup(path));
     }
-  if (rc != SQLITE_DONE)
-    return frc_error(err, "cannot read Nix's database `%s`: %s", db, q->sqlite3_errmsg(d.h));
-  if (found_roots != want)
-    return frc_error(err, "Nix's database `%s` lacks %zu of the paths", db, want - found_roots);
+  if (q->want > 0 && rc != SQLITE_DONE)
+    {
+      frc_error(err, "cannot read Nix's database `%s`: %s", q->db, api->sqlite3_errmsg(q->d.h));
+      goto fail;
+    }
+  if (found_roots != q->want)
+    {
+      frc_error(err, "Nix's database `%s` lacks %zu of the paths", q->db, q->want - found_roots);
+      goto fail;
+    }
+  frc_store_closure_db_free(q);
   *closure = steal_pointer(&out);
   return 0;
+fail:
+  frc_store_closure_db_free(q);
+  return -1;
+}
+
+int
+frc_store_closure_db(const struct frc_config *c, char *const *paths, char ***closure, frc_error_t *err)
+{
+  struct frc_store_closure_dbq *q;
+  if (frc_store_closure_db_prepare(c, paths, &q, err) < 0)
+    return -1;
+  return frc_store_closure_db_read(q, closure, err);
 }
 
 int

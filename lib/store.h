@@ -62,6 +62,15 @@ unsigned frc_store_substitution_jobs(void);
 /* Realises paths (NULL-terminated) in one nix-store call; a derivation
  * (.drv) is refused. */
 int frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t *err);
+/* The same in two steps, for work that does not need the paths done while
+ * nix-store runs: start, then finish (0, or Nix's error) or abort
+ * (nix-store killed and reaped).  s and paths stay valid until then; either
+ * frees r. */
+struct frc_store_realising;
+int frc_store_realise_start(const struct frc_store *s, char *const *paths,
+                            struct frc_store_realising **r, frc_error_t *err);
+int frc_store_realise_finish(struct frc_store_realising *r, frc_error_t *err);
+void frc_store_realise_abort(struct frc_store_realising *r);
 /* The closure (nix-store -qR) of paths, NULL-terminated, malloc'd. */
 int frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure,
                       frc_error_t *err);
@@ -81,6 +90,15 @@ void frc_store_closure_abort(struct frc_store_query *q);
  * cannot be read or lacks one of the paths: the caller asks nix-store.  The
  * paths must be distinct (a repeated one reads as missing). */
 int frc_store_closure_db(const struct frc_config *c, char *const *paths, char ***closure, frc_error_t *err);
+/* The same in two steps: _prepare (the library loaded, the database
+ * opened, the statement prepared: ~1 ms, done while nix-store realises),
+ * then _read, which reads what Nix has committed by then (the statement's
+ * read transaction begins there) and frees q; _free frees an unread q. */
+struct frc_store_closure_dbq;
+int frc_store_closure_db_prepare(const struct frc_config *c, char *const *paths,
+                                 struct frc_store_closure_dbq **q, frc_error_t *err);
+int frc_store_closure_db_read(struct frc_store_closure_dbq *q, char ***closure, frc_error_t *err);
+void frc_store_closure_db_free(struct frc_store_closure_dbq *q);
 
 /* Adds the directory dir to the store (nix-store --add: a
  * content-addressed path named after dir's last component). */

@@ -64,6 +64,7 @@ setup(void)
       "d='%s'\n"
       "for a in \"$@\"; do printf '%%s\\n' \"$a\"; done >\"$d/argv\"\n"
       "printf '%%s\\n' \"$XDG_CACHE_HOME\" >\"$d/cache\"\n"
+      "[ ! -f \"$d/sleep\" ] || sleep 30\n"
       "[ ! -f \"$d/stdout\" ] || cat \"$d/stdout\"\n"
       "[ ! -f \"$d/stderr\" ] || cat \"$d/stderr\" >&2\n"
       "exit $(cat \"$d/rc\" 2>/dev/null || echo 0)\n",
@@ -279,7 +280,72 @@ START_TEST(test_closure_db)
   /* never a quote into the query */
   ck_assert_int_lt(frc_store_closure_db(&c, (char *const[]) { "/nix/store/x'", NULL }, &closure, &err), 0);
   frc_error_release(&err);
+
+  /* prepared while nix-store realises (environment.c): what it reads is
+   * what Nix registered by the time it reads, paths added after the
+   * prepare included */
+  {
+    static const char P5[] = "/nix/store/ffffffffffffffffffffffffffffffff-late";
+    struct frc_store_closure_dbq *q = NULL;
+    cleanup_free char *add = xasprintf(
+        "INSERT INTO ValidPaths (id, path, hash, registrationTime) VALUES (5, '%s', 'h', 0);"
+        "INSERT INTO Refs VALUES (5, 4);",
+        P5);
+    ck_assert_msg(frc_store_closure_db_prepare(&c, (char *const[]) { (char *) P5, NULL }, &q, &err) == 0,
+                  "%s", err ? err->msg : "");
+    ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(h, add, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
+    ck_assert_msg(frc_store_closure_db_read(q, &closure, &err) == 0, "%s", err ? err->msg : "");
+    ck_assert_ptr_nonnull(closure[0]);
+    ck_assert_ptr_nonnull(closure[1]);
+    ck_assert_ptr_null(closure[2]);
+    ck_assert(strcmp(closure[0], P5) == 0 || strcmp(closure[1], P5) == 0);
+    ck_assert(strcmp(closure[0], P4) == 0 || strcmp(closure[1], P4) == 0);
+    frc_strv_freep(&closure);
+    /* prepared, never read: freed */
+    ck_assert_int_eq(frc_store_closure_db_prepare(&c, (char *const[]) { (char *) P5, NULL }, &q, &err), 0);
+    frc_store_closure_db_free(q);
+  }
   c.store_root = NULL;
+}
+END_TEST
+
+/* A realisation in two steps (work done while nix-store runs): finish
+ * gives nix-store's answer, abort kills and reaps it. */
+START_TEST(test_realise_start_finish_abort)
+{
+  char *paths[] = { (char *) P1, NULL };
+  struct frc_store_realising *r = NULL;
+  frc_error_t err = NULL;
+  long long t0;
+
+  ck_assert_msg(frc_store_realise_start(&store, paths, &r, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_msg(frc_store_realise_finish(r, &err) == 0, "%s", err ? err->msg : "");
+  {
+    cleanup_free char *argv = get("argv");
+    ck_assert_ptr_nonnull(strstr(argv, "--realise\n" "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12\n"));
+  }
+  put("rc", "1\n");
+  put("stderr", "error: path '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12' does not exist and cannot be created\n");
+  ck_assert_int_eq(frc_store_realise_start(&store, paths, &r, &err), 0);
+  ck_assert_int_lt(frc_store_realise_finish(r, &err), 0);
+  ck_assert_msg(strstr(err->msg, "is not available from any substituter") != NULL, "%s", err->msg);
+  frc_error_release(&err);
+  /* a derivation is refused before nix-store runs */
+  ck_assert_int_lt(frc_store_realise_start(&store, (char *[]) { "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x.drv", NULL }, &r, &err), 0);
+  ck_assert_ptr_null(r);
+  frc_error_release(&err);
+  /* abort: a nix-store still running is killed at once */
+  put("rc", "0\n");
+  put("stderr", "");
+  put("stdout", "");
+  put("sleep", "");
+  ck_assert_int_eq(frc_store_realise_start(&store, paths, &r, &err), 0);
+  t0 = frc_now_ns();
+  frc_store_realise_abort(r);
+  ck_assert_int_lt(frc_now_ns() - t0, 5000000000LL);
+  frc_store_realise_abort(NULL);
 }
 END_TEST
 
@@ -458,6 +524,7 @@ main(void)
   tcase_add_test(tc, test_derivation_refused);
   tcase_add_test(tc, test_closure);
   tcase_add_test(tc, test_closure_db);
+  tcase_add_test(tc, test_realise_start_finish_abort);
   tcase_add_test(tc, test_add);
   tcase_add_test(tc, test_failure_names_nix_error);
   tcase_add_test(tc, test_no_nix_store);
