@@ -375,7 +375,7 @@ is_wrapped(yajl_val process)
 
 /* The names an activation never takes over from the hook's process: bash's
  * own, and the wrapper's. */
-#define SKIPPED_NAMES "PWD|OLDPWD|SHLVL|_|__flox_runc_*"
+#define SKIPPED_NAMES "PWD|OLDPWD|SHLVL|SHELLOPTS|_|__flox_runc_*"
 
 /* Flox's messages when the activate script fails (cli/flox-activations/src/
  * start.rs:105-118, printed as `✘ ERROR: ...` by main.rs and
@@ -396,7 +396,10 @@ is_wrapped(yajl_val process)
  * control characters), then 4096 bytes of padding, so that the parent reads
  * the pipe in blocks (`read -N`: one read per block, where `read -d` reads a
  * byte at a time) and still reaches the end marker while a background job
- * of the hook holds the pipe open.  Two arguments: the environment. */
+ * of the hook holds the pipe open.  The blocks are kept in an array and the
+ * marker looked for in the last one (with the previous one's tail): matching
+ * the whole list after each block was quadratic (3 s for 1 MiB).  Two
+ * arguments: the environment. */
 static const char hook_fast[] =
     "set -euo pipefail\n"
     "if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 502)); then\n"
@@ -413,13 +416,15 @@ static const char hook_fast[] =
     "    builtin declare -px\n"
     "    builtin printf 'flox-runc:after\\n%%4096s' '')\n"
     "  __flox_runc_pid=$!\n"
-    "  __flox_runc_b=$'\\n'\n"
+    "  __flox_runc_a=($'\\n')\n"
+    "  __flox_runc_t=\n"
     "  __flox_runc_end=\n"
     "  while :; do\n"
     "    __flox_runc_c=\n"
-    "    if ! IFS= read -r -N 4096 -u \"$__flox_runc_fd\" __flox_runc_c; then __flox_runc_b+=$__flox_runc_c; break; fi\n"
-    "    __flox_runc_b+=$__flox_runc_c\n"
-    "    if [[ $__flox_runc_b == *$'\\nflox-runc:after\\n'* ]]; then __flox_runc_end=1; break; fi\n"
+    "    if ! IFS= read -r -N 4096 -u \"$__flox_runc_fd\" __flox_runc_c; then __flox_runc_a+=(\"$__flox_runc_c\"); break; fi\n"
+    "    __flox_runc_a+=(\"$__flox_runc_c\")\n"
+    "    __flox_runc_t=${__flox_runc_t: -16}$__flox_runc_c\n"
+    "    if [[ $__flox_runc_t == *$'\\nflox-runc:after\\n'* ]]; then __flox_runc_end=1; break; fi\n"
     "  done\n";
 
 /* Before bash 5.2 (`declare -p` writes a newline in a value as it is): the
@@ -443,12 +448,12 @@ static const char hook_legacy[] =
     "    set -euo pipefail\n"
     "    __flox_runc_exported\n"
     "    for __flox_runc_n in \"${__flox_runc_x[@]}\"; do\n"
-    "      case $__flox_runc_n in PWD|OLDPWD|SHLVL|_) ;; *)\n"
+    "      case $__flox_runc_n in " SKIPPED_NAMES ") ;; *)\n"
     "        if [[ -z ${__flox_runc_old[$__flox_runc_n]+1} || ${__flox_runc_old[$__flox_runc_n]} != \"${!__flox_runc_n}\" ]]; then printf 's%%s=%%s\\0' \"$__flox_runc_n\" \"${!__flox_runc_n}\"; fi ;;\n"
     "      esac\n"
     "      unset '__flox_runc_old[$__flox_runc_n]'\n"
     "    done\n"
-    "    for __flox_runc_n in \"${!__flox_runc_old[@]}\"; do printf 'u%%s\\0' \"$__flox_runc_n\"; done\n"
+    "    for __flox_runc_n in \"${!__flox_runc_old[@]}\"; do case $__flox_runc_n in " SKIPPED_NAMES ") ;; *) printf 'u%%s\\0' \"$__flox_runc_n\" ;; esac; done\n"
     "    printf 'e\\0')\n"
     "  __flox_runc_pid=$!\n"
     "  __flox_runc_end=\n"
@@ -461,10 +466,28 @@ static const char hook_legacy[] =
     "  done\n"
     "fi\n";
 
+/* In the hook's process's list: __flox_runc_q is 1 when the value of
+ * __flox_runc_v (NAME=VALUE) is one of bash's quoted forms, "..." with `"`,
+ * `$`, backquote and backslash escaped, or $'...', with nothing that would
+ * end the quotes or expand in the eval below (anything but bash's own
+ * `declare -px` text, e.g. a line the hook wrote into the pipe, is not
+ * evaluated), else empty. */
+#define VALUE_CHECK \
+    "          __flox_runc_q=${__flox_runc_v#*=}\n" \
+    "          case $__flox_runc_q in\n" \
+    "            \\$\\'*\\') __flox_runc_q=${__flox_runc_q:2:-1}; __flox_runc_q=${__flox_runc_q//\\\\\\\\/}; __flox_runc_q=${__flox_runc_q//\\\\\\'/}\n" \
+    "              if [[ $__flox_runc_q == *\\'* || $__flox_runc_q == *\\\\ ]]; then __flox_runc_q=; else __flox_runc_q=1; fi ;;\n" \
+    "            \\\"*\\\") __flox_runc_q=${__flox_runc_q:1:-1}; __flox_runc_q=${__flox_runc_q//\\\\\\\\/}; __flox_runc_q=${__flox_runc_q//\\\\\\\"/}\n" \
+    "              __flox_runc_q=${__flox_runc_q//\\\\\\$/}; __flox_runc_q=${__flox_runc_q//\\\\\\`/}\n" \
+    "              if [[ $__flox_runc_q == *[\\\"\\$\\`\\\\]* ]]; then __flox_runc_q=; else __flox_runc_q=1; fi ;;\n" \
+    "            *) __flox_runc_q= ;;\n" \
+    "          esac\n"
+
 /* Both: the hook's result, then bash 5.2's comparison of the two lists,
  * applied in the parent: each variable whose line changed is exported (an
- * eval of bash's own quoting), each one gone, turned into an array or left
- * without a value is unset; then the command.  One argument: the PWD line. */
+ * eval of bash's own quoting, VALUE_CHECK), each one gone, turned into an
+ * array or left without a value is unset (an exported nameref is exported
+ * as bash exports it: its target's name); then the command.  One argument: the PWD line. */
 static const char hook_apply[] =
     "exec {__flox_runc_fd}<&-\n"
     "__flox_runc_rc=0\n"
@@ -475,6 +498,8 @@ static const char hook_apply[] =
     "fi\n"
     "if [ -n \"$__flox_runc_dp\" ]; then\n"
     "  set -f\n"
+    "  IFS=\n"
+    "  __flox_runc_b=\"${__flox_runc_a[*]}\"\n"
     "  IFS=$'\\n'\n"
     "  __flox_runc_b=($__flox_runc_b)\n"
     "  IFS=$' \\t\\n'\n"
@@ -492,14 +517,17 @@ static const char hook_apply[] =
     "    case $__flox_runc_n in " SKIPPED_NAMES ") ;; *)\n"
     "      if [[ ${__flox_runc_old[$__flox_runc_n]-} != \"$__flox_runc_l\" ]]; then\n"
     "        __flox_runc_f=${__flox_runc_l#declare -}\n"
-    "        if [[ ${__flox_runc_f%%%% *} == *[aAn]* ]]; then unset \"$__flox_runc_n\" || true\n"
-    "        elif [[ $__flox_runc_v == *=* ]]; then eval \"export $__flox_runc_v\" || true\n"
-    "        else unset \"$__flox_runc_n\" || true; fi\n"
+    "        if [[ ${__flox_runc_f%%%% *} == *[aA]* || $__flox_runc_v != *=* ]]; then unset \"$__flox_runc_n\" || true\n"
+    "        else\n"
+    VALUE_CHECK
+    "          if [[ $__flox_runc_n == [A-Za-z_]* && $__flox_runc_n != *[!A-Za-z0-9_]* && -n $__flox_runc_q ]]; then "
+    "eval \"export $__flox_runc_v\" || true; fi\n"
+    "        fi\n"
     "      fi ;;\n"
     "    esac\n"
     "    unset '__flox_runc_old[$__flox_runc_n]'\n"
     "  done\n"
-    "  for __flox_runc_n in \"${!__flox_runc_old[@]}\"; do case $__flox_runc_n in __flox_runc_*) ;; *) unset \"$__flox_runc_n\" || true ;; esac; done\n"
+    "  for __flox_runc_n in \"${!__flox_runc_old[@]}\"; do case $__flox_runc_n in " SKIPPED_NAMES ") ;; *) unset \"$__flox_runc_n\" || true ;; esac; done\n"
     "fi\n"
     NOT_FOUND "%sexec \"$@\"\n";
 

@@ -444,6 +444,68 @@ START_TEST(test_hook_values)
 }
 END_TEST
 
+/* What the hook's process hands back is data, never code (bash 5.2's path):
+ * a line the hook writes into the pipe itself, with a command substitution
+ * in it, is not evaluated (it ran in the parent: the eval of the list);
+ * SHELLOPTS the hook exports does not reach the command (Flox ignores it,
+ * env_trace.rs IGNORED_VARS: it carried the wrapper's errexit and nounset
+ * into a bash command); an exported nameref reaches it as bash exports it,
+ * its target's name (it was unset); an environment of ~1.4 MiB (12 values
+ * of 120 KiB) goes through in well under the 3 s deadline (the list was
+ * matched whole after each 4 KiB block read: quadratic, ~7 s). */
+START_TEST(test_hook_hostile)
+{
+  cleanup_free char *env = xasprintf("%s/env", dir);
+  cleanup_free char *ad = xasprintf("%s/env/activate.d", dir);
+  cleanup_free char *envrc = xasprintf("%s/envrc", ad);
+  cleanup_free char *hook = xasprintf("%s/hook-on-activate", ad);
+  cleanup_free char *mark = xasprintf("%s/evaluated", dir);
+  cleanup_free char *hook_text = xasprintf(
+      "for f in /proc/$BASHPID/fd/*; do if [[ $(readlink \"$f\") == pipe:* ]]; then "
+      "printf 'declare -x EVIL=\"$(touch %s)\"\\ndeclare -x EV2=$(touch %s)\\n' >\"$f\"; fi; done 2>/dev/null\n"
+      "export SHELLOPTS 2>/dev/null\nexport T=t\ndeclare -nx R=T\n",
+      mark, mark);
+  static const char want[] = "[unset][unset][T]0 12\n";
+  cleanup_free char *big = xmalloc0(120 * 1024 + 1);
+  cleanup_free char *json = NULL;
+  size_t json_len = 0;
+  frc_error_t err = NULL;
+  FILE *f;
+
+  if (access(FRC_DEFAULT_BASH, X_OK) != 0)
+    ck_abort_msg("%s is missing: apt-get install bash-static (tests/deps.sh)", FRC_DEFAULT_BASH);
+  memset(big, 'b', 120 * 1024);
+  mk("/env/activate.d");
+  ck_assert_int_eq(write_file_replace(envrc, "", 0, 0644, &err), 0);
+  ck_assert_int_eq(write_file_replace(hook, hook_text, strlen(hook_text), 0644, &err), 0);
+  f = open_memstream(&json, &json_len);
+  ck_assert_ptr_nonnull(f);
+  fputs("{\"args\":[\"/bin/sh\",\"-c\",\"printf '[%s]' \\\"${EVIL-unset}\\\" \\\"${EV2-unset}\\\" \\\"${R-}\\\"; "
+        "echo $(env | grep -c '^SHELLOPTS=') $(env | grep -c '^BIG_')\"],"
+        "\"cwd\":\"/\",\"env\":[\"PATH=/usr/bin:/bin\"",
+        f);
+  for (int i = 0; i < 12; i++)
+    fprintf(f, ",\"BIG_%02d=%s\"", i, big);
+  fputs("]}", f);
+  ck_assert_int_eq(fclose(f), 0);
+  {
+    cleanup_json yajl_val p = process(json);
+    struct frc_activation a = activation(FRC_MODE_RUN);
+    cleanup_proc_result struct frc_proc_result r = { 0 };
+
+    a.env_path = env;
+    a.store_prefix = "";
+    a.bash = FRC_DEFAULT_BASH;
+    a.has_hook = true;
+    ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
+    run_activated(p, &r);
+    ck_assert_msg(r.status == 0, "status %d, stderr %s", r.status, r.last_err ? r.last_err : "");
+    ck_assert_msg(strcmp(r.out, want) == 0, "stdout [%s], want [%s]", r.out, want);
+    ck_assert_msg(access(mark, F_OK) != 0, "a line the hook wrote into the pipe was evaluated");
+  }
+}
+END_TEST
+
 /* Flox runs envrc and the hook in its activate script, a process of its
  * own, and applies what they change in the environment to the command
  * (start.rs:98-118, attach.rs:262-280): the hook's exports and unsets reach
@@ -609,6 +671,7 @@ main(void)
   tcase_add_test(tc, test_command_lookup);
   tcase_add_test(tc, test_hook_process);
   tcase_add_test(tc, test_hook_values);
+  tcase_add_test(tc, test_hook_hostile);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
