@@ -391,6 +391,16 @@ is_wrapped(yajl_val process)
   "\"- 'exit' commands, which should be replaced with 'return'\" "                               \
   "\"- 'exec' commands, which should be run in a subshell: '(exec command)'\" >&2\n"
 
+/* A function the hook named `builtin` or `set` would run in place of the
+ * list below (bash finds functions first): removed by `unset -f` in POSIX
+ * mode, where the special builtin `unset` is found before a function of
+ * that name; the mode is entered by assigning POSIXLY_CORRECT (no command
+ * to look up) and the variable then put back as the hook left it. */
+#define POSIX_UNSET_F                                                                             \
+  "    if [[ ${POSIXLY_CORRECT+1} ]]; then __flox_runc_pc=$POSIXLY_CORRECT; POSIXLY_CORRECT=y; "   \
+  "unset -f builtin set; POSIXLY_CORRECT=$__flox_runc_pc\n"                                      \
+  "    else POSIXLY_CORRECT=y; unset -f builtin set; unset POSIXLY_CORRECT; fi\n"
+
 /* bash 5.2 and later: the hook's process writes `declare -px` before envrc
  * and after the hook (bash quotes every value on one line, with $'...' for
  * control characters), then 4096 bytes of padding, so that the parent reads
@@ -412,6 +422,7 @@ static const char hook_fast[] =
     "    . '" "%s" "/activate.d/envrc'\n"
     "    set +euo pipefail\n"
     "    . '" "%s" "/activate.d/hook-on-activate' 1>&2\n"
+    POSIX_UNSET_F
     "    set -euo pipefail\n"
     "    builtin declare -px\n"
     "    builtin printf 'flox-runc:after\\n%%4096s' '')\n"

@@ -452,7 +452,9 @@ END_TEST
  * into a bash command); an exported nameref reaches it as bash exports it,
  * its target's name (it was unset); an environment of ~1.4 MiB (12 values
  * of 120 KiB) goes through in well under the 3 s deadline (the list was
- * matched whole after each 4 KiB block read: quadratic, ~7 s). */
+ * matched whole after each 4 KiB block read: quadratic, ~7 s); a hook that
+ * defines functions named `builtin` and `set` still completes (the list
+ * was its function's output: "did not complete normally"). */
 START_TEST(test_hook_hostile)
 {
   cleanup_free char *env = xasprintf("%s/env", dir);
@@ -463,7 +465,7 @@ START_TEST(test_hook_hostile)
   cleanup_free char *hook_text = xasprintf(
       "for f in /proc/$BASHPID/fd/*; do if [[ $(readlink \"$f\") == pipe:* ]]; then "
       "printf 'declare -x EVIL=\"$(touch %s)\"\\ndeclare -x EV2=$(touch %s)\\n' >\"$f\"; fi; done 2>/dev/null\n"
-      "export SHELLOPTS 2>/dev/null\nexport T=t\ndeclare -nx R=T\n",
+      "export SHELLOPTS 2>/dev/null\nexport T=t\ndeclare -nx R=T\nbuiltin() { :; }\nset() { :; }\n",
       mark, mark);
   static const char want[] = "[unset][unset][T]0 12\n";
   cleanup_free char *big = xmalloc0(120 * 1024 + 1);
