@@ -32,11 +32,16 @@ out=$("$wrap" sh -c "cat '$src/tests/unit/private-tmp.sh' >/dev/null && touch '$
 rm -f "$(pwd -P)/.private-tmp-$$"
 echo "ok 2b - the checkout and the build directory stay in place"
 
-# 3. a run killed together with its wrapper is swept by the next run
+# 3. a run killed together with its wrapper is swept by the next run (its
+# directory: the one that was not there before it started, since other
+# checkouts' unit tests may be running beside this one)
+mkdir -p /var/tmp/flox-runc-unit
+before=$(find /var/tmp/flox-runc-unit -mindepth 1 -maxdepth 1 -type d | sort)
 "$wrap" sleep 30 &
 pid=$!
+left=
 for _ in $(seq 50); do
-	left=$(find /var/tmp/flox-runc-unit -mindepth 1 -maxdepth 1 -type d | head -1)
+	left=$(find /var/tmp/flox-runc-unit -mindepth 1 -maxdepth 1 -type d | sort | comm -13 <(printf '%s\n' "$before") - | head -1)
 	[[ -n $left ]] && pgrep -P "$pid" >/dev/null && break
 	sleep 0.1
 done
