@@ -446,7 +446,8 @@ END_TEST
 
 /* What the hook's process hands back is data, never code (bash 5.2's path):
  * a line the hook writes into the pipe itself, with a command substitution
- * in it, is not evaluated (it ran in the parent: the eval of the list);
+ * in it, is not evaluated (it ran in the parent: the eval of the list), nor
+ * a name with a subscript holding one (`unset` evaluated it);
  * SHELLOPTS the hook exports does not reach the command (Flox ignores it,
  * env_trace.rs IGNORED_VARS: it carried the wrapper's errexit and nounset
  * into a bash command); an exported nameref reaches it as bash exports it,
@@ -464,9 +465,9 @@ START_TEST(test_hook_hostile)
   cleanup_free char *mark = xasprintf("%s/evaluated", dir);
   cleanup_free char *hook_text = xasprintf(
       "for f in /proc/$BASHPID/fd/*; do if [[ $(readlink \"$f\") == pipe:* ]]; then "
-      "printf 'declare -x EVIL=\"$(touch %s)\"\\ndeclare -x EV2=$(touch %s)\\n' >\"$f\"; fi; done 2>/dev/null\n"
+      "printf 'declare -x EVIL=\"$(touch %s)\"\\ndeclare -x EV2=$(touch %s)\\ndeclare -a PIPESTATUS[$(touch %s)]\\n' >\"$f\"; fi; done 2>/dev/null\n"
       "export SHELLOPTS 2>/dev/null\nexport T=t\ndeclare -nx R=T\nbuiltin() { :; }\nset() { :; }\n",
-      mark, mark);
+      mark, mark, mark);
   static const char want[] = "[unset][unset][T]0 12\n";
   cleanup_free char *big = xmalloc0(120 * 1024 + 1);
   cleanup_free char *json = NULL;
