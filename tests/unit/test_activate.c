@@ -381,6 +381,47 @@ run_activated(yajl_val p, struct frc_proc_result *r)
   free(argv);
 }
 
+/* <dir>/env with an empty envrc and HOOK_TEXT as its on-activate hook; the
+ * environment's path. */
+static char *
+hook_env(const char *hook_text)
+{
+  cleanup_free char *envrc = xasprintf("%s/env/activate.d/envrc", dir);
+  cleanup_free char *hook = xasprintf("%s/env/activate.d/hook-on-activate", dir);
+  frc_error_t err = NULL;
+
+  if (access(FRC_DEFAULT_BASH, X_OK) != 0)
+    ck_abort_msg("%s is missing: apt-get install bash-static (tests/deps.sh)", FRC_DEFAULT_BASH);
+  mk("/env/activate.d");
+  ck_assert_int_eq(write_file_replace(envrc, "", 0, 0644, &err), 0);
+  ck_assert_int_eq(write_file_replace(hook, hook_text, strlen(hook_text), 0644, &err), 0);
+  return xasprintf("%s/env", dir);
+}
+
+/* The process JSON activated with env's hook by the node's bash and run;
+ * legacy: on the path kept for a bash before 5.2 (the version it needs
+ * raised). */
+static void
+run_hooked(const char *json, const char *env, bool legacy, struct frc_proc_result *r)
+{
+  cleanup_json yajl_val p = process(json);
+  struct frc_activation a = activation(FRC_MODE_RUN);
+  frc_error_t err = NULL;
+  char *script, *gate;
+
+  a.env_path = env;
+  a.store_prefix = "";
+  a.bash = FRC_DEFAULT_BASH;
+  a.has_hook = true;
+  ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
+  script = (char *) YAJL_GET_STRING(frc_json_get(p, "args")->u.array.values[2]);
+  gate = strstr(script, "BASH_VERSINFO[1] >= 502");
+  ck_assert_ptr_nonnull(gate);
+  if (legacy)
+    memcpy(gate + strlen("BASH_VERSINFO[1] >= "), "999", 3);
+  run_activated(p, r);
+}
+
 /* What the hook's process hands back, on both of the wrapper's paths (bash
  * 5.2's `declare -px` lists, and the name scan kept for an older bash, forced
  * here by raising the version the first needs): values with a newline,
@@ -391,24 +432,14 @@ run_activated(yajl_val p, struct frc_proc_result *r)
  * variables, ~70 KiB) goes through whole. */
 START_TEST(test_hook_values)
 {
-  cleanup_free char *env = xasprintf("%s/env", dir);
-  cleanup_free char *ad = xasprintf("%s/env/activate.d", dir);
-  cleanup_free char *envrc = xasprintf("%s/envrc", ad);
-  cleanup_free char *hook = xasprintf("%s/hook-on-activate", ad);
   static const char hook_text[] = "export NL=$'a\\nb' Q='x\"y$z`w\\v' U8='\xc3\xa9\xe2\x9c\x93'\n"
                                   "unset DROPME\ndeclare -ax ARR=(p q)\nunset VALUELESS; export VALUELESS\n";
   static const char want[] = "[a\nb][x\"y$z`w\\v][\xc3\xa9\xe2\x9c\x93][unset][unset][unset][1]1500\n";
+  cleanup_free char *env = hook_env(hook_text);
   cleanup_free char *json = NULL;
   size_t json_len = 0;
-  frc_error_t err = NULL;
-  FILE *f;
+  FILE *f = open_memstream(&json, &json_len);
 
-  if (access(FRC_DEFAULT_BASH, X_OK) != 0)
-    ck_abort_msg("%s is missing: apt-get install bash-static (tests/deps.sh)", FRC_DEFAULT_BASH);
-  mk("/env/activate.d");
-  ck_assert_int_eq(write_file_replace(envrc, "", 0, 0644, &err), 0);
-  ck_assert_int_eq(write_file_replace(hook, hook_text, strlen(hook_text), 0644, &err), 0);
-  f = open_memstream(&json, &json_len);
   ck_assert_ptr_nonnull(f);
   fputs("{\"args\":[\"/bin/sh\",\"-c\",\"printf '[%s]' \\\"$NL\\\" \\\"$Q\\\" \\\"$U8\\\" \\\"${DROPME-unset}\\\" "
         "\\\"${ARR-unset}\\\" \\\"${VALUELESS-unset}\\\" \\\"${KEEP-}\\\"; env | grep -c '^BIG_'\"],"
@@ -420,24 +451,8 @@ START_TEST(test_hook_values)
   ck_assert_int_eq(fclose(f), 0);
   for (int legacy = 0; legacy < 2; legacy++)
     {
-      cleanup_json yajl_val p = process(json);
-      struct frc_activation a = activation(FRC_MODE_RUN);
       cleanup_proc_result struct frc_proc_result r = { 0 };
-      yajl_val args;
-      char *script, *gate;
-
-      a.env_path = env;
-      a.store_prefix = "";
-      a.bash = FRC_DEFAULT_BASH;
-      a.has_hook = true;
-      ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
-      args = frc_json_get(p, "args");
-      script = (char *) YAJL_GET_STRING(args->u.array.values[2]);
-      gate = strstr(script, "BASH_VERSINFO[1] >= 502");
-      ck_assert_ptr_nonnull(gate);
-      if (legacy)
-        memcpy(gate + strlen("BASH_VERSINFO[1] >= "), "999", 3);
-      run_activated(p, &r);
+      run_hooked(json, env, legacy, &r);
       ck_assert_msg(r.status == 0, "legacy %d: status %d, stderr %s", legacy, r.status, r.last_err ? r.last_err : "");
       ck_assert_msg(strcmp(r.out, want) == 0, "legacy %d: stdout [%s], want [%s]", legacy, r.out, want);
     }
@@ -458,10 +473,6 @@ END_TEST
  * was its function's output: "did not complete normally"). */
 START_TEST(test_hook_hostile)
 {
-  cleanup_free char *env = xasprintf("%s/env", dir);
-  cleanup_free char *ad = xasprintf("%s/env/activate.d", dir);
-  cleanup_free char *envrc = xasprintf("%s/envrc", ad);
-  cleanup_free char *hook = xasprintf("%s/hook-on-activate", ad);
   cleanup_free char *mark = xasprintf("%s/evaluated", dir);
   cleanup_free char *hook_text = xasprintf(
       "for f in /proc/$BASHPID/fd/*; do if [[ $(readlink \"$f\") == pipe:* ]]; then "
@@ -472,15 +483,10 @@ START_TEST(test_hook_hostile)
   cleanup_free char *big = xmalloc0(120 * 1024 + 1);
   cleanup_free char *json = NULL;
   size_t json_len = 0;
-  frc_error_t err = NULL;
+  cleanup_free char *env = hook_env(hook_text);
   FILE *f;
 
-  if (access(FRC_DEFAULT_BASH, X_OK) != 0)
-    ck_abort_msg("%s is missing: apt-get install bash-static (tests/deps.sh)", FRC_DEFAULT_BASH);
   memset(big, 'b', 120 * 1024);
-  mk("/env/activate.d");
-  ck_assert_int_eq(write_file_replace(envrc, "", 0, 0644, &err), 0);
-  ck_assert_int_eq(write_file_replace(hook, hook_text, strlen(hook_text), 0644, &err), 0);
   f = open_memstream(&json, &json_len);
   ck_assert_ptr_nonnull(f);
   fputs("{\"args\":[\"/bin/sh\",\"-c\",\"printf '[%s]' \\\"${EVIL-unset}\\\" \\\"${EV2-unset}\\\" \\\"${R-}\\\"; "
@@ -492,16 +498,8 @@ START_TEST(test_hook_hostile)
   fputs("]}", f);
   ck_assert_int_eq(fclose(f), 0);
   {
-    cleanup_json yajl_val p = process(json);
-    struct frc_activation a = activation(FRC_MODE_RUN);
     cleanup_proc_result struct frc_proc_result r = { 0 };
-
-    a.env_path = env;
-    a.store_prefix = "";
-    a.bash = FRC_DEFAULT_BASH;
-    a.has_hook = true;
-    ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
-    run_activated(p, &r);
+    run_hooked(json, env, false, &r);
     ck_assert_msg(r.status == 0, "status %d, stderr %s", r.status, r.last_err ? r.last_err : "");
     ck_assert_msg(strcmp(r.out, want) == 0, "stdout [%s], want [%s]", r.out, want);
     ck_assert_msg(access(mark, F_OK) != 0, "a line the hook wrote into the pipe was evaluated");
