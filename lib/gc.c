@@ -141,7 +141,8 @@ json_stem(const char *name)
  * may still have the container, else released as delete would.  A damaged
  * one (a crash of the node: records are not synced, docs/design.md) names
  * nothing, and create, exec and delete read it as no record: removed once
- * past the grace period (its GC root and overlay are then orphans). */
+ * past the grace period (its GC root and overlay are then orphans); one
+ * that cannot be read is kept. */
 static void
 gc_record(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st, frc_error_t *err,
           const char *path)
@@ -151,8 +152,11 @@ gc_record(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st
 
   if (frc_record_read(path, &r, &fe) < 0)
     {
+      /* damaged: read whole, but no record in it; a read that failed
+       * (EIO, EMFILE, ...) says nothing of the record, which stays */
+      bool damaged = fe->errno_ == 0;
       frc_error_release(&fe);
-      if (old_enough(path, FRC_GC_GRACE_SECONDS))
+      if (damaged && old_enough(path, FRC_GC_GRACE_SECONDS))
         remove_one(o, st, err, "damaged container record", path, &st->containers, NULL);
       return;
     }

@@ -349,12 +349,18 @@ START_TEST(test_damaged_record)
   put(torn, "", OLD);
   age_link(root, OLD);
   put(young, "{\"id\":", 5);
+  /* one gc cannot read (here EISDIR; EIO, EMFILE on a node): not damaged */
+  cleanup_free char *unread = container("c-unreadable", "e-used", OLD);
+  ck_assert_int_eq(unlink(unread), 0);
+  ck_assert_int_eq(mkdir(unread, 0700), 0);
+  age(unread, OLD);
 
   ck_assert_msg(frc_gc_run(&o, &st, &err) == 0, "%s", err ? err->msg : "");
   ck_assert_uint_eq(st.failures, 0);
   ck_assert_msg(!exists(torn), "gc kept a damaged container record");
   ck_assert(!exists(root));
   ck_assert(exists(young));
+  ck_assert_msg(exists(unread), "gc removed a record it could not read");
   ck_assert_uint_eq(st.containers, 1);
 }
 END_TEST
