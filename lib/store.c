@@ -761,8 +761,7 @@ frc_store_closure_db_prepare(const struct frc_config *c, char *const *paths,
 {
   struct frc_store_closure_dbq *q = xmalloc0(sizeof(*q));
   const struct frc_sqlite_api *api;
-  size_t cap = 256, len = 0;
-  cleanup_free char *sql = NULL;
+  cleanup_buf struct frc_buf sql = { 0 };
   cleanup_free char *query = NULL;
 
   *out = NULL;
@@ -771,21 +770,14 @@ frc_store_closure_db_prepare(const struct frc_config *c, char *const *paths,
   if (api == NULL)
     goto fail;
   /* the paths inline: store paths (validated: no quote can be in one) */
-  sql = xmalloc0(cap);
   for (char *const *p = paths; p && *p; p++, q->want++)
     {
-      size_t need = strlen(*p) + 4;
       if (!frc_store_path_valid(*p))
         {
           frc_error(err, "`%s` is not a store path", *p);
           goto fail;
         }
-      if (len + need + 1 > cap)
-        {
-          cap = (len + need + 1) * 2;
-          sql = xrealloc(sql, cap);
-        }
-      len += (size_t) snprintf(sql + len, cap - len, "%s'%s'", len ? "," : "", *p);
+      frc_buf_addf(&sql, "%s'%s'", sql.len ? "," : "", *p);
     }
   if (q->want == 0)
     {
@@ -798,7 +790,7 @@ frc_store_closure_db_prepare(const struct frc_config *c, char *const *paths,
       "WITH RECURSIVE r(id) AS (SELECT id FROM ValidPaths WHERE path IN (%s)), "
       "c(id) AS (SELECT id FROM r UNION SELECT reference FROM Refs JOIN c ON referrer = c.id) "
       "SELECT path, id IN (SELECT id FROM r) FROM ValidPaths WHERE id IN (SELECT id FROM c)",
-      sql);
+      sql.data);
   if (api->sqlite3_open_v2(q->db, &q->d.h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
     {
       frc_error(err, "cannot open Nix's database `%s`: %s", q->db,
