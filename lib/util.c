@@ -235,19 +235,27 @@ write_all(int fd, const void *buf, size_t len)
   return 0;
 }
 
+/* Room in b for len more bytes and a NUL. */
+static void
+buf_reserve(struct frc_buf *b, size_t len)
+{
+  size_t cap;
+
+  if (b->data != NULL && b->cap - b->len > len)
+    return;
+  cap = b->cap ? b->cap : 256;
+  if (len >= SIZE_MAX / 4 - b->len)
+    abort(); /* as an allocation that fails */
+  while (cap - b->len <= len)
+    cap *= 2;
+  b->data = xrealloc(b->data, cap);
+  b->cap = cap;
+}
+
 void
 frc_buf_add(struct frc_buf *b, const void *data, size_t len)
 {
-  if (b->data == NULL || b->cap - b->len <= len)
-    {
-      size_t cap = b->cap ? b->cap : 256;
-      if (len >= SIZE_MAX / 4 - b->len)
-        abort(); /* as an allocation that fails */
-      while (cap - b->len <= len)
-        cap *= 2;
-      b->data = xrealloc(b->data, cap);
-      b->cap = cap;
-    }
+  buf_reserve(b, len);
   if (len)
     memcpy(b->data + b->len, data, len);
   b->len += len;
@@ -261,7 +269,7 @@ frc_buf_addf(struct frc_buf *b, const char *fmt, ...)
   int n;
 
   /* formatted in place; a second pass when it did not fit */
-  frc_buf_add(b, "", 0);
+  buf_reserve(b, 0);
   va_start(ap, fmt);
   n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
   va_end(ap);
@@ -269,25 +277,12 @@ frc_buf_addf(struct frc_buf *b, const char *fmt, ...)
     abort();
   if ((size_t) n >= b->cap - b->len)
     {
-      size_t cap = b->cap;
-      while (cap - b->len <= (size_t) n)
-        cap *= 2;
-      b->data = xrealloc(b->data, cap);
-      b->cap = cap;
+      buf_reserve(b, (size_t) n);
       va_start(ap, fmt);
       vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
       va_end(ap);
     }
   b->len += (size_t) n;
-}
-
-char *
-frc_buf_steal(struct frc_buf *b)
-{
-  char *d = b->data ? b->data : xmalloc0(1);
-  b->data = NULL;
-  b->len = b->cap = 0;
-  return d;
 }
 
 void

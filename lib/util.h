@@ -53,8 +53,8 @@ char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0
 
 /* A growing byte buffer (text or binary): data holds len bytes and, once
  * anything was added, a NUL after them (data is NULL before).  Grows by
- * doubling; add/addf never fail (allocation aborts, as xmalloc0).  steal
- * hands data out (an empty string when nothing was added) and empties b. */
+ * doubling; add/addf never fail (allocation aborts, as xmalloc0); release
+ * frees data and empties b. */
 struct frc_buf
 {
   char *data;
@@ -64,7 +64,6 @@ struct frc_buf
 
 void frc_buf_add(struct frc_buf *b, const void *data, size_t len);
 void frc_buf_addf(struct frc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-char *frc_buf_steal(struct frc_buf *b);
 void frc_buf_release(struct frc_buf *b);
 #define cleanup_buf __attribute__((cleanup(frc_buf_release)))
 
