@@ -133,17 +133,24 @@ boot_id(char out[40])
  * record is trusted in the boot that wrote it (the page cache holds every
  * byte written, on the disk or not) and after a reboot only once a syncfs
  * that followed it has confirmed it ("synced", written after that syncfs
- * returned).  A record without "boot" is from a release that synced first. */
+ * returned).  A record without "boot" is from a release that synced first:
+ * on the disk, as a marked one. */
+static bool
+record_on_disk(yajl_val root)
+{
+  yajl_val synced = frc_json_get(root, "synced");
+  return frc_json_get_string(root, "boot") == NULL
+         || (synced && synced->type == yajl_t_number && synced->u.number.i == 1);
+}
+
 static bool
 record_trusted(yajl_val root)
 {
-  const char *boot = frc_json_get_string(root, "boot");
-  yajl_val synced = frc_json_get(root, "synced");
   char now[40];
-  if (boot == NULL || (synced && synced->type == yajl_t_number && synced->u.number.i == 1))
+  if (record_on_disk(root))
     return true;
   boot_id(now);
-  return now[0] != '\0' && strcmp(boot, now) == 0;
+  return now[0] != '\0' && strcmp(frc_json_get_string(root, "boot"), now) == 0;
 }
 
 /* Loads the record; usable when its paths are in the store and rooted.
@@ -177,11 +184,7 @@ load_record(const struct frc_env_request *req, struct frc_environment *env, stru
   if (summarised)
     *summarised = has_summary;
   if (on_disk)
-    {
-      yajl_val synced = frc_json_get(doc.root, "synced");
-      *on_disk = frc_json_get_string(doc.root, "boot") == NULL
-                 || (synced && synced->type == yajl_t_number && synced->u.number.i == 1);
-    }
+    *on_disk = record_on_disk(doc.root);
   if (req->lock == NULL && sum != NULL && has_summary)
     {
       *sum = found;
