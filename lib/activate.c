@@ -191,6 +191,44 @@ probe_python(const char *prefix, const char *env, char out[16])
   closedir(d);
 }
 
+/* Whether name is one of FRC_INTERPRETER_PROFILE_D's. */
+static bool
+interpreter_profile_d(const char *name)
+{
+  size_t n = strlen(name);
+  for (const char *p = FRC_INTERPRETER_PROFILE_D; *p;)
+    {
+      const char *bar = strchrnul(p, '|');
+      if ((size_t) (bar - p) == n && memcmp(p, name, n) == 0)
+        return true;
+      p = *bar ? bar + 1 : bar;
+    }
+  return false;
+}
+
+/* etc/profile.d/ holds a *.sh (any type: a dangling link fails the
+ * activation as it fails Flox's) that is not one of the interpreter's. */
+static bool
+probe_profile_d_plugins(const char *prefix, const char *env)
+{
+  cleanup_free char *logical = xasprintf("%s/etc/profile.d", env);
+  cleanup_free char *phys = frc_nix_resolve(prefix, logical);
+  bool found = false;
+  DIR *d;
+  struct dirent *e;
+
+  if (phys == NULL || (d = opendir(phys)) == NULL)
+    return false;
+  while (!found && (e = readdir(d)) != NULL)
+    {
+      size_t n = strlen(e->d_name);
+      found = n > 3 && e->d_name[0] != '.' && strcmp(e->d_name + n - 3, ".sh") == 0
+              && !interpreter_profile_d(e->d_name);
+    }
+  closedir(d);
+  return found;
+}
+
 void
 frc_env_features_probe(const char *prefix, const char *env, struct frc_env_features *f)
 {
@@ -205,6 +243,7 @@ frc_env_features_probe(const char *prefix, const char *env, struct frc_env_featu
   f->pip = tree_exec(prefix, env, "bin/pip3");
   if (tree_exec(prefix, env, "bin/python3"))
     probe_python(prefix, env, f->python);
+  f->profile_d_plugins = probe_profile_d_plugins(prefix, env);
 }
 
 yajl_val
@@ -219,6 +258,7 @@ frc_env_features_to_json(const struct frc_env_features *f)
   frc_json_set(o, "cmake", frc_json_new_bool(f->cmake));
   frc_json_set(o, "pip", frc_json_new_bool(f->pip));
   frc_json_set(o, "python", frc_json_new_string(f->python));
+  frc_json_set(o, "profile_d_plugins", frc_json_new_bool(f->profile_d_plugins));
   return o;
 }
 
@@ -244,6 +284,7 @@ frc_env_features_from_json(yajl_val o, struct frc_env_features *f)
   f->jupyter = json_true(o, "jupyter");
   f->cmake = json_true(o, "cmake");
   f->pip = json_true(o, "pip");
+  f->profile_d_plugins = json_true(o, "profile_d_plugins");
   if (py && strlen(py) < 12)
     {
       cleanup_free char *n = xasprintf("python%s", py);
@@ -261,6 +302,13 @@ frc_activation_needs_bash(char *const *values, size_t nvars, bool has_hook)
     if (strpbrk(values[i], "$`\\\"") != NULL)
       return true;
   return false;
+}
+
+bool
+frc_activation_wants_bash(const struct frc_activation *a)
+{
+  return frc_activation_needs_bash(a->var_values, a->nvars, a->has_hook)
+         || (a->mode == FRC_MODE_DEV && a->features && a->features->profile_d_plugins);
 }
 
 /* ---- the command ---- */
@@ -734,7 +782,8 @@ frc_activate_process(const struct frc_activation *a, yajl_val process, frc_error
   cleanup_free char *info = xasprintf("%s/share/info", a->env_path);
   cleanup_free char *share = xasprintf("%s/share", a->env_path);
   const char *old_path, *cwd, *ssl;
-  bool bash = a->bash != NULL && frc_activation_needs_bash(a->var_values, a->nvars, a->has_hook);
+  bool wants_bash = frc_activation_wants_bash(a);
+  bool bash = a->bash != NULL && wants_bash;
   yajl_val args = frc_json_get(process, "args");
 
   if (args == NULL || args->type != yajl_t_array)
@@ -742,8 +791,8 @@ frc_activate_process(const struct frc_activation *a, yajl_val process, frc_error
   for (size_t i = 0; i < args->u.array.len; i++)
     if (args->u.array.values[i]->type != yajl_t_string)
       return frc_error(err, "the process arguments are not all strings");
-  if (frc_activation_needs_bash(a->var_values, a->nvars, a->has_hook) && a->bash == NULL)
-    return frc_error(err, "the environment %s needs bash for its vars or hook and the node has none: "
+  if (wants_bash && a->bash == NULL)
+    return frc_error(err, "the environment %s needs bash for its vars, hook or profile.d scripts and the node has none: "
                           "install Debian's bash-static on the node or set `bash` in the node config",
                      a->description);
 

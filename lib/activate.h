@@ -18,8 +18,10 @@
  * subshell as Flox's activate script is a process of its own,
  * $FLOX_ENV/activate.d/envrc under `set -euo pipefail` then the hook
  * (stdout to stderr) without, applies the variables they exported or unset,
- * and execs CMD (a hook that exits or execs: exit 1).  Vars that need no
- * evaluation (no $ ` \ ") and no hook: set directly, no bash.
+ * and execs CMD (a hook that exits or execs: exit 1).  In dev mode envrc
+ * also sources the packages' plugin profile.d scripts (lib/envbuild.c).
+ * Vars that need no evaluation (no $ ` \ "), no hook and no plugin
+ * profile.d script: set directly, no bash.
  * Applying it twice gives the same process (an exec of an activated
  * container gets the same variables, and is wrapped once).
  */
@@ -52,7 +54,19 @@ struct frc_env_features
   bool cmake; /* bin/cmake executable: CMAKE_PREFIX_PATH */
   bool pip; /* bin/pip3 executable: PIP_CONFIG_FILE */
   char python[16]; /* "3.12" when bin/python3 is executable: PYTHONPATH */
+  bool profile_d_plugins; /* etc/profile.d/ has a *.sh not named as one of the
+                             interpreter's own: dev mode sources it (envrc) */
 };
+
+/* The names of Flox's interpreter's own profile.d scripts
+ * (assets/environment-interpreter/common/etc/profile.d/), as a bash case
+ * pattern: a package's script of one of these names is not sourced
+ * (activate.d/helpers.bash:80-105, source_plugin_profile_d); flox-runc
+ * applies what the interpreter's own set itself (set_dev). */
+#define FRC_INTERPRETER_PROFILE_D                                              \
+  "0100_common-run-mode-paths.sh|0101_common-dev-mode-additional-paths.sh|"    \
+  "0501_rust.sh|0502_jupyter.sh|0503_java.sh|0800_cuda.sh"
+
 
 struct frc_activation
 {
@@ -78,6 +92,10 @@ struct frc_activation
 /* Whether the manifest's vars and hook need bash: a hook, or a value with
  * something bash would expand or unquote ($ ` \ "). */
 bool frc_activation_needs_bash(char *const *values, size_t nvars, bool has_hook);
+
+/* Whether the activation a runs through bash: its vars or hook need it, or
+ * it is in dev mode and the environment has plugin profile.d scripts. */
+bool frc_activation_wants_bash(const struct frc_activation *a);
 
 /* Probes the built tree at env_path (logical, under the node's store
  * prefix "" or store_root). */

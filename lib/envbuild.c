@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "envbuild.h"
+#include "activate.h"
 #include "json.h"
 #include "linkpool.h"
 #include "lockfile.h"
@@ -927,6 +928,29 @@ make_envrc(struct build *b, frc_error_t *err)
       append(&b->envrc, &b->envrc_len, &cap, "=\"", 2);
       append(&b->envrc, &b->envrc_len, &cap, v, strlen(v));
       append(&b->envrc, &b->envrc_len, &cap, "\"\n", 2);
+    }
+  /* Dev mode: then the packages' plugin profile.d scripts, as Flox's
+   * activate sources them after [vars] (activate:272-284,
+   * activate.d/helpers.bash:80-105): every *.sh of the environment's
+   * etc/profile.d in glob order but those named as the interpreter's own,
+   * under envrc's `set -euo pipefail`, in a function as Flox's are (a
+   * script's `local` works).  The environment is found from this
+   * file's own path, which a var named FLOX_ENV cannot change; a dangling
+   * link fails as Flox's `source` of it does.  Sourced only when the
+   * activation runs bash (frc_activation_wants_bash). */
+  if (in->mode == FRC_ENVBUILD_DEV)
+    {
+      static const char plugins[] =
+          "__flox_runc_plugins() {\n"
+          "  local __flox_runc_s\n"
+          "  for __flox_runc_s in \"${BASH_SOURCE[0]%/activate.d/envrc}\"/etc/profile.d/*.sh; do\n"
+          "    case ${__flox_runc_s##*/} in " FRC_INTERPRETER_PROFILE_D ") continue ;; esac\n"
+          "    if [[ -e $__flox_runc_s || -L $__flox_runc_s ]]; then . \"$__flox_runc_s\"; fi\n"
+          "  done\n"
+          "}\n"
+          "__flox_runc_plugins\n"
+          "unset -f __flox_runc_plugins\n";
+      append(&b->envrc, &b->envrc_len, &cap, plugins, sizeof(plugins) - 1);
     }
   for (size_t i = 0; i < in->nvars; i++)
     frc_json_set(vars, in->var_names[i], frc_json_new_string(in->var_values[i]));

@@ -32,7 +32,10 @@ compute_key(const struct frc_env_request *req, char out[65], frc_error_t *err)
   size_t n = 32 + strlen(sys) + strlen(mode) + req->lockfile_len;
   cleanup_free char *buf = xmalloc0(n);
   unsigned char d[32];
-  int len = snprintf(buf, n, "flox-runc env v2\n%s\n%s\n", sys, mode);
+  /* v3 of dev: its envrc sources the plugin profile.d scripts and its
+   * record says whether there are some (trees of v2 had neither) */
+  int len = snprintf(buf, n, "flox-runc env %s\n%s\n%s\n", req->mode == FRC_MODE_DEV ? "v3" : "v2",
+                     sys, mode);
   memcpy(buf + len, req->lockfile, req->lockfile_len);
   if (frc_sha256(buf, (size_t) len + req->lockfile_len, d, err) < 0)
     return -1;
@@ -500,18 +503,30 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   char build_id[33];
 
   /* What the environment links, each path once (lib/lockfile.c made the
-   * list in linear time), and the bash of its vars and hook. */
+   * list in linear time), and the bash of its vars, hook and plugin
+   * profile.d scripts. */
   for (; nout < l->npaths; nout++)
     outputs[nout] = l->paths[nout];
   env->has_hook = l->hook_on_activate != NULL;
-  if (frc_activation_needs_bash(l->var_values, l->nvars, env->has_hook))
+  /* In dev mode the packages' profile.d scripts may need it too, which is
+   * known only once they are realised: a dev environment has it whenever
+   * the node does (frc_activation_wants_bash decides at each create). */
+  bool needs_bash = frc_activation_needs_bash(l->var_values, l->nvars, env->has_hook);
+  if (needs_bash || req->mode == FRC_MODE_DEV)
     {
       bool has = false;
       if (provide_bash(req, &bash_pkg, &env->bash, err) < 0)
-        return -1;
-      for (size_t i = 0; i < nout; i++)
+        {
+          if (needs_bash)
+            return -1;
+          frc_log(req->log, FRC_LOG_DEBUG, "flox-runc: a dev environment without bash: %s", (*err)->msg);
+          frc_error_release(err);
+          free(steal_pointer(&bash_pkg));
+          free(steal_pointer(&env->bash));
+        }
+      for (size_t i = 0; bash_pkg && i < nout; i++)
         has = has || strcmp(outputs[i], bash_pkg) == 0;
-      if (!has)
+      if (bash_pkg && !has)
         outputs[nout++] = bash_pkg;
     }
   outputs[nout] = NULL;

@@ -9,7 +9,9 @@
  * computing its closure once and building its view of /nix (lib/mounts.h)
  * and, at its first nix-mutable create, the Nix database of its closure,
  * and recording it in <state_dir>/envs/<key>.json; and the bash that
- * evaluates the manifest's vars and hook inside containers: the node
+ * evaluates the manifest's vars and hook (and, in dev mode, the packages'
+ * plugin profile.d scripts: pinned in every dev environment) inside
+ * containers: the node
  * config's `bash`, a store file, or a static bash on the node in the store
  * once per node (lib/nodebash.h), pinned with the environment's packages
  * (and so in its closure).  The directories holding what is

@@ -621,6 +621,15 @@ t_hook_no_shell() {
 	rm -f "$b/log.json"
 	FLOX_RUNC_CONFIG=$cfg capture fr --log "$b/log.json" --log-format json create --bundle "$b" --pid-file "$b/init.pid" e2e-hooknosh
 	check_failed_create "$b" e2e-hooknosh "$sha" "is not a statically linked program" "/bin/bash" "bash-static"
+	# a dev environment pins the node's bash for its plugin profile.d
+	# scripts when the node has one; one with no vars, hook or plugin
+	# script needs none, and builds and runs on a node without it
+	local st=$TEST_TMPDIR/s4n bd=$TEST_TMPDIR/t4nd
+	write_config "$cfg" "$st/store" "$st/state" "$(nixcache_url main)" bash='"/nonexistent/bash-static"'
+	flox_bundle "$bd" empty acme/propdev propagator
+	FLOX_RUNC_CONFIG=$cfg run_fg e2e-devnosh "$bd"
+	assert_rc 0 "a dev environment without bash on the node runs"
+	assert_eq propagator "$CAP_OUT" "its command's output"
 }
 
 # ------------------------------------------------------- 5. ro vs mutable
@@ -1787,7 +1796,7 @@ t_timed "2. a new live generation is picked up; a pinned :1 is not (greet missin
 t_timed "3. run vs dev activation: Flox's variables, CA bundle, FLOX_ENV_CACHE" t_modes
 t_timed "3b. run links propagated user-env packages, dev also propagated build inputs, not the closure; mode: annotation, else manifest, else run" t_propagated
 t_timed "4a. manifest vars evaluated by bash; the on-activate hook (bash) runs first, its output on stderr" t_vars_hook
-t_timed "4b. a hook on a node without a static bash fails the create" t_hook_no_shell
+t_timed "4b. a hook on a node without a static bash fails the create; a dev environment needing none runs" t_hook_no_shell
 t_timed "5. read-only /nix (EROFS) vs nix-mutable overlay; node store unchanged; overlay gone" t_nix_rw
 t_timed "6a. flox.dev/skip-containers: untouched from its image" t_skip_containers
 t_timed "6b. exec activated into a Flox container, not into a skip-containers-exec one" t_skip_exec

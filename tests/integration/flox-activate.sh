@@ -104,7 +104,7 @@ publish_real aicr NVIDIA__aicr.lock
 publish_real r-posit 8BitTacoSupreme__r-posit.lock
 publish_real llama-runtime barstoolbluz__llama-demo__llama-runtime.lock
 # not a real manifest: the test package with what the activation probes
-nixcache_lock "$L/langtools" busybox langtools
+nixcache_lock "$L/langtools" busybox langtools --var LT_VAR=from-vars --var LT_OVERRIDE=vars
 hub_publish local/langtools "$L/langtools" >/dev/null
 # not real manifests: hooks that change what Flox's activate script, a
 # process of its own, keeps from the command (its cwd, umask), or end it
@@ -336,6 +336,11 @@ t_langtools() {
 			EXP[PYTHONPATH]=$fe/lib/python3.11/site-packages:/opt/py        # setup_python
 			EXP[PIP_CONFIG_FILE]=$CACHE/pip.ini                             # setup_python
 			EXP[CMAKE_PREFIX_PATH]=$fe                                      # setup_cmake
+			# the plugin profile.d scripts after [vars] (activate:272-284):
+			# 0900_langtools.sh reads a var and overrides one; 0501_rust.sh
+			# (the interpreter's name) and notes.txt are not sourced
+			EXP[LANGTOOLS_PLUGIN]=saw:from-vars
+			EXP[LT_OVERRIDE]=plugin
 		fi
 		compare "langtools ($mode)"
 		assert_json "$TEST_TMPDIR/langtools-$mode/config.json" \
@@ -479,7 +484,7 @@ tap_test "claude-code-router: 16 vars, a bash hook with functions and [[ ]]" t_c
 tap_test "aicr: the hook's exports under FLOX_ENV_CACHE reach the command" t_aicr
 tap_test "r-posit: vars and a hook of functions under FLOX_ENV_CACHE" t_r_posit
 tap_test "llama-runtime in dev mode: \${FLOX_ENV} var, warning to stderr" t_llama_dev
-tap_test "langtools: the environment's CA bundle, locales and dev profile variables" t_langtools
+tap_test "langtools: the environment's CA bundle, locales, dev profile variables and plugin profile.d scripts" t_langtools
 tap_test "the hook runs apart from the command: cwd, umask, exit; argv[0]; its PATH finds the command" t_hook_process
 tap_test "FLOX_ENV_CACHE survives a restart in the pod, goes with its sandbox" t_cache_lifecycle
 tap_test "exec gets the container's activation" t_exec

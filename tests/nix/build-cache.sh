@@ -226,7 +226,8 @@ descriptions = {
     "propdep": "bin/propdep, include/propdep.h",
     "propdeep": "bin/propdeep",
     "langtools": "bin/java, bin/python3 (-> python3.11), bin/pip3, bin/cmake, share/jupyter, "
-                 "rustc-std-workspace-std, lib/locale/locale-archive, etc/ssl/certs/ca-bundle.crt",
+                 "rustc-std-workspace-std, lib/locale/locale-archive, etc/ssl/certs/ca-bundle.crt, "
+                 "etc/profile.d/ plugin scripts",
 }
 packages, meta = {}, {}
 for attr in sorted(ev):

@@ -142,7 +142,10 @@ in
   # What Flox's activation looks for in an environment (lib/activate.c
   # frc_env_features_probe): bin/java, bin/python3 -> python3.11, bin/pip3,
   # bin/cmake, share/jupyter, rustc-std-workspace-std (dev-mode profile.d),
-  # a CA bundle and a locale archive (every activation).
+  # a CA bundle and a locale archive (every activation); and plugin profile.d
+  # scripts, which dev mode sources after [vars]: 0900_langtools.sh (reads
+  # LT_VAR, overrides LT_OVERRIDE), 0501_rust.sh (the interpreter's name: not
+  # sourced), notes.txt (not *.sh: not sourced).
   langtools = mk {
     name = "langtools-1.0";
     env = withBusybox;
@@ -153,6 +156,11 @@ in
         $out/etc/ssl/certs $out/lib/python3.11/site-packages
       echo locales > $out/lib/locale/locale-archive
       echo certificates > $out/etc/ssl/certs/ca-bundle.crt
+      mkdir -p $out/etc/profile.d
+      printf 'export LANGTOOLS_PLUGIN="saw:''${LT_VAR:-none}"\nexport LT_OVERRIDE=plugin\n' \
+        > $out/etc/profile.d/0900_langtools.sh
+      echo 'export LANGTOOLS_SHADOWED=1' > $out/etc/profile.d/0501_rust.sh
+      echo 'export LANGTOOLS_TXT=1' > $out/etc/profile.d/notes.txt
     '';
   };
 }

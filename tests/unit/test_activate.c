@@ -354,6 +354,62 @@ START_TEST(test_features_probe)
   ck_assert(back.java && !back.cmake && !back.pip && back.rust_src && back.jupyter && back.ca_bundle
             && back.locales);
   ck_assert_str_eq(back.python, "3.11");
+  ck_assert(!f.profile_d_plugins && !back.profile_d_plugins);
+
+  /* plugin profile.d scripts: a *.sh not named as one of the interpreter's,
+   * not a dotfile */
+  mk(ENV "/etc/profile.d");
+  put_file(ENV "/etc/profile.d/0501_rust.sh", 0444);
+  put_file(ENV "/etc/profile.d/0800_cuda.sh", 0444);
+  put_file(ENV "/etc/profile.d/notes.txt", 0444);
+  put_file(ENV "/etc/profile.d/.hidden.sh", 0444);
+  put_file(ENV "/etc/profile.d/profile.d.functions", 0444);
+  frc_env_features_probe(dir, ENV, &f);
+  ck_assert(!f.profile_d_plugins);
+  put_file(ENV "/etc/profile.d/zz-plugin.sh", 0444);
+  frc_env_features_probe(dir, ENV, &f);
+  ck_assert(f.profile_d_plugins);
+  frc_json_freep(&j);
+  j = frc_env_features_to_json(&f);
+  frc_env_features_from_json(j, &back);
+  ck_assert(back.profile_d_plugins);
+}
+END_TEST
+
+/* Dev mode with plugin profile.d scripts runs bash (envrc sources them),
+ * even with vars that need none and no hook; run mode does not; without
+ * the node's bash it fails naming the fix. */
+START_TEST(test_plugin_bash)
+{
+  struct frc_env_features f = { .profile_d_plugins = true };
+  frc_error_t err = NULL;
+
+  for (int mode = 0; mode < 2; mode++)
+    {
+      cleanup_json yajl_val p = process("{\"args\":[\"hello\"]}");
+      struct frc_activation a = activation(mode ? FRC_MODE_DEV : FRC_MODE_RUN);
+      a.features = &f;
+      a.bash = PKG "/bin/bash";
+      ck_assert(!frc_activation_needs_bash(a.var_values, a.nvars, a.has_hook));
+      ck_assert(frc_activation_wants_bash(&a) == (mode == 1));
+      ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
+      if (mode)
+        {
+          ck_assert_str_eq(frc_process_arg(p, 0), PKG "/bin/bash");
+          ck_assert_ptr_nonnull(strstr(frc_process_arg(p, 2), " . '" ENV "/activate.d/envrc'; }\n"));
+        }
+      else
+        ck_assert_str_eq(frc_process_arg(p, 0), "hello");
+      assert_idempotent(&a, p);
+    }
+  {
+    cleanup_json yajl_val p = process("{\"args\":[\"hello\"]}");
+    struct frc_activation a = activation(FRC_MODE_DEV);
+    a.features = &f;
+    ck_assert_int_lt(frc_activate_process(&a, p, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err->msg, "profile.d scripts and the node has none"));
+    frc_error_release(&err);
+  }
 }
 END_TEST
 
@@ -669,6 +725,7 @@ main(void)
   tcase_add_test(tc, test_bash);
   tcase_add_test(tc, test_prepend_dedup);
   tcase_add_test(tc, test_features_probe);
+  tcase_add_test(tc, test_plugin_bash);
   tcase_add_test(tc, test_command_lookup);
   tcase_add_test(tc, test_hook_process);
   tcase_add_test(tc, test_hook_values);

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "envbuild.h"
 #include "lockfile.h"
 #include "propagate.h"
@@ -651,6 +652,93 @@ START_TEST(test_activation_files)
 }
 END_TEST
 
+/* Dev mode's envrc sources the packages' plugin profile.d scripts after the
+ * vars, as Flox's activate does (activate:272-284, helpers.bash:80-105):
+ * every *.sh in glob order, not the interpreter's own names, not dotfiles,
+ * in a function (a script's `local` works), the environment found from
+ * envrc's own path (a var named FLOX_ENV does not move it); a dangling
+ * script fails the activation as Flox's `source` does.  Run mode's envrc
+ * has none of it.  The envrc built here is run by bash over a copy of the
+ * tree whose scripts are real files (the tree's links name /nix/store). */
+START_TEST(test_plugin_profile_d)
+{
+  cleanup_free char *a = sp("pkg-1");
+  char *pa[] = { a, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "pkg", 5, pa, false } };
+  struct frc_envbuild_input in = input(pkgs, 1);
+  char *names[] = { "FROM_VARS", "OVERRIDE", "FLOX_ENV", NULL };
+  char *values[] = { "v", "vars", "/elsewhere", NULL };
+  frc_error_t err = NULL;
+  cleanup_free char *run_envrc = NULL, *dev_envrc = NULL;
+  cleanup_free char *env = xasprintf("%s/fakeenv", tmp);
+  cleanup_free char *mkcmd = NULL, *cmd = NULL;
+  static const struct
+  {
+    const char *name, *text;
+  } scripts[] = {
+    { "zz-plugin.sh", "local l=1\nexport PLUGIN=\"saw:$FROM_VARS:$l\" OVERRIDE=plugin ORDER=\"${ORDER-}z\"\n" },
+    { "aa-first.sh", "export ORDER=\"${ORDER-}a\"\n" },
+    { "0501_rust.sh", "export SHADOWED=1\n" },
+    { "0100_common-run-mode-paths.sh", "export SHADOWED=2\n" },
+    { "notes.txt", "export TXT=1\n" },
+    { ".hidden.sh", "export HIDDEN=1\n" },
+  };
+  char got[256];
+  size_t n;
+  FILE *p;
+
+  in.var_names = names;
+  in.var_values = values;
+  in.nvars = 3;
+  ck_assert_msg(build(&in, NULL, &err) == 0, "%s", err ? err->msg : "");
+  run_envrc = slurp("activate.d/envrc");
+  ck_assert_ptr_null(strstr(run_envrc, "profile.d"));
+  reset();
+  sp("pkg-1");
+  in.mode = FRC_ENVBUILD_DEV;
+  ck_assert_msg(build(&in, NULL, &err) == 0, "%s", err ? err->msg : "");
+  dev_envrc = slurp("activate.d/envrc");
+  ck_assert_ptr_nonnull(strstr(dev_envrc, "export OVERRIDE=\"vars\"\n"));
+  ck_assert_ptr_nonnull(strstr(dev_envrc, "/etc/profile.d/*.sh"));
+
+  if (access(FRC_DEFAULT_BASH, X_OK) != 0)
+    ck_abort_msg("%s is missing: apt-get install bash-static (tests/deps.sh)", FRC_DEFAULT_BASH);
+  mkdirs(env);
+  mkcmd = xasprintf("mkdir -p '%s/activate.d' '%s/etc/profile.d'", env, env);
+  ck_assert_int_eq(system(mkcmd), 0);
+  {
+    cleanup_free char *e = xasprintf("%s/activate.d/envrc", env);
+    ck_assert_int_eq(write_file_replace(e, dev_envrc, strlen(dev_envrc), 0644, &err), 0);
+  }
+  for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++)
+    {
+      cleanup_free char *f = xasprintf("%s/etc/profile.d/%s", env, scripts[i].name);
+      ck_assert_int_eq(write_file_replace(f, scripts[i].text, strlen(scripts[i].text), 0644, &err), 0);
+    }
+  /* sourced at the top level, as the hook's process does, under set -euo pipefail */
+  cmd = xasprintf("env -i %s -c 'set -euo pipefail; . \"$0\"; "
+                  "printf %%s \"$PLUGIN|$OVERRIDE|${SHADOWED-}|${TXT-}|${HIDDEN-}|$ORDER|$FLOX_ENV|${l-}|$(type -t __flox_runc_plugins || :)\"' "
+                  "'%s/activate.d/envrc'",
+                  FRC_DEFAULT_BASH, env);
+  p = popen(cmd, "r");
+  ck_assert_ptr_nonnull(p);
+  n = fread(got, 1, sizeof(got) - 1, p);
+  got[n] = '\0';
+  ck_assert_int_eq(pclose(p), 0);
+  ck_assert_str_eq(got, "saw:v:1|plugin||||az|/elsewhere||");
+
+  /* a dangling script fails it */
+  {
+    cleanup_free char *f = xasprintf("%s/etc/profile.d/mm-gone.sh", env);
+    ck_assert_int_eq(symlink("/nonexistent/gone.sh", f), 0);
+    p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    n = fread(got, 1, sizeof(got) - 1, p);
+    ck_assert_int_ne(pclose(p), 0);
+  }
+}
+END_TEST
+
 START_TEST(test_bounds)
 {
   cleanup_free char *a = sp("deep-1");
@@ -1129,6 +1217,7 @@ main(void)
   tcase_add_test(tc, test_sibling_links);
   tcase_add_test(tc, test_escape);
   tcase_add_test(tc, test_activation_files);
+  tcase_add_test(tc, test_plugin_profile_d);
   tcase_add_test(tc, test_outdent);
   tcase_add_test(tc, test_vars_order);
   tcase_add_test(tc, test_vars_order_pathological);
