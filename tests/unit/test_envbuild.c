@@ -564,6 +564,18 @@ START_TEST(test_escape)
 }
 END_TEST
 
+/* cmd's stdout (up to 255 bytes) in got; its wait status. */
+static int
+shell_out(const char *cmd, char got[256])
+{
+  FILE *p = popen(cmd, "r");
+  size_t n;
+  ck_assert_ptr_nonnull(p);
+  n = fread(got, 1, 255, p);
+  got[n] = '\0';
+  return pclose(p);
+}
+
 START_TEST(test_activation_files)
 {
   cleanup_free char *a = sp("pkg-1");
@@ -579,8 +591,6 @@ START_TEST(test_activation_files)
   cleanup_free char *envrc = NULL, *vars = NULL, *hook = NULL, *lock = NULL, *fake = NULL;
   cleanup_free char *cmd = NULL;
   char got[256];
-  size_t n;
-  FILE *p;
   struct stat st;
   cleanup_free char *envrc_path = xasprintf("%s/activate.d/envrc", out);
 
@@ -612,11 +622,7 @@ START_TEST(test_activation_files)
 
   /* a shell expands it against its environment */
   cmd = xasprintf("env HOME=/h sh -c '. \"$0\" && printf %%s \"$GREETING\"' '%s'", envrc_path);
-  p = popen(cmd, "r");
-  ck_assert_ptr_nonnull(p);
-  n = fread(got, 1, sizeof(got) - 1, p);
-  got[n] = '\0';
-  ck_assert_int_eq(pclose(p), 0);
+  ck_assert_int_eq(shell_out(cmd, got), 0);
   ck_assert_str_eq(got, "it's /h x\nline2");
 
   /* with a hook */
@@ -684,8 +690,6 @@ START_TEST(test_plugin_profile_d)
     { ".hidden.sh", "export HIDDEN=1\n" },
   };
   char got[256];
-  size_t n;
-  FILE *p;
 
   in.var_names = names;
   in.var_values = values;
@@ -720,21 +724,14 @@ START_TEST(test_plugin_profile_d)
                   "printf %%s \"$PLUGIN|$OVERRIDE|${SHADOWED-}|${TXT-}|${HIDDEN-}|$ORDER|$FLOX_ENV|${l-}|$(type -t __flox_runc_plugins || :)\"' "
                   "'%s/activate.d/envrc'",
                   FRC_DEFAULT_BASH, env);
-  p = popen(cmd, "r");
-  ck_assert_ptr_nonnull(p);
-  n = fread(got, 1, sizeof(got) - 1, p);
-  got[n] = '\0';
-  ck_assert_int_eq(pclose(p), 0);
+  ck_assert_int_eq(shell_out(cmd, got), 0);
   ck_assert_str_eq(got, "saw:v:1|plugin||||az|/elsewhere||");
 
   /* a dangling script fails it */
   {
     cleanup_free char *f = xasprintf("%s/etc/profile.d/mm-gone.sh", env);
     ck_assert_int_eq(symlink("/nonexistent/gone.sh", f), 0);
-    p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(p);
-    n = fread(got, 1, sizeof(got) - 1, p);
-    ck_assert_int_ne(pclose(p), 0);
+    ck_assert_int_ne(shell_out(cmd, got), 0);
   }
 }
 END_TEST
