@@ -42,11 +42,17 @@ frc_identity_from_annotations(yajl_val ann, struct frc_identity *out)
 {
   const char *type;
   const char *name;
+  bool crio;
 
   memset(out, 0, sizeof(*out));
-  type = frc_json_get_string(ann, "io.kubernetes.cri.container-type");
-  if (type == NULL)
-    type = frc_json_get_string(ann, "io.kubernetes.cri-o.ContainerType");
+  /* A spec of CRI-O (its ContainerType, which it always sets, last) is read
+   * through CRI-O's keys only: CRI-O copies every pod annotation into the
+   * spec first, so a pod can write containerd's io.kubernetes.cri.* keys
+   * there (its sandbox id would choose another pod's FLOX_ENV_CACHE).
+   * containerd sets its own keys after the allow-listed pod annotations. */
+  crio = frc_json_get_string(ann, "io.kubernetes.cri-o.ContainerType") != NULL;
+  type = frc_json_get_string(ann, crio ? "io.kubernetes.cri-o.ContainerType"
+                                       : "io.kubernetes.cri.container-type");
   out->sandbox = type && strcmp(type, "sandbox") == 0;
   if (!out->sandbox)
     {
@@ -54,7 +60,7 @@ frc_identity_from_annotations(yajl_val ann, struct frc_identity *out)
       out->sandbox = docker && strcmp(docker, "podsandbox") == 0;
     }
 
-  name = frc_json_get_string(ann, "io.kubernetes.cri.container-name");
+  name = crio ? NULL : frc_json_get_string(ann, "io.kubernetes.cri.container-name");
   if (name == NULL)
     name = frc_json_get_string(ann, "io.kubernetes.container.name");
   if (name && frc_is_container_name(name, strlen(name)))
@@ -66,9 +72,8 @@ frc_identity_from_annotations(yajl_val ann, struct frc_identity *out)
 
   /* the pod's sandbox: keys FLOX_ENV_CACHE (lib/envcache.c) */
   {
-    const char *sb = frc_json_get_string(ann, "io.kubernetes.cri.sandbox-id");
-    if (sb == NULL)
-      sb = frc_json_get_string(ann, "io.kubernetes.cri-o.SandboxID");
+    const char *sb = frc_json_get_string(ann, crio ? "io.kubernetes.cri-o.SandboxID"
+                                                   : "io.kubernetes.cri.sandbox-id");
     if (sb && frc_container_id_valid(sb))
       out->sandbox_id = xstrdup(sb);
   }

@@ -480,6 +480,44 @@ t_gc() {
 	}
 }
 
+# crio_bundle DIR SANDBOX ARG...: bundle's aicr container as CRI-O writes
+# it: its own keys (set after the pod's annotations, which it copies all).
+crio_bundle() {
+	local dir=$1 sb=$2
+	shift 2
+	bundle "$dir" aicr '[]' "$@"
+	bundle_jq "$dir" 'del(.annotations["io.kubernetes.cri.container-type", "io.kubernetes.cri.container-name",
+		"io.kubernetes.cri.sandbox-id"])
+		| .annotations["io.kubernetes.cri-o.ContainerType"] = "container"
+		| .annotations["io.kubernetes.cri-o.SandboxID"] = $sb
+		| .annotations["io.kubernetes.container.name"] = "app"' --arg sb "$sb"
+}
+
+# A pod on CRI-O naming another pod's sandbox in containerd's key (a pod
+# annotation CRI-O copies into the spec) gets its own FLOX_ENV_CACHE, not
+# the other pod's.
+t_crio_sandbox_spoof() {
+	local victim=sb-victim-$TEST_ID attacker=sb-attacker-$TEST_ID
+	local bv=$TEST_TMPDIR/crio-victim ba=$TEST_TMPDIR/crio-attacker
+	crio_bundle "$bv" "$victim" sh -c 'echo "victim secret" >"$FLOX_ENV_CACHE/marker"'
+	run_fg crio-victim "$bv"
+	assert_rc 0 "the victim's container"
+	[[ -f "$STATE/env-cache/sandbox/$victim/real/aicr/marker" ]] || {
+		diag "FAIL: the victim's FLOX_ENV_CACHE is not its sandbox's"
+		return 1
+	}
+	crio_bundle "$ba" "$attacker" sh -c 'cat "$FLOX_ENV_CACHE/marker"; echo planted >"$FLOX_ENV_CACHE/planted"'
+	bundle_annotate "$ba" io.kubernetes.cri.sandbox-id "$victim"
+	run_fg crio-attacker "$ba"
+	assert_not_contains "$CAP_OUT" "victim secret" "the attacker reads the victim's FLOX_ENV_CACHE"
+	[[ ! -e "$STATE/env-cache/sandbox/$victim/real/aicr/planted" && -f "$STATE/env-cache/sandbox/$attacker/real/aicr/planted" ]] || {
+		diag "FAIL: the attacker's FLOX_ENV_CACHE must be its own sandbox's"
+		return 1
+	}
+	capture fr delete "$victim"
+	capture fr delete "$attacker"
+}
+
 tap_test "claude-code-router: 16 vars, a bash hook with functions and [[ ]]" t_claude_code_router
 tap_test "aicr: the hook's exports under FLOX_ENV_CACHE reach the command" t_aicr
 tap_test "r-posit: vars and a hook of functions under FLOX_ENV_CACHE" t_r_posit
@@ -489,4 +527,5 @@ tap_test "the hook runs apart from the command: cwd, umask, exit; argv[0]; its P
 tap_test "FLOX_ENV_CACHE survives a restart in the pod, goes with its sandbox" t_cache_lifecycle
 tap_test "exec gets the container's activation" t_exec
 tap_test "gc removes the FLOX_ENV_CACHE of a gone sandbox, keeps a live one's" t_gc
+tap_test "CRI-O: a pod's containerd sandbox-id annotation does not choose another pod's FLOX_ENV_CACHE" t_crio_sandbox_spoof
 tap_done

@@ -257,6 +257,9 @@ config(enum frc_on_missing m)
   return c;
 }
 
+#define VICTIM "a9c6047da4afd049da856780c0880715f7eb012132432f3c755cb5e2dc02d120"
+#define OWN "5b1e8c2f0d7a4e6b9c3f1a2d8e7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c"
+
 START_TEST(test_identity)
 {
   struct frc_identity id;
@@ -292,6 +295,39 @@ START_TEST(test_identity)
   frc_identity_from_annotations(NULL, &id);
   ck_assert(!id.sandbox);
   ck_assert_ptr_null(id.name);
+}
+END_TEST
+
+/* CRI-O copies every pod annotation into the spec (then sets its own): a
+ * pod writing containerd's keys chooses neither its sandbox id (another
+ * pod's FLOX_ENV_CACHE), its kind nor its name; containerd's own keys,
+ * which it sets after the allow-listed pod annotations, still count. */
+START_TEST(test_identity_crio_spoof)
+{
+  struct frc_identity id;
+  cleanup_json yajl_val crio = parse(
+      "{\"io.kubernetes.cri.sandbox-id\":\"" VICTIM "\","
+      "\"io.kubernetes.cri.container-type\":\"sandbox\","
+      "\"io.kubernetes.cri.container-name\":\"sidecar\","
+      "\"io.kubernetes.cri-o.ContainerType\":\"container\","
+      "\"io.kubernetes.cri-o.SandboxID\":\"" OWN "\","
+      "\"io.kubernetes.container.name\":\"app\"}");
+  cleanup_json yajl_val containerd = parse(
+      "{\"io.kubernetes.cri.sandbox-id\":\"" OWN "\","
+      "\"io.kubernetes.cri.container-type\":\"container\","
+      "\"io.kubernetes.cri.container-name\":\"app\"}");
+
+  frc_identity_from_annotations(crio, &id);
+  ck_assert(!id.sandbox);
+  ck_assert_str_eq(id.sandbox_id, OWN);
+  ck_assert_str_eq(id.name, "app");
+  free(id.name);
+  free(id.sandbox_id);
+  frc_identity_from_annotations(containerd, &id);
+  ck_assert_str_eq(id.sandbox_id, OWN);
+  ck_assert_str_eq(id.name, "app");
+  free(id.name);
+  free(id.sandbox_id);
 }
 END_TEST
 
@@ -377,6 +413,7 @@ main(void)
   tcase_add_test(tc, test_hostile);
   tcase_add_test(tc, test_duplicate_keys_last_wins);
   tcase_add_test(tc, test_identity);
+  tcase_add_test(tc, test_identity_crio_spoof);
   tcase_add_test(tc, test_decide);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
