@@ -34,37 +34,67 @@ split_dirs(const char *s, size_t *n)
   return v;
 }
 
+/* An entry of frc_prepend_dedup's list, with its place in it. */
+struct dedup_entry
+{
+  const char *s;
+  size_t pos;
+};
+
+static int
+cmp_dedup_entry(const void *a, const void *b)
+{
+  const struct dedup_entry *x = a, *y = b;
+  int c = strcmp(x->s, y->s);
+  return c ? c : x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* The pod's variables are hostile (a PATH of 200,000 entries fits in a pod
+ * spec): the first of equal entries is found by sorting, O(n log n), not by
+ * comparing each with those kept before it. */
 char *
 frc_prepend_dedup(const char *dirs, const char *suffix, const char *old)
 {
-  size_t nd = 0, no = 0, n = 0, len = 0;
+  size_t nd = 0, no = 0, nall, nsort = 0, len = 0, nout = 0;
   cleanup_strv char **d = split_dirs(dirs, &nd);
   cleanup_strv char **o = split_dirs(old, &no);
-  cleanup_strv char **seen = xmalloc0((nd + no + 1) * sizeof(char *));
-  cleanup_free const char **out = xmalloc0((nd + no + 1) * sizeof(char *));
-  size_t nout = 0;
+  cleanup_strv char **all = NULL;
+  cleanup_free struct dedup_entry *sorted = NULL;
+  cleanup_free bool *keep = NULL;
   char *r, *w;
 
+  /* dirs joined with suffix, then old's entries; an empty one of old (a
+   * leading ':' or '::') is kept every time, every other entry only where
+   * it comes first */
+  nall = nd + no;
+  all = xmalloc0((nall + 1) * sizeof(char *));
+  sorted = xmalloc0((nall + 1) * sizeof(*sorted));
+  keep = xmalloc0((nall + 1) * sizeof(bool));
   for (size_t i = 0; i < nd; i++)
-    {
-      char *e = suffix ? xasprintf("%s/%s", d[i], suffix) : xstrdup(d[i]);
-      if (frc_strv_has(seen, n, e))
-        free(e);
-      else
-        out[nout++] = seen[n++] = e;
-    }
-  /* the existing entries not already there; an empty one (a leading ':'
-   * or '::') is kept every time */
+    all[i] = suffix ? xasprintf("%s/%s", d[i], suffix) : xstrdup(d[i]);
   for (size_t i = 0; i < no; i++)
-    if (o[i][0] == '\0')
-      out[nout++] = "";
-    else if (!frc_strv_has(seen, n, o[i]))
-      out[nout++] = seen[n++] = xstrdup(o[i]);
-  for (size_t i = 0; i < nout; i++)
-    len += strlen(out[i]) + 1;
+    all[nd + i] = xstrdup(o[i]);
+  for (size_t i = 0; i < nall; i++)
+    {
+      if (i >= nd && all[i][0] == '\0')
+        keep[i] = true;
+      else
+        sorted[nsort++] = (struct dedup_entry){ all[i], i };
+    }
+  qsort(sorted, nsort, sizeof(*sorted), cmp_dedup_entry);
+  for (size_t i = 0; i < nsort; i++)
+    keep[sorted[i].pos] = i == 0 || strcmp(sorted[i].s, sorted[i - 1].s) != 0;
+  for (size_t i = 0; i < nall; i++)
+    if (keep[i])
+      len += strlen(all[i]) + 1;
   r = w = xmalloc0(len + 1);
-  for (size_t i = 0; i < nout; i++)
-    w += sprintf(w, "%s%s", i ? ":" : "", out[i]);
+  for (size_t i = 0; i < nall; i++)
+    if (keep[i])
+      {
+        if (nout++)
+          *w++ = ':';
+        w = stpcpy(w, all[i]);
+      }
   return r;
 }
 
