@@ -1090,7 +1090,10 @@ frc_gcroot_release(const struct frc_config *c, const char *kind, const char *nam
 /* Resolves the logical path (inside the container, where the node's store
  * is mounted at /nix) on the node: every symlink is followed the way the
  * container sees it, with absolute targets mapped under prefix.  Anything
- * leaving /nix, or more than 40 links, gives NULL. */
+ * leaving /nix, or more than 40 links, gives NULL; so does a link (store
+ * contents are hostile) that leads anywhere but into /nix/store: the
+ * container has nothing else of the node's /nix (not /nix/var/nix, not
+ * another environment's tree), and root must not look there for it. */
 char *
 frc_nix_resolve(const char *prefix, const char *logical)
 {
@@ -1121,7 +1124,9 @@ frc_nix_resolve(const char *prefix, const char *logical)
       else
         {
           next = xasprintf("%s/%s", cur, comp);
-          if (!str_has_prefix(next, "/nix") || (next[4] != '\0' && next[4] != '/'))
+          if (!str_has_prefix(next, "/nix") || (next[4] != '\0' && next[4] != '/')
+              || (hops > 0 && strcmp(next, "/nix") != 0 && strcmp(next, "/nix/store") != 0
+                  && !str_has_prefix(next, "/nix/store/")))
             return NULL;
           phys = xasprintf("%s%s", prefix, next);
           if (lstat(phys, &st) < 0)
@@ -1146,5 +1151,7 @@ frc_nix_resolve(const char *prefix, const char *logical)
         }
       memmove(todo, rest, strlen(rest) + 1);
     }
+  if (hops > 0 && !str_has_prefix(cur, "/nix/store/"))
+    return NULL; /* a link to /nix/store itself: the node's whole store */
   return xasprintf("%s%s", prefix, cur);
 }

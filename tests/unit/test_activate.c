@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "activate.h"
+#include "store.h"
 #include "config.h"
 #include "json.h"
 #include "proc.h"
@@ -396,6 +397,57 @@ START_TEST(test_features_probe)
 }
 END_TEST
 
+/* A package's links (store contents are hostile) lead the probe, which
+ * runs as root on the node, only into /nix/store: never into another
+ * environment's tree or /nix/var/nix, which the container does not have. */
+#define EVIL "/nix/store/1bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-evil-1"
+START_TEST(test_features_probe_confined)
+{
+  struct frc_env_features f;
+  static const char *const links[][2] = {
+    { ENV "/lib", EVIL "/lib" },
+    { ENV "/etc", EVIL "/etc" },
+    { EVIL "/lib", "/nix/var/flox-runc/envs/other/lib" },
+    { EVIL "/etc", "../../var/flox-runc/envs/other/etc" },
+    { PKG "/bin/java", "/nix/var/nix/java" },
+    { EVIL "/store", "/nix/store" },
+  };
+
+  mk("/nix/var/flox-runc/envs/other/lib/python3.9");
+  mk("/nix/var/flox-runc/envs/other/etc/profile.d");
+  put_file("/nix/var/flox-runc/envs/other/etc/profile.d/secret.sh", 0444);
+  mk("/nix/var/nix");
+  put_file("/nix/var/nix/java", 0755);
+  put_file(PKG "/bin/python3", 0755);
+  mk(EVIL);
+  for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+    {
+      cleanup_free char *at = xasprintf("%s%s", dir, links[i][0]);
+      ck_assert_int_eq(symlink(links[i][1], at), 0);
+    }
+  frc_env_features_probe(dir, ENV, &f);
+  ck_assert_str_eq(f.python, "");
+  ck_assert(!f.profile_d_plugins);
+  ck_assert(!f.java);
+  /* nor to the node's whole store (the container's lists its closure) */
+  {
+    cleanup_free char *whole = frc_nix_resolve(dir, EVIL "/store");
+    cleanup_free char *named = frc_nix_resolve(dir, "/nix/store");
+    ck_assert_ptr_null(whole);
+    ck_assert_ptr_nonnull(named);
+  }
+  /* within the store, links are followed */
+  {
+    cleanup_free char *at = xasprintf("%s" PKG "/bin/java", dir);
+    put_file(EVIL "/java", 0755);
+    ck_assert_int_eq(unlink(at), 0);
+    ck_assert_int_eq(symlink("../../1bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-evil-1/java", at), 0);
+    frc_env_features_probe(dir, ENV, &f);
+    ck_assert(f.java);
+  }
+}
+END_TEST
+
 /* Dev mode with plugin profile.d scripts runs bash (envrc sources them),
  * even with vars that need none and no hook; run mode does not; without
  * the node's bash it fails naming the fix. */
@@ -745,6 +797,7 @@ main(void)
   tcase_add_test(tc, test_bash);
   tcase_add_test(tc, test_prepend_dedup);
   tcase_add_test(tc, test_features_probe);
+  tcase_add_test(tc, test_features_probe_confined);
   tcase_add_test(tc, test_plugin_bash);
   tcase_add_test(tc, test_command_lookup);
   tcase_add_test(tc, test_hook_process);
