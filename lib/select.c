@@ -70,10 +70,18 @@ frc_identity_from_annotations(yajl_val ann, struct frc_identity *out)
   if (out->name == NULL)
     out->name = name_from_crio_full_name(frc_json_get_string(ann, "io.kubernetes.cri-o.ContainerName"));
 
-  /* the pod's sandbox: keys FLOX_ENV_CACHE (lib/envcache.c) */
+  /* the pod's sandbox: keys FLOX_ENV_CACHE (lib/envcache.c).  Both
+   * engines' keys naming different sandboxes: one is a pod's own
+   * annotation, and which cannot be told from the spec (on CRI-O a pod
+   * writes containerd's; on containerd a `pod_annotations` pattern that
+   * matches CRI-O's keys lets it write those, which containerd never
+   * overwrites): no pod-wide FLOX_ENV_CACHE then, the container's own. */
   {
-    const char *sb = frc_json_get_string(ann, crio ? "io.kubernetes.cri-o.SandboxID"
-                                                   : "io.kubernetes.cri.sandbox-id");
+    const char *cd = frc_json_get_string(ann, "io.kubernetes.cri.sandbox-id");
+    const char *co = frc_json_get_string(ann, "io.kubernetes.cri-o.SandboxID");
+    const char *sb = crio ? co : cd;
+    if (cd && co && strcmp(cd, co) != 0)
+      sb = NULL;
     if (sb && frc_container_id_valid(sb))
       out->sandbox_id = xstrdup(sb);
   }

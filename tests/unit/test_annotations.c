@@ -317,12 +317,25 @@ START_TEST(test_identity_crio_spoof)
       "\"io.kubernetes.cri.container-type\":\"container\","
       "\"io.kubernetes.cri.container-name\":\"app\"}");
 
+  /* containerd with a pod_annotations pattern that lets a pod write
+   * CRI-O's keys (containerd sets only its own after them) */
+  cleanup_json yajl_val containerd_spoofed = parse(
+      "{\"io.kubernetes.cri-o.ContainerType\":\"container\","
+      "\"io.kubernetes.cri-o.SandboxID\":\"" VICTIM "\","
+      "\"io.kubernetes.cri.sandbox-id\":\"" OWN "\","
+      "\"io.kubernetes.cri.container-type\":\"container\","
+      "\"io.kubernetes.cri.container-name\":\"app\"}");
+
+  /* the two engines' sandbox ids disagree: neither is used (the
+   * container's own FLOX_ENV_CACHE), never the victim's */
   frc_identity_from_annotations(crio, &id);
   ck_assert(!id.sandbox);
-  ck_assert_str_eq(id.sandbox_id, OWN);
+  ck_assert_ptr_null(id.sandbox_id);
   ck_assert_str_eq(id.name, "app");
   free(id.name);
-  free(id.sandbox_id);
+  frc_identity_from_annotations(containerd_spoofed, &id);
+  ck_assert_ptr_null(id.sandbox_id);
+  free(id.name);
   frc_identity_from_annotations(containerd, &id);
   ck_assert_str_eq(id.sandbox_id, OWN);
   ck_assert_str_eq(id.name, "app");
