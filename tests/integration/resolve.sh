@@ -428,6 +428,31 @@ t_offline() {
 	hub_start_again
 }
 
+# A token FloxHub accepted and then revoked: served from the node's copy
+# within auth_window_seconds (docs/security.md, "Known limitations"),
+# refused at the first contact after it, and once refused, no longer
+# served by the offline fallback either.
+t_revoked_token() {
+	local tok=tok-revoked-$TEST_ID
+	config fresh_seconds=0 auth_window_seconds=300
+	rm -rf "$STATE"
+	hub_token "$tok" secretcorp
+	printf '%s\n' "$tok" >"$TEST_TMPDIR/revoked"
+	expect_ok secretcorp/tools:1 --token-file "$TEST_TMPDIR/revoked"
+	python3 "$HUB_PY/publish.py" token --root "$HUB_ROOT" "$tok" --owners secretcorp --remove >/dev/null
+	expect_ok secretcorp/tools:1 --token-file "$TEST_TMPDIR/revoked"
+	assert_eq cache "$(jqo .source)" "revoked, within auth_window_seconds: the node's copy"
+	config fresh_seconds=0 auth_window_seconds=0
+	resolve secretcorp/tools:1 --token-file "$TEST_TMPDIR/revoked"
+	assert_rc 1 "revoked: refused at the next contact"
+	assert_contains "$CAP_ERR" "refused the token" "says so"
+	hub_fault '{"status": 503}'
+	resolve secretcorp/tools:1 --token-file "$TEST_TMPDIR/revoked"
+	hub_fault '{}'
+	assert_rc 1 "refused once: not served when FloxHub is unavailable"
+	assert_not_contains "$CAP_ERR" "starting secretcorp/tools" "no offline start"
+}
+
 hub_start_again() {
 	HUB_PORT=$HUB_PORT hub_start
 }
@@ -609,6 +634,7 @@ tap_test "protocol v0 fallback" t_v0_fallback
 tap_test "unknown environment, owner, generation, system" t_unknown
 tap_test "private environment: none, wrong, other-owner and valid tokens" t_private
 tap_test "expired JWT fails before any request" t_expired_token
+tap_test "a revoked token: the node's copy within auth_window_seconds, then refused, also offline" t_revoked_token
 tap_test "warm paths: no request, one ls-refs" t_warm_paths
 tap_test "faults: 503 retried, truncated, dropped, 500, deadline" t_faults
 tap_test "the hub's capabilities kept: no info/refs, asked again when changed, old or broken" t_kept_capabilities
