@@ -20,8 +20,8 @@
 /* The names in use, collected from the live records. */
 struct in_use
 {
-  char **env_keys, **gcroots, **overlays;
-  size_t n_env, n_roots, n_overlays;
+  char **env_keys, **gcroots, **overlays, **env_caches;
+  size_t n_env, n_roots, n_overlays, n_caches;
 };
 
 /* Records may lack an overlay: a NULL s adds nothing. */
@@ -38,6 +38,7 @@ in_use_release(struct in_use *u)
   frc_strv_freep(&u->env_keys);
   frc_strv_freep(&u->gcroots);
   frc_strv_freep(&u->overlays);
+  frc_strv_freep(&u->env_caches);
 }
 
 static bool
@@ -165,6 +166,7 @@ gc_record(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats *st
       push(&u->env_keys, &u->n_env, r.env_key);
       push(&u->gcroots, &u->n_roots, r.gcroot);
       push(&u->overlays, &u->n_overlays, r.overlay);
+      push(&u->env_caches, &u->n_caches, r.env_cache_dir);
       return;
     }
   report(o, "container gone, releasing", path);
@@ -323,6 +325,17 @@ gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_sta
   return 0;
 }
 
+/* Whether a live container's FLOX_ENV_CACHE is below dir. */
+static bool
+cache_in_use(const struct in_use *u, const char *dir)
+{
+  size_t n = strlen(dir);
+  for (size_t i = 0; i < u->n_caches; i++)
+    if (strncmp(u->env_caches[i], dir, n) == 0 && u->env_caches[i][n] == '/')
+      return true;
+  return false;
+}
+
 /* Pass 4: FLOX_ENV_CACHE directories (lib/envcache.c) of pod sandboxes the
  * runtime no longer knows, and of containers no record names. */
 static int
@@ -350,7 +363,11 @@ gc_env_caches(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_stats
             {
               cleanup_free char *root = frc_env_cache_sandbox_root(o->config, e->d_name);
               struct frc_record r = { .id = e->d_name, .runtime_root = root };
-              gone = frc_container_id_valid(e->d_name) && !container_exists(o, &r);
+              /* CRI-O's pods (drop_infra_ctr) have no sandbox container
+               * for the runtime to know: a live container of the sandbox
+               * keeps it */
+              gone = frc_container_id_valid(e->d_name) && !cache_in_use(u, path)
+                     && !container_exists(o, &r);
             }
           else
             gone = !frc_strv_has(u->gcroots, u->n_roots, e->d_name);

@@ -7,7 +7,9 @@
  * that no container record or container root refers to (their GC roots,
  * views, Nix databases and records: the node's Nix GC then frees the
  * paths);
- * the FLOX_ENV_CACHE directories of deleted pod sandboxes and containers;
+ * the FLOX_ENV_CACHE directories of deleted pod sandboxes (none of whose
+ * containers a live record names: CRI-O may run a pod without a sandbox
+ * container) and containers;
  * the symlinks of the node's pool that no tree uses (lib/linkpool.h);
  * leftovers of interrupted builds, and temporary files of interrupted
  * writes (".<name>.XXXXXX" of write_file_atomic).  The node's own root

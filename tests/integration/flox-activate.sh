@@ -544,6 +544,37 @@ t_hostile_path() {
 	assert_rc 0 "delete"
 }
 
+# CRI-O (drop_infra_ctr) runs a pod without a sandbox container: gc keeps
+# the FLOX_ENV_CACHE of a sandbox the runtime does not know while a live
+# container of it uses it, and removes it once that one is gone.
+t_crio_gc_live() {
+	local sb=sb-crio-live-$TEST_ID b=$TEST_TMPDIR/crio-live
+	crio_bundle "$b" "$sb" sleep 86400
+	cleanup_container "$RT_BIN" "$RROOT" crio-live
+	capture fr create --bundle "$b" crio-live
+	assert_rc 0 "create"
+	capture fr start crio-live
+	assert_rc 0 "start"
+	touch -d '-1 hour' "$STATE/env-cache/sandbox/$sb"
+	capture fr gc
+	assert_rc 0 "gc"
+	[[ -d "$STATE/env-cache/sandbox/$sb/real/aicr" ]] || {
+		diag "FAIL: gc removed the FLOX_ENV_CACHE of a live container's sandbox"
+		return 1
+	}
+	capture fr kill crio-live 9
+	wait_for sh -c "! $RT_BIN --root '$RROOT' state crio-live 2>/dev/null | grep -q running"
+	capture fr delete --force crio-live
+	assert_rc 0 "delete"
+	touch -d '-1 hour' "$STATE/env-cache/sandbox/$sb"
+	capture fr gc
+	assert_rc 0 "gc after the delete"
+	[[ ! -e "$STATE/env-cache/sandbox/$sb" ]] || {
+		diag "FAIL: gc kept the FLOX_ENV_CACHE of a sandbox with no container"
+		return 1
+	}
+}
+
 tap_test "claude-code-router: 16 vars, a bash hook with functions and [[ ]]" t_claude_code_router
 tap_test "aicr: the hook's exports under FLOX_ENV_CACHE reach the command" t_aicr
 tap_test "r-posit: vars and a hook of functions under FLOX_ENV_CACHE" t_r_posit
@@ -554,5 +585,6 @@ tap_test "FLOX_ENV_CACHE survives a restart in the pod, goes with its sandbox" t
 tap_test "exec gets the container's activation" t_exec
 tap_test "gc removes the FLOX_ENV_CACHE of a gone sandbox, keeps a live one's" t_gc
 tap_test "a PATH of 200,000 entries costs the create seconds, not minutes" t_hostile_path
+tap_test "CRI-O: gc keeps the FLOX_ENV_CACHE of a live container whose sandbox the runtime does not know" t_crio_gc_live
 tap_test "CRI-O: a pod's containerd sandbox-id annotation does not choose another pod's FLOX_ENV_CACHE" t_crio_sandbox_spoof
 tap_done
