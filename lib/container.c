@@ -381,13 +381,40 @@ hook_can_bind(int rootfs_fd, const char *dest, bool is_dir)
     }
 }
 
+/* Whether the spec's last mount at /run is a writable tmpfs (ctr's,
+ * Docker's and Podman's default specs have one; CRI's has none). */
+static bool
+run_is_spec_tmpfs(struct frc_spec *spec)
+{
+  yajl_val mounts = frc_json_get(spec->doc.root, "mounts");
+  bool tmpfs = false;
+
+  for (size_t i = 0; mounts && mounts->type == yajl_t_array && i < mounts->u.array.len; i++)
+    {
+      yajl_val m = mounts->u.array.values[i];
+      const char *d = frc_json_get_string(m, "destination");
+      const char *type = frc_json_get_string(m, "type");
+      yajl_val opts = frc_json_get(m, "options");
+
+      if (d == NULL || strcmp(d, "/run") != 0)
+        continue;
+      tmpfs = type && strcmp(type, "tmpfs") == 0;
+      for (size_t k = 0; tmpfs && opts && opts->type == yajl_t_array && k < opts->u.array.len; k++)
+        if (YAJL_IS_STRING(opts->u.array.values[k])
+            && strcmp(opts->u.array.values[k]->u.string, "ro") == 0)
+          tmpfs = false;
+    }
+  return tmpfs;
+}
+
 /* A bind of activation_mounts: by flox-runc's hook when the spec has it and
  * it can (one runtime mount and remount fewer), else a spec mount.  Only
  * into a mount of the spec at /run/flox (project_mounts' tmpfs when the
- * image lacks run/flox): crun 1.8.1 makes a read-only root read-only before
- * the hooks run, so the hook could not make a mount point in the image's
- * own run/flox (e2e 5 through crun: a second run of a bundle whose rootfs
- * kept the run/flox the first one made). */
+ * image lacks run/flox) or a writable tmpfs of the spec at /run: crun 1.8.1
+ * makes a read-only root read-only before the hooks run, so the hook could
+ * not make a mount point in the image's own run/flox (e2e 5 through crun: a
+ * second run of a bundle whose rootfs kept the run/flox the first one
+ * made). */
 static void
 activation_bind(struct frc_spec *spec, int rootfs_fd, const char *dest, const char *source,
                 bool ro)
@@ -396,7 +423,7 @@ activation_bind(struct frc_spec *spec, int rootfs_fd, const char *dest, const ch
   static const char *const ro_opts[] = { "bind", "ro", "nosuid", "nodev", NULL };
   struct stat st;
 
-  if (frc_spec_has_mount(spec, "/run/flox") && stat(source, &st) == 0
+  if ((frc_spec_has_mount(spec, "/run/flox") || run_is_spec_tmpfs(spec)) && stat(source, &st) == 0
       && hook_can_bind(rootfs_fd, dest, S_ISDIR(st.st_mode))
       && frc_bindhook_add_bind(spec, source, dest, ro))
     return;

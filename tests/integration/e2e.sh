@@ -1383,6 +1383,32 @@ while True: s.accept()[0].close()' "$sock" &
 	assert_eq "" "$(ls -A "$host")" "nothing made in the node's directory the image's /run names"
 	assert_json "$br/config.json" '.hooks.createContainer[0].args | (index("bind-closure") != null) and (index("--bind-rw") == null)' "the hook binds the closure, not FLOX_ENV_CACHE"
 	assert_json "$br/config.json" '[.mounts[] | select(.destination == "/run/flox/env-cache")] | length == 1' "FLOX_ENV_CACHE by a spec mount"
+	# a spec with a writable tmpfs at /run (ctr's, Docker's and Podman's
+	# defaults): no /run/flox tmpfs of flox-runc's, and the hook makes the
+	# FLOX_ENV_CACHE and CA bundle binds in that tmpfs (two runtime binds and
+	# remounts fewer); a read-only /run tmpfs leaves them to spec mounts
+	local bt=$TEST_TMPDIR/t13t btr=$TEST_TMPDIR/t13tr
+	flox_bundle "$bt" busybox acme/hello sh -c "grep ' /run/flox/env-cache ' /proc/self/mountinfo | sed 's/^/E /';
+		grep ' /run/flox/ca-bundle.crt ' /proc/self/mountinfo | sed 's/^/C /'; grep ' /run ' /proc/self/mountinfo | sed 's/^/R /';
+		touch /run/flox/env-cache/probe && echo CACHE-WRITABLE; head -c 10 /run/flox/ca-bundle.crt >/dev/null && echo CA-READABLE; hello"
+	rm -rf "$bt/rootfs/run"
+	bundle_jq "$bt" '.mounts += [{destination: "/run", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"]}]'
+	run_fg e2e-proj-runtmpfs "$bt"
+	assert_rc 0 "a pod whose spec mounts a tmpfs at /run runs"
+	assert_contains "$CAP_OUT" "Hello, world!" "hello runs"
+	assert_contains "$CAP_OUT" "CACHE-WRITABLE" "its FLOX_ENV_CACHE is writable"
+	assert_contains "$(sed -n 's/^E //p' <<<"$CAP_OUT")" " rw,nosuid,nodev" "FLOX_ENV_CACHE inside: rw,nosuid,nodev"
+	assert_contains "$(sed -n 's/^R //p' <<<"$CAP_OUT")" " - tmpfs " "/run is the spec's tmpfs"
+	assert_json "$bt/config.json" '[.mounts[] | select(.destination | startswith("/run/flox"))] | length == 0' "no /run/flox tmpfs, no spec mount of FLOX_ENV_CACHE or the CA bundle"
+	assert_json "$bt/config.json" '.hooks.createContainer[0].args | (index("--bind-rw") != null)' "the hook binds FLOX_ENV_CACHE"
+	if [[ -r /etc/ssl/certs/ca-certificates.crt ]]; then
+		assert_contains "$(sed -n 's/^C //p' <<<"$CAP_OUT")" " ro,nosuid,nodev" "the CA bundle's bind inside: ro,nosuid,nodev"
+		assert_contains "$CAP_OUT" "CA-READABLE" "the CA bundle is readable"
+	fi
+	flox_bundle "$btr" busybox acme/hello hello
+	bundle_jq "$btr" '.mounts += [{destination: "/run", type: "tmpfs", source: "tmpfs", options: ["nosuid", "ro", "mode=755"]}]'
+	run_fg e2e-proj-runtmpfs-ro "$btr" # (the spec, as saved before the runtime runs, is what counts)
+	assert_json "$btr/config.json" '[.mounts[] | select(.destination == "/run/flox/env-cache")] | length == 1' "FLOX_ENV_CACHE by a spec mount under a read-only /run"
 	# a closure smaller than closure_hook_min_paths: spec mounts (running a
 	# hook costs runc more than binding a few paths)
 	local bs=$TEST_TMPDIR/t13s cfgs=$TEST_TMPDIR/config13s.json
