@@ -292,30 +292,53 @@ save_record(const struct frc_env_request *req, const struct frc_environment *env
   return write_file_replace(path, text, len, 0600, err);
 }
 
+/* A confirmation to start (frc_environment_confirm): the record this build
+ * wrote, its build id, and the store's and state_dir's file systems opened
+ * before anything of the environment was written. */
+struct frc_env_confirm
+{
+  char *record;
+  char build[33];
+  int store_fd;
+  int state_fd;
+};
+
+/* Keeps the confirmation of the record build wrote for later
+ * (frc_environment_confirm); takes the fds. */
+static void
+confirm_later(const struct frc_env_request *req, struct frc_environment *env, const char *build,
+              int *store_fd, int *state_fd)
+{
+  struct frc_env_confirm *c = xmalloc0(sizeof(*c));
+  frc_environment_confirm(env); /* one pending at most: an earlier one starts now */
+  c->record = record_path(req, env->key);
+  memcpy(c->build, build, sizeof(c->build));
+  c->store_fd = steal_fd(store_fd);
+  c->state_fd = steal_fd(state_fd);
+  env->confirm = c;
+}
+
 /* Marks the record build wrote as on the disk, once a syncfs of the
  * store's and state_dir's file systems (fds opened before anything of the
  * environment was written, so that a writeback error since is reported)
- * has returned: in a process of its own, after the create, off its
- * critical path.  A syncfs failure removes the record instead (the next
- * create rebuilds).  Nothing here can make a record wrongly trusted: the
- * mark is written after the syncfs, under the key's lock, only into the
- * record of this build. */
+ * has returned: in a process of its own, off the caller's critical path.
+ * A syncfs failure removes the record instead (the next create rebuilds).
+ * Nothing here can make a record wrongly trusted: the mark is written
+ * after the syncfs, only into the record of this build. */
 static void
-confirm_synced(const struct frc_env_request *req, const char *key, const char *build, int store_fd,
-               int state_fd)
+confirm_synced(const char *path, const char *build, int store_fd, int state_fd)
 {
   int keep[2] = { store_fd, state_fd };
 
   /* No pipe of the caller's and no lock of the create's (a flock lives as
    * long as any copy of its fd) held open, no directory of its kept busy:
-   * the create waits only for the intermediate child (lib/proc.h). */
+   * the caller waits only for the intermediate child (lib/proc.h). */
   if (store_fd < 0 || state_fd < 0 || frc_proc_detach(keep, 2) != 0)
     return; /* no mark: after a reboot the environment is rebuilt */
   store_fd = keep[0];
   state_fd = keep[1];
   {
     bool ok = syncfs(store_fd) == 0 && syncfs(state_fd) == 0;
-    cleanup_free char *path = record_path(req, key);
     cleanup_free char *want = xasprintf("\"build\":\"%s\"", build);
     char *text = xmalloc0(ENV_RECORD_MAX + 1), *mark;
     /* The record this build wrote, read and marked through one fd: a
@@ -341,6 +364,22 @@ confirm_synced(const struct frc_env_request *req, const char *key, const char *b
     free(text);
   }
   _exit(0);
+}
+
+void
+frc_environment_confirm(struct frc_environment *env)
+{
+  struct frc_env_confirm *c = env->confirm;
+  if (c == NULL)
+    return;
+  env->confirm = NULL;
+  confirm_synced(c->record, c->build, c->store_fd, c->state_fd);
+  if (c->store_fd >= 0)
+    close(c->store_fd);
+  if (c->state_fd >= 0)
+    close(c->state_fd);
+  free(c->record);
+  free(c);
 }
 
 /* The key's lock: exclusive to build (or, in `flox-runc gc`, to evict),
@@ -641,7 +680,9 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   /* The GC roots were set to these pins before the realisation. */
   if (save_record(req, env, build_id, false, err) < 0)
     return -1;
-  confirm_synced(req, env->key, build_id, store_fd, state_fd);
+  /* the syncfs once the caller has written its own files (a create: its
+   * container record and spec), which it would hold up on this disk */
+  confirm_later(req, env, build_id, &store_fd, &state_fd);
   env->built = true;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: environment %s (%s) is %s", req->name,
           frc_mode_name(req->mode), env->path);
@@ -699,7 +740,7 @@ add_view(const struct frc_env_request *req, struct frc_environment *env, frc_err
   if (frc_view_build(req->config, env->key, closure, &env->closure, err) < 0
       || save_record(req, env, build_id, false, err) < 0)
     return -1;
-  confirm_synced(req, env->key, build_id, store_fd, state_fd);
+  confirm_later(req, env, build_id, &store_fd, &state_fd);
   return 0;
 }
 
@@ -851,6 +892,7 @@ frc_environment_find(const struct frc_env_request *req, bool annotated, struct f
 void
 frc_environment_release(struct frc_environment *env)
 {
+  frc_environment_confirm(env);
   free(env->path);
   frc_strv_freep(&env->pins);
   frc_strv_freep(&env->closure);

@@ -60,6 +60,9 @@ struct frc_environment
   bool has_hook;
   struct frc_env_features features; /* of the built tree, for the activation */
   bool built; /* materialised by this call */
+  /* The build's confirmation on the disk (docs/design.md, "Durability"),
+   * not started yet: frc_environment_confirm starts it. */
+  struct frc_env_confirm *confirm;
 };
 
 /* The logical directory built environments live in. */
@@ -85,6 +88,14 @@ int frc_environment_find(const struct frc_env_request *req, bool annotated, stru
 char *frc_environment_nix_db_dir(const struct frc_config *c, const char *env_key);
 int frc_environment_nix_db(const struct frc_env_request *req, const struct frc_environment *env,
                            char **db_dir, frc_error_t *err);
+/* Starts the confirmation of a record this call wrote (the syncfs and the
+ * mark, in a process of its own that the caller does not wait for); none
+ * pending: nothing.  Called when the caller has written what it writes
+ * after the environment (a create: its container record and spec, right
+ * before the runtime), so that the syncfs never holds up those writes
+ * (docs/performance.md, "Lever: ... (cold4)"); frc_environment_release
+ * calls it too. */
+void frc_environment_confirm(struct frc_environment *env);
 void frc_environment_release(struct frc_environment *env);
 #define cleanup_environment __attribute__((cleanup(frc_environment_release)))
 

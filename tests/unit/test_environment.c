@@ -434,9 +434,30 @@ this_boot(void)
   return id;
 }
 
+/* Whether env's record (of this boot) is marked synced within tries * 10 ms. */
+static bool
+record_marked(const struct frc_environment *env, const char *boot, int tries)
+{
+  cleanup_free char *rec = record_of(env);
+  frc_error_t err = NULL;
+  for (int i = 0; i < tries; i++)
+    {
+      struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
+      ck_assert_int_eq(frc_json_doc_load(&doc, rec, 1 << 20, &err), 0);
+      ck_assert_str_eq(frc_json_get_string(doc.root, "boot"), boot);
+      yajl_val s = frc_json_get(doc.root, "synced");
+      ck_assert(s && s->type == yajl_t_number);
+      if (s->u.number.i == 1)
+        return true;
+      usleep(10000);
+    }
+  return false;
+}
+
 /* Nothing of a build is synced before its record (docs/design.md,
  * "Durability"): the record names the boot that wrote it, and a process
- * of its own marks it synced once a syncfs after it returned.  A record of
+ * of its own, started when the caller hands over, marks it synced once a
+ * syncfs after it returned.  A record of
  * an earlier boot without the mark is not trusted: rebuilt (its view, if it
  * lost an entry in the crash, built anew); with the mark, or of this boot,
  * it is used. */
@@ -448,23 +469,14 @@ START_TEST(test_record_of_another_boot)
   static const char other[] = "00000000-1111-2222-3333-444444444444";
 
   cold(&env);
-  /* the build's record: this boot, then marked synced in place */
-  {
-    cleanup_free char *rec = record_of(&env);
-    bool marked = false;
-    for (int i = 0; i < 500 && !marked; i++)
-      {
-        struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
-        ck_assert_int_eq(frc_json_doc_load(&doc, rec, 1 << 20, &err), 0);
-        ck_assert_str_eq(frc_json_get_string(doc.root, "boot"), boot);
-        yajl_val s = frc_json_get(doc.root, "synced");
-        ck_assert(s && s->type == yajl_t_number);
-        marked = s->u.number.i == 1;
-        if (!marked)
-          usleep(10000);
-      }
-    ck_assert_msg(marked, "the record was never marked synced");
-  }
+  /* the build's record: this boot, not marked while the caller still
+   * writes (no syncfs to hold its writes up), then, once the caller hands
+   * over (frc_environment_confirm), marked synced in place */
+  ck_assert_msg(!record_marked(&env, boot, 50), "the record was marked before the caller handed over");
+  ck_assert_ptr_nonnull(env.confirm);
+  frc_environment_confirm(&env);
+  ck_assert_ptr_null(env.confirm);
+  ck_assert_msg(record_marked(&env, boot, 500), "the record was never marked synced");
   for (int i = 0; i < 3; i++)
     {
       cleanup_environment struct frc_environment again = { 0 };
