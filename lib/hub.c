@@ -1074,6 +1074,41 @@ lock_timed_out(struct ctx *c, struct frc_resolved *out, frc_error_t *err)
                       gen != 0 && gen_cached(c, gen), auth_age(c), what, out, err);
 }
 
+/* The node's copy answers without FloxHub (the first test of
+ * resolve_pinned and resolve_live): read without the lock, as every file
+ * of the cache is replaced whole and a generation's lockfile is written
+ * before live.json names it.  The lock serialises one environment's
+ * resolutions whoever asks, so a tenant's pods naming another's
+ * environment with refused tokens (a round trip each under the lock) would
+ * otherwise hold up its creates.  1: served, 0: ask under the lock. */
+static int
+resolve_cached(struct ctx *c, struct frc_resolved *out, frc_error_t *err)
+{
+  const struct frc_config *cfg = c->req->config;
+  long long age = auth_age(c);
+  struct live_state ls;
+  bool have_live = read_live(c, &ls);
+  unsigned gen = c->ref->generation;
+
+  if (age < 0 || age >= cfg->auth_window_seconds)
+    return 0;
+  if (gen == 0 && !(have_live && c->now - ls.checked < cfg->fresh_seconds && c->now >= ls.checked))
+    return 0;
+  if (!gen_cached(c, gen ? gen : ls.live))
+    return 0;
+  if ((gen ? serve(c, gen, have_live ? ls.live : 0, have_live ? ls.commit : NULL, FRC_FROM_CACHE,
+                   out, err)
+           : serve(c, ls.live, ls.live, ls.commit, FRC_FROM_CACHE, out, err))
+      < 0)
+    {
+      /* (the locked path decides) */
+      frc_error_release(err);
+      frc_resolved_release(out);
+      return 0;
+    }
+  return 1;
+}
+
 int
 frc_hub_resolve(const struct frc_resolve_request *req, struct frc_resolved *out, frc_error_t *err)
 {
@@ -1086,8 +1121,11 @@ frc_hub_resolve(const struct frc_resolve_request *req, struct frc_resolved *out,
   frc_envref_format(req->ref, c.label, sizeof(c.label));
   c.deadline_ns = req->deadline_ns ? req->deadline_ns
                                    : frc_now_ns() + req->config->deadline_seconds * 1000000000LL;
+  c.now = time(NULL);
   if (setup_paths(&c, err) < 0)
     r = -1;
+  else if (resolve_cached(&c, out, err))
+    r = 0;
   else if (lock_environment(&c, &lock_fd, err) < 0)
     r = lock_timed_out(&c, out, err);
   else

@@ -6,7 +6,9 @@
  * generation; auth/<sha256>: when FloxHub last accepted a credential for
  * this environment; <state_dir>/hub/<hub key>/capabilities: the hub's v2
  * capability advertisement, kept as bytes for the next fetch child, which
- * then skips info/refs), single flight (one flock per environment: concurrent
+ * then skips info/refs), a cache hit read without the lock (another
+ * tenant's resolutions of the environment never hold it up), single
+ * flight (one flock per environment: concurrent
  * resolutions wait for one fetch and then share it, even when the windows
  * below are 0: what it wrote after they asked; one that waits past its
  * deadline falls back as if its own fetch had), freshness and

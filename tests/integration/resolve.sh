@@ -453,6 +453,38 @@ t_revoked_token() {
 	assert_not_contains "$CAP_ERR" "starting secretcorp/tools" "no offline start"
 }
 
+# One environment's resolutions are serialised by its lock, whoever asks:
+# another tenant's pods naming it with refused tokens, each holding the lock
+# for a FloxHub round trip, or one that hangs, must not hold up a create
+# the node's copy answers (a credential accepted within auth_window_seconds).
+t_cache_hit_unlocked() {
+	local lock pid start
+	config fresh_seconds=60 auth_window_seconds=60
+	rm -rf "$STATE"
+	expect_ok acme/hello:2
+	expect_ok acme/hello
+	lock=$(echo "$STATE"/hub/*/acme/hello/.lock)
+	[[ -f $lock ]] || { diag "no lock file at $lock"; return 1; }
+	flock "$lock" sleep 60 &
+	pid=$!
+	sleep 0.3
+	start=$SECONDS
+	resolve acme/hello:2
+	local rc1=$CAP_RC src1
+	src1=$(jqo .source)
+	resolve acme/hello
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	assert_eq 0 "$rc1" "pinned, while another resolution holds the lock"
+	assert_eq cache "$src1" "pinned: the node's copy"
+	assert_rc 0 "live, while another resolution holds the lock"
+	assert_eq cache "$(jqo .source)" "live: the node's copy"
+	((SECONDS - start <= 5)) || {
+		diag "FAIL: the cache hits waited $((SECONDS - start)) s for the lock"
+		return 1
+	}
+}
+
 hub_start_again() {
 	HUB_PORT=$HUB_PORT hub_start
 }
@@ -643,6 +675,7 @@ tap_test "a token the hub quotes back is never logged" t_echoed_token
 tap_test "concurrent resolutions past the deadline start from the node's copy" t_concurrent_offline
 tap_test "offline: pinned verified, unpinned last live, else fail" t_offline
 tap_test "8 concurrent resolutions make one fetch" t_concurrent
+tap_test "a cache hit does not wait for another resolution's lock" t_cache_hit_unlocked
 tap_test "20 concurrent resolutions asking FloxHub every time make the requests of one" t_concurrent_asking
 tap_test "the fetch child: unprivileged ids, no capabilities, no_new_privs, seccomp" t_fetch_child_unprivileged
 tap_test "a cold fetch forks once, a cache hit never forks" t_fork_once
