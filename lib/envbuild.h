@@ -75,6 +75,9 @@ struct frc_envbuild_input
    * the file system of out_dir; NULL (or not openable): every symlink is
    * the tree's own. */
   const char *link_pool;
+  /* With link_pool: its entries are used, but a symlink made anew is not
+   * added to it (the caller adds the tree later: frc_linkpool_add_tree). */
+  bool link_pool_lookup_only;
 };
 
 struct frc_envbuild_stats

@@ -298,6 +298,7 @@ save_record(const struct frc_env_request *req, const struct frc_environment *env
 struct frc_env_confirm
 {
   char *record;
+  char *pool, *tree; /* the tree whose symlinks go to the pool first (NULL: none) */
   char build[33];
   int store_fd;
   int state_fd;
@@ -307,18 +308,22 @@ struct frc_env_confirm
  * (frc_environment_confirm); takes the fds. */
 static void
 confirm_later(const struct frc_env_request *req, struct frc_environment *env, const char *build,
-              int *store_fd, int *state_fd)
+              const char *pool, const char *tree, int *store_fd, int *state_fd)
 {
   struct frc_env_confirm *c = xmalloc0(sizeof(*c));
   frc_environment_confirm(env); /* one pending at most: an earlier one starts now */
   c->record = record_path(req, env->key);
+  c->pool = pool && tree ? xstrdup(pool) : NULL;
+  c->tree = pool && tree ? xstrdup(tree) : NULL;
   memcpy(c->build, build, sizeof(c->build));
   c->store_fd = steal_fd(store_fd);
   c->state_fd = steal_fd(state_fd);
   env->confirm = c;
 }
 
-/* Marks the record build wrote as on the disk, once a syncfs of the
+/* Adds the tree's new symlinks to the node's pool (lib/linkpool.h; the
+ * build only looked entries up), then marks the record build wrote as on
+ * the disk, once a syncfs of the
  * store's and state_dir's file systems (fds opened before anything of the
  * environment was written, so that a writeback error since is reported)
  * has returned: in a process of its own, off the caller's critical path.
@@ -326,7 +331,8 @@ confirm_later(const struct frc_env_request *req, struct frc_environment *env, co
  * Nothing here can make a record wrongly trusted: the mark is written
  * after the syncfs, only into the record of this build. */
 static void
-confirm_synced(const char *path, const char *build, int store_fd, int state_fd)
+confirm_synced(const char *path, const char *build, const char *pool, const char *tree,
+               int store_fd, int state_fd)
 {
   int keep[2] = { store_fd, state_fd };
 
@@ -337,6 +343,8 @@ confirm_synced(const char *path, const char *build, int store_fd, int state_fd)
     return; /* no mark: after a reboot the environment is rebuilt */
   store_fd = keep[0];
   state_fd = keep[1];
+  if (pool && tree)
+    frc_linkpool_add_tree(pool, tree, NULL);
   {
     bool ok = syncfs(store_fd) == 0 && syncfs(state_fd) == 0;
     cleanup_free char *want = xasprintf("\"build\":\"%s\"", build);
@@ -373,12 +381,14 @@ frc_environment_confirm(struct frc_environment *env)
   if (c == NULL)
     return;
   env->confirm = NULL;
-  confirm_synced(c->record, c->build, c->store_fd, c->state_fd);
+  confirm_synced(c->record, c->build, c->pool, c->tree, c->store_fd, c->state_fd);
   if (c->store_fd >= 0)
     close(c->store_fd);
   if (c->state_fd >= 0)
     close(c->state_fd);
   free(c->record);
+  free(c->pool);
+  free(c->tree);
   free(c);
 }
 
@@ -642,6 +652,8 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   in.lockfile = req->lockfile;
   in.lockfile_len = req->lockfile_len;
   in.link_pool = c->share_tree_symlinks ? pool : NULL;
+  /* added to the pool by the confirmation, off the critical path */
+  in.link_pool_lookup_only = true;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: building the %s environment %s", frc_mode_name(req->mode),
           req->name);
   /* The view first, then the tree, each built aside and renamed into
@@ -682,7 +694,7 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
     return -1;
   /* the syncfs once the caller has written its own files (a create: its
    * container record and spec), which it would hold up on this disk */
-  confirm_later(req, env, build_id, &store_fd, &state_fd);
+  confirm_later(req, env, build_id, in.link_pool, final, &store_fd, &state_fd);
   env->built = true;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: environment %s (%s) is %s", req->name,
           frc_mode_name(req->mode), env->path);
@@ -740,7 +752,7 @@ add_view(const struct frc_env_request *req, struct frc_environment *env, frc_err
   if (frc_view_build(req->config, env->key, closure, &env->closure, err) < 0
       || save_record(req, env, build_id, false, err) < 0)
     return -1;
-  confirm_later(req, env, build_id, &store_fd, &state_fd);
+  confirm_later(req, env, build_id, NULL, NULL, &store_fd, &state_fd);
   return 0;
 }
 

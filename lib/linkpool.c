@@ -94,9 +94,63 @@ frc_linkpool_symlink(const struct frc_linkpool *p, const char *target, int dfd,
     return -1;
   /* EEXIST: another build added the same target meanwhile; ENOENT: gc
    * removed the pool directory.  This tree keeps its own symlink either way. */
-  if (pool_fd >= 0)
+  if (pool_fd >= 0 && !p->lookup_only)
     (void) linkat(dfd, name, pool_fd, entry, 0);
   return 0;
+}
+
+static void
+add_dir(int pool_fd, int dfd, size_t depth, size_t *added)
+{
+  int fd = depth < FRC_LINKPOOL_MAX_DEPTH ? dup(dfd) : -1;
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  struct dirent *e;
+
+  if (d == NULL)
+    {
+      if (fd >= 0)
+        close(fd);
+      return;
+    }
+  while ((e = readdir(d)) != NULL)
+    {
+      char target[PATH_MAX], entry[65];
+      ssize_t n;
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+        continue;
+      if (e->d_type == DT_DIR)
+        {
+          int sub = openat(dfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          if (sub >= 0)
+            {
+              add_dir(pool_fd, sub, depth + 1, added);
+              close(sub);
+            }
+          continue;
+        }
+      if (e->d_type != DT_LNK)
+        continue; /* DT_UNKNOWN too: the trees are on file systems that say */
+      n = readlinkat(dfd, e->d_name, target, sizeof(target) - 1);
+      if (n <= 0)
+        continue;
+      target[n] = '\0';
+      entry_name(target, entry);
+      /* EEXIST: the pool has that target (this tree's symlink may be it) */
+      if (linkat(dfd, e->d_name, pool_fd, entry, 0) == 0 && added)
+        (*added)++;
+    }
+  closedir(d);
+}
+
+void
+frc_linkpool_add_tree(const char *dir, const char *tree_dir, size_t *added)
+{
+  cleanup_close int pool_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  cleanup_close int tree_fd = open(tree_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (added)
+    *added = 0;
+  if (pool_fd >= 0 && tree_fd >= 0)
+    add_dir(pool_fd, tree_fd, 0, added);
 }
 
 int

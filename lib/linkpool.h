@@ -13,7 +13,9 @@
  * hard link to a whole symlink (made in a tree, its times set, then linked
  * into the pool); a link taken from the pool is read back and kept only when
  * it holds the wanted target; any failure on the pool's side gives a
- * private symlink.  `flox-runc gc` removes the entries no tree uses (link
+ * private symlink.  A create's build only looks entries up; its tree's new
+ * symlinks are added afterwards, off its critical path, by the record's
+ * confirmation process (frc_linkpool_add_tree, lib/environment.c).  `flox-runc gc` removes the entries no tree uses (link
  * count 1, frc_linkpool_sweep) without a lock: a build racing it either
  * linked the entry first (its tree keeps the inode) or finds none and makes
  * its own.  The pool sits beside the trees (same file system, mode 0700
@@ -34,6 +36,7 @@ struct frc_linkpool
 {
   int fd; /* the pool directory, -1: no pool (every symlink the tree's own) */
   bool empty; /* it had no entry when opened: nothing to look up (a cold node) */
+  bool lookup_only; /* a new symlink is not added: frc_linkpool_add_tree does, later */
 };
 
 /* Opens the pool directory dir (NULL: none); never fails: a pool that
@@ -48,6 +51,15 @@ void frc_linkpool_close(struct frc_linkpool *p);
  * failures are never errors). */
 int frc_linkpool_symlink(const struct frc_linkpool *p, const char *target, int dfd,
                          const char *name, const struct timespec times[2], bool *shared);
+
+/* Adds every symlink of the tree at tree_dir (a built environment, its
+ * directories walked at most FRC_LINKPOOL_MAX_DEPTH deep, symlinks never
+ * followed) that the pool dir has no entry for, as the build would have
+ * with lookup_only false: off the build's critical path (the record's
+ * confirmation, lib/environment.c).  Failures only leave symlinks
+ * unshared; *added (optional) counts the entries made. */
+#define FRC_LINKPOOL_MAX_DEPTH 128
+void frc_linkpool_add_tree(const char *dir, const char *tree_dir, size_t *added);
 
 /* gc: removes (counts only, when dry_run) every entry of the pool directory
  * dir that no tree uses (a link count of 1; anything but a directory).  A

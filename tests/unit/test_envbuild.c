@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "envbuild.h"
+#include "linkpool.h"
 #include "lockfile.h"
 #include "propagate.h"
 #include "util.h"
@@ -883,6 +884,48 @@ listing(const char *dir, const char *name)
   return xasprintf("%s/%s", tmp, name);
 }
 
+/* A build that only looks the pool up (link_pool_lookup_only) adds nothing
+ * to it; frc_linkpool_add_tree adds the tree's symlinks afterwards, at any
+ * depth, each once, as the build would have. */
+START_TEST(test_link_pool_later)
+{
+  cleanup_free char *a = sp("hello-2.12");
+  cleanup_free char *b = sp("jq-1.7");
+  cleanup_free char *pool = xasprintf("%s/pool", tmp);
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL };
+  struct frc_envbuild_pkg p1[] = { { "hello", 5, pa, false }, { "jq", 5, pb, false } };
+  struct frc_envbuild_input in1 = input(p1, 2);
+  struct frc_envbuild_stats st;
+  frc_error_t err = NULL;
+  size_t added = 99;
+  nlink_t nl;
+
+  in1.expand_all = false;
+  put(a, "bin/hello", NULL);
+  put(a, "share/man/man1/hello.1", NULL);
+  put(a, "share/doc/hello/README", NULL);
+  put(b, "bin/jq", NULL);
+  put(b, "share/man/man1/jq.1", NULL);
+  mkdirs(pool);
+  in1.link_pool = pool;
+  in1.link_pool_lookup_only = true;
+  ck_assert_msg(build(&in1, &st, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_uint_eq(st.links, 5);
+  ino_of(out, "bin/hello", &nl);
+  ck_assert_uint_eq(nl, 1);
+  frc_linkpool_add_tree(pool, out, &added);
+  ck_assert_uint_eq(added, 5);
+  ino_of(out, "bin/hello", &nl);
+  ck_assert_uint_eq(nl, 2);
+  ino_of(out, "share/man/man1/jq.1", &nl);
+  ck_assert_uint_eq(nl, 2);
+  ino_of(out, "share/doc", &nl);
+  ck_assert_uint_eq(nl, 2);
+  frc_linkpool_add_tree(pool, out, &added);
+  ck_assert_uint_eq(added, 0);
+}
+END_TEST
+
 /* The node's pool (lib/linkpool.h): a second tree's symlinks with the same
  * targets are the first's inodes; the trees read exactly as without the
  * pool; a pool entry that does not hold its target is not used; without a
@@ -1222,6 +1265,7 @@ main(void)
   tcase_add_test(tc, test_missing_and_invalid);
   tcase_add_test(tc, test_deterministic);
   tcase_add_test(tc, test_link_pool);
+  tcase_add_test(tc, test_link_pool_later);
   tcase_add_test(tc, test_propagate);
   tcase_add_test(tc, test_store_path_order);
   tcase_add_test(tc, test_propagated_collision);

@@ -12,6 +12,7 @@
  * this test first makes itself root of a user namespace of its own (its
  * files are then its to manage, nothing else is). */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -538,6 +539,67 @@ START_TEST(test_record_of_another_boot)
 }
 END_TEST
 
+/* The tree's symlinks go to the node's pool (lib/linkpool.h) in the
+ * confirmation's process, not during the build (off the create's critical
+ * path): none is in the pool when materialise returns, each is there,
+ * sharing the tree's inode, once the caller has handed over and the record
+ * is marked; another environment's build then takes them from the pool. */
+static size_t
+pool_entries(nlink_t *nlink)
+{
+  cleanup_free char *pool = xasprintf("%s/store/nix/var/flox-runc/links", dir);
+  cleanup_dir DIR *d = opendir(pool);
+  struct dirent *e;
+  size_t n = 0;
+  ck_assert_ptr_nonnull(d);
+  while ((e = readdir(d)) != NULL)
+    {
+      struct stat st;
+      if (e->d_name[0] == '.')
+        continue;
+      ck_assert_int_eq(fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW), 0);
+      ck_assert(S_ISLNK(st.st_mode));
+      *nlink = st.st_nlink;
+      n++;
+    }
+  return n;
+}
+
+START_TEST(test_pool_after_handover)
+{
+  cleanup_environment struct frc_environment env = { 0 };
+  cleanup_free char *boot = this_boot();
+  cleanup_free char *bin = NULL;
+  struct stat tree_st, pool_st;
+  nlink_t nlink = 0;
+
+  cold(&env);
+  ck_assert_uint_eq(pool_entries(&nlink), 0);
+  bin = xasprintf("%s/store%s/bin", dir, env.path);
+  ck_assert_int_eq(lstat(bin, &tree_st), 0);
+  ck_assert_msg(S_ISLNK(tree_st.st_mode), "bin is one package's: a symlink to it");
+  ck_assert_uint_eq(tree_st.st_nlink, 1);
+  frc_environment_confirm(&env);
+  ck_assert_msg(record_marked(&env, boot, 500), "the record was never marked synced");
+  ck_assert_uint_eq(pool_entries(&nlink), 1);
+  ck_assert_uint_eq(nlink, 2);
+  ck_assert_int_eq(lstat(bin, &pool_st), 0);
+  ck_assert_uint_eq(pool_st.st_nlink, 2);
+  /* the dev environment's tree (another key) takes it from the pool */
+  {
+    cleanup_environment struct frc_environment dev = { 0 };
+    frc_error_t err = NULL;
+    cleanup_free char *dev_bin = NULL;
+    struct stat st;
+    ck_assert_msg(materialise(FRC_MODE_DEV, &dev, &err) == 0, "%s", err ? err->msg : "");
+    ck_assert(dev.built);
+    dev_bin = xasprintf("%s/store%s/bin", dir, dev.path);
+    ck_assert_int_eq(lstat(dev_bin, &st), 0);
+    ck_assert_msg(st.st_ino == tree_st.st_ino, "the second tree did not take the pool's symlink");
+  }
+}
+END_TEST
+
 static void
 write_proc(const char *path, const char *text)
 {
@@ -589,6 +651,7 @@ main(void)
   tcase_add_test(tc, test_find_by_summary);
   tcase_add_test(tc, test_find_no_mode_not_dev);
   tcase_add_test(tc, test_record_of_another_boot);
+  tcase_add_test(tc, test_pool_after_handover);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
