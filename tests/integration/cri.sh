@@ -35,7 +35,8 @@
 #      environment without a token and 14. with an expired one (the token
 #      mounted as kubelet does: a secret volume with ..data symlinks bound at
 #      /var/run/secrets/flox.dev through CRI `mounts`); 15. the same private
-#      environment with a valid token runs.
+#      environment with a valid token runs; 16. then another pod gets nothing
+#      of it without a credential of its own (none, or one FloxHub refuses).
 #
 # Environment: FLOX_RUNC, FLOX_RUNC_SRCDIR (set by meson).  Root only.
 # TAP; exit 77 when it cannot run here (a failure under CI=true, tests/lib/skip.sh).
@@ -354,6 +355,23 @@ t_private_ok() {
 	assert_empty "$(engines_leftovers)" "leftovers"
 }
 
+# Another tenant's pod on the node where t_private_ok's pod fetched and
+# built the private environment: without a token (the live and a pinned
+# generation, within auth_window_seconds of the other pod's fetch) or with
+# a token FloxHub refuses for that owner, the node's copy is not served:
+# the create fails as on a node that never saw it.
+t_private_cached_other_pod() {
+	local vol=$TEST_TMPDIR/secrets/other
+	hub_token "tok-other-$TEST_ID" acme
+	engines_token_volume "$vol" "tok-other-$TEST_ID"
+	start_fails other-pinned '{"flox.dev/environment": "secretcorp/tools:1"}' "$IMG_EMPTY" '["hello"]' '{}' \
+		"flox-runc: container \"app\": environment secretcorp/tools:1 not found or not accessible: private environments need the floxhub-token secret mounted at /var/run/secrets/flox.dev"
+	start_fails other-token '{"flox.dev/environment": "secretcorp/tools:1"}' "$IMG_EMPTY" '["hello"]' "$(token_mount "$vol")" \
+		"flox-runc: container \"app\": environment secretcorp/tools:1 not found or not accessible: private environments need the floxhub-token secret mounted at /var/run/secrets/flox.dev (FloxHub refused the token that is mounted there)"
+	start_fails other-anon '{"flox.dev/environment": "secretcorp/tools"}' "$IMG_EMPTY" '["hello"]' '{}' \
+		"flox-runc: container \"app\": environment secretcorp/tools not found or not accessible: private environments need the floxhub-token secret mounted at /var/run/secrets/flox.dev"
+}
+
 tap_test "RunPodSandbox: the sandbox passes through untouched" t_sandbox
 tap_test "hello on the empty image: command from the environment, output in the CRI log" t_hello
 tap_test "ExecSync into a Flox container runs inside the environment" t_app_exec
@@ -369,5 +387,6 @@ tap_test "error: an unknown generation" t_err_unknown_gen
 tap_test "error: a private environment without a token" t_err_no_token
 tap_test "error: a private environment with an expired token" t_err_expired
 tap_test "a private environment with a valid token runs" t_private_ok
+tap_test "another pod gets nothing of the cached private environment without its own credential" t_private_cached_other_pod
 diag "cri suite: $SECONDS s"
 tap_done
