@@ -50,6 +50,9 @@
 # wrapper), and with FLOX_RUNC_BASE=<another flox-runc binary>, that binary
 # (an A/B of a change end to end: "Warm start, parts").
 #
+# FLOX_RUNC_BENCH_TRACE=DIR: warm starts traced by ftrace (lib/warm-trace.sh;
+# the dumps in DIR) and their phases (lib/warm-phases.py) in the report.
+#
 # Options (default: everything):
 #   --sizes 2,100,500  --compression xz,zstd  --image one,layered
 #   --only cold,warm,generation,pods,disk,rss  --at MIB  -n N (default 5)
@@ -98,6 +101,12 @@ done
 [[ -r /etc/docker/registry/config.yml ]] || die "vs-image.sh: no /etc/docker/registry/config.yml: apt-get install docker-registry (tests/deps.sh)"
 engines_require_containerd
 tmpdir_setup flox-runc-bench-vs-image
+TRACE=${FLOX_RUNC_BENCH_TRACE:-}
+if [[ -n $TRACE ]]; then
+	# shellcheck source=tests/bench/lib/warm-trace.sh
+	. "$SRCDIR/tests/bench/lib/warm-trace.sh"
+	mkdir -p "$TRACE"
+fi
 log() { echo "# $(date -u +%T) $*" >&2; }
 now_us() { local t=${EPOCHREALTIME/./}; echo "$t"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
@@ -321,8 +330,10 @@ if want cold || want warm; then
 					die "a pod of bench/s$mib with FLOX_RUNC_BASE failed"
 				for k in "${KINDS[@]}"; do img_pull "$REG/bench/s$mib-$k:1"; done
 			fi
+			[[ -z $TRACE || $mode != warm ]] || trace_start
 			for ((ROUND = 0; ROUND < N; ROUND++)); do
 				for v in $(rotate "${variants[@]}"); do
+					[[ -z $TRACE || $mode != warm ]] || trace_mark "BEGIN $mib $v $ROUND"
 					if [[ $mode == warm ]]; then
 						case $v in
 						fr-"${COMPS[0]}") first_output flox_run "bench/s$mib" ;;
@@ -339,8 +350,10 @@ if want cold || want warm; then
 						img-*) no_images && sync && first_output img_pull_run "$REG/bench/s$mib-${v#img-}:1" "$bb" ;;
 						esac
 					fi >>"$TEST_TMPDIR/$mode-$v"
+					[[ -z $TRACE || $mode != warm ]] || trace_mark "END $mib $v $ROUND"
 				done
 			done
+			[[ -z $TRACE || $mode != warm ]] || trace_stop "$TRACE/trace-$mib.txt"
 		done
 		no_images
 		for mode in "${modes[@]}"; do
@@ -403,6 +416,13 @@ if want cold || want warm; then
 		h="| environment | flox-runc | the same closure, no vars or hook (no bash) | added by the activation" sep="|---|---|---|---"
 		[[ -z "${FLOX_RUNC_BASE:-}" ]] || { h+=" | FLOX_RUNC_BASE | flox-runc minus base | base added over ${KINDS[0]}"; sep+="|---|---|---"; }
 		md "Warm start, parts (same rounds):" "" "$h |" "$sep|" "${parts_rows[@]}" ""
+		if [[ -n $TRACE ]]; then
+			for mib in "${SIZES[@]}"; do
+				md "Warm start, phases of the $mib MiB rounds, ms, medians (FLOX_RUNC_BENCH_TRACE, tests/bench/lib/warm-phases.py):" ""
+				python3 "$SRCDIR/tests/bench/lib/warm-phases.py" "$TRACE/trace-$mib.txt" >>"$OUT" || die "warm-phases.py failed"
+				md ""
+			done
+		fi
 	fi
 fi
 
