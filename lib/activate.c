@@ -479,6 +479,20 @@ is_wrapped(yajl_val process)
   "unset -f builtin set; POSIXLY_CORRECT=$__flox_runc_pc\n"                                      \
   "    else POSIXLY_CORRECT=y; unset -f builtin set; unset POSIXLY_CORRECT; fi\n"
 
+/* Reads the list from $__flox_runc_fd in 4 KiB blocks into __flox_runc_a
+ * up to the end mark (__flox_runc_end=1), or to the end of the file. */
+#define READ_BLOCKS                                                                                \
+  "  __flox_runc_a=($'\\n')\n"                                                                   \
+  "  __flox_runc_t=\n"                                                                            \
+  "  __flox_runc_end=\n"                                                                          \
+  "  while :; do\n"                                                                               \
+  "    __flox_runc_c=\n"                                                                          \
+  "    if ! IFS= read -r -N 4096 -u \"$__flox_runc_fd\" __flox_runc_c; then __flox_runc_a+=(\"$__flox_runc_c\"); break; fi\n" \
+  "    __flox_runc_a+=(\"$__flox_runc_c\")\n"                                                    \
+  "    __flox_runc_t=${__flox_runc_t: -16}$__flox_runc_c\n"                                       \
+  "    if [[ $__flox_runc_t == *$'\\nflox-runc:after\\n'* ]]; then __flox_runc_end=1; break; fi\n" \
+  "  done\n"
+
 /* bash 5.2 and later: the hook's process writes `declare -px` before envrc
  * and after the hook (bash quotes every value on one line, with $'...' for
  * control characters), then 4096 bytes of padding, so that the parent reads
@@ -486,8 +500,9 @@ is_wrapped(yajl_val process)
  * byte at a time) and still reaches the end marker while a background job
  * of the hook holds the pipe open.  The blocks are kept in an array and the
  * marker looked for in the last one (with the previous one's tail): matching
- * the whole list after each block was quadratic (3 s for 1 MiB).  Two
- * arguments: the environment. */
+ * the whole list after each block was quadratic (3 s for 1 MiB).  Three
+ * arguments: the record's creation (RECORD_CREATE or ""), the environment
+ * twice. */
 static const char hook_fast[] =
     "set -euo pipefail\n"
     "if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 502)); then\n"
@@ -495,6 +510,7 @@ static const char hook_fast[] =
     "  exec {__flox_runc_fd}< <(\n"
     "    set --\n"
     "    umask 077\n"
+    "%s"
     "    builtin declare -px\n"
     "    builtin printf 'flox-runc:before\\n'\n"
     "    . '" "%s" "/activate.d/envrc'\n"
@@ -505,16 +521,7 @@ static const char hook_fast[] =
     "    builtin declare -px\n"
     "    builtin printf 'flox-runc:after\\n%%4096s' '')\n"
     "  __flox_runc_pid=$!\n"
-    "  __flox_runc_a=($'\\n')\n"
-    "  __flox_runc_t=\n"
-    "  __flox_runc_end=\n"
-    "  while :; do\n"
-    "    __flox_runc_c=\n"
-    "    if ! IFS= read -r -N 4096 -u \"$__flox_runc_fd\" __flox_runc_c; then __flox_runc_a+=(\"$__flox_runc_c\"); break; fi\n"
-    "    __flox_runc_a+=(\"$__flox_runc_c\")\n"
-    "    __flox_runc_t=${__flox_runc_t: -16}$__flox_runc_c\n"
-    "    if [[ $__flox_runc_t == *$'\\nflox-runc:after\\n'* ]]; then __flox_runc_end=1; break; fi\n"
-    "  done\n";
+    READ_BLOCKS;
 
 /* Before bash 5.2 (`declare -p` writes a newline in a value as it is): the
  * hook's process scans the exported names before and after, and writes
@@ -576,8 +583,10 @@ static const char hook_legacy[] =
  * applied in the parent: each variable whose line changed is exported (an
  * eval of bash's own quoting, VALUE_CHECK), each one gone, turned into an
  * array or left without a value is unset (an exported nameref is exported
- * as bash exports it: its target's name); then the command.  One argument: the PWD line. */
+ * as bash exports it: its target's name); then the command.  Two
+ * arguments: the record's write (RECORD_WRITE or "") and the PWD line. */
 static const char hook_apply[] =
+    "if [ -z \"$__flox_runc_att\" ]; then\n"
     "exec {__flox_runc_fd}<&-\n"
     "__flox_runc_rc=0\n"
     "wait \"$__flox_runc_pid\" || __flox_runc_rc=$?\n"
@@ -585,6 +594,8 @@ static const char hook_apply[] =
     "  if [ \"$__flox_runc_rc\" -ne 0 ]; then " HOOK_FAILED "  else " HOOK_INCOMPLETE "  fi\n"
     "  exit 1\n"
     "fi\n"
+    "fi\n"
+    "%s"
     "if [ -n \"$__flox_runc_dp\" ]; then\n"
     "  set -f\n"
     "  IFS=\n"
@@ -619,6 +630,44 @@ static const char hook_apply[] =
     "  for __flox_runc_n in \"${!__flox_runc_old[@]}\"; do case $__flox_runc_n in " SKIPPED_NAMES ") ;; *) unset \"$__flox_runc_n\" || true ;; esac; done\n"
     "fi\n"
     NOT_FOUND "%sexec \"$@\"\n";
+
+/* The container's first activation records its list (both `declare -px`
+ * lists and the end mark, as the hook's process wrote them) at
+ * FRC_ACTIVATION_RECORD, in the /run/flox tmpfs that create mounted owned
+ * by the container's user (mode 0755: only that user and root write
+ * there), so that an exec attaches to it as Flox's does
+ * (cli/flox-activations/src/cli/activate.rs:154-278): the same hook_apply
+ * applies the recorded changes, envrc and the hook do not run again.  The
+ * hook's process (umask 077) makes the file, empty, before envrc; the
+ * parent appends the list once the hook has completed, only to an empty
+ * file of its own: a record without its end mark is never used. */
+#define RECORD_CREATE "    { : >| '" FRC_ACTIVATION_RECORD "'; } 2>/dev/null || :\n"
+#define RECORD_WRITE                                                                               \
+  "if [[ -n $__flox_runc_dp && -f " FRC_ACTIVATION_RECORD " && ! -L " FRC_ACTIVATION_RECORD        \
+  " && -O " FRC_ACTIVATION_RECORD " && ! -s " FRC_ACTIVATION_RECORD " ]]; then\n"                 \
+  "  { builtin printf '%s' \"${__flox_runc_a[@]}\" >>" FRC_ACTIVATION_RECORD "; } 2>/dev/null || :\n" \
+  "fi\n"
+
+/* An exec's attach: the record is used when it is a regular file of the
+ * exec's own user (as Flox keeps activations per user: an exec as another
+ * user runs envrc and the hook itself), checked on the descriptor read,
+ * and holds the end mark (bash 5.2's lists only); otherwise envrc and the
+ * hook run as for the first activation (an exec before that one completed
+ * too: Flox would wait for it). */
+static const char attach_try[] =
+    "set -euo pipefail\n"
+    "__flox_runc_att=\n"
+    "__flox_runc_end=\n"
+    "if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 502)) && [[ -f " FRC_ACTIVATION_RECORD
+    " && -O " FRC_ACTIVATION_RECORD " ]] && { exec {__flox_runc_fd}<" FRC_ACTIVATION_RECORD "; } 2>/dev/null; then\n"
+    "  if [[ -f /dev/fd/$__flox_runc_fd && -O /dev/fd/$__flox_runc_fd ]]; then\n"
+    "    __flox_runc_dp=1\n"
+    READ_BLOCKS
+    "    if [ -n \"$__flox_runc_end\" ]; then __flox_runc_att=1; fi\n"
+    "  fi\n"
+    "  exec {__flox_runc_fd}<&-\n"
+    "fi\n"
+    "if [ -z \"$__flox_runc_att\" ]; then\n";
 
 /* [bash, -c, script, flox-activate, cmd...].  Flox runs its activate script
  * (envrc under `set -euo pipefail`, then the hook without it and with its
@@ -660,10 +709,14 @@ wrap_bash(const struct frc_activation *a, yajl_val process)
                        a->env_path, pwd);
   else
     {
-      cleanup_free char *fast = xasprintf(hook_fast, a->env_path, a->env_path);
+      bool record = a->record && !a->attach;
+      cleanup_free char *fast = xasprintf(hook_fast, record ? RECORD_CREATE : "", a->env_path, a->env_path);
       cleanup_free char *legacy = xasprintf(hook_legacy, a->env_path, a->env_path);
-      cleanup_free char *apply = xasprintf(hook_apply, pwd);
-      script = xasprintf("%s%s%s", fast, legacy, apply);
+      cleanup_free char *apply = xasprintf(hook_apply, record ? RECORD_WRITE : "", pwd);
+      if (a->record && a->attach)
+        script = xasprintf("%s%s%sfi\n%s", attach_try, fast, legacy, apply);
+      else
+        script = xasprintf("__flox_runc_att=\n%s%s%s", fast, legacy, apply);
     }
   frc_json_append(wrapped, frc_json_new_string(a->bash));
   frc_json_append(wrapped, frc_json_new_string("-c"));

@@ -18,7 +18,8 @@
  * subshell as Flox's activate script is a process of its own,
  * $FLOX_ENV/activate.d/envrc under `set -euo pipefail` then the hook
  * (stdout to stderr) without, applies the variables they exported or unset,
- * and execs CMD (a hook that exits or execs: exit 1).  In dev mode envrc
+ * and execs CMD (a hook that exits or execs: exit 1); an exec attaches to
+ * the first activation's record instead, as Flox's does.  In dev mode envrc
  * also sources the packages' plugin profile.d scripts (lib/envbuild.c).
  * Vars that need no evaluation (no $ ` \ "), no hook and no plugin
  * profile.d script: set directly, no bash.
@@ -41,6 +42,9 @@
  * environment nor the Flox environment has one, the node's CA bundle. */
 #define FRC_ENV_CACHE_DIR "/run/flox/env-cache"
 #define FRC_NODE_CA_BUNDLE "/run/flox/ca-bundle.crt"
+/* The container's first activation's record, which an exec attaches to (in
+ * the /run/flox tmpfs create mounts owned by the container's user). */
+#define FRC_ACTIVATION_RECORD "/run/flox/activation"
 
 /* What the activation needs to know of the built tree (probed on the node
  * once, when the environment is built; kept in its record). */
@@ -87,6 +91,9 @@ struct frc_activation
   const char *ca_bundle; /* the node's bundle inside the container; NULL: none */
   bool disable_metrics;
   const char *rootfs; /* the container's rootfs on the node, for command lookup; may be NULL */
+  bool record; /* /run/flox is create's tmpfs of the container's user: the first
+                  activation records itself at FRC_ACTIVATION_RECORD */
+  bool attach; /* an exec: attaches to that record when it may (else as the first) */
 };
 
 /* Whether the manifest's vars and hook need bash: a hook, or a value with

@@ -238,12 +238,12 @@ closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_
 static int
 project_mounts(struct frc_spec *spec, int rootfs_fd, const struct frc_config *cfg,
                const struct frc_logger *log, const struct frc_environment *env,
-               const char *nix_source, bool mutable_nix, bool restore, frc_error_t *err)
+               const char *nix_source, bool mutable_nix, bool restore, bool *run_flox,
+               frc_error_t *err)
 {
   static const char *const ro[] = { "bind", "ro", "nosuid", "nodev", NULL };
   static const char *const rw[] = { "bind", "rw", "nosuid", "nodev", NULL };
   static const char *const tmp[] = { "nosuid", "nodev", "mode=1777", NULL };
-  static const char *const run[] = { "nosuid", "nodev", "mode=755", NULL };
   const char *prefix = cfg->store_prefix;
   cleanup_free char *store_nix = xasprintf("%s/nix", prefix);
   const char *const ours[] = { store_nix, cfg->state_dir, NULL };
@@ -276,9 +276,23 @@ project_mounts(struct frc_spec *spec, int rootfs_fd, const struct frc_config *cf
     }
   if (!frc_spec_has_mount(spec, "/tmp") && !is_dir(rootfs_fd, "tmp"))
     frc_spec_add_mount(spec, "/tmp", "tmpfs", "tmpfs", tmp);
+  *run_flox = false;
   if (!frc_spec_has_mount(spec, "/run/flox") && !frc_spec_has_mount(spec, "/run")
       && !is_dir(rootfs_fd, "run/flox"))
-    frc_spec_add_mount(spec, "/run/flox", "tmpfs", "tmpfs", run);
+    {
+      /* owned by the container's user (as the container sees it: runc
+       * mounts it in the container's user namespace), who writes the
+       * first activation's record there (FRC_ACTIVATION_RECORD) */
+      yajl_val user = frc_json_get(frc_spec_process(spec), "user");
+      yajl_val u = frc_json_get(user, "uid"), g = frc_json_get(user, "gid");
+      long long uid = u && u->type == yajl_t_number ? u->u.number.i : 0;
+      long long gid = g && g->type == yajl_t_number ? g->u.number.i : 0;
+      cleanup_free char *uo = xasprintf("uid=%lld", uid >= 0 && uid < 0xffffffffLL ? uid : 0);
+      cleanup_free char *go = xasprintf("gid=%lld", gid >= 0 && gid < 0xffffffffLL ? gid : 0);
+      const char *const run[] = { "nosuid", "nodev", "mode=755", uo, go, NULL };
+      frc_spec_add_mount(spec, "/run/flox", "tmpfs", "tmpfs", run);
+      *run_flox = true;
+    }
   return 0;
 }
 
@@ -510,6 +524,7 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
   cleanup_free char *nix_source = NULL;
   cleanup_free char *merged = NULL;
   cleanup_close int rootfs_fd = -1;
+  bool run_flox = false;
 
   if (frc_record_key(root, c->id, &taken.gcroot, err) < 0)
     return -1;
@@ -565,7 +580,7 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
    * check on it then answers as for a missing entry, and no hook is used) */
   rootfs_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (project_mounts(spec, rootfs_fd, cfg, c->log, &p.env, nix_source, d->ann.nix_mutable,
-                     c->restore_image != NULL, err)
+                     c->restore_image != NULL, &run_flox, err)
           < 0
       || activation_mounts(c, spec, rootfs_fd, d, p.mode, &p.env, &taken, &rec, err) < 0)
     return -1;
@@ -587,6 +602,7 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
   act.ca_bundle = rec.ca_bundle;
   act.disable_metrics = d->ann.disable_metrics;
   act.rootfs = rootfs;
+  act.record = run_flox;
   if (frc_activate_process(&act, frc_spec_process(spec), err) < 0)
     return -1;
 
@@ -608,6 +624,7 @@ create_flox(const struct frc_container_call *c, struct frc_spec *spec, const str
   rec.var_names = p.lock.var_names;
   rec.var_values = p.lock.var_values;
   rec.nvars = p.lock.nvars;
+  rec.activation_record = run_flox;
   rec.overlay = taken.overlay_dir;
   rec.gcroot = taken.gcroot;
   if (frc_record_save(cfg, &rec, err) < 0)
@@ -732,6 +749,7 @@ frc_container_exec(const struct frc_container_call *c, const char *process, bool
   frc_record_activation(&rec, &act);
   act.store_prefix = c->config->store_prefix;
   act.floxhub_url = c->config->floxhub_url;
+  act.attach = true;
   if (frc_activate_process(&act, doc.root, err) < 0)
     return frc_error_wrap(err, "exec into container %s", c->id);
   if (frc_json_doc_save(&doc, err) < 0)

@@ -97,6 +97,7 @@ frc_record_save(const struct frc_config *c, const struct frc_record *r, frc_erro
   set_str(o, "env_cache_dir", r->env_cache_dir);
   frc_json_set(o, "env_cache_per_container", frc_json_new_bool(r->env_cache_per_container));
   set_str(o, "ca_bundle", r->ca_bundle);
+  frc_json_set(o, "activation_record", frc_json_new_bool(r->activation_record));
   frc_json_set(o, "var_names", strv_json(r->var_names, r->nvars));
   frc_json_set(o, "var_values", strv_json(r->var_values, r->nvars));
   set_str(o, "overlay", r->overlay);
@@ -171,6 +172,7 @@ frc_record_read(const char *path, struct frc_record *r, frc_error_t *err)
   r->env_cache_dir = get_dup(o, "env_cache_dir");
   r->env_cache_per_container = get_bool(o, "env_cache_per_container");
   r->ca_bundle = get_dup(o, "ca_bundle");
+  r->activation_record = get_bool(o, "activation_record");
   r->var_names = get_strv(o, "var_names", &r->nvars);
   r->var_values = get_strv(o, "var_values", &nv);
   r->overlay = get_dup(o, "overlay");
@@ -315,4 +317,5 @@ frc_record_activation(const struct frc_record *r, struct frc_activation *a)
   a->env_cache = r->env_cache;
   a->ca_bundle = r->ca_bundle;
   a->disable_metrics = r->disable_metrics;
+  a->record = r->activation_record;
 }

@@ -36,6 +36,7 @@ struct frc_record
   char *env_cache_dir; /* its directory on the node */
   bool env_cache_per_container; /* no sandbox id: removed with the container */
   char *ca_bundle; /* the node's CA bundle inside the container, NULL: not mounted */
+  bool activation_record; /* create's /run/flox tmpfs: execs attach (lib/activate.h) */
   char **var_names;
   char **var_values;
   size_t nvars;

@@ -117,6 +117,9 @@ printf '%s\n' 'mkdir -p "$FLOX_ENV_CACHE/bin"' \
 	'chmod +x "$FLOX_ENV_CACHE/bin/cachetool"' 'export PATH="$FLOX_ENV_CACHE/bin:$PATH"' >"$L/hooktool.hook"
 nixcache_lock "$L/hooktool" busybox --hook-file "$L/hooktool.hook"
 hub_publish local/hooktool "$L/hooktool" >/dev/null
+printf '%s\n' 'echo hook-ran >&2' 'export HOOK_TOKEN="t$RANDOM$RANDOM$RANDOM"' 'unset DROPME' >"$L/hookattach.hook"
+nixcache_lock "$L/hookattach" busybox --hook-file "$L/hookattach.hook"
+hub_publish local/hookattach "$L/hookattach" >/dev/null
 printf 'exit 0\n' >"$L/hookexit.hook"
 nixcache_lock "$L/hookexit" busybox --hook-file "$L/hookexit.hook"
 hub_publish local/hookexit "$L/hookexit" >/dev/null
@@ -417,9 +420,63 @@ t_cache_lifecycle() {
 	}
 }
 
+# Flox's second activation attaches to the first (activate.rs:154-278): the
+# hook does not run again and its recorded changes are applied.  An exec
+# (containerd's process file) into a container whose first activation ran
+# its hook gets the token that hook exported and its unset, without the
+# hook running again; an exec as another user runs it (Flox's activations
+# are per user); so does one whose record is another user's or incomplete.
+t_exec_attach() {
+	local b=$TEST_TMPDIR/attach pf=$TEST_TMPDIR/attach-process.json tok fe
+	bundle "$b" hookattach '["DROPME=1"]' sh -c 'echo "$HOOK_TOKEN" >/main-token; exec sleep 86400'
+	cleanup_container "$RT_BIN" "$RROOT" attach-1
+	capture fr create --bundle "$b" attach-1
+	assert_rc 0 "create"
+	capture fr start attach-1
+	assert_rc 0 "start"
+	wait_for test -s "$b/rootfs/main-token"
+	tok=$(cat "$b/rootfs/main-token")
+	assert_match "$tok" '^t[0-9]+$' "the first activation's hook token"
+	jq '.process | .args = ["sh", "-c", "echo \"$HOOK_TOKEN|${DROPME-unset}\""] | .terminal = false' "$b/config.json" >"$pf"
+	capture fr exec --process "$pf" attach-1
+	assert_rc 0 "exec"
+	assert_eq "$tok|unset" "$CAP_OUT" "the exec has the first activation's export and unset"
+	assert_not_contains "$CAP_ERR" "hook-ran" "the hook did not run again"
+	# another user: its own activation
+	jq '.user.uid = 1000 | .user.gid = 1000' "$pf" >"$pf.1000"
+	capture fr exec --process "$pf.1000" attach-1
+	assert_rc 0 "exec as uid 1000"
+	assert_contains "$CAP_ERR" "hook-ran" "the hook ran for another user"
+	assert_match "$CAP_OUT" '^t[0-9]+\|unset$' "uid 1000's own token"
+	[[ "$CAP_OUT" != "$tok|unset" ]] || {
+		diag "FAIL: uid 1000 got the first activation's token"
+		return 1
+	}
+	# a record of another user's, then one without its end mark: not used
+	fe=$(jq -r '.process.env[] | select(startswith("FLOX_ENV=")) | .[9:]' "$b/config.json")
+	# as the container's root with CAP_CHOWN, straight through the runtime
+	# (a process file: crun 1.8.1's exec --cap crashes)
+	tamper() {
+		jq --arg sh "$fe/bin/sh" --arg c "$1" '.process | .args = [$sh, "-c", $c] | .terminal = false
+			| .capabilities |= with_entries(.value += ["CAP_CHOWN"])' "$b/config.json" >"$pf.tamper"
+		capture rt exec --process "$pf.tamper" attach-1
+	}
+	tamper 'chown 1000 /run/flox/activation'
+	assert_rc 0 "chown the record"
+	capture fr exec --process "$pf" attach-1
+	assert_contains "$CAP_ERR" "hook-ran" "a record of another user's is not used"
+	tamper 'chown 0 /run/flox/activation && head -c 100 /run/flox/activation >/run/flox/cut && cat /run/flox/cut >/run/flox/activation'
+	assert_rc 0 "cut the record"
+	capture fr exec --process "$pf" attach-1
+	assert_contains "$CAP_ERR" "hook-ran" "an incomplete record is not used"
+	capture fr kill attach-1 9
+	wait_for sh -c "! $RT_BIN --root '$RROOT' state attach-1 2>/dev/null | grep -q running"
+	capture fr delete --force attach-1
+}
+
 # containerd's exec: the container's process with the exec's args, through
-# --process: the same activation (the hook runs again, as for a second
-# `flox activate -- CMD`).
+# --process: the same activation (aicr's hook exports, t_exec_attach: it is
+# not run again).
 t_exec() {
 	local b=$TEST_TMPDIR/exec pf=$TEST_TMPDIR/exec-process.json base
 	bundle "$b" aicr '[]' sleep 86400
@@ -583,6 +640,7 @@ tap_test "langtools: the environment's CA bundle, locales, dev profile variables
 tap_test "the hook runs apart from the command: cwd, umask, exit; argv[0]; its PATH finds the command" t_hook_process
 tap_test "FLOX_ENV_CACHE survives a restart in the pod, goes with its sandbox" t_cache_lifecycle
 tap_test "exec gets the container's activation" t_exec
+tap_test "exec attaches to the first activation: the hook does not run again (per user)" t_exec_attach
 tap_test "gc removes the FLOX_ENV_CACHE of a gone sandbox, keeps a live one's" t_gc
 tap_test "a PATH of 200,000 entries costs the create seconds, not minutes" t_hostile_path
 tap_test "CRI-O: gc keeps the FLOX_ENV_CACHE of a live container whose sandbox the runtime does not know" t_crio_gc_live

@@ -294,6 +294,32 @@ START_TEST(test_bash)
 }
 END_TEST
 
+/* The first activation records itself only in create's /run/flox tmpfs
+ * (record), an exec tries the record first (attach; t_exec_attach runs
+ * both through runc); without the tmpfs neither. */
+START_TEST(test_attach_script)
+{
+  for (int k = 0; k < 3; k++)
+    {
+      cleanup_json yajl_val p = process("{\"args\":[\"hello\"]}");
+      struct frc_activation a = activation(FRC_MODE_RUN);
+      frc_error_t err = NULL;
+      const char *script;
+      a.bash = PKG "/bin/bash";
+      a.has_hook = true;
+      a.record = k > 0;
+      a.attach = k == 2;
+      ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
+      script = frc_process_arg(p, 2);
+      ck_assert((strstr(script, ": >| '" FRC_ACTIVATION_RECORD "'") != NULL) == (k == 1));
+      ck_assert((strstr(script, ">>" FRC_ACTIVATION_RECORD ";") != NULL) == (k == 1));
+      ck_assert((strstr(script, "{__flox_runc_fd}<" FRC_ACTIVATION_RECORD ";") != NULL) == (k == 2));
+      /* the hook still runs when there is nothing to attach to */
+      ck_assert_ptr_nonnull(strstr(script, "/activate.d/hook-on-activate' 1>&2\n"));
+    }
+}
+END_TEST
+
 /* cli/flox-activations/src/cli/fix_paths.rs and prepend_and_dedup.rs tests */
 START_TEST(test_prepend_dedup)
 {
@@ -799,6 +825,7 @@ main(void)
   tcase_add_test(tc, test_features_probe);
   tcase_add_test(tc, test_features_probe_confined);
   tcase_add_test(tc, test_plugin_bash);
+  tcase_add_test(tc, test_attach_script);
   tcase_add_test(tc, test_command_lookup);
   tcase_add_test(tc, test_hook_process);
   tcase_add_test(tc, test_hook_values);
