@@ -2,7 +2,7 @@
 """warm-phases.py TRACE...: the phases of warm starts in an ftrace text dump
 (tests/bench/lib/warm-trace.sh: sched_process_exec/fork/exit, mount,
 pivot_root and the container process's write, each run between
-"MARK BEGIN <size> <variant> <round>" and "MARK END ..." lines of
+"MARK BEGIN <size> <variant> <round> <containerd's pid>" and "MARK END ..." lines of
 trace_marker).  Prints one markdown table: per variant, the median of each
 phase in ms (docs/performance.md, "Lever: the warm start's parts, traced").
 
@@ -17,26 +17,38 @@ import statistics
 import sys
 from collections import defaultdict
 
-EV = re.compile(r'^\s*(.+?)-(\d+)\s+\[\d+\]\s+\S+\s+([\d.]+): (\w+):?(.*)$')
+EV = re.compile(r'^\s*(.+?)-(\d+)\s+\(\s*(\d+|-+)\)\s+\[\d+\]\s+\S+\s+([\d.]+): (\w+):?(.*)$')
+FORK = re.compile(r'comm=(\S+) pid=(\d+) child_comm=\S+ child_pid=(\d+)')
 NOT_RUNTIME = ('/usr/bin/ctr', 'containerd-shim')
 
 
 def runs(path):
+    """Each run's events, only those of the bench's containerd (its pid
+    on the BEGIN line) and what it forked: other containers on the
+    machine are left out (the dump has every process's)."""
     cur = None
+    ours = set()
     for line in open(path, errors='replace'):
         m = EV.match(line)
         if not m:
             continue
-        pid, t, ev, rest = int(m.group(2)), float(m.group(3)) * 1000, m.group(4), m.group(5)
+        pid, tgid = int(m.group(2)), m.group(3)
+        t, ev, rest = float(m.group(4)) * 1000, m.group(5), m.group(6)
+        tgid = int(tgid) if tgid.isdigit() else pid
         if ev == 'tracing_mark_write':
             w = rest.split()
-            if len(w) >= 5 and w[0] == 'MARK' and w[1] == 'BEGIN':
+            if len(w) >= 6 and w[0] == 'MARK' and w[1] == 'BEGIN':
                 cur = {'v': w[3], 't0': t, 'ev': []}
+                ours = {int(w[5])}
             elif len(w) >= 2 and w[0] == 'MARK' and w[1] == 'END' and cur:
                 yield cur
                 cur = None
             continue
-        if cur is not None:
+        if cur is None:
+            continue
+        if ev == 'sched_process_fork' and (tgid in ours or pid in ours):
+            ours.add(int(FORK.search(rest).group(3)))
+        if tgid in ours or pid in ours:
             cur['ev'].append((t, pid, ev, rest))
 
 
@@ -63,7 +75,7 @@ def phases(r):
             elif pid == init and 'pivot' in p:
                 p['process'] = t
         elif ev == 'sched_process_fork':
-            m = re.search(r'comm=(\S+) pid=(\d+) child_comm=\S+ child_pid=(\d+)', rest)
+            m = FORK.search(rest)
             if m.group(1) == 'runc:[1:CHILD]' and init is None:
                 init = int(m.group(3))
             elif init is not None and int(m.group(2)) == init and 'pivot' not in p and 'hook_exit' not in p:

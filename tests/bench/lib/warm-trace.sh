@@ -22,6 +22,7 @@ trace_start() {
 	fi
 	echo 0 >"$WT/tracing_on"
 	echo 16384 >"$WT/buffer_size_kb"
+	echo 1 >"$WT/options/record-tgid"
 	for e in sched:sched_process_exec sched:sched_process_fork sched:sched_process_exit \
 		syscalls:sys_enter_mount syscalls:sys_exit_mount syscalls:sys_enter_pivot_root \
 		syscalls:sys_exit_pivot_root syscalls:sys_enter_unshare syscalls:sys_enter_write; do
@@ -32,7 +33,9 @@ trace_start() {
 	echo >"$WT/trace"
 	echo 1 >"$WT/tracing_on"
 }
-trace_mark() { echo "MARK $*" >"$WT/trace_marker"; }
+# trace_mark BEGIN|END SIZE VARIANT ROUND: the bench's containerd added (warm-phases.py
+# keeps its descendants' events only)
+trace_mark() { echo "MARK $* ${CD_PID:?}" >"$WT/trace_marker"; }
 # trace_stop FILE: the dump, and the instance emptied and stopped
 trace_stop() {
 	echo 0 >"$WT/tracing_on"
