@@ -41,7 +41,7 @@ struct ctx
   char label[FRC_OWNER_MAX + FRC_ENVNAME_MAX + 16]; /* owner/name or owner/name:N */
   char *dir; /* the environment's cache directory */
   char *auth_file; /* auth/<sha256 of the credential> */
-  char *caps_file; /* <state_dir>/hub/<hub key>/capabilities; NULL: not kept */
+  char *caps_file; /* <state_dir>/hub/<hub key>/.capabilities; NULL: not kept */
   long long deadline_ns;
   time_t now;
   struct timespec asked; /* CLOCK_REALTIME when the resolution was asked for */
@@ -101,7 +101,8 @@ setup_paths(struct ctx *c, frc_error_t *err)
     return -1;
   explicit_bzero(cred, strlen(cred));
   c->auth_file = xasprintf("%s/auth/%s", c->dir, credkey);
-  c->caps_file = xasprintf("%s/hub/%s/capabilities", cfg->state_dir, hubkey);
+  /* a dot name: no owner directory beside it can have it */
+  c->caps_file = xasprintf("%s/hub/%s/.capabilities", cfg->state_dir, hubkey);
   if (frc_mkdir_p(c->dir, 0700, err) < 0)
     return frc_error_wrap(err, "cannot prepare the environment cache (state_dir)");
   return 0;

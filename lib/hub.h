@@ -4,7 +4,7 @@
  * <state_dir>/hub/<hub key>/<owner>/<name>/ (live.json: the branch commit
  * and live generation last seen; gen/<N>/manifest.lock: immutable per
  * generation; auth/<sha256>: when FloxHub last accepted a credential for
- * this environment; <state_dir>/hub/<hub key>/capabilities: the hub's v2
+ * this environment; <state_dir>/hub/<hub key>/.capabilities: the hub's v2
  * capability advertisement, kept as bytes for the next fetch child, which
  * then skips info/refs), a cache hit read without the lock (another
  * tenant's resolutions of the environment never hold it up), single

@@ -244,7 +244,7 @@ t_kept_capabilities() {
 	rm -rf "$STATE"
 	local caps before
 	expect_ok acme/hello:1
-	caps=$(echo "$STATE"/hub/*/capabilities)
+	caps=$(echo "$STATE"/hub/*/.capabilities)
 	[[ -f $caps ]] || { diag "no capabilities file"; return 1; }
 	assert_eq 600 "$(stat -c %a "$caps")" "mode of the capabilities file"
 	: >"$HUB_LOG"
@@ -316,7 +316,7 @@ t_stale_answer() {
 	expect_ok acme/stale || return 1
 	local old stale
 	old=$(jqo .commit)
-	rm -f "$STATE"/hub/*/capabilities # discovery first: the refused POST is retried after a backoff
+	rm -f "$STATE"/hub/*/.capabilities # discovery first: the refused POST is retried after a backoff
 	hub_publish acme/stale "$TEST_TMPDIR/l2" >/dev/null
 	# an ls-refs answer naming the old commit, as a whole HTTP response
 	stale=$(printf '003e%s refs/heads/stale\n0000' "$old")
@@ -378,7 +378,7 @@ t_echoed_token() {
 	hub_fault '{}'
 	rm -rf "$STATE"
 	expect_ok secretcorp/tools --token-file "$TEST_TMPDIR/token" || return 1
-	[[ -f $(echo "$STATE"/hub/*/capabilities) ]] || { diag "a plain advertisement was not kept"; return 1; }
+	[[ -f $(echo "$STATE"/hub/*/.capabilities) ]] || { diag "a plain advertisement was not kept"; return 1; }
 }
 
 # The hub slower than the deadline, concurrent resolutions of an environment
@@ -483,6 +483,24 @@ t_cache_hit_unlocked() {
 		diag "FAIL: the cache hits waited $((SECONDS - start)) s for the lock"
 		return 1
 	}
+}
+
+# An owner named like a file of the hub's cache directory: a pod naming
+# `capabilities/x` neither stops the node from keeping the hub's
+# capabilities for everyone, nor is refused by the node for that name.
+t_owner_capabilities() {
+	config fresh_seconds=0 auth_window_seconds=0
+	rm -rf "$STATE"
+	resolve capabilities/x
+	assert_rc 1 "an unknown owner"
+	assert_contains "$CAP_ERR" "not found" "FloxHub says so"
+	expect_ok acme/hello:1
+	: >"$HUB_LOG"
+	expect_ok acme/legacy:1
+	assert_eq 0 "$(hub_requests '"GET"')" "the capabilities kept: no info/refs"
+	resolve capabilities/x
+	assert_rc 1 "again"
+	assert_contains "$CAP_ERR" "not found" "FloxHub asked, not a node error"
 }
 
 hub_start_again() {
@@ -670,6 +688,7 @@ tap_test "a revoked token: the node's copy within auth_window_seconds, then refu
 tap_test "warm paths: no request, one ls-refs" t_warm_paths
 tap_test "faults: 503 retried, truncated, dropped, 500, deadline" t_faults
 tap_test "the hub's capabilities kept: no info/refs, asked again when changed, old or broken" t_kept_capabilities
+tap_test "an owner named capabilities" t_owner_capabilities
 tap_test "a stale answer on a kept connection is never read as the next one" t_stale_answer
 tap_test "a token the hub quotes back is never logged" t_echoed_token
 tap_test "concurrent resolutions past the deadline start from the node's copy" t_concurrent_offline
