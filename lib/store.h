@@ -46,7 +46,8 @@ char *frc_nix_store_find(void);
 char *frc_store_physical(const struct frc_config *c, const char *store_path);
 /* The node's location of a logical /nix/... path, every symlink followed
  * the way a container sees it (absolute targets mapped under prefix, the
- * store_root or "" for "/"); NULL when it leaves /nix, dangles or loops. */
+ * store_root or "" for "/"); NULL when it leaves /nix, dangles or loops,
+ * or a link leads anywhere but into a store path (/nix/store/<name>...). */
 char *frc_nix_resolve(const char *prefix, const char *logical);
 /* Whether every path is present (directory entry exists) in the store. */
 bool frc_store_all_present(const struct frc_config *c, char *const *paths);
