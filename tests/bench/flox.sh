@@ -261,7 +261,7 @@ paths=$(jq -r '.packages[].store_paths[]?, .packages[].outputs[]?' "$TEST_TMPDIR
 gc_store() { # STORE: Nix's GC, a few tries
 	local t
 	for t in 1 2 3 4 5; do
-		nix-store --store "$1" --gc >/dev/null 2>"$TEST_TMPDIR/gc.err" && return 0
+		nix-store --store "$1" --gc >/dev/null 2>"$TEST_TMPDIR/gc.err" && nixcache_drop_unrooted "$1" && return 0
 		sleep 1
 	done
 	die "nix-store --gc of $1 failed: $(grep -v -e warning "$TEST_TMPDIR/gc.err")"

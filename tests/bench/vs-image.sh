@@ -258,6 +258,7 @@ node_template() {
 		((t < 6)) || die "nix-store --gc of the node store failed: $(grep -v warning "$TEST_TMPDIR/gc.err")"
 		sleep 1
 	done
+	nixcache_drop_unrooted "$STORE"
 	cp -a "$STORE" "$NODE_TEMPLATE"
 	cp "$STATE/bash.json" "$NODE_TEMPLATE.bash.json"
 }
