@@ -608,6 +608,7 @@ static const char hook_apply[] =
     "  __flox_runc_p=\n"
     "  for __flox_runc_l in \"${__flox_runc_b[@]}\"; do\n"
     "    case $__flox_runc_l in\n"
+    "      flox-runc:pid\\ *) continue ;;\n"
     "      flox-runc:before) __flox_runc_p=1; continue ;;\n"
     "      flox-runc:after) break ;;\n"
     "    esac\n"
@@ -641,31 +642,59 @@ static const char hook_apply[] =
  * hook's process (umask 077) makes the file, empty, before envrc; the
  * parent appends the list once the hook has completed, only to an empty
  * file of its own: a record without its end mark is never used. */
-#define RECORD_CREATE "    { : >| '" FRC_ACTIVATION_RECORD "'; } 2>/dev/null || :\n"
+#define RECORD_CREATE                                                                              \
+  "    { builtin printf 'flox-runc:pid %s\\n' \"$BASHPID\" >|'" FRC_ACTIVATION_RECORD "'; } 2>/dev/null || :\n"
 #define RECORD_WRITE                                                                               \
   "if [[ -n $__flox_runc_dp && -f " FRC_ACTIVATION_RECORD " && ! -L " FRC_ACTIVATION_RECORD        \
-  " && -O " FRC_ACTIVATION_RECORD " && ! -s " FRC_ACTIVATION_RECORD " ]]; then\n"                 \
+  " && -O " FRC_ACTIVATION_RECORD " ]] && { IFS= read -r __flox_runc_l <" FRC_ACTIVATION_RECORD "; } 2>/dev/null\\\n" \
+  "   && [[ $__flox_runc_l == \"flox-runc:pid $__flox_runc_pid\" ]]; then\n"                     \
   "  { builtin printf '%s' \"${__flox_runc_a[@]}\" >>" FRC_ACTIVATION_RECORD "; } 2>/dev/null || :\n" \
   "fi\n"
 
 /* An exec's attach: the record is used when it is a regular file of the
  * exec's own user (as Flox keeps activations per user: an exec as another
  * user runs envrc and the hook itself), checked on the descriptor read,
- * and holds the end mark (bash 5.2's lists only); otherwise envrc and the
- * hook run as for the first activation (an exec before that one completed
- * too: Flox would wait for it). */
+ * and holds the end mark (bash 5.2's lists only).  One without the end
+ * mark is the first activation's hook still running: the exec waits for
+ * it as Flox's attach does (activate.rs:160-210, a message every 5 s),
+ * polling every 0.1 s (a `read -t` on a pipe it holds both ends of: no
+ * process) for at most FRC_ATTACH_WAIT_SECONDS; then, or with no record,
+ * envrc and the hook run as for the first activation. */
+#define FRC_ATTACH_WAIT_SECONDS 600
+#define STR_(x) #x
+#define STR(x) STR_(x)
 static const char attach_try[] =
     "set -euo pipefail\n"
     "__flox_runc_att=\n"
     "__flox_runc_end=\n"
-    "if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 502)) && [[ -f " FRC_ACTIVATION_RECORD
-    " && -O " FRC_ACTIVATION_RECORD " ]] && { exec {__flox_runc_fd}<" FRC_ACTIVATION_RECORD "; } 2>/dev/null; then\n"
-    "  if [[ -f /dev/fd/$__flox_runc_fd && -O /dev/fd/$__flox_runc_fd ]]; then\n"
-    "    __flox_runc_dp=1\n"
+    "__flox_runc_dp=\n"
+    "__flox_runc_w=0\n"
+    "__flox_runc_g=0\n"
+    "__flox_runc_sl=\n"
+    "if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 502)); then\n"
+    "  while [[ -f " FRC_ACTIVATION_RECORD " && -O " FRC_ACTIVATION_RECORD " ]] && { exec {__flox_runc_fd}<" FRC_ACTIVATION_RECORD "; } 2>/dev/null; do\n"
+    "    __flox_runc_end=\n"
+    "    __flox_runc_dp=\n"
+    "    if [[ -f /dev/fd/$__flox_runc_fd && -O /dev/fd/$__flox_runc_fd ]]; then\n"
+    "      __flox_runc_dp=1\n"
     READ_BLOCKS
-    "    if [ -n \"$__flox_runc_end\" ]; then __flox_runc_att=1; fi\n"
-    "  fi\n"
-    "  exec {__flox_runc_fd}<&-\n"
+    "    fi\n"
+    "    exec {__flox_runc_fd}<&-\n"
+    "    if [ -n \"$__flox_runc_end\" ]; then __flox_runc_att=1; break; fi\n"
+    "    if [ -z \"$__flox_runc_dp\" ] || ((__flox_runc_w >= " STR(FRC_ATTACH_WAIT_SECONDS) "0)); then break; fi\n"
+    /* the hook's process gone without completing (or a record cut short):
+     * a second's grace for its parent's append, then no waiting */
+    "    __flox_runc_p=${__flox_runc_a[1]-}\n"
+    "    __flox_runc_p=${__flox_runc_p%%$'\\n'*}\n"
+    "    __flox_runc_p=${__flox_runc_p#flox-runc:pid }\n"
+    "    if [[ $__flox_runc_p =~ ^[1-9][0-9]*$ ]] && kill -0 \"$__flox_runc_p\" 2>/dev/null; then __flox_runc_g=0\n"
+    "    elif ((++__flox_runc_g > 10)); then break; fi\n"
+    "    if ((__flox_runc_w % 50 == 0)); then builtin printf '%s\\n' '\xe2\x9a\xa0\xef\xb8\x8f  Waiting for the container'\\''s first activation to complete...' >&2; fi\n"
+    "    if [ -z \"$__flox_runc_sl\" ]; then exec {__flox_runc_sl}<> <(:); fi\n"
+    "    IFS= read -r -t 0.1 -u \"$__flox_runc_sl\" __flox_runc_c || :\n"
+    "    __flox_runc_w=$((__flox_runc_w + 1))\n"
+    "  done\n"
+    "  if [ -n \"$__flox_runc_sl\" ]; then exec {__flox_runc_sl}<&-; fi\n"
     "fi\n"
     "if [ -z \"$__flox_runc_att\" ]; then\n";
 

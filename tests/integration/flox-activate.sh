@@ -120,6 +120,9 @@ hub_publish local/hooktool "$L/hooktool" >/dev/null
 printf '%s\n' 'echo hook-ran >&2' 'export HOOK_TOKEN="t$RANDOM$RANDOM$RANDOM"' 'unset DROPME' >"$L/hookattach.hook"
 nixcache_lock "$L/hookattach" busybox --hook-file "$L/hookattach.hook"
 hub_publish local/hookattach "$L/hookattach" >/dev/null
+printf '%s\n' 'echo hook-ran >&2' 'sleep 2' 'export HOOK_TOKEN="t$RANDOM$RANDOM$RANDOM"' >"$L/hookslow.hook"
+nixcache_lock "$L/hookslow" busybox --hook-file "$L/hookslow.hook"
+hub_publish local/hookslow "$L/hookslow" >/dev/null
 printf 'exit 0\n' >"$L/hookexit.hook"
 nixcache_lock "$L/hookexit" busybox --hook-file "$L/hookexit.hook"
 hub_publish local/hookexit "$L/hookexit" >/dev/null
@@ -425,7 +428,8 @@ t_cache_lifecycle() {
 # (containerd's process file) into a container whose first activation ran
 # its hook gets the token that hook exported and its unset, without the
 # hook running again; an exec as another user runs it (Flox's activations
-# are per user); so does one whose record is another user's or incomplete.
+# are per user); so does one whose record is another user's or incomplete;
+# one while the first activation's hook still runs waits for it.
 t_exec_attach() {
 	local b=$TEST_TMPDIR/attach pf=$TEST_TMPDIR/attach-process.json tok fe
 	bundle "$b" hookattach '["DROPME=1"]' sh -c 'echo "$HOOK_TOKEN" >/main-token; exec sleep 86400'
@@ -472,6 +476,30 @@ t_exec_attach() {
 	capture fr kill attach-1 9
 	wait_for sh -c "! $RT_BIN --root '$RROOT' state attach-1 2>/dev/null | grep -q running"
 	capture fr delete --force attach-1
+
+	# an exec while the first activation's hook still runs waits for it
+	local bs=$TEST_TMPDIR/attach-slow
+	bundle "$bs" hookslow '[]' sh -c 'echo "$HOOK_TOKEN" >/main-token; exec sleep 86400'
+	cleanup_container "$RT_BIN" "$RROOT" attach-2
+	capture fr create --bundle "$bs" attach-2
+	assert_rc 0 "create (slow hook)"
+	capture fr start attach-2
+	assert_rc 0 "start (slow hook)"
+	fe=$(jq -r '.process.env[] | select(startswith("FLOX_ENV=")) | .[9:]' "$bs/config.json")
+	wait_for rt exec attach-2 "$fe/bin/test" -e /run/flox/activation
+	[[ ! -s "$bs/rootfs/main-token" ]] || {
+		diag "FAIL: the slow hook had already completed"
+		return 1
+	}
+	jq '.process | .args = ["sh", "-c", "echo \"$HOOK_TOKEN\""] | .terminal = false' "$bs/config.json" >"$pf.slow"
+	capture fr exec --process "$pf.slow" attach-2
+	assert_rc 0 "exec during the first activation"
+	assert_contains "$CAP_ERR" "Waiting for the container's first activation to complete" "the exec says it waits"
+	assert_not_contains "$CAP_ERR" "hook-ran" "the hook did not run again"
+	assert_eq "$(cat "$bs/rootfs/main-token")" "$CAP_OUT" "the exec has the first activation's token"
+	capture fr kill attach-2 9
+	wait_for sh -c "! $RT_BIN --root '$RROOT' state attach-2 2>/dev/null | grep -q running"
+	capture fr delete --force attach-2
 }
 
 # containerd's exec: the container's process with the exec's args, through

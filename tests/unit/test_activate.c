@@ -311,7 +311,7 @@ START_TEST(test_attach_script)
       a.attach = k == 2;
       ck_assert_int_eq(frc_activate_process(&a, p, &err), 0);
       script = frc_process_arg(p, 2);
-      ck_assert((strstr(script, ": >| '" FRC_ACTIVATION_RECORD "'") != NULL) == (k == 1));
+      ck_assert((strstr(script, ">|'" FRC_ACTIVATION_RECORD "'") != NULL) == (k == 1));
       ck_assert((strstr(script, ">>" FRC_ACTIVATION_RECORD ";") != NULL) == (k == 1));
       ck_assert((strstr(script, "{__flox_runc_fd}<" FRC_ACTIVATION_RECORD ";") != NULL) == (k == 2));
       /* the hook still runs when there is nothing to attach to */
