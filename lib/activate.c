@@ -18,15 +18,21 @@
 static char **
 split_dirs(const char *s, size_t *n)
 {
-  char **v = xmalloc0(sizeof(char *));
+  size_t k = 1;
+  char **v;
   *n = 0;
   if (s == NULL || s[0] == '\0')
-    return v;
+    return xmalloc0(sizeof(char *));
+  /* the array allocated once: a hostile PATH has 200,000 entries, and one
+   * realloc a push is quadratic wherever realloc copies (ASan's) */
+  for (const char *p = s; (p = strchr(p, ':')) != NULL; p++)
+    k++;
+  v = xmalloc0((k + 1) * sizeof(char *));
   for (const char *p = s;;)
     {
       const char *c = strchr(p, ':');
       size_t l = c ? (size_t) (c - p) : strlen(p);
-      frc_strv_push(&v, n, xstrndup(p, l));
+      v[(*n)++] = xstrndup(p, l);
       if (c == NULL)
         break;
       p = c + 1;

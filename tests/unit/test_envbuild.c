@@ -699,7 +699,7 @@ START_TEST(test_plugin_profile_d)
   run_envrc = slurp("activate.d/envrc");
   ck_assert_ptr_null(strstr(run_envrc, "profile.d"));
   reset();
-  sp("pkg-1");
+  free(sp("pkg-1"));
   in.mode = FRC_ENVBUILD_DEV;
   ck_assert_msg(build(&in, NULL, &err) == 0, "%s", err ? err->msg : "");
   dev_envrc = slurp("activate.d/envrc");
