@@ -269,6 +269,46 @@ frc_store_substitution_jobs(void)
   return n >= 8 ? 16 : (unsigned) (2 * n < 4 ? 4 : 2 * n);
 }
 
+/* Nix's narinfo cache (<state_dir>/cache/nix/binary-cache-v6.sqlite) keeps
+ * each substituter's URL as Nix was given it.  Releases before 91b1c3b gave
+ * Nix the URL with its credentials (https://user:token@...), which stayed
+ * there at rest, never read again: the cache is removed once (it is only a
+ * cache: Nix asks the narinfo again), and a mark beside it says it was.  A
+ * stat a nix-store run after that. */
+#define NARINFO_PURGED_MARK ".narinfo-cache-purged-v1"
+void
+frc_store_purge_narinfo_cache(const struct frc_config *c)
+{
+  static const char *const files[] = { "binary-cache-v6.sqlite", "binary-cache-v6.sqlite-journal",
+                                       "binary-cache-v6.sqlite-wal", "binary-cache-v6.sqlite-shm",
+                                       NULL };
+  cleanup_free char *dir = xasprintf("%s/cache", c->state_dir);
+  cleanup_free char *mark = xasprintf("%s/" NARINFO_PURGED_MARK, dir);
+  frc_error_t ignored = NULL;
+  bool all = true;
+
+  if (access(mark, F_OK) == 0)
+    return;
+  for (const char *const *f = files; *f; f++)
+    {
+      cleanup_free char *path = xasprintf("%s/nix/%s", dir, *f);
+      if (unlink(path) < 0 && errno != ENOENT)
+        all = false;
+    }
+  if (!all)
+    return; /* tried again at the next run */
+  if (frc_mkdir_p(dir, 0700, &ignored) < 0)
+    {
+      frc_error_release(&ignored);
+      return;
+    }
+  {
+    int fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0)
+      close(fd);
+  }
+}
+
 /* jobs: the max-jobs Nix gets; 0 everywhere but in a realisation, where it
  * only lets substitutions run side by side: the paths realised are never
  * derivations (frc_store_realise refuses them), so nothing is built. */
@@ -293,6 +333,7 @@ nix_argv_init(struct nix_argv *a, const struct frc_store *s, unsigned jobs, frc_
     return -1;
   a->keys = join(c->trusted_public_keys, " ");
   /* Nix's narinfo cache goes under flox-runc's state, not $HOME. */
+  frc_store_purge_narinfo_cache(c);
   a->cache_env = xasprintf("XDG_CACHE_HOME=%s/cache", c->state_dir);
   /* Nix's curl reads the proxy variables: the node config's go to it. */
   frc_config_proxy_env(c, a->proxy_env);

@@ -60,6 +60,10 @@ int frc_store_netrc(char *const *substituters, char **text, frc_error_t *err);
 
 /* How many substitutions a realisation runs at once (Nix's max-jobs). */
 unsigned frc_store_substitution_jobs(void);
+
+/* Removes Nix's narinfo cache under state_dir once (older releases left
+ * substituters' credentials in it); every nix-store run calls it first. */
+void frc_store_purge_narinfo_cache(const struct frc_config *c);
 /* Realises paths (NULL-terminated) in one nix-store call; a derivation
  * (.drv) is refused. */
 int frc_store_realise(const struct frc_store *s, char *const *paths, frc_error_t *err);

@@ -489,6 +489,33 @@ START_TEST(test_credentials_not_on_argv)
 }
 END_TEST
 
+/* Releases before 91b1c3b gave Nix substituter URLs with their credentials,
+ * which its narinfo cache under state_dir kept: the first nix-store run
+ * removes that cache once; the one Nix makes afterwards stays. */
+START_TEST(test_narinfo_cache_purged)
+{
+  char *const paths[] = { (char *) P1, NULL };
+  frc_error_t err = NULL;
+  cleanup_free char *ndir = xasprintf("%s/cache/nix", cfg.state_dir);
+  cleanup_free char *db = xasprintf("%s/binary-cache-v6.sqlite", ndir);
+  cleanup_free char *journal = xasprintf("%s-journal", db);
+  cleanup_free char *mark = xasprintf("%s/cache/.narinfo-cache-purged-v1", cfg.state_dir);
+  static const char old[] = "SQLite format 3...https://cu:s3cret@cache.example...";
+
+  ck_assert_int_eq(frc_mkdir_p(ndir, 0700, &err), 0);
+  ck_assert_int_eq(write_file_replace(db, old, sizeof(old) - 1, 0600, &err), 0);
+  ck_assert_int_eq(write_file_replace(journal, old, sizeof(old) - 1, 0600, &err), 0);
+  ck_assert_int_eq(frc_store_realise(&store, paths, &err), 0);
+  ck_assert_int_lt(access(db, F_OK), 0);
+  ck_assert_int_lt(access(journal, F_OK), 0);
+  ck_assert_int_eq(access(mark, F_OK), 0);
+  /* Nix's own cache from then on is kept */
+  ck_assert_int_eq(write_file_replace(db, "new", 3, 0600, &err), 0);
+  ck_assert_int_eq(frc_store_realise(&store, paths, &err), 0);
+  ck_assert_int_eq(access(db, F_OK), 0);
+}
+END_TEST
+
 START_TEST(test_no_nix_store)
 {
   char *const paths[] = { (char *) P1, NULL };
@@ -530,6 +557,7 @@ main(void)
   tcase_add_test(tc, test_no_nix_store);
   tcase_add_test(tc, test_netrc);
   tcase_add_test(tc, test_credentials_not_on_argv);
+  tcase_add_test(tc, test_narinfo_cache_purged);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
