@@ -525,12 +525,12 @@ nix_failed(const struct frc_store *s, const char *what, const struct frc_proc_re
   return frc_error(err, "%s failed (nix-store exit %d): %s", what, r->status, detail);
 }
 
-/* A realisation running (frc_store_realise_start). */
-struct frc_store_realising
+/* A nix-store run in the background (a realisation, a closure query): its
+ * argv and environment, the progress it reports, the process. */
+struct nix_run
 {
   const struct frc_store *s;
   char *const *paths;
-  size_t npaths;
   struct nix_argv a;
   struct progress prog;
   struct frc_proc p;
@@ -538,71 +538,107 @@ struct frc_store_realising
 };
 
 static void
-realising_free(struct frc_store_realising *r)
+nix_run_release(struct nix_run *r)
 {
   nix_argv_release(&r->a);
   progress_release(&r->prog);
+}
+
+/* r's argv with the store's options (jobs: nix_argv_init's). */
+static int
+nix_run_init(struct nix_run *r, const struct frc_store *s, char *const *paths, unsigned jobs,
+             frc_error_t *err)
+{
+  r->s = s;
+  r->paths = paths;
+  r->prog.s = s;
+  return nix_argv_init(&r->a, s, jobs, err);
+}
+
+/* Starts r, once its argv is complete. */
+static int
+nix_run_start(struct nix_run *r, bool capture_stdout, frc_error_t *err)
+{
+  r->p.argv = r->a.argv;
+  r->p.extra_env = r->a.env;
+  r->p.deadline_ns = r->s->deadline_ns;
+  r->p.on_stderr_line = on_nix_line;
+  r->p.cb_data = &r->prog;
+  r->p.capture_stdout = capture_stdout;
+  return frc_proc_start(&r->p, &r->run, err);
+}
+
+/* Waits for r; its failure as Nix said it (what: what it was doing). */
+static int
+nix_run_finish(struct nix_run *r, const char *what, struct frc_proc_result *res, frc_error_t *err)
+{
+  frc_proc_finish(r->run, res);
+  if (res->status != 0 || res->timed_out)
+    return nix_failed(r->s, what, res, &r->prog.errs, r->paths, err);
+  return 0;
+}
+
+/* A realisation running (frc_store_realise_start). */
+struct frc_store_realising
+{
+  struct nix_run run;
+  size_t npaths;
+};
+
+static void
+realising_free(struct frc_store_realising *r)
+{
+  nix_run_release(&r->run);
   free(r);
+}
+
+static void
+realising_freep(struct frc_store_realising **r)
+{
+  if (*r)
+    realising_free(*r);
 }
 
 int
 frc_store_realise_start(const struct frc_store *s, char *const *paths,
                         struct frc_store_realising **out, frc_error_t *err)
 {
-  struct frc_store_realising *r = xmalloc0(sizeof(*r));
+  struct frc_store_realising *r __attribute__((cleanup(realising_freep))) = xmalloc0(sizeof(*r));
 
   *out = NULL;
-  r->s = s;
-  r->paths = paths;
-  r->prog.s = s;
-  if (nix_argv_init(&r->a, s, frc_store_substitution_jobs(), err) < 0)
-    goto fail;
-  r->a.argv[r->a.n++] = "--realise";
-  if (add_paths(&r->a, paths, err) < 0)
-    goto fail;
+  if (nix_run_init(&r->run, s, paths, frc_store_substitution_jobs(), err) < 0)
+    return -1;
+  r->run.a.argv[r->run.a.n++] = "--realise";
+  if (add_paths(&r->run.a, paths, err) < 0)
+    return -1;
   for (char *const *q = paths; q && *q; q++, r->npaths++)
     {
       /* nix-store --realise builds a .drv, and max-jobs > 0 would let it:
        * an environment names outputs, and nothing is built on the node. */
       size_t len = strlen(*q);
       if (len > 4 && strcmp(*q + len - 4, ".drv") == 0)
-        {
-          frc_error(err, "refusing to realise the derivation \"%s\": an environment names "
-                         "the store paths of outputs, which are substituted, never built on "
-                         "the node",
-                    *q);
-          goto fail;
-        }
+        return frc_error(err, "refusing to realise the derivation \"%s\": an environment names "
+                              "the store paths of outputs, which are substituted, never built on "
+                              "the node",
+                         *q);
     }
-  r->p.argv = r->a.argv;
-  r->p.extra_env = r->a.env;
-  r->p.deadline_ns = s->deadline_ns;
-  r->p.on_stderr_line = on_nix_line;
-  r->p.cb_data = &r->prog;
   frc_log(s->log, FRC_LOG_INFO, "flox-runc: realising %zu store paths with %s", r->npaths,
-          r->a.nix_store);
-  if (frc_proc_start(&r->p, &r->run, err) < 0)
-    goto fail;
-  *out = r;
+          r->run.a.nix_store);
+  if (nix_run_start(&r->run, false, err) < 0)
+    return -1;
+  *out = steal_pointer(&r);
   return 0;
-fail:
-  realising_free(r);
-  return -1;
 }
 
 int
 frc_store_realise_finish(struct frc_store_realising *r, frc_error_t *err)
 {
   cleanup_proc_result struct frc_proc_result res = { 0 };
-  int rc = 0;
+  int rc = nix_run_finish(&r->run, "realising the environment's packages", &res, err);
 
-  frc_proc_finish(r->run, &res);
-  if (res.status != 0 || res.timed_out)
-    rc = nix_failed(r->s, "realising the environment's packages", &res, &r->prog.errs, r->paths,
-                    err);
-  else
-    frc_log(r->s->log, FRC_LOG_INFO, "flox-runc: realised %zu store paths (%u substituted)",
-            r->npaths, r->prog.copied);
+  if (rc == 0)
+    frc_log(r->run.s->log, FRC_LOG_INFO, "flox-runc: realised %zu store paths (%u substituted)",
+            r->npaths, r->run.prog.copied);
   realising_free(r);
   return rc;
 }
@@ -612,7 +648,7 @@ frc_store_realise_abort(struct frc_store_realising *r)
 {
   if (r == NULL)
     return;
-  frc_proc_abort(r->run);
+  frc_proc_abort(r->run.run);
   realising_free(r);
 }
 
@@ -663,56 +699,37 @@ split_lines(const char *text, size_t *n_out)
 /* A closure query running (frc_store_closure_start). */
 struct frc_store_query
 {
-  const struct frc_store *s;
-  char *const *paths;
-  struct nix_argv a;
-  struct progress prog;
-  struct frc_proc p;
-  struct frc_proc_running *run;
+  struct nix_run run;
 };
 
 static void
 query_free(struct frc_store_query *q)
 {
-  nix_argv_release(&q->a);
-  progress_release(&q->prog);
+  nix_run_release(&q->run);
   free(q);
+}
+
+static void
+query_freep(struct frc_store_query **q)
+{
+  if (*q)
+    query_free(*q);
 }
 
 int
 frc_store_closure_start(const struct frc_store *s, char *const *paths, struct frc_store_query **out,
                         frc_error_t *err)
 {
-  struct frc_store_query *q = xmalloc0(sizeof(*q));
+  struct frc_store_query *q __attribute__((cleanup(query_freep))) = xmalloc0(sizeof(*q));
 
   *out = NULL;
-  q->s = s;
-  q->paths = paths;
-  q->prog.s = s;
-  if (nix_argv_init(&q->a, s, 0, err) < 0)
-    {
-      query_free(q);
-      return -1;
-    }
-  q->a.argv[q->a.n++] = "--query";
-  q->a.argv[q->a.n++] = "--requisites";
-  if (add_paths(&q->a, paths, err) < 0)
-    {
-      query_free(q);
-      return -1;
-    }
-  q->p.argv = q->a.argv;
-  q->p.extra_env = q->a.env;
-  q->p.deadline_ns = s->deadline_ns;
-  q->p.on_stderr_line = on_nix_line;
-  q->p.cb_data = &q->prog;
-  q->p.capture_stdout = 1;
-  if (frc_proc_start(&q->p, &q->run, err) < 0)
-    {
-      query_free(q);
-      return -1;
-    }
-  *out = q;
+  if (nix_run_init(&q->run, s, paths, 0, err) < 0)
+    return -1;
+  q->run.a.argv[q->run.a.n++] = "--query";
+  q->run.a.argv[q->run.a.n++] = "--requisites";
+  if (add_paths(&q->run.a, paths, err) < 0 || nix_run_start(&q->run, true, err) < 0)
+    return -1;
+  *out = steal_pointer(&q);
   return 0;
 }
 
@@ -720,12 +737,9 @@ int
 frc_store_closure_finish(struct frc_store_query *q, char ***closure, frc_error_t *err)
 {
   cleanup_proc_result struct frc_proc_result r = { 0 };
+  int rc = nix_run_finish(&q->run, "querying the environment's closure", &r, err);
   char **v;
-  int rc = 0;
 
-  frc_proc_finish(q->run, &r);
-  if (r.status != 0 || r.timed_out)
-    rc = nix_failed(q->s, "querying the environment's closure", &r, &q->prog.errs, q->paths, err);
   query_free(q);
   if (rc < 0)
     return -1;
@@ -745,7 +759,7 @@ frc_store_closure_abort(struct frc_store_query *q)
 {
   if (q == NULL)
     return;
-  frc_proc_abort(q->run);
+  frc_proc_abort(q->run.run);
   query_free(q);
 }
 
