@@ -230,6 +230,22 @@ bind_legacy(int src, int dst, int parent, const char *name, bool ro, frc_error_t
   return 0;
 }
 
+/* The detached clone tree gets attr and goes onto dst.  1: done, 0: this
+ * kernel lacks the new mount API, -1: error. */
+static int
+attach_clone(int tree, int dst, const struct mount_attr *attr, const char *name, frc_error_t *err)
+{
+  if (mount_setattr(tree, "", AT_EMPTY_PATH, (struct mount_attr *) attr, sizeof(*attr)) < 0)
+    {
+      if (errno == ENOSYS)
+        return 0;
+      return frc_error_errno(err, errno, "cannot set the flags of the bind of `%s`", name);
+    }
+  if (move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    return frc_error_errno(err, errno, "cannot bind `%s` into the container", name);
+  return 1;
+}
+
 /* 1: done, 0: this kernel lacks the new mount API, -1: error. */
 static int
 bind_new(int src, int dst, const char *name, bool ro, frc_error_t *err)
@@ -243,15 +259,22 @@ bind_new(int src, int dst, const char *name, bool ro, frc_error_t *err)
     return 0;
   if (tree < 0)
     return frc_error_errno(err, errno, "cannot clone the store path `%s`", name);
-  if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
-    {
-      if (errno == ENOSYS)
-        return 0;
-      return frc_error_errno(err, errno, "cannot set the flags of the bind of `%s`", name);
-    }
-  if (move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-    return frc_error_errno(err, errno, "cannot bind `%s` into the container", name);
-  return 1;
+  return attach_clone(tree, dst, &attr, name, err);
+}
+
+/* src and dst are both directories or both not, neither a symlink. */
+static int
+same_type(int src, int dst, const char *name, frc_error_t *err)
+{
+  struct stat sst, dst_st;
+  if (fstat(src, &sst) < 0 || fstat(dst, &dst_st) < 0)
+    return frc_error_errno(err, errno, "cannot stat the bind of `%s`", name);
+  if (S_ISLNK(sst.st_mode) || S_ISLNK(dst_st.st_mode)
+      || S_ISDIR(sst.st_mode) != S_ISDIR(dst_st.st_mode))
+    return frc_error(err, "`%s` in the container does not match its source's type: rebuild "
+                          "the view (flox-runc gc) or remove what the image has there",
+                     name);
+  return 0;
 }
 
 /* Binds src onto dst (dst opened O_PATH|O_NOFOLLOW as name in parent),
@@ -260,16 +283,10 @@ bind_new(int src, int dst, const char *name, bool ro, frc_error_t *err)
 static int
 bind_one(int src, int dst, int parent, const char *name, bool ro, bool legacy, frc_error_t *err)
 {
-  struct stat sst, dst_st;
   int r = 0;
 
-  if (fstat(src, &sst) < 0 || fstat(dst, &dst_st) < 0)
-    return frc_error_errno(err, errno, "cannot stat the bind of `%s`", name);
-  if (S_ISLNK(sst.st_mode) || S_ISLNK(dst_st.st_mode)
-      || S_ISDIR(sst.st_mode) != S_ISDIR(dst_st.st_mode))
-    return frc_error(err, "`%s` in the container does not match its source's type: rebuild "
-                          "the view (flox-runc gc) or remove what the image has there",
-                     name);
+  if (same_type(src, dst, name, err) < 0)
+    return -1;
   if (!legacy)
     r = bind_new(src, dst, name, ro, err);
   if (r < 0)
@@ -290,7 +307,6 @@ bind_store_path(int pstore, int store, const char *prefix, const char *name, frc
 {
   struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
   cleanup_close int tree = -1, dst = -1;
-  struct stat sst, dst_st;
 
   tree = open_tree(pstore, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
   if (tree < 0 && errno == ENOSYS)
@@ -304,22 +320,9 @@ bind_store_path(int pstore, int store, const char *prefix, const char *name, frc
   dst = openat(store, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (dst < 0)
     return frc_error_errno(err, errno, "no mount point for `%s` in the container's /nix/store", name);
-  if (fstat(tree, &sst) < 0 || fstat(dst, &dst_st) < 0)
-    return frc_error_errno(err, errno, "cannot stat the bind of `%s`", name);
-  if (S_ISLNK(sst.st_mode) || S_ISLNK(dst_st.st_mode)
-      || S_ISDIR(sst.st_mode) != S_ISDIR(dst_st.st_mode))
-    return frc_error(err, "`%s` in the container does not match its source's type: rebuild "
-                          "the view (flox-runc gc) or remove what the image has there",
-                     name);
-  if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
-    {
-      if (errno == ENOSYS)
-        return 0;
-      return frc_error_errno(err, errno, "cannot set the flags of the bind of `%s`", name);
-    }
-  if (move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-    return frc_error_errno(err, errno, "cannot bind `%s` into the container", name);
-  return 1;
+  if (same_type(tree, dst, name, err) < 0)
+    return -1;
+  return attach_clone(tree, dst, &attr, name, err);
 }
 
 /* The mount point rel (relative; components neither empty, "." nor "..")

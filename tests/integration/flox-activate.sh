@@ -430,14 +430,19 @@ t_cache_lifecycle() {
 # hook running again; an exec as another user runs it (Flox's activations
 # are per user); so does one whose record is another user's or incomplete;
 # one while the first activation's hook still runs waits for it.
+# create_start ID BUNDLE: the container created and started through flox-runc
+create_start() {
+	cleanup_container "$RT_BIN" "$RROOT" "$1"
+	capture fr create --bundle "$2" "$1"
+	assert_rc 0 "create $1"
+	capture fr start "$1"
+	assert_rc 0 "start $1"
+}
+
 t_exec_attach() {
 	local b=$TEST_TMPDIR/attach pf=$TEST_TMPDIR/attach-process.json tok fe
 	bundle "$b" hookattach '["DROPME=1"]' sh -c 'echo "$HOOK_TOKEN" >/main-token; exec sleep 86400'
-	cleanup_container "$RT_BIN" "$RROOT" attach-1
-	capture fr create --bundle "$b" attach-1
-	assert_rc 0 "create"
-	capture fr start attach-1
-	assert_rc 0 "start"
+	create_start attach-1 "$b"
 	wait_for test -s "$b/rootfs/main-token"
 	tok=$(cat "$b/rootfs/main-token")
 	assert_match "$tok" '^t[0-9]+$' "the first activation's hook token"
@@ -480,11 +485,7 @@ t_exec_attach() {
 	# an exec while the first activation's hook still runs waits for it
 	local bs=$TEST_TMPDIR/attach-slow
 	bundle "$bs" hookslow '[]' sh -c 'echo "$HOOK_TOKEN" >/main-token; exec sleep 86400'
-	cleanup_container "$RT_BIN" "$RROOT" attach-2
-	capture fr create --bundle "$bs" attach-2
-	assert_rc 0 "create (slow hook)"
-	capture fr start attach-2
-	assert_rc 0 "start (slow hook)"
+	create_start attach-2 "$bs"
 	fe=$(jq -r '.process.env[] | select(startswith("FLOX_ENV=")) | .[9:]' "$bs/config.json")
 	wait_for rt exec attach-2 "$fe/bin/test" -e /run/flox/activation
 	[[ ! -s "$bs/rootfs/main-token" ]] || {
