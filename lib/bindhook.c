@@ -29,6 +29,32 @@
 
 /* ---- the spec side ---- */
 
+/* The value flox-runc itself gives CRUN_HOOKS_STDERR (frc_bindhook_add). */
+#define OWN_HOOKS_STDERR "/proc/self/fd/2"
+
+bool
+frc_bindhook_screen(struct frc_spec *s, const struct frc_logger *log)
+{
+  static const char *const keys[] = { CRUN_HOOKS_STDOUT, CRUN_HOOKS_STDERR };
+  bool removed = false;
+
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+    {
+      const char *v = frc_spec_annotation(s, keys[i], NULL);
+      cleanup_free char *esc = NULL;
+      if (v == NULL || (i == 1 && strcmp(v, OWN_HOOKS_STDERR) == 0))
+        continue;
+      esc = escape_for_message(v, strlen(v), 128);
+      frc_log(log, FRC_LOG_WARNING,
+              "flox-runc: removed the spec's %s `%s` (crun opens that node path as root, "
+              "creating it, for the hooks' output): a pod cannot choose it",
+              keys[i], esc);
+      frc_json_remove(frc_json_get(s->doc.root, "annotations"), keys[i]);
+      removed = true;
+    }
+  return removed;
+}
+
 /* args[1] the verb, or after flox-runc's --log and --log-format flags */
 static bool
 is_our_hook(yajl_val h, const void *unused __attribute__((unused)))
@@ -155,7 +181,7 @@ frc_bindhook_add(struct frc_spec *s, const char *exe, const struct frc_logger *l
      * puts a hook's stderr in its error anyway.  A pipe (conmon's) or a
      * terminal only: a socket cannot be opened again, and crun's own
      * writes to a file would overwrite the hook's appended line. */
-    frc_spec_set_annotation(s, CRUN_HOOKS_STDERR, "/proc/self/fd/2");
+    frc_spec_set_annotation(s, CRUN_HOOKS_STDERR, OWN_HOOKS_STDERR);
   frc_json_append(args, frc_json_new_string(FRC_BINDHOOK_VERB));
   frc_json_append(args, frc_json_new_string(root));
   frc_json_append(args, frc_json_new_string(nix_source));

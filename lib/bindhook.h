@@ -51,6 +51,12 @@
 #define FRC_BINDHOOK_ENV_RESERVE (32 * 1024)
 /* room kept for frc_bindhook_add_bind's arguments (a few binds) */
 #define FRC_BINDHOOK_BINDS_RESERVE (8 * 4096)
+/* Removes the pod's crun run.oci.hooks.stdout/stderr annotations from a
+ * Flox container's spec (crun opens those node paths as root, O_CREAT, for
+ * any hook's output, the engine's as well as flox-runc's), with a warning;
+ * flox-runc's own run.oci.hooks.stderr (/proc/self/fd/2) stays.  Whether
+ * it removed one. */
+bool frc_bindhook_screen(struct frc_spec *s, const struct frc_logger *log);
 bool frc_bindhook_usable(struct frc_spec *s, const char *exe, const struct frc_logger *log,
                          const char *root, const char *nix_source, const char *prefix,
                          char *const *paths, unsigned long long stack_limit);

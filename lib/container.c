@@ -257,6 +257,7 @@ project_mounts(struct frc_spec *spec, int rootfs_fd, const struct frc_config *cf
   frc_bindhook_remove(spec);
   frc_criu_unannotate(spec, cfg);
   frc_criu_screen(spec, cfg, log);
+  frc_bindhook_screen(spec, log);
   /* A restore binds by spec mounts (lib/criu.h); so does a pod with a CRIU
    * configuration of its own (allow_criu_config_annotation), which the hook's
    * would replace. */

@@ -215,6 +215,43 @@ START_TEST(test_usable)
 }
 END_TEST
 
+/* A Flox container's spec loses the pod's crun hook-output annotations
+ * (crun would open those node paths as root for the engine's hooks as well
+ * as flox-runc's), with one warning line each; flox-runc's own
+ * run.oci.hooks.stderr stays; the closure hook is then usable. */
+START_TEST(test_screen)
+{
+  cleanup_free char *bundle = xasprintf("%s/bundle-screen", tmpdir);
+  cleanup_free char *cfg = xasprintf("%s/config.json", bundle);
+  cleanup_free char *logfile = xasprintf("%s/screen.log", tmpdir);
+  struct frc_logger log = { .path = logfile, .json = false, .stderr_fd = -1 };
+  char *two[] = { "/nix/store/aaa-a", "/nix/store/bbb-b", NULL };
+  struct frc_spec s cleanup_spec = { 0 };
+  frc_error_t err = NULL;
+  cleanup_free char *text = NULL;
+
+  ck_assert_msg(mkdir(bundle, 0755) == 0 || errno == EEXIST, "mkdir: %s", strerror(errno));
+  write_text(cfg, "{\"root\":{\"path\":\"rootfs\"},\"annotations\":{\"a\":\"b\","
+                  "\"run.oci.hooks.stdout\":\"/etc/nologin\",\"run.oci.hooks.stderr\":\"/etc/x\\ny\"}}");
+  ck_assert_int_eq(frc_spec_load(&s, bundle, &err), 0);
+  ck_assert(!frc_bindhook_usable(&s, "/usr/bin/flox-runc", NULL, "/b/rootfs", "/v", "", two, 8ULL << 20));
+  ck_assert(frc_bindhook_screen(&s, &log));
+  ck_assert_ptr_null(frc_spec_annotation(&s, "run.oci.hooks.stdout", NULL));
+  ck_assert_ptr_null(frc_spec_annotation(&s, "run.oci.hooks.stderr", NULL));
+  ck_assert_str_eq(frc_spec_annotation(&s, "a", NULL), "b");
+  ck_assert(frc_bindhook_usable(&s, "/usr/bin/flox-runc", NULL, "/b/rootfs", "/v", "", two, 8ULL << 20));
+  ck_assert_int_eq(read_file_bounded(logfile, 1 << 16, &text, NULL, &err), 0);
+  ck_assert_ptr_nonnull(strstr(text, "removed the spec's run.oci.hooks.stdout `/etc/nologin`"));
+  ck_assert_ptr_nonnull(strstr(text, "removed the spec's run.oci.hooks.stderr `/etc/x\\"));
+  ck_assert_ptr_null(strstr(text, "/etc/x\ny")); /* one line each: the newline escaped */
+  ck_assert_ptr_nonnull(strstr(text, "level=warning"));
+  /* flox-runc's own value stays; nothing more to remove */
+  frc_spec_set_annotation(&s, "run.oci.hooks.stderr", "/proc/self/fd/2");
+  ck_assert(!frc_bindhook_screen(&s, &log));
+  ck_assert_str_eq(frc_spec_annotation(&s, "run.oci.hooks.stderr", NULL), "/proc/self/fd/2");
+}
+END_TEST
+
 /* A private mount namespace for this (forked) test process; as a user
  * without privileges, root of a user namespace mapping our own ids. */
 static void
@@ -556,6 +593,7 @@ main(void)
   tcase_add_test(tc, test_spec_hook);
   tcase_add_test(tc, test_spec_hook_log);
   tcase_add_test(tc, test_usable);
+  tcase_add_test(tc, test_screen);
   tcase_add_test(tc, test_binds_new_api);
   tcase_add_test(tc, test_binds_mount2);
   tcase_add_test(tc, test_relative_root);
