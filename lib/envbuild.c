@@ -1172,7 +1172,6 @@ frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
   /* The pool only saves disk: without it (none yet, cannot be opened)
    * every symlink is the tree's own. */
   frc_linkpool_open(&b.pool, in->link_pool);
-  b.pool.lookup_only = in->link_pool_lookup_only;
   if (build_tree(&b, err) < 0 || materialize(&b, b.root, out_fd, "", err) < 0)
     goto out;
   if (seal(out_fd, 0555) < 0)

@@ -75,9 +75,6 @@ struct frc_envbuild_input
    * the file system of out_dir; NULL (or not openable): every symlink is
    * the tree's own. */
   const char *link_pool;
-  /* With link_pool: its entries are used, but a symlink made anew is not
-   * added to it (the caller adds the tree later: frc_linkpool_add_tree). */
-  bool link_pool_lookup_only;
 };
 
 struct frc_envbuild_stats
@@ -120,8 +117,9 @@ struct frc_envbuild_stats
  * frc_outdent_text).
  *
  * With in->link_pool, a symlink is a hard link of the pool's symlink with the
- * same target when the pool has one, else a new one then added to the pool:
- * the same tree, one inode per target on the node (lib/linkpool.h).
+ * same target when the pool has one, else a new one, which the caller adds
+ * to the pool afterwards (frc_linkpool_add_tree): the same tree, one inode
+ * per target on the node (lib/linkpool.h).
  *
  * On success every directory (out_dir included) is 0555, every file 0444 and
  * every timestamp 1 (as in the Nix store); entries are created in sorted

@@ -651,9 +651,9 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   in.hook = l->hook_on_activate;
   in.lockfile = req->lockfile;
   in.lockfile_len = req->lockfile_len;
+  /* looked up only: the confirmation adds the new symlinks, off the
+   * critical path */
   in.link_pool = c->share_tree_symlinks ? pool : NULL;
-  /* added to the pool by the confirmation, off the critical path */
-  in.link_pool_lookup_only = true;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: building the %s environment %s", frc_mode_name(req->mode),
           req->name);
   /* The view first, then the tree, each built aside and renamed into

@@ -64,19 +64,15 @@ frc_linkpool_symlink(const struct frc_linkpool *p, const char *target, int dfd,
                      const char *name, const struct timespec times[2], bool *shared)
 {
   char entry[65];
-  size_t len = strlen(target);
-  int pool_fd = p->fd;
 
   *shared = false;
-  if (pool_fd >= 0)
-    entry_name(target, entry);
-  /* A pool empty when the build began has nothing to look up: a build
-   * alongside adding the same targets only costs sharing (EEXIST below). */
-  if (pool_fd >= 0 && !p->empty)
+  /* A pool empty when the build began has nothing to look up (a cold node). */
+  if (p->fd >= 0 && !p->empty)
     {
-      if (linkat(pool_fd, entry, dfd, name, 0) == 0)
+      entry_name(target, entry);
+      if (linkat(p->fd, entry, dfd, name, 0) == 0)
         {
-          if (holds(dfd, name, target, len))
+          if (holds(dfd, name, target, strlen(target)))
             {
               *shared = true;
               return 0;
@@ -85,17 +81,11 @@ frc_linkpool_symlink(const struct frc_linkpool *p, const char *target, int dfd,
            * disk, a hand edit): this tree gets its own symlink. */
           if (unlinkat(dfd, name, 0) < 0)
             return -1;
-          pool_fd = -1;
         }
-      else if (errno != ENOENT)
-        pool_fd = -1; /* EMLINK (the inode's link limit), EXDEV, ...: not pooled */
+      /* ENOENT: none yet; EMLINK (the inode's link limit), EXDEV, ...: not pooled */
     }
   if (symlinkat(target, dfd, name) < 0 || utimensat(dfd, name, times, AT_SYMLINK_NOFOLLOW) < 0)
     return -1;
-  /* EEXIST: another build added the same target meanwhile; ENOENT: gc
-   * removed the pool directory.  This tree keeps its own symlink either way. */
-  if (pool_fd >= 0 && !p->lookup_only)
-    (void) linkat(dfd, name, pool_fd, entry, 0);
   return 0;
 }
 

@@ -36,7 +36,6 @@ struct frc_linkpool
 {
   int fd; /* the pool directory, -1: no pool (every symlink the tree's own) */
   bool empty; /* it had no entry when opened: nothing to look up (a cold node) */
-  bool lookup_only; /* a new symlink is not added: frc_linkpool_add_tree does, later */
 };
 
 /* Opens the pool directory dir (NULL: none); never fails: a pool that
@@ -46,17 +45,17 @@ void frc_linkpool_close(struct frc_linkpool *p);
 
 /* Makes dfd/name a symlink to target: a hard link of the pool's entry for
  * target when the pool has one, else a new symlink whose times are set to
- * times and which is then added to the pool.  0, with *shared telling
- * which; -1 with errno when the tree's entry cannot be made (the pool's
- * failures are never errors). */
+ * times (frc_linkpool_add_tree adds it to the pool later).  0, with *shared
+ * telling which; -1 with errno when the tree's entry cannot be made (the
+ * pool's failures are never errors). */
 int frc_linkpool_symlink(const struct frc_linkpool *p, const char *target, int dfd,
                          const char *name, const struct timespec times[2], bool *shared);
 
 /* Adds every symlink of the tree at tree_dir (a built environment, its
  * directories walked at most FRC_LINKPOOL_MAX_DEPTH deep, symlinks never
- * followed) that the pool dir has no entry for, as the build would have
- * with lookup_only false: off the build's critical path (the record's
- * confirmation, lib/environment.c).  Failures only leave symlinks
+ * followed) that the pool dir has no entry for: the only way entries are
+ * made, off the build's critical path (the record's confirmation,
+ * lib/environment.c).  Failures only leave symlinks
  * unshared; *added (optional) counts the entries made. */
 #define FRC_LINKPOOL_MAX_DEPTH 128
 void frc_linkpool_add_tree(const char *dir, const char *tree_dir, size_t *added);

@@ -672,6 +672,7 @@ built_environment(const char *key, char *const *paths, size_t n, long seconds)
   ck_assert_int_eq(frc_mkdir_p(pool, 0700, &err), 0);
   ck_assert_int_eq(frc_mkdir_p(tree, 0755, &err), 0);
   ck_assert_msg(frc_envbuild(&in, tree, NULL, &err) == 0, "%s", err ? err->msg : "");
+  frc_linkpool_add_tree(pool, tree, NULL); /* as the record's confirmation does */
   put(rec, "{}", seconds);
   ck_assert_int_eq(frc_gcroot_set(&cfg, "envs", key, paths, &err), 0);
 }
