@@ -42,7 +42,7 @@ frc_bindhook_screen(struct frc_spec *s, const struct frc_logger *log)
     {
       const char *v = frc_spec_annotation(s, keys[i], NULL);
       cleanup_free char *esc = NULL;
-      if (v == NULL || (i == 1 && strcmp(v, OWN_HOOKS_STDERR) == 0))
+      if (v == NULL || (strcmp(keys[i], CRUN_HOOKS_STDERR) == 0 && strcmp(v, OWN_HOOKS_STDERR) == 0))
         continue;
       esc = escape_for_message(v, strlen(v), 128);
       frc_log(log, FRC_LOG_WARNING,
@@ -264,12 +264,13 @@ bind_legacy(int src, int dst, int parent, const char *name, bool ro, frc_error_t
   return 0;
 }
 
-/* The detached clone tree gets attr and goes onto dst.  1: done, 0: this
- * kernel lacks the new mount API, -1: error. */
+/* The detached clone tree gets attr (NULL: it has its flags already) and
+ * goes onto dst.  1: done, 0: this kernel lacks the new mount API, -1:
+ * error. */
 static int
 attach_clone(int tree, int dst, const struct mount_attr *attr, const char *name, frc_error_t *err)
 {
-  if (mount_setattr(tree, "", AT_EMPTY_PATH, (struct mount_attr *) attr, sizeof(*attr)) < 0)
+  if (attr && mount_setattr(tree, "", AT_EMPTY_PATH, (struct mount_attr *) attr, sizeof(*attr)) < 0)
     {
       if (errno == ENOSYS)
         return 0;
@@ -364,13 +365,7 @@ bind_store_path(int pstore, int store, const char *prefix, const char *name, frc
     return frc_error_errno(err, errno, "no mount point for `%s` in the container's /nix/store", name);
   if (same_type(tree, dst, name, err) < 0)
     return -1;
-  if (with_attr)
-    {
-      if (move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-        return frc_error_errno(err, errno, "cannot bind `%s` into the container", name);
-      return 1;
-    }
-  return attach_clone(tree, dst, &attr, name, err);
+  return attach_clone(tree, dst, with_attr ? NULL : &attr, name, err);
 }
 
 /* The mount point rel (relative; components neither empty, "." nor "..")

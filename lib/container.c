@@ -231,6 +231,22 @@ closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_
   return true;
 }
 
+/* The uid and gid of the container's user as the container sees them. */
+static void
+process_ids(struct frc_spec *spec, long long id[2])
+{
+  yajl_val user = frc_json_get(frc_spec_process(spec), "user");
+  yajl_val u = frc_json_get(user, "uid"), g = frc_json_get(user, "gid");
+  id[0] = u && u->type == yajl_t_number ? u->u.number.i : 0;
+  id[1] = g && g->type == yajl_t_number ? g->u.number.i : 0;
+}
+
+static bool
+valid_id(long long id)
+{
+  return id >= 0 && id < 0xffffffffLL;
+}
+
 /* /nix: the environment's view (or the writable overlay of it), its closure
  * paths and its tree, each bound read-only and non-recursively (nothing
  * mounted below them on the node shows), nosuid, nodev; nothing else of the
@@ -284,12 +300,11 @@ project_mounts(struct frc_spec *spec, int rootfs_fd, const struct frc_config *cf
       /* owned by the container's user (as the container sees it: runc
        * mounts it in the container's user namespace), who writes the
        * first activation's record there (FRC_ACTIVATION_RECORD) */
-      yajl_val user = frc_json_get(frc_spec_process(spec), "user");
-      yajl_val u = frc_json_get(user, "uid"), g = frc_json_get(user, "gid");
-      long long uid = u && u->type == yajl_t_number ? u->u.number.i : 0;
-      long long gid = g && g->type == yajl_t_number ? g->u.number.i : 0;
-      cleanup_free char *uo = xasprintf("uid=%lld", uid >= 0 && uid < 0xffffffffLL ? uid : 0);
-      cleanup_free char *go = xasprintf("gid=%lld", gid >= 0 && gid < 0xffffffffLL ? gid : 0);
+      long long id[2];
+      cleanup_free char *uo = NULL, *go = NULL;
+      process_ids(spec, id);
+      uo = xasprintf("uid=%lld", valid_id(id[0]) ? id[0] : 0);
+      go = xasprintf("gid=%lld", valid_id(id[1]) ? id[1] : 0);
       const char *const run[] = { "nosuid", "nodev", "mode=755", uo, go, NULL };
       frc_spec_add_mount(spec, "/run/flox", "tmpfs", "tmpfs", run);
       *run_flox = true;
@@ -301,12 +316,10 @@ project_mounts(struct frc_spec *spec, int rootfs_fd, const struct frc_config *cf
 static void
 host_ids(struct frc_spec *spec, uid_t *uid, gid_t *gid)
 {
-  yajl_val user = frc_json_get(frc_spec_process(spec), "user");
-  yajl_val u = frc_json_get(user, "uid"), g = frc_json_get(user, "gid");
   yajl_val linux_ = frc_json_get(spec->doc.root, "linux");
-  long long id[2] = { u && u->type == yajl_t_number ? u->u.number.i : 0,
-                      g && g->type == yajl_t_number ? g->u.number.i : 0 };
+  long long id[2];
   static const char *const maps[2] = { "uidMappings", "gidMappings" };
+  process_ids(spec, id);
   for (int k = 0; k < 2; k++)
     {
       yajl_val m = frc_json_get(linux_, maps[k]);
@@ -324,8 +337,8 @@ host_ids(struct frc_spec *spec, uid_t *uid, gid_t *gid)
             }
         }
     }
-  *uid = id[0] >= 0 && id[0] < 0xffffffffLL ? (uid_t) id[0] : 0;
-  *gid = id[1] >= 0 && id[1] < 0xffffffffLL ? (gid_t) id[1] : 0;
+  *uid = valid_id(id[0]) ? (uid_t) id[0] : 0;
+  *gid = valid_id(id[1]) ? (gid_t) id[1] : 0;
 }
 
 /* The node's CA bundle: the config's, else where Debian, Fedora and Alpine
