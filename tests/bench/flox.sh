@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 #
-# tests/bench/flox.sh [-n N] [--check] [RUNTIME]
+# tests/bench/flox.sh [-n N] [--check] [--only cold] [RUNTIME]
 #
+# --only cold runs part 3 alone (COLD_ROUNDS rounds; COLD_NOINST=0 leaves
+# out the node without the install; FLOX_RUNC_BENCH_COLD_LOG=DIR keeps the
+# `--debug --log` of each timed prefetch of $FLOX_RUNC there, which adds a
+# few file appends to that side: for phases, not for the A/B).
 # FLOX_RUNC_BASE=other/flox-runc adds an A/B of the stub-runtime rows and of
 # the warm creates through the real runtime: that binary against $FLOX_RUNC
 # in the same rounds, alternating (a lever's gain).  With
@@ -39,11 +43,13 @@ export LC_ALL=C
 N=30
 ARGS=("$@") # for crun_cgroup_workaround's re-exec: the loop below shifts them away
 CHECK=0
+ONLY=
 RT_NAME=runc
 while (($#)); do
 	case "$1" in
 	-n) N=$2; shift 2 ;;
 	--check) CHECK=1; shift ;;
+	--only) ONLY=$2; shift 2 ;;
 	*) RT_NAME=$1; shift ;;
 	esac
 done
@@ -148,6 +154,7 @@ warm_create() {
 	CREATE_FR=$(median <"$TEST_TMPDIR/c.fr")
 	CREATE_BASE=$([[ -s "$TEST_TMPDIR/c.base" ]] && median <"$TEST_TMPDIR/c.base" || echo 0)
 }
+if [[ $ONLY != cold ]]; then # parts 1 and 2 (not indented: --only cold's guard)
 warm_create bench/hello:1 small
 create_rt=$CREATE_RT
 create_fr=$CREATE_FR
@@ -247,6 +254,8 @@ exec_rt=$(median <"$TEST_TMPDIR/e.rt")
 exec_fr=$(median <"$TEST_TMPDIR/e.fr")
 "$FLOX_RUNC" --root "$ROOT" delete --force ex
 
+fi # parts 1 and 2
+
 log "cold materialisation: ${COLD_ROUNDS:-5} rounds each (COLD_ROUNDS)"
 ncpu=$(nproc)
 NIX_JOBS=$((2 * ncpu < 4 ? 4 : (ncpu >= 8 ? 16 : 2 * ncpu)))
@@ -311,7 +320,10 @@ make_node_template
 # noinst: the same on a node without flox-runc's install (the create adds
 # the static bash to the store itself, as the first create on such a node does)
 cold_sides="nix fr noinst"
-[[ -z ${FLOX_RUNC_BASE:-} ]] || cold_sides="nix fr noinst base"
+[[ ${COLD_NOINST:-1} == 1 ]] || cold_sides="nix fr"
+[[ -z ${FLOX_RUNC_BASE:-} ]] || cold_sides="$cold_sides base"
+COLD_LOG=${FLOX_RUNC_BENCH_COLD_LOG:-}
+[[ -z $COLD_LOG ]] || mkdir -p "$COLD_LOG"
 : >"$TEST_TMPDIR/m.noinst"
 for i in $(seq "${COLD_ROUNDS:-5}"); do
 	for side in $(if ((i % 2)); then echo "$cold_sides"; else echo "$cold_sides" | tr ' ' '\n' | tac; fi); do
@@ -321,7 +333,9 @@ for i in $(seq "${COLD_ROUNDS:-5}"); do
 		bin=$FLOX_RUNC
 		[[ $side == base ]] && bin=$FLOX_RUNC_BASE
 		t0=$(now_us)
-		if [[ $side == nix ]]; then nix_alone; else "$bin" prefetch bench/hellovar:1 >/dev/null || die "prefetch ($side) failed"; fi
+		logargs=()
+		[[ -z $COLD_LOG || $side != fr ]] || logargs=(--debug --log "$COLD_LOG/fr-$i.log")
+		if [[ $side == nix ]]; then nix_alone; else "$bin" "${logargs[@]}" prefetch bench/hellovar:1 >/dev/null || die "prefetch ($side) failed"; fi
 		t1=$(now_us)
 		echo $((t1 - t0)) >>"$TEST_TMPDIR/m.$side"
 	done
@@ -329,7 +343,23 @@ done
 rm -rf "$TEST_TMPDIR/nixonly"
 mat_nix=$(median <"$TEST_TMPDIR/m.nix")
 mat_fr=$(median <"$TEST_TMPDIR/m.fr")
-mat_noinst=$(median <"$TEST_TMPDIR/m.noinst")
+mat_noinst=$([[ -s "$TEST_TMPDIR/m.noinst" ]] && median <"$TEST_TMPDIR/m.noinst" || echo 0)
+if [[ $ONLY == cold ]]; then
+	cat <<MD
+### flox-runc cold materialisation (--only cold, ${COLD_ROUNDS:-5} rounds; load $(cut -d' ' -f1-3 /proc/loadavg))
+
+| measure | Nix alone, median µs | via flox-runc, median µs | added |
+|---|---|---|---|
+| cold materialisation (hello + busybox, a var: pins the node's bash) | $mat_nix | $mat_fr | $(((mat_fr - mat_nix) * 100 / mat_nix)) % ($((mat_fr - mat_nix)) µs) |
+MD
+	[[ ! -s "$TEST_TMPDIR/m.noinst" ]] || echo "| the same on a node without \`flox-runc install\` | $mat_nix | $mat_noinst | $(((mat_noinst - mat_nix) * 100 / mat_nix)) % |"
+	if [[ -n ${FLOX_RUNC_BASE:-} ]]; then
+		mat_base=$(median <"$TEST_TMPDIR/m.base")
+		echo "| A/B: \`$FLOX_RUNC_BASE\` (before) → \`$FLOX_RUNC\` (after), same rounds | $mat_base | $mat_fr | $((mat_base - mat_fr)) µs gained ($(((mat_base - mat_nix) * 100 / mat_nix)) % → $(((mat_fr - mat_nix) * 100 / mat_nix)) %) |"
+	fi
+	for s in nix fr base; do [[ ! -s "$TEST_TMPDIR/m.$s" ]] || log "m.$s: $(sort -n "$TEST_TMPDIR/m.$s" | tr '\n' ' ')"; done
+	exit $((CHECK && (mat_fr - mat_nix) * 100 / mat_nix > 10))
+fi
 
 log "flox-runc alone (stub runtime): $N rounds"
 printf 'int main(void){return 0;}\n' >"$TEST_TMPDIR/stub.c"
