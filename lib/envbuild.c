@@ -339,14 +339,26 @@ resolve(struct build *b, const char *p, char **out, struct stat *st)
   return S_ISDIR(st->st_mode) ? RES_DIR : RES_FILE;
 }
 
+/* The lstat of the last sibling target resolve_sibling looked at in one
+ * directory: busybox's ~270 applets all name "busybox". */
+struct sibling
+{
+  char name[NAME_MAX + 1]; /* "" when none yet */
+  int err; /* fstatat's errno, 0 when st holds its answer */
+  struct stat st;
+};
+
 /* resolve() of src_dir/name for the common symlink whose target is one name
  * beside it (busybox's applets, "libfoo.so -> libfoo.so.1"): src_dir is a
  * resolved logical directory (no symlink on the way) and dfd that directory
  * opened without following any, so the answer is the sibling's lstat
- * (two system calls instead of resolve()'s walk over every component).
- * RES_ESCAPE stands for "not this case": the caller resolves in full. */
+ * (two system calls instead of resolve()'s walk over every component; one
+ * when the sibling is the one *last looked at: the store does not change
+ * while it is walked).  RES_ESCAPE stands for "not this case": the caller
+ * resolves in full. */
 static enum res
-resolve_sibling(int dfd, const char *src_dir, const char *name, char **out, struct stat *st)
+resolve_sibling(int dfd, const char *src_dir, const char *name, struct sibling *last, char **out,
+                struct stat *st)
 {
   char target[NAME_MAX + 1];
   ssize_t n = readlinkat(dfd, name, target, sizeof(target));
@@ -357,8 +369,14 @@ resolve_sibling(int dfd, const char *src_dir, const char *name, char **out, stru
   if (memchr(target, '/', (size_t) n) != NULL || strcmp(target, ".") == 0
       || strcmp(target, "..") == 0)
     return RES_ESCAPE;
-  if (fstatat(dfd, target, st, AT_SYMLINK_NOFOLLOW) < 0)
+  if (strcmp(last->name, target) != 0)
+    {
+      last->err = fstatat(dfd, target, &last->st, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
+      memcpy(last->name, target, (size_t) n + 1);
+    }
+  if (last->err != 0)
     return RES_DANGLING;
+  *st = last->st;
   if (S_ISLNK(st->st_mode))
     return RES_ESCAPE; /* a chain: resolve() counts its hops */
   *out = xasprintf("%s/%s", src_dir, target);
@@ -382,15 +400,33 @@ open_store_dir(struct build *b, const char *logical)
 
 /* ---- the walk ---- */
 
-static int
-cmp_str(const void *a, const void *b)
+/* A directory entry of the store: its name and the type readdir gave
+ * (DT_UNKNOWN where the file system does not say). */
+struct dent
 {
-  return strcmp(*(char *const *) a, *(char *const *) b);
+  char *name;
+  unsigned char type;
+};
+
+static int
+cmp_dent(const void *a, const void *b)
+{
+  return strcmp(((const struct dent *) a)->name, ((const struct dent *) b)->name);
 }
 
-/* The sorted names of the directory dfd (the source directory src). */
+static void
+dents_free(struct dent *v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    free(v[i].name);
+  free(v);
+}
+
+/* The entries of the directory dfd (the source directory src), sorted by
+ * name. */
 static int
-read_names(struct build *b, int dfd, const char *src, char ***names, size_t *n, frc_error_t *err)
+read_names(struct build *b, int dfd, const char *src, struct dent **names, size_t *n,
+           frc_error_t *err)
 {
   DIR *d;
   struct dirent *de;
@@ -428,13 +464,13 @@ read_names(struct build *b, int dfd, const char *src, char ***names, size_t *n, 
                     m);
           return frc_error_code(err, FRC_ECODE_TOO_BIG);
         }
-      if (*n + 1 >= cap)
+      if (*n == cap)
         {
           cap = cap ? cap * 2 : 16;
-          *names = xrealloc(*names, cap * sizeof(char *));
+          *names = xrealloc(*names, cap * sizeof(**names));
         }
-      (*names)[(*n)++] = xstrdup(de->d_name);
-      (*names)[*n] = NULL;
+      (*names)[*n].name = xstrdup(de->d_name);
+      (*names)[(*n)++].type = de->d_type;
       b->st.entries++;
     }
   if (errno != 0)
@@ -446,7 +482,7 @@ read_names(struct build *b, int dfd, const char *src, char ***names, size_t *n, 
     }
   closedir(d);
   if (*n > 1)
-    qsort(*names, *n, sizeof(char *), cmp_str);
+    qsort(*names, *n, sizeof(**names), cmp_dent);
   return 0;
 }
 
@@ -502,8 +538,10 @@ descend(struct build *b, struct node *node, int parent_fd, const char *name, boo
 
 static int
 walk_entry(struct build *b, struct node *dir, int dfd, const char *src_dir, const char *rel,
-           size_t depth, const struct src *s, const char *name, frc_error_t *err)
+           size_t depth, const struct src *s, const struct dent *e, struct sibling *last,
+           frc_error_t *err)
 {
+  const char *name = e->name;
   cleanup_free char *relpath = rel[0] ? xasprintf("%s/%s", rel, name) : xstrdup(name);
   cleanup_free char *src = xasprintf("%s/%s", src_dir, name);
   cleanup_free char *resolved = NULL;
@@ -527,18 +565,22 @@ walk_entry(struct build *b, struct node *dir, int dfd, const char *src_dir, cons
       b->st.skipped++;
       return 0;
     }
-  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+  /* the type readdir gave when it gave one (the store does not change
+   * while it is walked): a stat fewer per entry */
+  if (e->type == DT_DIR || e->type == DT_LNK || e->type == DT_REG)
+    st.st_mode = e->type == DT_DIR ? S_IFDIR : e->type == DT_LNK ? S_IFLNK : S_IFREG;
+  else if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
     {
-      int e = errno;
+      int en = errno;
       cleanup_free char *m = msg_str(src);
-      return frc_error_errno(err, e, "cannot examine `%s` in the store", m);
+      return frc_error_errno(err, en, "cannot examine `%s` in the store", m);
     }
   if (S_ISDIR(st.st_mode))
     is_dir = true;
   else if (S_ISLNK(st.st_mode))
     {
       struct stat rst;
-      enum res r = resolve_sibling(dfd, src_dir, name, &resolved, &rst);
+      enum res r = resolve_sibling(dfd, src_dir, name, last, &resolved, &rst);
       if (r == RES_ESCAPE)
         r = resolve(b, src, &resolved, &rst);
       if (r == RES_DIR && !is_ancestor(b, &rst))
@@ -589,15 +631,22 @@ static int
 walk_dir(struct build *b, struct node *dir, int dfd, const char *src_dir, const char *rel,
          size_t depth, const struct src *s, frc_error_t *err)
 {
-  cleanup_strv char **names = NULL;
+  struct dent *names = NULL;
+  struct sibling last = { .name = "" };
   size_t n = 0;
   struct stat st;
   int rc = 0;
 
   if (read_names(b, dfd, src_dir, &names, &n, err) < 0)
-    return -1;
+    {
+      dents_free(names, n);
+      return -1;
+    }
   if (fstat(dfd, &st) < 0)
-    return frc_error_errno(err, errno, "cannot examine a directory in the store");
+    {
+      dents_free(names, n);
+      return frc_error_errno(err, errno, "cannot examine a directory in the store");
+    }
   if (b->nanc == b->capanc)
     {
       b->capanc = b->capanc ? b->capanc * 2 : 32;
@@ -606,8 +655,9 @@ walk_dir(struct build *b, struct node *dir, int dfd, const char *src_dir, const 
   b->anc[b->nanc].dev = st.st_dev;
   b->anc[b->nanc++].ino = st.st_ino;
   for (size_t i = 0; i < n && rc == 0; i++)
-    rc = walk_entry(b, dir, dfd, src_dir, rel, depth, s, names[i], err);
+    rc = walk_entry(b, dir, dfd, src_dir, rel, depth, s, &names[i], &last, err);
   b->nanc--;
+  dents_free(names, n);
   return rc;
 }
 

@@ -477,6 +477,59 @@ START_TEST(test_sibling_links)
 }
 END_TEST
 
+START_TEST(test_sibling_cache)
+{
+  /* one directory's links to the same sibling (busybox's applets) look it
+   * up once: each kind of answer, taken from the cache, is still right */
+  cleanup_free char *a = sp("box-1");
+  cleanup_free char *b = sp("more-1");
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "box", 5, pa, false }, { "more", 5, pb, false } };
+  struct frc_envbuild_input in = input(pkgs, 2);
+  struct frc_envbuild_stats st;
+  frc_error_t err = NULL;
+
+  put(a, "bin/t/f", NULL);
+  lnk(a, "bin/a1", "t"); /* a directory: merged through, twice */
+  lnk(a, "bin/a2", "t");
+  lnk(a, "bin/c1", "ch"); /* a chain to it: resolved in full, twice */
+  lnk(a, "bin/c2", "ch");
+  lnk(a, "bin/ch", "t");
+  lnk(a, "bin/m1", "missing"); /* dangling, twice */
+  lnk(a, "bin/m2", "missing");
+  put(a, "bin/x", NULL);
+  lnk(a, "bin/x1", "x"); /* a file, twice */
+  lnk(a, "bin/x2", "x");
+  put(b, "bin/a2/g", NULL);
+  put(b, "bin/c2/h", NULL);
+  ck_assert_msg(build(&in, &st, &err) == 0, "%s", err ? err->msg : "");
+  for (const char *const *d = (const char *const[]) { "bin/a1", "bin/a2", "bin/c1", "bin/c2", NULL }; *d; d++)
+    {
+      cleanup_free char *f = xasprintf("%s/f", *d);
+      ck_assert_msg(is_dir(*d), "%s", *d);
+      assert_link(f, a, "bin/t/f");
+    }
+  assert_link("bin/a2/g", b, "bin/a2/g");
+  assert_link("bin/c2/h", b, "bin/c2/h");
+  assert_link("bin/m1", a, "bin/m1");
+  assert_link("bin/m2", a, "bin/m2");
+  assert_link("bin/x1", a, "bin/x1");
+  assert_link("bin/x2", a, "bin/x2");
+
+  /* the cached file is the same file as another package's link to it */
+  reset();
+  {
+    cleanup_free char *abs_x = xasprintf("%s/bin/x", a);
+    put(a, "bin/x", NULL);
+    lnk(a, "bin/x1", "x");
+    lnk(a, "bin/x2", "x");
+    lnk(b, "bin/x2", abs_x);
+    ck_assert_msg(build(&in, &st, &err) == 0, "%s", err ? err->msg : "");
+    ck_assert_uint_eq(st.shadowed, 1);
+  }
+}
+END_TEST
+
 START_TEST(test_symlinked_dirs)
 {
   cleanup_free char *a = sp("zlib-1.3");
@@ -1256,6 +1309,7 @@ main(void)
   tcase_add_test(tc, test_identical);
   tcase_add_test(tc, test_symlinked_dirs);
   tcase_add_test(tc, test_sibling_links);
+  tcase_add_test(tc, test_sibling_cache);
   tcase_add_test(tc, test_escape);
   tcase_add_test(tc, test_activation_files);
   tcase_add_test(tc, test_plugin_profile_d);
