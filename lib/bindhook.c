@@ -1,4 +1,5 @@
 /* bindhook.c - see bindhook.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -265,10 +266,11 @@ bind_legacy(int src, int dst, int parent, const char *name, bool ro, frc_error_t
 }
 
 /* The detached clone tree gets attr (NULL: it has its flags already) and
- * goes onto dst.  1: done, 0: this kernel lacks the new mount API, -1:
- * error. */
+ * goes onto at in dst (never followed; "": dst itself).  1: done, 0: this
+ * kernel lacks the new mount API, -1: error. */
 static int
-attach_clone(int tree, int dst, const struct mount_attr *attr, const char *name, frc_error_t *err)
+attach_clone(int tree, int dst, const char *at, const struct mount_attr *attr, const char *name,
+             frc_error_t *err)
 {
   if (attr && mount_setattr(tree, "", AT_EMPTY_PATH, (struct mount_attr *) attr, sizeof(*attr)) < 0)
     {
@@ -276,7 +278,7 @@ attach_clone(int tree, int dst, const struct mount_attr *attr, const char *name,
         return 0;
       return frc_error_errno(err, errno, "cannot set the flags of the bind of `%s`", name);
     }
-  if (move_mount(tree, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+  if (move_mount(tree, "", dst, at, MOVE_MOUNT_F_EMPTY_PATH | (at[0] ? 0 : MOVE_MOUNT_T_EMPTY_PATH)) < 0)
     return frc_error_errno(err, errno, "cannot bind `%s` into the container", name);
   return 1;
 }
@@ -294,22 +296,28 @@ bind_new(int src, int dst, const char *name, bool ro, frc_error_t *err)
     return 0;
   if (tree < 0)
     return frc_error_errno(err, errno, "cannot clone the store path `%s`", name);
-  return attach_clone(tree, dst, &attr, name, err);
+  return attach_clone(tree, dst, "", &attr, name, err);
 }
 
 /* src and dst are both directories or both not, neither a symlink. */
+static int
+types_match(const struct stat *sst, const struct stat *dst_st, const char *name, frc_error_t *err)
+{
+  if (S_ISLNK(sst->st_mode) || S_ISLNK(dst_st->st_mode)
+      || S_ISDIR(sst->st_mode) != S_ISDIR(dst_st->st_mode))
+    return frc_error(err, "`%s` in the container does not match its source's type: rebuild "
+                          "the view (flox-runc gc) or remove what the image has there",
+                     name);
+  return 0;
+}
+
 static int
 same_type(int src, int dst, const char *name, frc_error_t *err)
 {
   struct stat sst, dst_st;
   if (fstat(src, &sst) < 0 || fstat(dst, &dst_st) < 0)
     return frc_error_errno(err, errno, "cannot stat the bind of `%s`", name);
-  if (S_ISLNK(sst.st_mode) || S_ISLNK(dst_st.st_mode)
-      || S_ISDIR(sst.st_mode) != S_ISDIR(dst_st.st_mode))
-    return frc_error(err, "`%s` in the container does not match its source's type: rebuild "
-                          "the view (flox-runc gc) or remove what the image has there",
-                     name);
-  return 0;
+  return types_match(&sst, &dst_st, name, err);
 }
 
 /* Binds src onto dst (dst opened O_PATH|O_NOFOLLOW as name in parent),
@@ -333,15 +341,20 @@ bind_one(int src, int dst, int parent, const char *name, bool ro, bool legacy, f
 
 /* A closure path by the new mount API, cloned straight from the node
  * store's directory pstore by name (not followed: a symlink's clone fails
- * the type check), onto its mount point name in the container's store:
- * two syscalls a path fewer than opening it first (150 paths: ~0.4 ms,
- * docs/performance.md "Lever: the warm start's parts (warm4)").  1: done,
- * 0: this kernel lacks the new mount API, -1: error. */
+ * the type check), onto its mount point name in the container's store,
+ * also by name and never followed (move_mount without
+ * MOVE_MOUNT_T_SYMLINKS): no descriptor is opened for either side (150
+ * paths: ~0.4 ms and ~0.2 ms, docs/performance.md "Lever: the warm
+ * start's parts (warm4)", "Lever: the closure hook by name").  No other
+ * process changes the container's store between the type check and the
+ * move: the view is flox-runc's, and the container's processes have not
+ * started.  1: done, 0: this kernel lacks the new mount API, -1: error. */
 static int
 bind_store_path(int pstore, int store, const char *prefix, const char *name, frc_error_t *err)
 {
   struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
-  cleanup_close int tree = -1, dst = -1;
+  cleanup_close int tree = -1;
+  struct stat sst, dst_st;
   bool with_attr = false;
 
   /* Linux 6.15's open_tree_attr clones with the flags set: one syscall a
@@ -360,12 +373,88 @@ bind_store_path(int pstore, int store, const char *prefix, const char *name, frc
       cleanup_free char *phys = xasprintf("%s" STORE_DIR "%s", prefix, name);
       return frc_error_errno(err, e, "closure path `%s` is missing from the store", phys);
     }
+  if (fstatat(store, name, &dst_st, AT_SYMLINK_NOFOLLOW) < 0)
+    return frc_error_errno(err, errno, "no mount point for `%s` in the container's /nix/store", name);
+  if (fstat(tree, &sst) < 0)
+    return frc_error_errno(err, errno, "cannot stat the bind of `%s`", name);
+  if (types_match(&sst, &dst_st, name, err) < 0)
+    return -1;
+  return attach_clone(tree, store, name, with_attr ? NULL : &attr, name, err);
+}
+
+/* The closure path name of the node's store (its directory opened into
+ * *pstore on first use) onto its mount point in the container's store; by
+ * the new mount API unless *legacy, which becomes true on a kernel without
+ * it. */
+static int
+bind_closure_path(int *pstore, int store, const char *prefix, const char *name, bool *legacy,
+                  frc_error_t *err)
+{
+  cleanup_free char *phys = NULL;
+  cleanup_close int src = -1, dst = -1;
+
+  if (!*legacy && *pstore < 0)
+    {
+      cleanup_free char *dir = xasprintf("%s" STORE_DIR, prefix);
+      *pstore = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (*pstore < 0)
+        return frc_error_errno(err, errno, "cannot open the store `%s`", dir);
+    }
+  if (!*legacy)
+    {
+      int r = bind_store_path(*pstore, store, prefix, name, err);
+      if (r != 0)
+        return r < 0 ? -1 : 0;
+      *legacy = true; /* no new mount API: mount(2) from here on */
+    }
+  phys = xasprintf("%s" STORE_DIR "%s", prefix, name);
+  src = open(phys, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (src < 0)
+    return frc_error_errno(err, errno, "closure path `%s` is missing from the store", phys);
   dst = openat(store, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (dst < 0)
     return frc_error_errno(err, errno, "no mount point for `%s` in the container's /nix/store", name);
-  if (same_type(tree, dst, name, err) < 0)
-    return -1;
-  return attach_clone(tree, dst, with_attr ? NULL : &attr, name, err);
+  return bind_one(src, dst, store, name, true, true, err);
+}
+
+/* Every closure path whose mount point the view's store directory dir (on
+ * the node, flox-runc's own) holds: each entry but the symlinks (store
+ * paths that are symlinks, which the view holds as they are). */
+static int
+bind_view_store(const char *dir, int *pstore, int store, const char *prefix, bool *legacy,
+                frc_error_t *err)
+{
+  cleanup_dir DIR *d = NULL;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  struct dirent *e;
+
+  if (fd < 0 || (d = fdopendir(fd)) == NULL)
+    {
+      int saved = errno;
+      if (fd >= 0)
+        close(fd);
+      return frc_error_errno(err, saved, "cannot open the environment's view `%s`: rebuild it "
+                                         "(flox-runc gc)",
+                             dir);
+    }
+  while ((errno = 0, e = readdir(d)) != NULL)
+    {
+      struct stat st;
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || e->d_type == DT_LNK)
+        continue;
+      if (e->d_type == DT_UNKNOWN)
+        {
+          if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            return frc_error_errno(err, errno, "cannot stat `%s` in the view `%s`", e->d_name, dir);
+          if (S_ISLNK(st.st_mode))
+            continue;
+        }
+      if (bind_closure_path(pstore, store, prefix, e->d_name, legacy, err) < 0)
+        return -1;
+    }
+  if (errno != 0)
+    return frc_error_errno(err, errno, "cannot read the environment's view `%s`", dir);
+  return 0;
 }
 
 /* The mount point rel (relative; components neither empty, "." nor "..")
@@ -513,6 +602,15 @@ frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy, f
             return -1;
           continue;
         }
+      if (strcmp(argv[i], FRC_BINDHOOK_VIEW_STORE) == 0)
+        {
+          if (i + 1 >= argc || argv[i + 1][0] != '/')
+            return frc_error(err, FRC_BINDHOOK_VERB ": " FRC_BINDHOOK_VIEW_STORE
+                                                    " takes an absolute directory");
+          if (bind_view_store(argv[++i], &pstore, store, prefix, &legacy, err) < 0)
+            return -1;
+          continue;
+        }
       if (name == NULL && str_has_prefix(argv[i], FRC_ENVS_DIR "/"))
         {
           /* the environment's tree, in the view's var/flox-runc/envs/ */
@@ -535,31 +633,7 @@ frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy, f
           cleanup_free char *esc = escape_for_message(argv[i], strlen(argv[i]), 64);
           return frc_error(err, FRC_BINDHOOK_VERB ": `%s` is not a store path", esc);
         }
-      if (!legacy && pstore < 0)
-        {
-          cleanup_free char *dir = xasprintf("%s" STORE_DIR, prefix);
-          pstore = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-          if (pstore < 0)
-            return frc_error_errno(err, errno, "cannot open the store `%s`", dir);
-        }
-      if (!legacy)
-        {
-          int r = bind_store_path(pstore, store, prefix, name, err);
-          if (r < 0)
-            return -1;
-          if (r > 0)
-            continue;
-          legacy = true; /* no new mount API: mount(2) from here on */
-        }
-      phys = xasprintf("%s%s", prefix, argv[i]);
-      src = open(phys, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-      if (src < 0)
-        return frc_error_errno(err, errno, "closure path `%s` is missing from the store", phys);
-      dst = openat(store, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-      if (dst < 0)
-        return frc_error_errno(err, errno, "no mount point for `%s` in the container's /nix/store",
-                               name);
-      if (bind_one(src, dst, store, name, true, legacy, err) < 0)
+      if (bind_closure_path(&pstore, store, prefix, name, &legacy, err) < 0)
         return -1;
     }
   return 0;

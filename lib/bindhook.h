@@ -19,6 +19,12 @@
  * O_PATH|O_NOFOLLOW below it, and the mounts go through those descriptors
  * (open_tree/mount_setattr/move_mount; mount(2) on /proc/self/fd on kernels
  * without them).  Any failure fails the hook, and so the create.
+ * Create names the closure by the environment's view instead
+ * (`FRC_BINDHOOK_VIEW_STORE DIR`, DIR the view's store directory on the
+ * node: every entry but a symlink is a closure path's mount point), which
+ * keeps a long closure out of the spec: runc parses a spec and hands it to
+ * its init as JSON, ~0.5 ms more for 150 paths as arguments
+ * (docs/performance.md, "Lever: the closure hook by name").
  * Besides store paths, the arguments may name the environment's tree
  * (FRC_ENVS_DIR/<key>, bound read-only like a store path from its mount
  * point in the view) and binds of node paths outside /nix (`--bind-ro SRC
@@ -35,6 +41,8 @@
 #include "spec.h"
 
 #define FRC_BINDHOOK_VERB "bind-closure"
+/* The hook argument before the view's store directory. */
+#define FRC_BINDHOOK_VIEW_STORE "--view-store"
 
 /* Whether the hook can make this spec's closure binds; when not, the
  * caller makes one spec mount per path.  Not in a user namespace (the
@@ -61,7 +69,8 @@ bool frc_bindhook_usable(struct frc_spec *s, const char *exe, const struct frc_l
                          const char *root, const char *nix_source, const char *prefix,
                          char *const *paths, unsigned long long stack_limit);
 
-/* Puts the hook that binds paths (NULL-terminated /nix/store/... paths)
+/* Puts the hook that binds paths (NULL-terminated hook arguments:
+ * /nix/store/... paths, FRC_BINDHOOK_VIEW_STORE and a view's store, the tree)
  * first in the spec's hooks.createContainer; exe is the flox-runc binary the
  * runtime runs, log the runtime's --log (the hook's error then goes there
  * too, `exe --log PATH --log-format FMT bind-closure ...`; NULL or no path:
@@ -86,7 +95,7 @@ bool frc_bindhook_add_bind(struct frc_spec *s, const char *source, const char *d
 size_t frc_bindhook_remove(struct frc_spec *s);
 
 /* The hook: argv as after the verb (ROOT NIX_SOURCE STORE_PREFIX
- * STORE_PATH...); bundle: the state's "bundle" (NULL when none), against
+ * [STORE_PATH | FRC_BINDHOOK_VIEW_STORE DIR | ...]...); bundle: the state's "bundle" (NULL when none), against
  * which a relative ROOT resolves.  legacy: mount(2) through /proc/self/fd
  * even where the new mount API exists (tests). */
 int frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy,

@@ -183,9 +183,9 @@ is_dir(int rootfs_fd, const char *rel)
 static bool
 closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_fd,
                 const char *nix_source, const char *prefix, char *const *closure,
-                const char *tree, long min_paths)
+                const char *view, const char *tree, long min_paths)
 {
-  cleanup_free char **paths = NULL;
+  cleanup_free char *view_store = NULL;
   const char *root = frc_json_get_string(frc_json_get(spec->doc.root, "root"), "path");
   char exe[PATH_MAX];
   ssize_t n;
@@ -198,7 +198,7 @@ closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_
   for (char *const *p = closure; p && *p; p++)
     count++;
   if (count == 0 || count < (size_t) min_paths || rootfs_fd < 0 || root == NULL
-      || root[0] == '\0')
+      || root[0] == '\0' || view == NULL)
     return false;
   /* The runtime runs the hook in the rootfs (runc's cwd there): a relative
    * --log would name a file of the image's. */
@@ -219,11 +219,11 @@ closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_
     return false;
   if (getrlimit(RLIMIT_STACK, &stack) < 0)
     return false;
-  /* the closure, then the environment's tree (one bind more in the hook
-   * rather than the runtime's bind and remount) */
-  paths = xmalloc0((count + 2) * sizeof(char *));
-  memcpy(paths, closure, count * sizeof(char *));
-  paths[count] = (char *) tree;
+  /* the closure by the view's store directory (each mount point there),
+   * then the environment's tree (one bind more in the hook rather than the
+   * runtime's bind and remount) */
+  view_store = xasprintf("%s/store", view);
+  char *paths[] = { (char *) FRC_BINDHOOK_VIEW_STORE, view_store, (char *) tree, NULL };
   if (!frc_bindhook_usable(spec, exe, &hook_log, root, nix_source, prefix, paths,
                            stack.rlim_cur == RLIM_INFINITY ? ~0ULL : stack.rlim_cur))
     return false;
@@ -278,8 +278,8 @@ project_mounts(struct frc_spec *spec, int rootfs_fd, const struct frc_config *cf
    * configuration of its own (allow_criu_config_annotation), which the hook's
    * would replace. */
   if (!restore && !frc_criu_annotation_foreign(spec, cfg)
-      && closure_by_hook(spec, log, rootfs_fd, nix_source, prefix, env->closure, env->path,
-                         cfg->closure_hook_min_paths))
+      && closure_by_hook(spec, log, rootfs_fd, nix_source, prefix, env->closure, env->view,
+                         env->path, cfg->closure_hook_min_paths))
     frc_criu_annotate(spec, cfg, env->key);
   else
     {

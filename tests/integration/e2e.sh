@@ -1341,6 +1341,9 @@ while True: s.accept()[0].close()' "$sock" &
 	# (lib/bindhook.h): no spec mount per path, each bind read-only, nosuid,
 	# nodev inside
 	assert_json "$b/config.json" '.hooks.createContainer[0].args | index("bind-closure") != null' "the closure hook, first of createContainer"
+	# the closure named by the view's store, not path by path: the runtime
+	# parses the spec and hands it to its init as JSON
+	assert_json "$b/config.json" '.hooks.createContainer[0].args | (index("--view-store") != null) and ([.[] | select(startswith("/nix/store/"))] | length == 0)' "the hook names the closure by the view, no store path in its arguments"
 	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length == 0' "no spec mount per closure path"
 	assert_contains "$(sed -n 's/^M //p' <<<"$out")" " ro,nosuid,nodev" "the store path's bind inside: ro,nosuid,nodev"
 	# and its binds of the environment's tree, FLOX_ENV_CACHE and the node's

@@ -354,6 +354,53 @@ test_binds(bool legacy)
   check_binds();
 }
 
+/* the closure named by the view's store directory (what create gives the
+ * hook): each entry's path bound, a symlink entry (a store path that is a
+ * symlink, which the view holds as it is) left alone */
+static void
+test_view(bool legacy)
+{
+  cleanup_free char *vstore = xasprintf("%s/view/store", tmpdir);
+  cleanup_free char *sym = xasprintf("%s/view/store/ddd-sym", tmpdir);
+  cleanup_free char *sym_in = xasprintf("%s/root/nix/store/ddd-sym", tmpdir);
+  const char *const args[] = { FRC_BINDHOOK_VIEW_STORE, vstore, NULL };
+  const char *const relative[] = { FRC_BINDHOOK_VIEW_STORE, "view/store", NULL };
+  const char *const missing[] = { FRC_BINDHOOK_VIEW_STORE, "/nonexistent/view/store", NULL };
+  const char *const bare[] = { FRC_BINDHOOK_VIEW_STORE, NULL };
+  frc_error_t err = NULL;
+  struct stat st;
+
+  make_tree();
+  ck_assert_int_eq(symlink("/nix/store/aaa-pkg", sym), 0);
+  private_mount_ns();
+  bind_view();
+  ck_assert_int_eq(run_hook("root", relative, legacy, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "absolute"));
+  frc_error_release(&err);
+  ck_assert_int_eq(run_hook("root", bare, legacy, &err), -1);
+  frc_error_release(&err);
+  ck_assert_int_eq(run_hook("root", missing, legacy, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "view"));
+  frc_error_release(&err);
+  ck_assert_msg(run_hook("root", args, legacy, &err) == 0, "%s", err ? err->msg : "");
+  check_binds();
+  ck_assert_int_eq(lstat(sym_in, &st), 0);
+  ck_assert(S_ISLNK(st.st_mode));
+  ck_assert(!frc_is_mountpoint(sym_in));
+}
+
+START_TEST(test_view_new_api)
+{
+  test_view(false);
+}
+END_TEST
+
+START_TEST(test_view_mount2)
+{
+  test_view(true);
+}
+END_TEST
+
 START_TEST(test_binds_new_api)
 {
   test_binds(false);
@@ -545,9 +592,21 @@ START_TEST(test_refusals)
   cleanup_free char *vlink = xasprintf("%s/view/store/ccc-link", tmpdir);
   cleanup_free char *elsewhere = xasprintf("%s/elsewhere", tmpdir);
   cleanup_free char *sdir = xasprintf("%s/store/nix/store/ccc-link", tmpdir);
+  static const char *const dirfile[] = { "/nix/store/ddd-dir", NULL };
+  static const char *const filedir[] = { "/nix/store/eee-file", NULL };
+  cleanup_free char *vdirfile = xasprintf("%s/root/nix/store/ddd-dir", tmpdir);
+  cleanup_free char *vfiledir = xasprintf("%s/root/nix/store/eee-file", tmpdir);
   struct stat st;
 
   make_tree();
+  mkdir_ok("store/nix/store/ddd-dir");
+  mkdir_ok("view/store/eee-file");
+  {
+    cleanup_free char *v = xasprintf("%s/view/store/ddd-dir", tmpdir);
+    cleanup_free char *f = xasprintf("%s/store/nix/store/eee-file", tmpdir);
+    write_text(v, "");
+    write_text(f, "file\n");
+  }
   mkdir_ok("root2");
   mkdir_ok("root3");
   mkdir_ok("root3/nix");
@@ -567,7 +626,18 @@ START_TEST(test_refusals)
   frc_error_release(&err);
   /* a mount point that is a symlink: nothing is mounted where it leads */
   ck_assert_int_eq(run_hook("root", link, false, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "does not match"));
   frc_error_release(&err);
+  /* a directory's mount point that is a file, a file's that is a
+   * directory: refused, nothing mounted */
+  ck_assert_int_eq(run_hook("root", dirfile, false, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "does not match"));
+  frc_error_release(&err);
+  ck_assert_int_eq(run_hook("root", filedir, false, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "does not match"));
+  frc_error_release(&err);
+  ck_assert(!frc_is_mountpoint(vdirfile));
+  ck_assert(!frc_is_mountpoint(vfiledir));
   ck_assert_int_eq(run_hook("root", link, true, &err), -1);
   frc_error_release(&err);
   ck_assert_int_eq(lstat(elsewhere, &st), 0);
@@ -596,6 +666,8 @@ main(void)
   tcase_add_test(tc, test_screen);
   tcase_add_test(tc, test_binds_new_api);
   tcase_add_test(tc, test_binds_mount2);
+  tcase_add_test(tc, test_view_new_api);
+  tcase_add_test(tc, test_view_mount2);
   tcase_add_test(tc, test_relative_root);
   tcase_add_test(tc, test_refusals);
   tcase_add_test(tc, test_other_binds_new_api);
