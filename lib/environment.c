@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -302,13 +303,14 @@ struct frc_env_confirm
   char build[33];
   int store_fd;
   int state_fd;
+  int ahead; /* the socket of the process confirm_ahead forked, -1: none */
 };
 
 /* Keeps the confirmation of the record build wrote for later
  * (frc_environment_confirm); takes the fds. */
 static void
 confirm_later(const struct frc_env_request *req, struct frc_environment *env, const char *build,
-              const char *pool, const char *tree, int *store_fd, int *state_fd)
+              const char *pool, const char *tree, int *store_fd, int *state_fd, int *ahead)
 {
   struct frc_env_confirm *c = xmalloc0(sizeof(*c));
   frc_environment_confirm(env); /* one pending at most: an earlier one starts now */
@@ -318,6 +320,7 @@ confirm_later(const struct frc_env_request *req, struct frc_environment *env, co
   memcpy(c->build, build, sizeof(c->build));
   c->store_fd = steal_fd(store_fd);
   c->state_fd = steal_fd(state_fd);
+  c->ahead = ahead ? steal_fd(ahead) : -1;
   env->confirm = c;
 }
 
@@ -330,19 +333,12 @@ confirm_later(const struct frc_env_request *req, struct frc_environment *env, co
  * A syncfs failure removes the record instead (the next create rebuilds).
  * Nothing here can make a record wrongly trusted: the mark is written
  * after the syncfs, only into the record of this build. */
-static void
-confirm_synced(const char *path, const char *build, const char *pool, const char *tree,
-               int store_fd, int state_fd)
+/* The confirmation's work, in its detached process (confirm_synced,
+ * confirm_ahead); ends it. */
+static void __attribute__((noreturn))
+confirm_work(const char *path, const char *build, const char *pool, const char *tree, int store_fd,
+             int state_fd)
 {
-  int keep[2] = { store_fd, state_fd };
-
-  /* No pipe of the caller's and no lock of the create's (a flock lives as
-   * long as any copy of its fd) held open, no directory of its kept busy:
-   * the caller waits only for the intermediate child (lib/proc.h). */
-  if (store_fd < 0 || state_fd < 0 || frc_proc_detach(keep, 2) != 0)
-    return; /* no mark: after a reboot the environment is rebuilt */
-  store_fd = keep[0];
-  state_fd = keep[1];
   if (pool && tree)
     frc_linkpool_add_tree(pool, tree, NULL);
   {
@@ -374,6 +370,77 @@ confirm_synced(const char *path, const char *build, const char *pool, const char
   _exit(0);
 }
 
+/* Adds the tree's new symlinks to the node's pool (lib/linkpool.h; the
+ * build only looked entries up), then marks the record build wrote as on
+ * the disk, once a syncfs of the
+ * store's and state_dir's file systems (fds opened before anything of the
+ * environment was written, so that a writeback error since is reported)
+ * has returned: in a process of its own, off the caller's critical path.
+ * A syncfs failure removes the record instead (the next create rebuilds).
+ * Nothing here can make a record wrongly trusted: the mark is written
+ * after the syncfs, only into the record of this build. */
+static void
+confirm_synced(const char *path, const char *build, const char *pool, const char *tree,
+               int store_fd, int state_fd)
+{
+  int keep[2] = { store_fd, state_fd };
+
+  /* No pipe of the caller's and no lock of the create's (a flock lives as
+   * long as any copy of its fd) held open, no directory of its kept busy:
+   * the caller waits only for the intermediate child (lib/proc.h). */
+  if (store_fd < 0 || state_fd < 0 || frc_proc_detach(keep, 2) != 0)
+    return; /* no mark: after a reboot the environment is rebuilt */
+  confirm_work(path, build, pool, tree, keep[0], keep[1]);
+}
+
+/* The confirmation's process forked ahead, while Nix realises (its two
+ * forks then cost the build nothing): detached as confirm_synced's, with
+ * the two fds and one end of a socket, it reads what to confirm (record
+ * path, build id, pool, tree: each NUL-terminated, the last two empty when
+ * none) until the socket's end and then does confirm_synced's work; a
+ * socket closed before all of it came (the build failed, the caller died)
+ * ends it with nothing done.  The caller's end of the socket (close-on-exec),
+ * -1 when none could be forked (confirm_synced forks at the hand-over). */
+static int
+confirm_ahead(int store_fd, int state_fd)
+{
+  int sv[2], r;
+
+  if (store_fd < 0 || state_fd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    return -1;
+  {
+    int keep[3] = { store_fd, state_fd, sv[1] };
+    r = frc_proc_detach(keep, 3);
+    if (r == 0)
+      {
+        char msg[4 * PATH_MAX + 64];
+        const char *f[4];
+        size_t n = 0, k = 0;
+        ssize_t got;
+        while (n < sizeof(msg)
+               && ((got = read(keep[2], msg + n, sizeof(msg) - n)) > 0 || (got < 0 && errno == EINTR)))
+          n += got > 0 ? (size_t) got : 0;
+        for (size_t i = 0, start = 0; i < n && k < 4; i++)
+          if (msg[i] == '\0')
+            {
+              f[k++] = msg + start;
+              start = i + 1;
+            }
+        if (k < 4 || strlen(f[1]) != 32)
+          _exit(0); /* nothing to confirm */
+        close(keep[2]);
+        confirm_work(f[0], f[1], *f[2] ? f[2] : NULL, *f[3] ? f[3] : NULL, keep[0], keep[1]);
+      }
+  }
+  close(sv[1]);
+  if (r < 0)
+    {
+      close(sv[0]);
+      return -1;
+    }
+  return sv[0];
+}
+
 void
 frc_environment_confirm(struct frc_environment *env)
 {
@@ -381,7 +448,28 @@ frc_environment_confirm(struct frc_environment *env)
   if (c == NULL)
     return;
   env->confirm = NULL;
-  confirm_synced(c->record, c->build, c->pool, c->tree, c->store_fd, c->state_fd);
+  if (c->ahead >= 0)
+    {
+      /* what to confirm, to the process forked ahead (it starts at the
+       * socket's end); a failed send leaves the record unmarked, as a
+       * failed fork does */
+      cleanup_free char *msg = xasprintf("%s%c%s%c%s%c%s%c", c->record, 0, c->build, 0,
+                                         c->pool ? c->pool : "", 0, c->tree ? c->tree : "", 0);
+      size_t len = strlen(c->record) + strlen(c->build) + (c->pool ? strlen(c->pool) : 0)
+                   + (c->tree ? strlen(c->tree) : 0) + 4;
+      for (size_t off = 0; off < len;)
+        {
+          ssize_t w = send(c->ahead, msg + off, len - off, MSG_NOSIGNAL);
+          if (w < 0 && errno == EINTR)
+            continue;
+          if (w <= 0)
+            break;
+          off += (size_t) w;
+        }
+      close(c->ahead);
+    }
+  else
+    confirm_synced(c->record, c->build, c->pool, c->tree, c->store_fd, c->state_fd);
   if (c->store_fd >= 0)
     close(c->store_fd);
   if (c->state_fd >= 0)
@@ -525,6 +613,19 @@ closure_dbq_free(struct frc_store_closure_dbq **q)
   frc_store_closure_db_free(*q);
 }
 
+/* The tree's directory while it is built: removed unless moved into place
+ * (path NULL then). */
+static void
+tmp_tree_remove(char **path)
+{
+  frc_error_t ignored = NULL;
+  if (*path == NULL)
+    return;
+  frc_rm_rf(*path, &ignored);
+  frc_error_release(&ignored);
+  free(*path);
+}
+
 static int
 build(const struct frc_env_request *req, struct frc_environment *env, frc_error_t *err)
 {
@@ -540,7 +641,8 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   struct frc_store_closure_dbq *dbq __attribute__((cleanup(closure_dbq_free))) = NULL;
   frc_error_t dberr = NULL;
   cleanup_free char *tmp_parent = frc_store_physical(c, "/nix/var/flox-runc/tmp");
-  cleanup_free char *tmp = xasprintf("%s/%s.%d", tmp_parent, env->key, (int) getpid());
+  cleanup_free char *tmp_path = xasprintf("%s/%s.%d", tmp_parent, env->key, (int) getpid());
+  char *tmp __attribute__((cleanup(tmp_tree_remove))) = NULL;
   cleanup_free char *envs_dir = frc_store_physical(c, FRC_ENVS_DIR);
   cleanup_free char *final = xasprintf("%s/%s", envs_dir, env->key);
   cleanup_free char *pool = frc_store_physical(c, FRC_LINKPOOL_DIR);
@@ -549,6 +651,7 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   cleanup_free char *bash_pkg = NULL;
   cleanup_close int store_fd = -1;
   cleanup_close int state_fd = open(c->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  cleanup_close int ahead = -1;
   char build_id[33];
 
   /* What the environment links, each path once (lib/lockfile.c made the
@@ -615,6 +718,13 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
     frc_log(req->log, FRC_LOG_DEBUG, "flox-runc: no shared symlinks: cannot create `%s`: %s",
             pool, strerror(errno));
   frc_dir_spread(tmp_parent);
+  /* the record's confirmation, forked now rather than at the hand-over */
+  ahead = confirm_ahead(store_fd, state_fd);
+  /* The tree is built at tmp and moved into place by one rename. */
+  remove_crashed_builds(tmp_parent, env->key);
+  if (mkdir(tmp_path, 0755) < 0)
+    return frc_error_errno(err, errno, "cannot create `%s`", tmp_path);
+  tmp = xstrdup(tmp_path);
   if (realising && frc_store_realise_finish(steal_pointer(&realising), err) < 0)
     return -1;
   /* The closure: what a container of the environment sees (its view).
@@ -637,10 +747,6 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   if (link_list(req, &pkgs, &pkg_paths.n, &pkg_paths.v, err) < 0)
     return -1;
 
-  remove_crashed_builds(tmp_parent, env->key);
-  /* The tree is built at tmp and moved into place by one rename. */
-  if (mkdir(tmp, 0755) < 0)
-    return frc_error_errno(err, errno, "cannot create `%s`", tmp);
   in.store_root = c->store_root;
   in.mode = req->mode == FRC_MODE_DEV ? FRC_ENVBUILD_DEV : FRC_ENVBUILD_RUN;
   in.pkgs = pkgs;
@@ -667,20 +773,10 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
       || (closure_query && frc_store_closure_finish(steal_pointer(&closure_query), &closure, err) < 0)
       || frc_view_build(c, env->key, closure, &env->closure, err) < 0
       || frc_rm_rf(final, err) < 0) /* a tree left by a crash */
-    {
-      frc_error_t ignored = NULL;
-      frc_rm_rf(tmp, &ignored);
-      frc_error_release(&ignored);
-      return -1;
-    }
+    return -1;
   if (rename(tmp, final) < 0)
-    {
-      int e = errno;
-      frc_error_t ignored = NULL;
-      frc_rm_rf(tmp, &ignored);
-      frc_error_release(&ignored);
-      return frc_error_errno(err, e, "cannot move the built environment to `%s`", final);
-    }
+    return frc_error_errno(err, errno, "cannot move the built environment to `%s`", final);
+  free(steal_pointer(&tmp));
   env->path = xasprintf("%s/%s", FRC_ENVS_DIR, env->key);
 
   frc_env_features_probe(c->store_prefix, env->path,
@@ -694,7 +790,7 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
     return -1;
   /* the syncfs once the caller has written its own files (a create: its
    * container record and spec), which it would hold up on this disk */
-  confirm_later(req, env, build_id, in.link_pool, final, &store_fd, &state_fd);
+  confirm_later(req, env, build_id, in.link_pool, final, &store_fd, &state_fd, &ahead);
   env->built = true;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: environment %s (%s) is %s", req->name,
           frc_mode_name(req->mode), env->path);
@@ -752,7 +848,7 @@ add_view(const struct frc_env_request *req, struct frc_environment *env, frc_err
   if (frc_view_build(req->config, env->key, closure, &env->closure, err) < 0
       || save_record(req, env, build_id, false, err) < 0)
     return -1;
-  confirm_later(req, env, build_id, NULL, NULL, &store_fd, &state_fd);
+  confirm_later(req, env, build_id, NULL, NULL, &store_fd, &state_fd, NULL);
   return 0;
 }
 

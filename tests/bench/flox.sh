@@ -4,8 +4,9 @@
 #
 # --only cold runs part 3 alone (COLD_ROUNDS rounds; COLD_NOINST=0 leaves
 # out the node without the install; FLOX_RUNC_BENCH_COLD_LOG=DIR keeps the
-# `--debug --log` of each timed prefetch of $FLOX_RUNC there, which adds a
-# few file appends to that side: for phases, not for the A/B).
+# `--debug --log` of each timed prefetch there, as SIDE-ROUND.log (SIDE fr,
+# base or noinst), and its start and end (µs since the epoch) in
+# SIDE-ROUND.t: phases, a few file appends more on those sides).
 # FLOX_RUNC_BASE=other/flox-runc adds an A/B of the stub-runtime rows and of
 # the warm creates through the real runtime: that binary against $FLOX_RUNC
 # in the same rounds, alternating (a lever's gain).  With
@@ -334,10 +335,11 @@ for i in $(seq "${COLD_ROUNDS:-5}"); do
 		[[ $side == base ]] && bin=$FLOX_RUNC_BASE
 		t0=$(now_us)
 		logargs=()
-		[[ -z $COLD_LOG || $side != fr ]] || logargs=(--debug --log "$COLD_LOG/fr-$i.log")
+		[[ -z $COLD_LOG || $side == nix ]] || logargs=(--debug --log "$COLD_LOG/$side-$i.log")
 		if [[ $side == nix ]]; then nix_alone; else "$bin" "${logargs[@]}" prefetch bench/hellovar:1 >/dev/null || die "prefetch ($side) failed"; fi
 		t1=$(now_us)
 		echo $((t1 - t0)) >>"$TEST_TMPDIR/m.$side"
+		[[ -z $COLD_LOG || $side == nix ]] || echo "$t0 $t1" >"$COLD_LOG/$side-$i.t"
 	done
 done
 rm -rf "$TEST_TMPDIR/nixonly"
@@ -357,6 +359,11 @@ MD
 		mat_base=$(median <"$TEST_TMPDIR/m.base")
 		echo "| A/B: \`$FLOX_RUNC_BASE\` (before) → \`$FLOX_RUNC\` (after), same rounds | $mat_base | $mat_fr | $((mat_base - mat_fr)) µs gained ($(((mat_base - mat_nix) * 100 / mat_nix)) % → $(((mat_fr - mat_nix) * 100 / mat_nix)) %) |"
 	fi
+	# the same from each round's own differences (the sides of a round ran
+	# back to back: steadier than a difference of medians on a busy machine)
+	pair() { paste "$TEST_TMPDIR/m.$1" "$TEST_TMPDIR/m.$2" | awk '{print $1 - $2}' | median; }
+	echo
+	echo "Medians of the rounds' differences: flox-runc − Nix alone $(pair fr nix) µs$([[ -z ${FLOX_RUNC_BASE:-} ]] || echo "; before − Nix alone $(pair base nix) µs; before − after $(pair base fr) µs")."
 	for s in nix fr base; do [[ ! -s "$TEST_TMPDIR/m.$s" ]] || log "m.$s: $(sort -n "$TEST_TMPDIR/m.$s" | tr '\n' ' ')"; done
 	exit $((CHECK && (mat_fr - mat_nix) * 100 / mat_nix > 10))
 fi

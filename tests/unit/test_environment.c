@@ -565,6 +565,87 @@ pool_entries(nlink_t *nlink)
   return n;
 }
 
+/* Processes other than this one holding path (a directory) open. */
+static int
+holders_of(const char *path)
+{
+  char real[PATH_MAX];
+  cleanup_dir DIR *proc = opendir("/proc");
+  struct dirent *p;
+  int n = 0;
+
+  ck_assert_ptr_nonnull(realpath(path, real));
+  ck_assert_ptr_nonnull(proc);
+  while ((p = readdir(proc)) != NULL)
+    {
+      char fds[300];
+      cleanup_dir DIR *d = NULL;
+      struct dirent *f;
+      if (p->d_name[0] < '1' || p->d_name[0] > '9' || atoi(p->d_name) == (int) getpid())
+        continue;
+      snprintf(fds, sizeof(fds), "/proc/%s/fd", p->d_name);
+      if ((d = opendir(fds)) == NULL)
+        continue;
+      while ((f = readdir(d)) != NULL)
+        {
+          char link[PATH_MAX];
+          ssize_t len = readlinkat(dirfd(d), f->d_name, link, sizeof(link) - 1);
+          if (len > 0 && (link[len] = '\0', strcmp(link, real) == 0))
+            {
+              n++;
+              break;
+            }
+        }
+    }
+  return n;
+}
+
+static bool
+no_holders_of(const char *path, int tries)
+{
+  for (int i = 0; i < tries; i++, usleep(10000))
+    if (holders_of(path) == 0)
+      return true;
+  return false;
+}
+
+/* The confirmation's process is forked while Nix realises (its forks then
+ * cost the build nothing; docs/performance.md, "Lever: cold
+ * materialisation (mat5)"): it waits, holding the state directory open,
+ * until the hand-over says what to confirm, then ends; a build that fails
+ * leaves none behind. */
+START_TEST(test_confirmation_forked_ahead)
+{
+  cleanup_free char *boot = this_boot();
+  cleanup_free char *fail = xasprintf("#!/bin/sh\ncase \"$*\" in *--realise*) exit 1 ;; esac\nexit 0\n");
+  cleanup_free char *fake = xasprintf("%s/bin/nix-store", dir);
+  frc_error_t werr = NULL;
+  {
+    cleanup_environment struct frc_environment env = { 0 };
+    cold(&env);
+    ck_assert_int_eq(holders_of(cfg.state_dir), 1);
+    ck_assert_msg(!record_marked(&env, boot, 5), "the record was marked before the caller handed over");
+    frc_environment_confirm(&env);
+    ck_assert_msg(record_marked(&env, boot, 500), "the record was never marked synced");
+    ck_assert_msg(no_holders_of(cfg.state_dir, 500), "the confirmation did not end");
+  }
+  /* a realisation that fails after the fork */
+  ck_assert_msg(write_file_replace(fake, fail, strlen(fail), 0755, &werr) == 0, "%s", werr ? werr->msg : "");
+  {
+    cleanup_environment struct frc_environment env = { 0 };
+    cleanup_free char *rec = NULL;
+    frc_error_t err = NULL;
+    struct frc_env_request req = { .config = &cfg, .log = &quiet, .name = "hello", .mode = FRC_MODE_DEV,
+                                   .lockfile = lock_text, .lockfile_len = strlen(lock_text), .lock = &lock };
+    ck_assert_int_lt(frc_environment_materialise(&req, &env, &err), 0);
+    frc_error_release(&err);
+    ck_assert_msg(no_holders_of(cfg.state_dir, 500), "a failed build left its confirmation process");
+    rec = xasprintf("%s/envs/%s.json", cfg.state_dir, env.key);
+    ck_assert_int_ne(access(rec, F_OK), 0);
+  }
+}
+END_TEST
+
 START_TEST(test_pool_after_handover)
 {
   cleanup_environment struct frc_environment env = { 0 };
@@ -652,6 +733,7 @@ main(void)
   tcase_add_test(tc, test_find_no_mode_not_dev);
   tcase_add_test(tc, test_record_of_another_boot);
   tcase_add_test(tc, test_pool_after_handover);
+  tcase_add_test(tc, test_confirmation_forked_ahead);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
