@@ -1,5 +1,4 @@
 /* bindhook.c - see bindhook.h. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,6 +13,7 @@
 #include "bindhook.h"
 #include "environment.h"
 #include "json.h"
+#include "mounts.h"
 #include "util.h"
 
 #define STORE_DIR "/nix/store/"
@@ -417,44 +417,19 @@ bind_closure_path(int *pstore, int store, const char *prefix, const char *name, 
   return bind_one(src, dst, store, name, true, true, err);
 }
 
-/* Every closure path whose mount point the view's store directory dir (on
- * the node, flox-runc's own) holds: each entry but the symlinks (store
- * paths that are symlinks, which the view holds as they are). */
-static int
-bind_view_store(const char *dir, int *pstore, int store, const char *prefix, bool *legacy,
-                frc_error_t *err)
+/* bind_closure_path for each closure path of the view's store directory */
+struct view_binds
 {
-  cleanup_dir DIR *d = NULL;
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  struct dirent *e;
+  int *pstore, store;
+  const char *prefix;
+  bool *legacy;
+};
 
-  if (fd < 0 || (d = fdopendir(fd)) == NULL)
-    {
-      int saved = errno;
-      if (fd >= 0)
-        close(fd);
-      return frc_error_errno(err, saved, "cannot open the environment's view `%s`: rebuild it "
-                                         "(flox-runc gc)",
-                             dir);
-    }
-  while ((errno = 0, e = readdir(d)) != NULL)
-    {
-      struct stat st;
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || e->d_type == DT_LNK)
-        continue;
-      if (e->d_type == DT_UNKNOWN)
-        {
-          if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-            return frc_error_errno(err, errno, "cannot stat `%s` in the view `%s`", e->d_name, dir);
-          if (S_ISLNK(st.st_mode))
-            continue;
-        }
-      if (bind_closure_path(pstore, store, prefix, e->d_name, legacy, err) < 0)
-        return -1;
-    }
-  if (errno != 0)
-    return frc_error_errno(err, errno, "cannot read the environment's view `%s`", dir);
-  return 0;
+static int
+bind_view_entry(const char *name, void *data, frc_error_t *err)
+{
+  struct view_binds *v = data;
+  return bind_closure_path(v->pstore, v->store, v->prefix, name, v->legacy, err);
 }
 
 /* The mount point rel (relative; components neither empty, "." nor "..")
@@ -607,7 +582,8 @@ frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy, f
           if (i + 1 >= argc || argv[i + 1][0] != '/')
             return frc_error(err, FRC_BINDHOOK_VERB ": " FRC_BINDHOOK_VIEW_STORE
                                                     " takes an absolute directory");
-          if (bind_view_store(argv[++i], &pstore, store, prefix, &legacy, err) < 0)
+          struct view_binds v = { &pstore, store, prefix, &legacy };
+          if (frc_view_each_bind(argv[++i], bind_view_entry, &v, err) < 0)
             return -1;
           continue;
         }

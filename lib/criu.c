@@ -119,6 +119,14 @@ read_node_conf(const char *const *node_confs, char **text, frc_error_t *err)
   return 0;
 }
 
+/* one closure path's line: the same key as runc gives a spec mount */
+static int
+add_ext_mount(const char *name, void *data, frc_error_t *err __attribute__((unused)))
+{
+  frc_buf_addf(data, "ext-mount-map /nix/store/%s:/nix/store/%s\n", name, name);
+  return 0;
+}
+
 int
 frc_criu_write_config(const struct frc_config *c, const char *env_key,
                       const char *const *node_confs, frc_error_t *err)
@@ -128,10 +136,8 @@ frc_criu_write_config(const struct frc_config *c, const char *env_key,
   cleanup_free char *path = frc_criu_config_path(c, env_key);
   cleanup_free char *node = NULL;
   cleanup_buf struct frc_buf text = { 0 };
-  cleanup_dir DIR *d = opendir(store);
-  struct dirent *e;
 
-  if (d == NULL)
+  if (access(store, F_OK) < 0)
     return frc_error_errno(err, errno,
                            "cannot list the environment's view `%s` to tell CRIU its closure "
                            "binds: recreate the container (flox-runc gc removed its view?)",
@@ -144,23 +150,8 @@ frc_criu_write_config(const struct frc_config *c, const char *env_key,
                "# \"Checkpoint and restore\"); rewritten at each checkpoint.\n"
                "%s%s",
                env_key, node ? node : "", node && node[0] && node[strlen(node) - 1] != '\n' ? "\n" : "");
-  while ((e = readdir(d)) != NULL)
-    {
-      cleanup_free char *sp = NULL;
-      struct stat st;
-      if (e->d_name[0] == '.')
-        continue;
-      sp = xasprintf("/nix/store/%s", e->d_name);
-      if (!frc_store_path_valid(sp))
-        return frc_error(err, "`%s` in the view `%s` is not a store path: rebuild the view "
-                              "(flox-runc gc)",
-                         e->d_name, store);
-      if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return frc_error_errno(err, errno, "cannot stat `%s/%s`", store, e->d_name);
-      if (S_ISLNK(st.st_mode)) /* the view holds the symlink itself: no bind */
-        continue;
-      frc_buf_addf(&text, "ext-mount-map %s:%s\n", sp, sp);
-    }
+  if (frc_view_each_bind(store, add_ext_mount, &text, err) < 0)
+    return -1;
   /* the hook's other binds (lib/container.c): the environment's tree,
    * FLOX_ENV_CACHE and the node's CA bundle (a key of a mount the
    * container lacks is unused) */

@@ -356,22 +356,39 @@ test_binds(bool legacy)
 
 /* the closure named by the view's store directory (what create gives the
  * hook): each entry's path bound, a symlink entry (a store path that is a
- * symlink, which the view holds as it is) left alone */
+ * symlink, which the view holds as it is) left alone, an entry that is not
+ * a store path's name refused */
+#define N_PKG "0123456789abcdfghijklmnpqrsvwxyz-pkg"
+#define N_FILE "1123456789abcdfghijklmnpqrsvwxyz-file"
+#define N_SYM "2123456789abcdfghijklmnpqrsvwxyz-sym"
 static void
 test_view(bool legacy)
 {
   cleanup_free char *vstore = xasprintf("%s/view/store", tmpdir);
-  cleanup_free char *sym = xasprintf("%s/view/store/ddd-sym", tmpdir);
-  cleanup_free char *sym_in = xasprintf("%s/root/nix/store/ddd-sym", tmpdir);
+  cleanup_free char *sym = xasprintf("%s/view/store/" N_SYM, tmpdir);
   const char *const args[] = { FRC_BINDHOOK_VIEW_STORE, vstore, NULL };
   const char *const relative[] = { FRC_BINDHOOK_VIEW_STORE, "view/store", NULL };
   const char *const missing[] = { FRC_BINDHOOK_VIEW_STORE, "/nonexistent/view/store", NULL };
   const char *const bare[] = { FRC_BINDHOOK_VIEW_STORE, NULL };
+  static const char *const invalid[] = { "view/store/aaa-pkg", "view/store/bbb-file" };
   frc_error_t err = NULL;
   struct stat st;
+  struct statvfs sv;
+  cleanup_free char *text = NULL;
+  size_t len;
 
   make_tree();
-  ck_assert_int_eq(symlink("/nix/store/aaa-pkg", sym), 0);
+  mkdir_ok("store/nix/store/" N_PKG);
+  mkdir_ok("view/store/" N_PKG);
+  {
+    cleanup_free char *f = xasprintf("%s/store/nix/store/" N_PKG "/f", tmpdir);
+    cleanup_free char *g = xasprintf("%s/store/nix/store/" N_FILE, tmpdir);
+    cleanup_free char *h = xasprintf("%s/view/store/" N_FILE, tmpdir);
+    write_text(f, "pkg\n");
+    write_text(g, "file\n");
+    write_text(h, "");
+  }
+  ck_assert_int_eq(symlink("/nix/store/" N_PKG, sym), 0);
   private_mount_ns();
   bind_view();
   ck_assert_int_eq(run_hook("root", relative, legacy, &err), -1);
@@ -382,11 +399,34 @@ test_view(bool legacy)
   ck_assert_int_eq(run_hook("root", missing, legacy, &err), -1);
   ck_assert_ptr_nonnull(strstr(err->msg, "view"));
   frc_error_release(&err);
+  /* make_tree's names are not store paths' */
+  ck_assert_int_eq(run_hook("root", args, legacy, &err), -1);
+  ck_assert_ptr_nonnull(strstr(err->msg, "is not a store path"));
+  frc_error_release(&err);
+  for (size_t i = 0; i < 2; i++)
+    {
+      cleanup_free char *p = xasprintf("%s/%s", tmpdir, invalid[i]);
+      ck_assert_int_eq(remove(p), 0);
+    }
   ck_assert_msg(run_hook("root", args, legacy, &err) == 0, "%s", err ? err->msg : "");
-  check_binds();
-  ck_assert_int_eq(lstat(sym_in, &st), 0);
-  ck_assert(S_ISLNK(st.st_mode));
-  ck_assert(!frc_is_mountpoint(sym_in));
+  {
+    cleanup_free char *f = xasprintf("%s/root/nix/store/" N_PKG "/f", tmpdir);
+    cleanup_free char *g = xasprintf("%s/root/nix/store/" N_FILE, tmpdir);
+    cleanup_free char *l = xasprintf("%s/root/nix/store/" N_SYM, tmpdir);
+    ck_assert_int_eq(read_file_bounded(f, 64, &text, &len, &err), 0);
+    ck_assert_str_eq(text, "pkg\n");
+    ck_assert_int_eq(statvfs(f, &sv), 0);
+    ck_assert(sv.f_flag & ST_RDONLY);
+    ck_assert(sv.f_flag & ST_NOSUID);
+    ck_assert(sv.f_flag & ST_NODEV);
+    free(text);
+    text = NULL;
+    ck_assert_int_eq(read_file_bounded(g, 64, &text, &len, &err), 0);
+    ck_assert_str_eq(text, "file\n");
+    ck_assert_int_eq(lstat(l, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert(!frc_is_mountpoint(l));
+  }
 }
 
 START_TEST(test_view_new_api)
