@@ -60,6 +60,7 @@ one() {
 	else
 		args="--view-store $d/view/store"
 	fi
+	# shellcheck disable=SC2016 # expanded by the inner bash
 	unshare -m --propagation private bash -c '
 		mount --bind "$2/view" "$2/rootfs/nix" || exit 1
 		t0=$EPOCHREALTIME
