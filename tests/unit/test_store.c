@@ -516,6 +516,39 @@ START_TEST(test_narinfo_cache_purged)
 }
 END_TEST
 
+/* presence by name in the store directory: a directory, a file, a
+ * symlink (dangling or not: its own entry counts), a missing name; a path
+ * below a store path or a store without its directory by the full name */
+START_TEST(test_all_present)
+{
+  static const char D[] = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-dir";
+  static const char F[] = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-file";
+  static const char L[] = "/nix/store/cccccccccccccccccccccccccccccccc-dangling";
+  static const char M[] = "/nix/store/dddddddddddddddddddddddddddddddd-missing";
+  cleanup_free char *root = xasprintf("%s/present", dir);
+  cleanup_free char *d = xasprintf("%s%s/bin", root, D);
+  cleanup_free char *f = xasprintf("%s%s", root, F);
+  cleanup_free char *l = xasprintf("%s%s", root, L);
+  cleanup_free char *empty = xasprintf("%s/empty", dir);
+  struct frc_config c = { 0 };
+  frc_error_t err = NULL;
+
+  ck_assert_int_eq(frc_mkdir_p(d, 0755, &err), 0);
+  ck_assert_int_eq(write_file_replace(f, "x", 1, 0644, &err), 0);
+  ck_assert_int_eq(symlink("/nix/store/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-gone", l), 0);
+  c.store_root = root;
+  ck_assert(frc_store_all_present(&c, (char *const[]) { (char *) D, (char *) F, (char *) L, NULL }));
+  ck_assert(!frc_store_all_present(&c, (char *const[]) { (char *) D, (char *) M, NULL }));
+  ck_assert(frc_store_all_present(&c, (char *const[]) { (char *) "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-dir/bin", NULL }));
+  ck_assert(!frc_store_all_present(&c, (char *const[]) { (char *) "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-dir/lib", NULL }));
+  ck_assert(frc_store_all_present(&c, (char *const[]) { NULL }));
+  /* a store root without a store directory: nothing is present */
+  ck_assert_int_eq(frc_mkdir_p(empty, 0755, &err), 0);
+  c.store_root = empty;
+  ck_assert(!frc_store_all_present(&c, (char *const[]) { (char *) D, NULL }));
+}
+END_TEST
+
 START_TEST(test_no_nix_store)
 {
   char *const paths[] = { (char *) P1, NULL };
@@ -554,6 +587,7 @@ main(void)
   tcase_add_test(tc, test_realise_start_finish_abort);
   tcase_add_test(tc, test_add);
   tcase_add_test(tc, test_failure_names_nix_error);
+  tcase_add_test(tc, test_all_present);
   tcase_add_test(tc, test_no_nix_store);
   tcase_add_test(tc, test_netrc);
   tcase_add_test(tc, test_credentials_not_on_argv);
