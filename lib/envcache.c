@@ -10,7 +10,11 @@
 #include "record.h"
 #include "util.h"
 
-#define ROOT_FILE "runtime-root"
+/* Beside the sandbox's owner directories: a dot name, which no owner can
+ * have (an owner named runtime-root clashed with it); LEGACY_ROOT_FILE is
+ * what releases before it wrote, still read for a sandbox they made. */
+#define ROOT_FILE ".runtime-root"
+#define LEGACY_ROOT_FILE "runtime-root"
 
 static char *
 sandbox_dir(const struct frc_config *c, const char *id)
@@ -118,16 +122,18 @@ char *
 frc_env_cache_sandbox_root(const struct frc_config *c, const char *sandbox_id)
 {
   cleanup_free char *d = sandbox_dir(c, sandbox_id);
-  cleanup_free char *rf = xasprintf("%s/" ROOT_FILE, d);
-  char *text = NULL;
-  size_t len = 0;
-  frc_error_t ignored = NULL;
-  if (read_file_bounded(rf, 4096, &text, &len, &ignored) < 0)
+  static const char *const names[] = { ROOT_FILE, LEGACY_ROOT_FILE };
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
     {
+      cleanup_free char *rf = xasprintf("%s/%s", d, names[i]);
+      char *text = NULL;
+      size_t len = 0;
+      frc_error_t ignored = NULL;
+      if (read_file_bounded(rf, 4096, &text, &len, &ignored) == 0)
+        return text;
       frc_error_release(&ignored);
-      return NULL;
     }
-  return text;
+  return NULL;
 }
 
 int

@@ -63,6 +63,42 @@ START_TEST(test_sandbox)
 }
 END_TEST
 
+/* an owner named like the sandbox's runtime-root file, before or after
+ * another environment of the pod: both get their directories, and the
+ * sandbox keeps its runtime root; a sandbox an older release made (the
+ * file without the dot) still names its root */
+START_TEST(test_sandbox_owner_names)
+{
+  struct frc_env_cache_request r = { .config = &cfg, .sandbox_id = "sb2", .runtime_root = "/run/y",
+                                     .container_key = "k-c1", .owner = "acme", .name = "hello" };
+  cleanup_free char *legacy_dir = xasprintf("%s/env-cache/sandbox/sb4", dir);
+  cleanup_free char *legacy = xasprintf("%s/runtime-root", legacy_dir);
+  frc_error_t err = NULL;
+  const char *const sandboxes[] = { "sb2", "sb3" };
+
+  for (size_t i = 0; i < 2; i++)
+    {
+      cleanup_free char *a = NULL, *b = NULL, *root = NULL;
+      r.sandbox_id = sandboxes[i];
+      r.owner = i == 0 ? "acme" : "runtime-root";
+      ck_assert_msg(frc_env_cache_prepare(&r, &a, &err) == 0, "%s", err ? err->msg : "");
+      r.owner = i == 0 ? "runtime-root" : "acme";
+      ck_assert_msg(frc_env_cache_prepare(&r, &b, &err) == 0, "%s", err ? err->msg : "");
+      ck_assert_str_ne(a, b);
+      root = frc_env_cache_sandbox_root(&cfg, sandboxes[i]);
+      ck_assert_ptr_nonnull(root);
+      ck_assert_str_eq(root, "/run/y");
+    }
+  ck_assert_int_eq(frc_mkdir_p(legacy_dir, 0700, &err), 0);
+  ck_assert_int_eq(write_file_replace(legacy, "/run/old", 8, 0600, &err), 0);
+  {
+    cleanup_free char *root = frc_env_cache_sandbox_root(&cfg, "sb4");
+    ck_assert_ptr_nonnull(root);
+    ck_assert_str_eq(root, "/run/old");
+  }
+}
+END_TEST
+
 START_TEST(test_container)
 {
   struct frc_env_cache_request r = { .config = &cfg, .container_key = "abc-c1", .owner = "acme",
@@ -162,6 +198,7 @@ main(void)
   int failed;
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_sandbox);
+  tcase_add_test(tc, test_sandbox_owner_names);
   tcase_add_test(tc, test_container);
   tcase_add_test(tc, test_hostile_sandbox_id);
   tcase_add_test(tc, test_write_never_follows);
