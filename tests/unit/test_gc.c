@@ -218,8 +218,8 @@ START_TEST(test_gc)
   cleanup_free char *sb_lost = env_cache("sb-lost", "x");
   cleanup_free char *sb_torn = env_cache("sb-torn", "x");
   {
-    cleanup_free char *lost = xasprintf("%s/runtime-root", sb_lost);
-    cleanup_free char *torn = xasprintf("%s/runtime-root", sb_torn);
+    cleanup_free char *lost = xasprintf("%s/.runtime-root", sb_lost);
+    cleanup_free char *torn = xasprintf("%s/.runtime-root", sb_torn);
     int fd = open(torn, O_WRONLY | O_TRUNC | O_CLOEXEC);
     ck_assert_int_eq(unlink(lost), 0);
     ck_assert_int_ge(fd, 0);
