@@ -76,6 +76,7 @@ static const struct key_def keys[] = {
   { "nix_mutable_max_bytes", KEY_INT, CHECK_NONE, F(nix_mutable_max_bytes), 1L << 20, 1L << 40 },
   { "closure_hook_min_paths", KEY_INT, CHECK_NONE, F(closure_hook_min_paths), 1, 1000000 },
   { "share_tree_symlinks", KEY_BOOL, CHECK_NONE, F(share_tree_symlinks), 0, 0 },
+  { "draft_tree", KEY_BOOL, CHECK_NONE, F(draft_tree), 0, 0 },
   { "allow_criu_config_annotation", KEY_BOOL, CHECK_NONE, F(allow_criu_config_annotation), 0, 0 },
   { NULL, 0, 0, 0, 0, 0 },
 };
@@ -118,6 +119,7 @@ set_defaults(struct frc_config *c)
   c->bash = xstrdup(FRC_DEFAULT_BASH);
   c->nix_mutable_max_bytes = 1L << 30;
   c->share_tree_symlinks = true;
+  c->draft_tree = true;
   c->allow_criu_config_annotation = false;
   c->closure_hook_min_paths = 4;
 }

@@ -58,6 +58,7 @@ struct frc_config
   long nix_mutable_max_bytes; /* size of a nix-mutable container's writable layer */
   long closure_hook_min_paths; /* closures this large are bound by the createContainer hook */
   bool share_tree_symlinks; /* environment trees hard-link the node's pool (lib/linkpool.h) */
+  bool draft_tree; /* a cold build drafts the tree while Nix realises (lib/envbuild.h) */
   bool allow_criu_config_annotation; /* a Flox container keeps a spec's org.criu.config
                                         (lib/criu.h frc_criu_screen) */
 };

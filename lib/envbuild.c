@@ -53,6 +53,7 @@ struct node
    * unchanged mirror is written as one symlink, as Nix's buildEnv does. */
   char *src_dir;
   bool impure;
+  bool seen; /* a draft's node the final tree kept or replaced */
   struct node **kids;
   size_t nkids, capkids;
 };
@@ -90,6 +91,16 @@ struct build
   size_t vars_json_len;
   char *hook; /* outdented */
   size_t hook_len;
+  const char *out_dir;
+  bool draft; /* writing a draft: no activation files, nothing sealed */
+};
+
+/* A draft written ahead (frc_envbuild_draft): its in-memory tree, each
+ * node as it was written. */
+struct frc_envbuild_draft
+{
+  struct node *root;
+  bool expand_all;
 };
 
 /* ---- the in-memory tree ---- */
@@ -1063,34 +1074,109 @@ make_link(struct build *b, int dfd, const char *target, const char *name)
   return 0;
 }
 
-static int
-materialize(struct build *b, struct node *dir, int dfd, const char *rel, frc_error_t *err)
+/* What a node is on the disk when it is a symlink (a link, or a directory
+ * that mirrors one store directory unchanged, written as one symlink to
+ * it): its target; NULL when it is not one. */
+static const char *
+as_symlink(const struct node *k, bool expand_all)
 {
+  if (k->kind == K_LINK)
+    return k->target;
+  if (k->kind == K_DIR && k->src_dir && !k->impure && !expand_all)
+    return k->src_dir;
+  return NULL;
+}
+
+static bool
+real_dir(const struct node *k, bool expand_all)
+{
+  return k->kind == K_DIR && as_symlink(k, expand_all) == NULL;
+}
+
+/* The draft's entry named name in its directory was (kids sorted). */
+static struct node *
+draft_kid(const struct node *was, const char *name)
+{
+  size_t lo = 0, hi = was->nkids;
+  while (lo < hi)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+      int c = strcmp(was->kids[mid]->name, name);
+      if (c == 0)
+        return was->kids[mid];
+      if (c < 0)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  return NULL;
+}
+
+/* Removes what the draft wrote at dfd/name (s) that the tree does not keep. */
+static int
+unwrite(struct build *b, const struct node *s, int dfd, const char *rel, frc_error_t *err)
+{
+  if (real_dir(s, b->in->draft->expand_all))
+    {
+      cleanup_free char *p = rel[0] ? xasprintf("%s/%s/%s", b->out_dir, rel, s->name)
+                                    : xasprintf("%s/%s", b->out_dir, s->name);
+      return frc_rm_rf(p, err);
+    }
+  if (s->kind == K_RESERVED || unlinkat(dfd, s->name, 0) == 0 || errno == ENOENT)
+    return 0;
+  return write_error(err, errno, "remove the draft's", rel, s->name);
+}
+
+/* Writes dir's entries into dfd.  was: what a draft (frc_envbuild_draft)
+ * wrote there, a real directory of it, or NULL: an entry the draft wrote
+ * exactly as the tree has it stays (a real directory is completed), any
+ * other is removed before the tree's own is written. */
+static int
+materialize(struct build *b, struct node *dir, int dfd, const char *rel, struct node *was,
+            frc_error_t *err)
+{
+  bool dexp = b->in->draft ? b->in->draft->expand_all : false;
   if (dir->nkids > 1)
     qsort(dir->kids, dir->nkids, sizeof(*dir->kids), cmp_node);
   for (size_t i = 0; i < dir->nkids; i++)
     {
       struct node *k = dir->kids[i];
+      struct node *s = was ? draft_kid(was, k->name) : NULL;
+      struct node *sub = NULL;
       cleanup_close int fd = -1;
+      if (s)
+        {
+          const char *kt = as_symlink(k, b->in->expand_all), *sl = as_symlink(s, dexp);
+          s->seen = true;
+          if (kt && sl && strcmp(kt, sl) == 0)
+            {
+              b->st.links++; /* the draft's symlink is the tree's */
+              continue;
+            }
+          if (real_dir(k, b->in->expand_all) && real_dir(s, dexp))
+            sub = s; /* completed below */
+          else if (unwrite(b, s, dfd, rel, err) < 0)
+            return -1;
+        }
       switch (k->kind)
         {
         case K_DIR:
           {
             cleanup_free char *path = rel[0] ? xasprintf("%s/%s", rel, k->name) : xstrdup(k->name);
-            if (k->src_dir && !k->impure && !b->in->expand_all)
+            if (as_symlink(k, b->in->expand_all))
               {
                 if (make_link(b, dfd, k->src_dir, k->name) < 0)
                   return write_error(err, errno, "create the symlink", rel, k->name);
                 break;
               }
-            if (mkdirat(dfd, k->name, 0755) < 0)
+            if (sub == NULL && mkdirat(dfd, k->name, 0755) < 0)
               return write_error(err, errno, "create the directory", rel, k->name);
             fd = openat(dfd, k->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (fd < 0)
               return write_error(err, errno, "open the directory", rel, k->name);
-            if (materialize(b, k, fd, path, err) < 0)
+            if (materialize(b, k, fd, path, sub, err) < 0)
               return -1;
-            if (seal(fd, 0555) < 0)
+            if (!b->draft && seal(fd, 0555) < 0)
               return write_error(err, errno, "set the mode of", rel, k->name);
             b->st.dirs++;
             break;
@@ -1111,6 +1197,10 @@ materialize(struct build *b, struct node *dir, int dfd, const char *rel, frc_err
           break;
         }
     }
+  /* what the draft wrote that the tree has no entry for */
+  for (size_t i = 0; was && i < was->nkids; i++)
+    if (!was->kids[i]->seen && unwrite(b, was->kids[i], dfd, rel, err) < 0)
+      return -1;
   return 0;
 }
 
@@ -1146,14 +1236,18 @@ build_tree(struct build *b, frc_error_t *err)
   b->nbuckets = 1024;
   b->buckets = xmalloc0(b->nbuckets * sizeof(*b->buckets));
 
-  /* The activation files come first and win over any package. */
-  if (make_envrc(b, err) < 0)
-    return -1;
-  ad = add_node(b, b->root, "activate.d", K_DIR, OWNER_US, LONG_MIN);
-  add_file(b, b->root, "manifest.lock", in->lockfile, in->lockfile_len);
-  add_file(b, ad, "envrc", b->envrc, b->envrc_len);
-  add_file(b, ad, "vars.json", b->vars_json, b->vars_json_len);
-  add_file(b, ad, "hook-on-activate", b->hook, b->hook_len);
+  /* The activation files come first and win over any package (a draft
+   * has none: the tree writes them). */
+  if (!b->draft)
+    {
+      if (make_envrc(b, err) < 0)
+        return -1;
+      ad = add_node(b, b->root, "activate.d", K_DIR, OWNER_US, LONG_MIN);
+      add_file(b, b->root, "manifest.lock", in->lockfile, in->lockfile_len);
+      add_file(b, ad, "envrc", b->envrc, b->envrc_len);
+      add_file(b, ad, "vars.json", b->vars_json, b->vars_json_len);
+      add_file(b, ad, "hook-on-activate", b->hook, b->hook_len);
+    }
 
   /* Packages by priority (lockfile order among equals): whatever is in the
    * tree then has the same or a higher precedence than what comes. */
@@ -1177,18 +1271,18 @@ build_tree(struct build *b, frc_error_t *err)
   return 0;
 }
 
-int
-frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
-             struct frc_envbuild_stats *stats, frc_error_t *err)
+static int
+run_build(const struct frc_envbuild_input *in, const char *out_dir, bool draft,
+          struct frc_envbuild_stats *stats, struct node **keep, frc_error_t *err)
 {
-  struct build b = { .in = in, .store_fd = -1, .pool = { .fd = -1 } };
+  struct build b = { .in = in, .store_fd = -1, .pool = { .fd = -1 }, .out_dir = out_dir, .draft = draft };
   const struct frc_envbuild_limits *lim = in->limits;
   cleanup_close int out_fd = -1;
   int rc = -1;
 
   if (in->lockfile == NULL || (in->nvars > 0 && (!in->var_names || !in->var_values))
       || (in->npkgs > 0 && in->pkgs == NULL)
-      || (in->mode != FRC_ENVBUILD_RUN && in->mode != FRC_ENVBUILD_DEV))
+      || (in->mode != FRC_ENVBUILD_RUN && in->mode != FRC_ENVBUILD_DEV) || (draft && in->draft))
     return frc_error(err, "building an environment: incomplete input (a bug in flox-runc)");
   b.max_depth = lim && lim->max_depth ? lim->max_depth : FRC_ENVBUILD_MAX_DEPTH;
   b.max_entries = lim && lim->max_entries ? lim->max_entries : FRC_ENVBUILD_MAX_ENTRIES;
@@ -1222,19 +1316,58 @@ frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
   /* The pool only saves disk: without it (none yet, cannot be opened)
    * every symlink is the tree's own. */
   frc_linkpool_open(&b.pool, in->link_pool);
-  if (build_tree(&b, err) < 0 || materialize(&b, b.root, out_fd, "", err) < 0)
+  if (build_tree(&b, err) < 0)
     goto out;
-  if (seal(out_fd, 0555) < 0)
+  /* A draft bets that its top-level directories are shared with a
+   * package still to come (bin/ mostly is): real directories. */
+  for (size_t i = 0; draft && i < b.root->nkids; i++)
+    if (b.root->kids[i]->kind == K_DIR)
+      b.root->kids[i]->impure = true;
+  if (materialize(&b, b.root, out_fd, "", draft ? NULL : in->draft ? in->draft->root : NULL, err) < 0)
+    goto out;
+  if (!draft && seal(out_fd, 0555) < 0)
     {
       int e = errno;
       cleanup_free char *m = msg_str(out_dir);
       frc_error_errno(err, e, "cannot set the mode of `%s`", m);
       goto out;
     }
+  if (keep)
+    *keep = steal_pointer(&b.root);
   rc = 0;
 out:
   if (stats)
     *stats = b.st;
   build_release(&b);
   return rc;
+}
+
+int
+frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
+             struct frc_envbuild_stats *stats, frc_error_t *err)
+{
+  return run_build(in, out_dir, false, stats, NULL, err);
+}
+
+int
+frc_envbuild_draft(const struct frc_envbuild_input *in, const char *out_dir,
+                   struct frc_envbuild_draft **draft, frc_error_t *err)
+{
+  struct node *root = NULL;
+  *draft = NULL;
+  if (run_build(in, out_dir, true, NULL, &root, err) < 0)
+    return -1;
+  *draft = xmalloc0(sizeof(**draft));
+  (*draft)->root = root;
+  (*draft)->expand_all = in->expand_all;
+  return 0;
+}
+
+void
+frc_envbuild_draft_free(struct frc_envbuild_draft *d)
+{
+  if (d == NULL)
+    return;
+  free_node(d->root);
+  free(d);
 }

@@ -75,6 +75,10 @@ struct frc_envbuild_input
    * the file system of out_dir; NULL (or not openable): every symlink is
    * the tree's own. */
   const char *link_pool;
+  /* out_dir holds this draft (frc_envbuild_draft into the same out_dir):
+   * what it wrote exactly as the tree has it stays, the rest is removed;
+   * NULL: out_dir is empty. */
+  struct frc_envbuild_draft *draft;
 };
 
 struct frc_envbuild_stats
@@ -128,6 +132,20 @@ struct frc_envbuild_stats
  * may be NULL. */
 int frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
                  struct frc_envbuild_stats *stats, frc_error_t *err);
+
+/* A draft of the tree, written while Nix still realises some packages
+ * (lib/environment.c): the tree of the packages in (those realised so
+ * far; no activation files, its top-level directories always real ones,
+ * betting that a package still to come shares them, nothing sealed) into
+ * the empty out_dir, and *draft what it wrote.  frc_envbuild with
+ * in->draft then makes out_dir exactly the tree it would have built into
+ * an empty directory, keeping what the draft got right (busybox's ~270
+ * applets in bin/ while Nix fetches hello).  A failed draft leaves out_dir
+ * to be emptied. */
+struct frc_envbuild_draft;
+int frc_envbuild_draft(const struct frc_envbuild_input *in, const char *out_dir,
+                       struct frc_envbuild_draft **draft, frc_error_t *err);
+void frc_envbuild_draft_free(struct frc_envbuild_draft *d);
 
 /* The order Flox writes [vars] to envrc (cli/flox-rust-sdk/src/providers/
  * vars_order.rs render_order): by name, except that a var comes after the

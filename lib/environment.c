@@ -626,6 +626,83 @@ tmp_tree_remove(char **path)
   free(*path);
 }
 
+/* A draft of the tree written while Nix realises (lib/envbuild.h
+ * frc_envbuild_draft): at the first substitution Nix starts once some of
+ * the packages the tree links are valid (in our bench, hello's, once
+ * busybox's is), their part of the tree; the build then keeps what it got
+ * right.  Propagated packages, known only from the realised packages'
+ * files, wait for the build. */
+struct drafting
+{
+  const struct frc_env_request *req;
+  const struct frc_envbuild_input *in; /* the build's, but for its packages */
+  const char *tmp;
+  struct frc_lock_link *links;
+  size_t nlinks;
+  struct frc_envbuild_draft *draft;
+  bool done; /* tried (one draft per build), or the tree's directory to empty */
+  bool spoilt; /* a failed draft left tmp to be emptied */
+};
+
+static void
+draft_now(void *data)
+{
+  struct drafting *d = data;
+  const struct frc_lockfile *l = d->req->lock;
+  cleanup_free char **paths = NULL;
+  cleanup_free bool *valid = NULL;
+  cleanup_free struct frc_envbuild_pkg *pkgs = NULL;
+  cleanup_free char **one = NULL; /* path, NULL pairs */
+  struct frc_envbuild_input in;
+  frc_error_t e = NULL;
+  size_t n = 0;
+
+  if (d->done || d->nlinks == 0)
+    return;
+  paths = xmalloc0((d->nlinks + 1) * sizeof(char *));
+  valid = xmalloc0((d->nlinks + 1) * sizeof(bool));
+  for (size_t i = 0; i < d->nlinks; i++)
+    paths[i] = (char *) d->links[i].path;
+  if (frc_store_valid_db(d->req->config, paths, valid, &e) < 0)
+    {
+      frc_error_release(&e); /* busy: the next line tries again */
+      return;
+    }
+  pkgs = xmalloc0((d->nlinks + 1) * sizeof(*pkgs));
+  one = xmalloc0((2 * d->nlinks + 1) * sizeof(char *));
+  for (size_t i = 0; i < d->nlinks; i++)
+    if (valid[i])
+      {
+        one[2 * n] = paths[i];
+        pkgs[n].label = l->pkgs[d->links[i].pkg].label;
+        pkgs[n].priority = d->links[i].priority;
+        pkgs[n].store_paths = &one[2 * n];
+        n++;
+      }
+  if (n == 0)
+    return;
+  d->done = true;
+  in = *d->in;
+  in.pkgs = pkgs;
+  in.npkgs = n;
+  if (frc_envbuild_draft(&in, d->tmp, &d->draft, &e) < 0)
+    {
+      frc_log(d->req->log, FRC_LOG_DEBUG, "flox-runc: no draft of the tree: %s", e->msg);
+      frc_error_release(&e);
+      d->spoilt = true;
+      return;
+    }
+  frc_log(d->req->log, FRC_LOG_DEBUG, "flox-runc: drafted the tree: %zu of %zu packages realised", n,
+          d->nlinks);
+}
+
+static void
+drafting_release(struct drafting *d)
+{
+  frc_envbuild_draft_free(d->draft);
+  free(d->links);
+}
+
 static int
 build(const struct frc_env_request *req, struct frc_environment *env, frc_error_t *err)
 {
@@ -652,6 +729,7 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   cleanup_close int store_fd = -1;
   cleanup_close int state_fd = open(c->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   cleanup_close int ahead = -1;
+  struct drafting drafting __attribute__((cleanup(drafting_release))) = { .req = req, .in = &in };
   char build_id[33];
 
   /* What the environment links, each path once (lib/lockfile.c made the
@@ -725,6 +803,25 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   if (mkdir(tmp_path, 0755) < 0)
     return frc_error_errno(err, errno, "cannot create `%s`", tmp_path);
   tmp = xstrdup(tmp_path);
+  /* the input of the tree but its packages (a draft's are those realised
+   * so far; the build's, link_list's) */
+  in.store_root = c->store_root;
+  in.mode = req->mode == FRC_MODE_DEV ? FRC_ENVBUILD_DEV : FRC_ENVBUILD_RUN;
+  in.var_names = l->var_names;
+  in.var_values = l->var_values;
+  in.nvars = l->nvars;
+  in.hook = l->hook_on_activate;
+  in.lockfile = req->lockfile;
+  in.lockfile_len = req->lockfile_len;
+  /* looked up only: the confirmation adds the new symlinks, off the
+   * critical path */
+  in.link_pool = c->share_tree_symlinks ? pool : NULL;
+  if (realising && c->draft_tree)
+    {
+      drafting.tmp = tmp;
+      drafting.nlinks = frc_lock_links(l, req->mode, &drafting.links);
+      frc_store_realise_on_copy(realising, draft_now, &drafting);
+    }
   if (realising && frc_store_realise_finish(steal_pointer(&realising), err) < 0)
     return -1;
   /* The closure: what a container of the environment sees (its view).
@@ -747,19 +844,11 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   if (link_list(req, &pkgs, &pkg_paths.n, &pkg_paths.v, err) < 0)
     return -1;
 
-  in.store_root = c->store_root;
-  in.mode = req->mode == FRC_MODE_DEV ? FRC_ENVBUILD_DEV : FRC_ENVBUILD_RUN;
   in.pkgs = pkgs;
   in.npkgs = pkg_paths.n;
-  in.var_names = l->var_names;
-  in.var_values = l->var_values;
-  in.nvars = l->nvars;
-  in.hook = l->hook_on_activate;
-  in.lockfile = req->lockfile;
-  in.lockfile_len = req->lockfile_len;
-  /* looked up only: the confirmation adds the new symlinks, off the
-   * critical path */
-  in.link_pool = c->share_tree_symlinks ? pool : NULL;
+  in.draft = drafting.draft;
+  if (drafting.spoilt && (frc_rm_rf(tmp, err) < 0 || mkdir(tmp, 0755) < 0))
+    return frc_error_wrap(err, "cannot empty `%s` after a failed draft of the tree", tmp);
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: building the %s environment %s", frc_mode_name(req->mode),
           req->name);
   /* The view first, then the tree, each built aside and renamed into

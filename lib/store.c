@@ -465,6 +465,8 @@ struct progress
   const struct frc_store *s;
   unsigned copied;
   struct nix_errors errs;
+  void (*on_copy)(void *); /* frc_store_realise_on_copy */
+  void *copy_data;
 };
 
 static void
@@ -484,6 +486,8 @@ on_nix_line(const char *raw, void *data)
     {
       p->copied++;
       frc_log(p->s->log, FRC_LOG_INFO, "flox-runc: nix: [%u] %s", p->copied, line);
+      if (p->on_copy)
+        p->on_copy(p->copy_data);
     }
   else if (str_has_prefix(line, "these ") && strstr(line, " will be fetched"))
     frc_log(p->s->log, FRC_LOG_INFO, "flox-runc: nix: %s", line); /* paths and bytes */
@@ -658,6 +662,13 @@ frc_store_realise_finish(struct frc_store_realising *r, frc_error_t *err)
 }
 
 void
+frc_store_realise_on_copy(struct frc_store_realising *r, void (*cb)(void *), void *data)
+{
+  r->run.prog.on_copy = cb;
+  r->run.prog.copy_data = data;
+}
+
+void
 frc_store_realise_abort(struct frc_store_realising *r)
 {
   if (r == NULL)
@@ -680,7 +691,7 @@ run_query(const struct frc_store *s, struct nix_argv *a, const char *what, char 
           struct frc_proc_result *r, frc_error_t *err)
 {
   const char *const *env = a->env;
-  struct progress prog __attribute__((cleanup(progress_release))) = { s, 0, { NULL, NULL, NULL } };
+  struct progress prog __attribute__((cleanup(progress_release))) = { .s = s };
   struct frc_proc p = { .argv = a->argv, .extra_env = env, .deadline_ns = s->deadline_ns,
                         .on_stderr_line = on_nix_line, .cb_data = &prog, .capture_stdout = 1 };
   if (frc_proc_run(&p, r, err) < 0)
@@ -919,6 +930,43 @@ fail:
 }
 
 int
+frc_store_valid_db(const struct frc_config *c, char *const *paths, bool *valid, frc_error_t *err)
+{
+  struct nix_db d __attribute__((cleanup(nix_db_close))) = { 0 };
+  cleanup_buf struct frc_buf sql = { 0 };
+  cleanup_free char *db = xasprintf("%s/nix/var/nix/db/db.sqlite", is_root_store(c) ? "" : c->store_root);
+  cleanup_free char *query = NULL;
+  size_t n = 0;
+  int rc;
+
+  for (char *const *p = paths; p && *p; p++, n++)
+    {
+      valid[n] = false;
+      if (!frc_store_path_valid(*p))
+        return frc_error(err, "`%s` is not a store path", *p);
+      frc_buf_addf(&sql, "%s'%s'", sql.len ? "," : "", *p); /* validated: no quote */
+    }
+  if (n == 0)
+    return 0;
+  if ((d.q = frc_dl_sqlite(err)) == NULL)
+    return -1;
+  query = xasprintf("SELECT path FROM ValidPaths WHERE path IN (%s)", sql.data);
+  if (d.q->sqlite3_open_v2(db, &d.h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK
+      || (d.q->sqlite3_busy_timeout(d.h, 20), d.q->sqlite3_prepare_v2(d.h, query, -1, &d.st, NULL))
+             != SQLITE_OK)
+    return frc_error(err, "cannot query Nix's database `%s`: %s", db, d.h ? d.q->sqlite3_errmsg(d.h) : "");
+  while ((rc = d.q->sqlite3_step(d.st)) == SQLITE_ROW)
+    {
+      const char *path = (const char *) d.q->sqlite3_column_text(d.st, 0);
+      for (size_t i = 0; path && i < n; i++)
+        valid[i] = valid[i] || strcmp(paths[i], path) == 0;
+    }
+  if (rc != SQLITE_DONE)
+    return frc_error(err, "cannot read Nix's database `%s`: %s", db, d.q->sqlite3_errmsg(d.h));
+  return 0;
+}
+
+int
 frc_store_closure_db(const struct frc_config *c, char *const *paths, char ***closure, frc_error_t *err)
 {
   struct frc_store_closure_dbq *q;
@@ -956,7 +1004,7 @@ frc_store_db_template(const struct frc_store *s, char *const *paths, const char 
   struct nix_argv a __attribute__((cleanup(nix_argv_release)));
   cleanup_proc_result struct frc_proc_result r = { 0 };
   cleanup_proc_result struct frc_proc_result r2 = { 0 };
-  struct progress prog __attribute__((cleanup(progress_release))) = { s, 0, { NULL, NULL, NULL } };
+  struct progress prog __attribute__((cleanup(progress_release))) = { .s = s };
   cleanup_free char *dump = xasprintf("%s/dump", root);
   cleanup_free char *store = xasprintf("local?root=%s", root);
   const char *argv[] = { NULL, "--store", store, "--load-db", NULL };

@@ -76,6 +76,11 @@ int frc_store_realise_start(const struct frc_store *s, char *const *paths,
                             struct frc_store_realising **r, frc_error_t *err);
 int frc_store_realise_finish(struct frc_store_realising *r, frc_error_t *err);
 void frc_store_realise_abort(struct frc_store_realising *r);
+/* cb(data) on each substitution nix-store starts (its "copying path"
+ * line), from within frc_store_realise_finish: the paths that one
+ * references are valid by then (Nix substitutes references first), so work
+ * on them can start (lib/environment.c's draft of the tree). */
+void frc_store_realise_on_copy(struct frc_store_realising *r, void (*cb)(void *), void *data);
 /* The closure (nix-store -qR) of paths, NULL-terminated, malloc'd. */
 int frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure,
                       frc_error_t *err);
@@ -99,6 +104,10 @@ int frc_store_closure_db(const struct frc_config *c, char *const *paths, char **
  * opened, the statement prepared: ~1 ms, done while nix-store realises),
  * then _read, which reads what Nix has committed by then (the statement's
  * read transaction begins there) and frees q; _free frees an unread q. */
+/* valid[i] (n entries for the n paths): whether Nix's database holds
+ * paths[i] as valid (a path Nix is still unpacking is not); -1 when it
+ * cannot be read (busy for more than a moment, none yet). */
+int frc_store_valid_db(const struct frc_config *c, char *const *paths, bool *valid, frc_error_t *err);
 struct frc_store_closure_dbq;
 int frc_store_closure_db_prepare(const struct frc_config *c, char *const *paths,
                                  struct frc_store_closure_dbq **q, frc_error_t *err);

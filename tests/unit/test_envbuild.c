@@ -880,6 +880,94 @@ START_TEST(test_missing_and_invalid)
 }
 END_TEST
 
+/* A draft written while Nix still realises some packages
+ * (frc_envbuild_draft), then the build: exactly the tree built into an
+ * empty directory, for every subset of the packages realised first, in
+ * both layouts; what the draft got right is kept (not written again). */
+START_TEST(test_draft)
+{
+  cleanup_free char *a = sp("a-1");
+  cleanup_free char *b = sp("b-1");
+  cleanup_free char *c = sp("c-1");
+  cleanup_free char *out2 = xasprintf("%s/out2", tmp);
+  char *pa[] = { a, NULL }, *pb[] = { b, NULL }, *pc[] = { c, NULL };
+  struct frc_envbuild_pkg pkgs[] = { { "a", 5, pa, false }, { "b", 5, pb, false }, { "c", 4, pc, false } };
+  frc_error_t err = NULL;
+
+  for (int i = 0; i < 30; i++)
+    {
+      cleanup_free char *r = xasprintf("bin/app%d", i);
+      lnk(a, r, "a-main"); /* busybox's applets */
+    }
+  put(a, "bin/a-main", NULL);
+  put(a, "bin/x", NULL); /* c's (higher precedence) wins */
+  put(a, "share/man/man1/a.1", NULL);
+  put(a, "lib/liba.so", NULL); /* a's only: one symlink in the end */
+  put(a, "manifest.lock", NULL); /* shadowed by the activation file */
+  put(a, "activate.d/hook-on-activate", NULL); /* reserved */
+  put(a, "activate.d/a.sh", NULL);
+  put(b, "bin/b", NULL);
+  put(b, "share/man/man1/b.1", NULL); /* share/man merged deeper */
+  put(b, "share/doc/b/README", NULL);
+  put(b, "lib", NULL); /* a file where a has a directory: c decides nothing here */
+  put(c, "bin/x", NULL);
+  put(c, "etc/c.conf", NULL);
+  unlink(xasprintf("%s%s/lib", root, b)); /* b's lib file made a conflict: drop it */
+  for (int layout = 0; layout < 2; layout++)
+    for (unsigned set = 0; set < 8; set++)
+      {
+        struct frc_envbuild_pkg ready[3];
+        size_t n = 0;
+        struct frc_envbuild_input in = input(pkgs, 3), din;
+        struct frc_envbuild_draft *d = NULL;
+        struct frc_envbuild_stats st;
+        cleanup_free char *cmd = NULL;
+        ino_t drafted;
+        struct timespec drafted_at = { 0, 0 };
+        in.expand_all = layout == 1;
+        for (size_t i = 0; i < 3; i++)
+          if (set & (1u << i))
+            ready[n++] = pkgs[i];
+        din = in;
+        din.pkgs = ready;
+        din.npkgs = n;
+        cmd = xasprintf("chmod -R u+w '%s' && rm -rf '%s' '%s' && mkdir '%s' '%s'", tmp, out, out2, out, out2);
+        ck_assert_int_eq(system(cmd), 0);
+        free(cmd);
+        ck_assert_msg(frc_envbuild(&in, out2, NULL, &err) == 0, "%s", err ? err->msg : "");
+        ck_assert_msg(frc_envbuild_draft(&din, out, &d, &err) == 0, "%s", err ? err->msg : "");
+        {
+          cleanup_free char *app = xasprintf("%s/bin/app7", out);
+          struct stat ast;
+          drafted = lstat(app, &ast) == 0 ? ast.st_ino : 0;
+          drafted_at = ast.st_ctim;
+          ck_assert(drafted != 0 || !(set & 1));
+        }
+        in.draft = d;
+        ck_assert_msg(build(&in, &st, &err) == 0, "layout %d set %u: %s", layout, set, err ? err->msg : "");
+        frc_envbuild_draft_free(d);
+        cmd = xasprintf("cd '%s' && find . -printf '%%p %%y %%m %%l %%T@\n' | LC_ALL=C sort > ../l1 && "
+                        "cd '%s' && find . -printf '%%p %%y %%m %%l %%T@\n' | LC_ALL=C sort > ../l2 && "
+                        "diff ../l1 ../l2 >&2 && ! grep -v ' 1.0000000000$' ../l1 && "
+                        "cd '%s' && cat manifest.lock activate.d/envrc > ../l1 && cd '%s' && cat "
+                        "manifest.lock activate.d/envrc > ../l2 && cmp ../l1 ../l2",
+                        out, out2, out, out2);
+        ck_assert_msg(system(cmd) == 0, "layout %d, %u realised first: not the tree", layout, set);
+        /* what the draft got right stayed: a's applets, when a came first
+         * (bin/ is merged in the tree) */
+        if (set & 1)
+          {
+            cleanup_free char *app = xasprintf("%s/bin/app7", out);
+            struct stat ast;
+            ck_assert_int_eq(lstat(app, &ast), 0);
+            ck_assert_msg(ast.st_ino == drafted && ast.st_ctim.tv_sec == drafted_at.tv_sec
+                              && ast.st_ctim.tv_nsec == drafted_at.tv_nsec,
+                          "the draft's bin/app7 was written again");
+          }
+      }
+}
+END_TEST
+
 START_TEST(test_deterministic)
 {
   cleanup_free char *a = sp("a-1");
@@ -1319,6 +1407,7 @@ main(void)
   tcase_add_test(tc, test_bounds);
   tcase_add_test(tc, test_missing_and_invalid);
   tcase_add_test(tc, test_deterministic);
+  tcase_add_test(tc, test_draft);
   tcase_add_test(tc, test_link_pool);
   tcase_add_test(tc, test_link_pool_later);
   tcase_add_test(tc, test_propagate);

@@ -277,6 +277,16 @@ START_TEST(test_closure_db)
                    0);
   ck_assert_msg(strstr(err->msg, "lacks 1 of the paths") != NULL, "%s", err->msg);
   frc_error_release(&err);
+  /* which paths are valid (a draft of the tree asks while Nix runs) */
+  {
+    bool valid[3] = { false, true, true };
+    ck_assert_msg(frc_store_valid_db(&c, (char *const[]) { (char *) P2, "/nix/store/gggggggggggggggggggggggggggggggg-gone", (char *) P4, NULL },
+                                     valid, &err) == 0,
+                  "%s", err ? err->msg : "");
+    ck_assert(valid[0] && !valid[1] && valid[2]);
+    ck_assert_int_lt(frc_store_valid_db(&c, (char *const[]) { "/nix/store/x' OR 1=1 --", NULL }, valid, &err), 0);
+    frc_error_release(&err);
+  }
   /* never a quote into the query */
   ck_assert_int_lt(frc_store_closure_db(&c, (char *const[]) { "/nix/store/x'", NULL }, &closure, &err), 0);
   frc_error_release(&err);
@@ -346,6 +356,32 @@ START_TEST(test_realise_start_finish_abort)
   frc_store_realise_abort(r);
   ck_assert_int_lt(frc_now_ns() - t0, 5000000000LL);
   frc_store_realise_abort(NULL);
+}
+END_TEST
+
+static void
+count_copy(void *data)
+{
+  (*(int *) data)++;
+}
+
+/* frc_store_realise_on_copy: the callback runs on each substitution
+ * nix-store starts, while it runs. */
+START_TEST(test_realise_on_copy)
+{
+  char *paths[] = { (char *) P1, NULL };
+  struct frc_store_realising *r = NULL;
+  frc_error_t err = NULL;
+  int copies = 0;
+
+  put("stderr", "these 2 paths will be fetched (0.84 MiB download, 1.94 MiB unpacked):\n"
+                "copying path '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12' from 'http://x'...\n"
+                "warning: something else\n"
+                "copying path '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-libc' from 'http://x'...\n");
+  ck_assert_msg(frc_store_realise_start(&store, paths, &r, &err) == 0, "%s", err ? err->msg : "");
+  frc_store_realise_on_copy(r, count_copy, &copies);
+  ck_assert_msg(frc_store_realise_finish(r, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_int_eq(copies, 2);
 }
 END_TEST
 
@@ -585,6 +621,7 @@ main(void)
   tcase_add_test(tc, test_closure);
   tcase_add_test(tc, test_closure_db);
   tcase_add_test(tc, test_realise_start_finish_abort);
+  tcase_add_test(tc, test_realise_on_copy);
   tcase_add_test(tc, test_add);
   tcase_add_test(tc, test_failure_names_nix_error);
   tcase_add_test(tc, test_all_present);
