@@ -65,9 +65,31 @@ log_prepared(const struct frc_prepare_request *req, const struct frc_prepared *o
             frc_resolve_source_name(out->resolved.source));
 }
 
-int
-frc_environment_prepare(const struct frc_prepare_request *req, struct frc_prepared *out,
-                        frc_error_t *err)
+/* A cold create's nix-store, started while FloxHub answers (lib/store.h
+ * frc_store_early_start): its start and its store's opening are then off
+ * the critical path (docs/performance.md, "Lever: cold start at 5 MiB
+ * (cold5)"); without it the realisation starts its own. */
+struct early_nix
+{
+  struct frc_store store;
+  struct frc_store_early *nix;
+};
+
+static void
+start_nix_early(void *data)
+{
+  struct early_nix *e = data;
+  frc_error_t ignored = NULL;
+  if (e->nix == NULL && frc_store_early_start(&e->store, &e->nix, &ignored) < 0)
+    {
+      frc_log(e->store.log, FRC_LOG_DEBUG, "flox-runc: no early nix-store: %s", ignored->msg);
+      frc_error_release(&ignored);
+    }
+}
+
+static int
+prepare(const struct frc_prepare_request *req, struct frc_prepared *out, struct early_nix *early,
+        frc_error_t *err)
 {
   const struct frc_envref *ref = req->ref;
   struct frc_resolve_request rreq = { 0 };
@@ -81,6 +103,11 @@ frc_environment_prepare(const struct frc_prepare_request *req, struct frc_prepar
   rreq.token = req->token;
   rreq.log = req->log;
   rreq.deadline_ns = deadline;
+  early->store.config = req->config;
+  early->store.log = req->log;
+  early->store.deadline_ns = deadline;
+  rreq.on_cold_fetch = start_nix_early;
+  rreq.on_cold_fetch_data = early;
   if (frc_hub_resolve(&rreq, &out->resolved, err) < 0)
     return -1;
   snprintf(out->ref, sizeof(out->ref), "%s/%s:%u", ref->owner, ref->name,
@@ -115,9 +142,22 @@ frc_environment_prepare(const struct frc_prepare_request *req, struct frc_prepar
   out->npkgs = out->lock.npkgs;
   log_prepared(req, out);
   ereq->lock = &out->lock;
+  ereq->early = &early->nix;
   if (frc_environment_materialise(ereq, &out->env, err) < 0)
     return frc_error_wrap(err, "environment %s", out->ref);
   return 0;
+}
+
+int
+frc_environment_prepare(const struct frc_prepare_request *req, struct frc_prepared *out,
+                        frc_error_t *err)
+{
+  struct early_nix early = { .nix = NULL };
+  int rc = prepare(req, out, &early, err);
+
+  out->env_request.early = NULL;
+  frc_store_early_abort(early.nix); /* not taken: warm after all, or failed */
+  return rc;
 }
 
 void

@@ -37,6 +37,7 @@
 #include "lockfile.h"
 #include "log.h"
 
+struct frc_store_early;
 struct frc_env_request
 {
   const struct frc_config *config;
@@ -47,6 +48,9 @@ struct frc_env_request
   const char *lockfile; /* the text: part of the key and copied into the tree */
   size_t lockfile_len;
   const struct frc_lockfile *lock; /* parsed for this system (NULL in frc_environment_find) */
+  /* NULL, or a nix-store started while FloxHub answered (lib/store.h
+   * frc_store_early_start): the realisation takes it */
+  struct frc_store_early **early;
 };
 
 struct frc_environment

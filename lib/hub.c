@@ -898,6 +898,8 @@ fetch(struct ctx *c, struct fetch_plan *p, struct fetch_result *out, frc_error_t
       if (read_file_bounded(c->caps_file, FRC_GIT_CAPS_MAX, &p->caps, &p->caps_len, &ignored) < 0)
         frc_error_release(&ignored);
     }
+  if (!p->verify_only && p->known_commit == NULL && c->req->on_cold_fetch)
+    c->req->on_cold_fetch(c->req->on_cold_fetch_data);
   if (frc_sandbox_run(&sb, child_fetch, &job, &reply, &len, &status, err) < 0)
     return frc_error_wrap(err, "cannot resolve %s from FloxHub", c->label);
   if (parse_reply(c, p, reply, len, out, err) < 0)

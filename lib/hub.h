@@ -37,6 +37,12 @@ struct frc_resolve_request
   const char *token; /* NULL: anonymous */
   const struct frc_logger *log;
   long long deadline_ns; /* CLOCK_MONOTONIC; 0: now + config deadline */
+  /* NULL, or called once right before the fetch child starts when this
+   * resolution fetches a generation of which nothing is on the node (a new
+   * node or environment, a pinned generation not seen): the caller starts
+   * there what a cold create needs next (its nix-store), beside the fetch */
+  void (*on_cold_fetch)(void *data);
+  void *on_cold_fetch_data;
 };
 
 enum frc_resolve_source

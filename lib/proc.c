@@ -162,7 +162,9 @@ child(const struct frc_proc *p, int out_fd, int err_fd, char **env)
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (p->stdin_path)
+  if (p->stdin_fd > 2)
+    dup2(p->stdin_fd, 0);
+  else if (p->stdin_path)
     {
       int in = open(p->stdin_path, O_RDONLY | O_CLOEXEC);
       if (in < 0)

@@ -3,7 +3,7 @@
  * Owns: fork/exec with a clean set of fds (0-2 only: everything above is
  * closed with close_range, frc_close_fds_from), the child in its own process group
  * and killed with it if flox-runc dies (PR_SET_PDEATHSIG), stdin from a file
- * or /dev/null, stdout captured
+ * or a pipe or /dev/null, stdout captured
  * (bounded) or discarded, stderr read line by line and handed to a callback
  * (progress) while the last lines are kept for the error message, and the
  * deadline: when it passes, the whole process group is killed with SIGKILL.
@@ -28,6 +28,8 @@ struct frc_proc
   void *cb_data;
   int capture_stdout; /* keep stdout (bounded to 16 MiB) in *out */
   const char *stdin_path; /* a file read as stdin; NULL: /dev/null */
+  int stdin_fd; /* > 2: the descriptor the child reads as stdin (a pipe the caller
+                 * writes; close-on-exec, kept by the caller); 0: stdin_path */
 };
 
 struct frc_proc_result

@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -596,16 +597,24 @@ nix_run_finish(struct nix_run *r, const char *what, struct frc_proc_result *res,
   return 0;
 }
 
-/* A realisation running (frc_store_realise_start). */
+/* A realisation running (frc_store_realise_start), or a nix-store started
+ * before its paths were known (frc_store_early_start): `nix-store --serve
+ * --write`, which waits on its stdin with its store open until it is handed
+ * the paths. */
 struct frc_store_realising
 {
   struct nix_run run;
   size_t npaths;
+  bool serve;
+  int in_fd; /* serve: nix-store's stdin (O_NONBLOCK), -1 once written */
+  struct frc_store s; /* serve: what run.s points to */
 };
 
 static void
 realising_free(struct frc_store_realising *r)
 {
+  if (r->serve && r->in_fd >= 0)
+    close(r->in_fd);
   nix_run_release(&r->run);
   free(r);
 }
@@ -617,19 +626,12 @@ realising_freep(struct frc_store_realising **r)
     realising_free(*r);
 }
 
-int
-frc_store_realise_start(const struct frc_store *s, char *const *paths,
-                        struct frc_store_realising **out, frc_error_t *err)
+/* What a realisation refuses before any nix-store runs. */
+static int
+check_realisable(char *const *paths, size_t *n, frc_error_t *err)
 {
-  struct frc_store_realising *r __attribute__((cleanup(realising_freep))) = xmalloc0(sizeof(*r));
-
-  *out = NULL;
-  if (nix_run_init(&r->run, s, paths, frc_store_substitution_jobs(), err) < 0)
-    return -1;
-  r->run.a.argv[r->run.a.n++] = "--realise";
-  if (add_paths(&r->run.a, paths, err) < 0)
-    return -1;
-  for (char *const *q = paths; q && *q; q++, r->npaths++)
+  *n = 0;
+  for (char *const *q = paths; q && *q; q++, (*n)++)
     {
       /* nix-store --realise builds a .drv, and max-jobs > 0 would let it:
        * an environment names outputs, and nothing is built on the node. */
@@ -639,7 +641,219 @@ frc_store_realise_start(const struct frc_store *s, char *const *paths,
                               "the store paths of outputs, which are substituted, never built on "
                               "the node",
                          *q);
+      if (!frc_store_path_valid(*q))
+        return frc_error(err, "refusing the invalid store path \"%s\"", *q);
     }
+  if (*n > 4096)
+    return frc_error(err, "the environment has more than 4096 store paths");
+  return 0;
+}
+
+/* Nix's serve protocol (Nix 2.8 src/libstore/serve-protocol.hh): 64-bit
+ * little-endian numbers, strings as their length and bytes padded to 8. */
+#define SERVE_MAGIC_1 0x390c9debULL
+#define SERVE_MAGIC_2 0x5452eecbULL
+#define SERVE_VERSION ((2 << 8) | 7)
+#define SERVE_CMD_QUERY_VALID_PATHS 1
+
+static void
+put_u64(char **p, unsigned long long v)
+{
+  for (int i = 0; i < 8; i++)
+    *(*p)++ = (char) ((v >> (8 * i)) & 0xff);
+}
+
+static bool
+get_u64(const char **p, const char *end, unsigned long long *v)
+{
+  if (end - *p < 8)
+    return false;
+  *v = 0;
+  for (int i = 0; i < 8; i++)
+    *v |= (unsigned long long) (unsigned char) (*p)[i] << (8 * i);
+  *p += 8;
+  return true;
+}
+
+/* The greeting and one cmdQueryValidPaths (no temporary roots: the
+ * caller's GC roots are set; substitute): Nix substitutes what is missing
+ * (store->substitutePaths, as --realise does) and answers which paths are
+ * valid then. */
+static char *
+serve_request(char *const *paths, size_t n, size_t *len)
+{
+  size_t size = 6 * 8;
+  for (size_t i = 0; i < n; i++)
+    size += 8 + ((strlen(paths[i]) + 7) & ~(size_t) 7);
+  char *buf = xmalloc0(size), *p = buf;
+  put_u64(&p, SERVE_MAGIC_1);
+  put_u64(&p, SERVE_VERSION);
+  put_u64(&p, SERVE_CMD_QUERY_VALID_PATHS);
+  put_u64(&p, 0); /* lock */
+  put_u64(&p, 1); /* substitute */
+  put_u64(&p, n);
+  for (size_t i = 0; i < n; i++)
+    {
+      size_t l = strlen(paths[i]);
+      put_u64(&p, l);
+      memcpy(p, paths[i], l);
+      p += (l + 7) & ~(size_t) 7;
+    }
+  *len = size;
+  return buf;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Whether nix-store --serve's answer (bounded by frc_proc) says that every
+ * one of the n paths (distinct) is valid: its greeting, then a set of
+ * paths, each one of those asked for, once. */
+static bool
+serve_all_valid(const char *out, size_t len, char *const *paths, size_t n)
+{
+  const char *p = out, *end = out + len;
+  unsigned long long v, count;
+  cleanup_free char **sorted = xmalloc0((n + 1) * sizeof(char *));
+  cleanup_free bool *seen = xmalloc0((n + 1) * sizeof(bool));
+
+  if (!get_u64(&p, end, &v) || v != SERVE_MAGIC_2 || !get_u64(&p, end, &v) || (v & 0xff00) != (2 << 8)
+      || !get_u64(&p, end, &count) || count != n)
+    return false;
+  memcpy(sorted, paths, n * sizeof(char *));
+  qsort(sorted, n, sizeof(char *), cmp_str);
+  for (unsigned long long i = 0; i < count; i++)
+    {
+      char name[4097];
+      unsigned long long l;
+      char *key = name, **hit;
+      if (!get_u64(&p, end, &l) || l == 0 || l >= sizeof(name) || (unsigned long long) (end - p) < ((l + 7) & ~7ULL))
+        return false;
+      memcpy(name, p, l);
+      name[l] = '\0';
+      p += (l + 7) & ~7ULL;
+      hit = bsearch(&key, sorted, n, sizeof(char *), cmp_str);
+      if (hit == NULL || seen[hit - sorted])
+        return false;
+      seen[hit - sorted] = true;
+    }
+  return p == end;
+}
+
+int
+frc_store_early_start(const struct frc_store *s, struct frc_store_early **out, frc_error_t *err)
+{
+  struct frc_store_realising *r __attribute__((cleanup(realising_freep))) = xmalloc0(sizeof(*r));
+  int in[2];
+
+  *out = NULL;
+  r->serve = true;
+  r->in_fd = -1;
+  r->s = *s;
+  if (nix_run_init(&r->run, &r->s, NULL, frc_store_substitution_jobs(), err) < 0)
+    return -1;
+  r->run.a.argv[r->run.a.n++] = "--serve";
+  r->run.a.argv[r->run.a.n++] = "--write";
+  r->run.a.argv[r->run.a.n] = NULL;
+  if (pipe2(in, O_CLOEXEC) < 0)
+    return frc_error_errno(err, errno, "cannot create a pipe");
+  r->in_fd = in[1];
+  r->run.p.stdin_fd = in[0];
+  if (fcntl(in[1], F_SETFL, O_NONBLOCK) < 0)
+    {
+      int e = errno;
+      close(in[0]);
+      return frc_error_errno(err, e, "cannot set up nix-store's stdin");
+    }
+  if (nix_run_start(&r->run, true, err) < 0)
+    {
+      close(in[0]);
+      return -1;
+    }
+  close(in[0]);
+  r->run.p.stdin_fd = 0;
+  frc_log(s->log, FRC_LOG_DEBUG, "flox-runc: %s started before its paths are known", r->run.a.nix_store);
+  *out = (struct frc_store_early *) steal_pointer(&r);
+  return 0;
+}
+
+void
+frc_store_early_abort(struct frc_store_early *e)
+{
+  frc_store_realise_abort((struct frc_store_realising *) e);
+}
+
+/* Hands the early nix-store the paths (then its stdin ends): false when it
+ * cannot take them (it died, or did not read them before the deadline). */
+static bool
+serve_write(struct frc_store_realising *r, char *const *paths, size_t n)
+{
+  size_t len, off = 0;
+  cleanup_free char *req = serve_request(paths, n, &len);
+
+  while (off < len)
+    {
+      ssize_t w = write(r->in_fd, req + off, len - off);
+      if (w > 0)
+        {
+          off += (size_t) w;
+          continue;
+        }
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0 && errno == EAGAIN)
+        {
+          struct pollfd pfd = { r->in_fd, POLLOUT, 0 };
+          long long left = r->s.deadline_ns ? (r->s.deadline_ns - frc_now_ns()) / 1000000LL : 1000;
+          if (left <= 0 || (poll(&pfd, 1, left > 1000 ? 1000 : (int) left) < 0 && errno != EINTR))
+            return false;
+          continue;
+        }
+      return false; /* EPIPE: it is gone */
+    }
+  close(r->in_fd);
+  r->in_fd = -1;
+  return true;
+}
+
+int
+frc_store_realise_start_early(const struct frc_store *s, struct frc_store_early **early,
+                              char *const *paths, struct frc_store_realising **out,
+                              frc_error_t *err)
+{
+  struct frc_store_realising *r __attribute__((cleanup(realising_freep))) = NULL;
+  size_t n;
+
+  *out = NULL;
+  if (check_realisable(paths, &n, err) < 0)
+    return -1;
+  if (early && *early)
+    {
+      r = (struct frc_store_realising *) steal_pointer(early);
+      if (serve_write(r, paths, n))
+        {
+          r->run.paths = paths;
+          r->npaths = n;
+          frc_log(s->log, FRC_LOG_INFO,
+                  "flox-runc: realising %zu store paths with %s (started while FloxHub answered)", n,
+                  r->run.a.nix_store);
+          *out = steal_pointer(&r);
+          return 0;
+        }
+      frc_log(s->log, FRC_LOG_DEBUG, "flox-runc: the early nix-store did not take the paths: a new one");
+      frc_store_realise_abort(steal_pointer(&r));
+    }
+  r = xmalloc0(sizeof(*r));
+  r->in_fd = -1;
+  if (nix_run_init(&r->run, s, paths, frc_store_substitution_jobs(), err) < 0)
+    return -1;
+  r->run.a.argv[r->run.a.n++] = "--realise";
+  if (add_paths(&r->run.a, paths, err) < 0)
+    return -1;
+  r->npaths = n;
   frc_log(s->log, FRC_LOG_INFO, "flox-runc: realising %zu store paths with %s", r->npaths,
           r->run.a.nix_store);
   if (nix_run_start(&r->run, false, err) < 0)
@@ -649,11 +863,56 @@ frc_store_realise_start(const struct frc_store *s, char *const *paths,
 }
 
 int
+frc_store_realise_start(const struct frc_store *s, char *const *paths,
+                        struct frc_store_realising **out, frc_error_t *err)
+{
+  return frc_store_realise_start_early(s, NULL, paths, out, err);
+}
+
+/* The early nix-store's end: every path valid, or its answer is not
+ * trusted to say why one is not (Nix --serve turns a substitution's error
+ * into a warning): then `nix-store --realise` of the same paths, whose
+ * failure is reported as Nix says it (what is valid already is not
+ * fetched again). */
+static int
+serve_finish(struct frc_store_realising *r, frc_error_t *err)
+{
+  cleanup_proc_result struct frc_proc_result res = { 0 };
+  struct frc_store s = r->s;
+  struct frc_store_realising *again;
+
+  frc_proc_finish(r->run.run, &res);
+  if (res.timed_out)
+    return nix_failed(&r->s, "realising the environment's packages", &res, &r->run.prog.errs,
+                      r->run.paths, err);
+  if (res.status == 0 && serve_all_valid(res.out, res.out_len, r->run.paths, r->npaths))
+    {
+      frc_log(s.log, FRC_LOG_INFO, "flox-runc: realised %zu store paths (%u substituted)", r->npaths,
+              r->run.prog.copied);
+      return 0;
+    }
+  frc_log(s.log, FRC_LOG_DEBUG,
+          "flox-runc: nix-store --serve (exit %d) left paths unrealised: nix-store --realise says why",
+          res.status);
+  if (frc_store_realise_start(&s, r->run.paths, &again, err) < 0)
+    return -1;
+  frc_store_realise_on_copy(again, r->run.prog.on_copy, r->run.prog.copy_data);
+  return frc_store_realise_finish(again, err);
+}
+
+int
 frc_store_realise_finish(struct frc_store_realising *r, frc_error_t *err)
 {
   cleanup_proc_result struct frc_proc_result res = { 0 };
-  int rc = nix_run_finish(&r->run, "realising the environment's packages", &res, err);
+  int rc;
 
+  if (r->serve)
+    {
+      rc = serve_finish(r, err);
+      realising_free(r);
+      return rc;
+    }
+  rc = nix_run_finish(&r->run, "realising the environment's packages", &res, err);
   if (rc == 0)
     frc_log(r->run.s->log, FRC_LOG_INFO, "flox-runc: realised %zu store paths (%u substituted)",
             r->npaths, r->run.prog.copied);

@@ -81,6 +81,22 @@ void frc_store_realise_abort(struct frc_store_realising *r);
  * references are valid by then (Nix substitutes references first), so work
  * on them can start (lib/environment.c's draft of the tree). */
 void frc_store_realise_on_copy(struct frc_store_realising *r, void (*cb)(void *), void *data);
+/* A realisation started before its paths are known, for a caller that
+ * waits for them (a cold create: FloxHub's answer; docs/performance.md,
+ * "Lever: cold start at 5 MiB (cold5)"): `nix-store --serve --write` starts
+ * with the store's options and waits with its store open;
+ * frc_store_realise_start_early hands it the paths (and sets *early to NULL)
+ * instead of starting nix-store --realise (early NULL or *early NULL: as
+ * frc_store_realise_start).  It substitutes them and says which are valid; when
+ * one is not, nix-store --realise runs on them, so a failure is reported
+ * as Nix's own error as ever.  Abort it (killed and reaped) when no
+ * realisation takes it. */
+struct frc_store_early;
+int frc_store_early_start(const struct frc_store *s, struct frc_store_early **e, frc_error_t *err);
+void frc_store_early_abort(struct frc_store_early *e);
+int frc_store_realise_start_early(const struct frc_store *s, struct frc_store_early **early,
+                                  char *const *paths, struct frc_store_realising **r,
+                                  frc_error_t *err);
 /* The closure (nix-store -qR) of paths, NULL-terminated, malloc'd. */
 int frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure,
                       frc_error_t *err);

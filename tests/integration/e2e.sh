@@ -1214,6 +1214,34 @@ t_durable_build() {
 	fi
 }
 
+# t_early_nix: a resolution fetching a generation the node never saw starts
+# nix-store (--serve --write) beside the fetch, and the realisation hands it
+# the paths (lib/store.h frc_store_early_start; docs/performance.md, "Lever:
+# cold start at 5 MiB (cold5)"); when the environment turns out to be on the
+# node (its hub cache gone) that nix-store is killed and reaped.  A path in no
+# cache still fails with Nix's own account (11a: nix-store --realise runs
+# again for it).
+t_early_nix() {
+	local st=$TEST_TMPDIR/s9d cfg=$TEST_TMPDIR/config9d.json pid
+	local store=$st/store state=$st/state
+	write_config "$cfg" "$store" "$state" "$(nixcache_url main)"
+	capture env FLOX_RUNC_CONFIG="$cfg" "$FLOX_RUNC" --debug --log "$st.log" prefetch acme/cold
+	assert_rc 0 "cold prefetch"
+	assert_contains "$(cat "$st.log")" "(started while FloxHub answered)" "the realisation took the nix-store started beside the fetch"
+	assert_contains "$CAP_OUT" "built now"
+	rm -rf "$state/hub"
+	: >"$st.log"
+	capture env FLOX_RUNC_CONFIG="$cfg" strace -f -o "$st.strace" -e trace=execve,kill \
+		"$FLOX_RUNC" --debug --log "$st.log" prefetch acme/cold
+	assert_rc 0 "prefetch with the environment on the node and no hub cache"
+	assert_contains "$CAP_OUT" "already on this node"
+	assert_contains "$(cat "$st.log")" "started before its paths are known" "nix-store started beside the fetch"
+	assert_not_contains "$(cat "$st.log")" "realising" "a realisation"
+	pid=$(grep -E '^[0-9]+ +execve\("[^"]*/nix-store".* = 0' "$st.strace" | awk '{print $1}')
+	assert_eq 1 "$(wc -w <<<"$pid")" "one nix-store started (trace: $(grep execve "$st.strace" | tr '\n' ' '))"
+	assert_match "$(grep "^$pid " "$st.strace" | tail -1)" "killed by SIGKILL" "the unused nix-store killed"
+}
+
 # ------------------------------------------------------ 10. signatures
 
 t_refused() {
@@ -1837,6 +1865,7 @@ t_timed "8. 8 concurrent creates: one download per NAR, one build" t_concurrent
 t_timed "9. SIGKILL during materialisation: nothing left, the retry succeeds" t_sigkill
 t_timed "9b. SIGKILL while building the tree: the retry removes the half-built one" t_crash_build
 t_timed "9c. no syncfs on the create's path: the record names its boot, marked synced after a syncfs" t_durable_build
+t_timed "9d. a cold create's nix-store starts while FloxHub answers; killed when the environment is on the node" t_early_nix
 t_timed "10a. an unsigned cache is refused" t_refused unsigned
 t_timed "10b. a wrongly signed cache is refused" t_refused badsig
 t_timed "11a. a package in no cache fails naming the path and the substituters" t_missing

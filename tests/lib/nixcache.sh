@@ -122,7 +122,12 @@ nixcache_nix() {
 nixcache_drop_unrooted() {
 	local s=$1 p keep
 	local -a roots=() del=()
-	while IFS= read -r p; do roots+=("$(readlink "$p")"); done < <(find "$s/nix/var/nix/gcroots" -type l 2>/dev/null)
+	# (a root to anything but a store path, such as the profiles directory
+	# Nix links when it makes a store's state directories, roots nothing here)
+	while IFS= read -r p; do
+		p=$(readlink "$p")
+		[[ $p != /nix/store/* ]] || roots+=("$p")
+	done < <(find "$s/nix/var/nix/gcroots" -type l 2>/dev/null)
 	keep=$( ((${#roots[@]} == 0)) || nix-store --store "$s" -qR "${roots[@]}" 2>/dev/null)
 	for p in "$s"/nix/store/*; do
 		[[ -d $p && ${p##*/} != .links ]] || continue
