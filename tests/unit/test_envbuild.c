@@ -912,7 +912,10 @@ START_TEST(test_draft)
   put(b, "lib", NULL); /* a file where a has a directory: c decides nothing here */
   put(c, "bin/x", NULL);
   put(c, "etc/c.conf", NULL);
-  unlink(xasprintf("%s%s/lib", root, b)); /* b's lib file made a conflict: drop it */
+  {
+    cleanup_free char *blib = xasprintf("%s%s/lib", root, b);
+    unlink(blib); /* b's lib file made a conflict: drop it */
+  }
   for (int layout = 0; layout < 2; layout++)
     for (unsigned set = 0; set < 8; set++)
       {
