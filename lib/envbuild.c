@@ -45,6 +45,7 @@ struct node
   char *ident; /* K_LINK: the resolved file when it differs from target */
   const char *data; /* K_FILE */
   size_t len;
+  bool owns_data; /* data is this node's (a draft's, kept past its build) */
   long priority;
   long owner; /* index into in->pkgs or OWNER_US */
   enum kind kind;
@@ -92,7 +93,7 @@ struct build
   char *hook; /* outdented */
   size_t hook_len;
   const char *out_dir;
-  bool draft; /* writing a draft: no activation files, nothing sealed */
+  bool draft; /* writing a draft: nothing sealed, top-level directories real */
 };
 
 /* A draft written ahead (frc_envbuild_draft): its in-memory tree, each
@@ -184,6 +185,8 @@ free_node(struct node *n)
   for (size_t i = 0; i < n->nkids; i++)
     free_node(n->kids[i]);
   free(n->kids);
+  if (n->owns_data)
+    free((char *) n->data);
   free(n->name);
   free(n->target);
   free(n->ident);
@@ -1153,6 +1156,12 @@ materialize(struct build *b, struct node *dir, int dfd, const char *rel, struct 
               b->st.links++; /* the draft's symlink is the tree's */
               continue;
             }
+          if (k->kind == K_FILE && s->kind == K_FILE && k->len == s->len
+              && memcmp(k->data, s->data, k->len) == 0)
+            {
+              b->st.files++; /* the draft's activation file is the tree's */
+              continue;
+            }
           if (real_dir(k, b->in->expand_all) && real_dir(s, dexp))
             sub = s; /* completed below */
           else if (unwrite(b, s, dfd, rel, err) < 0)
@@ -1236,18 +1245,14 @@ build_tree(struct build *b, frc_error_t *err)
   b->nbuckets = 1024;
   b->buckets = xmalloc0(b->nbuckets * sizeof(*b->buckets));
 
-  /* The activation files come first and win over any package (a draft
-   * has none: the tree writes them). */
-  if (!b->draft)
-    {
-      if (make_envrc(b, err) < 0)
-        return -1;
-      ad = add_node(b, b->root, "activate.d", K_DIR, OWNER_US, LONG_MIN);
-      add_file(b, b->root, "manifest.lock", in->lockfile, in->lockfile_len);
-      add_file(b, ad, "envrc", b->envrc, b->envrc_len);
-      add_file(b, ad, "vars.json", b->vars_json, b->vars_json_len);
-      add_file(b, ad, "hook-on-activate", b->hook, b->hook_len);
-    }
+  /* The activation files come first and win over any package. */
+  if (make_envrc(b, err) < 0)
+    return -1;
+  ad = add_node(b, b->root, "activate.d", K_DIR, OWNER_US, LONG_MIN);
+  add_file(b, b->root, "manifest.lock", in->lockfile, in->lockfile_len);
+  add_file(b, ad, "envrc", b->envrc, b->envrc_len);
+  add_file(b, ad, "vars.json", b->vars_json, b->vars_json_len);
+  add_file(b, ad, "hook-on-activate", b->hook, b->hook_len);
 
   /* Packages by priority (lockfile order among equals): whatever is in the
    * tree then has the same or a higher precedence than what comes. */
@@ -1269,6 +1274,21 @@ build_tree(struct build *b, frc_error_t *err)
         }
     }
   return 0;
+}
+
+/* A draft's activation files keep their text past its build. */
+static void
+own_files(struct node *n)
+{
+  if (n->kind == K_FILE && !n->owns_data)
+    {
+      char *d = xmalloc0(n->len + 1);
+      memcpy(d, n->data, n->len);
+      n->data = d;
+      n->owns_data = true;
+    }
+  for (size_t i = 0; i < n->nkids; i++)
+    own_files(n->kids[i]);
 }
 
 static int
@@ -1333,7 +1353,10 @@ run_build(const struct frc_envbuild_input *in, const char *out_dir, bool draft,
       goto out;
     }
   if (keep)
-    *keep = steal_pointer(&b.root);
+    {
+      own_files(b.root);
+      *keep = steal_pointer(&b.root);
+    }
   rc = 0;
 out:
   if (stats)

@@ -135,8 +135,8 @@ int frc_envbuild(const struct frc_envbuild_input *in, const char *out_dir,
 
 /* A draft of the tree, written while Nix still realises some packages
  * (lib/environment.c): the tree of the packages in (those realised so
- * far; no activation files, its top-level directories always real ones,
- * betting that a package still to come shares them, nothing sealed) into
+ * far, and the activation files; its top-level directories always real
+ * ones, betting that a package still to come shares them, none sealed) into
  * the empty out_dir, and *draft what it wrote.  frc_envbuild with
  * in->draft then makes out_dir exactly the tree it would have built into
  * an empty directory, keeping what the draft got right (busybox's ~270

@@ -36,7 +36,7 @@
 #     installed (its static bash in the store, rooted) and no environment is
 #     (resolution cached, so no hub traffic) vs `nix-store --realise` of the
 #     same paths into a store emptied the same way (Nix's GC), the sides in
-#     turn, the order flipped every round.  Budget: orchestration overhead
+#     turn, their order rotated every round.  Budget: orchestration overhead
 #     within 10% of Nix's own time.
 # Prints a markdown report on stdout, progress on stderr.
 set -euo pipefail
@@ -327,16 +327,22 @@ COLD_LOG=${FLOX_RUNC_BENCH_COLD_LOG:-}
 [[ -z $COLD_LOG ]] || mkdir -p "$COLD_LOG"
 : >"$TEST_TMPDIR/m.noinst"
 for i in $(seq "${COLD_ROUNDS:-5}"); do
-	for side in $(if ((i % 2)); then echo "$cold_sides"; else echo "$cold_sides" | tr ' ' '\n' | tac; fi); do
+	# the sides rotated one place every round: each side in every position
+	# as often, and none right after itself (a side that follows itself
+	# finds its own previous tree just deleted, which on this journal-less
+	# ext4 makes its symlinks up to 10x slower: docs/performance.md,
+	# "Lever: cold materialisation (mat5)")
+	read -ra cs <<<"$cold_sides"
+	for side in "${cs[@]:i % ${#cs[@]}}" "${cs[@]:0:i % ${#cs[@]}}"; do
 		empty_node "$TEST_TMPDIR/nixonly"
 		empty_node "$STORE" "$side"
 		[[ ${COLD_SYNC:-1} == 0 ]] || sync # COLD_SYNC=0: the earlier rounds' writes still dirty
-		bin=$FLOX_RUNC
-		[[ $side == base ]] && bin=$FLOX_RUNC_BASE
+		bin=$FLOX_RUNC cfg=$FLOX_RUNC_CONFIG
+		[[ $side == base ]] && bin=$FLOX_RUNC_BASE cfg=$BASE_CONFIG
 		t0=$(now_us)
 		logargs=()
 		[[ -z $COLD_LOG || $side == nix ]] || logargs=(--debug --log "$COLD_LOG/$side-$i.log")
-		if [[ $side == nix ]]; then nix_alone; else "$bin" "${logargs[@]}" prefetch bench/hellovar:1 >/dev/null || die "prefetch ($side) failed"; fi
+		if [[ $side == nix ]]; then nix_alone; else FLOX_RUNC_CONFIG=$cfg "$bin" "${logargs[@]}" prefetch bench/hellovar:1 >/dev/null || die "prefetch ($side) failed"; fi
 		t1=$(now_us)
 		echo $((t1 - t0)) >>"$TEST_TMPDIR/m.$side"
 		[[ -z $COLD_LOG || $side == nix ]] || echo "$t0 $t1" >"$COLD_LOG/$side-$i.t"

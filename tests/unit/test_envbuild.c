@@ -926,7 +926,7 @@ START_TEST(test_draft)
         struct frc_envbuild_stats st;
         cleanup_free char *cmd = NULL;
         ino_t drafted;
-        struct timespec drafted_at = { 0, 0 };
+        struct timespec drafted_at = { 0, 0 }, lock_at = { 0, 0 };
         in.expand_all = layout == 1;
         for (size_t i = 0; i < 3; i++)
           if (set & (1u << i))
@@ -944,6 +944,9 @@ START_TEST(test_draft)
           struct stat ast;
           drafted = lstat(app, &ast) == 0 ? ast.st_ino : 0;
           drafted_at = ast.st_ctim;
+          cleanup_free char *ml = xasprintf("%s/manifest.lock", out);
+          ck_assert_int_eq(lstat(ml, &ast), 0);
+          lock_at = ast.st_ctim;
           ck_assert(drafted != 0 || !(set & 1));
         }
         in.draft = d;
@@ -967,6 +970,14 @@ START_TEST(test_draft)
                               && ast.st_ctim.tv_nsec == drafted_at.tv_nsec,
                           "the draft's bin/app7 was written again");
           }
+        /* and its activation files, the same text */
+        {
+          struct stat lst;
+          cleanup_free char *ml = xasprintf("%s/manifest.lock", out);
+          ck_assert_int_eq(lstat(ml, &lst), 0);
+          ck_assert_msg(lst.st_ctim.tv_sec == lock_at.tv_sec && lst.st_ctim.tv_nsec == lock_at.tv_nsec,
+                        "the draft's manifest.lock was written again");
+        }
       }
 }
 END_TEST
