@@ -1,10 +1,12 @@
 /* activate-gen - the activation's wrapper, alone (tests/bench/activate.sh).
  *
- *   activate-gen gen ENV_PATH BASH HOOK NVARS OUTDIR
+ *   activate-gen gen ENV_PATH BASH HOOK NVARS OUTDIR [RECORD]
  *     writes OUTDIR/argv and OUTDIR/env (NUL-separated): the process
  *     frc_activate_process makes of `/bin/true` with a manifest var that
  *     needs bash, HOOK 1/0 (ENV_PATH/activate.d/hook-on-activate), and an
- *     environment of NVARS extra variables (a pod's service links);
+ *     environment of NVARS extra variables (a pod's service links); RECORD
+ *     1: a container's first activation, which records itself at
+ *     FRC_ACTIVATION_RECORD for execs to attach to (a /run/flox tmpfs);
  *   activate-gen time DIR N
  *     spawns DIR's argv with DIR's env N times (stdout, stderr to
  *     /dev/null) and prints each run's wall-clock µs; exit 1 on a failure.
@@ -49,6 +51,7 @@ gen(char **argv)
     .env_path = argv[0], .store_prefix = "", .description = "bench/activate", .owner = "bench",
     .name = "activate", .mode = FRC_MODE_RUN, .var_names = names, .var_values = values, .nvars = 1,
     .has_hook = atoi(argv[2]) != 0, .bash = argv[1], .features = &none,
+    .record = argv[5] != NULL && atoi(argv[5]) != 0,
   };
   int nvars = atoi(argv[3]);
   cleanup_free char *json = NULL;
@@ -119,10 +122,10 @@ time_runs(char **argv)
 int
 main(int argc, char **argv)
 {
-  if (argc == 7 && strcmp(argv[1], "gen") == 0)
+  if ((argc == 7 || argc == 8) && strcmp(argv[1], "gen") == 0)
     return gen(argv + 2);
   if (argc == 4 && strcmp(argv[1], "time") == 0)
     return time_runs(argv + 2);
-  fprintf(stderr, "usage: activate-gen gen ENV_PATH BASH HOOK NVARS OUTDIR | time DIR N\n");
+  fprintf(stderr, "usage: activate-gen gen ENV_PATH BASH HOOK NVARS OUTDIR [RECORD] | time DIR N\n");
   return 2;
 }

@@ -16,6 +16,11 @@
 #   ACTIVATE_GEN_BASE  another build's generator: adds its hook rows (A/B)
 #   FLOX_RUNC_BASH     the bash (default /bin/bash-static)
 #
+# The record rows: the hook row as a container's first activation, which
+# records itself at /run/flox/activation for execs to attach to (every row
+# runs in a private mount namespace with a tmpfs at /run, as create's
+# /run/flox tmpfs).
+#
 # Prints a markdown report on stdout; cleans up its temporary directory.
 set -euo pipefail
 # shellcheck source=tests/lib/suite.sh
@@ -49,7 +54,9 @@ for size in 0 600; do
 	mkdir -p "$T/vars-$size" "$T/hook-$size"
 	"$GEN" gen "$T/env" "$BASH_STATIC" 0 "$size" "$T/vars-$size"
 	"$GEN" gen "$T/env" "$BASH_STATIC" 1 "$size" "$T/hook-$size"
-	rows+=("direct-$size" "bash-$size" "vars-$size" "hook-$size")
+	mkdir -p "$T/record-$size"
+	"$GEN" gen "$T/env" "$BASH_STATIC" 1 "$size" "$T/record-$size" 1
+	rows+=("direct-$size" "bash-$size" "vars-$size" "hook-$size" "record-$size")
 	if [[ -n ${ACTIVATE_GEN_BASE:-} ]]; then
 		mkdir -p "$T/basehook-$size"
 		"$ACTIVATE_GEN_BASE" gen "$T/env" "$BASH_STATIC" 1 "$size" "$T/basehook-$size"
@@ -66,7 +73,10 @@ for ((r = 0; r < ROUNDS; r++)); do
 	for row in "${order[@]}"; do
 		runs=$RUNS
 		[[ $row == *-600 ]] && runs=$((RUNS / 4 > 5 ? RUNS / 4 : 5))
-		m=$("$GEN" time "$T/$row" "$runs" | median) || die "$row failed"
+		# shellcheck disable=SC2016 # expanded by the inner sh
+		m=$(unshare -m --propagation private sh -c 'mount -t tmpfs -o mode=755 tmpfs /run && mkdir /run/flox && exec "$@"' _ \
+			"$GEN" time "$T/$row" "$runs" | median) || die "$row failed"
+		[[ $row != record-* ]] || [[ -n $m ]] || die "$row failed"
 		per[$row]+="$m "
 	done
 done
@@ -77,6 +87,7 @@ label() {
 	bash-*) echo "static bash, \`exec \"\$@\"\`" ;;
 	vars-*) echo "activation: a var, no hook" ;;
 	hook-*) echo "activation: a var and a hook" ;;
+	record-*) echo "activation: a var and a hook, recorded for execs (a container's first)" ;;
 	basehook-*) echo "activation: a var and a hook, ACTIVATE_GEN_BASE" ;;
 	esac
 }
