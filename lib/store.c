@@ -655,6 +655,10 @@ check_realisable(char *const *paths, size_t *n, frc_error_t *err)
 #define SERVE_MAGIC_2 0x5452eecbULL
 #define SERVE_VERSION ((2 << 8) | 7)
 #define SERVE_CMD_QUERY_VALID_PATHS 1
+/* Asked first, before the real paths are known: a path no cache has, so
+ * that Nix sets its substituters up (its narinfo cache, each one's
+ * nix-cache-info) while the caller waits. */
+#define SERVE_WARM_UP_PATH "/nix/store/00000000000000000000000000000000-flox-runc-warm-up"
 
 static void
 put_u64(char **p, unsigned long long v)
@@ -680,14 +684,17 @@ get_u64(const char **p, const char *end, unsigned long long *v)
  * (store->substitutePaths, as --realise does) and answers which paths are
  * valid then. */
 static char *
-serve_request(char *const *paths, size_t n, size_t *len)
+serve_request(bool greeting, char *const *paths, size_t n, size_t *len)
 {
-  size_t size = 6 * 8;
+  size_t size = (greeting ? 6 : 4) * 8;
   for (size_t i = 0; i < n; i++)
     size += 8 + ((strlen(paths[i]) + 7) & ~(size_t) 7);
   char *buf = xmalloc0(size), *p = buf;
-  put_u64(&p, SERVE_MAGIC_1);
-  put_u64(&p, SERVE_VERSION);
+  if (greeting)
+    {
+      put_u64(&p, SERVE_MAGIC_1);
+      put_u64(&p, SERVE_VERSION);
+    }
   put_u64(&p, SERVE_CMD_QUERY_VALID_PATHS);
   put_u64(&p, 0); /* lock */
   put_u64(&p, 1); /* substitute */
@@ -721,7 +728,13 @@ serve_all_valid(const char *out, size_t len, char *const *paths, size_t n)
   cleanup_free bool *seen = xmalloc0((n + 1) * sizeof(bool));
 
   if (!get_u64(&p, end, &v) || v != SERVE_MAGIC_2 || !get_u64(&p, end, &v) || (v & 0xff00) != (2 << 8)
-      || !get_u64(&p, end, &count) || count != n)
+      || !get_u64(&p, end, &count) || count > 1)
+    return false;
+  for (unsigned long long i = 0; i < count; i++) /* the warm-up's answer */
+    if (!get_u64(&p, end, &v) || v > 4096 || (unsigned long long) (end - p) < ((v + 7) & ~7ULL)
+        || (p += (v + 7) & ~7ULL, false))
+      return false;
+  if (!get_u64(&p, end, &count) || count != n)
     return false;
   memcpy(sorted, paths, n * sizeof(char *));
   qsort(sorted, n, sizeof(char *), cmp_str);
@@ -741,6 +754,41 @@ serve_all_valid(const char *out, size_t len, char *const *paths, size_t n)
       seen[hit - sorted] = true;
     }
   return p == end;
+}
+
+/* Writes req to the early nix-store (last: then its stdin ends): false
+ * when it cannot take it (it died, or did not read it before the deadline). */
+static bool
+serve_write(struct frc_store_realising *r, const char *req, size_t len, bool last)
+{
+  size_t off = 0;
+
+  while (off < len)
+    {
+      ssize_t w = write(r->in_fd, req + off, len - off);
+      if (w > 0)
+        {
+          off += (size_t) w;
+          continue;
+        }
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0 && errno == EAGAIN)
+        {
+          struct pollfd pfd = { r->in_fd, POLLOUT, 0 };
+          long long left = r->s.deadline_ns ? (r->s.deadline_ns - frc_now_ns()) / 1000000LL : 1000;
+          if (left <= 0 || (poll(&pfd, 1, left > 1000 ? 1000 : (int) left) < 0 && errno != EINTR))
+            return false;
+          continue;
+        }
+      return false; /* EPIPE: it is gone */
+    }
+  if (last)
+    {
+      close(r->in_fd);
+      r->in_fd = -1;
+    }
+  return true;
 }
 
 int
@@ -775,6 +823,16 @@ frc_store_early_start(const struct frc_store *s, struct frc_store_early **out, f
     }
   close(in[0]);
   r->run.p.stdin_fd = 0;
+  {
+    size_t len;
+    cleanup_free char *req = serve_request(true, (char *[]) { (char *) SERVE_WARM_UP_PATH }, 1, &len);
+    if (!serve_write(r, req, len, false))
+      {
+        frc_error(err, "`%s --serve` did not take its first request", r->run.a.nix_store);
+        frc_store_realise_abort(steal_pointer(&r));
+        return -1;
+      }
+  }
   frc_log(s->log, FRC_LOG_DEBUG, "flox-runc: %s started before its paths are known", r->run.a.nix_store);
   *out = (struct frc_store_early *) steal_pointer(&r);
   return 0;
@@ -784,39 +842,6 @@ void
 frc_store_early_abort(struct frc_store_early *e)
 {
   frc_store_realise_abort((struct frc_store_realising *) e);
-}
-
-/* Hands the early nix-store the paths (then its stdin ends): false when it
- * cannot take them (it died, or did not read them before the deadline). */
-static bool
-serve_write(struct frc_store_realising *r, char *const *paths, size_t n)
-{
-  size_t len, off = 0;
-  cleanup_free char *req = serve_request(paths, n, &len);
-
-  while (off < len)
-    {
-      ssize_t w = write(r->in_fd, req + off, len - off);
-      if (w > 0)
-        {
-          off += (size_t) w;
-          continue;
-        }
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w < 0 && errno == EAGAIN)
-        {
-          struct pollfd pfd = { r->in_fd, POLLOUT, 0 };
-          long long left = r->s.deadline_ns ? (r->s.deadline_ns - frc_now_ns()) / 1000000LL : 1000;
-          if (left <= 0 || (poll(&pfd, 1, left > 1000 ? 1000 : (int) left) < 0 && errno != EINTR))
-            return false;
-          continue;
-        }
-      return false; /* EPIPE: it is gone */
-    }
-  close(r->in_fd);
-  r->in_fd = -1;
-  return true;
 }
 
 int
@@ -832,8 +857,10 @@ frc_store_realise_start_early(const struct frc_store *s, struct frc_store_early 
     return -1;
   if (early && *early)
     {
+      size_t len;
+      cleanup_free char *req = serve_request(false, paths, n, &len);
       r = (struct frc_store_realising *) steal_pointer(early);
-      if (serve_write(r, paths, n))
+      if (serve_write(r, req, len, true))
         {
           r->run.paths = paths;
           r->npaths = n;

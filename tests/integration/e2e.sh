@@ -1216,18 +1216,24 @@ t_durable_build() {
 
 # t_early_nix: a resolution fetching a generation the node never saw starts
 # nix-store (--serve --write) beside the fetch, and the realisation hands it
-# the paths (lib/store.h frc_store_early_start; docs/performance.md, "Lever:
+# the paths, after a first query that sets its substituters up (lib/store.h
+# frc_store_early_start; docs/performance.md, "Lever:
 # cold start at 5 MiB (cold5)"); when the environment turns out to be on the
 # node (its hub cache gone) that nix-store is killed and reaped.  A path in no
 # cache still fails with Nix's own account (11a: nix-store --realise runs
 # again for it).
 t_early_nix() {
-	local st=$TEST_TMPDIR/s9d cfg=$TEST_TMPDIR/config9d.json pid
+	local st=$TEST_TMPDIR/s9d cfg=$TEST_TMPDIR/config9d.json pid before
 	local store=$st/store state=$st/state
 	write_config "$cfg" "$store" "$state" "$(nixcache_url main)"
+	before=$(wc -l <"$(nixcache_log main)")
 	capture env FLOX_RUNC_CONFIG="$cfg" "$FLOX_RUNC" --debug --log "$st.log" prefetch acme/cold
 	assert_rc 0 "cold prefetch"
 	assert_contains "$(cat "$st.log")" "(started while FloxHub answered)" "the realisation took the nix-store started beside the fetch"
+	# its substituters set up before the paths were known: the first
+	# narinfo asked is the warm-up's, a path no cache has
+	assert_contains "$(tail -n +"$((before + 1))" "$(nixcache_log main)" | grep -m1 '\.narinfo')" \
+		"/00000000000000000000000000000000.narinfo" "the first narinfo asked"
 	assert_contains "$CAP_OUT" "built now"
 	rm -rf "$state/hub"
 	: >"$st.log"
