@@ -632,6 +632,8 @@ tmp_tree_remove(char **path)
  * busybox's is), their part of the tree; the build then keeps what it got
  * right.  Propagated packages, known only from the realised packages'
  * files, wait for the build. */
+#define FRC_DRAFT_MAX_ASKS 16
+
 struct drafting
 {
   const struct frc_env_request *req;
@@ -640,8 +642,9 @@ struct drafting
   struct frc_lock_link *links;
   size_t nlinks;
   struct frc_envbuild_draft *draft;
-  bool done; /* tried (one draft per build), or the tree's directory to empty */
+  bool done; /* tried (one draft per build) */
   bool spoilt; /* a failed draft left tmp to be emptied */
+  unsigned asked; /* Nix's database asked (a query each: bounded) */
 };
 
 static void
@@ -657,7 +660,9 @@ draft_now(void *data)
   frc_error_t e = NULL;
   size_t n = 0;
 
-  if (d->done || d->nlinks == 0)
+  /* a closure of hundreds of paths none of which the tree links: a few
+   * queries, not one per path */
+  if (d->done || d->nlinks == 0 || ++d->asked > FRC_DRAFT_MAX_ASKS)
     return;
   paths = xmalloc0((d->nlinks + 1) * sizeof(char *));
   valid = xmalloc0((d->nlinks + 1) * sizeof(bool));
