@@ -7,7 +7,8 @@
  * public keys and signatures required (a substituter's credentials go to Nix
  * through a root-only netrc file, never on its command line, and every URL
  * Nix quotes is shown with its userinfo masked): realising a batch of paths under the
- * deadline with progress in the log, several substitutions at a time and
+ * deadline with progress in the log (by a nix-store started before the
+ * paths were known, when the caller had one started), several substitutions at a time and
  * never building (no derivation is realised), and querying closures; failures are
  * reported with Nix's own `error:` line (a download error it only warned
  * about when that is all it said), never only "build of ... failed";
