@@ -64,6 +64,7 @@ setup(void)
       "d='%s'\n"
       "for a in \"$@\"; do printf '%%s\\n' \"$a\"; done >\"$d/argv\"\n"
       "printf '%%s\\n' \"$XDG_CACHE_HOME\" >\"$d/cache\"\n"
+      "case \" $* \" in *' --serve '*) cat >\"$d/stdin\" ;; esac\n"
       "[ ! -f \"$d/sleep\" ] || sleep 30\n"
       "[ ! -f \"$d/stdout\" ] || cat \"$d/stdout\"\n"
       "[ ! -f \"$d/stderr\" ] || cat \"$d/stderr\" >&2\n"
@@ -323,6 +324,140 @@ END_TEST
 
 /* A realisation in two steps (work done while nix-store runs): finish
  * gives nix-store's answer, abort kills and reaps it. */
+/* The serve protocol's little-endian numbers and padded strings. */
+static void
+add_u64(struct frc_buf *b, unsigned long long v)
+{
+  char c[8];
+  for (int i = 0; i < 8; i++)
+    c[i] = (char) ((v >> (8 * i)) & 0xff);
+  frc_buf_add(b, c, 8);
+}
+
+static void
+add_str(struct frc_buf *b, const char *s)
+{
+  static const char zero[8] = { 0 };
+  size_t l = strlen(s);
+  add_u64(b, l);
+  frc_buf_add(b, s, l);
+  frc_buf_add(b, zero, (8 - l % 8) % 8);
+}
+
+static void
+put_bytes(const char *name, const struct frc_buf *b)
+{
+  frc_error_t err = NULL;
+  cleanup_free char *p = xasprintf("%s/%s", dir, name);
+  ck_assert_int_eq(write_file_atomic(p, b->data, b->len, 0644, &err), 0);
+}
+
+/* nix-store --serve's answers: the greeting, the warm-up's (nothing valid),
+ * then the paths valid of those asked. */
+static void
+serve_answer(char *const *valid)
+{
+  cleanup_buf struct frc_buf b = { NULL, 0, 0 };
+  size_t n = 0;
+  while (valid[n])
+    n++;
+  add_u64(&b, 0x5452eecbULL);
+  add_u64(&b, (2 << 8) | 7);
+  add_u64(&b, 0);
+  add_u64(&b, n);
+  for (size_t i = 0; i < n; i++)
+    add_str(&b, valid[i]);
+  put_bytes("stdout", &b);
+}
+
+/* A nix-store started before the paths are known (lib/store.h
+ * frc_store_early_start): the greeting and a warm-up query at its start,
+ * the paths when the realisation takes it; every path valid in its answer:
+ * done; one missing: nix-store --realise on them all (Nix's own error); not
+ * taken: killed. */
+START_TEST(test_early_serve)
+{
+  char *paths[] = { (char *) P1, (char *) P2, NULL };
+  struct frc_store_early *e = NULL;
+  struct frc_store_realising *r = NULL;
+  frc_error_t err = NULL;
+  cleanup_buf struct frc_buf want = { NULL, 0, 0 };
+  long long t0;
+
+  serve_answer((char *[]) { (char *) P2, (char *) P1, NULL });
+  ck_assert_msg(frc_store_early_start(&store, &e, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_ptr_nonnull(e);
+  ck_assert_msg(frc_store_realise_start_early(&store, &e, paths, &r, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_ptr_null(e); /* taken */
+  ck_assert_msg(frc_store_realise_finish(r, &err) == 0, "%s", err ? err->msg : "");
+  {
+    cleanup_free char *argv = get("argv");
+    ck_assert_ptr_nonnull(strstr(argv, "--option\nmax-jobs\n"));
+    ck_assert_ptr_nonnull(strstr(argv, "--serve\n--write\n"));
+    ck_assert_ptr_null(strstr(argv, "--realise"));
+  }
+  /* what it read: greeting, warm-up (no temporary root, substitute), the paths */
+  add_u64(&want, 0x390c9debULL);
+  add_u64(&want, (2 << 8) | 7);
+  add_u64(&want, 1);
+  add_u64(&want, 0);
+  add_u64(&want, 1);
+  add_u64(&want, 1);
+  add_str(&want, "/nix/store/00000000000000000000000000000000-flox-runc-warm-up");
+  add_u64(&want, 1);
+  add_u64(&want, 0);
+  add_u64(&want, 1);
+  add_u64(&want, 2);
+  add_str(&want, P1);
+  add_str(&want, P2);
+  {
+    cleanup_free char *p = xasprintf("%s/stdin", dir);
+    char *got = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(read_file_bounded(p, 1 << 20, &got, &len, &err), 0);
+    ck_assert_uint_eq(len, want.len);
+    ck_assert_int_eq(memcmp(got, want.data, len), 0);
+    free(got);
+  }
+
+  /* P2 left invalid (Nix only warned): nix-store --realise of both says why */
+  serve_answer((char *[]) { (char *) P1, NULL });
+  ck_assert_int_eq(frc_store_early_start(&store, &e, &err), 0);
+  ck_assert_int_eq(frc_store_realise_start_early(&store, &e, paths, &r, &err), 0);
+  put("rc", "1\n");
+  put("stderr", "error: path '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-glibc-2.38' does not exist and cannot be created\n");
+  ck_assert_int_lt(frc_store_realise_finish(r, &err), 0);
+  ck_assert_msg(strstr(err->msg, "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-glibc-2.38 is not available from any substituter") != NULL, "%s", err->msg);
+  frc_error_release(&err);
+  {
+    cleanup_free char *argv = get("argv");
+    ck_assert_ptr_nonnull(strstr(argv, "--realise\n/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-hello-2.12\n/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-glibc-2.38\n"));
+  }
+  /* an answer that is not one (a path not asked for, garbage): the same */
+  put("rc", "0\n");
+  put("stderr", "");
+  serve_answer((char *[]) { (char *) P1, "/nix/store/cccccccccccccccccccccccccccccccc-x", NULL });
+  ck_assert_int_eq(frc_store_early_start(&store, &e, &err), 0);
+  ck_assert_int_eq(frc_store_realise_start_early(&store, &e, paths, &r, &err), 0);
+  ck_assert_msg(frc_store_realise_finish(r, &err) == 0, "%s", err ? err->msg : "");
+  {
+    cleanup_free char *argv = get("argv");
+    ck_assert_ptr_nonnull(strstr(argv, "--realise\n"));
+  }
+  /* a derivation is refused before anything is handed over; the early
+   * nix-store stays the caller's */
+  ck_assert_int_eq(frc_store_early_start(&store, &e, &err), 0);
+  ck_assert_int_lt(frc_store_realise_start_early(&store, &e, (char *[]) { "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x.drv", NULL }, &r, &err), 0);
+  frc_error_release(&err);
+  ck_assert_ptr_nonnull(e);
+  /* not taken: killed at once, though it waits on its stdin */
+  t0 = frc_now_ns();
+  frc_store_early_abort(e);
+  ck_assert_int_lt(frc_now_ns() - t0, 5000000000LL);
+  frc_store_early_abort(NULL);
+}
+END_TEST
+
 START_TEST(test_realise_start_finish_abort)
 {
   char *paths[] = { (char *) P1, NULL };
@@ -621,6 +756,7 @@ main(void)
   tcase_add_test(tc, test_closure);
   tcase_add_test(tc, test_closure_db);
   tcase_add_test(tc, test_realise_start_finish_abort);
+  tcase_add_test(tc, test_early_serve);
   tcase_add_test(tc, test_realise_on_copy);
   tcase_add_test(tc, test_add);
   tcase_add_test(tc, test_failure_names_nix_error);
