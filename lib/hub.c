@@ -41,6 +41,7 @@ struct ctx
   char label[FRC_OWNER_MAX + FRC_ENVNAME_MAX + 16]; /* owner/name or owner/name:N */
   char *dir; /* the environment's cache directory */
   char *auth_file; /* auth/<sha256 of the credential> */
+  char *lock_file; /* .lock-<sha256 of the credential>: one resolution per credential */
   char *caps_file; /* <state_dir>/hub/<hub key>/.capabilities; NULL: not kept */
   long long deadline_ns;
   time_t now;
@@ -101,6 +102,7 @@ setup_paths(struct ctx *c, frc_error_t *err)
     return -1;
   explicit_bzero(cred, strlen(cred));
   c->auth_file = xasprintf("%s/auth/%s", c->dir, credkey);
+  c->lock_file = xasprintf("%s/.lock-%s", c->dir, credkey);
   /* a dot name: no owner directory beside it can have it */
   c->caps_file = xasprintf("%s/hub/%s/.capabilities", cfg->state_dir, hubkey);
   if (frc_mkdir_p(c->dir, 0700, err) < 0)
@@ -108,14 +110,18 @@ setup_paths(struct ctx *c, frc_error_t *err)
   return 0;
 }
 
-/* Single flight: one resolution per environment at a time, bounded by the
- * deadline. */
+/* Single flight: one resolution of the environment per credential at a
+ * time, bounded by the deadline (the answer a waiter shares is its own
+ * credential's: resolve_pinned and resolve_live).  Per credential, not per
+ * environment: a tenant naming another's environment with refused tokens
+ * (a FloxHub round trip each) queues behind its own requests only, never
+ * the owner's cold creates; every file of the cache is replaced whole, so
+ * resolutions of two credentials may write it at once. */
 static int
 lock_environment(struct ctx *c, int *fd, frc_error_t *err)
 {
-  cleanup_free char *path = xasprintf("%s/.lock", c->dir);
   cleanup_free char *what = xasprintf("another resolution of %s", c->label);
-  return frc_lock_file(path, c->deadline_ns, what, fd, err);
+  return frc_lock_file(c->lock_file, c->deadline_ns, what, fd, err);
 }
 
 /* Seconds since the credential was last accepted, or -1 when never. */
@@ -1140,6 +1146,7 @@ frc_hub_resolve(const struct frc_resolve_request *req, struct frc_resolved *out,
     frc_git_remote_release(&c.remote);
   free(c.dir);
   free(c.auth_file);
+  free(c.lock_file);
   free(c.caps_file);
   return r;
 }

@@ -8,10 +8,12 @@
  * capability advertisement, kept as bytes for the next fetch child, which
  * then skips info/refs), a cache hit read without the lock (another
  * tenant's resolutions of the environment never hold it up), single
- * flight (one flock per environment: concurrent
- * resolutions wait for one fetch and then share it, even when the windows
+ * flight (one flock per environment and credential, .lock-<sha256>:
+ * concurrent resolutions with one credential wait for one fetch and then
+ * share it, even when the windows
  * below are 0: what it wrote after they asked; one that waits past its
- * deadline falls back as if its own fetch had), freshness and
+ * deadline falls back as if its own fetch had; another credential's, a
+ * tenant's refused tokens among them, never waits on them), freshness and
  * authorisation windows, retries with backoff inside one deadline, the
  * offline fallbacks, and the user-facing messages for every failure (the
  * token masked in them, even where a server quotes it back); and

@@ -463,7 +463,7 @@ t_cache_hit_unlocked() {
 	rm -rf "$STATE"
 	expect_ok acme/hello:2
 	expect_ok acme/hello
-	lock=$(echo "$STATE"/hub/*/acme/hello/.lock)
+	lock=$(echo "$STATE"/hub/*/acme/hello/.lock-*)
 	[[ -f $lock ]] || { diag "no lock file at $lock"; return 1; }
 	flock "$lock" sleep 60 &
 	pid=$!
@@ -481,6 +481,37 @@ t_cache_hit_unlocked() {
 	assert_eq cache "$(jqo .source)" "live: the node's copy"
 	((SECONDS - start <= 5)) || {
 		diag "FAIL: the cache hits waited $((SECONDS - start)) s for the lock"
+		return 1
+	}
+}
+
+# A resolution that must ask FloxHub waits only for resolutions with its own
+# credential: another tenant's pods naming the environment with refused
+# tokens (or a hung one) hold every lock that credential takes, and a create
+# with another credential, which must ask (fresh_seconds 0), still answers
+# at once from FloxHub.
+t_cold_other_credential() {
+	local pid start f
+	local -a pids=()
+	config fresh_seconds=0 auth_window_seconds=0 deadline_seconds=8
+	rm -rf "$STATE"
+	hub_token "tok-cold-$TEST_ID" acme
+	printf 'tok-cold-%s\n' "$TEST_ID" >"$TEST_TMPDIR/coldtoken"
+	expect_ok acme/hello
+	# every lock file the anonymous resolution made, held
+	for f in "$STATE"/hub/*/acme/hello/.lock*; do
+		[[ -f $f ]] || { diag "no lock file: $f"; return 1; }
+		flock "$f" sleep 60 &
+		pids+=($!)
+	done
+	sleep 0.3
+	start=$SECONDS
+	resolve acme/hello --token-file "$TEST_TMPDIR/coldtoken"
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+	assert_rc 0 "another credential, while the anonymous one's resolutions hold their locks"
+	assert_ne cache "$(jqo .source)" "asked FloxHub (cache-verified: the same commit)"
+	((SECONDS - start <= 4)) || {
+		diag "FAIL: waited $((SECONDS - start)) s for another credential's lock"
 		return 1
 	}
 }
@@ -695,6 +726,7 @@ tap_test "concurrent resolutions past the deadline start from the node's copy" t
 tap_test "offline: pinned verified, unpinned last live, else fail" t_offline
 tap_test "8 concurrent resolutions make one fetch" t_concurrent
 tap_test "a cache hit does not wait for another resolution's lock" t_cache_hit_unlocked
+tap_test "a cold resolution waits only for its own credential's" t_cold_other_credential
 tap_test "20 concurrent resolutions asking FloxHub every time make the requests of one" t_concurrent_asking
 tap_test "the fetch child: unprivileged ids, no capabilities, no_new_privs, seccomp" t_fetch_child_unprivileged
 tap_test "a cold fetch forks once, a cache hit never forks" t_fork_once
