@@ -156,7 +156,11 @@ frc_environment_prepare(const struct frc_prepare_request *req, struct frc_prepar
   int rc = prepare(req, out, &early, err);
 
   out->env_request.early = NULL;
-  frc_store_early_abort(early.nix); /* not taken: warm after all, or failed */
+  if (early.nix) /* not taken: warm after all, or failed */
+    {
+      frc_log(req->log, FRC_LOG_DEBUG, "flox-runc: the nix-store started beside the fetch is not needed: killed");
+      frc_store_early_abort(early.nix);
+    }
   return rc;
 }
 
