@@ -513,8 +513,9 @@ frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy, f
   if (argc < 3)
     return frc_error(err, "usage: flox-runc " FRC_BINDHOOK_VERB
                           " ROOT NIX_SOURCE STORE_PREFIX [STORE_PATH | " FRC_ENVS_DIR
-                          "/KEY | --bind-ro SRC DST | --bind-rw SRC DST]... (the runtime runs it "
-                          "as a createContainer hook that flox-runc writes)");
+                          "/KEY | " FRC_BINDHOOK_VIEW_STORE " DIR | --bind-ro SRC DST | --bind-rw SRC "
+                          "DST]... (the runtime runs it as a createContainer hook that flox-runc "
+                          "writes)");
   nix_source = argv[1], prefix = argv[2];
   if (nix_source[0] != '/' || (prefix[0] != '\0' && prefix[0] != '/'))
     return frc_error(err, FRC_BINDHOOK_VERB ": NIX_SOURCE and a non-empty STORE_PREFIX must be "

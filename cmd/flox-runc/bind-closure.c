@@ -1,4 +1,5 @@
-/* bind-closure ROOT NIX_SOURCE STORE_PREFIX ENTRY...: the
+/* bind-closure ROOT NIX_SOURCE STORE_PREFIX ENTRY... (store paths,
+ * --view-store DIR, the tree, --bind-ro/--bind-rw SRC DST): the
  * createContainer hook that create puts in a Flox container's spec; the
  * runtime runs it in the container's mount namespace before pivot_root, and
  * it binds the closure paths read-only into the container's /nix, and the
