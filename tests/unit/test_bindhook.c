@@ -327,29 +327,34 @@ expect_refusal(const char *root, const char *const *args, bool legacy, const cha
   frc_error_release(&err);
 }
 
+/* path (a bound closure path's file) reads want, on a ro,nosuid,nodev mount */
+static void
+check_bound_file(const char *path, const char *want)
+{
+  cleanup_free char *text = NULL;
+  size_t len;
+  frc_error_t err = NULL;
+  struct statvfs sv;
+
+  ck_assert_msg(read_file_bounded(path, 64, &text, &len, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_str_eq(text, want);
+  ck_assert_int_eq(statvfs(path, &sv), 0);
+  ck_assert(sv.f_flag & ST_RDONLY);
+  ck_assert(sv.f_flag & ST_NOSUID);
+  ck_assert(sv.f_flag & ST_NODEV);
+}
+
 static void
 check_binds(void)
 {
   cleanup_free char *f = xasprintf("%s/root/nix/store/aaa-pkg/f", tmpdir);
   cleanup_free char *g = xasprintf("%s/root/nix/store/aaa-pkg/g", tmpdir);
   cleanup_free char *file = xasprintf("%s/root/nix/store/bbb-file", tmpdir);
-  cleanup_free char *text = NULL;
-  size_t len;
-  frc_error_t err = NULL;
-  struct statvfs sv;
 
-  ck_assert_int_eq(read_file_bounded(f, 64, &text, &len, &err), 0);
-  ck_assert_str_eq(text, "pkg\n");
-  ck_assert_int_eq(statvfs(f, &sv), 0);
-  ck_assert(sv.f_flag & ST_RDONLY);
-  ck_assert(sv.f_flag & ST_NOSUID);
-  ck_assert(sv.f_flag & ST_NODEV);
+  check_bound_file(f, "pkg\n");
   ck_assert_int_eq(open(g, O_WRONLY | O_CREAT, 0644), -1);
   ck_assert_int_eq(errno, EROFS);
-  free(text);
-  text = NULL;
-  ck_assert_int_eq(read_file_bounded(file, 64, &text, &len, &err), 0);
-  ck_assert_str_eq(text, "file\n");
+  check_bound_file(file, "file\n");
   ck_assert_int_eq(open(file, O_WRONLY), -1);
   ck_assert_int_eq(errno, EROFS);
 }
@@ -385,9 +390,6 @@ test_view(bool legacy)
   static const char *const invalid[] = { "view/store/aaa-pkg", "view/store/bbb-file" };
   frc_error_t err = NULL;
   struct stat st;
-  struct statvfs sv;
-  cleanup_free char *text = NULL;
-  size_t len;
 
   make_tree();
   mkdir_ok("store/nix/store/" N_PKG);
@@ -418,16 +420,8 @@ test_view(bool legacy)
     cleanup_free char *f = xasprintf("%s/root/nix/store/" N_PKG "/f", tmpdir);
     cleanup_free char *g = xasprintf("%s/root/nix/store/" N_FILE, tmpdir);
     cleanup_free char *l = xasprintf("%s/root/nix/store/" N_SYM, tmpdir);
-    ck_assert_int_eq(read_file_bounded(f, 64, &text, &len, &err), 0);
-    ck_assert_str_eq(text, "pkg\n");
-    ck_assert_int_eq(statvfs(f, &sv), 0);
-    ck_assert(sv.f_flag & ST_RDONLY);
-    ck_assert(sv.f_flag & ST_NOSUID);
-    ck_assert(sv.f_flag & ST_NODEV);
-    free(text);
-    text = NULL;
-    ck_assert_int_eq(read_file_bounded(g, 64, &text, &len, &err), 0);
-    ck_assert_str_eq(text, "file\n");
+    check_bound_file(f, "pkg\n");
+    check_bound_file(g, "file\n");
     ck_assert_int_eq(lstat(l, &st), 0);
     ck_assert(S_ISLNK(st.st_mode));
     ck_assert(!frc_is_mountpoint(l));
