@@ -730,10 +730,12 @@ serve_all_valid(const char *out, size_t len, char *const *paths, size_t n)
   if (!get_u64(&p, end, &v) || v != SERVE_MAGIC_2 || !get_u64(&p, end, &v) || (v & 0xff00) != (2 << 8)
       || !get_u64(&p, end, &count) || count > 1)
     return false;
-  for (unsigned long long i = 0; i < count; i++) /* the warm-up's answer */
-    if (!get_u64(&p, end, &v) || v > 4096 || (unsigned long long) (end - p) < ((v + 7) & ~7ULL)
-        || (p += (v + 7) & ~7ULL, false))
-      return false;
+  if (count == 1) /* the warm-up's answer: skipped */
+    {
+      if (!get_u64(&p, end, &v) || v > 4096 || (unsigned long long) (end - p) < ((v + 7) & ~7ULL))
+        return false;
+      p += (v + 7) & ~7ULL;
+    }
   if (!get_u64(&p, end, &count) || count != n)
     return false;
   memcpy(sorted, paths, n * sizeof(char *));
@@ -896,6 +898,13 @@ frc_store_realise_start(const struct frc_store *s, char *const *paths,
   return frc_store_realise_start_early(s, NULL, paths, out, err);
 }
 
+static void
+log_realised(const struct frc_store_realising *r)
+{
+  frc_log(r->run.s->log, FRC_LOG_INFO, "flox-runc: realised %zu store paths (%u substituted)",
+          r->npaths, r->run.prog.copied);
+}
+
 /* The early nix-store's end: every path valid, or its answer is not
  * trusted to say why one is not (Nix --serve turns a substitution's error
  * into a warning): then `nix-store --realise` of the same paths, whose
@@ -914,8 +923,7 @@ serve_finish(struct frc_store_realising *r, frc_error_t *err)
                       r->run.paths, err);
   if (res.status == 0 && serve_all_valid(res.out, res.out_len, r->run.paths, r->npaths))
     {
-      frc_log(s.log, FRC_LOG_INFO, "flox-runc: realised %zu store paths (%u substituted)", r->npaths,
-              r->run.prog.copied);
+      log_realised(r);
       return 0;
     }
   frc_log(s.log, FRC_LOG_DEBUG,
@@ -941,8 +949,7 @@ frc_store_realise_finish(struct frc_store_realising *r, frc_error_t *err)
     }
   rc = nix_run_finish(&r->run, "realising the environment's packages", &res, err);
   if (rc == 0)
-    frc_log(r->run.s->log, FRC_LOG_INFO, "flox-runc: realised %zu store paths (%u substituted)",
-            r->npaths, r->run.prog.copied);
+    log_realised(r);
   realising_free(r);
   return rc;
 }
