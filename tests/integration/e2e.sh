@@ -1147,22 +1147,31 @@ t_sigkill() {
 	assert_empty "$(nix_store_pids "$store")" "nix-store processes"
 }
 
-# t_crash_build: flox-runc killed in the middle of building the environment
-# tree (strace delivers SIGKILL at its first symlink, which envbuild makes):
-# the half-built tree of the dead process is never used and the retry
-# removes it.
-t_crash_build() {
-	local st=$TEST_TMPDIR/s9b cfg=$TEST_TMPDIR/config9b.json b=$TEST_TMPDIR/t9b id=e2e-crash
+# crash_build_case N DRAFT ENV HEAD...: flox-runc killed in the middle of
+# writing the environment tree (strace delivers SIGKILL at its first
+# symlinkat(2), which envbuild makes; the GC roots made before it use
+# symlink(2)): the half-built tree of the dead process is never used and the
+# retry removes it.  DRAFT: the node's draft_tree.  HEAD: what the log must
+# hold at the kill (a "!" prefix: must not hold).
+crash_build_case() {
+	local n=$1 draft=$2 env=$3 want
+	shift 3
+	local st=$TEST_TMPDIR/s9b$n cfg=$TEST_TMPDIR/config9b$n.json b=$TEST_TMPDIR/t9b$n id=e2e-crash$n
 	local store=$st/store state=$st/state
-	write_config "$cfg" "$store" "$state" "$(nixcache_url main)"
+	write_config "$cfg" "$store" "$state" "$(nixcache_url main)" draft_tree="$draft"
 	export FLOX_RUNC_CONFIG=$cfg
-	flox_bundle "$b" empty acme/cold hello
+	flox_bundle "$b" empty "$env" hello
 	cleanup_container "$RT_BIN" "$RROOT" "$id"
-	# the tree's links are symlinkat(2); the GC roots made before it, symlink(2)
 	capture strace -o "$st.strace" -e trace=symlinkat -e inject=symlinkat:signal=KILL \
 		"$FLOX_RUNC" --root "$RROOT" --log "$b/log.json" --log-format json create --bundle "$b" "$id"
 	assert_eq 137 "$CAP_RC" "flox-runc killed (128 + SIGKILL)"
-	assert_contains "$(cat "$b/log.json")" "building the run environment" "killed while building"
+	for want in "$@"; do
+		if [[ "$want" == '!'* ]]; then
+			assert_not_contains "$(cat "$b/log.json")" "${want#!}" "draft_tree=$draft: killed before: ${want#!}"
+		else
+			assert_contains "$(cat "$b/log.json")" "$want" "draft_tree=$draft: killed after: $want"
+		fi
+	done
 	assert_ne "" "$(tmp_leftovers "$state" "$store")" "the crash left a half-built tree (else it missed the build)"
 	assert_empty "$(lsfind "$state/envs" -name '*.json')" "no environment record for a half-built tree"
 	check_no_container "$id" "$state" "$store"
@@ -1171,6 +1180,16 @@ t_crash_build() {
 	assert_eq "Hello, world!" "$CAP_OUT" "the retry runs hello"
 	assert_empty "$(tmp_leftovers "$state" "$store")" "temporary build directories after the retry"
 	check_no_container "$id" "$state" "$store"
+}
+
+# t_crash_build: the kill in the tree written once Nix is done
+# (draft_tree false: deterministically the final build), then in the draft
+# written while Nix still fetches: acme/tools links busybox and hello, and
+# hello references busybox, so Nix copies hello only once busybox is valid,
+# and the draft is written at that copy's line, before the build.
+t_crash_build() {
+	crash_build_case 1 false acme/cold "building the run environment"
+	crash_build_case 2 true acme/tools "copying path" "!building the run environment"
 }
 
 # t_durable_build: nothing a crash of the node could leave half written is
