@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "json.h"
 #include "mounts.h"
 #include "util.h"
+#include "viewpin.h"
 
 #define STORE_DIR "/nix/store/"
 /* open_tree_attr (Linux 6.15; the same number on every architecture, as
@@ -432,6 +434,52 @@ bind_view_entry(const char *name, void *data, frc_error_t *err)
   return bind_closure_path(v->pstore, v->store, v->prefix, name, v->legacy, err);
 }
 
+static int
+bind_view(const char *view_store, int store, const char *prefix, bool *legacy, frc_error_t *err)
+{
+  cleanup_close int pstore = -1;
+  struct view_binds v = { &pstore, store, prefix, legacy };
+  return frc_view_each_bind(view_store, bind_view_entry, &v, err);
+}
+
+int
+frc_bindhook_bind_view(const char *view_store, int store, const char *prefix, frc_error_t *err)
+{
+  bool legacy = false;
+  return bind_view(view_store, store, prefix, &legacy, err);
+}
+
+/* The closure from the view's pin (lib/viewpin.h): /store of the pinned
+ * namespace, with every closure path's bind below it, cloned in one
+ * open_tree and moved onto the container's /nix/store (store, "store" in
+ * nix), when it is the pin of this very view (the clone's root is the
+ * container's /nix/store directory, the view's).  1: done; 0: no usable pin
+ * (missing, a plain file a reboot left, another view's, a kernel without
+ * the new mount API): bind path by path; -1: error. */
+static int
+bind_pinned(const char *pin, int nix, int store, frc_error_t *err)
+{
+  cleanup_close int ns = open(pin, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  cleanup_close int own = -1, tree = -1;
+  struct stat want, got;
+
+  if (ns < 0)
+    return 0;
+  own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  if (own < 0 || setns(ns, CLONE_NEWNS) < 0)
+    return 0;
+  tree = open_tree(AT_FDCWD, FRC_VIEWPIN_STORE, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  /* nothing but this clone is done in the pinned namespace */
+  if (setns(own, CLONE_NEWNS) < 0)
+    return frc_error_errno(err, errno, "cannot return to the container's mount namespace");
+  if (tree < 0 || fstat(tree, &got) < 0 || fstat(store, &want) < 0 || got.st_dev != want.st_dev
+      || got.st_ino != want.st_ino)
+    return 0;
+  if (move_mount(tree, "", nix, "store", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    return frc_error_errno(err, errno, "cannot bind the closure into the container's /nix/store");
+  return 1;
+}
+
 /* The mount point rel (relative; components neither empty, "." nor "..")
  * below dir, never through a symlink: each directory opened O_NOFOLLOW and,
  * with create, made (0755) when missing, as the runtime makes a spec
@@ -508,6 +556,7 @@ frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy, f
   const char *nix_source, *prefix;
   cleanup_free char *rootfs = NULL;
   cleanup_close int root = -1, nix = -1, store = -1, pstore = -1;
+  const char *pin = NULL;
   struct stat want, got;
 
   if (argc < 3)
@@ -578,14 +627,25 @@ frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy, f
             return -1;
           continue;
         }
+      if (strcmp(argv[i], FRC_BINDHOOK_VIEW_PIN) == 0)
+        {
+          if (i + 1 >= argc || argv[i + 1][0] != '/')
+            return frc_error(err, FRC_BINDHOOK_VERB ": " FRC_BINDHOOK_VIEW_PIN
+                                                    " takes an absolute path");
+          pin = argv[++i];
+          continue;
+        }
       if (strcmp(argv[i], FRC_BINDHOOK_VIEW_STORE) == 0)
         {
+          int r = 0;
           if (i + 1 >= argc || argv[i + 1][0] != '/')
             return frc_error(err, FRC_BINDHOOK_VERB ": " FRC_BINDHOOK_VIEW_STORE
                                                     " takes an absolute directory");
-          struct view_binds v = { &pstore, store, prefix, &legacy };
-          if (frc_view_each_bind(argv[++i], bind_view_entry, &v, err) < 0)
+          if (pin && !legacy)
+            r = bind_pinned(pin, nix, store, err);
+          if (r < 0 || (r == 0 && bind_view(argv[i + 1], store, prefix, &legacy, err) < 0))
             return -1;
+          i++;
           continue;
         }
       if (name == NULL && str_has_prefix(argv[i], FRC_ENVS_DIR "/"))

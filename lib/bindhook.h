@@ -43,6 +43,10 @@
 #define FRC_BINDHOOK_VERB "bind-closure"
 /* The hook argument before the view's store directory. */
 #define FRC_BINDHOOK_VIEW_STORE "--view-store"
+/* The hook argument before the view's pin (lib/viewpin.h), which comes
+ * before FRC_BINDHOOK_VIEW_STORE: the closure in one recursive clone when
+ * the pin is there, path by path from the view when not. */
+#define FRC_BINDHOOK_VIEW_PIN "--view-pin"
 
 /* Whether the hook can make this spec's closure binds; when not, the
  * caller makes one spec mount per path.  Not in a user namespace (the
@@ -91,6 +95,12 @@ void frc_bindhook_add(struct frc_spec *s, const char *exe, const struct frc_logg
  * when the spec has no hook of flox-runc's: make the spec mount. */
 bool frc_bindhook_add_bind(struct frc_spec *s, const char *source, const char *destination,
                            bool ro);
+/* Binds each closure path whose mount point the view's store directory
+ * view_store holds (frc_view_each_bind) from the node's store (prefix)
+ * onto its mount point in store (a directory of the same entries, opened
+ * O_PATH), read-only, nosuid, nodev: the hook's binds, and the pin's
+ * (lib/viewpin.h). */
+int frc_bindhook_bind_view(const char *view_store, int store, const char *prefix, frc_error_t *err);
 /* Removes flox-runc's hook (a bundle edited before); returns how many. */
 size_t frc_bindhook_remove(struct frc_spec *s);
 

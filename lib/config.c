@@ -77,6 +77,7 @@ static const struct key_def keys[] = {
   { "closure_hook_min_paths", KEY_INT, CHECK_NONE, F(closure_hook_min_paths), 1, 1000000 },
   { "share_tree_symlinks", KEY_BOOL, CHECK_NONE, F(share_tree_symlinks), 0, 0 },
   { "draft_tree", KEY_BOOL, CHECK_NONE, F(draft_tree), 0, 0 },
+  { "pin_views", KEY_BOOL, CHECK_NONE, F(pin_views), 0, 0 },
   { "allow_criu_config_annotation", KEY_BOOL, CHECK_NONE, F(allow_criu_config_annotation), 0, 0 },
   { NULL, 0, 0, 0, 0, 0 },
 };
@@ -120,6 +121,7 @@ set_defaults(struct frc_config *c)
   c->nix_mutable_max_bytes = 1L << 30;
   c->share_tree_symlinks = true;
   c->draft_tree = true;
+  c->pin_views = true;
   c->allow_criu_config_annotation = false;
   c->closure_hook_min_paths = 4;
 }

@@ -59,6 +59,7 @@ struct frc_config
   long closure_hook_min_paths; /* closures this large are bound by the createContainer hook */
   bool share_tree_symlinks; /* environment trees hard-link the node's pool (lib/linkpool.h) */
   bool draft_tree; /* a cold build drafts the tree while Nix realises (lib/envbuild.h) */
+  bool pin_views; /* the closure hook clones a view's binds pinned once per boot (lib/viewpin.h) */
   bool allow_criu_config_annotation; /* a Flox container keeps a spec's org.criu.config
                                         (lib/criu.h frc_criu_screen) */
 };

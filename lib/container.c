@@ -16,6 +16,8 @@
  *                      closure_hook_min_paths paths, with the tree's,
  *                      FLOX_ENV_CACHE's and the CA bundle's; never at a
  *                      restore)
+ *   lib/viewpin.c      the view's binds made once per boot, which the hook
+ *                      clones whole
  *   lib/criu.c         CRIU's view of the hook's binds (checkpoint); the
  *                      generation a restored checkpoint ran
  *   lib/envcache.c     FLOX_ENV_CACHE
@@ -53,6 +55,7 @@
 #include "store.h"
 #include "token.h"
 #include "util.h"
+#include "viewpin.h"
 
 /* ---- the environment ---- */
 
@@ -225,11 +228,14 @@ is_dir(int rootfs_fd, const char *rel)
  * (docs/performance.md, "Lever: the hook makes the other binds too"); else
  * one spec mount per path. */
 static bool
-closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_fd,
-                const char *nix_source, const char *prefix, char *const *closure,
-                const char *view, const char *tree, long min_paths)
+closure_by_hook(struct frc_spec *spec, const struct frc_config *cfg, const struct frc_logger *log,
+                int rootfs_fd, const char *nix_source, bool mutable_nix,
+                const struct frc_environment *env)
 {
-  cleanup_free char *view_store = NULL;
+  const char *prefix = cfg->store_prefix, *view = env->view, *tree = env->path;
+  char *const *closure = env->closure;
+  long min_paths = cfg->closure_hook_min_paths;
+  cleanup_free char *view_store = NULL, *pin = NULL, *pin_node = NULL;
   const char *root = frc_json_get_string(frc_json_get(spec->doc.root, "root"), "path");
   char exe[PATH_MAX];
   ssize_t n;
@@ -267,11 +273,21 @@ closure_by_hook(struct frc_spec *spec, const struct frc_logger *log, int rootfs_
    * then the environment's tree (one bind more in the hook rather than the
    * runtime's bind and remount) */
   view_store = xasprintf("%s/store", view);
-  char *paths[] = { (char *) FRC_BINDHOOK_VIEW_STORE, view_store, (char *) tree, NULL };
-  if (!frc_bindhook_usable(spec, exe, &hook_log, root, nix_source, prefix, paths,
+  /* one recursive clone of the view's binds pinned once per boot
+   * (lib/viewpin.h); not under a writable /nix, whose store is the
+   * overlay's (Nix adds paths there) */
+  if (cfg->pin_views && !mutable_nix && (pin_node = frc_viewpin_ensure(cfg, env->key, view, log)))
+    /* by this process's root: the kernel copies no mount namespace's file
+     * into a new namespace, the container's included; this process becomes
+     * the runtime's create (an exec), alive while its init runs the hook */
+    pin = xasprintf("/proc/%d/root%s", (int) getpid(), pin_node);
+  char *paths[] = { (char *) FRC_BINDHOOK_VIEW_PIN,   pin, (char *) FRC_BINDHOOK_VIEW_STORE,
+                    view_store, (char *) tree,         NULL };
+  char **args = pin ? paths : paths + 2;
+  if (!frc_bindhook_usable(spec, exe, &hook_log, root, nix_source, prefix, args,
                            stack.rlim_cur == RLIM_INFINITY ? ~0ULL : stack.rlim_cur))
     return false;
-  frc_bindhook_add(spec, exe, &hook_log, root, nix_source, prefix, paths);
+  frc_bindhook_add(spec, exe, &hook_log, root, nix_source, prefix, args);
   return true;
 }
 
@@ -322,8 +338,7 @@ project_mounts(struct frc_spec *spec, int rootfs_fd, const struct frc_config *cf
    * configuration of its own (allow_criu_config_annotation), which the hook's
    * would replace. */
   if (!restore && !frc_criu_annotation_foreign(spec, cfg)
-      && closure_by_hook(spec, log, rootfs_fd, nix_source, prefix, env->closure, env->view,
-                         env->path, cfg->closure_hook_min_paths))
+      && closure_by_hook(spec, cfg, log, rootfs_fd, nix_source, mutable_nix, env))
     frc_criu_annotate(spec, cfg, env->key);
   else
     {

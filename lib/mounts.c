@@ -13,6 +13,7 @@
 #include "mounts.h"
 #include "store.h"
 #include "util.h"
+#include "viewpin.h"
 
 char *
 frc_view_dir(const struct frc_config *c, const char *env_key)
@@ -172,7 +173,8 @@ frc_view_build(const struct frc_config *c, const char *env_key, char *const *clo
       frc_strv_freep(&out);
       out = xmalloc0(sizeof(char *));
       n = 0;
-      if (frc_rm_rf(final, err) < 0)
+      /* its pin, if any, binds what is removed */
+      if (frc_viewpin_remove(c, env_key, err) < 0 || frc_rm_rf(final, err) < 0)
         return frc_error_wrap(err, "cannot remove the environment's incomplete view");
     }
   frc_rm_rf(tmp, &ignored);
@@ -220,7 +222,10 @@ frc_view_remove(const struct frc_config *c, const char *env_key, frc_error_t *er
   cleanup_free char *dir = frc_view_dir(c, env_key);
   cleanup_free char *db = xasprintf("%s.nixdb", dir);
   cleanup_free char *criu = xasprintf("%s.criu.conf", dir); /* lib/criu.h */
-  return frc_rm_rf(dir, err) < 0 || frc_rm_rf(db, err) < 0 || frc_rm_rf(criu, err) < 0 ? -1 : 0;
+  return frc_viewpin_remove(c, env_key, err) < 0 || frc_rm_rf(dir, err) < 0 || frc_rm_rf(db, err) < 0
+             || frc_rm_rf(criu, err) < 0
+           ? -1
+           : 0;
 }
 
 /* Copies the regular file from into to (created, mode 0644). */

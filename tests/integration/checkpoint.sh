@@ -218,6 +218,9 @@ flox_case() {
 	if [[ "$how" == hook ]]; then
 		assert_json "$b/config.json" '.hooks.createContainer[0].args | index("bind-closure") != null' "the closure hook"
 		assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length == 0' "no spec mount per closure path"
+		# the closure in one clone of the view's pin (lib/viewpin.h): CRIU
+		# dumps its top, /nix/store, as a bind of the /nix it lies in
+		assert_json "$b/config.json" '.hooks.createContainer[0].args | index("--view-pin") != null' "the closure from the view's pin"
 		assert_json "$b/config.json" '.annotations["org.criu.config"] | test("/views/[0-9a-f]+[.]criu[.]conf$")' "org.criu.config names flox-runc's CRIU configuration"
 		# a bundle of an older flox-runc: the hook, no org.criu.config
 		cp "$b/config.json" "$b/config.keep"

@@ -837,9 +837,12 @@ t_gc() {
 	# flox-runc gc, even long after the create, keeps what a live container uses
 	local old
 	old=$(date -d '-1 day' '+%Y-%m-%d %H:%M:%S')
-	find "$state" "$store/nix/var/nix/gcroots/flox-runc" "$store/nix/var/flox-runc" -exec touch -h -d "$old" {} +
+	# (not the views' pins: the bind of a namespace's file takes no times)
+	find "$state" "$store/nix/var/nix/gcroots/flox-runc" "$store/nix/var/flox-runc" -path "$state/viewns" -prune -o \
+		-exec touch -h -d "$old" {} +
 	capture fr gc --max-age 0
 	assert_rc 0 "flox-runc gc --max-age 0 while the container runs"
+	assert_eq nsfs "$(stat -f -c %T "$state/viewns/$(jq -r .env_key "$(record_of "$id" "$state")")")" "the live container's view keeps its pin"
 	assert_contains "$CAP_OUT" "removed 0 container records, 0 overlays, 0 container roots, 0 environments" "gc of a live container"
 	assert_ne "" "$(record_of "$id" "$state")" "the live container's record"
 
@@ -878,6 +881,8 @@ t_gc() {
 	assert_match "$CAP_OUT" 'removed .* [1-9][0-9]* environments' "gc evicted the environment"
 	assert_empty "$(lsfind "$store/nix/var/nix/gcroots/flox-runc/envs" -mindepth 1)" "environment GC roots after gc"
 	assert_empty "$(lsfind "$store/nix/var/flox-runc/envs" -mindepth 1 -maxdepth 1)" "built environments after gc"
+	assert_empty "$(lsfind "$state/viewns" -mindepth 1)" "views' pins after gc"
+	assert_empty "$(awk -v d="$state/viewns/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo)" "pins' mounts after gc"
 	nix_gc "$store"
 	assert_rc 0 "nix-store --gc after delete and flox-runc gc"
 	local roots
@@ -1357,6 +1362,7 @@ while True: s.accept()[0].close()' "$sock" &
 		/bin/uconnect /nix/var/nix/daemon-socket/socket;
 		touch $HELLO/bin/pod-probe && echo NESTED-WRITABLE; ls $HELLO/bin | sed 's/^/B /';
 		grep ' $HELLO ' /proc/self/mountinfo | sed 's/^/M /'; grep \" \$FLOX_ENV \" /proc/self/mountinfo | sed 's/^/T /';
+		grep ' /nix/store ' /proc/self/mountinfo | sed 's/^/P /'; touch /nix/store/probe 2>/dev/null && echo STORE-WRITABLE;
 		grep ' /run/flox/env-cache ' /proc/self/mountinfo | sed 's/^/E /'; grep ' /run/flox/ca-bundle.crt ' /proc/self/mountinfo | sed 's/^/C /';
 		touch /run/flox/env-cache/probe && echo CACHE-WRITABLE; head -c 10 /run/flox/ca-bundle.crt >/dev/null && echo CA-READABLE; hello"
 	cp "$TEST_TMPDIR/uconnect" "$b/rootfs/bin/uconnect"
@@ -1397,6 +1403,13 @@ while True: s.accept()[0].close()' "$sock" &
 	assert_json "$b/config.json" '.hooks.createContainer[0].args | (index("--view-store") != null) and ([.[] | select(startswith("/nix/store/"))] | length == 0)' "the hook names the closure by the view, no store path in its arguments"
 	assert_json "$b/config.json" '[.mounts[] | select(.destination | startswith("/nix/store/"))] | length == 0' "no spec mount per closure path"
 	assert_contains "$(sed -n 's/^M //p' <<<"$out")" " ro,nosuid,nodev" "the store path's bind inside: ro,nosuid,nodev"
+	# all of them in one recursive clone of the view's binds, pinned once
+	# per boot in a mount namespace of flox-runc's (lib/viewpin.h): the
+	# container's /nix/store is that clone's top, read-only
+	assert_eq nsfs "$(stat -f -c %T "$STATE/viewns/$own")" "the view's pin on the node is a namespace file"
+	assert_json "$b/config.json" '.hooks.createContainer[0].args | index("--view-pin") != null' "the hook names the pin"
+	assert_contains "$(sed -n 's/^P //p' <<<"$out")" " ro,nosuid,nodev" "the container's /nix/store is the clone's top: ro,nosuid,nodev"
+	assert_not_contains "$out" "STORE-WRITABLE" "/nix/store is read-only"
 	# and its binds of the environment's tree, FLOX_ENV_CACHE and the node's
 	# CA bundle (one runtime mount and remount fewer each), with the spec
 	# mounts' flags

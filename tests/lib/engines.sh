@@ -143,8 +143,9 @@ engines_token_volume() {
 
 engines_leftovers() {
 	local store=${FLOX_STORE:?} state=${FLOX_STATE:?}
-	awk -v a="$store" -v b="$state" '$5 == a || index($5, a "/") == 1 || $5 == b || index($5, b "/") == 1 {
-		print "mount: " $5}' /proc/self/mountinfo
+	# (the views' pins, lib/viewpin.h, go with the views, not the pods)
+	awk -v a="$store" -v b="$state" -v p="$state/viewns" '($5 == a || index($5, a "/") == 1 || $5 == b || index($5, b "/") == 1) &&
+		$5 != p && index($5, p "/") != 1 {print "mount: " $5}' /proc/self/mountinfo
 	find "$store/nix/var/nix/gcroots/flox-runc/containers" -mindepth 1 -printf 'gcroot: %p\n' 2>/dev/null || true
 	find "$state/containers" -mindepth 1 -type f -printf 'record: %p\n' 2>/dev/null || true
 	find "$state/overlays" -mindepth 1 -maxdepth 2 -printf 'overlay dir: %p\n' 2>/dev/null || true

@@ -21,6 +21,7 @@
 #include "spec.h"
 #include "testdir.h"
 #include "util.h"
+#include "viewpin.h"
 
 static char tmpdir[] = "/tmp/frc-test-bindhook-XXXXXX";
 
@@ -38,6 +39,8 @@ teardown(void)
   cleanup_free char *nix = xasprintf("%s/root/nix", tmpdir);
   cleanup_free char *cache = xasprintf("%s/root/run/flox/env-cache", tmpdir);
   cleanup_free char *ca = xasprintf("%s/root/run/flox/ca-bundle.crt", tmpdir);
+  cleanup_free char *pins = xasprintf("%s/state/viewns", tmpdir); /* test_view_pin */
+  umount2(pins, MNT_DETACH);
   umount2(nix, MNT_DETACH);
   umount2(cache, MNT_DETACH);
   umount2(ca, MNT_DETACH);
@@ -428,6 +431,113 @@ test_view(bool legacy)
   }
 }
 
+/* the view's pin (lib/viewpin.h): made once in a namespace of its own,
+ * the hook clones the closure's binds whole onto the container's
+ * /nix/store (itself a ro,nosuid,nodev mount then); a pin that is a plain
+ * file (a reboot's leftover) or another view's, and a missing one, leave
+ * the hook to bind path by path */
+static void
+make_view_tree(void)
+{
+  make_tree();
+  mkdir_ok("store/nix/store/" N_PKG);
+  mkdir_ok("view/store/" N_PKG);
+  mkdir_ok("view2");
+  mkdir_ok("view2/store");
+  mkdir_ok("state");
+  {
+    cleanup_free char *f = xasprintf("%s/store/nix/store/" N_PKG "/f", tmpdir);
+    cleanup_free char *g = xasprintf("%s/store/nix/store/" N_FILE, tmpdir);
+    cleanup_free char *h = xasprintf("%s/view/store/" N_FILE, tmpdir);
+    write_text(f, "pkg\n");
+    write_text(g, "file\n");
+    write_text(h, "");
+  }
+  for (const char *const *n = (const char *const[]){ "view/store/aaa-pkg", "view/store/bbb-file", NULL }; *n; n++)
+    {
+      cleanup_free char *p = xasprintf("%s/%s", tmpdir, *n);
+      ck_assert_int_eq(remove(p), 0);
+    }
+}
+
+/* runs the hook with pin and the view's store; whether it cloned the pin
+ * (the container's /nix/store a mount point), the closure bound either way */
+static bool
+hook_with_pin(const char *pin)
+{
+  cleanup_free char *vstore = xasprintf("%s/view/store", tmpdir);
+  cleanup_free char *cstore = xasprintf("%s/root/nix/store", tmpdir);
+  cleanup_free char *f = xasprintf("%s/root/nix/store/" N_PKG "/f", tmpdir);
+  cleanup_free char *g = xasprintf("%s/root/nix/store/" N_FILE, tmpdir);
+  cleanup_free char *nix = xasprintf("%s/root/nix", tmpdir);
+  /* as create names it: by its own root (the runtime's create, this
+   * process here) */
+  cleanup_free char *by_root = xasprintf("/proc/%d/root%s", (int) getpid(), pin);
+  const char *const args[] = { FRC_BINDHOOK_VIEW_PIN, by_root, FRC_BINDHOOK_VIEW_STORE, vstore, NULL };
+  frc_error_t err = NULL;
+  bool cloned;
+
+  bind_view();
+  ck_assert_msg(run_hook("root", args, false, &err) == 0, "%s", err ? err->msg : "");
+  check_bound_file(f, "pkg\n");
+  check_bound_file(g, "file\n");
+  cloned = frc_is_mountpoint(cstore);
+  if (cloned)
+    {
+      struct statvfs sv;
+      ck_assert_int_eq(statvfs(cstore, &sv), 0);
+      ck_assert(sv.f_flag & ST_RDONLY);
+      ck_assert(sv.f_flag & ST_NOSUID);
+      ck_assert(sv.f_flag & ST_NODEV);
+    }
+  ck_assert_int_eq(umount2(nix, MNT_DETACH), 0);
+  return cloned;
+}
+
+START_TEST(test_view_pin)
+{
+  cleanup_free char *state = xasprintf("%s/state", tmpdir);
+  cleanup_free char *prefix = xasprintf("%s/store", tmpdir);
+  cleanup_free char *view = xasprintf("%s/view", tmpdir);
+  cleanup_free char *view2 = xasprintf("%s/view2", tmpdir);
+  cleanup_free char *pin = NULL, *pin2 = NULL, *again = NULL;
+  struct frc_config c = { .state_dir = state, .store_prefix = prefix };
+  struct frc_config c2 = { .state_dir = state, .store_prefix = prefix };
+  frc_error_t err = NULL;
+
+  make_view_tree();
+  private_mount_ns();
+  pin = frc_viewpin_ensure(&c, "k1", view, NULL);
+  ck_assert_ptr_nonnull(pin);
+  ck_assert(frc_viewpin_valid(pin));
+  again = frc_viewpin_ensure(&c, "k1", view, NULL); /* there: the same */
+  ck_assert_str_eq(again, pin);
+  /* the closure in one clone, its top read-only too */
+  ck_assert(hook_with_pin(pin));
+  /* another view's pin: not this container's closure */
+  pin2 = frc_viewpin_ensure(&c2, "k2", view2, NULL);
+  ck_assert_ptr_nonnull(pin2);
+  ck_assert(!hook_with_pin(pin2));
+  /* gone with its view (frc_view_remove), and missing */
+  ck_assert_int_eq(frc_viewpin_remove(&c, "k1", &err), 0);
+  ck_assert(!frc_viewpin_valid(pin));
+  ck_assert_int_eq(access(pin, F_OK), -1);
+  ck_assert(!hook_with_pin(pin));
+  /* a plain file where the pin was (a reboot's leftover) */
+  write_text(pin, "");
+  ck_assert(!frc_viewpin_valid(pin));
+  ck_assert(!hook_with_pin(pin));
+  /* made again over it */
+  free(again);
+  again = frc_viewpin_ensure(&c, "k1", view, NULL);
+  ck_assert_ptr_nonnull(again);
+  ck_assert(hook_with_pin(again));
+  ck_assert_int_eq(frc_viewpin_remove(&c, "k1", &err), 0);
+  ck_assert_int_eq(frc_viewpin_remove(&c, "k2", &err), 0);
+  ck_assert_int_eq(frc_viewpin_remove(&c, "k2", &err), 0); /* missing is fine */
+}
+END_TEST
+
 START_TEST(test_view_new_api)
 {
   test_view(false);
@@ -683,6 +793,7 @@ main(void)
   tcase_add_test(tc, test_binds_mount2);
   tcase_add_test(tc, test_view_new_api);
   tcase_add_test(tc, test_view_mount2);
+  tcase_add_test(tc, test_view_pin);
   tcase_add_test(tc, test_relative_root);
   tcase_add_test(tc, test_refusals);
   tcase_add_test(tc, test_other_binds_new_api);
