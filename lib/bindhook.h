@@ -25,6 +25,13 @@
  * keeps a long closure out of the spec: runc parses a spec and hands it to
  * its init as JSON, ~0.5 ms more for 150 paths as arguments
  * (docs/performance.md, "Lever: the closure hook by name").
+ * Before it, `FRC_BINDHOOK_VIEW_PIN PIN` names the view's pin
+ * (lib/viewpin.h) by the root of the runtime's create process
+ * (/proc/PID/root/...: the kernel copies no mount namespace's file into the
+ * container's namespace): the hook enters the pinned namespace, clones its
+ * /store with every bind below it in one open_tree(AT_RECURSIVE), returns
+ * and moves the clone onto the container's /nix/store, when the clone's
+ * root is that very directory; else (no pin, a stale one) path by path.
  * Besides store paths, the arguments may name the environment's tree
  * (FRC_ENVS_DIR/<key>, bound read-only like a store path from its mount
  * point in the view) and binds of node paths outside /nix (`--bind-ro SRC

@@ -16,6 +16,7 @@
 #include "record.h"
 #include "store.h"
 #include "util.h"
+#include "viewpin.h"
 
 /* The names in use, collected from the live records. */
 struct in_use
@@ -443,6 +444,30 @@ gc_temporaries_below(const struct frc_gc_opts *o, const char *dir, int depth, st
       }
 }
 
+/* Pins of views that are gone (lib/viewpin.h). */
+struct orphan_pins
+{
+  const struct frc_gc_opts *o;
+  struct frc_gc_stats *st;
+  frc_error_t *err;
+};
+
+static int
+orphan_pin(const char *pin, void *data)
+{
+  struct orphan_pins *p = data;
+  remove_one(p->o, p->st, p->err, "pin of a removed view", pin, &p->st->leftovers,
+             frc_viewpin_unmount);
+  return 0;
+}
+
+static void
+gc_orphan_pins(const struct frc_gc_opts *o, struct frc_gc_stats *st, frc_error_t *err)
+{
+  struct orphan_pins p = { o, st, err };
+  frc_viewpin_each_orphan(o->config, orphan_pin, &p);
+}
+
 static void
 gc_all_temporaries(const struct frc_gc_opts *o, struct frc_gc_stats *st, frc_error_t *err)
 {
@@ -470,6 +495,7 @@ frc_gc_run(const struct frc_gc_opts *o, struct frc_gc_stats *stats, frc_error_t 
   gc_environments(o, &u, stats, err);
   gc_env_caches(o, &u, stats, err);
   gc_all_temporaries(o, stats, err);
+  gc_orphan_pins(o, stats, err);
   if (stats->failures)
     return frc_error_wrap(err, "gc could not remove %u thing%s (each is named above); the first",
                           stats->failures, stats->failures == 1 ? "" : "s");

@@ -1,4 +1,5 @@
 /* viewpin.c - see viewpin.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -248,7 +249,12 @@ int
 frc_viewpin_remove(const struct frc_config *c, const char *env_key, frc_error_t *err)
 {
   cleanup_free char *pin = frc_viewpin_path(c, env_key);
+  return frc_viewpin_unmount(pin, err);
+}
 
+int
+frc_viewpin_unmount(const char *pin, frc_error_t *err)
+{
   /* a pin another process bound twice is unmounted whole */
   while (umount2(pin, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
     ;
@@ -256,5 +262,29 @@ frc_viewpin_remove(const struct frc_config *c, const char *env_key, frc_error_t 
     return frc_error_errno(err, errno, "cannot unmount the pin `%s`", pin);
   if (unlink(pin) < 0 && errno != ENOENT)
     return frc_error_errno(err, errno, "cannot remove the pin `%s`", pin);
+  return 0;
+}
+
+int
+frc_viewpin_each_orphan(const struct frc_config *c, int (*fn)(const char *pin, void *data), void *data)
+{
+  cleanup_free char *dir = xasprintf("%s/" PIN_DIR, c->state_dir);
+  cleanup_dir DIR *d = opendir(dir);
+  struct dirent *e;
+
+  if (d == NULL)
+    return 0;
+  while ((e = readdir(d)) != NULL)
+    {
+      cleanup_free char *view = NULL, *pin = NULL;
+      if (e->d_name[0] == '.')
+        continue;
+      view = xasprintf("%s/views/%s", c->state_dir, e->d_name);
+      if (access(view, F_OK) == 0 || errno != ENOENT)
+        continue;
+      pin = xasprintf("%s/%s", dir, e->d_name);
+      if (fn(pin, data) < 0)
+        return -1;
+    }
   return 0;
 }

@@ -41,5 +41,11 @@ char *frc_viewpin_ensure(const struct frc_config *c, const char *env_key, const 
                          const struct frc_logger *log);
 /* Unmounts and removes env_key's pin; missing is fine. */
 int frc_viewpin_remove(const struct frc_config *c, const char *env_key, frc_error_t *err);
+/* The same for the pin at path. */
+int frc_viewpin_unmount(const char *pin, frc_error_t *err);
+/* Calls fn(pin, data) for each pin whose view is gone (left by a crash
+ * between the two, or an older flox-runc's gc); fn < 0 stops. */
+int frc_viewpin_each_orphan(const struct frc_config *c, int (*fn)(const char *pin, void *data),
+                            void *data);
 
 #endif

@@ -494,6 +494,22 @@ hook_with_pin(const char *pin)
   return cloned;
 }
 
+struct orphans
+{
+  unsigned n;
+  char *last;
+};
+
+static int
+note_orphan(const char *pin, void *data)
+{
+  struct orphans *o = data;
+  o->n++;
+  free(o->last);
+  o->last = xstrdup(pin);
+  return 0;
+}
+
 START_TEST(test_view_pin)
 {
   cleanup_free char *state = xasprintf("%s/state", tmpdir);
@@ -518,6 +534,20 @@ START_TEST(test_view_pin)
   pin2 = frc_viewpin_ensure(&c2, "k2", view2, NULL);
   ck_assert_ptr_nonnull(pin2);
   ck_assert(!hook_with_pin(pin2));
+  /* gc's sweep (lib/gc.c): a pin whose view is gone, and only that one */
+  {
+    cleanup_free char *v1 = xasprintf("%s/views/k1", state);
+    cleanup_free char *views = xasprintf("%s/views", state);
+    struct orphans o = { 0 };
+    ck_assert_int_eq(mkdir(views, 0700), 0);
+    ck_assert_int_eq(mkdir(v1, 0700), 0);
+    ck_assert_int_eq(frc_viewpin_each_orphan(&c, note_orphan, &o), 0);
+    ck_assert_int_eq(o.n, 1);
+    ck_assert_str_eq(o.last, pin2);
+    ck_assert_int_eq(frc_viewpin_unmount(o.last, &err), 0);
+    ck_assert(!frc_viewpin_valid(pin2));
+    free(o.last);
+  }
   /* gone with its view (frc_view_remove), and missing */
   ck_assert_int_eq(frc_viewpin_remove(&c, "k1", &err), 0);
   ck_assert(!frc_viewpin_valid(pin));
