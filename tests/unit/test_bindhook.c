@@ -381,6 +381,23 @@ test_binds(bool legacy)
 #define N_PKG "0123456789abcdfghijklmnpqrsvwxyz-pkg"
 #define N_FILE "1123456789abcdfghijklmnpqrsvwxyz-file"
 #define N_SYM "2123456789abcdfghijklmnpqrsvwxyz-sym"
+/* a package directory and a file with store paths' names in the node's
+ * store, and their mount points in the view */
+static void
+make_store_names(void)
+{
+  mkdir_ok("store/nix/store/" N_PKG);
+  mkdir_ok("view/store/" N_PKG);
+  {
+    cleanup_free char *f = xasprintf("%s/store/nix/store/" N_PKG "/f", tmpdir);
+    cleanup_free char *g = xasprintf("%s/store/nix/store/" N_FILE, tmpdir);
+    cleanup_free char *h = xasprintf("%s/view/store/" N_FILE, tmpdir);
+    write_text(f, "pkg\n");
+    write_text(g, "file\n");
+    write_text(h, "");
+  }
+}
+
 static void
 test_view(bool legacy)
 {
@@ -395,16 +412,7 @@ test_view(bool legacy)
   struct stat st;
 
   make_tree();
-  mkdir_ok("store/nix/store/" N_PKG);
-  mkdir_ok("view/store/" N_PKG);
-  {
-    cleanup_free char *f = xasprintf("%s/store/nix/store/" N_PKG "/f", tmpdir);
-    cleanup_free char *g = xasprintf("%s/store/nix/store/" N_FILE, tmpdir);
-    cleanup_free char *h = xasprintf("%s/view/store/" N_FILE, tmpdir);
-    write_text(f, "pkg\n");
-    write_text(g, "file\n");
-    write_text(h, "");
-  }
+  make_store_names();
   ck_assert_int_eq(symlink("/nix/store/" N_PKG, sym), 0);
   private_mount_ns();
   bind_view();
@@ -440,19 +448,10 @@ static void
 make_view_tree(void)
 {
   make_tree();
-  mkdir_ok("store/nix/store/" N_PKG);
-  mkdir_ok("view/store/" N_PKG);
+  make_store_names();
   mkdir_ok("view2");
   mkdir_ok("view2/store");
   mkdir_ok("state");
-  {
-    cleanup_free char *f = xasprintf("%s/store/nix/store/" N_PKG "/f", tmpdir);
-    cleanup_free char *g = xasprintf("%s/store/nix/store/" N_FILE, tmpdir);
-    cleanup_free char *h = xasprintf("%s/view/store/" N_FILE, tmpdir);
-    write_text(f, "pkg\n");
-    write_text(g, "file\n");
-    write_text(h, "");
-  }
   for (const char *const *n = (const char *const[]){ "view/store/aaa-pkg", "view/store/bbb-file", NULL }; *n; n++)
     {
       cleanup_free char *p = xasprintf("%s/%s", tmpdir, *n);
