@@ -273,20 +273,25 @@ closure_by_hook(struct frc_spec *spec, const struct frc_config *cfg, const struc
    * then the environment's tree (one bind more in the hook rather than the
    * runtime's bind and remount) */
   view_store = xasprintf("%s/store", view);
+  char *paths[] = { (char *) FRC_BINDHOOK_VIEW_PIN,   NULL, (char *) FRC_BINDHOOK_VIEW_STORE,
+                    view_store, (char *) tree,         NULL };
+  char **args = paths + 2;
+  /* (the pin's two arguments fit in FRC_BINDHOOK_BINDS_RESERVE) */
+  if (!frc_bindhook_usable(spec, exe, &hook_log, root, nix_source, prefix, args,
+                           stack.rlim_cur == RLIM_INFINITY ? ~0ULL : stack.rlim_cur))
+    return false;
   /* one recursive clone of the view's binds pinned once per boot
    * (lib/viewpin.h); not under a writable /nix, whose store is the
    * overlay's (Nix adds paths there) */
   if (cfg->pin_views && !mutable_nix && (pin_node = frc_viewpin_ensure(cfg, env->key, view, log)))
-    /* by this process's root: the kernel copies no mount namespace's file
-     * into a new namespace, the container's included; this process becomes
-     * the runtime's create (an exec), alive while its init runs the hook */
-    pin = xasprintf("/proc/%d/root%s", (int) getpid(), pin_node);
-  char *paths[] = { (char *) FRC_BINDHOOK_VIEW_PIN,   pin, (char *) FRC_BINDHOOK_VIEW_STORE,
-                    view_store, (char *) tree,         NULL };
-  char **args = pin ? paths : paths + 2;
-  if (!frc_bindhook_usable(spec, exe, &hook_log, root, nix_source, prefix, args,
-                           stack.rlim_cur == RLIM_INFINITY ? ~0ULL : stack.rlim_cur))
-    return false;
+    {
+      /* by this process's root: the kernel copies no mount namespace's
+       * file into a new namespace, the container's included; this process
+       * becomes the runtime's create (an exec), alive while its init runs
+       * the hook */
+      paths[1] = pin = xasprintf("/proc/%d/root%s", (int) getpid(), pin_node);
+      args = paths;
+    }
   frc_bindhook_add(spec, exe, &hook_log, root, nix_source, prefix, args);
   return true;
 }
