@@ -287,8 +287,8 @@ closure_by_hook(struct frc_spec *spec, const struct frc_config *cfg, const struc
     {
       /* by this process's root: the kernel copies no mount namespace's
        * file into a new namespace, the container's included; this process
-       * becomes the runtime's create (an exec), alive while its init runs
-       * the hook */
+       * stays alive while the runtime's init runs the hook (create execs
+       * the runtime, run waits for it) */
       paths[1] = pin = xasprintf("/proc/%d/root%s", (int) getpid(), pin_node);
       args = paths;
     }
