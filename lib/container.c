@@ -122,6 +122,7 @@ prepare(const struct frc_prepare_request *req, struct frc_prepared *out, struct 
   ereq->mode = req->mode;
   ereq->lockfile = out->resolved.lockfile;
   ereq->lockfile_len = out->resolved.lockfile_len;
+  ereq->lockfile_id = out->resolved.lockfile_id[0] ? out->resolved.lockfile_id : NULL;
 
   /* Warm: the environment's record summarises the lockfile. */
   switch (frc_environment_find(ereq, req->has_mode, &out->env, &out->lock, &out->npkgs, err))

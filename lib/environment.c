@@ -26,7 +26,7 @@
 #define ENV_RECORD_MAX (4u << 20)
 
 static int
-compute_key(const struct frc_env_request *req, char out[65], frc_error_t *err)
+hash_key(const struct frc_env_request *req, char out[65], frc_error_t *err)
 {
   const char *sys = frc_nix_system();
   const char *mode = frc_mode_name(req->mode);
@@ -42,6 +42,55 @@ compute_key(const struct frc_env_request *req, char out[65], frc_error_t *err)
     return -1;
   frc_hex(d, 32, out);
   out[32] = '\0'; /* 128 bits name it well enough */
+  return 0;
+}
+
+/* The key remembered for the node's copy of the lockfile
+ * (req->lockfile_id), with what else goes into it (the key's version, the
+ * system, the mode): <state_dir>/keys/<sha256 of those>, 32 hex digits,
+ * written atomically once hashed; anything else there is hashed again and
+ * rewritten.  gc removes memos older than gc_max_age_seconds. */
+static char *
+key_memo_path(const struct frc_env_request *req, frc_error_t *err)
+{
+  cleanup_free char *id = xasprintf("flox-runc key memo 1\n%s\n%s\n%s\n%s\n",
+                                    req->mode == FRC_MODE_DEV ? "v3" : "v2", frc_nix_system(),
+                                    frc_mode_name(req->mode), req->lockfile_id);
+  unsigned char d[32];
+  char hex[65];
+
+  if (frc_sha256(id, strlen(id), d, err) < 0)
+    return NULL;
+  frc_hex(d, 32, hex);
+  hex[32] = '\0';
+  return xasprintf("%s/" FRC_KEY_MEMO_DIR "/%s", req->config->state_dir, hex);
+}
+
+static int
+compute_key(const struct frc_env_request *req, char out[65], frc_error_t *err)
+{
+  cleanup_free char *memo = NULL, *text = NULL, *dir = NULL;
+  frc_error_t ignored = NULL;
+  size_t len = 0;
+
+  if (req->lockfile_id == NULL || (memo = key_memo_path(req, &ignored)) == NULL)
+    {
+      frc_error_release(&ignored);
+      return hash_key(req, out, err);
+    }
+  if (read_file_bounded(memo, 64, &text, &len, &ignored) == 0 && len == 32
+      && strspn(text, "0123456789abcdef") == 32)
+    {
+      memcpy(out, text, 33);
+      return 0;
+    }
+  frc_error_release(&ignored);
+  if (hash_key(req, out, err) < 0)
+    return -1;
+  /* a memo not written costs the next create the hash, nothing else */
+  dir = xasprintf("%s/" FRC_KEY_MEMO_DIR, req->config->state_dir);
+  if (frc_mkdir_p(dir, 0700, &ignored) < 0 || write_file_atomic(memo, out, 32, 0600, &ignored) < 0)
+    frc_error_release(&ignored);
   return 0;
 }
 

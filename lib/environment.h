@@ -37,6 +37,10 @@
 #include "lockfile.h"
 #include "log.h"
 
+/* <state_dir>/keys: environment keys remembered per lockfile copy
+ * (frc_env_request.lockfile_id) */
+#define FRC_KEY_MEMO_DIR "keys"
+
 struct frc_store_early;
 struct frc_env_request
 {
@@ -47,6 +51,11 @@ struct frc_env_request
   enum frc_mode mode;
   const char *lockfile; /* the text: part of the key and copied into the tree */
   size_t lockfile_len;
+  /* The identity of the node's immutable copy of the lockfile (device,
+   * inode, size, times: lib/hub.h frc_resolved) or NULL: the environment's
+   * key is then remembered under <state_dir>/keys/ instead of hashing the
+   * text at each create (a 150 KiB lockfile: ~0.4 ms with its page faults). */
+  const char *lockfile_id;
   const struct frc_lockfile *lock; /* parsed for this system (NULL in frc_environment_find) */
   /* NULL, or a nix-store started while FloxHub answered (lib/store.h
    * frc_store_early_start): the realisation takes it */

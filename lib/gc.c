@@ -323,6 +323,14 @@ gc_environments(const struct frc_gc_opts *o, struct in_use *u, struct frc_gc_sta
     }
   sweep(o, st, err, &leftovers);
   gc_link_pool(o, st, err);
+  {
+    /* the keys remembered per lockfile copy (lib/environment.h): written
+     * once, so aged by their first use; one gone is hashed again */
+    cleanup_free char *memos = xasprintf("%s/" FRC_KEY_MEMO_DIR, o->config->state_dir);
+    const struct sweep keys = { memos, NULL, 0, false, o->max_age_seconds, "remembered environment key",
+                                &st->leftovers, NULL };
+    sweep(o, st, err, &keys);
+  }
   return 0;
 }
 

@@ -930,9 +930,23 @@ serve(struct ctx *c, unsigned gen, unsigned live, const char *commit, enum frc_r
   out->commit = xstrdup(commit ? commit : "");
   out->lockfile_path = gen_path(c, gen);
   out->requests = c->requests;
-  if (read_file_bounded(out->lockfile_path, FRC_LOCKFILE_MAX_BYTES, &out->lockfile,
+  {
+    cleanup_close int fd = open(out->lockfile_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+      {
+        frc_error_errno(err, errno, "cannot open `%s`", out->lockfile_path);
+        return frc_error_wrap(err, "cannot read the cached manifest.lock of %s", c->label);
+      }
+    if (read_fd_bounded(fd, out->lockfile_path, FRC_LOCKFILE_MAX_BYTES, &out->lockfile,
                         &out->lockfile_len, err) < 0)
-    return frc_error_wrap(err, "cannot read the cached manifest.lock of %s", c->label);
+      return frc_error_wrap(err, "cannot read the cached manifest.lock of %s", c->label);
+    if (S_ISREG(st.st_mode))
+      snprintf(out->lockfile_id, sizeof(out->lockfile_id), "%llu:%llu:%lld:%lld.%09ld:%lld.%09ld",
+               (unsigned long long) st.st_dev, (unsigned long long) st.st_ino, (long long) st.st_size,
+               (long long) st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (long long) st.st_ctim.tv_sec,
+               st.st_ctim.tv_nsec);
+  }
   return 0;
 }
 

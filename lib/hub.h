@@ -65,6 +65,9 @@ struct frc_resolved
   char *lockfile_path; /* the cached manifest.lock on the node */
   char *lockfile; /* its text */
   size_t lockfile_len;
+  /* that file's identity as read ("dev:ino:size:mtime:ctime", ns times):
+   * a generation's file is written once, by rename */
+  char lockfile_id[128];
   unsigned requests; /* HTTP requests made */
 };
 

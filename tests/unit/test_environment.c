@@ -321,6 +321,66 @@ START_TEST(test_find_no_mode_not_dev)
 }
 END_TEST
 
+/* The key remembered per lockfile copy (lockfile_id): the first find
+ * hashes and writes the memo, the next reads it (the text is then not
+ * hashed: a memo naming another key finds that one), a damaged memo is
+ * hashed again and rewritten, another copy's identity has a memo of its own. */
+START_TEST(test_key_memo)
+{
+  cleanup_environment struct frc_environment built = { 0 };
+  cleanup_environment struct frc_environment found = { 0 };
+  cleanup_lockfile struct frc_lockfile sum = { 0 };
+  frc_error_t err = NULL;
+  size_t npkgs = 0;
+  struct frc_env_request req = { .config = &cfg, .log = &quiet, .name = "hello", .mode = FRC_MODE_RUN,
+                                 .lockfile = lock_text, .lockfile_len = strlen(lock_text),
+                                 .lockfile_id = "1:2:3:4.000000005:6.000000007" };
+  cleanup_free char *memos = xasprintf("%s/" FRC_KEY_MEMO_DIR, cfg.state_dir);
+  cleanup_free char *memo = NULL, *text = NULL;
+  char fake[33] = "0123456789abcdef0123456789abcdef";
+
+  cold(&built);
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 1);
+  ck_assert_str_eq(found.key, built.key);
+  frc_environment_release(&found);
+  frc_lockfile_release(&sum);
+  {
+    cleanup_dir DIR *d = opendir(memos);
+    struct dirent *e;
+    ck_assert_ptr_nonnull(d);
+    while ((e = readdir(d)) != NULL)
+      if (e->d_name[0] != '.')
+        {
+          ck_assert_ptr_null(memo);
+          memo = xasprintf("%s/%s", memos, e->d_name);
+        }
+  }
+  ck_assert_ptr_nonnull(memo);
+  ck_assert_int_eq(read_file_bounded(memo, 64, &text, NULL, &err), 0);
+  ck_assert_str_eq(text, built.key);
+  /* read, not hashed: a memo naming another key finds no environment */
+  ck_assert_int_eq(write_file_atomic(memo, fake, 32, 0600, &err), 0);
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 0);
+  frc_environment_release(&found);
+  frc_lockfile_release(&sum);
+  /* damaged: hashed again, rewritten */
+  ck_assert_int_eq(write_file_atomic(memo, "not a key", 9, 0600, &err), 0);
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 1);
+  ck_assert_str_eq(found.key, built.key);
+  frc_environment_release(&found);
+  frc_lockfile_release(&sum);
+  free(text);
+  text = NULL;
+  ck_assert_int_eq(read_file_bounded(memo, 64, &text, NULL, &err), 0);
+  ck_assert_str_eq(text, built.key);
+  /* another copy of the lockfile (a new inode): its own memo */
+  ck_assert_int_eq(write_file_atomic(memo, fake, 32, 0600, &err), 0);
+  req.lockfile_id = "1:9:3:4.000000005:6.000000007";
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 1);
+  ck_assert_str_eq(found.key, built.key);
+}
+END_TEST
+
 /* A warm create finds the environment by its record alone, without the
  * parsed lockfile (frc_environment_find): the record summarises the
  * lockfile's mode option, packages and vars; without the annotation the
@@ -730,6 +790,7 @@ main(void)
   tcase_add_test(tc, test_record_without_closure);
   tcase_add_test(tc, test_mode_in_key);
   tcase_add_test(tc, test_find_by_summary);
+  tcase_add_test(tc, test_key_memo);
   tcase_add_test(tc, test_find_no_mode_not_dev);
   tcase_add_test(tc, test_record_of_another_boot);
   tcase_add_test(tc, test_pool_after_handover);
