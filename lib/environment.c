@@ -87,9 +87,11 @@ compute_key(const struct frc_env_request *req, char out[65], frc_error_t *err)
   frc_error_release(&ignored);
   if (hash_key(req, out, err) < 0)
     return -1;
-  /* a memo not written costs the next create the hash, nothing else */
+  /* not synced (a cold create must not wait for the disk): one lost or
+   * left short by a crash of the node is hashed again; a memo not written
+   * costs the next create the hash, nothing else */
   dir = xasprintf("%s/" FRC_KEY_MEMO_DIR, req->config->state_dir);
-  if (frc_mkdir_p(dir, 0700, &ignored) < 0 || write_file_atomic(memo, out, 32, 0600, &ignored) < 0)
+  if (frc_mkdir_p(dir, 0700, &ignored) < 0 || write_file_replace(memo, out, 32, 0600, &ignored) < 0)
     frc_error_release(&ignored);
   return 0;
 }

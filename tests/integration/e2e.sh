@@ -1208,9 +1208,15 @@ t_durable_build() {
 	local st=$TEST_TMPDIR/s9c cfg=$TEST_TMPDIR/config9c.json tr seq pid rec
 	local store=$st/store state=$st/state
 	write_config "$cfg" "$store" "$state" "$(nixcache_url main)"
-	capture env FLOX_RUNC_CONFIG="$cfg" strace -f -o "$st.strace" -e trace=syncfs,rename,renameat,renameat2,execve \
+	capture env FLOX_RUNC_CONFIG="$cfg" strace -f -o "$st.strace" -e trace=syncfs,rename,renameat,renameat2,execve,fsync,fdatasync,openat \
 		"$FLOX_RUNC" prefetch acme/cold
 	assert_rc 0 "prefetch"
+	diag "$(grep -E "keys/|fsync" "$st.strace")"
+	# the environment's key remembered (lib/environment.h, <state_dir>/keys),
+	# not synced: a cold create does not wait for the disk for it
+	assert_ne 0 "$(grep -c "openat(.*$state/keys/" "$st.strace")" "the key remembered"
+	assert_empty "$(awk '/openat\(/ && / = [0-9]+$/ {fd = $NF; k[$1 " " fd] = ($0 ~ /\/keys\//)}
+		/(fsync|fdatasync)\(/ {match($0, /\(([0-9]+)/, m); if (k[$1 " " m[1]]) print}' "$st.strace")" "no fsync of a remembered key"
 	# one nix-store, the realisation: the closure comes from Nix's database
 	# (lib/store.h frc_store_closure_db), the same as nix-store -qR's
 	assert_eq 1 "$(grep -c 'execve("[^"]*/nix-store".* = 0' "$st.strace")" "one nix-store process (trace: $(grep execve "$st.strace" | tr '\n' ' '))"
