@@ -1,9 +1,11 @@
 /* bindhook.c - see bindhook.h. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/mount.h>
@@ -457,13 +459,16 @@ frc_bindhook_bind_view(const char *view_store, int store, const char *prefix, fr
  * (missing, a plain file a reboot left, another view's, a kernel without
  * the new mount API): bind path by path; -1: error. */
 static int
-bind_pinned(const char *pin, int nix, int store, frc_error_t *err)
+bind_pinned(const char *pin, unsigned long long ns_ino, int nix, int store, frc_error_t *err)
 {
-  cleanup_close int ns = open(pin, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+  cleanup_close int ns = open(pin, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
   cleanup_close int own = -1, tree = -1;
   struct stat want, got;
 
-  if (ns < 0)
+  /* the very namespace create pinned (a namespace's inode number is its
+   * own while it lives), whatever /proc/PID/root leads to by now */
+  if (ns < 0 || fstat(ns, &got) < 0 || (unsigned long long) got.st_ino != ns_ino)
     return 0;
   own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
   if (own < 0 || setns(ns, CLONE_NEWNS) < 0)
@@ -474,6 +479,10 @@ bind_pinned(const char *pin, int nix, int store, frc_error_t *err)
     return frc_error_errno(err, errno, "cannot return to the container's mount namespace");
   if (tree < 0 || fstat(tree, &got) < 0 || fstat(store, &want) < 0 || got.st_dev != want.st_dev
       || got.st_ino != want.st_ino)
+    return 0;
+  /* every mount of the clone read-only, nosuid, nodev, whatever the pin
+   * holds (one call for the tree) */
+  if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
     return 0;
   if (move_mount(tree, "", nix, "store", MOVE_MOUNT_F_EMPTY_PATH) < 0)
     return frc_error_errno(err, errno, "cannot bind the closure into the container's /nix/store");
@@ -557,6 +566,7 @@ frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy, f
   cleanup_free char *rootfs = NULL;
   cleanup_close int root = -1, nix = -1, store = -1, pstore = -1;
   const char *pin = NULL;
+  unsigned long long pin_ino = 0;
   struct stat want, got;
 
   if (argc < 3)
@@ -629,10 +639,13 @@ frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy, f
         }
       if (strcmp(argv[i], FRC_BINDHOOK_VIEW_PIN) == 0)
         {
-          if (i + 1 >= argc || argv[i + 1][0] != '/')
+          char *end = NULL;
+          if (i + 2 >= argc || argv[i + 1][0] != '/' || !isdigit((unsigned char) argv[i + 2][0])
+              || (errno = 0, pin_ino = strtoull(argv[i + 2], &end, 10), errno != 0 || *end != '\0'))
             return frc_error(err, FRC_BINDHOOK_VERB ": " FRC_BINDHOOK_VIEW_PIN
-                                                    " takes an absolute path");
-          pin = argv[++i];
+                                                    " takes an absolute path and an inode number");
+          pin = argv[i + 1];
+          i += 2;
           continue;
         }
       if (strcmp(argv[i], FRC_BINDHOOK_VIEW_STORE) == 0)
@@ -642,7 +655,7 @@ frc_bindhook_run(const char *bundle, int argc, char *const *argv, bool legacy, f
             return frc_error(err, FRC_BINDHOOK_VERB ": " FRC_BINDHOOK_VIEW_STORE
                                                     " takes an absolute directory");
           if (pin && !legacy)
-            r = bind_pinned(pin, nix, store, err);
+            r = bind_pinned(pin, pin_ino, nix, store, err);
           if (r < 0 || (r == 0 && bind_view(argv[i + 1], store, prefix, &legacy, err) < 0))
             return -1;
           i++;

@@ -25,12 +25,13 @@
  * keeps a long closure out of the spec: runc parses a spec and hands it to
  * its init as JSON, ~0.5 ms more for 150 paths as arguments
  * (docs/performance.md, "Lever: the closure hook by name").
- * Before it, `FRC_BINDHOOK_VIEW_PIN PIN` names the view's pin
+ * Before it, `FRC_BINDHOOK_VIEW_PIN PIN INO` names the view's pin
  * (lib/viewpin.h) by the root of the runtime's create process
  * (/proc/PID/root/...: the kernel copies no mount namespace's file into the
  * container's namespace): the hook enters the pinned namespace, clones its
- * /store with every bind below it in one open_tree(AT_RECURSIVE), returns
- * and moves the clone onto the container's /nix/store, when the clone's
+ * /store with every bind below it in one open_tree(AT_RECURSIVE), returns,
+ * makes every mount of the clone read-only, nosuid, nodev and moves it onto
+ * the container's /nix/store, when PIN is the namespace INO and the clone's
  * root is that very directory; else (no pin, a stale one) path by path.
  * Besides store paths, the arguments may name the environment's tree
  * (FRC_ENVS_DIR/<key>, bound read-only like a store path from its mount
@@ -50,9 +51,10 @@
 #define FRC_BINDHOOK_VERB "bind-closure"
 /* The hook argument before the view's store directory. */
 #define FRC_BINDHOOK_VIEW_STORE "--view-store"
-/* The hook argument before the view's pin (lib/viewpin.h), which comes
- * before FRC_BINDHOOK_VIEW_STORE: the closure in one recursive clone when
- * the pin is there, path by path from the view when not. */
+/* The hook argument before the view's pin (lib/viewpin.h) and the inode
+ * number of the namespace it pins, which come before
+ * FRC_BINDHOOK_VIEW_STORE: the closure in one recursive clone when that
+ * namespace is there, path by path from the view when not. */
 #define FRC_BINDHOOK_VIEW_PIN "--view-pin"
 
 /* Whether the hook can make this spec's closure binds; when not, the

@@ -274,9 +274,11 @@ closure_by_hook(struct frc_spec *spec, const struct frc_config *cfg, const struc
    * then the environment's tree (one bind more in the hook rather than the
    * runtime's bind and remount) */
   view_store = xasprintf("%s/store", view);
-  char *paths[] = { (char *) FRC_BINDHOOK_VIEW_PIN,   NULL, (char *) FRC_BINDHOOK_VIEW_STORE,
-                    view_store, (char *) tree,         NULL };
-  char **args = paths + 2;
+  char ino[24];
+  unsigned long long ns_ino = 0;
+  char *paths[] = { (char *) FRC_BINDHOOK_VIEW_PIN, NULL, ino, (char *) FRC_BINDHOOK_VIEW_STORE,
+                    view_store, (char *) tree, NULL };
+  char **args = paths + 3;
   /* (the pin's two arguments fit in FRC_BINDHOOK_BINDS_RESERVE) */
   if (!frc_bindhook_usable(spec, exe, &hook_log, root, nix_source, prefix, args,
                            stack.rlim_cur == RLIM_INFINITY ? ~0ULL : stack.rlim_cur))
@@ -284,13 +286,15 @@ closure_by_hook(struct frc_spec *spec, const struct frc_config *cfg, const struc
   /* one recursive clone of the view's binds pinned once per boot
    * (lib/viewpin.h); not under a writable /nix, whose store is the
    * overlay's (Nix adds paths there) */
-  if (cfg->pin_views && !mutable_nix && (pin_node = frc_viewpin_ensure(cfg, env->key, view, log)))
+  if (cfg->pin_views && !mutable_nix
+      && (pin_node = frc_viewpin_ensure(cfg, env->key, view, log, &ns_ino)))
     {
       /* by this process's root: the kernel copies no mount namespace's
        * file into a new namespace, the container's included; this process
        * stays alive while the runtime's init runs the hook (create execs
        * the runtime, run waits for it) */
       paths[1] = pin = xasprintf("/proc/%d/root%s", (int) getpid(), pin_node);
+      snprintf(ino, sizeof(ino), "%llu", ns_ino);
       args = paths;
     }
   frc_bindhook_add(spec, exe, &hook_log, root, nix_source, prefix, args);

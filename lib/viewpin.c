@@ -34,12 +34,17 @@ frc_viewpin_path(const struct frc_config *c, const char *env_key)
 }
 
 bool
-frc_viewpin_valid(const char *path)
+frc_viewpin_valid(const char *path, unsigned long long *ns_ino)
 {
-  cleanup_close int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  cleanup_close int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+  struct stat st;
   /* a mount namespace's nsfs file answers NS_GET_NSTYPE; a plain file
    * (one a reboot left) does not */
-  return fd >= 0 && ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNS;
+  if (fd < 0 || ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNS || fstat(fd, &st) < 0)
+    return false;
+  if (ns_ino)
+    *ns_ino = (unsigned long long) st.st_ino;
+  return true;
 }
 
 /* dir a private mount of its own, so that the pins bound in it neither
@@ -215,7 +220,7 @@ make_pin(const char *dir, const char *pin, const char *view, const char *prefix,
 
 char *
 frc_viewpin_ensure(const struct frc_config *c, const char *env_key, const char *view,
-                   const struct frc_logger *log)
+                   const struct frc_logger *log, unsigned long long *ns_ino)
 {
   cleanup_free char *pin = frc_viewpin_path(c, env_key);
   cleanup_free char *dir = xasprintf("%s/" PIN_DIR, c->state_dir);
@@ -224,16 +229,21 @@ frc_viewpin_ensure(const struct frc_config *c, const char *env_key, const char *
   frc_error_t err = NULL;
   long long t0;
 
-  if (frc_viewpin_valid(pin))
+  if (frc_viewpin_valid(pin, ns_ino))
     return steal_pointer(&pin);
   t0 = frc_now_ns();
   if (frc_mkdir_p(dir, 0700, &err) < 0
       || frc_lock_file(lock, t0 + PIN_LOCK_WAIT_NS, "another create making the view's pin", &lfd, &err) < 0)
     goto fail;
-  if (frc_viewpin_valid(pin)) /* made while this create waited */
+  if (frc_viewpin_valid(pin, ns_ino)) /* made while this create waited */
     return steal_pointer(&pin);
   if (private_dir(dir, &err) < 0 || make_pin(dir, pin, view, c->store_prefix, &err) < 0)
     goto fail;
+  if (!frc_viewpin_valid(pin, ns_ino))
+    {
+      frc_error(&err, "`%s` is no namespace's file once bound", pin);
+      goto fail;
+    }
   frc_log(log, FRC_LOG_DEBUG, "flox-runc: pinned the view of %s in %.1f ms", env_key,
           (double) (frc_now_ns() - t0) / 1e6);
   return steal_pointer(&pin);
@@ -249,6 +259,16 @@ int
 frc_viewpin_remove(const struct frc_config *c, const char *env_key, frc_error_t *err)
 {
   cleanup_free char *pin = frc_viewpin_path(c, env_key);
+  cleanup_free char *lock = xasprintf("%s/" PIN_DIR ".lock", c->state_dir);
+  cleanup_close int lfd = -1;
+  frc_error_t ignored = NULL;
+
+  /* not while a create makes a pin (of a view this removal takes away);
+   * no lock file: no pin was ever made */
+  if (access(lock, F_OK) == 0
+      && frc_lock_file(lock, frc_now_ns() + 10 * PIN_LOCK_WAIT_NS, "a create making a view's pin", &lfd,
+                       &ignored) < 0)
+    frc_error_release(&ignored);
   return frc_viewpin_unmount(pin, err);
 }
 

@@ -32,13 +32,15 @@
 
 /* <state_dir>/viewns/<key> (malloc'd). */
 char *frc_viewpin_path(const struct frc_config *c, const char *env_key);
-/* Whether path is a pin: the bind of a mount namespace's file. */
-bool frc_viewpin_valid(const char *path);
+/* Whether path is a pin: the bind of a mount namespace's file; *ns_ino
+ * (optional) gets that namespace's inode number. */
+bool frc_viewpin_valid(const char *path, unsigned long long *ns_ino);
 /* The pin of env_key's view (view: its directory), made when missing under
- * <state_dir>/viewns.lock; NULL when it cannot be made (logged: the hook
- * binds path by path then, a create never fails for a pin). */
+ * <state_dir>/viewns.lock, and in *ns_ino its namespace's inode number;
+ * NULL when it cannot be made (logged: the hook binds path by path then, a
+ * create never fails for a pin). */
 char *frc_viewpin_ensure(const struct frc_config *c, const char *env_key, const char *view,
-                         const struct frc_logger *log);
+                         const struct frc_logger *log, unsigned long long *ns_ino);
 /* Unmounts and removes env_key's pin; missing is fine. */
 int frc_viewpin_remove(const struct frc_config *c, const char *env_key, frc_error_t *err);
 /* The same for the pin at path. */

@@ -65,13 +65,14 @@ setup() {
 }
 # one BIN P: the hook's time in µs
 one() {
-	local bin=$1 d=$TEST_TMPDIR/$2 args
+	local bin=$1 d=$TEST_TMPDIR/$2 args pin ino
 	if [[ $bin == "$BASE" ]] && ((base_named)); then
 		args=$(tr '\n' ' ' <"$d/names")
 	elif [[ $bin == pin ]]; then
 		bin=$FLOX_RUNC
 		# by the bench shell's root, as create names it by its own
-		args="--view-pin /proc/$$/root$(cat "$d/pin") --view-store $d/view/store"
+		read -r pin ino <"$d/pin"
+		args="--view-pin /proc/$$/root$pin $ino --view-store $d/view/store"
 	else
 		args="--view-store $d/view/store"
 	fi
@@ -104,12 +105,13 @@ for p in "${SIZES[@]}"; do
 	if ((PIN)); then
 		"$MAKE_PIN" "$TEST_TMPDIR/$p/state" "$TEST_TMPDIR/$p/store" "k$p" "$TEST_TMPDIR/$p/view" >"$TEST_TMPDIR/$p/pin" ||
 			die "make-pin failed at $p paths"
-		cleanup_add umount -l "$(cat "$TEST_TMPDIR/$p/pin")"
+		read -r pin ino <"$TEST_TMPDIR/$p/pin"
+		cleanup_add umount -l "$pin"
 		# the pinned clone's top on the container's store: the pin was used
 		# shellcheck disable=SC2016 # expanded by the inner bash
 		unshare -m --propagation private bash -c 'mount --bind "$1/view" "$1/rootfs/nix" &&
-			"$2" bind-closure "$1/rootfs" "$1/view" "$1/store" --view-pin "$3" --view-store "$1/view/store" &&
-			mountpoint -q "$1/rootfs/nix/store"' _ "$TEST_TMPDIR/$p" "$FLOX_RUNC" "/proc/$$/root$(cat "$TEST_TMPDIR/$p/pin")" ||
+			"$2" bind-closure "$1/rootfs" "$1/view" "$1/store" --view-pin "$3" "$4" --view-store "$1/view/store" &&
+			mountpoint -q "$1/rootfs/nix/store"' _ "$TEST_TMPDIR/$p" "$FLOX_RUNC" "/proc/$$/root$pin" "$ino" ||
 			die "the hook did not clone the pin at $p paths"
 	fi
 	one "$FLOX_RUNC" "$p" >/dev/null || die "the hook failed at $p paths"

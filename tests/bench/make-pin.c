@@ -1,5 +1,6 @@
 /* make-pin STATE_DIR STORE_PREFIX KEY VIEW: makes the pin of VIEW's binds
- * (lib/viewpin.h) under STATE_DIR as create does, and prints its path;
+ * (lib/viewpin.h) under STATE_DIR as create does, and prints its path and
+ * its namespace's inode number;
  * exit 1 when none could be made.  For tests/bench/hook.sh. */
 #include <stdio.h>
 
@@ -13,6 +14,7 @@ main(int argc, char **argv)
   struct frc_config c = { 0 };
   struct frc_logger log = { 0 };
   cleanup_free char *pin = NULL;
+  unsigned long long ino = 0;
 
   if (argc != 5)
     {
@@ -23,9 +25,9 @@ main(int argc, char **argv)
   c.store_prefix = argv[2];
   log.debug = true;
   log.stderr_fd = 2;
-  pin = frc_viewpin_ensure(&c, argv[3], argv[4], &log);
+  pin = frc_viewpin_ensure(&c, argv[3], argv[4], &log, &ino);
   if (pin == NULL)
     return 1;
-  printf("%s\n", pin);
+  printf("%s %llu\n", pin, ino);
   return 0;
 }

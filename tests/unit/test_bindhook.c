@@ -462,7 +462,7 @@ make_view_tree(void)
 /* runs the hook with pin and the view's store; whether it cloned the pin
  * (the container's /nix/store a mount point), the closure bound either way */
 static bool
-hook_with_pin(const char *pin)
+hook_with_pin_ino(const char *pin, long long delta)
 {
   cleanup_free char *vstore = xasprintf("%s/view/store", tmpdir);
   cleanup_free char *cstore = xasprintf("%s/root/nix/store", tmpdir);
@@ -472,9 +472,15 @@ hook_with_pin(const char *pin)
   /* as create names it: by its own root (the runtime's create, this
    * process here) */
   cleanup_free char *by_root = xasprintf("/proc/%d/root%s", (int) getpid(), pin);
-  const char *const args[] = { FRC_BINDHOOK_VIEW_PIN, by_root, FRC_BINDHOOK_VIEW_STORE, vstore, NULL };
+  unsigned long long ns_ino = 0;
+  char ino[24];
+  const char *const args[] = { FRC_BINDHOOK_VIEW_PIN, by_root, ino, FRC_BINDHOOK_VIEW_STORE, vstore, NULL };
   frc_error_t err = NULL;
   bool cloned;
+  struct statvfs sv;
+
+  frc_viewpin_valid(pin, &ns_ino);
+  snprintf(ino, sizeof(ino), "%llu", ns_ino + (unsigned long long) delta);
 
   bind_view();
   ck_assert_msg(run_hook("root", args, false, &err) == 0, "%s", err ? err->msg : "");
@@ -483,7 +489,6 @@ hook_with_pin(const char *pin)
   cloned = frc_is_mountpoint(cstore);
   if (cloned)
     {
-      struct statvfs sv;
       ck_assert_int_eq(statvfs(cstore, &sv), 0);
       ck_assert(sv.f_flag & ST_RDONLY);
       ck_assert(sv.f_flag & ST_NOSUID);
@@ -491,6 +496,27 @@ hook_with_pin(const char *pin)
     }
   ck_assert_int_eq(umount2(nix, MNT_DETACH), 0);
   return cloned;
+}
+
+static bool
+hook_with_pin(const char *pin)
+{
+  return hook_with_pin_ino(pin, 0);
+}
+
+/* Mounts a writable, suid, dev tmpfs over the pinned namespace's
+ * /store/N_PKG (what a namespace not made by flox-runc could hold). */
+static void
+spoil_pin(const char *pin)
+{
+  int ns = open(pin, O_RDONLY | O_CLOEXEC), own = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  ck_assert_int_ge(ns, 0);
+  ck_assert_int_ge(own, 0);
+  ck_assert_int_eq(setns(ns, CLONE_NEWNS), 0);
+  ck_assert_int_eq(mount("tmpfs", "/store/" N_PKG, "tmpfs", 0, "mode=0755"), 0);
+  ck_assert_int_eq(setns(own, CLONE_NEWNS), 0);
+  close(ns);
+  close(own);
 }
 
 struct orphans
@@ -519,18 +545,24 @@ START_TEST(test_view_pin)
   struct frc_config c = { .state_dir = state, .store_prefix = prefix };
   struct frc_config c2 = { .state_dir = state, .store_prefix = prefix };
   frc_error_t err = NULL;
+  unsigned long long ino = 0, ino2 = 0;
 
   make_view_tree();
   private_mount_ns();
-  pin = frc_viewpin_ensure(&c, "k1", view, NULL);
+  pin = frc_viewpin_ensure(&c, "k1", view, NULL, &ino);
   ck_assert_ptr_nonnull(pin);
-  ck_assert(frc_viewpin_valid(pin));
-  again = frc_viewpin_ensure(&c, "k1", view, NULL); /* there: the same */
+  ck_assert(frc_viewpin_valid(pin, &ino2));
+  ck_assert_uint_eq(ino, ino2);
+  again = frc_viewpin_ensure(&c, "k1", view, NULL, &ino2); /* there: the same */
   ck_assert_str_eq(again, pin);
+  ck_assert_uint_eq(ino, ino2);
   /* the closure in one clone, its top read-only too */
   ck_assert(hook_with_pin(pin));
+  /* another namespace than create pinned (/proc/PID/root leading
+   * elsewhere): path by path */
+  ck_assert(!hook_with_pin_ino(pin, 1));
   /* another view's pin: not this container's closure */
-  pin2 = frc_viewpin_ensure(&c2, "k2", view2, NULL);
+  pin2 = frc_viewpin_ensure(&c2, "k2", view2, NULL, NULL);
   ck_assert_ptr_nonnull(pin2);
   ck_assert(!hook_with_pin(pin2));
   /* gc's sweep (lib/gc.c): a pin whose view is gone, and only that one */
@@ -544,23 +576,45 @@ START_TEST(test_view_pin)
     ck_assert_int_eq(o.n, 1);
     ck_assert_str_eq(o.last, pin2);
     ck_assert_int_eq(frc_viewpin_unmount(o.last, &err), 0);
-    ck_assert(!frc_viewpin_valid(pin2));
+    ck_assert(!frc_viewpin_valid(pin2, NULL));
     free(o.last);
   }
   /* gone with its view (frc_view_remove), and missing */
   ck_assert_int_eq(frc_viewpin_remove(&c, "k1", &err), 0);
-  ck_assert(!frc_viewpin_valid(pin));
+  ck_assert(!frc_viewpin_valid(pin, NULL));
   ck_assert_int_eq(access(pin, F_OK), -1);
   ck_assert(!hook_with_pin(pin));
   /* a plain file where the pin was (a reboot's leftover) */
   write_text(pin, "");
-  ck_assert(!frc_viewpin_valid(pin));
+  ck_assert(!frc_viewpin_valid(pin, NULL));
   ck_assert(!hook_with_pin(pin));
   /* made again over it */
   free(again);
-  again = frc_viewpin_ensure(&c, "k1", view, NULL);
+  again = frc_viewpin_ensure(&c, "k1", view, NULL, NULL);
   ck_assert_ptr_nonnull(again);
   ck_assert(hook_with_pin(again));
+  /* whatever the pinned namespace holds, every mount of the clone is
+   * read-only, nosuid, nodev (check_bound_file in hook_with_pin) */
+  spoil_pin(again);
+  {
+    cleanup_free char *vstore = xasprintf("%s/view/store", tmpdir);
+    cleanup_free char *pkg = xasprintf("%s/root/nix/store/" N_PKG, tmpdir);
+    cleanup_free char *nix = xasprintf("%s/root/nix", tmpdir);
+    cleanup_free char *by_root = xasprintf("/proc/%d/root%s", (int) getpid(), again);
+    char inos[24];
+    const char *const args[] = { FRC_BINDHOOK_VIEW_PIN, by_root, inos, FRC_BINDHOOK_VIEW_STORE, vstore, NULL };
+    struct statvfs sv;
+    ck_assert(frc_viewpin_valid(again, &ino));
+    snprintf(inos, sizeof(inos), "%llu", ino);
+    bind_view();
+    ck_assert_msg(run_hook("root", args, false, &err) == 0, "%s", err ? err->msg : "");
+    ck_assert(frc_is_mountpoint(pkg));
+    ck_assert_int_eq(statvfs(pkg, &sv), 0);
+    ck_assert(sv.f_flag & ST_RDONLY);
+    ck_assert(sv.f_flag & ST_NOSUID);
+    ck_assert(sv.f_flag & ST_NODEV);
+    ck_assert_int_eq(umount2(nix, MNT_DETACH), 0);
+  }
   ck_assert_int_eq(frc_viewpin_remove(&c, "k1", &err), 0);
   ck_assert_int_eq(frc_viewpin_remove(&c, "k2", &err), 0);
   ck_assert_int_eq(frc_viewpin_remove(&c, "k2", &err), 0); /* missing is fine */
