@@ -327,8 +327,12 @@ project_mounts(struct frc_spec *spec, int rootfs_fd, const struct frc_config *cf
                const char *nix_source, bool mutable_nix, bool restore, bool *run_flox,
                frc_error_t *err)
 {
-  static const char *const ro[] = { "bind", "ro", "nosuid", "nodev", NULL };
-  static const char *const rw[] = { "bind", "rw", "nosuid", "nodev", NULL };
+  /* rprivate: nothing mounted below them in the container (the hook's
+   * binds) propagates back to the node, whose mounts of the view and the
+   * store may be shared (a systemd node's /) while the pod's rootfs
+   * propagation is rshared (containerd's for a Bidirectional volume) */
+  static const char *const ro[] = { "bind", "ro", "nosuid", "nodev", "rprivate", NULL };
+  static const char *const rw[] = { "bind", "rw", "nosuid", "nodev", "rprivate", NULL };
   static const char *const tmp[] = { "nosuid", "nodev", "mode=1777", NULL };
   const char *prefix = cfg->store_prefix;
   cleanup_free char *store_nix = xasprintf("%s/nix", prefix);

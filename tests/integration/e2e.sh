@@ -1514,6 +1514,33 @@ while True: s.accept()[0].close()' "$sock" &
 
 # ------------------------------------- 13b. closure in a user namespace
 
+# t_projection_rshared: a pod whose rootfs propagation is rshared (what
+# containerd sets for a Bidirectional volume): the closure's binds, made
+# inside the container below /nix, never propagate onto the node's view or
+# store, with the pin and path by path.
+t_projection_rshared() {
+	local b=$TEST_TMPDIR/t13d cfg=$TEST_TMPDIR/config13d.json pin
+	# the node's state and store in shared mounts, as on a systemd node
+	# (its / is shared; this test's namespace is private)
+	mkdir -p "$STATE" "$STORE"
+	mount --bind "$STATE" "$STATE" && cleanup_mount "$STATE"
+	mount --make-shared "$STATE"
+	mount --bind "$STORE" "$STORE" && cleanup_mount "$STORE"
+	mount --make-shared "$STORE"
+	for pin in true false; do
+		write_config "$cfg" "$STORE" "$STATE" "$(nixcache_url main)" pin_views="$pin"
+		flox_bundle "$b" busybox acme/hello sh -c "grep -c ' /nix/store/' /proc/self/mountinfo; hello"
+		bundle_jq "$b" '.linux.rootfsPropagation = "rshared"'
+		FLOX_RUNC_CONFIG=$cfg run_fg e2e-rshared "$b"
+		assert_rc 0 "pin_views=$pin: the pod runs"
+		assert_contains "$CAP_OUT" "Hello, world!" "pin_views=$pin: hello runs"
+		assert_empty "$(awk -v v="$STATE/views/" -v s="$STORE/nix/store/" 'index($5, v) == 1 || index($5, s) == 1 {print $5}' /proc/self/mountinfo)" \
+			"pin_views=$pin: no mount of the container's on the node's view or store"
+	done
+	umount -l "$STORE" && umount -l "$STATE"
+}
+
+
 # A pod in a user namespace (linux.uidMappings, Kubernetes hostUsers:
 # false): its runtime makes the spec's mounts from sources it opens on the
 # node, while a createContainer hook runs as the namespace's root, which
@@ -1916,6 +1943,7 @@ t_timed "11b. an equal-priority file conflict fails naming both packages and the
 t_timed "13. closure-only /nix: no other tenant, no /nix/var/nix, no daemon socket, nested mounts hidden" t_projection
 t_timed "13b. a pod in a user namespace: its closure read-only by spec mounts" t_projection_userns
 t_timed "13c. a failing closure hook: its cause in the runtime's log" t_hook_failure
+t_timed "13d. a pod with rshared rootfs propagation: no mount of it reaches the node's view or store" t_projection_rshared
 t_timed "14. a node user reads nothing derived from an environment; the container does" t_private
 t_timed "15. a deeply nested mutable pod is released; bounded nosuid,nodev layer; gc carries on" t_release
 t_timed "16. image symlinks never lead look-ups onto the node" t_rootfs_lookup
