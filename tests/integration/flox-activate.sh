@@ -120,7 +120,10 @@ hub_publish local/hooktool "$L/hooktool" >/dev/null
 printf '%s\n' 'echo hook-ran >&2' 'export HOOK_TOKEN="t$RANDOM$RANDOM$RANDOM"' 'unset DROPME' >"$L/hookattach.hook"
 nixcache_lock "$L/hookattach" busybox --hook-file "$L/hookattach.hook"
 hub_publish local/hookattach "$L/hookattach" >/dev/null
-printf '%s\n' 'echo hook-ran >&2' 'sleep 2' 'export HOOK_TOKEN="t$RANDOM$RANDOM$RANDOM"' >"$L/hookslow.hook"
+# hookslow's hook runs until the test creates /hook-go in the container (60 s
+# at most): a fixed `sleep 2` ended before a loaded machine's exec looked
+printf '%s\n' 'echo hook-ran >&2' 'i=0; while [ ! -e /hook-go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done' \
+	'export HOOK_TOKEN="t$RANDOM$RANDOM$RANDOM"' >"$L/hookslow.hook"
 nixcache_lock "$L/hookslow" busybox --hook-file "$L/hookslow.hook"
 hub_publish local/hookslow "$L/hookslow" >/dev/null
 printf 'exit 0\n' >"$L/hookexit.hook"
@@ -493,9 +496,21 @@ t_exec_attach() {
 		return 1
 	}
 	jq '.process | .args = ["sh", "-c", "echo \"$HOOK_TOKEN\""] | .terminal = false' "$bs/config.json" >"$pf.slow"
-	capture fr exec --process "$pf.slow" attach-2
+	local epid
+	fr exec --process "$pf.slow" attach-2 >"$bs/exec.out" 2>"$bs/exec.err" &
+	epid=$!
+	cleanup_add kill -9 "$epid"
+	WAIT_TIMEOUT=60 wait_for grep -q "Waiting for the container's first activation to complete" "$bs/exec.err"
+	[[ ! -s "$bs/rootfs/main-token" ]] || {
+		diag "FAIL: the slow hook had already completed"
+		return 1
+	}
+	touch "$bs/rootfs/hook-go"
+	CAP_RC=0
+	wait "$epid" || CAP_RC=$?
+	CAP_OUT=$(cat "$bs/exec.out")
+	CAP_ERR=$(cat "$bs/exec.err")
 	assert_rc 0 "exec during the first activation"
-	assert_contains "$CAP_ERR" "Waiting for the container's first activation to complete" "the exec says it waits"
 	assert_not_contains "$CAP_ERR" "hook-ran" "the hook did not run again"
 	assert_eq "$(cat "$bs/rootfs/main-token")" "$CAP_OUT" "the exec has the first activation's token"
 	capture fr kill attach-2 9
