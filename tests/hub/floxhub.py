@@ -67,6 +67,7 @@ DEFAULT_CONTROL = {
     "echo_auth": False,
     "only_paths_matching": "",
     "remaining": -1,
+    "hold_file": "",
 }
 
 
@@ -374,6 +375,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             delay = float(faults.get("delay_ms") or 0)
             if delay > 0:
                 time.sleep(delay / 1000.0)
+            hold = faults.get("hold_file") or ""
+            hold_end = time.monotonic() + 60
+            while hold and os.path.exists(hold) and time.monotonic() < hold_end:
+                time.sleep(0.02)
             if faults.get("drop_connection"):
                 self._drop()
                 return

@@ -1052,6 +1052,22 @@ t_link_pool_off() {
 
 # -------------------------------------------------------- 8. concurrency
 
+# lock_openers_are N DIR: N flox-runc processes have a lock file under DIR
+# open (the holder and those waiting for it)
+lock_openers_are() {
+	local p f c=0
+	for p in /proc/[0-9]*; do
+		[[ $(readlink "$p/exe" 2>/dev/null) == "$(readlink -f "$FLOX_RUNC")" ]] || continue
+		for f in "$p"/fd/*; do
+			if [[ $(readlink "$f" 2>/dev/null) == "$2"*/.lock* ]]; then
+				c=$((c + 1))
+				break
+			fi
+		done
+	done
+	((c == $1))
+}
+
 t_concurrent() {
 	local st=$TEST_TMPDIR/s8 cfg=$TEST_TMPDIR/config8.json i pids=() rc=0 n=8
 	nixcache_serve c8 signed
@@ -1068,12 +1084,18 @@ t_concurrent() {
 	FLOX_RUNC_CONFIG=$st/one.json "$FLOX_RUNC" resolve acme/cold >/dev/null
 	one=$(($(hub_requests) - hub0))
 	hub0=$(hub_requests)
-	hub_fault '{"delay_ms": 700, "remaining": 1}' # all creates wait for the first
+	# all creates wait for the first: its FloxHub request held until every
+	# create has the environment's lock file open (asked before the first
+	# answer; a fixed 700 ms delay lost to a loaded machine's slow starts)
+	touch "$st/hold"
+	hub_fault "$(jq -cn --arg f "$st/hold" '{hold_file: $f, remaining: 1}')"
 	for ((i = 0; i < n; i++)); do
 		fr --log "$st/b$i/log.json" --log-format json create --bundle "$st/b$i" \
 			--pid-file "$st/b$i/init.pid" "e2e-par-$i" >"$st/out$i" 2>"$st/err$i" &
 		pids+=($!)
 	done
+	WAIT_TIMEOUT=50 wait_for lock_openers_are "$n" "$st/state/hub/" || rc=1
+	rm -f "$st/hold"
 	for ((i = 0; i < n; i++)); do
 		if ! wait "${pids[$i]}"; then
 			diag "FAIL: create e2e-par-$i failed: $(cat "$st/err$i")"

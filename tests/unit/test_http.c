@@ -22,6 +22,7 @@ struct server
   int listen_fd;
   int port;
   int connections; /* accepted so far */
+  int stale_sent;  /* the leftover's second answer written */
   pthread_t thread;
 };
 
@@ -36,7 +37,7 @@ send_text(int fd, const char *text)
 
 /* Serves one connection until the client closes it. */
 static void
-serve(int fd)
+serve(struct server *s, int fd)
 {
   char buf[8192];
   size_t have = 0;
@@ -56,6 +57,7 @@ serve(int fd)
           send_text(fd, "leftover");
           usleep(50 * 1000);
           send_text(fd, "STALE");
+          __atomic_store_n(&s->stale_sent, 1, __ATOMIC_SEQ_CST);
         }
       else if (strncmp(buf, "GET /ok ", 8) == 0)
         send_text(fd, "ok");
@@ -76,7 +78,7 @@ run(void *data)
       if (fd < 0)
         return NULL;
       __atomic_add_fetch(&s->connections, 1, __ATOMIC_SEQ_CST);
-      serve(fd);
+      serve(s, fd);
       close(fd);
     }
 }
@@ -136,7 +138,13 @@ START_TEST(test_leftovers_never_read_as_the_next_answer)
   struct frc_http_conn conn = { .handle = NULL };
   start(&s);
   get(&s, &conn, "/leftover", "leftover");
-  usleep(200 * 1000); /* the leftover response arrives before the next request */
+  /* the leftover response arrives before the next request: waited for (a
+   * fixed 200 ms lost to a loaded machine's server thread read the STALE
+   * answer as /again's), then loopback's delivery */
+  for (int i = 0; i < 10000 && !__atomic_load_n(&s.stale_sent, __ATOMIC_SEQ_CST); i++)
+    usleep(1000);
+  ck_assert(__atomic_load_n(&s.stale_sent, __ATOMIC_SEQ_CST));
+  usleep(20 * 1000);
   get(&s, &conn, "/again", "again");
   ck_assert_int_eq(__atomic_load_n(&s.connections, __ATOMIC_SEQ_CST), 2);
   get(&s, &conn, "/ok", "ok"); /* the new connection is kept */
