@@ -495,7 +495,8 @@ this_boot(void)
   return id;
 }
 
-/* Whether env's record (of this boot) is marked synced within tries * 10 ms. */
+/* Whether env's record (of this boot) is marked synced within tries * 10 ms
+ * (2000 where it must be: a syncfs on a loaded CI disk takes seconds). */
 static bool
 record_marked(const struct frc_environment *env, const char *boot, int tries)
 {
@@ -537,7 +538,7 @@ START_TEST(test_record_of_another_boot)
   ck_assert_ptr_nonnull(env.confirm);
   frc_environment_confirm(&env);
   ck_assert_ptr_null(env.confirm);
-  ck_assert_msg(record_marked(&env, boot, 500), "the record was never marked synced");
+  ck_assert_msg(record_marked(&env, boot, 2000), "the record was never marked synced");
   for (int i = 0; i < 3; i++)
     {
       cleanup_environment struct frc_environment again = { 0 };
@@ -686,8 +687,8 @@ START_TEST(test_confirmation_forked_ahead)
     ck_assert_int_eq(holders_of(cfg.state_dir), 1);
     ck_assert_msg(!record_marked(&env, boot, 5), "the record was marked before the caller handed over");
     frc_environment_confirm(&env);
-    ck_assert_msg(record_marked(&env, boot, 500), "the record was never marked synced");
-    ck_assert_msg(no_holders_of(cfg.state_dir, 500), "the confirmation did not end");
+    ck_assert_msg(record_marked(&env, boot, 2000), "the record was never marked synced");
+    ck_assert_msg(no_holders_of(cfg.state_dir, 2000), "the confirmation did not end");
   }
   /* a realisation that fails after the fork */
   ck_assert_msg(write_file_replace(fake, fail, strlen(fail), 0755, &werr) == 0, "%s", werr ? werr->msg : "");
@@ -699,7 +700,7 @@ START_TEST(test_confirmation_forked_ahead)
                                    .lockfile = lock_text, .lockfile_len = strlen(lock_text), .lock = &lock };
     ck_assert_int_lt(frc_environment_materialise(&req, &env, &err), 0);
     frc_error_release(&err);
-    ck_assert_msg(no_holders_of(cfg.state_dir, 500), "a failed build left its confirmation process");
+    ck_assert_msg(no_holders_of(cfg.state_dir, 2000), "a failed build left its confirmation process");
     rec = xasprintf("%s/envs/%s.json", cfg.state_dir, env.key);
     ck_assert_int_ne(access(rec, F_OK), 0);
   }
@@ -721,7 +722,7 @@ START_TEST(test_pool_after_handover)
   ck_assert_msg(S_ISLNK(tree_st.st_mode), "bin is one package's: a symlink to it");
   ck_assert_uint_eq(tree_st.st_nlink, 1);
   frc_environment_confirm(&env);
-  ck_assert_msg(record_marked(&env, boot, 500), "the record was never marked synced");
+  ck_assert_msg(record_marked(&env, boot, 2000), "the record was never marked synced");
   ck_assert_uint_eq(pool_entries(&nlink), 1);
   ck_assert_uint_eq(nlink, 2);
   ck_assert_int_eq(lstat(bin, &pool_st), 0);
