@@ -615,11 +615,15 @@ status_field() { awk -v f="$2:" '$1 == f { $1 = ""; sub(/^[ \t]+/, ""); print }'
 # request and prints the /proc status of the fetch child, read once the
 # child has installed its seccomp filter; the resolution must succeed.
 stalled_child_status() {
-	local pid child="" status="" i
-	hub_fault '{"delay_ms": 1500, "only_paths_matching": "/info/refs", "remaining": 1}'
+	local pid child="" status="" i hold=$TEST_TMPDIR/stall.hold
+	# the stall held until the child was seen filtered (a fixed 1.5 s
+	# delay could end first on a loaded machine)
+	touch "$hold"
+	hub_fault "$(jq -cn --arg f "$hold" '{hold_file: $f, only_paths_matching: "/info/refs", remaining: 1}')"
 	"$FLOX_RUNC" resolve --json "$@" >"$TEST_TMPDIR/stall.out" 2>"$TEST_TMPDIR/stall.err" &
 	pid=$!
-	for i in $(seq 100); do
+	for i in $(seq 1500); do
+		kill -0 "$pid" 2>/dev/null || break
 		child=$(pgrep -P "$pid" | head -n1 || true)
 		if [[ -n $child ]]; then
 			status=$(cat "/proc/$child/status" 2>/dev/null || true)
@@ -629,6 +633,7 @@ stalled_child_status() {
 		fi
 		sleep 0.02
 	done
+	rm -f "$hold"
 	if ! wait "$pid"; then
 		diag "the stalled resolution failed: $(cat "$TEST_TMPDIR/stall.err")"
 		return 1
