@@ -1572,7 +1572,9 @@ t_projection_rshared() {
 # cannot read the node's private flox-runc state (the view) nor a private
 # store prefix: the closure is then bound by spec mounts, read-only.
 t_projection_userns() {
-	local b=$TEST_TMPDIR/t13u mode
+	local b=$TEST_TMPDIR/t13u mode state=$TEST_TMPDIR/state13u cfg=$TEST_TMPDIR/config13u.json
+	# a state of its own: no pin of this environment's view made before
+	write_config "$cfg" "$STORE" "$state" "$(nixcache_url main)"
 	# the namespace's root reaches the bundle (as with containerd's bundles)
 	mode=$(stat -c %a "$TEST_TMPDIR")
 	chmod 0711 "$TEST_TMPDIR"
@@ -1581,13 +1583,15 @@ t_projection_userns() {
 	bundle_jq "$b" '.linux.namespaces += [{type: "user"}]
 		| .linux.uidMappings = [{containerID: 0, hostID: 100000, size: 65536}]
 		| .linux.gidMappings = [{containerID: 0, hostID: 100000, size: 65536}]'
-	run_fg e2e-proj-userns "$b"
+	FLOX_RUNC_CONFIG=$cfg run_fg e2e-proj-userns "$b"
 	chmod "$mode" "$TEST_TMPDIR"
 	assert_rc 0 "a pod in a user namespace runs (log: $(cat "$b/log.json" 2>/dev/null))"
 	assert_contains "$CAP_OUT" "Hello, world!" "hello runs"
 	assert_contains "$CAP_OUT" "Read-only file system" "its closure paths are read-only"
 	assert_contains "$(sed -n 's/^M //p' <<<"$CAP_OUT")" " ro,nosuid,nodev" "the store path's bind inside: ro,nosuid,nodev"
 	assert_json "$b/config.json" '(.hooks.createContainer // []) | map(.args | index("bind-closure")) | all(. == null)' "no closure hook in a user namespace"
+	# and so no pin of the view (lib/viewpin.h), which only the hook uses
+	assert_empty "$(lsfind "$state/viewns" -mindepth 1)" "no pin made for a pod without the hook"
 }
 
 # ------------------------------------- 13c. a failing closure hook
