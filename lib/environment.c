@@ -25,45 +25,50 @@
 
 #define ENV_RECORD_MAX (4u << 20)
 
+/* The 128-bit hex name (out) of the SHA-256 of "flox-runc WHAT VERSION",
+ * the system and the mode, each on a line, then tail: with "env" and the
+ * lockfile's text, the environment's key; with "memo" and the identity of
+ * the node's copy of the lockfile, the name of that key's memo. */
 static int
-hash_key(const struct frc_env_request *req, char out[65], frc_error_t *err)
+key_hash(const struct frc_env_request *req, const char *what, const char *tail, size_t tail_len,
+         char out[65], frc_error_t *err)
 {
   const char *sys = frc_nix_system();
   const char *mode = frc_mode_name(req->mode);
-  size_t n = 32 + strlen(sys) + strlen(mode) + req->lockfile_len;
+  size_t n = 32 + strlen(what) + strlen(sys) + strlen(mode) + tail_len;
   cleanup_free char *buf = xmalloc0(n);
   unsigned char d[32];
   /* v3 of dev: its envrc sources the plugin profile.d scripts and its
    * record says whether there are some (trees of v2 had neither) */
-  int len = snprintf(buf, n, "flox-runc env %s\n%s\n%s\n", req->mode == FRC_MODE_DEV ? "v3" : "v2",
+  int len = snprintf(buf, n, "flox-runc %s %s\n%s\n%s\n", what, req->mode == FRC_MODE_DEV ? "v3" : "v2",
                      sys, mode);
-  memcpy(buf + len, req->lockfile, req->lockfile_len);
-  if (frc_sha256(buf, (size_t) len + req->lockfile_len, d, err) < 0)
+  memcpy(buf + len, tail, tail_len);
+  if (frc_sha256(buf, (size_t) len + tail_len, d, err) < 0)
     return -1;
   frc_hex(d, 32, out);
   out[32] = '\0'; /* 128 bits name it well enough */
   return 0;
 }
 
+static int
+hash_key(const struct frc_env_request *req, char out[65], frc_error_t *err)
+{
+  return key_hash(req, "env", req->lockfile, req->lockfile_len, out, err);
+}
+
 /* The key remembered for the node's copy of the lockfile
- * (req->lockfile_id), with what else goes into it (the key's version, the
- * system, the mode): <state_dir>/keys/<sha256 of those>, 32 hex digits,
- * written atomically once hashed; anything else there is hashed again and
- * rewritten.  gc removes memos older than gc_max_age_seconds. */
+ * (req->lockfile_id), named by key_hash of that identity:
+ * <state_dir>/keys/<name>, 32 hex digits, replaced whole once hashed;
+ * anything else there is hashed again and rewritten.  gc removes memos
+ * older than gc_max_age_seconds. */
 static char *
 key_memo_path(const struct frc_env_request *req, frc_error_t *err)
 {
-  cleanup_free char *id = xasprintf("flox-runc key memo 1\n%s\n%s\n%s\n%s\n",
-                                    req->mode == FRC_MODE_DEV ? "v3" : "v2", frc_nix_system(),
-                                    frc_mode_name(req->mode), req->lockfile_id);
-  unsigned char d[32];
-  char hex[65];
+  char name[65];
 
-  if (frc_sha256(id, strlen(id), d, err) < 0)
+  if (key_hash(req, "memo", req->lockfile_id, strlen(req->lockfile_id), name, err) < 0)
     return NULL;
-  frc_hex(d, 32, hex);
-  hex[32] = '\0';
-  return xasprintf("%s/" FRC_KEY_MEMO_DIR "/%s", req->config->state_dir, hex);
+  return xasprintf("%s/" FRC_KEY_MEMO_DIR "/%s", req->config->state_dir, name);
 }
 
 static int
