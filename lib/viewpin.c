@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include <sys/wait.h>
 
 #include "bindhook.h"
+#include "mounts.h"
 #include "viewpin.h"
 #include "util.h"
 
@@ -31,6 +31,13 @@ char *
 frc_viewpin_path(const struct frc_config *c, const char *env_key)
 {
   return xasprintf("%s/" PIN_DIR "/%s", c->state_dir, env_key);
+}
+
+/* <state_dir>/viewns.lock, held while a pin is made or removed */
+static char *
+lock_path(const struct frc_config *c)
+{
+  return xasprintf("%s/" PIN_DIR ".lock", c->state_dir);
 }
 
 bool
@@ -64,33 +71,34 @@ private_dir(const char *dir, frc_error_t *err)
   return 0;
 }
 
-/* The mount namespace id of the process (Linux 6.8's NS_GET_MNTNS_ID);
- * 0 on kernels without it. */
+/* The mount namespace id of the process (Linux 6.8's NS_GET_MNTNS_ID),
+ * looked up in the procfs directory proc (opened while the namespace had
+ * one: a pinned namespace has no /proc); 0 on kernels without it. */
 static unsigned long long
-mntns_id(void)
+mntns_id(int proc)
 {
-  cleanup_close int fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+  cleanup_close int fd = openat(proc, "self/ns/mnt", O_RDONLY | O_CLOEXEC);
   unsigned long long id = 0;
   if (fd < 0 || ioctl(fd, NS_GET_MNTNS_ID_, &id) < 0)
     return 0;
   return id;
 }
 
-/* A new mount namespace whose id is above older's (the namespace the pin
- * is bound in): the kernel refuses to bind a namespace's file in one with
- * a higher id (a loop of namespaces pinning each other), and Linux 6.18
- * draws ids from per-CPU batches, so a namespace made later on another CPU
- * can have the lower one.  Each CPU's ids only grow, and the CPU that gave
- * older its id gives higher ones: one try per CPU at most. */
+/* The namespace made into one whose id is above older's (the namespace
+ * the pin is bound in): the kernel refuses to bind a namespace's file in
+ * one with a higher id (a loop of namespaces pinning each other), and
+ * Linux 6.18 draws ids from per-CPU batches, so a namespace made later on
+ * another CPU can have the lower one.  Each CPU's ids only grow, and the
+ * CPU that gave older its id gives higher ones: one unshare per CPU at
+ * most, each copying the assembled namespace's few mounts (the node's are
+ * detached by then). */
 static int
-newer_namespace(unsigned long long older, frc_error_t *err)
+newer_namespace(int proc, unsigned long long older, frc_error_t *err)
 {
   cpu_set_t allowed;
   int cpu = -1;
 
-  if (unshare(CLONE_NEWNS) < 0)
-    return frc_error_errno(err, errno, "cannot make a mount namespace");
-  if (older == 0 || mntns_id() > older || sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+  if (older == 0 || mntns_id(proc) > older || sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
     return 0;
   while (++cpu < CPU_SETSIZE)
     {
@@ -103,7 +111,7 @@ newer_namespace(unsigned long long older, frc_error_t *err)
         continue;
       if (unshare(CLONE_NEWNS) < 0)
         return frc_error_errno(err, errno, "cannot make a mount namespace");
-      if (mntns_id() > older)
+      if (mntns_id(proc) > older)
         return 0;
     }
   return frc_error(err, "no CPU gave a mount namespace id above %llu", older);
@@ -120,9 +128,10 @@ assemble(const char *dir, const char *view, const char *prefix, unsigned long lo
   cleanup_free char *store = xasprintf("%s" FRC_VIEWPIN_STORE, dir);
   cleanup_free char *old = xasprintf("%s/old", dir);
   cleanup_close int sfd = -1;
+  cleanup_close int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 
-  if (newer_namespace(older, err) < 0)
-    return -1;
+  if (unshare(CLONE_NEWNS) < 0)
+    return frc_error_errno(err, errno, "cannot make a mount namespace");
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
     return frc_error_errno(err, errno, "cannot make the new mount namespace private");
   if (mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=16")
@@ -144,7 +153,7 @@ assemble(const char *dir, const char *view, const char *prefix, unsigned long lo
     return frc_error_errno(err, errno, "cannot detach the node's mounts");
   if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
     return frc_error_errno(err, errno, "cannot make the namespace's root read-only");
-  return 0;
+  return newer_namespace(proc, older, err);
 }
 
 /* Makes the namespace in a child and binds its file on pin. */
@@ -154,7 +163,8 @@ make_pin(const char *dir, const char *pin, const char *view, const char *prefix,
   int ready[2], hold[2];
   char msg[PIN_MSG_MAX + 1], ns[64];
   ssize_t n;
-  unsigned long long older = mntns_id();
+  cleanup_close int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  unsigned long long older = mntns_id(proc);
   pid_t pid;
   int rc = 0, st;
 
@@ -224,7 +234,7 @@ frc_viewpin_ensure(const struct frc_config *c, const char *env_key, const char *
 {
   cleanup_free char *pin = frc_viewpin_path(c, env_key);
   cleanup_free char *dir = xasprintf("%s/" PIN_DIR, c->state_dir);
-  cleanup_free char *lock = xasprintf("%s/" PIN_DIR ".lock", c->state_dir);
+  cleanup_free char *lock = lock_path(c);
   cleanup_close int lfd = -1;
   frc_error_t err = NULL;
   long long t0;
@@ -259,7 +269,7 @@ int
 frc_viewpin_remove(const struct frc_config *c, const char *env_key, frc_error_t *err)
 {
   cleanup_free char *pin = frc_viewpin_path(c, env_key);
-  cleanup_free char *lock = xasprintf("%s/" PIN_DIR ".lock", c->state_dir);
+  cleanup_free char *lock = lock_path(c);
   cleanup_close int lfd = -1;
   frc_error_t ignored = NULL;
 
@@ -299,7 +309,7 @@ frc_viewpin_each_orphan(const struct frc_config *c, int (*fn)(const char *pin, v
       cleanup_free char *view = NULL, *pin = NULL;
       if (e->d_name[0] == '.')
         continue;
-      view = xasprintf("%s/views/%s", c->state_dir, e->d_name);
+      view = frc_view_dir(c, e->d_name);
       if (access(view, F_OK) == 0 || errno != ENOENT)
         continue;
       pin = xasprintf("%s/%s", dir, e->d_name);
