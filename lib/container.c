@@ -268,6 +268,8 @@ closure_by_hook(struct frc_spec *spec, const struct frc_config *cfg, const struc
   exe[n] = '\0';
   if (access(exe, X_OK) < 0) /* "... (deleted)": replaced since it started */
     return false;
+  /* the static hook beside it, when installed (cmd/flox-runc-hook) */
+  frc_bindhook_program(exe, sizeof(exe));
   if (getrlimit(RLIMIT_STACK, &stack) < 0)
     return false;
   /* the closure by the view's store directory (each mount point there),

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "activate.h"
-#include "bindhook.h"
+#include "bindrun.h"
 #include "criu.h"
 #include "environment.h"
 #include "json.h"

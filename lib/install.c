@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bindhook.h"
 #include "config.h"
 #include "dl.h"
 #include "http.h"
@@ -806,6 +808,48 @@ node_bash(struct inst *in, bool uninstall)
 
 /* ------------------------------------------------------------- the verbs */
 
+/* The static closure hook (cmd/flox-runc-hook) beside the installed
+ * flox-runc when the flox-runc installed has one beside it (create runs
+ * it instead of `flox-runc bind-closure`, lib/bindhook.h); when it has
+ * none, an older one there goes (it would run with this flox-runc's
+ * arguments). */
+static int
+plan_hook(struct inst *in, frc_error_t *err)
+{
+  const struct frc_install_opts *o = in->o;
+  char self[PATH_MAX];
+  const char *from = o->binary;
+  const char *slash;
+  cleanup_free char *src = NULL, *dest = NULL, *bin = NULL;
+  size_t len = 0;
+  frc_error_t rerr = NULL;
+
+  if (from == NULL)
+    {
+      ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+      if (n <= 0)
+        return frc_error_errno(err, errno, "cannot find the running flox-runc's file");
+      self[n] = '\0';
+      from = self;
+    }
+  slash = strrchr(from, '/');
+  src = slash ? xasprintf("%.*s/" FRC_BINDHOOK_PROGRAM, (int) (slash - from), from)
+              : xstrdup(FRC_BINDHOOK_PROGRAM);
+  slash = strrchr(in->dest, '/');
+  dest = xasprintf("%.*s/" FRC_BINDHOOK_PROGRAM, slash ? (int) (slash - in->dest) : 0, in->dest);
+  if (read_file_bounded(src, MAX_BINARY, &bin, &len, &rerr) < 0)
+    {
+      if (rerr == NULL || rerr->errno_ != ENOENT)
+        {
+          *err = rerr;
+          return frc_error_wrap(err, "the closure hook beside the flox-runc to install");
+        }
+      frc_error_release(&rerr);
+      return frc_nodefiles_plan(&in->nf, dest, NULL, 0, 0, err);
+    }
+  return frc_nodefiles_plan(&in->nf, dest, bin, len, 0755, err);
+}
+
 static int
 plan_install(struct inst *in, frc_error_t *err)
 {
@@ -824,7 +868,8 @@ plan_install(struct inst *in, frc_error_t *err)
       *err = rerr;
       return frc_error_wrap(err, "the flox-runc to install");
     }
-  if (frc_nodefiles_plan(&in->nf, in->dest, bin, len, 0755, err) < 0)
+  if (frc_nodefiles_plan(&in->nf, in->dest, bin, len, 0755, err) < 0
+      || plan_hook(in, err) < 0)
     return -1;
   if (o->node_config)
     {

@@ -59,51 +59,6 @@ view_entry(const struct frc_config *c, int dfd, const char *store_path, frc_erro
   return 1;
 }
 
-int
-frc_view_each_bind(const char *store_dir, int (*fn)(const char *name, void *data, frc_error_t *err),
-                   void *data, frc_error_t *err)
-{
-  cleanup_dir DIR *d = NULL;
-  int fd = open(store_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  struct dirent *e;
-
-  if (fd < 0 || (d = fdopendir(fd)) == NULL)
-    {
-      int saved = errno;
-      if (fd >= 0)
-        close(fd);
-      return frc_error_errno(err, saved, "cannot list the environment's view `%s`: recreate the "
-                                         "container (flox-runc gc removed its view?)",
-                             store_dir);
-    }
-  while ((errno = 0, e = readdir(d)) != NULL)
-    {
-      char sp[sizeof("/nix/store/") + NAME_MAX];
-      bool link = e->d_type == DT_LNK;
-      if (e->d_name[0] == '.')
-        continue;
-      snprintf(sp, sizeof(sp), "/nix/store/%s", e->d_name);
-      if (!frc_store_path_valid(sp))
-        return frc_error(err, "`%s` in the view `%s` is not a store path: rebuild the view "
-                              "(flox-runc gc)",
-                         e->d_name, store_dir);
-      if (e->d_type == DT_UNKNOWN)
-        {
-          struct stat st;
-          if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-            return frc_error_errno(err, errno, "cannot stat `%s/%s`", store_dir, e->d_name);
-          link = S_ISLNK(st.st_mode);
-        }
-      if (link) /* the view holds the symlink itself: no bind */
-        continue;
-      if (fn(e->d_name, data, err) < 0)
-        return -1;
-    }
-  if (errno != 0)
-    return frc_error_errno(err, errno, "cannot read the environment's view `%s`", store_dir);
-  return 0;
-}
-
 /* Whether the view's entry for the closure path (lstat'd as st) is what
  * view_entry makes: a directory, a file, or the same symlink. */
 static bool

@@ -39,16 +39,7 @@ char *frc_view_dir(const struct frc_config *c, const char *env_key);
  * crash of the node) is built anew (docs/design.md, "Durability"). */
 int frc_view_build(const struct frc_config *c, const char *env_key, char *const *closure,
                    char ***binds, frc_error_t *err);
-/* Calls fn(name, data, err) for each closure path whose mount point the
- * view's store directory store_dir holds (the node's; each entry but the
- * symlinks, which are store paths the view holds as they are, and the dot
- * names), by its name in /nix/store; an entry that is not a store path's
- * name fails (the view is rebuilt by `flox-runc gc`).  fn returning < 0
- * stops the walk with that.  One walk for the closure hook and CRIU's
- * configuration. */
-int frc_view_each_bind(const char *store_dir,
-                       int (*fn)(const char *name, void *data, frc_error_t *err), void *data,
-                       frc_error_t *err);
+/* (the view's list of binds: frc_view_each_bind, lib/bindrun.h) */
 /* Removes the view of env_key and its Nix database; missing is fine. */
 int frc_view_remove(const struct frc_config *c, const char *env_key, frc_error_t *err);
 

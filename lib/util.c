@@ -17,6 +17,7 @@
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 
+#include "syscalls.h"
 #include "util.h"
 
 void

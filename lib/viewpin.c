@@ -13,7 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include "bindhook.h"
+#include "bindrun.h"
 #include "mounts.h"
 #include "viewpin.h"
 #include "util.h"

@@ -12,6 +12,8 @@ packages=(
   # build
   meson ninja-build gcc pkg-config libc6-dev
   libyajl-dev libcurl4-openssl-dev libmount-dev libcap-ng-dev libsqlite3-dev check
+  # the static closure hook (cmd/flox-runc-hook): musl-gcc, and the kernel's headers
+  musl-tools linux-libc-dev
   # the sanitizer builds and libFuzzer (tests/check.sh, tests/fuzz)
   clang libclang-rt-14-dev
   # real runtimes and test tools

@@ -1430,6 +1430,16 @@ while True: s.accept()[0].close()' "$sock" &
 	# (lib/bindhook.h): no spec mount per path, each bind read-only, nosuid,
 	# nodev inside
 	assert_json "$b/config.json" '.hooks.createContainer[0].args | index("bind-closure") != null' "the closure hook, first of createContainer"
+	# run by the static flox-runc-hook beside flox-runc (cmd/flox-runc-hook:
+	# no dynamic loader; built whenever musl-gcc is there, as under CI)
+	local hookbin
+	hookbin=$(dirname "$(readlink -f "$FLOX_RUNC")")/flox-runc-hook
+	if [[ -e $hookbin || ${CI:-} == true ]]; then
+		assert_json "$b/config.json" '.hooks.createContainer[0].path == "'"$hookbin"'" and .hooks.createContainer[0].args[0] == "'"$hookbin"'"' "the hook's program is flox-runc-hook"
+		assert_eq 0 "$(readelf -lW "$hookbin" | grep -c 'INTERP\|DYNAMIC')" "flox-runc-hook is static"
+	else
+		assert_json "$b/config.json" '.hooks.createContainer[0].path == "'"$(readlink -f "$FLOX_RUNC")"'"' "without flox-runc-hook the hook is flox-runc"
+	fi
 	# the closure named by the view's store, not path by path: the runtime
 	# parses the spec and hands it to its init as JSON
 	assert_json "$b/config.json" '.hooks.createContainer[0].args | (index("--view-store") != null) and ([.[] | select(startswith("/nix/store/"))] | length == 0)' "the hook names the closure by the view, no store path in its arguments"

@@ -71,6 +71,17 @@ snapshot() {
 	(cd "$1" && find . -printf '%p %y %m\n' | LC_ALL=C sort && find . -type f -exec sha256sum {} + | LC_ALL=C sort)
 }
 
+# the static closure hook beside flox-runc (cmd/flox-runc-hook), which
+# install puts beside the installed binary; built whenever musl-gcc is
+# there, as under CI
+HOOK=$(dirname "$FLOX_RUNC")/flox-runc-hook
+check_hook() { # H: the hook installed beside the binary
+	if [[ -e $HOOK || ${CI:-} == true ]]; then
+		cmp "$HOOK" "$1/usr/local/bin/flox-runc-hook" || die "the installed closure hook differs"
+		[[ $(stat -c %a "$1/usr/local/bin/flox-runc-hook") == 755 ]] || die "the closure hook's mode"
+	fi
+}
+
 install_() { # H ARGS...
 	local h=$1
 	shift
@@ -89,6 +100,7 @@ cycle() { # H CHECK-FUNCTION
 	assert_rc 0 "install"
 	assert_contains "$CAP_OUT" "containerd validated the configuration" "validated by containerd"
 	cmp "$FLOX_RUNC" "$h/usr/local/bin/flox-runc" || die "the installed binary differs"
+	check_hook "$h"
 	"$2" "$h"
 	after=$(snapshot "$h")
 	install_ "$h"
@@ -302,7 +314,28 @@ t_changed_then_uninstalled() {
 	assert_rc 0 "uninstall"
 	assert_contains "$CAP_OUT" "/etc/containerd/config.toml changed since flox-runc was installed: only flox-runc's block is removed" "said"
 	assert_eq $'version = 2\n# the admin was here' "$(cat "$h/etc/containerd/config.toml")" "the admin's line stays, the block goes"
-	[[ ! -e "$h/usr/local/bin/flox-runc" ]] || die "binary left"
+	[[ ! -e "$h/usr/local/bin/flox-runc" && ! -e "$h/usr/local/bin/flox-runc-hook" ]] || die "binary left"
+}
+
+# a flox-runc without the closure hook beside it (a build without musl):
+# an older hook on the node goes, it would run with this flox-runc's
+# arguments; uninstall puts it back
+t_no_hook() {
+	local h bin=$TEST_TMPDIR/nohook/flox-runc before
+	h=$(new_host no-hook)
+	mkdir -p "$h/etc/containerd" "$h/usr/local/bin" "${bin%/*}"
+	printf 'version = 2\n\n%s\n' "$CRI_SETTINGS" >"$h/etc/containerd/config.toml"
+	printf 'an older hook\n' >"$h/usr/local/bin/flox-runc-hook"
+	chmod 0755 "$h/usr/local/bin/flox-runc-hook"
+	cp "$FLOX_RUNC" "$bin"
+	before=$(snapshot "$h")
+	install_ "$h" --binary "$bin"
+	assert_rc 0 "install"
+	cmp "$bin" "$h/usr/local/bin/flox-runc" || die "the installed binary differs"
+	[[ ! -e "$h/usr/local/bin/flox-runc-hook" ]] || die "the older closure hook was left beside the new flox-runc"
+	install_ "$h" --uninstall
+	assert_rc 0 "uninstall"
+	assert_eq "$before" "$(snapshot "$h")" "uninstall restores the host root byte for byte, the older hook too"
 }
 
 t_node_config() {
@@ -428,6 +461,7 @@ tap_test "version 3 with a MOCK containerd 2.x: drop-in and imports" t_v3_mock
 tap_test "a runtime flox defined by hand" t_conflict
 tap_test "uninstall after the admin changed the file" t_changed_then_uninstalled
 tap_test "--node-config and the node's requirements" t_node_config
+tap_test "a flox-runc without the closure hook beside it" t_no_hook
 tap_test "the node's bash in its store, rooted" t_node_bash
 tap_test "--restart-command, no systemd" t_restart_command
 tap_test "CRI-O drop-in" t_crio
@@ -558,6 +592,7 @@ PY
 	assert_contains "$CAP_OUT" "containerd validated the configuration" "validated by the node's containerd"
 	assert_contains "$CAP_OUT" "containerd not restarted: the node does not run systemd" "no systemd in the test host root"
 	cmp "$FLOX_RUNC" "$host/usr/local/bin/flox-runc" || die "binary not installed"
+	check_hook "$host"
 	cmp "$cm/config.json" "$host/etc/flox-runc/config.json" || die "node config not installed"
 	registered "$host" example.com/pause:7
 }

@@ -10,7 +10,8 @@
 #
 # The image: busybox-static (sh, chroot, nsenter, sleep: what the installer
 # and the DaemonSet's pause container use), flox-runc at
-# /usr/local/bin/flox-runc and the shared libraries `ldd` lists for it (the C
+# /usr/local/bin/flox-runc (and flox-runc-hook, the static closure hook,
+# beside it when it was built) and the shared libraries `ldd` lists for it (the C
 # library and its loader: flox-runc loads libcurl and the others only when
 # it needs them, and `install` needs none of them).  Its install container
 # runs `flox-runc install --host-root /host`, which copies that same binary
@@ -42,6 +43,10 @@ bin=${3:-$here/../../build/cmd/flox-runc/flox-runc}
 [[ -x "$bin" ]] || { echo "mkimage-installer.sh: $bin is not an executable (build flox-runc first)" >&2; exit 1; }
 
 adds=(--add "$bin:/usr/local/bin/flox-runc")
+# the static closure hook beside it (cmd/flox-runc-hook), which install
+# copies beside the node's flox-runc
+hook=$(dirname "$bin")/flox-runc-hook
+[[ ! -e "$hook" ]] || adds+=(--add "$hook:/usr/local/bin/flox-runc-hook")
 # the libraries and the loader, at the paths the binary asks for
 while read -r lib; do
 	adds+=(--add "$lib:$lib")

@@ -15,7 +15,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "bindhook.h"
+#include "bindrun.h"
 #include "json.h"
 #include "mounts.h"
 #include "spec.h"
@@ -798,6 +798,41 @@ START_TEST(test_relative_root)
 }
 END_TEST
 
+/* the static hook beside flox-runc only when it is there as flox-runc is */
+START_TEST(test_program)
+{
+  cleanup_free char *exe = xasprintf("%s/bin/flox-runc", tmpdir);
+  cleanup_free char *hook = xasprintf("%s/bin/" FRC_BINDHOOK_PROGRAM, tmpdir);
+  char buf[PATH_MAX];
+
+  mkdir_ok("bin");
+  write_text(exe, "#!/bin/sh\n");
+  ck_assert_int_eq(chmod(exe, 0755), 0);
+  snprintf(buf, sizeof(buf), "%s", exe);
+  ck_assert(!frc_bindhook_program(buf, sizeof(buf))); /* none: flox-runc itself */
+  ck_assert_str_eq(buf, exe);
+  ck_assert(!frc_bindhook_program((char[]) { "flox-runc" }, 10)); /* not absolute */
+  ck_assert_int_eq(mkdir(hook, 0755), 0); /* a directory */
+  ck_assert(!frc_bindhook_program(buf, sizeof(buf)));
+  ck_assert_int_eq(rmdir(hook), 0);
+  write_text(hook, "#!/bin/sh\n");
+  ck_assert_int_eq(chmod(hook, 0644), 0); /* not executable */
+  ck_assert(!frc_bindhook_program(buf, sizeof(buf)));
+  ck_assert_int_eq(chmod(hook, 0775), 0); /* writable by its group */
+  ck_assert(!frc_bindhook_program(buf, sizeof(buf)));
+  ck_assert_int_eq(chmod(hook, 0757), 0); /* writable by anyone */
+  ck_assert(!frc_bindhook_program(buf, sizeof(buf)));
+  ck_assert_int_eq(chmod(hook, 0755), 0);
+  ck_assert_int_eq(chown(hook, 4242, 0), 0); /* another owner */
+  ck_assert(!frc_bindhook_program(buf, sizeof(buf)));
+  ck_assert_str_eq(buf, exe);
+  ck_assert_int_eq(chown(hook, getuid(), 0), 0);
+  ck_assert(!frc_bindhook_program(buf, strlen(exe) + 1)); /* no room for its name */
+  ck_assert(frc_bindhook_program(buf, sizeof(buf)));
+  ck_assert_str_eq(buf, hook);
+}
+END_TEST
+
 /* nothing the image or another mount controls steers a bind */
 START_TEST(test_refusals)
 {
@@ -868,6 +903,7 @@ main(void)
   int failed;
 
   tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_program);
   tcase_add_test(tc, test_spec_hook);
   tcase_add_test(tc, test_spec_hook_log);
   tcase_add_test(tc, test_usable);
