@@ -213,14 +213,87 @@ record_trusted(yajl_val root)
   return now[0] != '\0' && strcmp(frc_json_get_string(root, "boot"), now) == 0;
 }
 
+/* A stamp of the store directory's state in which every pin of the record
+ * named build was found present: its device, inode, link count, size,
+ * mtime and ctime (ns), fixed width.  A store path added, removed or
+ * renamed changes the directory's ctime, its mtime and (a directory) its
+ * link count. */
+#define PRESENT_STAMP_LEN (3 + 32 + 8 * 17)
+
+static void
+present_stamp(const struct stat *st, const char *build, char out[PRESENT_STAMP_LEN + 1])
+{
+  snprintf(out, PRESENT_STAMP_LEN + 1, "p1 %.32s %016llx %016llx %016llx %016llx %016llx %016llx %016llx %016llx",
+           build, (unsigned long long) st->st_dev, (unsigned long long) st->st_ino,
+           (unsigned long long) st->st_nlink, (unsigned long long) st->st_size,
+           (unsigned long long) st->st_mtim.tv_sec, (unsigned long long) st->st_mtim.tv_nsec,
+           (unsigned long long) st->st_ctim.tv_sec, (unsigned long long) st->st_ctim.tv_nsec);
+}
+
+/* How long the store directory must have been unchanged before a stamp of
+ * it is written: file systems take their timestamps from a coarse clock
+ * (a tick, up to 10 ms), so a change within the tick of the last one could
+ * leave the ctime as it was; one made after a check that started more than
+ * this after the last change gets a later ctime. */
+#define PRESENT_SETTLED_NS (2 * 1000000000LL)
+
+/* Whether every pin is in the store (the record's build is build, NULL
+ * when it has none).  One fstatat a pin, unless the key's lock file
+ * (stamp_fd, -1: none) holds the stamp of the store directory as it is
+ * now for this build: no path of the store was added, removed or renamed
+ * since the check that wrote it, which found every pin there (each a
+ * direct entry of the store directory: a path below one is checked
+ * always).  The stamp is written, without a sync, after a full check that
+ * found them all, when the directory had not changed for
+ * PRESENT_SETTLED_NS before that check began; a stamp lost, cut short or
+ * of another state is only a full check more.  Writers hold the lock
+ * shared: each writes a whole stamp of a state it checked. */
+static bool
+pins_present(const struct frc_env_request *req, char *const *pins, const char *build, int stamp_fd)
+{
+  cleanup_free char *store = NULL;
+  char want[PRESENT_STAMP_LEN + 1], have[PRESENT_STAMP_LEN + 1];
+  struct timespec began;
+  struct stat st;
+  bool stamped = stamp_fd >= 0 && build && strlen(build) == 32;
+
+  for (char *const *p = pins; stamped && *p; p++)
+    stamped = str_has_prefix(*p, "/nix/store/") && strchr(*p + strlen("/nix/store/"), '/') == NULL;
+  if (stamped)
+    {
+      store = frc_store_physical(req->config, "/nix/store");
+      if (stat(store, &st) == 0)
+        {
+          present_stamp(&st, build, want);
+          if (pread(stamp_fd, have, sizeof(have), 0) == PRESENT_STAMP_LEN
+              && memcmp(have, want, PRESENT_STAMP_LEN) == 0)
+            return true;
+        }
+    }
+  clock_gettime(CLOCK_REALTIME, &began);
+  if (!frc_store_all_present(req->config, pins))
+    return false;
+  if (stamped && stat(store, &st) == 0
+      && (long long) st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec
+             < (long long) began.tv_sec * 1000000000LL + began.tv_nsec - PRESENT_SETTLED_NS)
+    {
+      ssize_t unchecked; /* not written: a full check again next time */
+      present_stamp(&st, build, want);
+      unchecked = pwrite(stamp_fd, want, PRESENT_STAMP_LEN, 0);
+      (void) unchecked;
+    }
+  return true;
+}
+
 /* Loads the record; usable when its paths are in the store and rooted.
  * Without req->lock (frc_environment_find) only a record with its
  * lockfile's summary is: *sum and *npkgs get it.  *summarised (optional)
  * says whether the record has one, *on_disk (optional) whether it is
- * trusted across a reboot (synced before it was written, or marked). */
+ * trusted across a reboot (synced before it was written, or marked).
+ * lock_fd: the key's lock file, held (it keeps pins_present's stamp). */
 static enum record_state
-load_record(const struct frc_env_request *req, struct frc_environment *env, struct frc_lockfile *sum,
-            size_t *npkgs, bool *summarised, bool *on_disk)
+load_record(const struct frc_env_request *req, int lock_fd, struct frc_environment *env,
+            struct frc_lockfile *sum, size_t *npkgs, bool *summarised, bool *on_disk)
 {
   cleanup_free char *path = record_path(req, env->key);
   cleanup_free char *root = frc_gcroot_dir(req->config, "envs", env->key);
@@ -275,7 +348,7 @@ load_record(const struct frc_env_request *req, struct frc_environment *env, stru
         return RECORD_UNUSABLE;
       env->pins[i] = xstrdup(p->u.string);
     }
-  if (!frc_store_all_present(req->config, env->pins))
+  if (!pins_present(req, env->pins, frc_json_get_string(doc.root, "build"), lock_fd))
     return RECORD_UNUSABLE;
   env->path = xstrdup(sp);
   env->bash = bash ? xstrdup(bash) : NULL;
@@ -1069,7 +1142,7 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
    * exclusive, so it either sees this use or is done before it. */
   if (lock_key(req, env->key, true, &lock_fd, err) < 0)
     return -1;
-  if (load_record(req, env, NULL, NULL, &summarised, &on_disk) == RECORD_USABLE)
+  if (load_record(req, lock_fd, env, NULL, NULL, &summarised, &on_disk) == RECORD_USABLE)
     {
       if (!summarised) /* a record of an older release: later creates need not parse */
         {
@@ -1087,7 +1160,7 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
   frc_environment_release(env);
   if (compute_key(req, env->key, err) < 0 || lock_key(req, env->key, false, &lock_fd, err) < 0)
     return -1;
-  switch (load_record(req, env, NULL, NULL, NULL, NULL))
+  switch (load_record(req, lock_fd, env, NULL, NULL, NULL, NULL))
     {
     case RECORD_USABLE: /* built by the create we waited for */
       return 0;
@@ -1136,7 +1209,7 @@ frc_environment_find(const struct frc_env_request *req, bool annotated, struct f
         continue;
       if (lock_key(&r, env->key, true, &lock_fd, err) < 0)
         return -1;
-      if (load_record(&r, env, summary, npkgs, NULL, NULL) == RECORD_USABLE
+      if (load_record(&r, lock_fd, env, summary, npkgs, NULL, NULL) == RECORD_USABLE
           && frc_lock_pick_mode(summary, annotated, req->mode) == r.mode)
         return 1;
       frc_environment_release(env);

@@ -24,7 +24,9 @@
  * confirmed it (docs/design.md, "Durability"); concurrent creates of one environment take one
  * flock and all but the first find the record.  A warm create only reads the
  * record, which summarises the lockfile (frc_environment_find: no parse),
- * and checks that its paths are still there.
+ * and checks that its paths are still there (one stat of the store
+ * directory when the key's lock file holds a stamp of it from a check that
+ * found them all: docs/design.md, "Where things live on a node").
  */
 #ifndef FRC_ENVIRONMENT_H
 #define FRC_ENVIRONMENT_H

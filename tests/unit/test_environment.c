@@ -381,6 +381,68 @@ START_TEST(test_key_memo)
 }
 END_TEST
 
+/* The pins' presence check: once the store directory has been unchanged
+ * for 2 s, a warm look-up that found every pin writes a stamp of the
+ * directory and the record's build into the key's lock file, and the next
+ * ones compare the stamp instead of looking each pin up; a store path
+ * deleted behind flox-runc's back changes the directory and is caught
+ * with a stamp as without one. */
+START_TEST(test_present_stamp)
+{
+  cleanup_environment struct frc_environment built = { 0 };
+  cleanup_environment struct frc_environment found = { 0 };
+  cleanup_lockfile struct frc_lockfile sum = { 0 };
+  frc_error_t err = NULL;
+  size_t npkgs = 0;
+  struct frc_env_request req = { .config = &cfg, .log = &quiet, .name = "hello", .mode = FRC_MODE_RUN,
+                                 .lockfile = lock_text, .lockfile_len = strlen(lock_text) };
+  cleanup_free char *store = xasprintf("%s/nix/store", cfg.store_root);
+  cleanup_free char *pin = xasprintf("%s%s", cfg.store_root, P1);
+  cleanup_free char *lockp = NULL, *stamp = NULL, *rm = NULL, *rec = NULL;
+  cleanup_json_doc struct frc_json_doc doc = { 0 };
+  const char *build;
+  struct stat st;
+  size_t len = 0;
+
+  cold(&built);
+  lockp = xasprintf("%s/envs/%s.lock", cfg.state_dir, built.key);
+  /* the store changed just now (setup's package): checked, no stamp */
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 1);
+  frc_environment_release(&found);
+  frc_lockfile_release(&sum);
+  ck_assert_int_eq(stat(lockp, &st), 0);
+  ck_assert_int_eq(st.st_size, 0);
+  /* settled: the stamp is written */
+  for (;;)
+    {
+      struct timespec now;
+      ck_assert_int_eq(stat(store, &st), 0);
+      clock_gettime(CLOCK_REALTIME, &now);
+      if (now.tv_sec - st.st_ctim.tv_sec > 3)
+        break;
+      usleep(200 * 1000);
+    }
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 1);
+  frc_environment_release(&found);
+  frc_lockfile_release(&sum);
+  ck_assert_int_eq(read_file_bounded(lockp, 4096, &stamp, &len, &err), 0);
+  rec = record_of(&built);
+  ck_assert_int_eq(frc_json_doc_load(&doc, rec, 1 << 20, &err), 0);
+  build = frc_json_get_string(doc.root, "build");
+  ck_assert(build && strlen(build) == 32);
+  ck_assert_msg(len > 35 && strncmp(stamp, "p1 ", 3) == 0 && strncmp(stamp + 3, build, 32) == 0,
+                "no stamp of build %s: '%s'", build, stamp);
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 1);
+  frc_environment_release(&found);
+  frc_lockfile_release(&sum);
+  /* the pin deleted: not found, the stamp notwithstanding */
+  rm = xasprintf("/bin/rm -rf '%s'", pin);
+  ck_assert_int_eq(system(rm), 0);
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 0);
+  ck_assert_ptr_null(found.path);
+}
+END_TEST
+
 /* A warm create finds the environment by its record alone, without the
  * parsed lockfile (frc_environment_find): the record summarises the
  * lockfile's mode option, packages and vars; without the annotation the
@@ -792,6 +854,7 @@ main(void)
   tcase_add_test(tc, test_mode_in_key);
   tcase_add_test(tc, test_find_by_summary);
   tcase_add_test(tc, test_key_memo);
+  tcase_add_test(tc, test_present_stamp);
   tcase_add_test(tc, test_find_no_mode_not_dev);
   tcase_add_test(tc, test_record_of_another_boot);
   tcase_add_test(tc, test_pool_after_handover);
