@@ -111,6 +111,7 @@ prepare(const struct frc_prepare_request *req, struct frc_prepared *out, struct 
   early->store.deadline_ns = deadline;
   rreq.on_cold_fetch = start_nix_early;
   rreq.on_cold_fetch_data = early;
+  rreq.lockfile_later = true;
   if (frc_hub_resolve(&rreq, &out->resolved, err) < 0)
     return -1;
   snprintf(out->ref, sizeof(out->ref), "%s/%s:%u", ref->owner, ref->name,
@@ -120,9 +121,12 @@ prepare(const struct frc_prepare_request *req, struct frc_prepared *out, struct 
   ereq->deadline_ns = deadline;
   ereq->name = ref->name;
   ereq->mode = req->mode;
+  ereq->lockfile_id = out->resolved.lockfile_id[0] ? out->resolved.lockfile_id : NULL;
+  /* the text only when the key is not remembered for this copy of it */
+  if (ereq->lockfile_id == NULL && frc_resolved_lockfile(&out->resolved, err) < 0)
+    return frc_error_wrap(err, "environment %s", out->ref);
   ereq->lockfile = out->resolved.lockfile;
   ereq->lockfile_len = out->resolved.lockfile_len;
-  ereq->lockfile_id = out->resolved.lockfile_id[0] ? out->resolved.lockfile_id : NULL;
 
   /* Warm: the environment's record summarises the lockfile. */
   switch (frc_environment_find(ereq, req->has_mode, &out->env, &out->lock, &out->npkgs, err))
@@ -137,6 +141,10 @@ prepare(const struct frc_prepare_request *req, struct frc_prepared *out, struct 
       break;
     }
 
+  if (frc_resolved_lockfile(&out->resolved, err) < 0)
+    return frc_error_wrap(err, "environment %s", out->ref);
+  ereq->lockfile = out->resolved.lockfile;
+  ereq->lockfile_len = out->resolved.lockfile_len;
   if (frc_lockfile_parse(out->resolved.lockfile, out->resolved.lockfile_len, frc_nix_system(),
                          &out->lock, err)
       < 0)

@@ -71,6 +71,8 @@ key_memo_path(const struct frc_env_request *req, frc_error_t *err)
   return xasprintf("%s/" FRC_KEY_MEMO_DIR "/%s", req->config->state_dir, name);
 }
 
+/* 0: out is the key; 1: not remembered and req has no text to hash
+ * (frc_environment_find). */
 static int
 compute_key(const struct frc_env_request *req, char out[65], frc_error_t *err)
 {
@@ -81,7 +83,7 @@ compute_key(const struct frc_env_request *req, char out[65], frc_error_t *err)
   if (req->lockfile_id == NULL || (memo = key_memo_path(req, &ignored)) == NULL)
     {
       frc_error_release(&ignored);
-      return hash_key(req, out, err);
+      return req->lockfile == NULL ? 1 : hash_key(req, out, err);
     }
   if (read_file_bounded(memo, 64, &text, &len, &ignored) == 0 && len == 32
       && strspn(text, "0123456789abcdef") == 32)
@@ -90,6 +92,8 @@ compute_key(const struct frc_env_request *req, char out[65], frc_error_t *err)
       return 0;
     }
   frc_error_release(&ignored);
+  if (req->lockfile == NULL)
+    return 1;
   if (hash_key(req, out, err) < 0)
     return -1;
   /* not synced (a cold create must not wait for the disk): one lost or
@@ -1125,6 +1129,14 @@ fail:
   return frc_error_wrap(err, "cannot build the Nix database of the writable /nix");
 }
 
+/* compute_key for materialise, which has the text. */
+static int
+key_of(const struct frc_env_request *req, char out[65], frc_error_t *err)
+{
+  int rc = compute_key(req, out, err);
+  return rc > 0 ? frc_error(err, "the environment's key needs its manifest.lock, which was not read") : rc;
+}
+
 int
 frc_environment_materialise(const struct frc_env_request *req, struct frc_environment *env,
                             frc_error_t *err)
@@ -1135,7 +1147,7 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
   memset(env, 0, sizeof(*env));
   if (private_dirs(req->config, err) < 0)
     return -1;
-  if (compute_key(req, env->key, err) < 0)
+  if (key_of(req, env->key, err) < 0)
     return -1;
   /* The warm path reads and touches the record under the key's lock,
    * shared: gc decides (by the record's age) and evicts under it,
@@ -1158,7 +1170,7 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
     }
   close(steal_fd(&lock_fd));
   frc_environment_release(env);
-  if (compute_key(req, env->key, err) < 0 || lock_key(req, env->key, false, &lock_fd, err) < 0)
+  if (key_of(req, env->key, err) < 0 || lock_key(req, env->key, false, &lock_fd, err) < 0)
     return -1;
   switch (load_record(req, lock_fd, env, NULL, NULL, NULL, NULL))
     {
@@ -1170,7 +1182,7 @@ frc_environment_materialise(const struct frc_env_request *req, struct frc_enviro
       break;
     }
   frc_environment_release(env);
-  if (compute_key(req, env->key, err) < 0)
+  if (key_of(req, env->key, err) < 0)
     return -1;
   if (build(req, env, err) < 0)
     {
@@ -1200,9 +1212,12 @@ frc_environment_find(const struct frc_env_request *req, bool annotated, struct f
     {
       cleanup_close int lock_fd = -1;
       cleanup_free char *path = NULL;
+      int known;
       r.mode = modes[i];
-      if (compute_key(&r, env->key, err) < 0)
+      if ((known = compute_key(&r, env->key, err)) < 0)
         return -1;
+      if (known > 0)
+        continue;
       /* no record, no lock file made for a key never built */
       path = record_path(&r, env->key);
       if (access(path, F_OK) < 0)

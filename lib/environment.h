@@ -51,7 +51,10 @@ struct frc_env_request
   long long deadline_ns;
   const char *name; /* the environment's name, part of its store path name */
   enum frc_mode mode;
-  const char *lockfile; /* the text: part of the key and copied into the tree */
+  /* the text: part of the key and copied into the tree; NULL in
+   * frc_environment_find when the key is remembered (lockfile_id): a
+   * key not remembered is then not found */
+  const char *lockfile;
   size_t lockfile_len;
   /* The identity of the node's immutable copy of the lockfile (device,
    * inode, size, times: lib/hub.h frc_resolved) or NULL: the environment's

@@ -938,8 +938,15 @@ serve(struct ctx *c, unsigned gen, unsigned live, const char *commit, enum frc_r
         frc_error_errno(err, errno, "cannot open `%s`", out->lockfile_path);
         return frc_error_wrap(err, "cannot read the cached manifest.lock of %s", c->label);
       }
-    if (read_fd_bounded(fd, out->lockfile_path, FRC_LOCKFILE_MAX_BYTES, &out->lockfile,
-                        &out->lockfile_len, err) < 0)
+    if (c->req->lockfile_later && S_ISREG(st.st_mode) && st.st_size > 0
+        && (unsigned long long) st.st_size <= FRC_LOCKFILE_MAX_BYTES)
+      {
+        out->lockfile_fd = steal_fd(&fd);
+        out->lockfile_open = true;
+      }
+    else if (read_fd_bounded(fd, out->lockfile_path, FRC_LOCKFILE_MAX_BYTES, &out->lockfile,
+                             &out->lockfile_len, err)
+             < 0)
       return frc_error_wrap(err, "cannot read the cached manifest.lock of %s", c->label);
     if (S_ISREG(st.st_mode))
       snprintf(out->lockfile_id, sizeof(out->lockfile_id), "%llu:%llu:%lld:%lld.%09ld:%lld.%09ld",
@@ -1184,9 +1191,26 @@ frc_hub_check_access(const struct frc_config *cfg, const struct frc_envref *ref,
   return 0;
 }
 
+int
+frc_resolved_lockfile(struct frc_resolved *r, frc_error_t *err)
+{
+  int rc = 0;
+  if (r->lockfile || !r->lockfile_open)
+    return r->lockfile ? 0 : frc_error(err, "no manifest.lock was resolved");
+  if (read_fd_bounded(r->lockfile_fd, r->lockfile_path, FRC_LOCKFILE_MAX_BYTES, &r->lockfile,
+                      &r->lockfile_len, err)
+      < 0)
+    rc = frc_error_wrap(err, "cannot read the cached manifest.lock `%s`", r->lockfile_path);
+  close(r->lockfile_fd);
+  r->lockfile_open = false;
+  return rc;
+}
+
 void
 frc_resolved_release(struct frc_resolved *r)
 {
+  if (r->lockfile_open)
+    close(r->lockfile_fd);
   free(r->commit);
   free(r->lockfile_path);
   free(r->lockfile);

@@ -45,6 +45,11 @@ struct frc_resolve_request
    * there what a cold create needs next (its nix-store), beside the fetch */
   void (*on_cold_fetch)(void *data);
   void *on_cold_fetch_data;
+  /* the cached manifest.lock opened, not read: frc_resolved_lockfile reads
+   * it when the caller needs the text (a warm create that knows its
+   * environment by the file's identity never does: 150 KiB at 150
+   * packages) */
+  bool lockfile_later;
 };
 
 enum frc_resolve_source
@@ -63,8 +68,10 @@ struct frc_resolved
   enum frc_resolve_source source;
   char *commit; /* floxmeta commit the generation was read from */
   char *lockfile_path; /* the cached manifest.lock on the node */
-  char *lockfile; /* its text */
+  char *lockfile; /* its text (lockfile_later: NULL until frc_resolved_lockfile) */
   size_t lockfile_len;
+  int lockfile_fd; /* lockfile_later: the file, opened, while lockfile_open */
+  bool lockfile_open;
   /* that file's identity as read ("dev:ino:size:mtime:ctime", ns times):
    * a generation's file is written once, by rename */
   char lockfile_id[128];
@@ -73,6 +80,9 @@ struct frc_resolved
 
 int frc_hub_resolve(const struct frc_resolve_request *req, struct frc_resolved *out,
                     frc_error_t *err);
+/* The text of r's lockfile: read now from the file opened for
+ * lockfile_later (the same file as lockfile_id), or already there. */
+int frc_resolved_lockfile(struct frc_resolved *r, frc_error_t *err);
 void frc_resolved_release(struct frc_resolved *r);
 #define cleanup_resolved __attribute__((cleanup(frc_resolved_release)))
 const char *frc_resolve_source_name(enum frc_resolve_source s);

@@ -324,7 +324,8 @@ END_TEST
 /* The key remembered per lockfile copy (lockfile_id): the first find
  * hashes and writes the memo, the next reads it (the text is then not
  * hashed: a memo naming another key finds that one), a damaged memo is
- * hashed again and rewritten, another copy's identity has a memo of its own. */
+ * hashed again and rewritten, another copy's identity has a memo of its
+ * own; without the text only a remembered key is found. */
 START_TEST(test_key_memo)
 {
   cleanup_environment struct frc_environment built = { 0 };
@@ -378,6 +379,22 @@ START_TEST(test_key_memo)
   req.lockfile_id = "1:9:3:4.000000005:6.000000007";
   ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 1);
   ck_assert_str_eq(found.key, built.key);
+  frc_environment_release(&found);
+  frc_lockfile_release(&sum);
+  /* without the text (a create's resolution does not read it): the memo
+   * answers; a copy with none is not found (the create then reads, parses
+   * and materialises, which writes the memo) */
+  req.lockfile = NULL;
+  req.lockfile_len = 0;
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 1);
+  ck_assert_str_eq(found.key, built.key);
+  frc_environment_release(&found);
+  frc_lockfile_release(&sum);
+  req.lockfile_id = "1:10:3:4.000000005:6.000000007";
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 0);
+  ck_assert_ptr_null(found.path);
+  req.lockfile_id = NULL;
+  ck_assert_int_eq(frc_environment_find(&req, true, &found, &sum, &npkgs, &err), 0);
 }
 END_TEST
 

@@ -249,6 +249,42 @@ START_TEST(test_pinned)
 }
 END_TEST
 
+/* lockfile_later (a create's resolution): the cached manifest.lock is
+ * opened, not read, and its identity given; its text comes when asked,
+ * from the file opened (one that replaced it since is not read). */
+START_TEST(test_lockfile_later)
+{
+  cleanup_resolved struct frc_resolved out = { 0 };
+  cleanup_free char *d = env_dir();
+  cleanup_free char *g3 = NULL;
+  frc_error_t err = NULL;
+  struct frc_envref r;
+  struct stat st;
+  char id[128];
+
+  seed_live(2);
+  seed_auth("tok", 5);
+  g3 = xasprintf("%s/gen/3/manifest.lock", d);
+  ck_assert_int_eq(frc_envref_parse("acme/tools", &r, &err), 0);
+  cleanup_free char *tok = xstrdup("tok");
+  struct frc_resolve_request req = { .config = &cfg, .ref = &r, .token = tok, .log = &quiet,
+                                     .deadline_ns = frc_now_ns() + 300000000LL,
+                                     .lockfile_later = true };
+  ck_assert_msg(frc_hub_resolve(&req, &out, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert(out.source == FRC_FROM_CACHE);
+  ck_assert_ptr_null(out.lockfile);
+  ck_assert_int_eq(stat(g3, &st), 0);
+  snprintf(id, sizeof(id), "%llu:%llu:", (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
+  ck_assert_msg(str_has_prefix(out.lockfile_id, id), "%s", out.lockfile_id);
+  put(g3, LOCK2, 0); /* replaced (no cache does that; the opened one is read) */
+  ck_assert_msg(frc_resolved_lockfile(&out, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_str_eq(out.lockfile, LOCK3);
+  ck_assert_uint_eq(out.lockfile_len, strlen(LOCK3));
+  ck_assert_int_eq(frc_resolved_lockfile(&out, &err), 0);
+  ck_assert_str_eq(out.lockfile, LOCK3);
+}
+END_TEST
+
 /* Nothing cached at all: the hub is asked, and its absence is an error
  * naming it. */
 START_TEST(test_empty_cache)
@@ -275,6 +311,7 @@ main(void)
   tcase_add_test(tc, test_other_credential);
   tcase_add_test(tc, test_pinned);
   tcase_add_test(tc, test_empty_cache);
+  tcase_add_test(tc, test_lockfile_later);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
