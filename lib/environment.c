@@ -289,6 +289,12 @@ pins_present(const struct frc_env_request *req, char *const *pins, const char *b
   return true;
 }
 
+static void
+record_lists_release(struct frc_json_strv (*lists)[2])
+{
+  frc_json_strv_release(*lists, 2);
+}
+
 /* Loads the record; usable when its paths are in the store and rooted.
  * Without req->lock (frc_environment_find) only a record with its
  * lockfile's summary is: *sum and *npkgs get it.  *summarised (optional)
@@ -301,27 +307,34 @@ load_record(const struct frc_env_request *req, int lock_fd, struct frc_environme
 {
   cleanup_free char *path = record_path(req, env->key);
   cleanup_free char *root = frc_gcroot_dir(req->config, "envs", env->key);
-  struct frc_json_doc doc __attribute__((cleanup(frc_json_doc_release))) = { 0 };
+  cleanup_free char *text = NULL;
+  cleanup_json yajl_val rec = NULL;
+  /* the record's two lists of store paths as vectors, each path checked
+   * while it is read: no tree node a path (300 at 150 packages) */
+  struct frc_json_strv lists[2] __attribute__((cleanup(record_lists_release)))
+  = { { .key = "pins", .valid = frc_store_path_valid },
+      { .key = "closure", .valid = frc_store_path_valid } };
+  struct frc_json_strv *pins = &lists[0], *closure = &lists[1];
   frc_error_t ignored = NULL;
-  yajl_val pins, closure;
   const char *sp, *bash;
   struct stat st;
   struct frc_lockfile found = { 0 };
-  size_t found_npkgs = 0;
+  size_t found_npkgs = 0, len = 0;
   bool has_hook = false, has_summary;
 
-  if (frc_json_doc_load(&doc, path, ENV_RECORD_MAX, &ignored) < 0)
+  if (read_file_bounded(path, ENV_RECORD_MAX, &text, &len, &ignored) < 0
+      || frc_json_parse_strv(text, len, lists, 2, &rec, &ignored) < 0)
     {
       frc_error_release(&ignored);
       return RECORD_UNUSABLE;
     }
-  if (!record_trusted(doc.root))
+  if (rec->type != yajl_t_object || !record_trusted(rec))
     return RECORD_UNUSABLE; /* an earlier boot's, never confirmed on the disk: rebuilt */
-  has_summary = load_summary(frc_json_get(doc.root, "lock"), &found, &found_npkgs, &has_hook);
+  has_summary = load_summary(frc_json_get(rec, "lock"), &found, &found_npkgs, &has_hook);
   if (summarised)
     *summarised = has_summary;
   if (on_disk)
-    *on_disk = record_on_disk(doc.root);
+    *on_disk = record_on_disk(rec);
   if (req->lock == NULL && sum != NULL && has_summary)
     {
       *sum = found;
@@ -331,44 +344,28 @@ load_record(const struct frc_env_request *req, int lock_fd, struct frc_environme
     frc_lockfile_release(&found);
   if (req->lock == NULL && !has_summary)
     return RECORD_UNUSABLE;
-  sp = frc_json_get_string(doc.root, "path");
-  bash = frc_json_get_string(doc.root, "bash");
-  pins = frc_json_get(doc.root, "pins");
-  closure = frc_json_get(doc.root, "closure");
-  if (sp == NULL || !str_has_prefix(sp, FRC_ENVS_DIR "/") || pins == NULL
-      || pins->type != yajl_t_array || (closure && closure->type != yajl_t_array)
-      || stat(root, &st) < 0)
+  sp = frc_json_get_string(rec, "path");
+  bash = frc_json_get_string(rec, "bash");
+  /* (a list that is not one of valid store paths: damaged) */
+  if (sp == NULL || !str_has_prefix(sp, FRC_ENVS_DIR "/") || pins->strv == NULL
+      || (closure->found && closure->strv == NULL) || stat(root, &st) < 0)
     return RECORD_UNUSABLE;
   {
     cleanup_free char *phys = frc_store_physical(req->config, sp);
     if (stat(phys, &st) < 0)
       return RECORD_UNUSABLE;
   }
-  env->pins = xmalloc0((pins->u.array.len + 1) * sizeof(char *));
-  for (size_t i = 0; i < pins->u.array.len; i++)
-    {
-      yajl_val p = pins->u.array.values[i];
-      if (p->type != yajl_t_string || !frc_store_path_valid(p->u.string))
-        return RECORD_UNUSABLE;
-      env->pins[i] = xstrdup(p->u.string);
-    }
-  if (!pins_present(req, env->pins, frc_json_get_string(doc.root, "build"), lock_fd))
+  env->pins = steal_pointer(&pins->strv);
+  if (!pins_present(req, env->pins, frc_json_get_string(rec, "build"), lock_fd))
     return RECORD_UNUSABLE;
   env->path = xstrdup(sp);
   env->bash = bash ? xstrdup(bash) : NULL;
   env->has_hook = req->lock ? req->lock->hook_on_activate != NULL : has_hook;
-  frc_env_features_from_json(frc_json_get(doc.root, "features"), &env->features);
+  frc_env_features_from_json(frc_json_get(rec, "features"), &env->features);
   env->view = frc_view_dir(req->config, env->key);
-  if (closure == NULL || stat(env->view, &st) < 0)
+  if (!closure->found || stat(env->view, &st) < 0)
     return RECORD_NO_VIEW;
-  env->closure = xmalloc0((closure->u.array.len + 1) * sizeof(char *));
-  for (size_t i = 0; i < closure->u.array.len; i++)
-    {
-      yajl_val p = closure->u.array.values[i];
-      if (p->type != yajl_t_string || !frc_store_path_valid(p->u.string))
-        return RECORD_UNUSABLE;
-      env->closure[i] = xstrdup(p->u.string);
-    }
+  env->closure = steal_pointer(&closure->strv);
   /* last use, for `flox-runc gc` */
   utimensat(AT_FDCWD, path, NULL, 0);
   return RECORD_USABLE;

@@ -1,5 +1,8 @@
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_gen.h>
+#include <yajl/yajl_parse.h>
 
 #include "json.h"
 #include "util.h"
@@ -66,6 +69,366 @@ frc_json_parse(const char *text, size_t len, yajl_val *out, frc_error_t *err)
     }
   *out = v;
   return 0;
+}
+
+/* ---- frc_json_parse_strv: a tree built from yajl's events ---- */
+
+struct strv_frame
+{
+  yajl_val v; /* an object or array not yet in its parent */
+  char *key; /* an object's key waiting for its value */
+  size_t cap;
+};
+
+struct strv_parse
+{
+  struct strv_frame stack[FRC_JSON_MAX_DEPTH + 1];
+  int depth;
+  yajl_val root;
+  struct frc_json_strv *fields;
+  size_t nfields;
+  struct frc_json_strv *pending; /* the next value is this field's */
+  struct frc_json_strv *into; /* collecting: the array's strings */
+  int skip; /* > 0: inside a container where a string was due */
+  bool into_object; /* the field's value is an object (being skipped) */
+  bool bad;
+  bool too_deep, nul; /* what cancelled the parse */
+  yajl_handle h;
+  size_t end; /* where the root value ends in the text */
+  char **vec;
+  size_t n, cap;
+};
+
+static yajl_val
+node(yajl_type t)
+{
+  yajl_val v = xmalloc0(sizeof(*v));
+  v->type = t;
+  return v;
+}
+
+/* Ends the collection of a field's value: ok or not, the last occurrence
+ * of the key decides. */
+static void
+strv_done(struct strv_parse *p, bool ok)
+{
+  struct frc_json_strv *f = p->into ? p->into : p->pending;
+  frc_strv_freep(&f->strv);
+  f->found = true;
+  if (ok && !p->bad)
+    {
+      if (p->vec == NULL)
+        p->vec = xmalloc0(sizeof(char *));
+      f->strv = p->vec;
+    }
+  else
+    frc_strv_freep(&p->vec);
+  p->vec = NULL;
+  p->n = p->cap = 0;
+  p->bad = false;
+  p->into = p->pending = NULL;
+}
+
+/* Adds v where the parse is: the root, an array's element, an object's key
+ * (a string while none waits) or its value. */
+static int
+add(struct strv_parse *p, yajl_val v)
+{
+  struct strv_frame *f;
+
+  if (p->depth == 0)
+    {
+      p->root = v;
+      p->end = yajl_get_bytes_consumed(p->h);
+      return 1;
+    }
+  f = &p->stack[p->depth - 1];
+  if (f->v->type == yajl_t_array)
+    {
+      if (f->v->u.array.len == f->cap)
+        {
+          f->cap = f->cap ? 2 * f->cap : 8;
+          f->v->u.array.values = xrealloc(f->v->u.array.values, f->cap * sizeof(yajl_val));
+        }
+      f->v->u.array.values[f->v->u.array.len++] = v;
+      return 1;
+    }
+  if (f->v->u.object.len == f->cap)
+    {
+      f->cap = f->cap ? 2 * f->cap : 8;
+      f->v->u.object.keys = xrealloc((void *) f->v->u.object.keys, f->cap * sizeof(char *));
+      f->v->u.object.values = xrealloc(f->v->u.object.values, f->cap * sizeof(yajl_val));
+    }
+  f->v->u.object.keys[f->v->u.object.len] = f->key;
+  f->v->u.object.values[f->v->u.object.len++] = v;
+  f->key = NULL;
+  return 1;
+}
+
+/* A scalar where a field's value or element is due: 1 when it was taken. */
+static bool
+strv_scalar(struct strv_parse *p, const unsigned char *s, size_t len, bool is_string)
+{
+  if (p->skip > 0)
+    return true;
+  if (p->pending)
+    {
+      strv_done(p, false); /* not an array */
+      return true;
+    }
+  if (p->into == NULL)
+    return false;
+  if (!is_string)
+    {
+      p->bad = true;
+      return true;
+    }
+  {
+    char *str = xstrndup((const char *) s, len);
+    if (p->into->valid && !p->into->valid(str))
+      {
+        free(str);
+        p->bad = true;
+        return true;
+      }
+    if (p->n + 1 >= p->cap)
+      {
+        p->cap = p->cap ? 2 * p->cap : 64;
+        p->vec = xrealloc(p->vec, p->cap * sizeof(char *));
+      }
+    p->vec[p->n++] = str;
+    p->vec[p->n] = NULL;
+  }
+  return true;
+}
+
+static int
+on_null(void *ctx)
+{
+  struct strv_parse *p = ctx;
+  return strv_scalar(p, NULL, 0, false) ? 1 : add(p, node(yajl_t_null));
+}
+
+static int
+on_boolean(void *ctx, int b)
+{
+  struct strv_parse *p = ctx;
+  return strv_scalar(p, NULL, 0, false) ? 1 : add(p, node(b ? yajl_t_true : yajl_t_false));
+}
+
+static int
+on_number(void *ctx, const char *s, size_t len)
+{
+  struct strv_parse *p = ctx;
+  yajl_val v;
+  char *end;
+
+  if (strv_scalar(p, NULL, 0, false))
+    return 1;
+  v = node(yajl_t_number);
+  v->u.number.r = xstrndup(s, len);
+  errno = 0;
+  v->u.number.i = strtoll(v->u.number.r, &end, 10);
+  if (errno == 0 && *end == '\0')
+    v->u.number.flags = YAJL_NUMBER_INT_VALID;
+  else
+    v->u.number.i = 0;
+  return add(p, v);
+}
+
+static int
+on_string(void *ctx, const unsigned char *s, size_t len)
+{
+  struct strv_parse *p = ctx;
+  yajl_val v;
+
+  if (memchr(s, '\0', len)) /* a \u0000: the tree's strings end at a NUL */
+    {
+      p->nul = true;
+      return 0;
+    }
+  if (strv_scalar(p, s, len, true))
+    return 1;
+  v = node(yajl_t_string);
+  v->u.string = xstrndup((const char *) s, len);
+  return add(p, v);
+}
+
+static int
+on_key(void *ctx, const unsigned char *s, size_t len)
+{
+  struct strv_parse *p = ctx;
+  struct strv_frame *f = &p->stack[p->depth - 1];
+
+  if (memchr(s, '\0', len))
+    {
+      p->nul = true;
+      return 0;
+    }
+  if (p->skip > 0)
+    return 1;
+  if (p->depth == 1)
+    for (size_t i = 0; i < p->nfields; i++)
+      if (strlen(p->fields[i].key) == len && memcmp(p->fields[i].key, s, len) == 0)
+        {
+          p->pending = &p->fields[i];
+          return 1;
+        }
+  f->key = xstrndup((const char *) s, len);
+  return 1;
+}
+
+static int
+on_start(struct strv_parse *p, yajl_type t)
+{
+  /* the nesting of the text, skipped containers and a field's array
+   * included */
+  if (p->depth + p->skip + (p->into ? 1 : 0) >= FRC_JSON_MAX_DEPTH)
+    {
+      p->too_deep = true;
+      return 0;
+    }
+  if (p->skip > 0 || p->into)
+    {
+      p->bad = true; /* a container among the strings: skipped */
+      p->skip++;
+      return 1;
+    }
+  if (p->pending)
+    {
+      p->into = p->pending;
+      p->pending = NULL;
+      if (t == yajl_t_array)
+        return 1;
+      p->bad = p->into_object = true; /* skipped, then the field is done */
+      p->skip = 1;
+      return 1;
+    }
+  p->stack[p->depth].v = node(t);
+  p->stack[p->depth].key = NULL;
+  p->stack[p->depth].cap = 0;
+  p->depth++;
+  return 1;
+}
+
+static int
+on_end(struct strv_parse *p)
+{
+  yajl_val v;
+
+  if (p->skip > 0)
+    {
+      if (--p->skip == 0 && p->into_object)
+        {
+          p->into_object = false;
+          strv_done(p, false);
+        }
+      return 1;
+    }
+  if (p->into)
+    {
+      strv_done(p, true);
+      return 1;
+    }
+  v = p->stack[--p->depth].v;
+  return add(p, v);
+}
+
+static int
+on_start_map(void *ctx)
+{
+  return on_start(ctx, yajl_t_object);
+}
+
+static int
+on_start_array(void *ctx)
+{
+  return on_start(ctx, yajl_t_array);
+}
+
+static int
+on_end_container(void *ctx)
+{
+  return on_end(ctx);
+}
+
+static void
+strv_parse_release(struct strv_parse *p)
+{
+  for (int i = p->depth - 1; i >= 0; i--)
+    {
+      free(p->stack[i].key);
+      yajl_tree_free(p->stack[i].v);
+    }
+  p->depth = 0;
+  frc_strv_freep(&p->vec);
+}
+
+int
+frc_json_parse_strv(const char *text, size_t len, struct frc_json_strv *fields, size_t nfields,
+                    yajl_val *out, frc_error_t *err)
+{
+  static const yajl_callbacks cb = { on_null,      on_boolean,     NULL,   NULL,
+                                     on_number,    on_string,      on_start_map, on_key,
+                                     on_end_container, on_start_array, on_end_container };
+  struct strv_parse p = { .fields = fields, .nfields = nfields };
+  yajl_handle h;
+  yajl_status st;
+
+  *out = NULL;
+  for (size_t i = 0; i < nfields; i++)
+    {
+      fields[i].found = false;
+      fields[i].strv = NULL;
+    }
+  /* (precheck's bounds in the callbacks: one pass over the text less) */
+  h = p.h = yajl_alloc(&cb, NULL, &p);
+  if (h == NULL)
+    return frc_error(err, "out of memory");
+  yajl_config(h, yajl_allow_comments, 1);
+  st = yajl_parse(h, (const unsigned char *) text, len);
+  if (st == yajl_status_ok)
+    st = yajl_complete_parse(h);
+  /* nothing but white space after the value (yajl's end of input lets an
+   * unterminated string or a comment through there) */
+  while (st == yajl_status_ok && p.root && p.end < len && strchr(" \t\r\n", text[p.end]) && text[p.end])
+    p.end++;
+  if (st == yajl_status_ok && p.root && p.end < len)
+    {
+      yajl_free(h);
+      yajl_tree_free(p.root);
+      frc_json_strv_release(fields, nfields);
+      return frc_error(err, "invalid JSON: trailing garbage");
+    }
+  if (st != yajl_status_ok || p.root == NULL)
+    {
+      unsigned char *msg = yajl_get_error(h, 1, (const unsigned char *) text, len);
+      char line[256];
+      cleanup_free char *esc = NULL;
+      snprintf(line, sizeof(line), "%s", msg ? (const char *) msg : "");
+      yajl_free_error(h, msg);
+      yajl_free(h);
+      strv_parse_release(&p);
+      yajl_tree_free(p.root);
+      frc_json_strv_release(fields, nfields);
+      if (p.too_deep)
+        return frc_error(err, "JSON nested deeper than %d levels", FRC_JSON_MAX_DEPTH);
+      if (p.nul)
+        return frc_error(err, "a JSON string contains U+0000, which is not supported");
+      line[strcspn(line, "\n")] = '\0';
+      esc = escape_for_message(line, strlen(line), sizeof(line));
+      return frc_error(err, "invalid JSON: %s", esc[0] ? esc : "parse error");
+    }
+  yajl_free(h);
+  *out = p.root;
+  return 0;
+}
+
+void
+frc_json_strv_release(struct frc_json_strv *fields, size_t nfields)
+{
+  for (size_t i = 0; i < nfields; i++)
+    frc_strv_freep(&fields[i].strv);
 }
 
 void

@@ -24,6 +24,26 @@ int frc_json_parse(const char *text, size_t len, yajl_val *out, frc_error_t *err
 /* Returns a malloc'd compact serialisation, NUL-terminated; *len optional. */
 char *frc_json_serialize(yajl_val v, size_t *len);
 
+/* A key of a document's top-level object whose value, an array of
+ * strings, frc_json_parse_strv collects as a vector instead of tree nodes
+ * (a list of hundreds of paths: no node per element, each string checked
+ * while it is read, none copied again). */
+struct frc_json_strv
+{
+  const char *key;
+  bool (*valid)(const char *s); /* each string must pass (NULL: any) */
+  bool found; /* out: the key is there (its last occurrence decides) */
+  char **strv; /* out: NULL-terminated, malloc'd; NULL when absent or not
+                * an array of strings that all pass valid */
+};
+/* frc_json_parse, with fields' keys taken out of the top-level object
+ * (they are not in *out) into their vectors.  Numbers are integers as the
+ * text says (flags YAJL_NUMBER_INT_VALID when it is one in range, else 0
+ * and i 0): for flox-runc's own files, not for documents of others. */
+int frc_json_parse_strv(const char *text, size_t len, struct frc_json_strv *fields, size_t nfields,
+                        yajl_val *out, frc_error_t *err);
+void frc_json_strv_release(struct frc_json_strv *fields, size_t nfields);
+
 void frc_json_freep(yajl_val *v);
 #define cleanup_json __attribute__((cleanup(frc_json_freep)))
 

@@ -1,8 +1,55 @@
 /* JSON documents (lib/json.c): parse, serialise, parse again.
  * Properties: a document that parses serialises to one that parses to an
- * equal tree (frc_json_equal), and the serialisation is a fixed point. */
+ * equal tree (frc_json_equal), and the serialisation is a fixed point; and
+ * frc_json_parse_strv agrees with frc_json_parse (check_strv). */
 #include "fuzz.h"
 #include "json.h"
+
+/* frc_json_parse_strv against frc_json_parse: what the first accepts the
+ * second does (which also lets an unterminated string or a comment follow
+ * the value), texts with comments or NUL bytes aside (frc_json_parse's
+ * nesting pass reads brackets and quotes in comments, and yajl_tree_parse
+ * reads up to the first NUL); the tree is frc_json_parse's without the
+ * fields' keys, and a field's vector is the last occurrence's strings when
+ * that is an array of strings. */
+static void
+check_strv(const uint8_t *data, size_t size)
+{
+  cleanup_json yajl_val v = NULL;
+  cleanup_json yajl_val w = NULL;
+  frc_error_t err = NULL, err2 = NULL;
+  struct frc_json_strv f[2] = { { .key = "pins" }, { .key = "a" } };
+  int a, b;
+
+  if (memmem(data, size, "/*", 2) || memmem(data, size, "//", 2) || memchr(data, '\0', size))
+    return;
+  a = frc_json_parse((const char *) data, size, &v, &err);
+  b = frc_json_parse_strv((const char *) data, size, f, 2, &w, &err2);
+  fuzz_check_error(&err2);
+  frc_error_release(&err);
+  FUZZ_ASSERT(b < 0 || a == 0);
+  if (b < 0)
+    {
+      FUZZ_ASSERT(w == NULL && f[0].strv == NULL && f[1].strv == NULL);
+      return;
+    }
+  for (int k = 0; k < 2; k++)
+    {
+      yajl_val x = v->type == yajl_t_object ? frc_json_get(v, f[k].key) : NULL;
+      bool strings = x && x->type == yajl_t_array;
+      for (size_t i = 0; strings && i < x->u.array.len; i++)
+        strings = x->u.array.values[i]->type == yajl_t_string;
+      FUZZ_ASSERT(f[k].found == (x != NULL));
+      FUZZ_ASSERT((f[k].strv != NULL) == strings);
+      for (size_t i = 0; strings && i < x->u.array.len; i++)
+        FUZZ_ASSERT(f[k].strv[i] && strcmp(f[k].strv[i], x->u.array.values[i]->u.string) == 0);
+      FUZZ_ASSERT(!strings || f[k].strv[x->u.array.len] == NULL);
+      if (v->type == yajl_t_object)
+        frc_json_remove(v, f[k].key);
+    }
+  FUZZ_ASSERT(frc_json_equal(v, w) && frc_json_equal(w, v));
+  frc_json_strv_release(f, 2);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -14,6 +61,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   frc_error_t err = NULL;
   size_t len = 0, len2 = 0;
 
+  check_strv(data, size);
   if (frc_json_parse((const char *) data, size, &v, &err) < 0)
     {
       fuzz_check_error(&err);

@@ -39,6 +39,190 @@ START_TEST(test_error_escaped)
 }
 END_TEST
 
+static bool
+no_z(const char *s)
+{
+  return strchr(s, 'z') == NULL;
+}
+
+static char *
+text_of(yajl_val v)
+{
+  return frc_json_serialize(v, NULL);
+}
+
+/* frc_json_parse_strv: the fields' arrays of strings as vectors, out of
+ * the tree; the rest of the tree as frc_json_parse builds it. */
+START_TEST(test_parse_strv)
+{
+  cleanup_json yajl_val v = NULL;
+  cleanup_free char *t = NULL;
+  frc_error_t err = NULL;
+  struct frc_json_strv f[2] = { { .key = "pins" }, { .key = "closure", .valid = no_z } };
+  const char *doc = "{\"a\":1,\"pins\":[\"x\",\"y\"],\"b\":{\"pins\":[\"kept\"],\"c\":[true,null,\"s\",-2]},"
+                    "\"closure\":[],\"d\":\"e\"}";
+
+  ck_assert_int_eq(frc_json_parse_strv(doc, strlen(doc), f, 2, &v, &err), 0);
+  ck_assert(f[0].found && f[0].strv && f[1].found && f[1].strv);
+  ck_assert_str_eq(f[0].strv[0], "x");
+  ck_assert_str_eq(f[0].strv[1], "y");
+  ck_assert_ptr_null(f[0].strv[2]);
+  ck_assert_ptr_null(f[1].strv[0]);
+  t = text_of(v);
+  ck_assert_str_eq(t, "{\"a\":1,\"b\":{\"pins\":[\"kept\"],\"c\":[true,null,\"s\",-2]},\"d\":\"e\"}");
+  yajl_val a = frc_json_get(v, "a");
+  ck_assert(a->type == yajl_t_number && a->u.number.i == 1 && (a->u.number.flags & YAJL_NUMBER_INT_VALID));
+  frc_json_strv_release(f, 2);
+  ck_assert_ptr_null(f[0].strv);
+}
+END_TEST
+
+/* A field's value that is not an array of strings passing its check: found,
+ * no vector, nothing of it in the tree, the rest parsed on; the last of
+ * duplicate keys decides. */
+START_TEST(test_parse_strv_bad)
+{
+  static const struct
+  {
+    const char *doc;
+    bool strv; /* pins collected */
+    const char *first; /* its first string */
+  } cases[] = {
+    { "{\"pins\":\"x\",\"k\":1}", false, NULL },
+    { "{\"pins\":[1],\"k\":1}", false, NULL },
+    { "{\"pins\":[\"a\",[\"b\"],\"c\"],\"k\":1}", false, NULL },
+    { "{\"pins\":{\"q\":[\"a\"],\"r\":{}},\"k\":1}", false, NULL },
+    { "{\"pins\":[\"a\",\"z\"],\"k\":1}", false, NULL },
+    { "{\"pins\":null,\"k\":1}", false, NULL },
+    { "{\"pins\":[\"a\"],\"pins\":[\"b\"],\"k\":1}", true, "b" },
+    { "{\"pins\":7,\"pins\":[\"b\"],\"k\":1}", true, "b" },
+    { "{\"pins\":[\"a\"],\"pins\":false,\"k\":1}", false, NULL },
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    {
+      cleanup_json yajl_val v = NULL;
+      cleanup_free char *t = NULL;
+      frc_error_t err = NULL;
+      struct frc_json_strv f[1] = { { .key = "pins", .valid = no_z } };
+      ck_assert_msg(frc_json_parse_strv(cases[i].doc, strlen(cases[i].doc), f, 1, &v, &err) == 0,
+                    "case %zu: %s", i, err ? err->msg : "");
+      ck_assert_msg(f[0].found, "case %zu", i);
+      ck_assert_msg((f[0].strv != NULL) == cases[i].strv, "case %zu", i);
+      if (cases[i].first)
+        ck_assert_str_eq(f[0].strv[0], cases[i].first);
+      t = text_of(v);
+      ck_assert_msg(strcmp(t, "{\"k\":1}") == 0, "case %zu: %s", i, t);
+      frc_json_strv_release(f, 1);
+    }
+}
+END_TEST
+
+/* Without fields, the same tree as frc_json_parse for the engines' specs;
+ * white space after the value and nothing else; errors leave no vector. */
+START_TEST(test_parse_strv_same_tree)
+{
+  static const char *const files[] = { "containerd-cri-container-config.json", "crun-spec.json",
+                                       "containerd-ctr-config.json" };
+  const char *dir = getenv("FRC_FIXTURES_DIR");
+  frc_error_t err = NULL;
+  ck_assert_ptr_nonnull(dir);
+  for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+    {
+      cleanup_free char *path = xasprintf("%s/%s", dir, files[i]);
+      cleanup_free char *text = NULL, *ta = NULL, *tb = NULL;
+      cleanup_json yajl_val a = NULL, b = NULL;
+      size_t len = 0;
+      ck_assert_int_eq(read_file_bounded(path, 1 << 20, &text, &len, &err), 0);
+      ck_assert_int_eq(frc_json_parse(text, len, &a, &err), 0);
+      ck_assert_int_eq(frc_json_parse_strv(text, len, NULL, 0, &b, &err), 0);
+      ck_assert(frc_json_equal(a, b));
+      ta = text_of(a);
+      tb = text_of(b);
+      ck_assert_str_eq(ta, tb);
+    }
+  {
+    /* (frc_json_parse takes the fourth: yajl's end of input lets an
+     * unterminated string after the value through) */
+    static const char *const bad[] = { "{\"pins\":[\"a\"", "[1,2", "{\"a\":1}x", "{} \"x", "", "{\"pins\":[\"a\\u0000\"]}" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+      {
+        yajl_val v = NULL;
+        struct frc_json_strv f[1] = { { .key = "pins" } };
+        ck_assert_msg(frc_json_parse_strv(bad[i], strlen(bad[i]), f, 1, &v, &err) == -1, "%s", bad[i]);
+        ck_assert_ptr_null(v);
+        ck_assert_ptr_null(f[0].strv);
+        ck_assert_msg(strstr(err->msg, "JSON") != NULL, "%s", err->msg);
+        frc_error_release(&err);
+      }
+  }
+}
+END_TEST
+
+/* The bounds of frc_json_parse, checked while parsing: 128 levels of
+ * nesting (a field's array and what is skipped in it counted), no U+0000
+ * in a string or key, kept or collected; a raw NUL is not JSON. */
+START_TEST(test_parse_strv_bounds)
+{
+  for (int depth = 127; depth <= 130; depth++)
+    for (int in_field = 0; in_field < 2; in_field++)
+      {
+        /* {"pins":[[...]]} or [[...]]: depth levels in all */
+        cleanup_free char *t = xmalloc0(2 * (size_t) depth + 16);
+        size_t n = 0;
+        int open = depth;
+        yajl_val v = NULL, w = NULL;
+        frc_error_t err = NULL, err2 = NULL;
+        struct frc_json_strv f[1] = { { .key = "pins" } };
+        if (in_field)
+          {
+            n += (size_t) sprintf(t, "{\"pins\":");
+            open--;
+          }
+        for (int i = 0; i < open; i++)
+          t[n++] = '[';
+        for (int i = 0; i < open; i++)
+          t[n++] = ']';
+        if (in_field)
+          t[n++] = '}';
+        int a = frc_json_parse(t, n, &v, &err);
+        int b = frc_json_parse_strv(t, n, f, 1, &w, &err2);
+        ck_assert_msg(a == (depth <= FRC_JSON_MAX_DEPTH ? 0 : -1), "depth %d", depth);
+        ck_assert_msg(a == b, "depth %d, in a field %d: %d %d", depth, in_field, a, b);
+        if (b < 0)
+          ck_assert_msg(strstr(err2->msg, "deeper") != NULL, "%s", err2->msg);
+        frc_json_freep(&v);
+        frc_json_freep(&w);
+        frc_json_strv_release(f, 1);
+        frc_error_release(&err);
+        frc_error_release(&err2);
+      }
+  {
+    yajl_val v = NULL;
+    frc_error_t err = NULL;
+    ck_assert_int_eq(frc_json_parse_strv("{} \n\t\r ", 7, NULL, 0, &v, &err), 0);
+    frc_json_freep(&v);
+  }
+  static const struct
+  {
+    const char *t;
+    size_t len;
+  } nul[] = { { "{\"a\":\"x\\u0000\"}", 0 }, { "{\"a\\u0000\":1}", 0 },
+              { "{\"pins\":[\"x\\u0000\"]}", 0 }, { "{\"a\":\"x\0\"}", 10 }, { "{}\0", 3 } };
+  for (size_t i = 0; i < sizeof(nul) / sizeof(nul[0]); i++)
+    {
+      yajl_val v = NULL;
+      frc_error_t err = NULL;
+      struct frc_json_strv f[1] = { { .key = "pins" } };
+      size_t len = nul[i].len ? nul[i].len : strlen(nul[i].t);
+      ck_assert_msg(frc_json_parse_strv(nul[i].t, len, f, 1, &v, &err) == -1, "case %zu", i);
+      ck_assert_ptr_null(v);
+      if (nul[i].len == 0)
+        ck_assert_msg(strstr(err->msg, "U+0000") != NULL, "%s", err->msg);
+      frc_error_release(&err);
+    }
+}
+END_TEST
+
 int
 main(void)
 {
@@ -49,6 +233,10 @@ main(void)
 
   tcase_add_test(tc, test_parse_exactly_len);
   tcase_add_test(tc, test_error_escaped);
+  tcase_add_test(tc, test_parse_strv);
+  tcase_add_test(tc, test_parse_strv_bad);
+  tcase_add_test(tc, test_parse_strv_same_tree);
+  tcase_add_test(tc, test_parse_strv_bounds);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

@@ -148,6 +148,25 @@ START_TEST(test_store_paths)
 }
 END_TEST
 
+/* Every byte at a hash position and at a name position: accepted exactly
+ * when it is of FRC_NIX32_CHARS, or a letter, a digit or one of "+-._?=". */
+START_TEST(test_store_path_bytes)
+{
+  for (int b = 1; b < 256; b++)
+    {
+      char p[64] = H1 "-ab";
+      bool nix32 = strchr(FRC_NIX32_CHARS, b) != NULL;
+      bool name = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9')
+                  || strchr("+-._?=", b) != NULL;
+      p[strlen("/nix/store/") + 5] = (char) b;
+      ck_assert_msg(frc_store_path_valid(p) == nix32, "hash byte %d", b);
+      memcpy(p, H1 "-ab", sizeof(H1 "-ab"));
+      p[strlen(H1) + 2] = (char) b;
+      ck_assert_msg(frc_store_path_valid(p) == (name && b != '/'), "name byte %d", b);
+    }
+}
+END_TEST
+
 START_TEST(test_system)
 {
   const char *s = frc_nix_system();
@@ -567,6 +586,7 @@ main(void)
   tcase_add_test(tc, test_empty_environment);
   tcase_add_loop_test(tc, test_bad, 0, sizeof(bad_locks) / sizeof(bad_locks[0]));
   tcase_add_loop_test(tc, test_store_paths, 0, sizeof(paths) / sizeof(paths[0]));
+  tcase_add_test(tc, test_store_path_bytes);
   tcase_add_test(tc, test_system);
   tcase_add_test(tc, test_v1_priorities);
   tcase_add_test(tc, test_v1_build_counter);
