@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include <linux/capability.h>
 
+#include "bindhook.h"
 #include "criu.h"
 #include "dl.h"
 #include "doctor.h"
@@ -131,6 +133,27 @@ check_nix(const struct frc_config *c, struct doc *d)
     line(d, PROBLEM, "store: /nix/store does not exist: install Nix (multi-user or single-user)");
   else
     line(d, NOTE, "store: %s does not exist yet; the first realisation creates it", store);
+}
+
+/* The closure hook's program: the static flox-runc-hook beside this
+ * flox-runc, as create would choose it (a note when it is not: the hook is
+ * then flox-runc itself, ~0.4 ms slower a create). */
+static void
+check_hook(struct doc *d)
+{
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+  if (n <= 0 || exe[0] != '/')
+    return;
+  exe[n] = '\0';
+  if (frc_bindhook_program(exe, sizeof(exe)))
+    line(d, OK, "closure hook: %s (a static program)", exe);
+  else
+    line(d, NOTE, "closure hook: `%s " FRC_BINDHOOK_VERB "`: no usable " FRC_BINDHOOK_PROGRAM
+                  " beside it (a regular file of its owner, writable by nobody else); install "
+                  "both from one build (flox-runc install) for ~0.4 ms less a create",
+         exe);
 }
 
 static void
@@ -449,6 +472,7 @@ frc_doctor_run(const struct frc_config *c, const struct frc_doctor_opts *o)
   line(&d, OK, "node config: %s", c->from_file ? c->path : "defaults (no file)");
   check_runtime(c, &d);
   check_nix(c, &d);
+  check_hook(&d);
   check_privileges(&d);
   check_checkpoint(c, &d);
   check_state_dir(c, &d);

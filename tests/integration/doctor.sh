@@ -76,6 +76,11 @@ t_good() {
 	assert_contains "$CAP_OUT" "0 problems" "summary"
 	assert_contains "$CAP_OUT" "ok       real runtime $(command -v runc): runc version" "runtime and version"
 	assert_contains "$CAP_OUT" "ok       Nix: nix-store (Nix)" "Nix"
+	# the closure hook as create chooses it: the static program beside
+	# flox-runc (built whenever musl-gcc is there, as under CI), else a note
+	if [[ -e $(dirname "$(readlink -f "$FLOX_RUNC")")/flox-runc-hook || ${CI:-} == true ]]; then
+		assert_contains "$CAP_OUT" "ok       closure hook: $(dirname "$(readlink -f "$FLOX_RUNC")")/flox-runc-hook (a static program)" "the static closure hook"
+	fi
 	assert_contains "$CAP_OUT" "ok       environment secretcorp/tools is accessible with the token" "private environment with the token"
 	assert_contains "$CAP_OUT" "ok       substituter $CACHE is a binary cache for /nix/store" "substituter"
 	assert_contains "$CAP_OUT" "runtime \"flox\" runs flox-runc" "containerd registration"
@@ -83,6 +88,12 @@ t_good() {
 	assert_not_contains "$CAP_OUT" "PROBLEM" "no problem"
 	assert_contains "$CAP_OUT" "ok       checkpoint/restore: $(command -v criu) (Version: " "CRIU (tests/deps.sh installs one that works)"
 	assert_not_contains "$CAP_OUT" "reads no org.criu.config" "runc reads org.criu.config"
+	# a flox-runc alone, without the static hook beside it
+	local lone=$TEST_TMPDIR/lone/flox-runc
+	mkdir -p "${lone%/*}" && cp "$FLOX_RUNC" "$lone"
+	capture "$lone" doctor --containerd-config "$GOOD_CD" --environment secretcorp/tools --token-file "$TEST_TMPDIR/token"
+	assert_contains "$CAP_OUT" "note     closure hook: \`$lone bind-closure\`: no usable flox-runc-hook beside it" "a flox-runc without the static hook: a note"
+	assert_contains "$CAP_OUT" "0 problems" "a note, not a problem"
 }
 
 # checkpoint/restore notes: doctor's verdict is criu check's own, for each
