@@ -154,13 +154,16 @@ written_since_asked(const struct ctx *c, const char *path)
   return ts_le(&c->asked, &st.st_mtim) && ts_le(&st.st_mtim, &now);
 }
 
+/* Not synced (docs/design.md, "The hub cache's files"): only the file's
+ * mtime is ever read, an inode's own metadata, so a crash leaves an older
+ * acceptance, none (one FloxHub check more) or this one, never a false one. */
 static void
 auth_remember(struct ctx *c)
 {
   frc_error_t ignored = NULL;
   cleanup_free char *dir = xasprintf("%s/auth", c->dir);
   if (frc_mkdir_p(dir, 0700, &ignored) < 0
-      || write_file_atomic(c->auth_file, c->label, strlen(c->label), 0600, &ignored) < 0)
+      || write_file_replace(c->auth_file, c->label, strlen(c->label), 0600, &ignored) < 0)
     frc_log(c->req->log, FRC_LOG_WARNING, "flox-runc: cannot record the credential check: %s",
             ignored->msg);
   frc_error_release(&ignored);
@@ -861,7 +864,11 @@ parse_reply(struct ctx *c, const struct fetch_plan *p, const char *reply, size_t
 }
 
 /* The capabilities the child asked for, kept for the next resolutions with
- * this hub (removed when the server answered without a v2 advertisement). */
+ * this hub (removed when the server answered without a v2 advertisement).
+ * Not synced (docs/design.md, "The hub cache's files"): a file a crash left
+ * empty or torn is no v2 advertisement (frc_git_remote_assume refuses it:
+ * discovery as without one), and a server refusing what it assumed is asked
+ * again (frc_git_remote_rediscover). */
 static void
 keep_caps(struct ctx *c, const struct fetch_result *r)
 {
@@ -870,7 +877,7 @@ keep_caps(struct ctx *c, const struct fetch_result *r)
     return;
   if (r->caps_len == 0)
     unlink(c->caps_file);
-  else if (write_file_atomic(c->caps_file, r->caps, r->caps_len, 0600, &ignored) < 0)
+  else if (write_file_replace(c->caps_file, r->caps, r->caps_len, 0600, &ignored) < 0)
     frc_error_release(&ignored);
 }
 

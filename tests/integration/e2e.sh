@@ -1242,6 +1242,17 @@ t_durable_build() {
 	# failed on it and the empty output passed)
 	assert_empty "$(awk '/openat\(/ && / = [0-9]+$/ {fd = $NF; k[$1 " " fd] = ($0 ~ /\/keys\//)}
 		/(fsync|fdatasync)\(/ {s = $0; sub(/^[^(]*\(/, "", s); if (k[$1 " " (s + 0)]) print}' "$st.strace")" "no fsync of a remembered key"
+	# the hub cache's .capabilities and auth/ files are not synced (a torn
+	# one is no v2 advertisement; only auth's mtime is read: docs/design.md,
+	# "The hub cache's files"), its lockfile and live.json are
+	assert_ne 0 "$(grep -c "openat(.*$state/hub/.*/\.\.capabilities\." "$st.strace")" "the capabilities kept"
+	assert_ne 0 "$(grep -c "openat(.*$state/hub/.*/auth/\." "$st.strace")" "the credential check kept"
+	hubsync() { # REGEX: the fsyncs of files opened under the hub cache whose path matches it
+		awk -v re="$1" '/openat\(/ && / = [0-9]+$/ {fd = $NF; k[$1 " " fd] = ($0 ~ re)}
+			/(fsync|fdatasync)\(/ {s = $0; sub(/^[^(]*\(/, "", s); if (k[$1 " " (s + 0)]) print}' "$st.strace"
+	}
+	assert_empty "$(hubsync '/hub/.*(/[.][.]capabilities[.]|/auth/)')" "no fsync of the hub's capabilities or the credential check"
+	assert_ne "" "$(hubsync '/hub/.*/gen/[0-9]+/[.]manifest[.]lock[.]')" "the cached lockfile synced"
 	# one nix-store, the realisation: the closure comes from Nix's database
 	# (lib/store.h frc_store_closure_db), the same as nix-store -qR's
 	# (an execve another traced call interrupts shows as "<unfinished ...>")
