@@ -11,6 +11,11 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
 #include <immintrin.h>
+#if defined(__has_include)
+#if __has_include(<sys/platform/x86.h>)
+#include <sys/platform/x86.h>
+#endif
+#endif
 #define FRC_SHA_NI 1
 #endif
 
@@ -99,16 +104,28 @@ blocks_sha_ni(uint32_t h[8], const unsigned char *p, size_t n)
   _mm_storeu_si128((__m128i_u *) &h[4], _mm_alignr_epi8(st1, tmp, 8)); /* E F G H */
 }
 
-/* Asked once per process (cpuid leaves the VM: microseconds); the answer
- * cannot change while it runs. */
+/* Asked once per process; the answer cannot change while it runs.  glibc
+ * has asked the CPU at start-up already: its answer costs nothing, where
+ * two cpuid leave a VM (~19 µs on the benchmark machine, every warm create
+ * paid them at its first hash). */
 static bool
 have_sha_ni(void)
 {
   static int known = -1;
-  unsigned a, b, c, d;
   if (known < 0)
-    known = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSSE3) && (c & bit_SSE4_1)
-            && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+    {
+#if defined(__GLIBC__) && defined(__has_include)
+#if __has_include(<sys/platform/x86.h>)
+#define FRC_SHA_NI_GLIBC 1
+      known = CPU_FEATURE_ACTIVE(SSSE3) && CPU_FEATURE_ACTIVE(SSE4_1) && CPU_FEATURE_ACTIVE(SHA);
+#endif
+#endif
+#ifndef FRC_SHA_NI_GLIBC
+      unsigned a, b, c, d;
+      known = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSSE3) && (c & bit_SSE4_1)
+              && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+#endif
+    }
   return known;
 }
 #endif
