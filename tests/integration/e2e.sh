@@ -1248,7 +1248,10 @@ t_durable_build() {
 	assert_ne 0 "$(grep -c "openat(.*$state/hub/.*/\.\.capabilities\." "$st.strace")" "the capabilities kept"
 	assert_ne 0 "$(grep -c "openat(.*$state/hub/.*/auth/\." "$st.strace")" "the credential check kept"
 	hubsync() { # REGEX: the fsyncs of files opened under the hub cache whose path matches it
-		awk -v re="$1" '/openat\(/ && / = [0-9]+$/ {fd = $NF; k[$1 " " fd] = ($0 ~ re)}
+		# (an openat another traced call interrupted ends on its "resumed" line)
+		awk -v re="$1" '/openat\(.*<unfinished/ {p[$1] = ($0 ~ re)}
+			/openat\(/ && / = [0-9]+$/ {k[$1 " " $NF] = ($0 ~ re)}
+			/<\.\.\. openat resumed>/ && / = [0-9]+$/ {k[$1 " " $NF] = p[$1]}
 			/(fsync|fdatasync)\(/ {s = $0; sub(/^[^(]*\(/, "", s); if (k[$1 " " (s + 0)]) print}' "$st.strace"
 	}
 	assert_empty "$(hubsync '/hub/.*(/[.][.]capabilities[.]|/auth/)')" "no fsync of the hub's capabilities or the credential check"
