@@ -36,11 +36,14 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 # ALLOW only, default 127.0.0.1; CONF_LINE added to its configuration);
 # sets PROXY_URL, PROXY_LOG.
 proxy_start() {
-	local d=$TEST_TMPDIR/proxy.$1 port
+	local d=$TEST_TMPDIR/proxy.$1 port attempt pid
 	mkdir -p "$d"
 	chmod 0777 "$d" # tinyproxy writes its log as nobody
-	port=$(free_port)
-	cat >"$d/conf" <<CONF
+	# free_port's port may be taken before tinyproxy binds it: tinyproxy
+	# then exits, and another port is tried
+	for attempt in 1 2 3 4 5; do
+		port=$(free_port)
+		cat >"$d/conf" <<CONF
 User nobody
 Group nogroup
 Port $port
@@ -53,15 +56,32 @@ Allow ${2:-127.0.0.1}
 ViaProxyName "flox-runc-test"
 ${3:-}
 CONF
-	: >"$d/log"
-	chmod 0666 "$d/log"
-	tinyproxy -d -c "$d/conf" 2>"$d/stderr" &
-	cleanup_pid "$!"
-	PROXY_PID=$!
-	wait_for python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" ||
-		die "tinyproxy did not start: $(cat "$d/stderr")"
-	PROXY_URL=http://127.0.0.1:$port
-	PROXY_LOG=$d/log
+		: >"$d/log"
+		chmod 0666 "$d/log"
+		tinyproxy -d -c "$d/conf" 2>"$d/stderr" &
+		pid=$!
+		cleanup_pid "$pid"
+		if proxy_started "$pid" "$d/log"; then
+			PROXY_PID=$pid
+			PROXY_URL=http://127.0.0.1:$port
+			PROXY_LOG=$d/log
+			return 0
+		fi
+		kill -9 "$pid" 2>/dev/null || true
+		diag "tinyproxy did not start on port $port (attempt $attempt): $(cat "$d/stderr")"
+	done
+	die "tinyproxy did not start: $(cat "$d/stderr")"
+}
+# proxy_started PID LOG: tinyproxy PID listens (it logs its main loop
+# only once its sockets are bound) within 10 s; false at once when it has
+# exited (it could not bind)
+proxy_started() {
+	local deadline=$((SECONDS + 10))
+	while kill -0 "$1" 2>/dev/null && ((SECONDS < deadline)); do
+		grep -q "Starting main loop. Accepting connections." "$2" && return 0
+		sleep 0.05
+	done
+	return 1
 }
 chmod o+x "$TEST_TMPDIR"
 proxy_start main
