@@ -957,7 +957,10 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
       drafting.nlinks = frc_lock_links(l, req->mode, &drafting.links);
       frc_store_realise_on_copy(realising, draft_now, &drafting);
     }
-  if (realising && frc_store_realise_finish(steal_pointer(&realising), err) < 0)
+  /* Once nix-store's answer says every path is valid: its exit (~2 ms of
+   * its store's teardown) overlaps the tree and is reaped after it
+   * (docs/performance.md, "Lever: cold fixed costs (cold6)"). */
+  if (realising && frc_store_realise_answered(&realising, err) < 0)
     return -1;
   /* The closure: what a container of the environment sees (its view).
    * nix-store answers while the tree, which does not need it, is built
@@ -993,8 +996,10 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
    * returned; a record of an earlier boot without that mark is not trusted
    * (rebuilt), and a view left incomplete by a crash is built anew
    * (docs/design.md, "Durability"). */
-  if (frc_envbuild(&in, tmp, NULL, err) < 0
-      || (closure_query && frc_store_closure_finish(steal_pointer(&closure_query), &closure, err) < 0)
+  if (frc_envbuild(&in, tmp, NULL, err) < 0)
+    return -1;
+  frc_store_realise_reap(steal_pointer(&realising));
+  if ((closure_query && frc_store_closure_finish(steal_pointer(&closure_query), &closure, err) < 0)
       || frc_view_build(c, env->key, closure, &env->closure, err) < 0
       || frc_rm_rf(final, err) < 0) /* a tree left by a crash */
     return -1;

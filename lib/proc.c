@@ -188,8 +188,13 @@ struct frc_proc_running
 {
   const struct frc_proc *p;
   pid_t pid;
-  int out_fd, err_fd;
+  int out_fd, err_fd; /* -1 once ended */
   struct sigaction old_pipe;
+  /* what was read so far (frc_proc_wait_stdout, then frc_proc_finish) */
+  struct line_buf lb;
+  char *out;
+  size_t out_len;
+  int timed_out;
 };
 
 int
@@ -241,20 +246,18 @@ frc_proc_start(const struct frc_proc *p, struct frc_proc_running **run, frc_erro
   return 0;
 }
 
-int
-frc_proc_finish(struct frc_proc_running *run, struct frc_proc_result *r)
+/* Reads the child's stderr and stdout until both end, the deadline
+ * passes (the group killed), or done says that stdout is complete: true
+ * then. */
+static bool
+pump(struct frc_proc_running *run, bool (*done)(const char *out, size_t len, void *data), void *data)
 {
   const struct frc_proc *p = run->p;
-  int err_pipe[2] = { run->err_fd, -1 }, out_pipe[2] = { run->out_fd, -1 };
-  struct line_buf lb = { .len = 0 };
   pid_t pid = run->pid;
-  int open_fds = 1 + (out_pipe[0] >= 0);
-  int wstatus = 0;
 
-  memset(r, 0, sizeof(*r));
-  while (open_fds > 0)
+  while (!run->timed_out && (run->err_fd >= 0 || run->out_fd >= 0))
     {
-      struct pollfd fds[2] = { { err_pipe[0], POLLIN, 0 }, { out_pipe[0], POLLIN, 0 } };
+      struct pollfd fds[2] = { { run->err_fd, POLLIN, 0 }, { run->out_fd, POLLIN, 0 } };
       int timeout = -1, n;
       char buf[8192];
       if (p->deadline_ns)
@@ -264,7 +267,7 @@ frc_proc_finish(struct frc_proc_running *run, struct frc_proc_result *r)
             {
               kill(-pid, SIGKILL);
               kill(pid, SIGKILL);
-              r->timed_out = 1;
+              run->timed_out = 1;
               break;
             }
           timeout = left > 1000 ? 1000 : (int) left;
@@ -284,50 +287,74 @@ frc_proc_finish(struct frc_proc_running *run, struct frc_proc_result *r)
                 continue;
               close(fds[i].fd);
               if (i == 0)
-                err_pipe[0] = -1;
+                run->err_fd = -1;
               else
-                out_pipe[0] = -1;
-              open_fds--;
+                run->out_fd = -1;
               continue;
             }
           if (i == 0)
-            feed(&lb, buf, (size_t) got, p);
-          else if (r->out_len + (size_t) got <= MAX_STDOUT)
+            feed(&run->lb, buf, (size_t) got, p);
+          else if (run->out_len + (size_t) got <= MAX_STDOUT)
             {
-              r->out = xrealloc(r->out, r->out_len + (size_t) got + 1);
-              memcpy(r->out + r->out_len, buf, (size_t) got);
-              r->out_len += (size_t) got;
-              r->out[r->out_len] = '\0';
+              run->out = xrealloc(run->out, run->out_len + (size_t) got + 1);
+              memcpy(run->out + run->out_len, buf, (size_t) got);
+              run->out_len += (size_t) got;
+              run->out[run->out_len] = '\0';
+              if (done && done(run->out, run->out_len, data))
+                return true;
             }
         }
     }
-  if (err_pipe[0] >= 0)
-    close(err_pipe[0]);
-  if (out_pipe[0] >= 0)
-    close(out_pipe[0]);
-  emit_line(&lb, p);
+  return false;
+}
+
+int
+frc_proc_wait_stdout(struct frc_proc_running *run,
+                     bool (*done)(const char *out, size_t len, void *data), void *data)
+{
+  return pump(run, done, data) ? 1 : 0;
+}
+
+int
+frc_proc_finish(struct frc_proc_running *run, struct frc_proc_result *r)
+{
+  const struct frc_proc *p = run->p;
+  struct line_buf *lbp = &run->lb;
+  pid_t pid = run->pid;
+  int wstatus = 0;
+
+  memset(r, 0, sizeof(*r));
+  pump(run, NULL, NULL);
+  r->timed_out = run->timed_out;
+  r->out = steal_pointer(&run->out);
+  r->out_len = run->out_len;
+  if (run->err_fd >= 0)
+    close(run->err_fd);
+  if (run->out_fd >= 0)
+    close(run->out_fd);
+  emit_line(lbp, p);
   while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
     ;
   /* Nothing of the group may outlive the call (substituter helpers). */
   kill(-pid, SIGKILL);
   sigaction(SIGPIPE, &run->old_pipe, NULL);
-  free(run);
   r->status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
   if (r->out == NULL)
     r->out = xmalloc0(1);
   {
     size_t total = 1;
-    for (size_t i = 0; i < lb.nkept; i++)
-      total += strlen(lb.kept[i]) + 2;
+    for (size_t i = 0; i < lbp->nkept; i++)
+      total += strlen(lbp->kept[i]) + 2;
     r->last_err = xmalloc0(total);
-    for (size_t i = 0; i < lb.nkept; i++)
+    for (size_t i = 0; i < lbp->nkept; i++)
       {
         if (i)
           strcat(r->last_err, "; ");
-        strcat(r->last_err, lb.kept[i]);
-        free(lb.kept[i]);
+        strcat(r->last_err, lbp->kept[i]);
+        free(lbp->kept[i]);
       }
   }
+  free(run);
   return 0;
 }
 

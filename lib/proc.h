@@ -13,6 +13,7 @@
 #ifndef FRC_PROC_H
 #define FRC_PROC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -67,6 +68,13 @@ int frc_proc_run(const struct frc_proc *p, struct frc_proc_result *r, frc_error_
 struct frc_proc_running;
 int frc_proc_start(const struct frc_proc *p, struct frc_proc_running **run, frc_error_t *err);
 int frc_proc_finish(struct frc_proc_running *run, struct frc_proc_result *r);
+/* Reads the child's output (stderr to the callback as finish does) until
+ * done(stdout so far) says it is complete: 1 then, with the child maybe
+ * still running (frc_proc_finish reads on and reaps it); 0 when both pipes
+ * ended or the deadline passed first.  For a child whose answer is all the
+ * caller waits for, not its exit. */
+int frc_proc_wait_stdout(struct frc_proc_running *run,
+                         bool (*done)(const char *out, size_t len, void *data), void *data);
 void frc_proc_abort(struct frc_proc_running *run);
 void frc_proc_result_release(struct frc_proc_result *r);
 #define cleanup_proc_result __attribute__((cleanup(frc_proc_result_release)))

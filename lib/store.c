@@ -954,6 +954,40 @@ frc_store_realise_finish(struct frc_store_realising *r, frc_error_t *err)
   return rc;
 }
 
+static bool
+serve_answered(const char *out, size_t len, void *data)
+{
+  struct frc_store_realising *r = data;
+  return serve_all_valid(out, len, r->run.paths, r->npaths);
+}
+
+int
+frc_store_realise_answered(struct frc_store_realising **rp, frc_error_t *err)
+{
+  struct frc_store_realising *r = *rp;
+
+  if (r->serve && frc_proc_wait_stdout(r->run.run, serve_answered, r) == 1)
+    {
+      log_realised(r);
+      return 0; /* *rp: the nix-store exiting */
+    }
+  *rp = NULL;
+  return frc_store_realise_finish(r, err);
+}
+
+void
+frc_store_realise_reap(struct frc_store_realising *r)
+{
+  cleanup_proc_result struct frc_proc_result res = { 0 };
+  if (r == NULL)
+    return;
+  frc_proc_finish(r->run.run, &res);
+  if (res.status != 0)
+    frc_log(r->s.log, FRC_LOG_DEBUG, "flox-runc: %s exited %d after its answer%s", r->run.a.nix_store,
+            res.status, res.timed_out ? " (the deadline)" : "");
+  realising_free(r);
+}
+
 void
 frc_store_realise_on_copy(struct frc_store_realising *r, void (*cb)(void *), void *data)
 {

@@ -98,6 +98,16 @@ void frc_store_early_abort(struct frc_store_early *e);
 int frc_store_realise_start_early(const struct frc_store *s, struct frc_store_early **early,
                                   char *const *paths, struct frc_store_realising **r,
                                   frc_error_t *err);
+/* finish for a caller with work that needs the paths but not nix-store's
+ * exit: returns (0) as soon as the early nix-store's answer says every
+ * path is valid (Nix committed them to its database before answering),
+ * leaving *r the nix-store that is still exiting (~2 ms: its store's
+ * teardown), which frc_store_realise_reap waits for; otherwise as finish
+ * (*r NULL, freed).  On failure *r is NULL. */
+int frc_store_realise_answered(struct frc_store_realising **r, frc_error_t *err);
+/* Waits for what frc_store_realise_answered left to exit and frees it (its
+ * exit status only logged: its answer was already taken); NULL: nothing. */
+void frc_store_realise_reap(struct frc_store_realising *r);
 /* The closure (nix-store -qR) of paths, NULL-terminated, malloc'd. */
 int frc_store_closure(const struct frc_store *s, char *const *paths, char ***closure,
                       frc_error_t *err);

@@ -38,6 +38,13 @@ put(const char *name, const char *text)
   ck_assert_int_eq(write_file_atomic(p, text, strlen(text), 0644, &err), 0);
 }
 
+static void
+unlink_file(const char *name)
+{
+  cleanup_free char *p = xasprintf("%s/%s", dir, name);
+  unlink(p);
+}
+
 static char *
 get(const char *name)
 {
@@ -68,6 +75,7 @@ setup(void)
       "[ ! -f \"$d/sleep\" ] || sleep 30\n"
       "[ ! -f \"$d/stdout\" ] || cat \"$d/stdout\"\n"
       "[ ! -f \"$d/stderr\" ] || cat \"$d/stderr\" >&2\n"
+      "[ ! -f \"$d/linger\" ] || sleep 2\n"
       "exit $(cat \"$d/rc\" 2>/dev/null || echo 0)\n",
       dir);
   old_path = frc_test_fake_program(dir, "nix-store", script);
@@ -494,6 +502,51 @@ START_TEST(test_realise_start_finish_abort)
 }
 END_TEST
 
+/* frc_store_realise_answered: back at the early nix-store's answer when it
+ * says every path is valid, its exit (here 2 s after the answer, its
+ * output still open) left to frc_store_realise_reap; an answer leaving a
+ * path invalid: as finish (nix-store --realise, Nix's error). */
+START_TEST(test_realise_answered)
+{
+  char *paths[] = { (char *) P1, (char *) P2, NULL };
+  struct frc_store_early *e = NULL;
+  struct frc_store_realising *r = NULL;
+  frc_error_t err = NULL;
+  long long t0;
+
+  serve_answer((char *[]) { (char *) P2, (char *) P1, NULL });
+  put("linger", "");
+  ck_assert_msg(frc_store_early_start(&store, &e, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_msg(frc_store_realise_start_early(&store, &e, paths, &r, &err) == 0, "%s", err ? err->msg : "");
+  t0 = frc_now_ns();
+  ck_assert_msg(frc_store_realise_answered(&r, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_int_lt(frc_now_ns() - t0, 1500000000LL);
+  ck_assert_ptr_nonnull(r); /* still exiting */
+  frc_store_realise_reap(r);
+  ck_assert_int_ge(frc_now_ns() - t0, 1900000000LL); /* reaped: waited for its exit */
+  frc_store_realise_reap(NULL);
+
+  /* P2 left invalid: nix-store --realise says why, and nothing is left */
+  unlink_file("linger");
+  serve_answer((char *[]) { (char *) P1, NULL });
+  ck_assert_int_eq(frc_store_early_start(&store, &e, &err), 0);
+  ck_assert_int_eq(frc_store_realise_start_early(&store, &e, paths, &r, &err), 0);
+  put("rc", "1\n");
+  put("stderr", "error: path '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-glibc-2.38' does not exist and cannot be created\n");
+  ck_assert_int_lt(frc_store_realise_answered(&r, &err), 0);
+  ck_assert_ptr_null(r);
+  ck_assert_msg(strstr(err->msg, "is not available from any substituter") != NULL, "%s", err->msg);
+  frc_error_release(&err);
+
+  /* a --realise (no early nix-store): as finish, nothing left */
+  put("rc", "0\n");
+  put("stderr", "");
+  ck_assert_int_eq(frc_store_realise_start(&store, paths, &r, &err), 0);
+  ck_assert_msg(frc_store_realise_answered(&r, &err) == 0, "%s", err ? err->msg : "");
+  ck_assert_ptr_null(r);
+}
+END_TEST
+
 static void
 count_copy(void *data)
 {
@@ -758,6 +811,7 @@ main(void)
   tcase_add_test(tc, test_realise_start_finish_abort);
   tcase_add_test(tc, test_early_serve);
   tcase_add_test(tc, test_realise_on_copy);
+  tcase_add_test(tc, test_realise_answered);
   tcase_add_test(tc, test_add);
   tcase_add_test(tc, test_failure_names_nix_error);
   tcase_add_test(tc, test_all_present);
