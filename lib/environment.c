@@ -957,8 +957,8 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
       drafting.nlinks = frc_lock_links(l, req->mode, &drafting.links);
       frc_store_realise_on_copy(realising, draft_now, &drafting);
     }
-  /* Once nix-store's answer says every path is valid: its exit (~2 ms of
-   * its store's teardown) overlaps the tree and is reaped after it
+  /* Once nix-store's answer says every path is valid: its exit (its
+   * store's teardown, 2-7 ms) overlaps the build and is reaped at its end
    * (docs/performance.md, "Lever: cold fixed costs (cold6)"). */
   if (realising && frc_store_realise_answered(&realising, err) < 0)
     return -1;
@@ -996,10 +996,8 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
    * returned; a record of an earlier boot without that mark is not trusted
    * (rebuilt), and a view left incomplete by a crash is built anew
    * (docs/design.md, "Durability"). */
-  if (frc_envbuild(&in, tmp, NULL, err) < 0)
-    return -1;
-  frc_store_realise_reap(steal_pointer(&realising));
-  if ((closure_query && frc_store_closure_finish(steal_pointer(&closure_query), &closure, err) < 0)
+  if (frc_envbuild(&in, tmp, NULL, err) < 0
+      || (closure_query && frc_store_closure_finish(steal_pointer(&closure_query), &closure, err) < 0)
       || frc_view_build(c, env->key, closure, &env->closure, err) < 0
       || frc_rm_rf(final, err) < 0) /* a tree left by a crash */
     return -1;
@@ -1020,6 +1018,9 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   /* the syncfs once the caller has written its own files (a create: its
    * container record and spec), which it would hold up on this disk */
   confirm_later(req, env, build_id, in.link_pool, final, &store_fd, &state_fd, &ahead);
+  /* the early nix-store's exit overlapped all of the build (on failure:
+   * killed, as before it answered) */
+  frc_store_realise_reap(steal_pointer(&realising));
   env->built = true;
   frc_log(req->log, FRC_LOG_INFO, "flox-runc: environment %s (%s) is %s", req->name,
           frc_mode_name(req->mode), env->path);
