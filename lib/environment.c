@@ -919,7 +919,11 @@ build(const struct frc_env_request *req, struct frc_environment *env, frc_error_
   /* While nix-store realises, what does not need the paths: Nix's
    * database opened for the closure and the build's directories
    * (docs/performance.md, "Lever: ... (cold3)"). */
-  if (nout > 0 && frc_store_realise_start_early(&store, req->early, outputs, &realising, err) < 0)
+  /* without one started beside the fetch, a nix-store --serve all the
+   * same: its answer comes before its exit (frc_store_realise_answered) */
+  struct frc_store_early *no_early = NULL;
+  if (nout > 0
+      && frc_store_realise_start_early(&store, req->early ? req->early : &no_early, outputs, &realising, err) < 0)
     return -1;
   if (nout > 0 && frc_store_closure_db_prepare(c, outputs, &dbq, &dberr) < 0)
     frc_error_release(&dberr); /* a new node: nix-store makes the database; again below */

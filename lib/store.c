@@ -606,6 +606,7 @@ struct frc_store_realising
   struct nix_run run;
   size_t npaths;
   bool serve;
+  bool warm_up; /* serve: the warm-up query was asked first (its answer precedes) */
   int in_fd; /* serve: nix-store's stdin (O_NONBLOCK), -1 once written */
   struct frc_store s; /* serve: what run.s points to */
 };
@@ -717,10 +718,11 @@ cmp_str(const void *a, const void *b)
 }
 
 /* Whether nix-store --serve's answer (bounded by frc_proc) says that every
- * one of the n paths (distinct) is valid: its greeting, then a set of
- * paths, each one of those asked for, once. */
+ * one of the n paths (distinct) is valid: its greeting, the warm-up's
+ * answer when it was asked, then a set of paths, each one of those asked
+ * for, once. */
 static bool
-serve_all_valid(const char *out, size_t len, char *const *paths, size_t n)
+serve_all_valid(const char *out, size_t len, char *const *paths, size_t n, bool warm_up)
 {
   const char *p = out, *end = out + len;
   unsigned long long v, count;
@@ -728,9 +730,9 @@ serve_all_valid(const char *out, size_t len, char *const *paths, size_t n)
   cleanup_free bool *seen = xmalloc0((n + 1) * sizeof(bool));
 
   if (!get_u64(&p, end, &v) || v != SERVE_MAGIC_2 || !get_u64(&p, end, &v) || (v & 0xff00) != (2 << 8)
-      || !get_u64(&p, end, &count) || count > 1)
+      || (warm_up && (!get_u64(&p, end, &count) || count > 1)))
     return false;
-  if (count == 1) /* the warm-up's answer: skipped */
+  if (warm_up && count == 1) /* the warm-up's answer: skipped */
     {
       if (!get_u64(&p, end, &v) || v > 4096 || (unsigned long long) (end - p) < ((v + 7) & ~7ULL))
         return false;
@@ -793,8 +795,10 @@ serve_write(struct frc_store_realising *r, const char *req, size_t len, bool las
   return true;
 }
 
-int
-frc_store_early_start(const struct frc_store *s, struct frc_store_early **out, frc_error_t *err)
+/* `nix-store --serve --write` started, its stdin a pipe that serve_write
+ * writes. */
+static int
+serve_spawn(const struct frc_store *s, struct frc_store_realising **out, frc_error_t *err)
 {
   struct frc_store_realising *r __attribute__((cleanup(realising_freep))) = xmalloc0(sizeof(*r));
   int in[2];
@@ -825,6 +829,19 @@ frc_store_early_start(const struct frc_store *s, struct frc_store_early **out, f
     }
   close(in[0]);
   r->run.p.stdin_fd = 0;
+  *out = steal_pointer(&r);
+  return 0;
+}
+
+int
+frc_store_early_start(const struct frc_store *s, struct frc_store_early **out, frc_error_t *err)
+{
+  struct frc_store_realising *r __attribute__((cleanup(realising_freep))) = NULL;
+
+  *out = NULL;
+  if (serve_spawn(s, &r, err) < 0)
+    return -1;
+  r->warm_up = true;
   {
     size_t len;
     cleanup_free char *req = serve_request(true, (char *[]) { (char *) SERVE_WARM_UP_PATH }, 1, &len);
@@ -875,6 +892,26 @@ frc_store_realise_start_early(const struct frc_store *s, struct frc_store_early 
       frc_log(s->log, FRC_LOG_DEBUG, "flox-runc: the early nix-store did not take the paths: a new one");
       frc_store_realise_abort(steal_pointer(&r));
     }
+  else if (early)
+    {
+      /* nix-store --serve with the paths at once: its answer comes before
+       * its exit (frc_store_realise_answered) */
+      size_t len;
+      cleanup_free char *req = serve_request(true, paths, n, &len);
+      if (serve_spawn(s, &r, err) < 0)
+        return -1;
+      if (serve_write(r, req, len, true))
+        {
+          r->run.paths = paths;
+          r->npaths = n;
+          frc_log(s->log, FRC_LOG_INFO, "flox-runc: realising %zu store paths with %s --serve", n,
+                  r->run.a.nix_store);
+          *out = steal_pointer(&r);
+          return 0;
+        }
+      frc_log(s->log, FRC_LOG_DEBUG, "flox-runc: nix-store --serve did not take the paths: --realise");
+      frc_store_realise_abort(steal_pointer(&r));
+    }
   r = xmalloc0(sizeof(*r));
   r->in_fd = -1;
   if (nix_run_init(&r->run, s, paths, frc_store_substitution_jobs(), err) < 0)
@@ -921,7 +958,7 @@ serve_finish(struct frc_store_realising *r, frc_error_t *err)
   if (res.timed_out)
     return nix_failed(&r->s, "realising the environment's packages", &res, &r->run.prog.errs,
                       r->run.paths, err);
-  if (res.status == 0 && serve_all_valid(res.out, res.out_len, r->run.paths, r->npaths))
+  if (res.status == 0 && serve_all_valid(res.out, res.out_len, r->run.paths, r->npaths, r->warm_up))
     {
       log_realised(r);
       return 0;
@@ -958,7 +995,7 @@ static bool
 serve_answered(const char *out, size_t len, void *data)
 {
   struct frc_store_realising *r = data;
-  return serve_all_valid(out, len, r->run.paths, r->npaths);
+  return serve_all_valid(out, len, r->run.paths, r->npaths, r->warm_up);
 }
 
 int

@@ -87,8 +87,9 @@ void frc_store_realise_on_copy(struct frc_store_realising *r, void (*cb)(void *)
  * "Lever: cold start at 5 MiB (cold5)"): `nix-store --serve --write` starts
  * with the store's options and waits with its store open;
  * frc_store_realise_start_early hands it the paths (and sets *early to NULL)
- * instead of starting nix-store --realise (early NULL or *early NULL: as
- * frc_store_realise_start).  It substitutes them and says which are valid; when
+ * instead of starting nix-store --realise (*early NULL: a nix-store --serve
+ * started now with the paths, whose answer also comes before its exit;
+ * early NULL: as frc_store_realise_start).  It substitutes them and says which are valid; when
  * one is not, nix-store --realise runs on them, so a failure is reported
  * as Nix's own error as ever.  Abort it (killed and reaped) when no
  * realisation takes it. */

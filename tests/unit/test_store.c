@@ -538,6 +538,47 @@ START_TEST(test_realise_answered)
   ck_assert_msg(strstr(err->msg, "is not available from any substituter") != NULL, "%s", err->msg);
   frc_error_release(&err);
 
+  /* no nix-store started beside a fetch (*early NULL): a nix-store --serve
+   * with the paths at once (no warm-up query), answered before its exit */
+  unlink_file("rc");
+  unlink_file("stderr");
+  {
+    cleanup_buf struct frc_buf b = { NULL, 0, 0 };
+    cleanup_buf struct frc_buf want = { NULL, 0, 0 };
+    add_u64(&b, 0x5452eecbULL);
+    add_u64(&b, (2 << 8) | 7);
+    add_u64(&b, 2);
+    add_str(&b, P1);
+    add_str(&b, P2);
+    put_bytes("stdout", &b);
+    put("linger", "");
+    e = NULL;
+    ck_assert_msg(frc_store_realise_start_early(&store, &e, paths, &r, &err) == 0, "%s", err ? err->msg : "");
+    t0 = frc_now_ns();
+    ck_assert_msg(frc_store_realise_answered(&r, &err) == 0, "%s", err ? err->msg : "");
+    ck_assert_int_lt(frc_now_ns() - t0, 1500000000LL);
+    ck_assert_ptr_nonnull(r);
+    frc_store_realise_reap(r);
+    unlink_file("linger");
+    cleanup_free char *argv = get("argv");
+    ck_assert_ptr_nonnull(strstr(argv, "--serve\n--write\n"));
+    ck_assert_ptr_null(strstr(argv, "--realise"));
+    add_u64(&want, 0x390c9debULL);
+    add_u64(&want, (2 << 8) | 7);
+    add_u64(&want, 1);
+    add_u64(&want, 0);
+    add_u64(&want, 1);
+    add_u64(&want, 2);
+    add_str(&want, P1);
+    add_str(&want, P2);
+    cleanup_free char *got = NULL;
+    size_t len = 0;
+    cleanup_free char *sp = xasprintf("%s/stdin", dir);
+    ck_assert_int_eq(read_file_bounded(sp, 1 << 20, &got, &len, &err), 0);
+    ck_assert_uint_eq(len, want.len);
+    ck_assert_int_eq(memcmp(got, want.data, len), 0);
+  }
+
   /* a --realise (no early nix-store): as finish, nothing left */
   put("rc", "0\n");
   put("stderr", "");
