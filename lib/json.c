@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_gen.h>
@@ -97,6 +98,13 @@ struct strv_parse
   size_t end; /* where the root value ends in the text */
   char **vec;
   size_t n, cap;
+  /* frc_json_parse_opaque: the value of opaque[1] in the top-level
+   * object's member opaque[0] is kept as its text */
+  const char *const *opaque;
+  const char *text;
+  bool opaque_due;
+  int opaque_depth; /* > 0: inside that value */
+  size_t opaque_start;
 };
 
 static yajl_val
@@ -206,6 +214,9 @@ static int
 on_null(void *ctx)
 {
   struct strv_parse *p = ctx;
+  if (p->opaque_depth > 0)
+    return 1;
+  p->opaque_due = false;
   return strv_scalar(p, NULL, 0, false) ? 1 : add(p, node(yajl_t_null));
 }
 
@@ -213,7 +224,37 @@ static int
 on_boolean(void *ctx, int b)
 {
   struct strv_parse *p = ctx;
+  if (p->opaque_depth > 0)
+    return 1;
+  p->opaque_due = false;
   return strv_scalar(p, NULL, 0, false) ? 1 : add(p, node(b ? yajl_t_true : yajl_t_false));
+}
+
+/* A number's integer as yajl_tree_parse makes it (yajl_parse_integer):
+ * digits after an optional sign, in range: *ok; anything else (a fraction,
+ * an exponent, too large) gives LLONG_MAX, or LLONG_MIN after a '-'. */
+static long long
+tree_integer(const char *s, bool *ok)
+{
+  long long ret = 0;
+  int sign = 1;
+
+  *ok = false;
+  if (*s == '-')
+    {
+      s++;
+      sign = -1;
+    }
+  if (*s == '+')
+    s++;
+  for (; *s; s++)
+    {
+      if (*s < '0' || *s > '9' || ret > LLONG_MAX / 10 || LLONG_MAX - ret * 10 < *s - '0')
+        return sign == 1 ? LLONG_MAX : LLONG_MIN;
+      ret = ret * 10 + (*s - '0');
+    }
+  *ok = true;
+  return sign * ret;
 }
 
 static int
@@ -221,18 +262,22 @@ on_number(void *ctx, const char *s, size_t len)
 {
   struct strv_parse *p = ctx;
   yajl_val v;
-  char *end;
+  char *end = NULL;
+  bool ok;
 
+  if (p->opaque_depth > 0)
+    return 1;
+  p->opaque_due = false;
   if (strv_scalar(p, NULL, 0, false))
     return 1;
   v = node(yajl_t_number);
   v->u.number.r = xstrndup(s, len);
+  v->u.number.i = tree_integer(v->u.number.r, &ok);
+  v->u.number.flags = ok ? YAJL_NUMBER_INT_VALID : 0;
   errno = 0;
-  v->u.number.i = strtoll(v->u.number.r, &end, 10);
-  if (errno == 0 && *end == '\0')
-    v->u.number.flags = YAJL_NUMBER_INT_VALID;
-  else
-    v->u.number.i = 0;
+  v->u.number.d = strtod(v->u.number.r, &end);
+  if (errno == 0 && end && *end == '\0')
+    v->u.number.flags |= YAJL_NUMBER_DOUBLE_VALID;
   return add(p, v);
 }
 
@@ -247,6 +292,9 @@ on_string(void *ctx, const unsigned char *s, size_t len)
       p->nul = true;
       return 0;
     }
+  if (p->opaque_depth > 0)
+    return 1;
+  p->opaque_due = false;
   if (strv_scalar(p, s, len, true))
     return 1;
   v = node(yajl_t_string);
@@ -265,8 +313,12 @@ on_key(void *ctx, const unsigned char *s, size_t len)
       p->nul = true;
       return 0;
     }
-  if (p->skip > 0)
+  if (p->skip > 0 || p->opaque_depth > 0)
     return 1;
+  if (p->opaque && p->depth == 2 && p->stack[0].key && strcmp(p->stack[0].key, p->opaque[0]) == 0
+      && p->stack[1].v->type == yajl_t_object && strlen(p->opaque[1]) == len
+      && memcmp(p->opaque[1], s, len) == 0)
+    p->opaque_due = true;
   if (p->depth == 1)
     for (size_t i = 0; i < p->nfields; i++)
       if (strlen(p->fields[i].key) == len && memcmp(p->fields[i].key, s, len) == 0)
@@ -278,15 +330,44 @@ on_key(void *ctx, const unsigned char *s, size_t len)
   return 1;
 }
 
+/* The opaque value's text as a node that serialises verbatim; one with a
+ * '/' (a comment, which the text may hold and the output must not) as a
+ * tree. */
+static yajl_val
+opaque_node(const char *text, size_t len)
+{
+  yajl_val v = NULL;
+  frc_error_t ignored = NULL;
+
+  if (memchr(text, '/', len))
+    {
+      if (frc_json_parse(text, len, &v, &ignored) == 0)
+        return v;
+      frc_error_release(&ignored); /* (cannot be: the whole text parsed) */
+      return node(yajl_t_null);
+    }
+  v = node(yajl_t_number);
+  v->u.number.r = xstrndup(text, len);
+  v->u.number.flags = FRC_JSON_OPAQUE;
+  return v;
+}
+
 static int
 on_start(struct strv_parse *p, yajl_type t)
 {
   /* the nesting of the text, skipped containers and a field's array
    * included */
-  if (p->depth + p->skip + (p->into ? 1 : 0) >= FRC_JSON_MAX_DEPTH)
+  if (p->depth + p->skip + (p->into ? 1 : 0) + p->opaque_depth >= FRC_JSON_MAX_DEPTH)
     {
       p->too_deep = true;
       return 0;
+    }
+  if (p->opaque_depth > 0 || p->opaque_due)
+    {
+      if (p->opaque_depth++ == 0) /* at its '{' or '[' */
+        p->opaque_start = yajl_get_bytes_consumed(p->h) - 1;
+      p->opaque_due = false;
+      return 1;
     }
   if (p->skip > 0 || p->into)
     {
@@ -316,6 +397,13 @@ on_end(struct strv_parse *p)
 {
   yajl_val v;
 
+  if (p->opaque_depth > 0)
+    {
+      if (--p->opaque_depth > 0)
+        return 1;
+      return add(p, opaque_node(p->text + p->opaque_start,
+                                yajl_get_bytes_consumed(p->h) - p->opaque_start));
+    }
   if (p->skip > 0)
     {
       if (--p->skip == 0 && p->into_object)
@@ -364,14 +452,18 @@ strv_parse_release(struct strv_parse *p)
   frc_strv_freep(&p->vec);
 }
 
-int
-frc_json_parse_strv(const char *text, size_t len, struct frc_json_strv *fields, size_t nfields,
-                    yajl_val *out, frc_error_t *err)
+/* The parse of frc_json_parse_strv and frc_json_parse_opaque.  compat:
+ * frc_json_parse's acceptance exactly (its pre-pass, the text up to a NUL,
+ * what yajl lets follow the value); else the bounds are checked in the
+ * callbacks and only white space may follow. */
+static int
+parse_events(const char *text, size_t len, struct frc_json_strv *fields, size_t nfields,
+             const char *const *opaque, bool compat, yajl_val *out, frc_error_t *err)
 {
   static const yajl_callbacks cb = { on_null,      on_boolean,     NULL,   NULL,
                                      on_number,    on_string,      on_start_map, on_key,
                                      on_end_container, on_start_array, on_end_container };
-  struct strv_parse p = { .fields = fields, .nfields = nfields };
+  struct strv_parse p = { .fields = fields, .nfields = nfields, .opaque = opaque, .text = text };
   yajl_handle h;
   yajl_status st;
 
@@ -381,7 +473,14 @@ frc_json_parse_strv(const char *text, size_t len, struct frc_json_strv *fields, 
       fields[i].found = false;
       fields[i].strv = NULL;
     }
-  /* (precheck's bounds in the callbacks: one pass over the text less) */
+  if (compat)
+    {
+      const char *nul = memchr(text, '\0', len);
+      if (precheck(text, len, err) < 0)
+        return -1;
+      if (nul) /* (yajl_tree_parse reads a NUL-terminated copy) */
+        len = (size_t) (nul - text);
+    }
   h = p.h = yajl_alloc(&cb, NULL, &p);
   if (h == NULL)
     return frc_error(err, "out of memory");
@@ -391,9 +490,10 @@ frc_json_parse_strv(const char *text, size_t len, struct frc_json_strv *fields, 
     st = yajl_complete_parse(h);
   /* nothing but white space after the value (yajl's end of input lets an
    * unterminated string or a comment through there) */
-  while (st == yajl_status_ok && p.root && p.end < len && strchr(" \t\r\n", text[p.end]) && text[p.end])
+  while (!compat && st == yajl_status_ok && p.root && p.end < len && text[p.end]
+         && strchr(" \t\r\n", text[p.end]))
     p.end++;
-  if (st == yajl_status_ok && p.root && p.end < len)
+  if (!compat && st == yajl_status_ok && p.root && p.end < len)
     {
       yajl_free(h);
       yajl_tree_free(p.root);
@@ -421,6 +521,42 @@ frc_json_parse_strv(const char *text, size_t len, struct frc_json_strv *fields, 
     }
   yajl_free(h);
   *out = p.root;
+  return 0;
+}
+
+int
+frc_json_parse_strv(const char *text, size_t len, struct frc_json_strv *fields, size_t nfields,
+                    yajl_val *out, frc_error_t *err)
+{
+  return parse_events(text, len, fields, nfields, NULL, false, out, err);
+}
+
+int
+frc_json_parse_opaque(const char *text, size_t len, const char *outer, const char *inner,
+                      yajl_val *out, frc_error_t *err)
+{
+  const char *const path[2] = { outer, inner };
+  return parse_events(text, len, NULL, 0, path, true, out, err);
+}
+
+int
+frc_json_doc_load_opaque(struct frc_json_doc *doc, const char *path, size_t max, const char *outer,
+                         const char *inner, frc_error_t *err)
+{
+  cleanup_free char *text = NULL;
+  size_t len;
+
+  memset(doc, 0, sizeof(*doc));
+  if (read_file_bounded(path, max, &text, &len, err) < 0)
+    return -1;
+  if (frc_json_parse_opaque(text, len, outer, inner, &doc->root, err) < 0)
+    return frc_error_wrap(err, "cannot load `%s`", path);
+  if (doc->root->type != yajl_t_object)
+    {
+      frc_json_freep(&doc->root);
+      return frc_error(err, "cannot load `%s`: the top level is not a JSON object", path);
+    }
+  doc->path = xstrdup(path);
   return 0;
 }
 

@@ -44,6 +44,17 @@ int frc_json_parse_strv(const char *text, size_t len, struct frc_json_strv *fiel
                         yajl_val *out, frc_error_t *err);
 void frc_json_strv_release(struct frc_json_strv *fields, size_t nfields);
 
+/* frc_json_parse (the same texts accepted, the same nodes, numbers as
+ * yajl_tree makes them), with the value of key inner in the top-level
+ * object's member outer kept as its text: one node of type yajl_t_number,
+ * flags FRC_JSON_OPAQUE, whose u.number.r is that text, serialised
+ * verbatim.  For a large value flox-runc never reads (a spec's
+ * linux.seccomp, hundreds of syscall names): no tree node each.  A value
+ * with a '/' (a comment may be there) becomes a tree as usual. */
+#define FRC_JSON_OPAQUE 0x100u
+int frc_json_parse_opaque(const char *text, size_t len, const char *outer, const char *inner,
+                          yajl_val *out, frc_error_t *err);
+
 void frc_json_freep(yajl_val *v);
 #define cleanup_json __attribute__((cleanup(frc_json_freep)))
 
@@ -81,6 +92,9 @@ struct frc_json_doc
 };
 
 int frc_json_doc_load(struct frc_json_doc *doc, const char *path, size_t max, frc_error_t *err);
+/* The same by frc_json_parse_opaque. */
+int frc_json_doc_load_opaque(struct frc_json_doc *doc, const char *path, size_t max, const char *outer,
+                             const char *inner, frc_error_t *err);
 /* Atomic replacement keeping the file's mode, not synced (util.h
  * write_file_replace): a reader sees the old file or the new one, never a
  * half-written one.  Its users, a bundle's config.json and an exec process

@@ -4,7 +4,8 @@
  * Owns: locating config.json in a bundle, the size bound for specs and
  * process files, and the typed views flox-runc edits: annotations, mounts,
  * root.path (resolved against the bundle) and a process object's args and
- * env.  Everything else in the document is kept as loaded (json.h), and a
+ * env.  Everything else in the document is kept as loaded (json.h;
+ * linux.seccomp as its text, frc_json_parse_opaque), and a
  * save replaces the file atomically keeping its mode, without fsync (the
  * runtime reads it at once; after a crash the container is gone).
  */

@@ -223,6 +223,133 @@ START_TEST(test_parse_strv_bounds)
 }
 END_TEST
 
+/* Whether a and b are the same tree, number fields included, a's opaque
+ * nodes read as the text they keep. */
+static bool
+same_tree(yajl_val a, yajl_val b)
+{
+  if (a->type == yajl_t_number && (a->u.number.flags & FRC_JSON_OPAQUE))
+    {
+      cleanup_json yajl_val t = NULL;
+      frc_error_t err = NULL;
+      if (frc_json_parse(a->u.number.r, strlen(a->u.number.r), &t, &err) < 0)
+        {
+          frc_error_release(&err);
+          return false;
+        }
+      return same_tree(t, b);
+    }
+  if (a->type != b->type)
+    return false;
+  switch (a->type)
+    {
+    case yajl_t_string:
+      return strcmp(a->u.string, b->u.string) == 0;
+    case yajl_t_number:
+      return strcmp(a->u.number.r, b->u.number.r) == 0 && a->u.number.i == b->u.number.i
+             && a->u.number.flags == b->u.number.flags
+             && (a->u.number.d == b->u.number.d || (a->u.number.d != a->u.number.d && b->u.number.d != b->u.number.d));
+    case yajl_t_object:
+      if (a->u.object.len != b->u.object.len)
+        return false;
+      for (size_t i = 0; i < a->u.object.len; i++)
+        if (strcmp(a->u.object.keys[i], b->u.object.keys[i]) != 0
+            || !same_tree(a->u.object.values[i], b->u.object.values[i]))
+          return false;
+      return true;
+    case yajl_t_array:
+      if (a->u.array.len != b->u.array.len)
+        return false;
+      for (size_t i = 0; i < a->u.array.len; i++)
+        if (!same_tree(a->u.array.values[i], b->u.array.values[i]))
+          return false;
+      return true;
+    default:
+      return true;
+    }
+}
+
+/* frc_json_parse_opaque: linux.seccomp kept as its text, serialised
+ * verbatim; everything else, numbers included, as frc_json_parse makes it;
+ * a value with a '/' (a comment) as a tree; the same texts accepted. */
+START_TEST(test_parse_opaque)
+{
+  static const char *const docs[] = {
+    "{\"linux\":{\"a\":1,\"seccomp\":{\"defaultAction\":\"X\",\"syscalls\":[{\"names\":[\"a\",\"b\"],\"n\":-1.5e3}]},"
+    "\"b\":[1]},\"seccomp\":{\"x\":1}}",
+    "{\"linux\":{\"seccomp\":  [1, {\"k\": [true, null]}]  , \"z\": 9223372036854775808}}",
+    "{\"linux\":{\"seccomp\":\"s\"},\"n\":[-0, 1.5, -1.5, 1E+2, 99999999999999999999, -9223372036854775808, 42]}",
+    "{\"linux\":{\"seccomp\":{\"p\":\"/a\"}}}",
+    "{\"linux\":{\"seccomp\":{\"x\":/* c */1}}}",
+    "{\"other\":{\"seccomp\":{\"x\":1}},\"linux\":5}",
+    "{\"linux\":{\"seccomp\":{}}} \"unterminated",
+    "{\"linux\":{\"seccomp\":[\"a\\u0000\"]}}",
+    "{\"linux\":{\"seccomp\":[1,]}}",
+    "[1,2",
+  };
+  for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
+    {
+      cleanup_json yajl_val a = NULL, b = NULL, again = NULL;
+      cleanup_free char *text = NULL;
+      frc_error_t err = NULL, err2 = NULL;
+      int ra = frc_json_parse_opaque(docs[i], strlen(docs[i]), "linux", "seccomp", &a, &err);
+      int rb = frc_json_parse(docs[i], strlen(docs[i]), &b, &err2);
+      ck_assert_msg(ra == rb, "case %zu: %d %d", i, ra, rb);
+      frc_error_release(&err);
+      frc_error_release(&err2);
+      if (ra < 0)
+        continue;
+      ck_assert_msg(same_tree(a, b), "case %zu", i);
+      text = frc_json_serialize(a, NULL);
+      ck_assert_msg(strstr(text, "/*") == NULL, "case %zu: %s", i, text);
+      ck_assert_msg(frc_json_parse(text, strlen(text), &again, &err) == 0, "case %zu: %s", i, text);
+      ck_assert_msg(same_tree(again, b), "case %zu: %s", i, text);
+    }
+  {
+    cleanup_json yajl_val a = NULL;
+    frc_error_t err = NULL;
+    ck_assert_int_eq(frc_json_parse_opaque(docs[0], strlen(docs[0]), "linux", "seccomp", &a, &err), 0);
+    yajl_val sc = frc_json_get(frc_json_get(a, "linux"), "seccomp");
+    ck_assert(sc->type == yajl_t_number && (sc->u.number.flags & FRC_JSON_OPAQUE));
+    ck_assert_str_eq(sc->u.number.r, "{\"defaultAction\":\"X\",\"syscalls\":[{\"names\":[\"a\",\"b\"],\"n\":-1.5e3}]}");
+    ck_assert_int_eq(frc_json_get(a, "seccomp")->type, yajl_t_object); /* only linux's */
+  }
+  {
+    cleanup_json yajl_val a = NULL;
+    frc_error_t err = NULL;
+    ck_assert_int_eq(frc_json_parse_opaque(docs[3], strlen(docs[3]), "linux", "seccomp", &a, &err), 0);
+    ck_assert_int_eq(frc_json_get(frc_json_get(a, "linux"), "seccomp")->type, yajl_t_object);
+  }
+}
+END_TEST
+
+/* The engines' specs: the same tree as frc_json_parse's, podman's seccomp
+ * kept as its text. */
+START_TEST(test_parse_opaque_fixtures)
+{
+  static const char *const files[] = { "containerd-cri-container-config.json", "crun-spec.json",
+                                       "containerd-ctr-config.json", "podman-conmon-config.json",
+                                       "runc-spec.json" };
+  const char *dir = getenv("FRC_FIXTURES_DIR");
+  frc_error_t err = NULL;
+  ck_assert_ptr_nonnull(dir);
+  for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+    {
+      cleanup_free char *path = xasprintf("%s/%s", dir, files[i]);
+      cleanup_free char *text = NULL, *out = NULL;
+      cleanup_json yajl_val a = NULL, b = NULL, again = NULL;
+      size_t len = 0;
+      ck_assert_int_eq(read_file_bounded(path, 1 << 20, &text, &len, &err), 0);
+      ck_assert_int_eq(frc_json_parse_opaque(text, len, "linux", "seccomp", &a, &err), 0);
+      ck_assert_int_eq(frc_json_parse(text, len, &b, &err), 0);
+      ck_assert_msg(same_tree(a, b), "%s", files[i]);
+      out = frc_json_serialize(a, NULL);
+      ck_assert_int_eq(frc_json_parse(out, strlen(out), &again, &err), 0);
+      ck_assert_msg(frc_json_equal(again, b), "%s", files[i]);
+    }
+}
+END_TEST
+
 int
 main(void)
 {
@@ -237,6 +364,8 @@ main(void)
   tcase_add_test(tc, test_parse_strv_bad);
   tcase_add_test(tc, test_parse_strv_same_tree);
   tcase_add_test(tc, test_parse_strv_bounds);
+  tcase_add_test(tc, test_parse_opaque);
+  tcase_add_test(tc, test_parse_opaque_fixtures);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);

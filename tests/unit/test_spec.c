@@ -90,8 +90,17 @@ START_TEST(test_fixtures_roundtrip)
           s1 = frc_json_serialize(s.doc.root, NULL);
           ck_assert_int_eq(frc_spec_save(&s, &err), 0);
           frc_spec_release(&s);
+          {
+            /* what the runtime reads (linux.seccomp is kept as its text:
+             * compared as read) */
+            cleanup_free char *saved = NULL;
+            cleanup_json yajl_val back = NULL;
+            size_t slen = 0;
+            ck_assert_int_eq(read_file_bounded(dst, FRC_SPEC_MAX_BYTES, &saved, &slen, &err), 0);
+            ck_assert_int_eq(frc_json_parse(saved, slen, &back, &err), 0);
+            ck_assert_msg(frc_json_equal(orig, back), "%s changed on a load/save", e->d_name);
+          }
           ck_assert_int_eq(frc_spec_load(&s, bundle, &err), 0);
-          ck_assert_msg(frc_json_equal(orig, s.doc.root), "%s changed on a load/save", e->d_name);
           s2 = frc_json_serialize(s.doc.root, NULL);
           frc_spec_release(&s);
           specs++;
@@ -141,6 +150,38 @@ START_TEST(test_unknown_fields_and_numbers_kept)
   ck_assert_ptr_nonnull(strstr(saved, "\"ociVersion\":\"1.9.9\""));
   ck_assert_ptr_nonnull(strstr(saved, "\"env\":[\"PATH=/bin\",\"A=1\",\"FLOX_ENV=/nix/store/x\"]"));
   ck_assert_ptr_nonnull(strstr(saved, "\xc3\xa9"));
+}
+END_TEST
+
+/* linux.seccomp (a runtime's default profile: hundreds of syscall names,
+ * which flox-runc never reads) is saved exactly as the engine wrote it,
+ * bytes and all, beside flox-runc's edits. */
+START_TEST(test_seccomp_kept_verbatim)
+{
+  const char *seccomp = "{ \"defaultAction\": \"SCMP_ACT_ERRNO\",\n  \"syscalls\": [ {\"names\": [\"read\", "
+                        "\"write\"], \"action\": \"SCMP_ACT_ALLOW\", \"errnoRet\": 1.0e0} ] }";
+  cleanup_free char *text = xasprintf("{\"ociVersion\":\"1.0.2\",\"root\":{\"path\":\"rootfs\"},"
+                                      "\"process\":{\"args\":[\"sh\"],\"env\":[]},"
+                                      "\"linux\":{\"namespaces\":[],\"seccomp\":%s,\"maskedPaths\":[]}}",
+                                      seccomp);
+  cleanup_free char *path = xasprintf("%s/config.json", tmpdir);
+  cleanup_free char *saved = NULL;
+  cleanup_json yajl_val orig = NULL, back = NULL;
+  struct frc_spec s;
+  frc_error_t err = NULL;
+  size_t len = 0;
+
+  write_text(path, text);
+  ck_assert_int_eq(frc_spec_load(&s, tmpdir, &err), 0);
+  frc_process_setenv(frc_spec_process(&s), "FLOX_ENV", "/nix/store/x");
+  ck_assert_int_eq(frc_spec_save(&s, &err), 0);
+  frc_spec_release(&s);
+  ck_assert_int_eq(read_file_bounded(path, 1 << 20, &saved, &len, &err), 0);
+  ck_assert_msg(strstr(saved, seccomp) != NULL, "%s", saved);
+  ck_assert_ptr_nonnull(strstr(saved, "\"env\":[\"FLOX_ENV=/nix/store/x\"]"));
+  ck_assert_int_eq(frc_json_parse(text, strlen(text), &orig, &err), 0);
+  ck_assert_int_eq(frc_json_parse(saved, len, &back, &err), 0);
+  ck_assert(frc_json_equal(frc_json_get(orig, "linux"), frc_json_get(back, "linux")));
 }
 END_TEST
 
@@ -402,6 +443,7 @@ main(void)
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_fixtures_roundtrip);
   tcase_add_test(tc, test_unknown_fields_and_numbers_kept);
+  tcase_add_test(tc, test_seccomp_kept_verbatim);
   tcase_add_test(tc, test_mode_kept_and_atomic);
   tcase_add_test(tc, test_bounds);
   tcase_add_test(tc, test_edit_helpers);
