@@ -3,8 +3,12 @@
  * Owns: parsing with yajl into a yajl_val tree (object key order, duplicate
  * keys and every number's original text are kept), building and editing
  * nodes, serialising back with yajl_gen, and loading/saving a whole document
- * file atomically (frc_json_doc).  Input is bounded: a size limit per file and
- * a nesting limit (FRC_JSON_MAX_DEPTH) checked before yajl sees the text; a
+ * file atomically (frc_json_doc).  Two parses from yajl's events spare the
+ * tree what a warm create never reads: named arrays of strings collected as
+ * vectors (frc_json_parse_strv, an environment record's paths) and one
+ * value kept as its text (frc_json_parse_opaque, a spec's seccomp profile).
+ * Input is bounded: a size limit per file and a nesting limit
+ * (FRC_JSON_MAX_DEPTH) checked before yajl sees the text or as it parses; a
  * string holding U+0000 is refused because the tree cannot represent it.
  * Lookups follow Go's encoding/json, which runc uses: the last of duplicate
  * keys wins.
