@@ -368,6 +368,12 @@ frc_proc_run(const struct frc_proc *p, struct frc_proc_result *r, frc_error_t *e
   return frc_proc_finish(run, r);
 }
 
+int
+frc_proc_pid(const struct frc_proc_running *run)
+{
+  return (int) run->pid;
+}
+
 void
 frc_proc_abort(struct frc_proc_running *run)
 {

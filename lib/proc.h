@@ -76,6 +76,8 @@ int frc_proc_finish(struct frc_proc_running *run, struct frc_proc_result *r);
 int frc_proc_wait_stdout(struct frc_proc_running *run,
                          bool (*done)(const char *out, size_t len, void *data), void *data);
 void frc_proc_abort(struct frc_proc_running *run);
+/* The child's pid, also its process group's id. */
+int frc_proc_pid(const struct frc_proc_running *run);
 void frc_proc_result_release(struct frc_proc_result *r);
 #define cleanup_proc_result __attribute__((cleanup(frc_proc_result_release)))
 

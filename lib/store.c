@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -659,6 +660,9 @@ check_realisable(char *const *paths, size_t *n, frc_error_t *err)
 /* Asked first, before the real paths are known: a path no cache has, so
  * that Nix sets its substituters up (its narinfo cache, each one's
  * nix-cache-info) while the caller waits. */
+/* The nice value of a nix-store started beside the fetch until it is
+ * handed the paths. */
+#define EARLY_NICE 10
 #define SERVE_WARM_UP_PATH "/nix/store/00000000000000000000000000000000-flox-runc-warm-up"
 
 static void
@@ -842,6 +846,11 @@ frc_store_early_start(const struct frc_store *s, struct frc_store_early **out, f
   if (serve_spawn(s, &r, err) < 0)
     return -1;
   r->warm_up = true;
+  /* Its start and warm-up have until FloxHub answers: niced meanwhile, so
+   * the fetch child (the critical path) gets the CPU first; back to 0 when
+   * it is handed the paths (PRIO_PGRP: every thread of its group). */
+  if (setpriority(PRIO_PGRP, (id_t) frc_proc_pid(r->run.run), EARLY_NICE) < 0)
+    frc_log(s->log, FRC_LOG_DEBUG, "flox-runc: cannot nice the early nix-store: %s", strerror(errno));
   {
     size_t len;
     cleanup_free char *req = serve_request(true, (char *[]) { (char *) SERVE_WARM_UP_PATH }, 1, &len);
@@ -879,6 +888,7 @@ frc_store_realise_start_early(const struct frc_store *s, struct frc_store_early 
       size_t len;
       cleanup_free char *req = serve_request(false, paths, n, &len);
       r = (struct frc_store_realising *) steal_pointer(early);
+      (void) setpriority(PRIO_PGRP, (id_t) frc_proc_pid(r->run.run), 0);
       if (serve_write(r, req, len, true))
         {
           r->run.paths = paths;

@@ -71,6 +71,7 @@ setup(void)
       "d='%s'\n"
       "for a in \"$@\"; do printf '%%s\\n' \"$a\"; done >\"$d/argv\"\n"
       "printf '%%s\\n' \"$XDG_CACHE_HOME\" >\"$d/cache\"\n"
+      "echo $$ >\"$d/pid\"\n"
       "case \" $* \" in *' --serve '*) cat >\"$d/stdin\" ;; esac\n"
       "[ ! -f \"$d/sleep\" ] || sleep 30\n"
       "[ ! -f \"$d/stdout\" ] || cat \"$d/stdout\"\n"
@@ -588,6 +589,62 @@ START_TEST(test_realise_answered)
 }
 END_TEST
 
+/* The nice value of process pid (/proc/<pid>/stat's 19th field), -100
+ * when it cannot be read. */
+static int
+nice_of(long pid)
+{
+  cleanup_free char *p = xasprintf("/proc/%ld/stat", pid);
+  cleanup_free char *text = NULL;
+  size_t len;
+  frc_error_t err = NULL;
+  int nice = -100;
+  if (read_file_bounded(p, 4096, &text, &len, &err) < 0)
+    {
+      frc_error_release(&err);
+      return nice;
+    }
+  const char *rest = strrchr(text, ')');
+  /* after the comm: state ppid pgrp session tty tpgid flags minflt
+   * cminflt majflt cmajflt utime stime cutime cstime priority nice */
+  if (rest == NULL
+      || sscanf(rest + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %d", &nice) != 1)
+    return -100;
+  return nice;
+}
+
+/* The nix-store started beside the fetch runs niced (10) until it is handed
+ * the paths, then at 0 (docs/performance.md, "Lever: cold fixed costs
+ * (cold6)"). */
+START_TEST(test_early_niced)
+{
+  char *paths[] = { (char *) P1, NULL };
+  struct frc_store_early *e = NULL;
+  struct frc_store_realising *r = NULL;
+  frc_error_t err = NULL;
+  long pid = 0;
+
+  serve_answer((char *[]) { (char *) P1, NULL });
+  put("linger", "");
+  ck_assert_msg(frc_store_early_start(&store, &e, &err) == 0, "%s", err ? err->msg : "");
+  for (int i = 0; i < 500 && pid == 0; i++)
+    {
+      cleanup_free char *t = get("pid");
+      if (t && *t)
+        pid = strtol(t, NULL, 10);
+      else
+        usleep(10000);
+    }
+  ck_assert_int_gt(pid, 0);
+  ck_assert_int_eq(nice_of(pid), 10);
+  ck_assert_msg(frc_store_realise_start_early(&store, &e, paths, &r, &err) == 0, "%s", err ? err->msg : "");
+  if (geteuid() == 0) /* back to 0 needs CAP_SYS_NICE, as flox-runc has */
+    ck_assert_int_eq(nice_of(pid), 0); /* lingers 2 s after its answer */
+  ck_assert_msg(frc_store_realise_finish(r, &err) == 0, "%s", err ? err->msg : "");
+  unlink_file("linger");
+}
+END_TEST
+
 static void
 count_copy(void *data)
 {
@@ -853,6 +910,7 @@ main(void)
   tcase_add_test(tc, test_early_serve);
   tcase_add_test(tc, test_realise_on_copy);
   tcase_add_test(tc, test_realise_answered);
+  tcase_add_test(tc, test_early_niced);
   tcase_add_test(tc, test_add);
   tcase_add_test(tc, test_failure_names_nix_error);
   tcase_add_test(tc, test_all_present);
