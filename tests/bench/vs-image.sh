@@ -240,6 +240,13 @@ img_pull_run() { img_pull "$1" && img_run "$1" "$2"; }
 # every process's /proc links and fails on one it cannot read.)
 NODE_TEMPLATE=$TEST_TMPDIR/node-template
 cold_node() {
+	# the views' pins (lib/viewpin.h, mounts in $STATE/viewns) first: rm
+	# cannot remove a mount point, and a pin left would outlive its view
+	local pin
+	for pin in "$STATE"/viewns/*; do
+		[[ ! -e $pin ]] || umount -l "$pin" 2>/dev/null || true
+	done
+	! mountpoint -q "$STATE/viewns" 2>/dev/null || umount -l "$STATE/viewns"
 	rm -rf "$STORE" "$STATE"
 	if [[ -d $NODE_TEMPLATE ]]; then
 		cp -a "$NODE_TEMPLATE" "$STORE"
