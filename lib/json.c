@@ -539,9 +539,11 @@ frc_json_parse_opaque(const char *text, size_t len, const char *outer, const cha
   return parse_events(text, len, NULL, 0, path, true, out, err);
 }
 
-int
-frc_json_doc_load_opaque(struct frc_json_doc *doc, const char *path, size_t max, const char *outer,
-                         const char *inner, frc_error_t *err)
+/* frc_json_doc_load and frc_json_doc_load_opaque: outer NULL parses the
+ * whole document as a tree (frc_json_parse). */
+static int
+doc_load(struct frc_json_doc *doc, const char *path, size_t max, const char *outer,
+         const char *inner, frc_error_t *err)
 {
   cleanup_free char *text = NULL;
   size_t len;
@@ -549,7 +551,9 @@ frc_json_doc_load_opaque(struct frc_json_doc *doc, const char *path, size_t max,
   memset(doc, 0, sizeof(*doc));
   if (read_file_bounded(path, max, &text, &len, err) < 0)
     return -1;
-  if (frc_json_parse_opaque(text, len, outer, inner, &doc->root, err) < 0)
+  if ((outer ? frc_json_parse_opaque(text, len, outer, inner, &doc->root, err)
+             : frc_json_parse(text, len, &doc->root, err))
+      < 0)
     return frc_error_wrap(err, "cannot load `%s`", path);
   if (doc->root->type != yajl_t_object)
     {
@@ -558,6 +562,13 @@ frc_json_doc_load_opaque(struct frc_json_doc *doc, const char *path, size_t max,
     }
   doc->path = xstrdup(path);
   return 0;
+}
+
+int
+frc_json_doc_load_opaque(struct frc_json_doc *doc, const char *path, size_t max, const char *outer,
+                         const char *inner, frc_error_t *err)
+{
+  return doc_load(doc, path, max, outer, inner, err);
 }
 
 void
@@ -822,21 +833,7 @@ frc_json_serialize(yajl_val v, size_t *len)
 int
 frc_json_doc_load(struct frc_json_doc *doc, const char *path, size_t max, frc_error_t *err)
 {
-  cleanup_free char *text = NULL;
-  size_t len;
-
-  memset(doc, 0, sizeof(*doc));
-  if (read_file_bounded(path, max, &text, &len, err) < 0)
-    return -1;
-  if (frc_json_parse(text, len, &doc->root, err) < 0)
-    return frc_error_wrap(err, "cannot load `%s`", path);
-  if (doc->root->type != yajl_t_object)
-    {
-      frc_json_freep(&doc->root);
-      return frc_error(err, "cannot load `%s`: the top level is not a JSON object", path);
-    }
-  doc->path = xstrdup(path);
-  return 0;
+  return doc_load(doc, path, max, NULL, NULL, err);
 }
 
 int
