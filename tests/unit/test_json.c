@@ -275,8 +275,8 @@ same_tree(yajl_val a, yajl_val b)
 START_TEST(test_parse_opaque)
 {
   static const char *const docs[] = {
-    "{\"linux\":{\"a\":1,\"seccomp\":{\"defaultAction\":\"X\",\"syscalls\":[{\"names\":[\"a\",\"b\"],\"n\":-1.5e3}]},"
-    "\"b\":[1]},\"seccomp\":{\"x\":1}}",
+    ("{\"linux\":{\"a\":1,\"seccomp\":{\"defaultAction\":\"X\",\"syscalls\":[{\"names\":[\"a\",\"b\"],\"n\":-1.5e3}]},"
+     "\"b\":[1]},\"seccomp\":{\"x\":1}}"),
     "{\"linux\":{\"seccomp\":  [1, {\"k\": [true, null]}]  , \"z\": 9223372036854775808}}",
     "{\"linux\":{\"seccomp\":\"s\"},\"n\":[-0, 1.5, -1.5, 1E+2, 99999999999999999999, -9223372036854775808, 42]}",
     "{\"linux\":{\"seccomp\":{\"p\":\"/a\"}}}",
