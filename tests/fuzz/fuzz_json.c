@@ -5,6 +5,7 @@
  * (check_strv, check_opaque). */
 #include "fuzz.h"
 #include "json.h"
+#include "jsonsame.h"
 
 /* frc_json_parse_strv against frc_json_parse: what the first accepts the
  * second does (which also lets an unterminated string or a comment follow
@@ -61,52 +62,6 @@ check_strv(const uint8_t *data, size_t size)
   frc_json_strv_release(f, 2);
 }
 
-/* Whether a and b are the same tree, number fields included, a's opaque
- * nodes read as the text they keep. */
-static bool
-same_tree(yajl_val a, yajl_val b)
-{
-  if (a->type == yajl_t_number && (a->u.number.flags & FRC_JSON_OPAQUE))
-    {
-      cleanup_json yajl_val t = NULL;
-      frc_error_t err = NULL;
-      if (frc_json_parse(a->u.number.r, strlen(a->u.number.r), &t, &err) < 0)
-        {
-          frc_error_release(&err);
-          return false;
-        }
-      return same_tree(t, b);
-    }
-  if (a->type != b->type)
-    return false;
-  switch (a->type)
-    {
-    case yajl_t_string:
-      return strcmp(a->u.string, b->u.string) == 0;
-    case yajl_t_number:
-      return strcmp(a->u.number.r, b->u.number.r) == 0 && a->u.number.i == b->u.number.i
-             && a->u.number.flags == b->u.number.flags
-             && memcmp(&a->u.number.d, &b->u.number.d, sizeof(double)) == 0;
-    case yajl_t_object:
-      if (a->u.object.len != b->u.object.len)
-        return false;
-      for (size_t i = 0; i < a->u.object.len; i++)
-        if (strcmp(a->u.object.keys[i], b->u.object.keys[i]) != 0
-            || !same_tree(a->u.object.values[i], b->u.object.values[i]))
-          return false;
-      return true;
-    case yajl_t_array:
-      if (a->u.array.len != b->u.array.len)
-        return false;
-      for (size_t i = 0; i < a->u.array.len; i++)
-        if (!same_tree(a->u.array.values[i], b->u.array.values[i]))
-          return false;
-      return true;
-    default:
-      return true;
-    }
-}
-
 /* frc_json_parse_opaque against frc_json_parse: the same texts accepted,
  * the same tree (numbers' fields included) with linux.seccomp read from
  * its text, and its serialisation parses to frc_json_parse's tree. */
@@ -127,7 +82,7 @@ check_opaque(const uint8_t *data, size_t size)
   FUZZ_ASSERT(a == b);
   if (a < 0)
     return;
-  FUZZ_ASSERT(same_tree(w, v));
+  FUZZ_ASSERT(json_same_tree(w, v));
   text = frc_json_serialize(w, &len);
   FUZZ_ASSERT(frc_json_parse(text, len, &again, &err) == 0);
   FUZZ_ASSERT(frc_json_equal(again, v) && frc_json_equal(v, again));

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "jsonsame.h"
 #include "util.h"
 
 /* Found by tests/fuzz/fuzz_json.c: yajl read up to a NUL, not len bytes, so
@@ -223,52 +224,6 @@ START_TEST(test_parse_strv_bounds)
 }
 END_TEST
 
-/* Whether a and b are the same tree, number fields included, a's opaque
- * nodes read as the text they keep. */
-static bool
-same_tree(yajl_val a, yajl_val b)
-{
-  if (a->type == yajl_t_number && (a->u.number.flags & FRC_JSON_OPAQUE))
-    {
-      cleanup_json yajl_val t = NULL;
-      frc_error_t err = NULL;
-      if (frc_json_parse(a->u.number.r, strlen(a->u.number.r), &t, &err) < 0)
-        {
-          frc_error_release(&err);
-          return false;
-        }
-      return same_tree(t, b);
-    }
-  if (a->type != b->type)
-    return false;
-  switch (a->type)
-    {
-    case yajl_t_string:
-      return strcmp(a->u.string, b->u.string) == 0;
-    case yajl_t_number:
-      return strcmp(a->u.number.r, b->u.number.r) == 0 && a->u.number.i == b->u.number.i
-             && a->u.number.flags == b->u.number.flags
-             && (a->u.number.d == b->u.number.d || (a->u.number.d != a->u.number.d && b->u.number.d != b->u.number.d));
-    case yajl_t_object:
-      if (a->u.object.len != b->u.object.len)
-        return false;
-      for (size_t i = 0; i < a->u.object.len; i++)
-        if (strcmp(a->u.object.keys[i], b->u.object.keys[i]) != 0
-            || !same_tree(a->u.object.values[i], b->u.object.values[i]))
-          return false;
-      return true;
-    case yajl_t_array:
-      if (a->u.array.len != b->u.array.len)
-        return false;
-      for (size_t i = 0; i < a->u.array.len; i++)
-        if (!same_tree(a->u.array.values[i], b->u.array.values[i]))
-          return false;
-      return true;
-    default:
-      return true;
-    }
-}
-
 /* frc_json_parse_opaque: linux.seccomp kept as its text, serialised
  * verbatim; everything else, numbers included, as frc_json_parse makes it;
  * a value with a '/' (a comment) as a tree; the same texts accepted. */
@@ -299,11 +254,11 @@ START_TEST(test_parse_opaque)
       frc_error_release(&err2);
       if (ra < 0)
         continue;
-      ck_assert_msg(same_tree(a, b), "case %zu", i);
+      ck_assert_msg(json_same_tree(a, b), "case %zu", i);
       text = frc_json_serialize(a, NULL);
       ck_assert_msg(strstr(text, "/*") == NULL, "case %zu: %s", i, text);
       ck_assert_msg(frc_json_parse(text, strlen(text), &again, &err) == 0, "case %zu: %s", i, text);
-      ck_assert_msg(same_tree(again, b), "case %zu: %s", i, text);
+      ck_assert_msg(json_same_tree(again, b), "case %zu: %s", i, text);
     }
   {
     cleanup_json yajl_val a = NULL;
@@ -342,7 +297,7 @@ START_TEST(test_parse_opaque_fixtures)
       ck_assert_int_eq(read_file_bounded(path, 1 << 20, &text, &len, &err), 0);
       ck_assert_int_eq(frc_json_parse_opaque(text, len, "linux", "seccomp", &a, &err), 0);
       ck_assert_int_eq(frc_json_parse(text, len, &b, &err), 0);
-      ck_assert_msg(same_tree(a, b), "%s", files[i]);
+      ck_assert_msg(json_same_tree(a, b), "%s", files[i]);
       out = frc_json_serialize(a, NULL);
       ck_assert_int_eq(frc_json_parse(out, strlen(out), &again, &err), 0);
       ck_assert_msg(frc_json_equal(again, b), "%s", files[i]);
