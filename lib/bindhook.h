@@ -2,7 +2,10 @@
  * createContainer hook instead of one spec mount per closure path.
  *
  * Owns: the hook flox-runc puts first in a Flox container's
- * hooks.createContainer (`flox-runc bind-closure ROOT NIX_SOURCE
+ * hooks.createContainer and the choice of its program (flox-runc-hook
+ * beside flox-runc, else flox-runc itself), and the protocol between them;
+ * what the hook does when the runtime runs it is lib/bindrun.c's
+ * (`flox-runc bind-closure ROOT NIX_SOURCE
  * STORE_PREFIX STORE_PATH...`, ROOT the spec's root.path as written: a
  * relative one is resolved against the "bundle" of the state the runtime
  * writes on the hook's stdin, so a bundle moved or copied whole still
